@@ -1,0 +1,126 @@
+package schemasync
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// StateResponse is the body of GET /v1/state and GET /v1/dirty.
+type StateResponse struct {
+	GeneratedAt time.Time      `json:"generated_at"`
+	Node        string         `json:"node"`
+	Ready       bool           `json:"ready"`
+	Consistent  bool           `json:"consistent"`
+	Endpoints   []EndpointView `json:"endpoints"`
+	Schemas     []SchemaView   `json:"schemas"`
+}
+
+// ErrorResponse is the body of every error answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+// Handler serves the API:
+//
+//	GET /v1/repositories/{repo}/schemas/{title...}   one schema (404 when unknown, 503 before the first scan)
+//	GET /v1/state                                    every endpoint and schema
+//	GET /v1/dirty                                    only the dirty or stale schemas, and unknown endpoints
+//	GET /healthz                                     200 while the process serves
+//	GET /readyz                                      200 after the first complete scan, else 503
+//
+// gatherer, when not nil, is served at /metrics.
+func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/repositories/{repo}/schemas/{title...}", s.handleSchema)
+	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) { s.handleState(w, r, false) })
+	mux.HandleFunc("GET /v1/dirty", func(w http.ResponseWriter, r *http.Request) { s.handleState(w, r, true) })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.Ready() {
+			http.Error(w, "not ready: the first scan has not completed", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ready")
+	})
+	for _, g := range gatherer {
+		if g != nil {
+			mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+		}
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+func (s *Service) handleSchema(w http.ResponseWriter, r *http.Request) {
+	if !s.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: "not ready: the first scan has not completed"})
+		return
+	}
+	repo, title := r.PathValue("repo"), r.PathValue("title")
+	snap := s.current()
+	key := schemaKey{repo, title}
+	if b, ok := snap.encoded.Load(key); ok {
+		writeRaw(w, http.StatusOK, b.([]byte))
+		return
+	}
+	sv, ok := snap.view.Schema(repo, title)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("schema %q not found in repository %q", title, repo)})
+		return
+	}
+	b, err := json.Marshal(sv)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: err.Error()})
+		return
+	}
+	b = append(b, '\n')
+	snap.encoded.Store(key, b)
+	writeRaw(w, http.StatusOK, b)
+}
+
+func (s *Service) handleState(w http.ResponseWriter, _ *http.Request, onlyDirty bool) {
+	v := s.View()
+	resp := StateResponse{GeneratedAt: v.At.UTC(), Node: s.Config().NodeName, Ready: s.Ready(),
+		Consistent: s.Ready() && v.Consistent(), Endpoints: v.Endpoints, Schemas: v.Schemas}
+	if onlyDirty {
+		resp.Endpoints, resp.Schemas = []EndpointView{}, []SchemaView{}
+		for _, e := range v.Endpoints {
+			if e.State != EndpointOK {
+				resp.Endpoints = append(resp.Endpoints, e)
+			}
+		}
+		for _, sv := range v.Schemas {
+			if sv.Dirty || sv.Stale {
+				resp.Schemas = append(resp.Schemas, sv)
+			}
+		}
+	}
+	if resp.Schemas == nil {
+		resp.Schemas = []SchemaView{}
+	}
+	if resp.Endpoints == nil {
+		resp.Endpoints = []EndpointView{}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding the response failed"}`)
+	}
+	writeRaw(w, code, append(b, '\n'))
+}
+
+func writeRaw(w http.ResponseWriter, code int, b []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}

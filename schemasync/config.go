@@ -1,0 +1,164 @@
+package schemasync
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is schemasync's configuration, as read from YAML. Start from DefaultConfig.
+type Config struct {
+	// Listen is the HTTP address for the API, /metrics, /healthz and /readyz. Default "127.0.0.1:8190".
+	Listen string `yaml:"listen"`
+	// NodeName names this node as an observer. Default: the host name.
+	NodeName string `yaml:"node_name"`
+	// ScanInterval is the time between the starts of two scans of every endpoint. Default 30s.
+	ScanInterval time.Duration `yaml:"scan_interval"`
+	// MaxStaleness is how old an observation may be and still count. It must exceed ScanInterval; a few
+	// intervals lets a node miss a scan without flapping to stale. Default 2m.
+	MaxStaleness time.Duration `yaml:"max_staleness"`
+	// Scan bounds each scan (timeouts, concurrency, sizes). See ScanConfig for the defaults.
+	Scan ScanConfig `yaml:"scan"`
+	// Repositories lists the schema repositories and, for each, the base URL of every host that serves it.
+	Repositories []RepositoryConfig `yaml:"repositories"`
+}
+
+// RepositoryConfig is one schema repository and its endpoints.
+type RepositoryConfig struct {
+	// Name names the repository in the API and metrics, e.g. "primary". Letters, digits, '_' and '-'.
+	Name string `yaml:"name"`
+	// Endpoints are base URLs of the repository's jsonschema/ directory, one per host, e.g.
+	// http://schema1001:8190/repositories/primary/jsonschema/ (a missing final "/" is added).
+	Endpoints []string `yaml:"endpoints"`
+}
+
+// DefaultConfig returns the defaults documented on Config, with no repositories.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "schemasync"
+	}
+	return Config{
+		Listen:       "127.0.0.1:8190",
+		NodeName:     host,
+		ScanInterval: 30 * time.Second,
+		MaxStaleness: 2 * time.Minute,
+		Scan:         DefaultScanConfig(),
+	}
+}
+
+var repoName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Validate checks the configuration and normalises endpoint URLs (adding a final "/"). It reports every
+// problem it finds, one per line.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen %q: want host:port: %v", c.Listen, err)
+	}
+	if c.NodeName == "" {
+		bad("node_name must not be empty")
+	}
+	if c.ScanInterval <= 0 {
+		bad("scan_interval must be positive, got %s", c.ScanInterval)
+	}
+	if c.MaxStaleness <= c.ScanInterval {
+		bad("max_staleness (%s) must exceed scan_interval (%s), or every observation turns stale between scans",
+			c.MaxStaleness, c.ScanInterval)
+	}
+	if err := c.Scan.Validate(); err != nil {
+		bad("%v", err)
+	}
+	if len(c.Repositories) == 0 {
+		bad("repositories: at least one repository is needed")
+	}
+	names := map[string]bool{}
+	seen := map[string]string{}
+	for i := range c.Repositories {
+		r := &c.Repositories[i]
+		if !repoName.MatchString(r.Name) {
+			bad("repositories[%d]: name %q must be letters, digits, '_' or '-'", i, r.Name)
+		}
+		if names[r.Name] {
+			bad("repositories[%d]: duplicate name %q", i, r.Name)
+		}
+		names[r.Name] = true
+		if len(r.Endpoints) == 0 {
+			bad("repository %q: no endpoints", r.Name)
+		}
+		for j, e := range r.Endpoints {
+			u, err := url.Parse(e)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				bad("repository %q: endpoint %q: want an http(s) URL without query or fragment", r.Name, e)
+				continue
+			}
+			if !strings.HasSuffix(e, "/") {
+				e += "/"
+				r.Endpoints[j] = e
+			}
+			if other, dup := seen[e]; dup {
+				bad("repository %q: endpoint %q is already listed under %q", r.Name, e, other)
+			}
+			seen[e] = r.Name
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ParseConfig decodes YAML over DefaultConfig, rejecting unknown keys, and validates the result.
+func ParseConfig(r io.Reader) (Config, error) {
+	cfg := DefaultConfig()
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return cfg, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		if errors.Is(err, io.EOF) {
+			return cfg, errors.New("the configuration is empty")
+		}
+		return cfg, err
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return cfg, errors.New("the configuration holds more than one YAML document")
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// LoadConfig reads and validates the configuration file at path.
+func LoadConfig(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	cfg, err := ParseConfig(f)
+	if err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// stateRepositories converts the configured repositories to the state's view of them.
+func (c *Config) stateRepositories() []Repository {
+	out := make([]Repository, len(c.Repositories))
+	for i, r := range c.Repositories {
+		out[i] = Repository{Name: r.Name, Endpoints: r.Endpoints}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package schemasync
+
+import (
+	"runtime"
+
+	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics exports the service's view and its scan costs. The view's gauges are read from the current snapshot
+// at scrape time, so a scrape always sees one consistent view.
+type metrics struct {
+	svc *Service
+
+	scans    *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	reused   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+
+	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, schemasDesc, readyDesc, buildDesc *prometheus.Desc
+}
+
+func newMetrics(s *Service) *metrics {
+	ep := []string{"repository", "endpoint"}
+	return &metrics{
+		svc: s,
+		scans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "schemasync_scans_total", Help: "Scans of an endpoint by this node, by result (success or failure).",
+		}, []string{"repository", "endpoint", "result"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "schemasync_scan_requests_total", Help: "HTTP requests sent to an endpoint by this node's scans.",
+		}, ep),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "schemasync_scan_response_bytes_total", Help: "Response body bytes read from an endpoint by this node's scans.",
+		}, ep),
+		reused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "schemasync_scan_listings_reused_total", Help: "Directory listings reused from the cache instead of downloaded.",
+		}, ep),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "schemasync_scan_duration_seconds", Help: "Duration of one endpoint's scan.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"repository"}),
+		dirtyDesc: prometheus.NewDesc("schemasync_schema_dirty",
+			"1 while the endpoints of the repository disagree on the schema's versions, or some lacks it.",
+			[]string{"repository", "schema"}, nil),
+		staleDesc: prometheus.NewDesc("schemasync_schema_stale",
+			"1 while some endpoint of the repository has no fresh successful scan: the safe version is held.",
+			[]string{"repository", "schema"}, nil),
+		safeDesc: prometheus.NewDesc("schemasync_safe_version_info",
+			"The schema's safe version (present on every endpoint), as a label; absent when there is none.",
+			[]string{"repository", "schema", "version"}, nil),
+		upDesc: prometheus.NewDesc("schemasync_endpoint_up",
+			"1 when the endpoint has a fresh successful scan (state ok), 0 when it is unknown.", ep, nil),
+		lastScanDesc: prometheus.NewDesc("schemasync_endpoint_last_successful_scan_timestamp_seconds",
+			"When the freshest successful scan of the endpoint finished.", ep, nil),
+		schemasDesc: prometheus.NewDesc("schemasync_schemas",
+			"Schemas known in the repository.", []string{"repository"}, nil),
+		readyDesc: prometheus.NewDesc("schemasync_ready",
+			"1 once this node has completed its first scan and serves a complete view.", nil, nil),
+		buildDesc: prometheus.NewDesc("schemasync_build_info",
+			"Build information; the value is always 1.", []string{"version", "goversion"}, nil),
+	}
+}
+
+func (m *metrics) register(r prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m, m.scans, m.requests, m.bytes, m.reused, m.duration} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *metrics) observeScan(r *ScanResult) {
+	result := "success"
+	if !r.OK() {
+		result = "failure"
+	}
+	m.scans.WithLabelValues(r.Repository, r.Endpoint, result).Inc()
+	m.requests.WithLabelValues(r.Repository, r.Endpoint).Add(float64(r.Requests))
+	m.bytes.WithLabelValues(r.Repository, r.Endpoint).Add(float64(r.Bytes))
+	m.reused.WithLabelValues(r.Repository, r.Endpoint).Add(float64(r.Reused))
+	m.duration.WithLabelValues(r.Repository).Observe(r.Duration.Seconds())
+}
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.dirtyDesc, m.staleDesc, m.safeDesc, m.upDesc, m.lastScanDesc,
+		m.schemasDesc, m.readyDesc, m.buildDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector from the current view.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	v := m.svc.View()
+	b2f := func(b bool) float64 {
+		if b {
+			return 1
+		}
+		return 0
+	}
+	perRepo := map[string]int{}
+	for _, s := range v.Schemas {
+		perRepo[s.Repository]++
+		ch <- prometheus.MustNewConstMetric(m.dirtyDesc, prometheus.GaugeValue, b2f(s.Dirty), s.Repository, s.Title)
+		ch <- prometheus.MustNewConstMetric(m.staleDesc, prometheus.GaugeValue, b2f(s.Stale), s.Repository, s.Title)
+		if s.SafeVersion != nil {
+			ch <- prometheus.MustNewConstMetric(m.safeDesc, prometheus.GaugeValue, 1, s.Repository, s.Title, s.SafeVersion.String())
+		}
+	}
+	for _, r := range m.svc.Config().Repositories {
+		ch <- prometheus.MustNewConstMetric(m.schemasDesc, prometheus.GaugeValue, float64(perRepo[r.Name]), r.Name)
+	}
+	for _, e := range v.Endpoints {
+		ch <- prometheus.MustNewConstMetric(m.upDesc, prometheus.GaugeValue, b2f(e.State == EndpointOK), e.Repository, e.URL)
+		if e.LastScan != nil {
+			ch <- prometheus.MustNewConstMetric(m.lastScanDesc, prometheus.GaugeValue,
+				float64(e.LastScan.UnixNano())/1e9, e.Repository, e.URL)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, b2f(m.svc.Ready()))
+	ch <- prometheus.MustNewConstMetric(m.buildDesc, prometheus.GaugeValue, 1, cli.Version(), runtime.Version())
+}

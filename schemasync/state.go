@@ -1,0 +1,488 @@
+package schemasync
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Observation is one scan of one endpoint by one node (the observer).
+type Observation struct {
+	Repository string `json:"repository"`
+	Endpoint   string `json:"endpoint"`
+	Observer   string `json:"observer"`
+	// Seq orders the observations of one observer of one endpoint: a newer scan has a higher Seq. Observers use
+	// their scan-finish wall-clock time in nanoseconds. It is never compared across observers, so clock skew
+	// between nodes does not matter to it.
+	Seq uint64 `json:"seq"`
+	// At is when the scan finished, by the clock of the State that holds the observation. The local scanner
+	// sets it from its own clock; gossip sets it from the receiver's clock and the age the sender reported.
+	At time.Time `json:"-"`
+	// Err is empty when the scan succeeded. A failed scan says nothing about which versions the endpoint serves.
+	Err string `json:"error,omitempty"`
+	// Schemas maps each title the endpoint serves to its confirmed versions, ascending and without duplicates.
+	Schemas map[string][]Version `json:"schemas,omitempty"`
+}
+
+// OK reports whether the scan succeeded.
+func (o *Observation) OK() bool { return o.Err == "" }
+
+// Repository is the configuration the state needs: a repository's name and its endpoints' base URLs.
+type Repository struct {
+	Name      string
+	Endpoints []string
+}
+
+// State is the pure core of schemasync. It holds the latest observation of each (endpoint, observer) and
+// answers, for each (repository, title), the safe version and the dirty and stale flags. It does no I/O and
+// reads no clock: the caller passes observations and the current time. It is not safe for concurrent use.
+//
+// The decision rules, per repository and title:
+//   - An observation is fresh while now - At <= maxStaleness.
+//   - An endpoint is known when at least one observer's latest observation of it is fresh and succeeded.
+//     A version is present on a known endpoint only if every such observation includes it. Failed and stale
+//     observations say nothing about presence: they neither add nor remove a version.
+//   - stale: some endpoint is unknown.
+//   - dirty: the known endpoints (or the observers of one endpoint) disagree on the title's version set, or
+//     some known endpoint lacks the title that another has.
+//   - safe version, when every endpoint is known: the highest version present on all of them. It is recorded
+//     as the held version.
+//   - safe version, when some endpoint is unknown: it never advances. It is the held version if every known
+//     endpoint still has it; otherwise the highest version below it that every known endpoint has (a rollback
+//     seen on a known endpoint lowers it at once); none when nothing was held.
+type State struct {
+	maxStaleness time.Duration
+	repos        []Repository
+	endpointRepo map[string]string
+	latest       map[obsKey]*Observation
+	held         map[schemaKey]Version
+}
+
+type obsKey struct{ endpoint, observer string }
+
+type schemaKey struct{ repo, title string }
+
+// NewState returns a state for the given repositories. maxStaleness must be positive.
+func NewState(repos []Repository, maxStaleness time.Duration) *State {
+	s := &State{
+		maxStaleness: maxStaleness,
+		latest:       map[obsKey]*Observation{},
+		held:         map[schemaKey]Version{},
+	}
+	s.SetRepositories(repos, maxStaleness)
+	return s
+}
+
+// SetRepositories replaces the configuration (a config reload). Observations and held versions of endpoints
+// and repositories that are no longer configured are dropped.
+func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) {
+	s.maxStaleness = maxStaleness
+	s.repos = make([]Repository, len(repos))
+	s.endpointRepo = map[string]string{}
+	for i, r := range repos {
+		s.repos[i] = Repository{Name: r.Name, Endpoints: append([]string(nil), r.Endpoints...)}
+		for _, e := range r.Endpoints {
+			s.endpointRepo[e] = r.Name
+		}
+	}
+	for k, o := range s.latest {
+		if s.endpointRepo[k.endpoint] != o.Repository {
+			delete(s.latest, k)
+		}
+	}
+	names := map[string]bool{}
+	for _, r := range repos {
+		names[r.Name] = true
+	}
+	for k := range s.held {
+		if !names[k.repo] {
+			delete(s.held, k)
+		}
+	}
+}
+
+// Observe records o if it is newer (by Seq) than what the state holds from the same observer of the same
+// endpoint. It reports whether o was recorded. Observations of endpoints that are not configured, or that
+// name the wrong repository, are ignored.
+func (s *State) Observe(o Observation) bool {
+	if o.Observer == "" || s.endpointRepo[o.Endpoint] != o.Repository || o.Repository == "" {
+		return false
+	}
+	k := obsKey{o.Endpoint, o.Observer}
+	if old, ok := s.latest[k]; ok && old.Seq >= o.Seq {
+		return false
+	}
+	cp := o
+	s.latest[k] = &cp
+	return true
+}
+
+// Observations returns the latest observation of every (endpoint, observer), sorted by endpoint then observer.
+// The slice is new; the observations are shared and must not be modified.
+func (s *State) Observations() []*Observation {
+	out := make([]*Observation, 0, len(s.latest))
+	for _, o := range s.latest {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Endpoint != out[j].Endpoint {
+			return out[i].Endpoint < out[j].Endpoint
+		}
+		return out[i].Observer < out[j].Observer
+	})
+	return out
+}
+
+// Forget drops observations whose age exceeds keep: those of nodes that are long gone.
+func (s *State) Forget(now time.Time, keep time.Duration) {
+	for k, o := range s.latest {
+		if now.Sub(o.At) > keep {
+			delete(s.latest, k)
+		}
+	}
+}
+
+// View is what the state answers at one instant.
+type View struct {
+	At time.Time `json:"generated_at"`
+	// ValidUntil is the first instant at which the view can change by the passage of time alone (an
+	// observation turns stale). Zero when no observation can turn stale.
+	ValidUntil time.Time      `json:"-"`
+	Schemas    []SchemaView   `json:"schemas"`
+	Endpoints  []EndpointView `json:"endpoints"`
+	index      map[schemaKey]int
+}
+
+// SchemaView is the answer for one (repository, title).
+type SchemaView struct {
+	Repository string `json:"repository"`
+	Title      string `json:"title"`
+	// SafeVersion is the highest version present on every endpoint; nil when there is none.
+	SafeVersion *Version `json:"safe_version"`
+	// LatestVersion is the highest version present on any known endpoint.
+	LatestVersion *Version `json:"latest_version"`
+	Dirty         bool     `json:"dirty"`
+	Stale         bool     `json:"stale"`
+	// Reasons says why the schema is dirty or stale, one short sentence each.
+	Reasons   []string         `json:"reasons,omitempty"`
+	Endpoints []SchemaEndpoint `json:"endpoints"`
+}
+
+// Endpoint states.
+const (
+	EndpointOK      = "ok"
+	EndpointUnknown = "unknown"
+)
+
+// SchemaEndpoint is one endpoint's part of a SchemaView.
+type SchemaEndpoint struct {
+	URL   string `json:"url"`
+	State string `json:"state"`
+	// Reason says why the endpoint is unknown.
+	Reason string `json:"reason,omitempty"`
+	// Versions are the versions present on the endpoint (empty when unknown or when it lacks the title).
+	Versions []Version `json:"versions"`
+	Latest   *Version  `json:"latest"`
+	// LastScan is when the freshest successful scan of the endpoint finished, by this node's clock.
+	LastScan  *time.Time     `json:"last_scan"`
+	Observers []ObserverView `json:"observers"`
+}
+
+// ObserverView is one observer's latest observation of an endpoint.
+type ObserverView struct {
+	Node       string  `json:"node"`
+	OK         bool    `json:"ok"`
+	Fresh      bool    `json:"fresh"`
+	AgeSeconds float64 `json:"age_seconds"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// EndpointView is one endpoint's status, independent of schemas.
+type EndpointView struct {
+	Repository string         `json:"repository"`
+	URL        string         `json:"url"`
+	State      string         `json:"state"`
+	Reason     string         `json:"reason,omitempty"`
+	LastScan   *time.Time     `json:"last_scan"`
+	Schemas    int            `json:"schemas"`
+	Observers  []ObserverView `json:"observers"`
+}
+
+// Schema returns the view of one (repository, title).
+func (v *View) Schema(repo, title string) (*SchemaView, bool) {
+	i, ok := v.index[schemaKey{repo, title}]
+	if !ok {
+		return nil, false
+	}
+	return &v.Schemas[i], true
+}
+
+// Consistent reports whether no schema is dirty or stale and no endpoint is unknown.
+func (v *View) Consistent() bool {
+	for _, e := range v.Endpoints {
+		if e.State != EndpointOK {
+			return false
+		}
+	}
+	for _, s := range v.Schemas {
+		if s.Dirty || s.Stale {
+			return false
+		}
+	}
+	return true
+}
+
+// endpointState is the per-endpoint part of a view computation.
+type endpointState struct {
+	url       string
+	known     bool
+	reason    string
+	okFresh   []*Observation
+	lastScan  *time.Time
+	observers []ObserverView
+}
+
+// View computes the answer at now, and records held safe versions (see State).
+func (s *State) View(now time.Time) *View {
+	v := &View{At: now, index: map[schemaKey]int{}}
+	byEndpoint := map[string][]*Observation{}
+	for _, o := range s.latest {
+		byEndpoint[o.Endpoint] = append(byEndpoint[o.Endpoint], o)
+	}
+	noteExpiry := func(t time.Time) {
+		if t.After(now) && (v.ValidUntil.IsZero() || t.Before(v.ValidUntil)) {
+			v.ValidUntil = t
+		}
+	}
+	for _, repo := range s.repos {
+		eps := make([]*endpointState, len(repo.Endpoints))
+		titles := map[string]bool{}
+		allKnown := true
+		for i, url := range repo.Endpoints {
+			obs := byEndpoint[url]
+			sort.Slice(obs, func(a, b int) bool { return obs[a].Observer < obs[b].Observer })
+			es := &endpointState{url: url, observers: []ObserverView{}}
+			var failed, staleOK *Observation
+			for _, o := range obs {
+				fresh := now.Sub(o.At) <= s.maxStaleness
+				if fresh {
+					noteExpiry(o.At.Add(s.maxStaleness + time.Nanosecond))
+				}
+				es.observers = append(es.observers, ObserverView{
+					Node: o.Observer, OK: o.OK(), Fresh: fresh, AgeSeconds: now.Sub(o.At).Seconds(), Error: o.Err,
+				})
+				for t := range o.Schemas {
+					titles[t] = true
+				}
+				switch {
+				case o.OK() && fresh:
+					es.okFresh = append(es.okFresh, o)
+					if es.lastScan == nil || o.At.After(*es.lastScan) {
+						at := o.At
+						es.lastScan = &at
+					}
+				case !o.OK() && fresh:
+					failed = o
+				case o.OK():
+					if staleOK == nil || o.At.After(staleOK.At) {
+						staleOK = o
+					}
+				}
+			}
+			es.known = len(es.okFresh) > 0
+			switch {
+			case es.known:
+			case failed != nil:
+				es.reason = fmt.Sprintf("scan by %s failed: %s", failed.Observer, failed.Err)
+			case staleOK != nil:
+				es.reason = fmt.Sprintf("stale: last successful scan %s ago, more than max_staleness %s",
+					now.Sub(staleOK.At).Round(time.Second), s.maxStaleness)
+			case len(obs) > 0:
+				es.reason = "stale: no successful scan within max_staleness"
+			default:
+				es.reason = "not scanned yet"
+			}
+			if !es.known {
+				allKnown = false
+			}
+			eps[i] = es
+			ev := EndpointView{Repository: repo.Name, URL: url, State: EndpointOK, Reason: es.reason,
+				LastScan: es.lastScan, Observers: es.observers}
+			if !es.known {
+				ev.State = EndpointUnknown
+			} else {
+				ev.Schemas = len(intersectTitles(es.okFresh))
+			}
+			v.Endpoints = append(v.Endpoints, ev)
+		}
+		for k := range s.held {
+			if k.repo == repo.Name {
+				titles[k.title] = true
+			}
+		}
+		names := make([]string, 0, len(titles))
+		for t := range titles {
+			names = append(names, t)
+		}
+		sort.Strings(names)
+		for _, title := range names {
+			sv, keep := s.schemaView(repo.Name, title, eps, allKnown)
+			if !keep {
+				continue
+			}
+			v.index[schemaKey{repo.Name, title}] = len(v.Schemas)
+			v.Schemas = append(v.Schemas, sv)
+		}
+	}
+	return v
+}
+
+func intersectTitles(obs []*Observation) map[string]bool {
+	out := map[string]bool{}
+	for t := range obs[0].Schemas {
+		in := true
+		for _, o := range obs[1:] {
+			if _, ok := o.Schemas[t]; !ok {
+				in = false
+				break
+			}
+		}
+		if in {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+// schemaView decides one (repository, title). keep is false when the title has gone from every endpoint.
+func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bool) (SchemaView, bool) {
+	sv := SchemaView{Repository: repo, Title: title, Endpoints: make([]SchemaEndpoint, len(eps))}
+	var common []Version // versions on every known endpoint
+	var first []Version  // the first known endpoint's set, to detect disagreement
+	firstSet, anyHas, anyLacks, differ := false, false, false, false
+	var lacking, unknown []string
+	for i, es := range eps {
+		se := SchemaEndpoint{URL: es.url, State: EndpointOK, Versions: []Version{}, LastScan: es.lastScan,
+			Observers: es.observers}
+		if !es.known {
+			se.State, se.Reason = EndpointUnknown, es.reason
+			unknown = append(unknown, es.url)
+			sv.Endpoints[i] = se
+			continue
+		}
+		// Present on this endpoint: in every fresh successful observation of it.
+		var present []Version
+		has := true
+		for j, o := range es.okFresh {
+			vs, ok := o.Schemas[title]
+			if !ok {
+				has = false
+			}
+			if j == 0 {
+				present = vs
+				continue
+			}
+			if !equalVersions(present, vs) {
+				sv.Dirty = true
+				sv.Reasons = append(sv.Reasons, fmt.Sprintf("observers of %s disagree", es.url))
+			}
+			present = intersect(present, vs)
+		}
+		if !has {
+			present = nil
+		}
+		if len(present) > 0 {
+			anyHas = true
+			se.Versions = present
+			l := present[len(present)-1]
+			se.Latest = &l
+			if sv.LatestVersion == nil || sv.LatestVersion.Less(l) {
+				lv := l
+				sv.LatestVersion = &lv
+			}
+		} else {
+			anyLacks = true
+			lacking = append(lacking, es.url)
+		}
+		if !firstSet {
+			first, common, firstSet = present, present, true
+		} else {
+			differ = differ || !equalVersions(first, present)
+			common = intersect(common, present)
+		}
+		sv.Endpoints[i] = se
+	}
+	k := schemaKey{repo, title}
+	held, hasHeld := s.held[k]
+	if !anyHas && len(unknown) == 0 {
+		delete(s.held, k) // gone from every endpoint
+		return sv, false
+	}
+	if anyHas && anyLacks {
+		sv.Dirty = true
+		sv.Reasons = append(sv.Reasons, "missing on "+strings.Join(lacking, ", "))
+	} else if differ {
+		sv.Dirty = true
+		sv.Reasons = append(sv.Reasons, "versions differ between endpoints")
+	}
+	if allKnown {
+		if len(common) > 0 {
+			top := common[len(common)-1]
+			sv.SafeVersion = &top
+			s.held[k] = top
+		} else {
+			delete(s.held, k)
+		}
+		return sv, true
+	}
+	sv.Stale = true
+	sv.Reasons = append(sv.Reasons, "no fresh successful scan of "+strings.Join(unknown, ", ")+
+		"; the safe version is held, not advanced")
+	if !hasHeld {
+		return sv, true
+	}
+	if !firstSet { // no endpoint known: hold
+		h := held
+		sv.SafeVersion = &h
+		return sv, true
+	}
+	for i := len(common) - 1; i >= 0; i-- {
+		if common[i].Compare(held) <= 0 {
+			c := common[i]
+			sv.SafeVersion = &c
+			break
+		}
+	}
+	return sv, true
+}
+
+func equalVersions(a, b []Version) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// intersect merges two ascending lists into their (new) ascending intersection.
+func intersect(a, b []Version) []Version {
+	out := make([]Version, 0, min(len(a), len(b)))
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch c := a[i].Compare(b[j]); {
+		case c == 0:
+			out = append(out, a[i])
+			i++
+			j++
+		case c < 0:
+			i++
+		default:
+			j++
+		}
+	}
+	return out
+}
