@@ -1,0 +1,149 @@
+// Package nginxtest starts a real nginx (Debian's nginx-light) for tests, serving directories the way schema
+// hosts do: /repositories/<name>/ with "autoindex on; autoindex_format json;", on 127.0.0.1 only. A missing
+// nginx fails the test with the name of the package to install; it never skips.
+package nginxtest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running nginx.
+type Server struct {
+	URL    string // http://127.0.0.1:PORT
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// Binary returns the nginx binary's path, or an error that names the Debian package.
+func Binary() (string, error) {
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx", nil
+	}
+	return "", errors.New("nginx not found: install the Debian package nginx-light (apt-get install nginx-light, or make deps)")
+}
+
+// Start starts nginx serving each repos[name] directory at /repositories/<name>/, and stops it when the test
+// ends. The directories must be readable by root (nginx's workers run as root here).
+func Start(t testing.TB, repos map[string]string) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		s, err := start(bin, t.TempDir(), repos)
+		if err == nil {
+			t.Cleanup(s.stop)
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("starting nginx: %v", lastErr)
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func start(bin, dir string, repos map[string]string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(repos))
+	for n := range repos {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var locs strings.Builder
+	for _, n := range names {
+		abs, err := filepath.Abs(repos[n])
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&locs, "    location /repositories/%s/ { alias %s/; autoindex on; autoindex_format json; }\n", n, abs)
+	}
+	conf := fmt.Sprintf(`daemon off;
+user root;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  types { text/plain yaml md json; }
+  default_type text/plain;
+  server {
+    listen 127.0.0.1:%[2]d;
+%[3]s  }
+}
+`, dir, port, locs.String())
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-c", confPath, "-p", dir)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, exited: exited}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			return nil, fmt.Errorf("nginx exited: %v: %s", err, strings.TrimSpace(string(log)))
+		default:
+		}
+		resp, err := http.Get(s.URL + "/")
+		if err == nil {
+			resp.Body.Close()
+			return s, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	return nil, errors.New("nginx did not answer within 10s")
+}
+
+// stop ends nginx (master and workers, by process group) and waits for it to exit.
+func (s *Server) stop() {
+	pid := s.cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-s.exited
+	}
+}
