@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/evenkeel/evenkeel/internal/schemarepo"
+)
+
+// hosts starts n schema hosts serving copies of the demo repository and returns their endpoints.
+func hosts(t *testing.T, n int) ([]*schemarepo.Repo, []string) {
+	t.Helper()
+	var repos []*schemarepo.Repo
+	var eps []string
+	for i := 0; i < n; i++ {
+		r := schemarepo.Demo()
+		srv := httptest.NewServer(schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": r}))
+		t.Cleanup(srv.Close)
+		repos = append(repos, r)
+		eps = append(eps, srv.URL+"/repositories/primary/jsonschema/")
+	}
+	return repos, eps
+}
+
+func writeConfig(t *testing.T, listen string, eps []string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen: %s\nnode_name: test\nscan_interval: 100ms\nmax_staleness: 5s\nrepositories:\n  - name: primary\n    endpoints:\n", listen)
+	for _, e := range eps {
+		fmt.Fprintf(&b, "      - %s\n", e)
+	}
+	p := filepath.Join(t.TempDir(), "schemasync.yml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	repos, eps := hosts(t, 2)
+	good := writeConfig(t, "127.0.0.1:0", eps)
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	if err := os.WriteFile(bad, []byte("listen: 127.0.0.1:1\nscan_intervall: 1s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	withDown := writeConfig(t, "127.0.0.1:0", append(append([]string{}, eps...), down.URL+"/repositories/primary/jsonschema/"))
+
+	tests := []struct {
+		name     string
+		args     []string
+		setup    func()
+		code     int
+		inStdout string
+		inStderr string
+	}{
+		{name: "no arguments", args: nil, code: 2, inStderr: "Commands:"},
+		{name: "help", args: []string{"help"}, code: 0, inStdout: "check-config"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, inStderr: `unknown command "frobnicate"`},
+		{name: "scan help", args: []string{"scan", "--help"}, code: 0, inStdout: "Examples:"},
+		{name: "scan without config", args: []string{"scan"}, code: 2, inStderr: "--config is required"},
+		{name: "scan bad flag", args: []string{"scan", "--nope"}, code: 2, inStderr: "flag provided but not defined"},
+		{name: "scan unknown key", args: []string{"scan", "--config", bad}, code: 2, inStderr: "scan_intervall"},
+		{name: "scan missing file", args: []string{"scan", "--config", "/nonexistent.yml"}, code: 2, inStderr: "no such file"},
+		{name: "check-config ok", args: []string{"check-config", "--config", good}, code: 0, inStdout: "OK: node test, 1 repositories"},
+		{name: "check-config bad", args: []string{"check-config", "--config", bad}, code: 2, inStderr: "scan_intervall"},
+		{name: "scan consistent", args: []string{"scan", "--config", good}, code: 0, inStdout: "0 dirty, 0 stale; 2 endpoints: 0 unknown"},
+		{name: "scan dirty", args: []string{"scan", "--config", good}, code: 1,
+			setup:    func() { repos[0].Put("test/event", "1.1.0", schemarepo.Doc("test/event", "1.1.0")) },
+			inStdout: "test/event"},
+		{name: "scan endpoint down", args: []string{"scan", "--config", withDown}, code: 1, inStdout: "Unknown endpoints:"},
+		{name: "version", args: []string{"version"}, code: 0, inStdout: "schemasync "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.setup != nil {
+				tc.setup()
+			}
+			code, out, errs := runCmd(tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, out, errs)
+			}
+			if !strings.Contains(out, tc.inStdout) {
+				t.Errorf("stdout lacks %q:\n%s", tc.inStdout, out)
+			}
+			if !strings.Contains(errs, tc.inStderr) {
+				t.Errorf("stderr lacks %q:\n%s", tc.inStderr, errs)
+			}
+		})
+	}
+}
+
+// TestScanJSONShape checks the documented shape of scan --json, key by key.
+func TestScanJSONShape(t *testing.T) {
+	repos, eps := hosts(t, 2)
+	repos[1].Put("mediawiki/page/change", "1.2.0", schemarepo.Doc("mediawiki/page/change", "1.2.0"))
+	code, out, errs := runCmd("scan", "--json", "--config", writeConfig(t, "127.0.0.1:0", eps))
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (dirty); stderr %s", code, errs)
+	}
+	var resp struct {
+		Consistent *bool `json:"consistent"`
+		Endpoints  []map[string]any
+		Schemas    []struct {
+			Repository  *string           `json:"repository"`
+			Title       *string           `json:"title"`
+			SafeVersion *string           `json:"safe_version"`
+			Dirty       *bool             `json:"dirty"`
+			Stale       *bool             `json:"stale"`
+			Endpoints   []json.RawMessage `json:"endpoints"`
+		} `json:"schemas"`
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&resp); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, out)
+	}
+	if resp.Consistent == nil || *resp.Consistent {
+		t.Errorf("consistent = %v, want false", resp.Consistent)
+	}
+	found := false
+	for _, s := range resp.Schemas {
+		if s.Repository == nil || s.Title == nil || s.Dirty == nil || s.Stale == nil || len(s.Endpoints) != 2 {
+			t.Fatalf("schema lacks documented fields: %+v", s)
+		}
+		for _, raw := range s.Endpoints {
+			var e map[string]json.RawMessage
+			_ = json.Unmarshal(raw, &e)
+			for _, k := range []string{"url", "state", "versions", "last_scan"} {
+				if _, ok := e[k]; !ok {
+					t.Errorf("endpoint entry lacks %q: %s", k, raw)
+				}
+			}
+		}
+		if *s.Title == "mediawiki/page/change" {
+			found = true
+			if !*s.Dirty || s.SafeVersion == nil || *s.SafeVersion != "1.1.0" {
+				t.Errorf("mediawiki/page/change: dirty=%v safe=%v, want dirty and 1.1.0", *s.Dirty, s.SafeVersion)
+			}
+		}
+	}
+	if !found {
+		t.Error("mediawiki/page/change missing")
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServe runs serve for real: readiness, the API, metrics, a SIGHUP reload and a graceful stop.
+func TestServe(t *testing.T) {
+	_, eps := hosts(t, 3)
+	addr := freeAddr(t)
+	cfgPath := writeConfig(t, addr, eps[:2])
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errb syncBuffer
+	go func() { done <- run(ctx, []string{"serve", "--config", cfgPath}, io.Discard, &errb) }()
+	base := "http://" + addr
+	waitFor(t, "readyz 200", func() bool { c, _ := get(t, base+"/readyz"); return c == 200 })
+
+	if c, body := get(t, base+"/v1/repositories/primary/schemas/mediawiki/page/change"); c != 200 || !strings.Contains(body, `"safe_version":"1.1.0"`) {
+		t.Errorf("schema: %d %s", c, body)
+	}
+	if c, body := get(t, base+"/v1/repositories/primary/schemas/no/such"); c != 404 || !strings.Contains(body, "not found") {
+		t.Errorf("unknown schema: %d %s", c, body)
+	}
+	if c, body := get(t, base+"/v1/dirty"); c != 200 || !strings.Contains(body, `"schemas":[]`) {
+		t.Errorf("dirty: %d %s", c, body)
+	}
+	c, metrics := get(t, base+"/metrics")
+	for _, m := range []string{"schemasync_schema_dirty{", "schemasync_safe_version_info{", "schemasync_endpoint_up{",
+		"schemasync_endpoint_last_successful_scan_timestamp_seconds{", "schemasync_build_info{", "schemasync_scans_total{"} {
+		if c != 200 || !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+
+	// SIGHUP reloads: a third endpoint appears in the state.
+	writeConfigTo(t, cfgPath, addr, eps)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reload adds the third endpoint", func() bool {
+		_, body := get(t, base+"/v1/state")
+		return strings.Count(body, `"repository":"primary","url"`) == 3
+	})
+
+	cancel() // as SIGTERM does, through the same context
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d; stderr:\n%s", code, errb.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop within 15s")
+	}
+	if c, _ := get(t, base+"/healthz"); c != 0 {
+		t.Errorf("still serving after shutdown")
+	}
+	if !strings.Contains(errb.String(), "configuration reloaded") {
+		t.Errorf("no reload in the log:\n%s", errb.String())
+	}
+}
+
+func writeConfigTo(t *testing.T, path, listen string, eps []string) {
+	t.Helper()
+	tmp := writeConfig(t, listen, eps)
+	b, err := os.ReadFile(tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
