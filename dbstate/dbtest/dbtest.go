@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,6 +74,7 @@ type Instance struct {
 
 	t       testing.TB
 	base    string
+	extra   []string
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -157,6 +159,13 @@ func freePort() (int, error) {
 // Start starts n unconnected instances in parallel and returns them once they accept connections.
 func Start(t testing.TB, n int) []*Instance {
 	t.Helper()
+	return start(t, make([][]string, n))
+}
+
+// start starts len(extra) instances; extra[k] are additional mariadbd options of instance k.
+func start(t testing.TB, extra [][]string) []*Instance {
+	t.Helper()
+	n := len(extra)
 	tmpl, err := acquireTemplate()
 	if err != nil {
 		t.Fatal(err)
@@ -170,6 +179,7 @@ func Start(t testing.TB, n int) []*Instance {
 		if err != nil {
 			t.Fatal(err)
 		}
+		inst.extra = extra[k]
 		out[k] = inst
 		t.Cleanup(inst.teardown)
 		wg.Add(1)
@@ -208,7 +218,7 @@ func newInstance(t testing.TB, tmpl string) (*Instance, error) {
 }
 
 func (i *Instance) args() []string {
-	return []string{
+	return append([]string{
 		"--no-defaults", "--user=root", "--datadir=" + i.Dir, "--port=" + strconv.Itoa(i.Port),
 		"--socket=" + i.Socket, "--bind-address=127.0.0.1", "--pid-file=" + filepath.Join(i.base, "pid"),
 		"--log-error=" + filepath.Join(i.base, "error.log"),
@@ -218,7 +228,7 @@ func (i *Instance) args() []string {
 		"--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--skip-name-resolve", "--performance-schema=OFF",
 		"--skip-innodb-adaptive-hash-index", "--max-connections=300", "--key-buffer-size=1M",
 		"--slave-net-timeout=5", "--loose-skip-log-warnings",
-	}
+	}, i.extra...)
 }
 
 // start launches mariadbd and waits for it; first also creates the accounts.
@@ -516,11 +526,27 @@ func ParseDescription(desc string) (names []string, master map[string]string, er
 // every root, wires replication, and waits until every replica has caught up.
 func Build(t testing.TB, desc string) *Topology {
 	t.Helper()
+	return BuildWith(t, desc, nil)
+}
+
+// BuildWith is Build with additional mariadbd options per instance name, e.g.
+// {"b": {"--log-slave-updates=0"}}. Later options override dbtest's defaults.
+func BuildWith(t testing.TB, desc string, extra map[string][]string) *Topology {
+	t.Helper()
 	names, master, err := ParseDescription(desc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	insts := Start(t, len(names))
+	for n := range extra {
+		if !slices.Contains(names, n) {
+			t.Fatalf("dbtest: options for %q, which is not in %q", n, desc)
+		}
+	}
+	args := make([][]string, len(names))
+	for k, n := range names {
+		args[k] = extra[n]
+	}
+	insts := start(t, args)
 	tp := &Topology{Instances: insts, Master: master, byName: map[string]*Instance{}}
 	for k, n := range names {
 		insts[k].Name = n

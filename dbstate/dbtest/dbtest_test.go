@@ -110,4 +110,3 @@ func TestBuildReplicatesAndTearsDown(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-

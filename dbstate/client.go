@@ -1,0 +1,266 @@
+package dbstate
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Querier is what the thin server functions need. *sql.DB, *sql.Conn and *sql.Tx satisfy it.
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+var (
+	_ Querier = (*sql.DB)(nil)
+	_ Querier = (*sql.Conn)(nil)
+	_ Querier = (*sql.Tx)(nil)
+)
+
+// Credentials are how dbstate logs in to every instance. The password never appears in String, JSON, logs or
+// errors.
+type Credentials struct {
+	User     string
+	Password string `json:"-"`
+	// TLS, when not nil, is used for every connection.
+	TLS *tls.Config `json:"-"`
+}
+
+// String shows the user and whether a password is set, never the password.
+func (c Credentials) String() string {
+	pw := "no password"
+	if c.Password != "" {
+		pw = "password set"
+	}
+	return fmt.Sprintf("user %q (%s, tls=%v)", c.User, pw, c.TLS != nil)
+}
+
+// LogValue keeps passwords out of slog output.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// ReadPasswordFile reads a password from the first line of a file.
+func ReadPasswordFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(line, "\r"), nil
+}
+
+// TLSConfig builds a TLS configuration from CA, certificate and key files (each optional). With verify false the
+// server certificate is not checked (the equivalent of the client's --ssl without --ssl-verify-server-cert).
+func TLSConfig(caFile, certFile, keyFile string, verify bool) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !verify} //nolint:gosec // the user's choice
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls ca %s: no certificates", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if certFile != "" || keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// Client opens and caches one connection pool per instance address. Addresses are "host:port" or a unix socket
+// path ("/run/mysqld/mysqld.sock" or "unix:/path").
+type Client struct {
+	creds   Credentials
+	timeout time.Duration
+	log     *slog.Logger
+
+	mu  sync.Mutex
+	dbs map[string]*sql.DB
+}
+
+// NewClient returns a Client. timeout bounds connecting (0 means 5 s); logger may be nil.
+func NewClient(creds Credentials, timeout time.Duration, logger *slog.Logger) *Client {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{creds: creds, timeout: timeout, log: logger, dbs: map[string]*sql.DB{}}
+}
+
+// User is the account the client logs in as.
+func (c *Client) User() string { return c.creds.User }
+
+// Credentials returns the client's credentials (for reuse as replication credentials).
+func (c *Client) Credentials() Credentials { return c.creds }
+
+func (c *Client) config(addr string) *mysql.Config {
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd = c.creds.User, c.creds.Password
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		cfg.Net, cfg.Addr = "unix", p
+	} else if strings.HasPrefix(addr, "/") {
+		cfg.Net, cfg.Addr = "unix", addr
+	} else {
+		cfg.Net, cfg.Addr = "tcp", addr
+	}
+	// Replication statements must go as text, never as server-side prepared statements.
+	cfg.InterpolateParams = true
+	cfg.Timeout = c.timeout
+	if c.creds.TLS != nil {
+		t := c.creds.TLS.Clone()
+		if t.ServerName == "" && cfg.Net == "tcp" {
+			if h, _, ok := strings.Cut(addr, ":"); ok {
+				t.ServerName = h
+			}
+		}
+		cfg.TLS = t
+	}
+	return cfg
+}
+
+// DB returns the pool for addr, opening it on first use. It does not connect yet.
+func (c *Client) DB(addr string) (*sql.DB, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if db, ok := c.dbs[addr]; ok {
+		return db, nil
+	}
+	conn, err := mysql.NewConnector(c.config(addr))
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	c.dbs[addr] = db
+	return db, nil
+}
+
+// Close closes every pool.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	for a, db := range c.dbs {
+		errs = append(errs, db.Close())
+		delete(c.dbs, a)
+	}
+	return errors.Join(errs...)
+}
+
+// withSession runs f on a dedicated connection that is discarded afterwards, so that session settings
+// (sql_log_bin=0) never leak into the pool.
+func (c *Client) withSession(ctx context.Context, addr string, f func(q Querier) error) error {
+	db, err := c.DB(addr)
+	if err != nil {
+		return err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", addr, err)
+	}
+	defer func() {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // drop it instead of pooling it
+		conn.Close()
+	}()
+	return f(conn)
+}
+
+// queryRows runs a query and returns its rows by column name (NULLs absent).
+func queryRows(ctx context.Context, q Querier, query string, args ...any) ([]Row, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	var out []Row
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for k := range vals {
+			ptrs[k] = &vals[k]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		r := Row{}
+		for k, c := range cols {
+			if vals[k].Valid {
+				r[c] = vals[k].String
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func queryString(ctx context.Context, q Querier, query string, args ...any) (string, error) {
+	rows, err := queryRows(ctx, q, query, args...)
+	if err != nil {
+		return "", err
+	}
+	if len(rows) != 1 || len(rows[0]) > 1 {
+		return "", fmt.Errorf("%s: want one value, got %d rows", query, len(rows))
+	}
+	for _, v := range rows[0] {
+		return v, nil
+	}
+	return "", nil // NULL
+}
+
+// ReadVars reads the variables of one instance.
+func ReadVars(ctx context.Context, q Querier) (*Vars, error) {
+	rows, err := queryRows(ctx, q, varsQuery)
+	if err != nil {
+		return nil, fmt.Errorf("read variables: %w", err)
+	}
+	if len(rows) != 1 {
+		return nil, fmt.Errorf("read variables: %d rows", len(rows))
+	}
+	return ParseVars(rows[0])
+}
+
+// ReadReplicaStatus runs SHOW SLAVE STATUS; it returns nil, nil when the instance is not a replica.
+func ReadReplicaStatus(ctx context.Context, q Querier) (*ReplicaStatus, error) {
+	rows, err := queryRows(ctx, q, "SHOW SLAVE STATUS")
+	if err != nil {
+		return nil, fmt.Errorf("show slave status: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	return ParseReplicaStatus(rows[0])
+}
+
+// ReadReplicaHosts runs SHOW SLAVE HOSTS.
+func ReadReplicaHosts(ctx context.Context, q Querier) ([]ReplicaHost, error) {
+	rows, err := queryRows(ctx, q, "SHOW SLAVE HOSTS")
+	if err != nil {
+		return nil, fmt.Errorf("show slave hosts: %w", err)
+	}
+	return ParseReplicaHosts(rows)
+}

@@ -1,0 +1,265 @@
+package dbstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Account is a MariaDB account, user@host.
+type Account struct {
+	User string `json:"user"`
+	Host string `json:"host"`
+}
+
+func (a Account) String() string { return "'" + a.User + "'@'" + a.Host + "'" }
+
+func (a Account) sql() (string, error) {
+	u, err := QuoteString(a.User)
+	if err != nil {
+		return "", err
+	}
+	h, err := QuoteString(a.Host)
+	if err != nil {
+		return "", err
+	}
+	return u + "@" + h, nil
+}
+
+// Session is one row of the process list.
+type Session struct {
+	ID      int64
+	User    string
+	Host    string
+	Command string
+}
+
+// ParseAccount splits CURRENT_USER() output, "user@host", at the last @.
+func ParseAccount(s string) (Account, error) {
+	k := strings.LastIndexByte(s, '@')
+	if k < 0 {
+		return Account{}, fmt.Errorf("%w account %q", ErrParse, s)
+	}
+	return Account{User: s[:k], Host: s[k+1:]}, nil
+}
+
+// isClientSession reports whether a process-list row is a client connection that a switchover must end (not a
+// server thread, not a replica's binlog dump).
+func isClientSession(s Session, self int64) bool {
+	if s.ID == self {
+		return false
+	}
+	switch s.User {
+	case "system user", "event_scheduler", "unauthenticated user", "":
+		return false
+	}
+	switch {
+	case strings.HasPrefix(s.Command, "Binlog Dump"), s.Command == "Daemon", strings.HasPrefix(s.Command, "Slave_"):
+		return false
+	}
+	return true
+}
+
+// FencedUsers is pure: the user names with client sessions, other than the admin's own account name, whose
+// accounts must be looked at for privileges that write through read_only.
+func FencedUsers(sessions []Session, self int64) []string {
+	set := map[string]bool{}
+	for _, s := range sessions {
+		if isClientSession(s, self) {
+			set[s.User] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for u := range set {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type fenceInfo struct {
+	self     Account
+	selfID   int64
+	accounts []Account // connected accounts that write through read_only, to lock
+	shared   bool      // another session uses dbstate's own account, which has a read_only bypass
+}
+
+// readSessions reads the process list and the connection id of the reading session.
+func readSessions(ctx context.Context, q Querier) ([]Session, int64, error) {
+	rows, err := queryRows(ctx, q, "SELECT ID, USER, HOST, COMMAND, CONNECTION_ID() AS SELF FROM information_schema.PROCESSLIST")
+	if err != nil {
+		return nil, 0, fmt.Errorf("process list: %w", err)
+	}
+	var out []Session
+	var self int64
+	for _, r := range rows {
+		id, err := strconv.ParseInt(r["ID"], 10, 64)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w process list id %q", ErrParse, r["ID"])
+		}
+		self, _ = strconv.ParseInt(r["SELF"], 10, 64)
+		out = append(out, Session{ID: id, User: r["USER"], Host: r["HOST"], Command: r["COMMAND"]})
+	}
+	return out, self, nil
+}
+
+// detectFence finds the connected accounts on addr that bypass read_only (READ ONLY ADMIN or ALL PRIVILEGES on
+// *.*), excluding dbstate's own account and accounts that are already locked.
+func (c *Client) detectFence(ctx context.Context, addr string) (*fenceInfo, error) {
+	fi := &fenceInfo{}
+	err := c.withSession(ctx, addr, func(q Querier) error {
+		cur, err := queryString(ctx, q, "SELECT CURRENT_USER()")
+		if err != nil {
+			return err
+		}
+		if fi.self, err = ParseAccount(cur); err != nil {
+			return err
+		}
+		sessions, self, err := readSessions(ctx, q)
+		if err != nil {
+			return err
+		}
+		fi.selfID = self
+		for _, user := range FencedUsers(sessions, self) {
+			rows, err := queryRows(ctx, q, "SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') AS locked "+
+				"FROM mysql.global_priv WHERE User = ?", user)
+			if err != nil {
+				return fmt.Errorf("read accounts: %w", err)
+			}
+			for _, r := range rows {
+				a := Account{User: r["User"], Host: r["Host"]}
+				bypass, err := accountBypasses(ctx, q, a)
+				if err != nil {
+					return err
+				}
+				if !bypass {
+					continue
+				}
+				if a == fi.self {
+					for _, s := range sessions {
+						if s.User == a.User && isClientSession(s, self) {
+							fi.shared = true
+						}
+					}
+					continue
+				}
+				if r["locked"] == "true" || r["locked"] == "1" {
+					continue
+				}
+				fi.accounts = append(fi.accounts, a)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: detect writers that bypass read_only: %w", addr, err)
+	}
+	return fi, nil
+}
+
+func accountBypasses(ctx context.Context, q Querier, a Account) (bool, error) {
+	acc, err := a.sql()
+	if err != nil {
+		return false, err
+	}
+	rows, err := queryRows(ctx, q, "SHOW GRANTS FOR "+acc)
+	if err != nil {
+		var me *mysql.MySQLError
+		if errors.As(err, &me) && me.Number == 1141 { // no such grant: a role or a dropped account
+			return false, nil
+		}
+		return false, fmt.Errorf("show grants for %s: %w", a, err)
+	}
+	for _, r := range rows {
+		for _, line := range r {
+			if GlobalGrantBypassesReadOnly(line) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// setAccountsLocked locks or unlocks accounts on addr without binary logging (the change is local to addr).
+// done receives each account once its statement succeeded.
+func (c *Client) setAccountsLocked(ctx context.Context, addr string, accounts []Account, lock bool, done func(Account)) error {
+	if len(accounts) == 0 {
+		return nil
+	}
+	verb := "UNLOCK"
+	if lock {
+		verb = "LOCK"
+	}
+	return c.statementSession(ctx, addr, true, func(q Querier) error {
+		for _, a := range accounts {
+			acc, err := a.sql()
+			if err != nil {
+				return err
+			}
+			if _, err := q.ExecContext(ctx, "ALTER USER "+acc+" ACCOUNT "+verb); err != nil {
+				return fmt.Errorf("%s: ALTER USER %s ACCOUNT %s: %w", addr, a, verb, err)
+			}
+			if done != nil {
+				done(a)
+			}
+		}
+		return nil
+	})
+}
+
+// killClientSessions kills every client session on addr except the killer's own, replicas' binlog dumps and
+// server threads, and waits (up to wait) until they are gone. It returns how many it killed.
+func (c *Client) killClientSessions(ctx context.Context, addr string, wait time.Duration) (int, error) {
+	n := 0
+	err := c.withSession(ctx, addr, func(q Querier) error {
+		sessions, self, err := readSessions(ctx, q)
+		if err != nil {
+			return err
+		}
+		killed := map[int64]bool{}
+		for _, s := range sessions {
+			if !isClientSession(s, self) {
+				continue
+			}
+			if _, err := q.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(s.ID, 10)); err != nil {
+				var me *mysql.MySQLError
+				if errors.As(err, &me) && me.Number == 1094 { // unknown thread: it ended by itself
+					continue
+				}
+				return fmt.Errorf("kill %d (%s): %w", s.ID, s.User, err)
+			}
+			killed[s.ID] = true
+			n++
+		}
+		deadline := time.Now().Add(wait)
+		for {
+			sessions, _, err := readSessions(ctx, q)
+			if err != nil {
+				return err
+			}
+			left := 0
+			for _, s := range sessions {
+				if killed[s.ID] {
+					left++
+				}
+			}
+			if left == 0 {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%d killed sessions still present after %v", left, wait)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", addr, err)
+	}
+	return n, nil
+}

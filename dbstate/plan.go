@@ -1,0 +1,256 @@
+package dbstate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/user"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Step is one change of a Plan. Check runs right before Do (the precondition, against live servers); Undo, when
+// not nil, reverts Do and must be safe to run after a Do that failed halfway.
+type Step struct {
+	Name         string `json:"name"`
+	Instance     string `json:"instance,omitempty"`
+	Description  string `json:"description"`            // what Do does, in words (no secrets)
+	Precondition string `json:"precondition,omitempty"` // what Check verifies, in words
+	UndoText     string `json:"undo,omitempty"`         // what Undo does, in words; empty when there is no undo
+	// PointOfNoReturn marks the step after whose success the plan is never rolled back (for a switchover: the
+	// candidate became writable).
+	PointOfNoReturn bool `json:"point_of_no_return,omitempty"`
+
+	Check func(ctx context.Context) error `json:"-"`
+	Do    func(ctx context.Context) error `json:"-"`
+	Undo  func(ctx context.Context) error `json:"-"`
+}
+
+// PreflightCheck is one check that planning ran and passed.
+type PreflightCheck struct {
+	Name   string `json:"name"`
+	Detail string `json:"detail"`
+}
+
+// Plan is an ordered list of steps that changes servers. Nothing runs until Execute.
+type Plan struct {
+	Kind      string           `json:"kind"` // "switchover" or "move"
+	Summary   string           `json:"summary"`
+	Preflight []PreflightCheck `json:"preflight"`
+	Warnings  []string         `json:"warnings,omitempty"`
+	Steps     []*Step          `json:"steps"`
+}
+
+// WriteText prints the plan for a human (the dry run).
+func (p *Plan) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Plan: %s\n", p.Summary)
+	if len(p.Preflight) > 0 {
+		b.WriteString("\nPreflight checks (passed):\n")
+		for _, c := range p.Preflight {
+			fmt.Fprintf(&b, "  ok  %-22s %s\n", c.Name, c.Detail)
+		}
+	}
+	for _, wn := range p.Warnings {
+		fmt.Fprintf(&b, "  warning: %s\n", wn)
+	}
+	b.WriteString("\nSteps:\n")
+	for k, s := range p.Steps {
+		fmt.Fprintf(&b, "%3d. %s", k+1, s.Name)
+		if s.Instance != "" {
+			fmt.Fprintf(&b, " on %s", s.Instance)
+		}
+		b.WriteString("\n")
+		fmt.Fprintf(&b, "     do:    %s\n", s.Description)
+		if s.Precondition != "" {
+			fmt.Fprintf(&b, "     check: %s\n", s.Precondition)
+		}
+		if s.UndoText != "" {
+			fmt.Fprintf(&b, "     undo:  %s\n", s.UndoText)
+		}
+		if s.PointOfNoReturn {
+			b.WriteString("     (point of no return: after this step, failures are reported, not undone)\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// AuditRecord is one line of the audit log.
+type AuditRecord struct {
+	Time       time.Time `json:"time"`
+	User       string    `json:"user"`
+	Plan       string    `json:"plan"`
+	Step       string    `json:"step"`
+	Instance   string    `json:"instance,omitempty"`
+	Phase      string    `json:"phase"`  // check, do, undo, plan
+	Result     string    `json:"result"` // start, ok, failed, rolled-back, not-rolled-back
+	Error      string    `json:"error,omitempty"`
+	DurationMS float64   `json:"duration_ms"`
+}
+
+// ExecOptions tune Execute.
+type ExecOptions struct {
+	// Audit receives one JSON line per step phase. nil means no audit log.
+	Audit io.Writer
+	// User is recorded in the audit log; empty means the OS user.
+	User   string
+	Logger *slog.Logger
+	// BeforeStep, when set, runs before each step's check; an error fails that step. Tests use it to inject
+	// faults; automation can use it to ask for confirmation.
+	BeforeStep func(ctx context.Context, s *Step) error
+	// UndoTimeout bounds the whole undo. Zero means 2 minutes. Undo runs even when ctx is cancelled.
+	UndoTimeout time.Duration
+}
+
+// ExecError is returned by Execute when a step fails.
+type ExecError struct {
+	Plan       string
+	Step       string
+	Instance   string
+	Err        error
+	RolledBack bool    // every completed step was undone
+	UndoErrs   []error // undos that failed (RolledBack is then false)
+	// PastPointOfNoReturn: the failure came after the point of no return; nothing was undone.
+	PastPointOfNoReturn bool
+}
+
+func (e *ExecError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: step %s", e.Plan, e.Step)
+	if e.Instance != "" {
+		fmt.Fprintf(&b, " on %s", e.Instance)
+	}
+	fmt.Fprintf(&b, " failed: %v; ", e.Err)
+	switch {
+	case e.PastPointOfNoReturn:
+		b.WriteString("NOT rolled back: the plan was past its point of no return, finish by hand")
+	case e.RolledBack:
+		b.WriteString("rolled back: every completed step was undone, the original topology is restored")
+	default:
+		fmt.Fprintf(&b, "rollback INCOMPLETE (%d undo errors): %v", len(e.UndoErrs), errors.Join(e.UndoErrs...))
+	}
+	return b.String()
+}
+
+func (e *ExecError) Unwrap() error { return e.Err }
+
+type auditor struct {
+	mu   sync.Mutex
+	w    io.Writer
+	user string
+	plan string
+	log  *slog.Logger
+}
+
+func (a *auditor) record(s *Step, phase, result string, err error, d time.Duration) {
+	r := AuditRecord{Time: time.Now().UTC(), User: a.user, Plan: a.plan, Phase: phase, Result: result,
+		DurationMS: float64(d.Microseconds()) / 1000}
+	if s != nil {
+		r.Step, r.Instance = s.Name, s.Instance
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	lv := slog.LevelInfo
+	if err != nil {
+		lv = slog.LevelWarn
+	}
+	a.log.Log(context.Background(), lv, "dbstate step", "plan", r.Plan, "step", r.Step, "instance", r.Instance,
+		"phase", phase, "result", result, "error", r.Error, "duration_ms", r.DurationMS)
+	if a.w == nil {
+		return
+	}
+	b, _ := json.Marshal(r)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, _ = a.w.Write(append(b, '\n'))
+}
+
+// OSUser is the name of the user running this process, for the audit log.
+func OSUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
+}
+
+// Execute runs the steps in order. When a step (its hook, check or action) fails before the point of no return,
+// it runs the undo of that step and of every completed step in reverse order and returns an *ExecError that
+// says whether the rollback was complete. After the point of no return it stops and reports.
+func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.User == "" {
+		opt.User = OSUser()
+	}
+	if opt.UndoTimeout <= 0 {
+		opt.UndoTimeout = 2 * time.Minute
+	}
+	a := &auditor{w: opt.Audit, user: opt.User, plan: p.Kind + ": " + p.Summary, log: opt.Logger}
+	a.record(nil, "plan", "start", nil, 0)
+	pastPNR := false
+	for k, s := range p.Steps {
+		start := time.Now()
+		err := func() error {
+			if opt.BeforeStep != nil {
+				if err := opt.BeforeStep(ctx, s); err != nil {
+					return fmt.Errorf("before step: %w", err)
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if s.Check != nil {
+				if err := s.Check(ctx); err != nil {
+					a.record(s, "check", "failed", err, time.Since(start))
+					return fmt.Errorf("precondition: %w", err)
+				}
+			}
+			return s.Do(ctx)
+		}()
+		if err == nil {
+			a.record(s, "do", "ok", nil, time.Since(start))
+			if s.PointOfNoReturn {
+				pastPNR = true
+			}
+			continue
+		}
+		a.record(s, "do", "failed", err, time.Since(start))
+		ee := &ExecError{Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err}
+		if pastPNR {
+			ee.PastPointOfNoReturn = true
+			a.record(nil, "plan", "not-rolled-back", ee, 0)
+			return ee
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.UndoTimeout)
+		for j := k; j >= 0; j-- {
+			u := p.Steps[j]
+			if u.Undo == nil {
+				continue
+			}
+			ustart := time.Now()
+			if uerr := u.Undo(uctx); uerr != nil {
+				a.record(u, "undo", "failed", uerr, time.Since(ustart))
+				ee.UndoErrs = append(ee.UndoErrs, fmt.Errorf("undo %s on %s: %w", u.Name, u.Instance, uerr))
+			} else {
+				a.record(u, "undo", "ok", nil, time.Since(ustart))
+			}
+		}
+		cancel()
+		ee.RolledBack = len(ee.UndoErrs) == 0
+		result := "rolled-back"
+		if !ee.RolledBack {
+			result = "rollback-incomplete"
+		}
+		a.record(nil, "plan", result, ee, 0)
+		return ee
+	}
+	a.record(nil, "plan", "ok", nil, 0)
+	return nil
+}
