@@ -113,10 +113,14 @@ type ScanResult struct {
 	Reused   int64 // directory listings reused from the cache instead of downloaded
 }
 
-// NewScanner returns a scanner. A nil fetcher means an http.Client that follows at most 5 redirects.
+// NewScanner returns a scanner. A nil fetcher means an http.Client that follows at most 5 redirects and keeps
+// as many idle connections per host as the scan may use (the default transport keeps 2, and would reconnect).
 func NewScanner(cfg ScanConfig, f Fetcher) *Scanner {
 	if f == nil {
-		f = &http.Client{CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = cfg.EndpointConcurrency
+		tr.MaxIdleConns = 2 * cfg.Concurrency
+		f = &http.Client{Transport: tr, CheckRedirect: func(_ *http.Request, via []*http.Request) error {
 			if len(via) >= 5 {
 				return errors.New("stopped after 5 redirects (a redirect loop?)")
 			}
