@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,11 @@ import (
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
 	"github.com/go-sql-driver/mysql"
 )
+
+func init() {
+	// The driver logs dropped idle connections (which switchovers kill on purpose) to a global logger.
+	mysql.SetLogger(log.New(io.Discard, "", 0))
+}
 
 func newClient(t testing.TB) *dbstate.Client {
 	t.Helper()

@@ -331,10 +331,10 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 		UndoText:        fmt.Sprintf("SET GLOBAL read_only=1 and START SLAVE on %s, if they were changed", Y),
 		PointOfNoReturn: true,
 		Do: func(ctx context.Context) error {
-			stopped = true
 			if err := c.exec(ctx, Y, "STOP SLAVE"); err != nil {
 				return err
 			}
+			stopped = true
 			v, err := c.vars(ctx, Y)
 			if err != nil {
 				return err

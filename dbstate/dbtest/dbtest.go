@@ -228,6 +228,7 @@ func (i *Instance) args() []string {
 		"--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--skip-name-resolve", "--performance-schema=OFF",
 		"--skip-innodb-adaptive-hash-index", "--max-connections=300", "--key-buffer-size=1M",
 		"--slave-net-timeout=5", "--loose-skip-log-warnings",
+		"--read-only=1", // the first start makes it writable; after Restart it stays read-only until told otherwise
 	}, i.extra...)
 }
 
@@ -289,6 +290,7 @@ func (i *Instance) start(first bool) error {
 			fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", ReplUser, ReplPassword),
 			fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'127.0.0.1'", ReplUser),
 			"SET SESSION sql_log_bin=1", // the connection goes back to the pool
+			"SET GLOBAL read_only=0",
 		} {
 			if _, err := conn.ExecContext(context.Background(), q); err != nil {
 				return fmt.Errorf("dbtest: bootstrap %d: %w", i.Port, err)
@@ -328,7 +330,8 @@ func (i *Instance) kill() {
 	}
 }
 
-// Restart starts a killed instance again on the same data directory and port. Replicas resume replication.
+// Restart starts a killed instance again on the same data directory and port. Replicas resume replication. The
+// instance comes back read-only, as a crashed primary should: set read_only=0 yourself if it must take writes.
 func (i *Instance) Restart(t testing.TB) {
 	t.Helper()
 	i.kill()

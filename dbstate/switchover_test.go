@@ -1,0 +1,302 @@
+package dbstate_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evenkeel/evenkeel/dbstate"
+	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+)
+
+// switchover plans and runs a switchover from x to y, returning the plan, the audit log and the error.
+func switchover(t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstate.SwitchoverOptions, hook func(context.Context, *dbstate.Step) error) (*dbstate.Plan, string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o.Primary, o.Candidate = x.Addr(), y.Addr()
+	if o.Replication.User == "" {
+		o.Replication = replCreds()
+	}
+	topo, err := dbstate.Discover(ctx, c, []string{x.Addr()}, dbstate.DiscoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := dbstate.PlanSwitchover(ctx, c, topo, o)
+	if err != nil {
+		return nil, "", err
+	}
+	var audit auditBuffer
+	err = plan.Execute(ctx, dbstate.ExecOptions{Audit: &audit, User: "test", BeforeStep: hook})
+	return plan, audit.String(), err
+}
+
+// assertSwitched checks the topology after a switchover to y: y is the only writable instance, every other
+// instance replicates from y, healthy, and no instance has errant GTIDs.
+func assertSwitched(t testing.TB, c *dbstate.Client, y *dbtest.Instance, all []*dbtest.Instance) {
+	t.Helper()
+	for _, in := range all {
+		if in != y {
+			in.WaitCaughtUp(t, y)
+		}
+	}
+	topo := discover(t, c, y.Addr())
+	if len(topo.Roots) != 1 || topo.Roots[0] != y.Addr() {
+		t.Fatalf("roots = %v, want [%s]", topo.Roots, y.Addr())
+	}
+	for _, in := range all {
+		i := topo.Instances[in.Addr()]
+		if i == nil {
+			t.Fatalf("%s not discovered", in.Name)
+		}
+		if in == y {
+			if i.ReadOnly || i.Replication != nil {
+				t.Fatalf("new primary %s: read_only=%v replication=%+v", in.Name, i.ReadOnly, i.Replication)
+			}
+			continue
+		}
+		if !i.ReadOnly || i.Master != y.Addr() || !i.Replication.Healthy() {
+			t.Fatalf("%s: read_only=%v master=%s replication=%+v", in.Name, i.ReadOnly, i.Master, i.Replication)
+		}
+	}
+	if len(topo.Problems) != 0 {
+		t.Fatalf("problems after switchover: %v", topo.Problems)
+	}
+}
+
+// assertOriginal checks that x is the writable primary and that every instance in replicas replicates from it.
+func assertOriginal(t testing.TB, c *dbstate.Client, x *dbtest.Instance, replicas []*dbtest.Instance) {
+	t.Helper()
+	waitUntil(t, 15*time.Second, func() error {
+		topo := discover(t, c, x.Addr())
+		if in := topo.Instances[x.Addr()]; in == nil || in.ReadOnly || in.Replication != nil {
+			return fmt.Errorf("%s is not a writable root: %+v", x.Name, in)
+		}
+		for _, r := range replicas {
+			in := topo.Instances[r.Addr()]
+			if in == nil || in.Master != x.Addr() || !in.ReadOnly || in.Replication == nil || !in.Replication.Healthy() {
+				return fmt.Errorf("%s is not a healthy replica of %s: %+v", r.Name, x.Name, in)
+			}
+		}
+		if len(topo.Problems) != 0 {
+			return fmt.Errorf("problems: %v", topo.Problems)
+		}
+		return nil
+	})
+	for _, a := range []string{"app", "appall"} {
+		if got := x.QueryString(t, "SELECT IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') FROM mysql.global_priv WHERE User=? AND Host='127.0.0.1'", a); got == "true" || got == "1" {
+			t.Fatalf("account %s left locked on %s: %s", a, x.Name, got)
+		}
+	}
+}
+
+func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.PrimaryWithReplicas(t, 3)
+	p, r1, r2, r3 := tp.Get("p"), tp.Get("r1"), tp.Get("r2"), tp.Get("r3")
+	createAppAccounts(t, p)
+	for _, r := range []*dbtest.Instance{r1, r2, r3} {
+		r.WaitCaughtUp(t, p)
+	}
+	c := newClient(t)
+
+	t.Run("dry run prints the plan without secrets", func(t *testing.T) {
+		ctx := context.Background()
+		topo := discover(t, c, p.Addr())
+		plan, err := dbstate.PlanSwitchover(ctx, c, topo, dbstate.SwitchoverOptions{Primary: p.Addr(), Candidate: r1.Addr(), Replication: replCreds()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		plan.WriteText(&b)
+		js, _ := json.Marshal(plan)
+		t.Log("\n" + b.String())
+		assertNoSecrets(t, "plan", b.String())
+		assertNoSecrets(t, "plan json", string(js))
+		for _, s := range []string{"move-replica", "catch-up", "set-read-only", "kill-sessions", "wait-for-candidate", "promote", "repoint-old-primary", "MASTER_PASSWORD=<redacted>"} {
+			if !strings.Contains(b.String(), s) {
+				t.Errorf("plan lacks %q", s)
+			}
+		}
+		if p.QueryString(t, "SELECT @@read_only") != "0" {
+			t.Fatal("the dry run changed the primary")
+		}
+	})
+
+	all := []*dbtest.Instance{p, r1, r2, r3}
+	t.Run("p to r1 under write load", func(t *testing.T) {
+		w := startWriter(t, "app", 300, all...)
+		w.waitAcks(t, 100)
+		plan, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, nil)
+		if err != nil {
+			t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+		}
+		w.waitAcks(t, 100) // the writer found r1
+		w.Stop()
+		acks := w.Acks()
+		win, ok := window(acks, p.Addr(), r1.Addr())
+		t.Logf("%d acks, window %v, %d steps", len(acks), win, len(plan.Steps))
+		if !ok {
+			t.Fatal("no write went through both p and r1")
+		}
+		assertSwitched(t, c, r1, all)
+		assertAcksEverywhere(t, acks, all...)
+		if p.QueryString(t, "SELECT @@read_only") != "1" {
+			t.Fatal("old primary is writable")
+		}
+		assertNoSecrets(t, "audit", audit)
+		checkAudit(t, audit, len(plan.Steps))
+	})
+
+	t.Run("r1 back to p with an ALL PRIVILEGES writer", func(t *testing.T) {
+		w := startWriter(t, "appall", 300, all...)
+		w.waitAcks(t, 100)
+		_, audit, err := switchover(t, c, r1, p, dbstate.SwitchoverOptions{}, nil)
+		if err != nil {
+			t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+		}
+		w.waitAcks(t, 100)
+		w.Stop()
+		acks := w.Acks()
+		win, _ := window(acks, r1.Addr(), p.Addr())
+		t.Logf("%d acks, window %v", len(acks), win)
+		// No split: the writer, which bypasses read_only, wrote nothing to r1 that p lacks (errant GTIDs would
+		// show as problems), and every acknowledged write is everywhere.
+		assertSwitched(t, c, p, all)
+		assertAcksEverywhere(t, acks, all...)
+		if !strings.Contains(audit, `"step":"fence-writers"`) {
+			t.Fatalf("no fence step in the audit:\n%s", audit)
+		}
+		if got := r1.QueryString(t, "SELECT IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') FROM mysql.global_priv WHERE User='appall'"); got == "true" || got == "1" {
+			t.Fatalf("appall still locked on r1: %s", got)
+		}
+	})
+
+	t.Run("refuse instead of fencing", func(t *testing.T) {
+		w := startWriter(t, "appall", 50, all...)
+		w.waitAcks(t, 10)
+		defer w.Stop()
+		_, _, err := switchover(t, c, p, r2, dbstate.SwitchoverOptions{Fence: dbstate.FenceRefuse}, nil)
+		if !errors.Is(err, dbstate.ErrUnfencedWriters) || !strings.Contains(err.Error(), "'appall'@'127.0.0.1'") {
+			t.Fatalf("err = %v, want ErrUnfencedWriters naming appall", err)
+		}
+	})
+}
+
+// checkAudit checks that the audit log is JSON lines with time, user, step and result, one "do ok" per step.
+func checkAudit(t testing.TB, audit string, steps int) {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(audit))
+	oks := 0
+	for sc.Scan() {
+		var r dbstate.AuditRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		if r.Time.IsZero() || r.User != "test" || r.Result == "" {
+			t.Fatalf("audit line lacks fields: %q", sc.Text())
+		}
+		if r.Phase == "do" && r.Result == "ok" {
+			oks++
+		}
+	}
+	if oks != steps {
+		t.Fatalf("audit has %d successful steps, want %d:\n%s", oks, steps, audit)
+	}
+}
+
+func TestSwitchoverFailuresRollBack(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.PrimaryWithReplicas(t, 3)
+	p, r1, r2, r3 := tp.Get("p"), tp.Get("r1"), tp.Get("r2"), tp.Get("r3")
+	createAppAccounts(t, p)
+	for _, r := range []*dbtest.Instance{r1, r2, r3} {
+		r.WaitCaughtUp(t, p)
+	}
+	c := newClient(t)
+	replicas := []*dbtest.Instance{r1, r2, r3}
+
+	// An "appall" session is connected during each attempt, so that the fence step locks an account and its
+	// undo must unlock it.
+	w := startWriter(t, "appall", 50, p)
+	defer w.Stop()
+	w.waitAcks(t, 5)
+
+	steps := []string{"move-replica", "catch-up", "fence-writers", "set-read-only", "kill-sessions", "wait-for-candidate", "promote"}
+	for _, step := range steps {
+		t.Run("error before "+step, func(t *testing.T) {
+			injected := errors.New("injected fault")
+			_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, func(ctx context.Context, s *dbstate.Step) error {
+				if s.Name == step {
+					return injected
+				}
+				return nil
+			})
+			var ee *dbstate.ExecError
+			if !errors.As(err, &ee) || !errors.Is(err, injected) || !ee.RolledBack {
+				t.Fatalf("err = %v, want a rolled-back ExecError\naudit:\n%s", err, audit)
+			}
+			if !strings.Contains(err.Error(), "rolled back") {
+				t.Fatalf("the error does not tell the user: %v", err)
+			}
+			assertOriginal(t, c, p, replicas)
+		})
+	}
+
+	t.Run("candidate SQL thread stopped before the final wait", func(t *testing.T) {
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{MaxWindow: time.Second}, func(ctx context.Context, s *dbstate.Step) error {
+			if s.Name == "set-read-only" {
+				r1.StopSQLThread(t)
+				p.Exec(t, "INSERT INTO test.w (seq, via, at) VALUES (-1, 0, NOW(6))") // something r1 must apply
+			}
+			return nil
+		})
+		if !errors.Is(err, dbstate.ErrWaitTimeout) {
+			t.Fatalf("err = %v, want ErrWaitTimeout\naudit:\n%s", err, audit)
+		}
+		r1.StartSQLThread(t)
+		assertOriginal(t, c, p, replicas)
+	})
+
+	t.Run("catch-up times out on a lagging candidate", func(t *testing.T) {
+		r1.AddLag(t, 60*time.Second)
+		p.Exec(t, "INSERT INTO test.w (seq, via, at) VALUES (-2, 0, NOW(6))")
+		time.Sleep(200 * time.Millisecond)
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{Timeout: time.Second}, nil)
+		if !errors.Is(err, dbstate.ErrWaitTimeout) && !errors.Is(err, dbstate.ErrPositionUnreachable) {
+			t.Fatalf("err = %v, want a timeout\naudit:\n%s", err, audit)
+		}
+		r1.AddLag(t, 0)
+		assertOriginal(t, c, p, replicas)
+	})
+
+	t.Run("candidate killed before promote", func(t *testing.T) {
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, func(ctx context.Context, s *dbstate.Step) error {
+			if s.Name == "promote" {
+				r1.Kill(t)
+			}
+			return nil
+		})
+		var ee *dbstate.ExecError
+		if !errors.As(err, &ee) || !ee.RolledBack {
+			t.Fatalf("err = %v, want a rolled-back ExecError\naudit:\n%s", err, audit)
+		}
+		// The other replicas are back under p and p is writable, with r1 dead.
+		assertOriginal(t, c, p, []*dbtest.Instance{r2, r3})
+		r1.Restart(t)
+		assertOriginal(t, c, p, replicas)
+	})
+
+	t.Run("after all that, a switchover still works", func(t *testing.T) {
+		w.Stop()
+		if _, audit, err := switchover(t, c, p, r2, dbstate.SwitchoverOptions{}, nil); err != nil {
+			t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+		}
+		assertSwitched(t, c, r2, []*dbtest.Instance{p, r1, r2, r3})
+	})
+}
