@@ -170,7 +170,7 @@ type Vars struct {
 
 // varsQuery reads Vars in one round trip; ParseVars maps its row.
 const varsQuery = "SELECT @@server_id AS server_id, @@version AS version, @@read_only AS read_only, " +
-	"@@binlog_format AS binlog_format, @@log_bin AS log_bin, @@log_slave_updates AS log_slave_updates, " +
+	"@@GLOBAL.binlog_format AS binlog_format, @@log_bin AS log_bin, @@log_slave_updates AS log_slave_updates, " +
 	"@@gtid_strict_mode AS gtid_strict_mode, @@gtid_domain_id AS gtid_domain_id, " +
 	"@@gtid_binlog_pos AS gtid_binlog_pos, @@gtid_slave_pos AS gtid_slave_pos, " +
 	"@@gtid_current_pos AS gtid_current_pos, @@report_host AS report_host, @@port AS port"
