@@ -1,0 +1,433 @@
+// Command dbstate shows MariaDB replication topologies, moves replicas and switches primaries over. It is a thin
+// wrapper around the dbstate package: flags, credentials, output, exit codes (0 ok, 1 failure or problems found,
+// 2 usage).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evenkeel/evenkeel/dbstate"
+	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/go-sql-driver/mysql"
+)
+
+func main() {
+	ctx, cancel := cli.SignalContext(context.Background())
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	cancel()
+	os.Exit(code)
+}
+
+const about = "discover MariaDB replication topologies, move replicas, switch the primary over"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmds := []cli.Command{
+		{Name: "topology", Summary: "show the replication tree (topology show) or move a replica (topology move)", Run: runTopology},
+		{Name: "switchover", Summary: "make a replica the primary, with no acknowledged write lost", Run: runSwitchover},
+		{Name: "check-config", Summary: "check the connection flags and option file, and try to connect", Run: runCheckConfig},
+	}
+	return cli.Dispatch(ctx, "dbstate", about, cmds, args, stdout, stderr)
+}
+
+func runTopology(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmds := []cli.Command{
+		{Name: "show", Summary: "print the replication tree with its problems, or as JSON", Run: runShow},
+		{Name: "move", Summary: "repoint a replica under another instance of the same tree, by GTID", Run: runMove},
+	}
+	return cli.Dispatch(ctx, "dbstate topology", "replication topology", cmds, args, stdout, stderr)
+}
+
+// conn holds the connection flags every subcommand shares.
+type conn struct {
+	defaultsFile, user, passwordFile string
+	tlsMode, tlsCA, tlsCert, tlsKey  string
+	timeout                          time.Duration
+	logLevel, logFormat              string
+}
+
+func (c *conn) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.defaultsFile, "defaults-file", "", "MariaDB option file; its [client] user, password, host, port, socket and ssl-* are used")
+	fs.StringVar(&c.user, "user", "", "user to log in as (overrides the option file)")
+	fs.StringVar(&c.passwordFile, "password-file", "", "file whose first line is the password (overrides the option file)")
+	fs.StringVar(&c.tlsMode, "tls", "", "off, on (verify the server certificate) or skip-verify; default: from the option file, else off")
+	fs.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate file (PEM)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file (PEM)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "client key file (PEM)")
+	fs.DurationVar(&c.timeout, "connect-timeout", 5*time.Second, "timeout for connecting to an instance")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+}
+
+// client resolves the credentials and returns a client and the option file's default address ("" if none).
+func (c *conn) client(stderr io.Writer) (*dbstate.Client, string, *slog.Logger, error) {
+	logger, err := cli.NewLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	// The driver's own logger would print to stderr behind slog's back; route it to debug.
+	_ = mysql.SetLogger(log.New(slogWriter{logger}, "", 0))
+	opt := &dbstate.OptionFile{}
+	if c.defaultsFile != "" {
+		f, err := os.Open(c.defaultsFile)
+		if err != nil {
+			return nil, "", nil, cli.Usagef("--defaults-file: %v", err)
+		}
+		opt, err = dbstate.ParseOptionFile(f)
+		f.Close()
+		if err != nil {
+			return nil, "", nil, cli.Usagef("--defaults-file %s: %v", c.defaultsFile, err)
+		}
+	}
+	creds := dbstate.Credentials{User: opt.User, Password: opt.Password}
+	if c.user != "" {
+		creds.User = c.user
+	}
+	if c.passwordFile != "" {
+		if creds.Password, err = dbstate.ReadPasswordFile(c.passwordFile); err != nil {
+			return nil, "", nil, cli.Usagef("--password-file: %v", err)
+		}
+	}
+	if creds.User == "" {
+		return nil, "", nil, cli.Usagef("no user: pass --user or a --defaults-file with user= in [client]")
+	}
+	mode := c.tlsMode
+	if mode == "" {
+		switch {
+		case opt.SSLVerifyServerCert:
+			mode = "on"
+		case opt.SSL:
+			mode = "skip-verify"
+		default:
+			mode = "off"
+		}
+	}
+	ca, cert, key := first(c.tlsCA, opt.SSLCA), first(c.tlsCert, opt.SSLCert), first(c.tlsKey, opt.SSLKey)
+	switch mode {
+	case "off":
+	case "on", "skip-verify":
+		if creds.TLS, err = dbstate.TLSConfig(ca, cert, key, mode == "on"); err != nil {
+			return nil, "", nil, cli.Usagef("%v", err)
+		}
+	default:
+		return nil, "", nil, cli.Usagef("--tls %q: want off, on or skip-verify", mode)
+	}
+	def := ""
+	switch {
+	case opt.Socket != "":
+		def = opt.Socket
+	case opt.Host != "":
+		port := opt.Port
+		if port == 0 {
+			port = 3306
+		}
+		def = dbstate.NormalizeAddr(opt.Host, port)
+	}
+	logger.Debug("connecting", "credentials", creds)
+	return dbstate.NewClient(creds, c.timeout, logger), def, logger, nil
+}
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug("mysql driver", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+type seeds []string
+
+func (s *seeds) String() string     { return strings.Join(*s, ",") }
+func (s *seeds) Set(v string) error { *s = append(*s, v); return nil }
+
+func fail(stderr io.Writer, prog string, err error) int {
+	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+	return cli.ExitCode(err)
+}
+
+const showUsage = `
+Usage: dbstate topology show --seed HOST:PORT [--seed ...] [--json] [connection flags]
+
+Crawls the replication tree from the seeds (up through SHOW SLAVE STATUS, down through SHOW SLAVE HOSTS) and
+prints it as an indented tree, one instance per line, with problems marked "!!": broken or stopped replication,
+lag, more than one writable instance, loops, replicas without GTID, errant GTIDs. Exits 1 when it found a
+problem. A seed is host:port or a unix socket path.
+
+Examples:
+  dbstate topology show --seed 127.0.0.1:3306 --defaults-file ~/.my.cnf
+  dbstate topology show --seed /run/mysqld/mysqld.sock --user dba --password-file /etc/dbstate/pw --json
+`
+
+func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("dbstate topology show", showUsage, stderr)
+	var cn conn
+	cn.register(fs)
+	var ss seeds
+	fs.Var(&ss, "seed", "instance to start from, host:port or socket path (repeatable; default: the option file's host/socket)")
+	asJSON := fs.Bool("json", false, "print the full model as JSON")
+	maxLag := fs.Duration("max-lag", 10*time.Second, "report lag above this")
+	if done, code := cli.Parse(fs, args, stdout); done {
+		return code
+	}
+	c, def, _, err := cn.client(stderr)
+	if err != nil {
+		return fail(stderr, "topology show", err)
+	}
+	defer c.Close()
+	if len(ss) == 0 && def != "" {
+		ss = seeds{def}
+	}
+	if len(ss) == 0 {
+		return fail(stderr, "topology show", cli.Usagef("no --seed"))
+	}
+	topo, err := dbstate.Discover(ctx, c, ss, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: *maxLag}})
+	if err != nil {
+		return fail(stderr, "topology show", err)
+	}
+	if *asJSON {
+		err = cli.WriteJSON(stdout, topo)
+	} else {
+		err = topo.WriteTree(stdout)
+	}
+	if err != nil {
+		return fail(stderr, "topology show", err)
+	}
+	if len(topo.Problems) > 0 {
+		return cli.ExitFailure
+	}
+	return cli.ExitOK
+}
+
+// change holds the flags of commands that change servers.
+type change struct {
+	dryRun, yes, asJSON bool
+	auditLog            string
+}
+
+func (ch *change) register(fs *flag.FlagSet) {
+	fs.BoolVar(&ch.dryRun, "dry-run", false, "print the plan and change nothing")
+	fs.BoolVar(&ch.yes, "yes", false, "execute the plan (without it, or with --dry-run, nothing changes)")
+	fs.BoolVar(&ch.asJSON, "json", false, "print the plan and the result as JSON")
+	fs.StringVar(&ch.auditLog, "audit-log", "", "append the audit log (JSON lines: time, user, step, result) to this file; default stderr")
+}
+
+type result struct {
+	Plan       *dbstate.Plan `json:"plan"`
+	Executed   bool          `json:"executed"`
+	Error      string        `json:"error,omitempty"`
+	RolledBack *bool         `json:"rolled_back,omitempty"`
+}
+
+// execute prints the plan and, with --yes, runs it.
+func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, logger *slog.Logger, stdout, stderr io.Writer) int {
+	res := result{Plan: plan}
+	if !ch.yes || ch.dryRun {
+		if ch.asJSON {
+			cli.WriteJSON(stdout, res)
+		} else {
+			plan.WriteText(stdout)
+		}
+		if !ch.dryRun {
+			fmt.Fprintf(stderr, "%s: nothing changed: pass --yes to execute this plan, or --dry-run to only print it\n", prog)
+			return cli.ExitUsage
+		}
+		return cli.ExitOK
+	}
+	if !ch.asJSON {
+		plan.WriteText(stdout)
+		fmt.Fprintln(stdout, "\nExecuting...")
+	}
+	var audit io.Writer = stderr
+	if ch.auditLog != "" {
+		f, err := os.OpenFile(ch.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+		if err != nil {
+			return fail(stderr, prog, cli.Usagef("--audit-log: %v", err))
+		}
+		defer f.Close()
+		audit = f
+	}
+	start := time.Now()
+	err := plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger})
+	res.Executed = true
+	if err != nil {
+		res.Error = err.Error()
+		var ee *dbstate.ExecError
+		if errors.As(err, &ee) {
+			rb := ee.RolledBack
+			res.RolledBack = &rb
+		}
+	}
+	if ch.asJSON {
+		cli.WriteJSON(stdout, res)
+	} else if err == nil {
+		fmt.Fprintf(stdout, "Done in %v.\n", time.Since(start).Round(time.Millisecond))
+	}
+	if err != nil {
+		return fail(stderr, prog, err)
+	}
+	return cli.ExitOK
+}
+
+const moveUsage = `
+Usage: dbstate topology move --replica HOST:PORT --under HOST:PORT (--dry-run | --yes) [flags]
+
+Repoints a replica under another instance of the same tree, by GTID (MASTER_USE_GTID=slave_pos): stop it, wait
+until the new master has its position, CHANGE MASTER, start it. Refuses, with the reason, when the new master
+does not have the position and cannot get it in time, has errant transactions, has no binlog or
+log_slave_updates, or when the move would create a loop. A failure after the replica was stopped puts it back.
+
+Examples:
+  dbstate topology move --replica 127.0.0.1:3308 --under 127.0.0.1:3307 --defaults-file ~/.my.cnf --dry-run
+  dbstate topology move --replica 127.0.0.1:3308 --under 127.0.0.1:3307 --defaults-file ~/.my.cnf --yes
+`
+
+func runMove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("dbstate topology move", moveUsage, stderr)
+	var cn conn
+	cn.register(fs)
+	var ch change
+	ch.register(fs)
+	replica := fs.String("replica", "", "the replica to move, host:port")
+	under := fs.String("under", "", "its new master, host:port")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long the new master may take to reach the replica's position")
+	if done, code := cli.Parse(fs, args, stdout); done {
+		return code
+	}
+	if *replica == "" || *under == "" {
+		return fail(stderr, "topology move", cli.Usagef("--replica and --under are required"))
+	}
+	c, _, logger, err := cn.client(stderr)
+	if err != nil {
+		return fail(stderr, "topology move", err)
+	}
+	defer c.Close()
+	topo, err := dbstate.Discover(ctx, c, []string{*replica, *under}, dbstate.DiscoverOptions{})
+	if err != nil {
+		return fail(stderr, "topology move", err)
+	}
+	plan, err := dbstate.PlanMove(c, topo, dbstate.MoveOptions{Replica: *replica, Under: *under, Timeout: *timeout})
+	if err != nil {
+		return fail(stderr, "topology move", err)
+	}
+	return ch.execute(ctx, "topology move", plan, logger, stdout, stderr)
+}
+
+const switchoverUsage = `
+Usage: dbstate switchover --primary HOST:PORT --to HOST:PORT (--dry-run | --yes) [flags]
+
+Makes the replica --to the primary in place of --primary, with no acknowledged write lost: it moves the other
+replicas under the candidate, catches the candidate up while the primary still takes writes, makes the primary
+read-only, locks the accounts that write through read_only (READ ONLY ADMIN or ALL PRIVILEGES) and kills the
+remaining sessions, waits with MASTER_GTID_WAIT until the candidate has the primary's last write, promotes it,
+and repoints the old primary under it. Any failure before the candidate is writable undoes everything.
+
+The old primary replicates from the new one with --repl-user and the password in --repl-password-file (default:
+the login credentials).
+
+Examples:
+  dbstate switchover --primary 127.0.0.1:3306 --to 127.0.0.1:3307 --defaults-file ~/.my.cnf --dry-run
+  dbstate switchover --primary 127.0.0.1:3306 --to 127.0.0.1:3307 --defaults-file ~/.my.cnf \
+      --repl-user repl --repl-password-file /etc/dbstate/repl.pw --yes --audit-log /var/log/dbstate.audit
+`
+
+func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("dbstate switchover", switchoverUsage, stderr)
+	var cn conn
+	cn.register(fs)
+	var ch change
+	ch.register(fs)
+	primary := fs.String("primary", "", "the current primary, host:port")
+	to := fs.String("to", "", "the replica to promote, host:port (a direct replica of --primary)")
+	timeout := fs.Duration("timeout", 30*time.Second, "bound for each catch-up wait while the primary still takes writes")
+	maxWindow := fs.Duration("max-window", 5*time.Second, "bound for the final wait while the primary is read-only")
+	maxLag := fs.Duration("max-lag", 10*time.Second, "refuse when a replica lags more")
+	fence := fs.String("fence", "lock", "lock: lock accounts that write through read_only for the window; refuse: refuse, naming them")
+	replUser := fs.String("repl-user", "", "user the old primary replicates with (default: --user)")
+	replPwFile := fs.String("repl-password-file", "", "file with that user's password")
+	if done, code := cli.Parse(fs, args, stdout); done {
+		return code
+	}
+	if *primary == "" || *to == "" {
+		return fail(stderr, "switchover", cli.Usagef("--primary and --to are required"))
+	}
+	if *fence != string(dbstate.FenceLock) && *fence != string(dbstate.FenceRefuse) {
+		return fail(stderr, "switchover", cli.Usagef("--fence %q: want lock or refuse", *fence))
+	}
+	c, _, logger, err := cn.client(stderr)
+	if err != nil {
+		return fail(stderr, "switchover", err)
+	}
+	defer c.Close()
+	repl := c.Credentials()
+	if *replUser != "" {
+		repl = dbstate.Credentials{User: *replUser}
+		if *replPwFile != "" {
+			if repl.Password, err = dbstate.ReadPasswordFile(*replPwFile); err != nil {
+				return fail(stderr, "switchover", cli.Usagef("--repl-password-file: %v", err))
+			}
+		}
+	}
+	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
+		Replication: repl, Fence: dbstate.FenceMode(*fence)}
+	topo, err := dbstate.Discover(ctx, c, []string{*primary, *to}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: *maxLag}})
+	if err != nil {
+		return fail(stderr, "switchover", err)
+	}
+	plan, err := dbstate.PlanSwitchover(ctx, c, topo, o)
+	if err != nil {
+		return fail(stderr, "switchover", err)
+	}
+	return ch.execute(ctx, "switchover", plan, logger, stdout, stderr)
+}
+
+const checkConfigUsage = `
+Usage: dbstate check-config [--seed HOST:PORT] [connection flags]
+
+Reads the option file and password files, prints the resolved connection settings (never the password) and, with
+a seed (or the option file's host/socket), connects once and prints the server version.
+
+Example:
+  dbstate check-config --defaults-file ~/.my.cnf --seed 127.0.0.1:3306
+`
+
+func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("dbstate check-config", checkConfigUsage, stderr)
+	var cn conn
+	cn.register(fs)
+	seed := fs.String("seed", "", "instance to try, host:port or socket path")
+	if done, code := cli.Parse(fs, args, stdout); done {
+		return code
+	}
+	c, def, _, err := cn.client(stderr)
+	if err != nil {
+		return fail(stderr, "check-config", err)
+	}
+	defer c.Close()
+	fmt.Fprintf(stdout, "credentials: %s\n", c.Credentials())
+	addr := first(*seed, def)
+	if addr == "" {
+		fmt.Fprintln(stdout, "no seed: not connecting")
+		return cli.ExitOK
+	}
+	in := c.ReadInstance(ctx, addr)
+	if in.Error != "" {
+		return fail(stderr, "check-config", errors.New(in.Error))
+	}
+	fmt.Fprintf(stdout, "%s: server_id=%s version=%s read_only=%v\n", in.Addr, strconv.FormatUint(uint64(in.ServerID), 10), in.Version, in.ReadOnly)
+	return cli.ExitOK
+}

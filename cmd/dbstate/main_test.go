@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evenkeel/evenkeel/dbstate"
+	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+)
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, &out, &errb)
+	for _, pw := range []string{dbtest.AdminPassword, dbtest.ReplPassword} {
+		if strings.Contains(out.String()+errb.String(), pw) {
+			t.Fatalf("dbstate %v printed a password:\n%s\n%s", args, out.String(), errb.String())
+		}
+	}
+	return code, out.String(), errb.String()
+}
+
+func TestUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{name: "no command", args: nil, code: 2},
+		{name: "help", args: []string{"help"}, code: 0},
+		{name: "unknown", args: []string{"frobnicate"}, code: 2},
+		{name: "topology help", args: []string{"topology", "show", "-h"}, code: 0},
+		{name: "show without user", args: []string{"topology", "show", "--seed", "127.0.0.1:1"}, code: 2},
+		{name: "switchover without --to", args: []string{"switchover", "--user", "x", "--primary", "127.0.0.1:1"}, code: 2},
+		{name: "bad tls mode", args: []string{"topology", "show", "--user", "x", "--tls", "maybe", "--seed", "a:1"}, code: 2},
+		{name: "stray argument", args: []string{"topology", "show", "extra"}, code: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, out, errs := runCLI(t, tt.args...); code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, errs)
+			}
+		})
+	}
+}
+
+func TestCLIOnRealTopology(t *testing.T) {
+	tp := dbtest.Build(t, "p>a p>b")
+	p, a, b := tp.Get("p"), tp.Get("a"), tp.Get("b")
+	dir := t.TempDir()
+	cnf := filepath.Join(dir, "my.cnf")
+	os.WriteFile(cnf, []byte("[client]\nuser="+dbtest.AdminUser+"\npassword=\""+dbtest.AdminPassword+"\"\nhost=127.0.0.1\n"), 0o600)
+	replPw := dbtest.PasswordFile(t, dbtest.ReplPassword)
+	adminPw := dbtest.PasswordFile(t, dbtest.AdminPassword)
+	audit := filepath.Join(dir, "audit.log")
+
+	t.Run("show", func(t *testing.T) {
+		code, out, errs := runCLI(t, "topology", "show", "--defaults-file", cnf, "--seed", a.Addr())
+		if code != 0 || !strings.HasPrefix(out, p.Addr()+" [primary]") || strings.Count(out, "[replica]") != 2 {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		t.Log("\n" + out)
+	})
+	t.Run("show json over the socket with a password file", func(t *testing.T) {
+		code, out, errs := runCLI(t, "topology", "show", "--user", dbtest.AdminUser, "--password-file", adminPw, "--seed", p.Socket, "--json")
+		var topo dbstate.Topology
+		if code != 0 || json.Unmarshal([]byte(out), &topo) != nil || len(topo.Instances) != 3 {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("check-config", func(t *testing.T) {
+		code, out, errs := runCLI(t, "check-config", "--defaults-file", cnf, "--seed", p.Addr())
+		if code != 0 || !strings.Contains(out, "password set") || !strings.Contains(out, "10.11") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
+	sw := []string{"switchover", "--defaults-file", cnf, "--primary", p.Addr(), "--to", a.Addr(), "--repl-user", dbtest.ReplUser, "--repl-password-file", replPw}
+	t.Run("switchover dry run", func(t *testing.T) {
+		code, out, errs := runCLI(t, append(sw, "--dry-run")...)
+		if code != 0 || !strings.Contains(out, "promote") || !strings.Contains(out, "MASTER_PASSWORD=<redacted>") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		t.Log("\n" + out)
+	})
+	t.Run("switchover without --yes changes nothing", func(t *testing.T) {
+		code, _, errs := runCLI(t, sw...)
+		if code != 2 || !strings.Contains(errs, "--yes") || p.QueryString(t, "SELECT @@read_only") != "0" {
+			t.Fatalf("exit %d\n%s", code, errs)
+		}
+	})
+	t.Run("switchover", func(t *testing.T) {
+		code, out, errs := runCLI(t, append(sw, "--yes", "--audit-log", audit)...)
+		if code != 0 || !strings.Contains(out, "Done in") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		code, out, errs = runCLI(t, "topology", "show", "--defaults-file", cnf, "--seed", p.Addr())
+		if code != 0 || !strings.HasPrefix(out, a.Addr()+" [primary]") {
+			t.Fatalf("after switchover: exit %d\n%s%s", code, out, errs)
+		}
+		log, _ := os.ReadFile(audit)
+		if !strings.Contains(string(log), `"step":"promote"`) || strings.Contains(string(log), dbtest.ReplPassword) {
+			t.Fatalf("audit log:\n%s", log)
+		}
+	})
+	t.Run("move json", func(t *testing.T) {
+		code, out, errs := runCLI(t, "topology", "move", "--defaults-file", cnf, "--replica", b.Addr(), "--under", p.Addr(), "--yes", "--json", "--audit-log", audit)
+		var res struct {
+			Executed bool
+			Error    string
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || !res.Executed || res.Error != "" {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		code, out, errs = runCLI(t, "topology", "show", "--defaults-file", cnf, "--seed", a.Addr())
+		if code != 0 || !strings.Contains(out, "\n    "+b.Addr()) {
+			t.Fatalf("b is not under p: exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("move refused", func(t *testing.T) {
+		code, _, errs := runCLI(t, "topology", "move", "--defaults-file", cnf, "--replica", p.Addr(), "--under", b.Addr(), "--yes")
+		if code != 1 || !strings.Contains(errs, "loop") {
+			t.Fatalf("exit %d\n%s", code, errs)
+		}
+	})
+}
