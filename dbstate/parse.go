@@ -235,16 +235,21 @@ func GlobalGrantBypassesReadOnly(line string) bool {
 	if len(s) < 6 || !strings.EqualFold(s[:6], "GRANT ") {
 		return false
 	}
-	up := strings.ToUpper(s)
+	// Upper-case ASCII only, so that byte offsets in up and s agree.
+	up := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r - 'a' + 'A'
+		}
+		return r
+	}, s[5:]) // starts with the space after GRANT
 	on := strings.Index(up, " ON ")
 	if on < 0 {
 		return false // a role grant: GRANT `r` TO `u`@`h`
 	}
-	rest := strings.TrimSpace(s[on+4:])
-	if !strings.HasPrefix(rest, "*.*") {
+	if !strings.HasPrefix(strings.TrimSpace(up[on+4:]), "*.*") {
 		return false
 	}
-	privs := up[6:on]
+	privs := up[:on]
 	for _, p := range strings.Split(privs, ",") {
 		switch strings.Join(strings.Fields(p), " ") {
 		case "ALL", "ALL PRIVILEGES", "READ ONLY ADMIN":
