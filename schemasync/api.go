@@ -42,11 +42,13 @@ func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !s.Ready() {
-			http.Error(w, "not ready: the first scan has not completed", http.StatusServiceUnavailable)
+			http.Error(w, s.readiness(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = fmt.Fprintln(w, "ready")
 	})
+	mux.HandleFunc("GET /v1/members", s.handleMembers)
+	mux.HandleFunc("GET /v1/internal/content/{hash}", s.handleContent)
 	for _, g := range gatherer {
 		if g != nil {
 			mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
@@ -59,8 +61,8 @@ func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 }
 
 func (s *Service) handleSchema(w http.ResponseWriter, r *http.Request) {
-	if !s.Ready() {
-		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: "not ready: the first scan has not completed"})
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: s.readiness()})
 		return
 	}
 	repo, title := r.PathValue("repo"), r.PathValue("title")
@@ -87,7 +89,7 @@ func (s *Service) handleSchema(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) handleState(w http.ResponseWriter, _ *http.Request, onlyDirty bool) {
 	v := s.View()
-	resp := StateResponse{GeneratedAt: v.At.UTC(), Node: s.Config().NodeName, Ready: s.Ready(),
+	resp := StateResponse{GeneratedAt: v.At.UTC(), Node: s.Config().Cluster.NodeName, Ready: s.Ready(),
 		Consistent: s.Ready() && v.Consistent(), Endpoints: v.Endpoints, Schemas: v.Schemas}
 	if onlyDirty {
 		resp.Endpoints, resp.Schemas = []EndpointView{}, []SchemaView{}
@@ -123,4 +125,32 @@ func writeRaw(w http.ResponseWriter, code int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
+}
+
+// MembersResponse is the body of GET /v1/members.
+type MembersResponse struct {
+	Node    string       `json:"node"`
+	Cluster bool         `json:"cluster"`
+	Keys    []string     `json:"keys,omitempty"` // fingerprints of the installed gossip keys, primary first
+	Members []MemberView `json:"members"`
+}
+
+func (s *Service) handleMembers(w http.ResponseWriter, _ *http.Request) {
+	resp := MembersResponse{Node: s.Config().Cluster.NodeName, Members: []MemberView{}}
+	if c := s.Cluster(); c != nil {
+		resp.Cluster, resp.Members, resp.Keys = true, c.Members(), c.KeyFingerprints()
+	} else {
+		resp.Members = append(resp.Members, MemberView{Name: resp.Node, State: "alive", Self: true})
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleContent serves an observation's content by hash, for other nodes.
+func (s *Service) handleContent(w http.ResponseWriter, r *http.Request) {
+	schemas, ok := s.contentByHash(r.PathValue("hash"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: "no observation with that content hash"})
+		return
+	}
+	writeJSON(w, http.StatusOK, schemas)
 }

@@ -19,8 +19,6 @@ import (
 type Config struct {
 	// Listen is the HTTP address for the API, /metrics, /healthz and /readyz. Default "127.0.0.1:8190".
 	Listen string `yaml:"listen"`
-	// NodeName names this node as an observer. Default: the host name.
-	NodeName string `yaml:"node_name"`
 	// ScanInterval is the time between the starts of two scans of every endpoint. Default 30s.
 	ScanInterval time.Duration `yaml:"scan_interval"`
 	// MaxStaleness is how old an observation may be and still count. It must exceed ScanInterval; a few
@@ -30,7 +28,41 @@ type Config struct {
 	Scan ScanConfig `yaml:"scan"`
 	// Repositories lists the schema repositories and, for each, the base URL of every host that serves it.
 	Repositories []RepositoryConfig `yaml:"repositories"`
+	// Cluster joins this node to other schemasync nodes. Without cluster.bind the node runs alone.
+	Cluster ClusterConfig `yaml:"cluster"`
 }
+
+// ClusterConfig is the gossip cluster (hashicorp/memberlist) section.
+type ClusterConfig struct {
+	// NodeName names this node: as an observer, and as a cluster member. Unique in the cluster.
+	// Default: the host name.
+	NodeName string `yaml:"node_name"`
+	// Datacenter tags this node, for scan_from. Default "" (no tag).
+	Datacenter string `yaml:"datacenter"`
+	// Bind is the host:port for gossip (UDP and TCP). Empty runs the node alone. Port 0 picks a free port.
+	Bind string `yaml:"bind"`
+	// Advertise is the host:port other nodes reach this node at. Default: the bind address.
+	Advertise string `yaml:"advertise"`
+	// APIAdvertise is the base URL other nodes fetch observations from (this node's HTTP API).
+	// Default: http://<advertise host>:<listen port>.
+	APIAdvertise string `yaml:"api_advertise"`
+	// Join lists seed nodes (host:port). The node retries them with backoff until one answers.
+	Join []string `yaml:"join"`
+	// Label is the cluster label: nodes with another label cannot talk to this one. Default "".
+	Label string `yaml:"label"`
+	// KeyringFile holds the gossip encryption keys: a YAML or JSON list of base64 AES keys (16, 24 or 32
+	// bytes), the first one primary. Re-read on SIGHUP, for rotation. Default "": no encryption.
+	KeyringFile string `yaml:"keyring_file"`
+	// GossipInterval is memberlist's gossip interval. Default 200ms.
+	GossipInterval time.Duration `yaml:"gossip_interval"`
+	// PushPullInterval is how often a node exchanges full state with a random other node. Default 10s.
+	PushPullInterval time.Duration `yaml:"push_pull_interval"`
+	// ProbeInterval is memberlist's failure-detector probe interval. Default 1s.
+	ProbeInterval time.Duration `yaml:"probe_interval"`
+}
+
+// Enabled reports whether the node joins a cluster.
+func (c ClusterConfig) Enabled() bool { return c.Bind != "" }
 
 // RepositoryConfig is one schema repository and its endpoints.
 type RepositoryConfig struct {
@@ -39,6 +71,9 @@ type RepositoryConfig struct {
 	// Endpoints are base URLs of the repository's jsonschema/ directory, one per host, e.g.
 	// http://schema1001:8190/repositories/primary/jsonschema/ (a missing final "/" is added).
 	Endpoints []string `yaml:"endpoints"`
+	// ScanFrom limits which nodes scan an endpoint: endpoint URL -> node names or datacenter tags. An endpoint
+	// without an entry is scanned by every node. Default: none.
+	ScanFrom map[string][]string `yaml:"scan_from"`
 }
 
 // DefaultConfig returns the defaults documented on Config, with no repositories.
@@ -49,10 +84,15 @@ func DefaultConfig() Config {
 	}
 	return Config{
 		Listen:       "127.0.0.1:8190",
-		NodeName:     host,
 		ScanInterval: 30 * time.Second,
 		MaxStaleness: 2 * time.Minute,
 		Scan:         DefaultScanConfig(),
+		Cluster: ClusterConfig{
+			NodeName:         host,
+			GossipInterval:   200 * time.Millisecond,
+			PushPullInterval: 10 * time.Second,
+			ProbeInterval:    time.Second,
+		},
 	}
 }
 
@@ -66,8 +106,33 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen %q: want host:port: %v", c.Listen, err)
 	}
-	if c.NodeName == "" {
-		bad("node_name must not be empty")
+	if c.Cluster.NodeName == "" {
+		bad("cluster.node_name must not be empty")
+	}
+	if c.Cluster.Enabled() {
+		for _, a := range append([]string{c.Cluster.Bind, c.Cluster.Advertise}, c.Cluster.Join...) {
+			if a == "" {
+				continue
+			}
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad("cluster: address %q: want host:port: %v", a, err)
+			}
+		}
+		if c.Cluster.GossipInterval <= 0 || c.Cluster.PushPullInterval <= 0 || c.Cluster.ProbeInterval <= 0 {
+			bad("cluster: gossip_interval, push_pull_interval and probe_interval must be positive")
+		}
+		if c.Cluster.APIAdvertise != "" {
+			if u, err := url.Parse(c.Cluster.APIAdvertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad("cluster.api_advertise %q: want an http(s) URL", c.Cluster.APIAdvertise)
+			}
+		}
+		if c.Cluster.KeyringFile != "" {
+			if _, err := LoadKeyring(c.Cluster.KeyringFile); err != nil {
+				bad("cluster.keyring_file: %v", err)
+			}
+		}
+	} else if len(c.Cluster.Join) > 0 || c.Cluster.KeyringFile != "" || c.Cluster.Label != "" {
+		bad("cluster: join, label and keyring_file need cluster.bind")
 	}
 	if c.ScanInterval <= 0 {
 		bad("scan_interval must be positive, got %s", c.ScanInterval)
@@ -110,6 +175,15 @@ func (c *Config) Validate() error {
 				bad("repository %q: endpoint %q is already listed under %q", r.Name, e, other)
 			}
 			seen[e] = r.Name
+		}
+		for e := range r.ScanFrom {
+			found := false
+			for _, ep := range r.Endpoints {
+				found = found || ep == e || ep == e+"/"
+			}
+			if !found {
+				bad("repository %q: scan_from names %q, which is not one of its endpoints", r.Name, e)
+			}
 		}
 	}
 	return errors.Join(errs...)

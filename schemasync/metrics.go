@@ -18,7 +18,7 @@ type metrics struct {
 	reused   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 
-	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, schemasDesc, readyDesc, buildDesc *prometheus.Desc
+	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, ageDesc, schemasDesc, readyDesc, buildDesc *prometheus.Desc
 }
 
 func newMetrics(s *Service) *metrics {
@@ -54,6 +54,8 @@ func newMetrics(s *Service) *metrics {
 			"1 when the endpoint has a fresh successful scan (state ok), 0 when it is unknown.", ep, nil),
 		lastScanDesc: prometheus.NewDesc("schemasync_endpoint_last_successful_scan_timestamp_seconds",
 			"When the freshest successful scan of the endpoint finished.", ep, nil),
+		ageDesc: prometheus.NewDesc("schemasync_endpoint_observation_age_seconds",
+			"Age of the freshest successful observation of the endpoint, by any node.", ep, nil),
 		schemasDesc: prometheus.NewDesc("schemasync_schemas",
 			"Schemas known in the repository.", []string{"repository"}, nil),
 		readyDesc: prometheus.NewDesc("schemasync_ready",
@@ -86,7 +88,7 @@ func (m *metrics) observeScan(r *ScanResult) {
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.dirtyDesc, m.staleDesc, m.safeDesc, m.upDesc, m.lastScanDesc,
+	for _, d := range []*prometheus.Desc{m.dirtyDesc, m.staleDesc, m.safeDesc, m.upDesc, m.lastScanDesc, m.ageDesc,
 		m.schemasDesc, m.readyDesc, m.buildDesc} {
 		ch <- d
 	}
@@ -118,6 +120,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		if e.LastScan != nil {
 			ch <- prometheus.MustNewConstMetric(m.lastScanDesc, prometheus.GaugeValue,
 				float64(e.LastScan.UnixNano())/1e9, e.Repository, e.URL)
+			ch <- prometheus.MustNewConstMetric(m.ageDesc, prometheus.GaugeValue,
+				m.svc.now().Sub(*e.LastScan).Seconds(), e.Repository, e.URL)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, b2f(m.svc.Ready()))

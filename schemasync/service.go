@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,9 +42,14 @@ type Service struct {
 	fetcher Fetcher
 	scans   uint64 // completed scan rounds
 
-	snap     atomic.Pointer[snapshot]
-	ready    atomic.Bool
-	reloaded chan struct{}
+	reg     prometheus.Registerer
+	cluster *Cluster // nil when running alone
+
+	snap      atomic.Pointer[snapshot]
+	viewDirty atomic.Bool // observations arrived since the snapshot was computed
+	refreshMu sync.Mutex
+	ready     atomic.Bool
+	reloaded  chan struct{}
 }
 
 // snapshot is the view served to readers, with lazily encoded JSON per schema.
@@ -62,6 +68,7 @@ func NewService(cfg Config, opts ServiceOptions) (*Service, error) {
 		now:      opts.Now,
 		cfg:      cfg,
 		fetcher:  opts.Fetcher,
+		reg:      opts.Registerer,
 		reloaded: make(chan struct{}, 1),
 	}
 	if s.log == nil {
@@ -123,15 +130,63 @@ func (s *Service) Reload(cfg Config) error {
 	return nil
 }
 
-// Observe feeds an observation from elsewhere (another node) to the state.
+// Observe feeds an observation from elsewhere (another node) to the state. The view is recomputed at the
+// next read, so a burst of observations costs one recomputation.
 func (s *Service) Observe(o Observation) bool {
 	s.mu.Lock()
 	ok := s.state.Observe(o)
 	s.mu.Unlock()
 	if ok {
-		s.refresh()
+		s.viewDirty.Store(true)
 	}
 	return ok
+}
+
+// observationSeq returns the Seq of the observation the state holds from observer of endpoint.
+func (s *Service) observationSeq(endpoint, observer string) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.state.latest[obsKey{endpoint, observer}]
+	if !ok {
+		return 0, false
+	}
+	return o.Seq, true
+}
+
+// contentByHash finds the content of a successful observation the state holds, by its hash.
+func (s *Service) contentByHash(hash string) (map[string][]Version, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range s.state.latest {
+		if o.Hash == hash && o.OK() {
+			return o.Schemas, true
+		}
+	}
+	return nil, false
+}
+
+// Cluster returns the running cluster, or nil when the node runs alone.
+func (s *Service) Cluster() *Cluster {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cluster
+}
+
+// inScope reports whether this node scans endpoint: scan_from lists its name or datacenter, or has no entry.
+func inScope(cfg *Config, r *RepositoryConfig, endpoint string) bool {
+	from, ok := r.ScanFrom[endpoint]
+	if !ok {
+		from, ok = r.ScanFrom[strings.TrimSuffix(endpoint, "/")]
+	}
+	if !ok {
+		return true
+	}
+	for _, f := range from {
+		if f == cfg.Cluster.NodeName || (f == cfg.Cluster.Datacenter && f != "") {
+			return true
+		}
+	}
+	return false
 }
 
 // ScanOnce scans every configured endpoint once, concurrently, records the observations and refreshes the
@@ -145,9 +200,12 @@ func (s *Service) ScanOnce(ctx context.Context) error {
 
 	type job struct{ repo, endpoint string }
 	var jobs []job
-	for _, r := range cfg.Repositories {
+	for i := range cfg.Repositories {
+		r := &cfg.Repositories[i]
 		for _, e := range r.Endpoints {
-			jobs = append(jobs, job{r.Name, e})
+			if inScope(&cfg, r, e) {
+				jobs = append(jobs, job{r.Name, e})
+			}
 		}
 	}
 	results := make([]ScanResult, len(jobs))
@@ -163,13 +221,21 @@ func (s *Service) ScanOnce(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	for i := range results {
+		if r := &results[i]; r.OK() {
+			r.Hash = ContentHash(r.Schemas)
+		}
+	}
 	s.mu.Lock()
 	for i := range results {
 		r := &results[i]
-		r.Observer = cfg.NodeName
+		r.Observer = cfg.Cluster.NodeName
 		r.At = s.now() // the service's clock, which the state judges freshness by
 		s.state.Observe(r.Observation)
 		s.metrics.observeScan(r)
+		if s.cluster != nil {
+			s.cluster.publish(&r.Observation)
+		}
 	}
 	s.scans++
 	s.mu.Unlock()
@@ -209,25 +275,53 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Ready reports whether the first scan round has completed.
-func (s *Service) Ready() bool { return s.ready.Load() }
+// Ready reports whether the node serves a complete view: its first scan round has completed and, in a
+// cluster, it has joined and merged another node's state.
+func (s *Service) Ready() bool {
+	if !s.ready.Load() {
+		return false
+	}
+	c := s.Cluster()
+	return c == nil || c.Ready()
+}
+
+// readiness explains Ready.
+func (s *Service) readiness() string {
+	switch {
+	case !s.ready.Load():
+		return "not ready: the first scan has not completed"
+	case s.Cluster() != nil && !s.Cluster().joined.Load():
+		return "not ready: not joined to the cluster yet"
+	case s.Cluster() != nil && !s.Cluster().merged.Load():
+		return "not ready: no state merged from another node yet"
+	}
+	return "ready"
+}
 
 // View returns the current view. It recomputes the view when time alone could have changed it (an observation
 // turned stale), so that a version is never reported safe on an observation older than max_staleness.
 func (s *Service) View() *View { return s.current().view }
 
 func (s *Service) current() *snapshot {
-	snap := s.snap.Load()
-	now := s.now()
-	if snap != nil && (snap.view.ValidUntil.IsZero() || now.Before(snap.view.ValidUntil)) {
+	if snap := s.snap.Load(); s.fresh(snap) {
+		return snap
+	}
+	s.refreshMu.Lock() // one reader recomputes; the others wait for its result
+	defer s.refreshMu.Unlock()
+	if snap := s.snap.Load(); s.fresh(snap) {
 		return snap
 	}
 	s.refresh()
 	return s.snap.Load()
 }
 
+func (s *Service) fresh(snap *snapshot) bool {
+	return snap != nil && !s.viewDirty.Load() && (snap.view.ValidUntil.IsZero() || s.now().Before(snap.view.ValidUntil))
+}
+
 // refresh recomputes the view from the state and publishes it.
 func (s *Service) refresh() {
+	s.viewDirty.Store(false)
 	s.mu.Lock()
 	v := s.state.View(s.now())
 	s.state.Forget(s.now(), 10*s.cfg.MaxStaleness+time.Hour)

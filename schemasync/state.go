@@ -23,6 +23,8 @@ type Observation struct {
 	Err string `json:"error,omitempty"`
 	// Schemas maps each title the endpoint serves to its confirmed versions, ascending and without duplicates.
 	Schemas map[string][]Version `json:"schemas,omitempty"`
+	// Hash is ContentHash(Schemas) for a successful observation: gossip carries it instead of the content.
+	Hash string `json:"hash,omitempty"`
 }
 
 // OK reports whether the scan succeeded.

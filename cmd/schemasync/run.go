@@ -26,6 +26,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: "serve", Summary: "scan continuously and serve the API and metrics", Run: cmdServe},
 		{Name: "scan", Summary: "scan once, print the view, exit 1 if anything is dirty or unknown", Run: cmdScan},
 		{Name: "check-config", Summary: "validate a configuration file and exit", Run: cmdCheckConfig},
+		{Name: "members", Summary: "list the cluster members a running node knows", Run: cmdMembers},
+		{Name: "keys", Summary: "generate gossip keys, show a keyring, guide a key rotation", Run: cmdKeys},
 	}, args, stdout, stderr)
 }
 
@@ -78,6 +80,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return cli.ExitFailure
 	}
 	srv := &http.Server{Handler: svc.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	var cluster *schemasync.Cluster
+	if cfg.Cluster.Enabled() {
+		cluster, err = svc.StartCluster(schemasync.ClusterOptions{APIURL: apiURL(cfg, ln.Addr())})
+		if err != nil {
+			fmt.Fprintln(stderr, "schemasync serve:", err)
+			ln.Close()
+			return cli.ExitFailure
+		}
+	}
 
 	ctx, stop := cli.SignalContext(ctx)
 	defer stop()
@@ -88,7 +99,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	go func() { errc <- svc.Run(ctx) }()
-	log.Info("serving", "listen", ln.Addr().String(), "node", cfg.NodeName, "repositories", len(cfg.Repositories),
+	log.Info("serving", "listen", ln.Addr().String(), "node", cfg.Cluster.NodeName, "repositories", len(cfg.Repositories),
 		"scan_interval", cfg.ScanInterval, "max_staleness", cfg.MaxStaleness, "version", cli.Version())
 	code := cli.ExitOK
 loop:
@@ -108,6 +119,12 @@ loop:
 			}
 			if err := svc.Reload(next); err != nil {
 				log.Error("reload failed; keeping the running configuration", "err", err)
+				continue
+			}
+			if cluster != nil && next.Cluster.KeyringFile != "" {
+				if err := cluster.ReloadKeyring(next.Cluster.KeyringFile); err != nil {
+					log.Error("keyring reload failed; keeping the running keyring", "err", err)
+				}
 			}
 		case err := <-errc:
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -118,12 +135,37 @@ loop:
 		}
 	}
 	stop()
+	if cluster != nil {
+		if err := cluster.Leave(5 * time.Second); err != nil {
+			log.Warn("leaving the cluster", "err", err)
+		} else {
+			log.Info("left the cluster")
+		}
+	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Error("http shutdown", "err", err)
 	}
 	return code
+}
+
+// apiURL is the URL other nodes fetch observations from: cluster.api_advertise, else the advertise (or bind)
+// host with the API's port.
+func apiURL(cfg schemasync.Config, api net.Addr) string {
+	if cfg.Cluster.APIAdvertise != "" {
+		return cfg.Cluster.APIAdvertise
+	}
+	addr := cfg.Cluster.Advertise
+	if addr == "" {
+		addr = cfg.Cluster.Bind
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host, _ = os.Hostname()
+	}
+	_, port, _ := net.SplitHostPort(api.String())
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func loadConfig(path string) (schemasync.Config, error) {
@@ -175,7 +217,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	v := svc.View()
 	if *asJSON {
-		resp := schemasync.StateResponse{GeneratedAt: v.At.UTC(), Node: cfg.NodeName, Ready: true,
+		resp := schemasync.StateResponse{GeneratedAt: v.At.UTC(), Node: cfg.Cluster.NodeName, Ready: true,
 			Consistent: v.Consistent(), Endpoints: v.Endpoints, Schemas: v.Schemas}
 		if err := cli.WriteJSON(stdout, resp); err != nil {
 			fmt.Fprintln(stderr, "schemasync scan:", err)
@@ -289,6 +331,6 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	sort.Strings(names)
 	fmt.Fprintf(stdout, "%s: OK: node %s, %d repositories (%s), %d endpoints, scan every %s, stale after %s\n",
-		*configPath, cfg.NodeName, len(cfg.Repositories), strings.Join(names, ", "), n, cfg.ScanInterval, cfg.MaxStaleness)
+		*configPath, cfg.Cluster.NodeName, len(cfg.Repositories), strings.Join(names, ", "), n, cfg.ScanInterval, cfg.MaxStaleness)
 	return cli.ExitOK
 }

@@ -37,7 +37,7 @@ func hosts(t *testing.T, n int) ([]*schemarepo.Repo, []string) {
 func writeConfig(t *testing.T, listen string, eps []string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %s\nnode_name: test\nscan_interval: 100ms\nmax_staleness: 5s\nrepositories:\n  - name: primary\n    endpoints:\n", listen)
+	fmt.Fprintf(&b, "listen: %s\ncluster:\n  node_name: test\nscan_interval: 100ms\nmax_staleness: 5s\nrepositories:\n  - name: primary\n    endpoints:\n", listen)
 	for _, e := range eps {
 		fmt.Fprintf(&b, "      - %s\n", e)
 	}

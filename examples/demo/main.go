@@ -78,7 +78,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 
 	cfg := schemasync.DefaultConfig()
-	cfg.NodeName = "demo"
+	cfg.Cluster.NodeName = "demo"
 	cfg.ScanInterval = scanInterval
 	cfg.MaxStaleness = 5 * scanInterval
 	cfg.Scan.Timeout = time.Second

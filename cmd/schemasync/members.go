@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/schemasync"
+)
+
+const membersUsage = `
+Usage: schemasync members (--config FILE | --node URL) [--json]
+
+Asks a running node (its HTTP API: the config's listen address, or --node) which cluster members it knows,
+with their state (alive, suspect, dead, left), datacenter and API address.
+
+Examples:
+  schemasync members --config /etc/schemasync/schemasync.yml
+  schemasync members --node http://schemasync1001.eqiad.example:8190 --json
+`
+
+func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("members", membersUsage, stderr)
+	configPath := fs.String("config", "", "configuration file: ask the node at its listen address")
+	node := fs.String("node", "", "base URL of a node's API, instead of --config")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if done, code := cli.Parse(fs, args, stdout); done {
+		return code
+	}
+	base := *node
+	if base == "" {
+		if *configPath == "" {
+			fmt.Fprintln(stderr, "schemasync members: --config or --node is required")
+			return cli.ExitUsage
+		}
+		cfg, err := schemasync.LoadConfig(*configPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "schemasync members:", err)
+			return cli.ExitUsage
+		}
+		host, port, _ := net.SplitHostPort(cfg.Listen)
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		base = "http://" + net.JoinHostPort(host, port)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/v1/members", nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "schemasync members:", err)
+		return cli.ExitUsage
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintf(stderr, "schemasync members: is the node running? %v\n", err)
+		return cli.ExitFailure
+	}
+	defer resp.Body.Close()
+	var mr schemasync.MembersResponse
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "schemasync members: %s answered %s\n", base, resp.Status)
+		return cli.ExitFailure
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&mr); err != nil {
+		fmt.Fprintln(stderr, "schemasync members: bad answer:", err)
+		return cli.ExitFailure
+	}
+	if *asJSON {
+		_ = cli.WriteJSON(stdout, mr)
+		return cli.ExitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tADDRESS\tDATACENTER\tAPI")
+	alive := 0
+	for _, m := range mr.Members {
+		name := m.Name
+		if m.Self {
+			name += " (this node)"
+		}
+		if m.State == "alive" {
+			alive++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, m.State, m.Address, m.Datacenter, m.API)
+	}
+	tw.Flush()
+	if !mr.Cluster {
+		fmt.Fprintln(stdout, "\nthis node runs alone (no cluster.bind)")
+	} else {
+		fmt.Fprintf(stdout, "\n%d of %d members alive; gossip keys (primary first): %s\n", alive, len(mr.Members), keysOrNone(mr.Keys))
+	}
+	return cli.ExitOK
+}
+
+func keysOrNone(k []string) string {
+	if len(k) == 0 {
+		return "none (unencrypted)"
+	}
+	return strings.Join(k, ", ")
+}
+
+const keysUsage = `
+Usage: schemasync keys generate
+       schemasync keys show --keyring FILE
+
+Gossip between nodes is encrypted with AES keys listed in cluster.keyring_file: a YAML list of base64 keys,
+the first one primary (it encrypts; every listed key decrypts). Nodes re-read the file on SIGHUP.
+
+"generate" prints a new random 32-byte key. "show" validates a keyring file and prints key fingerprints,
+which "schemasync members" also prints for a running node.
+
+Rotating keys without downtime (every step on every node, each step finished everywhere before the next):
+  1. add the new key at the END of every node's keyring file, then SIGHUP every node   (all can decrypt it)
+  2. move the new key to the FRONT of every keyring file, then SIGHUP every node     (all encrypt with it)
+  3. remove the old key from every keyring file, then SIGHUP every node
+  After each step, "schemasync members --json" on each node shows the keys it has installed.
+
+Examples:
+  schemasync keys generate
+  schemasync keys show --keyring /etc/schemasync/keyring.yml
+`
+
+func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, strings.TrimSpace(keysUsage))
+		return cli.ExitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprintln(stdout, strings.TrimSpace(keysUsage))
+		return cli.ExitOK
+	case "generate":
+		k, err := schemasync.GenerateKey()
+		if err != nil {
+			fmt.Fprintln(stderr, "schemasync keys:", err)
+			return cli.ExitFailure
+		}
+		fmt.Fprintln(stdout, k)
+		return cli.ExitOK
+	case "show":
+		fs := cli.NewFlagSet("keys show", keysUsage, stderr)
+		path := fs.String("keyring", "", "keyring file (required)")
+		if done, code := cli.Parse(fs, args[1:], stdout); done {
+			return code
+		}
+		if *path == "" {
+			fmt.Fprintln(stderr, "schemasync keys show: --keyring is required")
+			return cli.ExitUsage
+		}
+		keys, err := schemasync.LoadKeyring(*path)
+		if err != nil {
+			fmt.Fprintln(stderr, "schemasync keys show:", err)
+			return cli.ExitFailure
+		}
+		for i, k := range keys {
+			role := "decrypts"
+			if i == 0 {
+				role = "primary: encrypts and decrypts"
+			}
+			fmt.Fprintf(stdout, "%d  %s  AES-%d  %s\n", i+1, schemasync.KeyFingerprint(k), 8*len(k), role)
+		}
+		return cli.ExitOK
+	}
+	fmt.Fprintf(stderr, "schemasync keys: unknown subcommand %q\n", args[0])
+	return cli.ExitUsage
+}
+

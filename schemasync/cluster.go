@@ -1,0 +1,676 @@
+package schemasync
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ContentHash names the content of an observation (its titles and versions), so that nodes fetch each
+// distinct content once, and check what they fetched.
+func ContentHash(schemas map[string][]Version) string {
+	titles := make([]string, 0, len(schemas))
+	for t := range schemas {
+		titles = append(titles, t)
+	}
+	sort.Strings(titles)
+	h := sha256.New()
+	var buf []byte
+	for _, t := range titles {
+		buf = append(buf[:0], t...)
+		buf = append(buf, 0)
+		for _, v := range schemas[t] {
+			buf = v.appendTo(buf)
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '\n')
+		h.Write(buf)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (v Version) appendTo(b []byte) []byte {
+	b = strconv.AppendUint(b, uint64(v.Major), 10)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(v.Minor), 10)
+	b = append(b, '.')
+	return strconv.AppendUint(b, uint64(v.Patch), 10)
+}
+
+// digest is what gossip carries of an observation: everything but its content, which receivers fetch by
+// hash over HTTP from the node that sent the digest (once per distinct content).
+type digest struct {
+	Observer   string `json:"o"`
+	Repository string `json:"r"`
+	Endpoint   string `json:"e"`
+	Seq        uint64 `json:"s"`
+	Hash       string `json:"h,omitempty"`
+	Err        string `json:"x,omitempty"`
+	// AgeMS is the observation's age when the message was sent, by the sender's clock: receivers date the
+	// observation by their own clock (receipt time minus age), so clock skew between nodes does not matter.
+	AgeMS int64 `json:"a"`
+}
+
+// broadcastMsg is one gossip broadcast: an 8-byte big-endian age in milliseconds, then this as JSON.
+// The age is written when memberlist sends the message, not when it was queued.
+type broadcastMsg struct {
+	Src string `json:"src"` // the sender's API URL, to fetch content from
+	D   digest `json:"d"`
+}
+
+// pushPullMsg is a node's full state in memberlist's push/pull: digests of every observation it holds.
+type pushPullMsg struct {
+	Src     string   `json:"src"`
+	Node    string   `json:"node"`
+	Digests []digest `json:"digests"`
+}
+
+// nodeMeta is memberlist node metadata (at most 512 bytes).
+type nodeMeta struct {
+	DC  string `json:"dc,omitempty"`
+	API string `json:"api"`
+}
+
+// ClusterOptions are what the caller knows about the running node, plus test hooks.
+type ClusterOptions struct {
+	// APIURL is the base URL of this node's HTTP API, which other nodes fetch observations from. It overrides
+	// cluster.api_advertise.
+	APIURL string
+	// Transport replaces memberlist's UDP/TCP transport (fault-injection tests).
+	Transport memberlist.NodeAwareTransport
+	// Peers sends the HTTP requests that fetch observation content from other nodes. Nil: an http.Client.
+	Peers Fetcher
+	// JoinBackoff is the first wait between join attempts; it doubles up to 30s. Default 1s.
+	JoinBackoff time.Duration
+}
+
+// Cluster shares a Service's observations with other schemasync nodes over hashicorp/memberlist. It is an
+// adapter: memberlist and HTTP feed observations to the Service's State, which makes every decision.
+//
+// Merge rule: every node holds, per (endpoint, observer), the observation with the highest Seq it has heard
+// of, dated by its own clock (receipt time minus the age the sender reported). From that set, every node
+// computes the view with the same State rules, so nodes that hold the same observations agree. Observations of
+// a node that died stop being refreshed and expire through max_staleness.
+type Cluster struct {
+	svc    *Service
+	cfg    ClusterConfig
+	apiURL string
+	log    *slog.Logger
+	peers  Fetcher
+	now    func() time.Time
+
+	ml      *memberlist.Memberlist
+	queue   *memberlist.TransmitLimitedQueue
+	keyring *memberlist.Keyring
+
+	inbox    chan inbound
+	fetching sync.Map // content hash -> struct{}: fetches in flight
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	joined   atomic.Bool
+	merged   atomic.Bool
+
+	mu      sync.Mutex
+	members map[string]*MemberView
+
+	m *clusterMetrics
+}
+
+type inbound struct {
+	d    digest
+	src  string
+	recv time.Time
+	kind string
+}
+
+// MemberView is one member as this node sees it.
+type MemberView struct {
+	Name       string `json:"name"`
+	Address    string `json:"address"`
+	State      string `json:"state"` // alive, suspect, dead or left
+	Datacenter string `json:"datacenter,omitempty"`
+	API        string `json:"api,omitempty"`
+	Self       bool   `json:"self,omitempty"`
+}
+
+// StartCluster starts gossip for the service and joins the configured seeds in the background. Stop it with
+// Leave.
+func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
+	cfg := s.Config().Cluster
+	if !cfg.Enabled() {
+		return nil, errors.New("cluster: cluster.bind is not set")
+	}
+	c := &Cluster{
+		svc: s, cfg: cfg, log: s.log.With("component", "cluster"), peers: opts.Peers, now: s.now,
+		inbox: make(chan inbound, 4096), stop: make(chan struct{}), members: map[string]*MemberView{},
+	}
+	c.apiURL = opts.APIURL
+	if c.apiURL == "" {
+		c.apiURL = cfg.APIAdvertise
+	}
+	if c.peers == nil {
+		c.peers = &http.Client{Timeout: 10 * time.Second}
+	}
+	meta, _ := json.Marshal(nodeMeta{DC: cfg.Datacenter, API: c.apiURL})
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("cluster: node metadata is %d bytes, more than memberlist's %d: shorten api_advertise or datacenter", len(meta), memberlist.MetaMaxSize)
+	}
+
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.NodeName
+	host, port, err := splitHostPort(cfg.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.bind: %w", err)
+	}
+	mc.BindAddr, mc.BindPort = host, port
+	if cfg.Advertise != "" {
+		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitHostPort(cfg.Advertise); err != nil {
+			return nil, fmt.Errorf("cluster.advertise: %w", err)
+		}
+	}
+	mc.Label = cfg.Label
+	if cfg.KeyringFile != "" {
+		keys, err := LoadKeyring(cfg.KeyringFile)
+		if err != nil {
+			return nil, err
+		}
+		if c.keyring, err = memberlist.NewKeyring(keys, keys[0]); err != nil {
+			return nil, fmt.Errorf("cluster: keyring: %w", err)
+		}
+		mc.Keyring = c.keyring
+	}
+	mc.GossipInterval, mc.PushPullInterval, mc.ProbeInterval = cfg.GossipInterval, cfg.PushPullInterval, cfg.ProbeInterval
+	mc.Delegate = (*clusterDelegate)(c)
+	mc.Events = (*clusterEvents)(c)
+	mc.LogOutput = &memberlistLog{log: c.log}
+	if opts.Transport != nil {
+		mc.Transport = opts.Transport
+	}
+	c.m = newClusterMetrics(c)
+	c.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult, NumNodes: func() int {
+		if c.ml == nil {
+			return 1
+		}
+		return c.ml.NumMembers()
+	}}
+	if c.ml, err = memberlist.Create(mc); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if s.reg != nil {
+		if err := s.reg.Register(c.m); err != nil {
+			_ = c.ml.Shutdown()
+			return nil, err
+		}
+	}
+	for i := 0; i < 4; i++ {
+		c.wg.Add(1)
+		go c.worker()
+	}
+	s.mu.Lock()
+	s.cluster = c
+	s.mu.Unlock()
+	if len(cfg.Join) == 0 {
+		c.joined.Store(true)
+		c.merged.Store(true)
+	} else {
+		backoff := opts.JoinBackoff
+		if backoff <= 0 {
+			backoff = time.Second
+		}
+		c.wg.Add(1)
+		go c.joinLoop(cfg.Join, backoff)
+	}
+	c.log.Info("gossip started", "node", cfg.NodeName, "addr", c.Addr(), "api", c.apiURL,
+		"encrypted", c.keyring != nil, "label", cfg.Label)
+	return c, nil
+}
+
+func splitHostPort(a string) (string, int, error) {
+	h, p, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", a)
+	}
+	return h, port, nil
+}
+
+// Addr is the gossip address other nodes join (host:port).
+func (c *Cluster) Addr() string {
+	n := c.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Ready reports whether the node has joined a seed (or has none to join) and has merged a peer's full state.
+func (c *Cluster) Ready() bool { return c.joined.Load() && c.merged.Load() }
+
+func (c *Cluster) joinLoop(seeds []string, backoff time.Duration) {
+	defer c.wg.Done()
+	for attempt := 1; ; attempt++ {
+		n, err := c.ml.Join(seeds)
+		if n > 0 {
+			c.joined.Store(true)
+			c.log.Info("joined the cluster", "contacted", n, "members", c.ml.NumMembers())
+			return
+		}
+		c.log.Warn("cannot join the cluster; will retry (a wrong keyring or label shows as a decrypt or label error)",
+			"seeds", seeds, "attempt", attempt, "err", err, "retry_in", backoff)
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// Leave announces that this node leaves, then stops gossip. Other nodes stop counting on its scans; its
+// observations expire through max_staleness.
+func (c *Cluster) Leave(timeout time.Duration) error {
+	select {
+	case <-c.stop:
+		return nil
+	default:
+	}
+	err := c.ml.Leave(timeout)
+	close(c.stop)
+	if e := c.ml.Shutdown(); err == nil {
+		err = e
+	}
+	c.wg.Wait()
+	c.svc.mu.Lock()
+	c.svc.cluster = nil
+	c.svc.mu.Unlock()
+	if c.svc.reg != nil {
+		c.svc.reg.Unregister(c.m)
+	}
+	return err
+}
+
+// Members lists every member this node knows of, sorted by name, with the dead and the departed.
+func (c *Cluster) Members() []MemberView {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]MemberView, 0, len(c.members))
+	for _, m := range c.members {
+		mv := *m
+		mv.Self = m.Name == c.cfg.NodeName
+		out = append(out, mv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// ReloadKeyring makes the running keyring equal to the file's keys: it adds new keys, makes the file's first
+// key primary, then removes keys that are no longer listed. See "schemasync keys --help" for rotation.
+func (c *Cluster) ReloadKeyring(path string) error {
+	if c.keyring == nil {
+		return errors.New("cluster: gossip is not encrypted; a keyring needs a restart with keyring_file set")
+	}
+	keys, err := LoadKeyring(path)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := c.keyring.AddKey(k); err != nil {
+			return err
+		}
+	}
+	if err := c.keyring.UseKey(keys[0]); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[string(k)] = true
+	}
+	for _, k := range c.keyring.GetKeys() {
+		if !want[string(k)] {
+			if err := c.keyring.RemoveKey(k); err != nil {
+				return err
+			}
+		}
+	}
+	c.log.Info("keyring reloaded", "keys", len(keys), "primary", KeyFingerprint(keys[0]))
+	return nil
+}
+
+// KeyFingerprints lists the installed keys' fingerprints, primary first.
+func (c *Cluster) KeyFingerprints() []string {
+	if c.keyring == nil {
+		return nil
+	}
+	primary := c.keyring.GetPrimaryKey()
+	out := []string{KeyFingerprint(primary)}
+	for _, k := range c.keyring.GetKeys() {
+		if !bytes.Equal(k, primary) {
+			out = append(out, KeyFingerprint(k))
+		}
+	}
+	return out
+}
+
+// publish queues a broadcast of a local observation's digest; it replaces the previous one of that endpoint.
+func (c *Cluster) publish(o *Observation) {
+	body, _ := json.Marshal(broadcastMsg{Src: c.apiURL, D: digestOf(o, 0)})
+	c.queue.QueueBroadcast(&obsBroadcast{name: o.Observer + "\x00" + o.Endpoint, body: body, at: o.At, now: c.now})
+}
+
+func digestOf(o *Observation, age time.Duration) digest {
+	return digest{Observer: o.Observer, Repository: o.Repository, Endpoint: o.Endpoint, Seq: o.Seq, Hash: o.Hash,
+		Err: o.Err, AgeMS: age.Milliseconds()}
+}
+
+// obsBroadcast is a queued digest. Message computes the age at each transmission, in a fixed-width field
+// (memberlist requires a message's length not to change while it is queued).
+type obsBroadcast struct {
+	name string
+	body []byte
+	at   time.Time
+	now  func() time.Time
+}
+
+var _ memberlist.NamedBroadcast = (*obsBroadcast)(nil)
+
+func (b *obsBroadcast) Name() string { return b.name }
+
+func (b *obsBroadcast) Invalidates(other memberlist.Broadcast) bool {
+	o, ok := other.(*obsBroadcast)
+	return ok && o.name == b.name
+}
+
+func (b *obsBroadcast) Message() []byte {
+	msg := make([]byte, 8+len(b.body))
+	age := b.now().Sub(b.at).Milliseconds()
+	if age < 0 {
+		age = 0
+	}
+	binary.BigEndian.PutUint64(msg, uint64(age))
+	copy(msg[8:], b.body)
+	return msg
+}
+
+func (b *obsBroadcast) Finished() {}
+
+// worker applies inbound digests: it fetches content it lacks, then feeds the observation to the state.
+func (c *Cluster) worker() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case in := <-c.inbox:
+			c.apply(in)
+		}
+	}
+}
+
+func (c *Cluster) enqueue(in inbound) {
+	select {
+	case c.inbox <- in:
+	default:
+		c.m.dropped.Inc() // the next push/pull or broadcast brings it again
+	}
+}
+
+func (c *Cluster) apply(in inbound) {
+	d := in.d
+	if d.Observer == c.cfg.NodeName || d.Observer == "" {
+		return // this node is the authority on its own scans
+	}
+	if seq, ok := c.svc.observationSeq(d.Endpoint, d.Observer); ok && seq >= d.Seq {
+		return
+	}
+	o := Observation{Repository: d.Repository, Endpoint: d.Endpoint, Observer: d.Observer, Seq: d.Seq,
+		At: in.recv.Add(-time.Duration(d.AgeMS) * time.Millisecond), Err: d.Err, Hash: d.Hash}
+	if o.Err == "" {
+		schemas, ok := c.svc.contentByHash(d.Hash)
+		if !ok {
+			if _, busy := c.fetching.LoadOrStore(d.Hash, struct{}{}); busy {
+				// Another worker fetches this content; retry this digest after it.
+				time.AfterFunc(50*time.Millisecond, func() { c.enqueue(in) })
+				return
+			}
+			var err error
+			schemas, err = c.fetchContent(in.src, d.Hash)
+			c.fetching.Delete(d.Hash)
+			if err != nil {
+				c.m.fetchErrors.Inc()
+				c.log.Debug("fetching observation content failed", "from", in.src, "hash", d.Hash, "err", err)
+				return
+			}
+		}
+		o.Schemas = schemas
+	}
+	if c.svc.Observe(o) {
+		c.m.propagation.Observe(c.now().Sub(o.At).Seconds())
+	}
+}
+
+// fetchContent gets an observation's content by hash from the node at src, and checks the hash.
+func (c *Cluster) fetchContent(src, hash string) (map[string][]Version, error) {
+	if src == "" {
+		return nil, errors.New("no API URL to fetch from")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(src, "/")+"/v1/internal/content/"+hash, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.peers.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	var schemas map[string][]Version
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&schemas); err != nil {
+		return nil, err
+	}
+	if got := ContentHash(schemas); got != hash {
+		return nil, fmt.Errorf("content hash %s, want %s", got, hash)
+	}
+	c.m.fetchBytes.Add(float64(resp.ContentLength))
+	return schemas, nil
+}
+
+// clusterDelegate implements memberlist.Delegate. Its methods never block: inbound work goes to the inbox.
+type clusterDelegate Cluster
+
+var _ memberlist.Delegate = (*clusterDelegate)(nil)
+
+func (d *clusterDelegate) NodeMeta(limit int) []byte {
+	b, _ := json.Marshal(nodeMeta{DC: d.cfg.Datacenter, API: d.apiURL})
+	if len(b) > limit {
+		return nil
+	}
+	return b
+}
+
+func (d *clusterDelegate) NotifyMsg(b []byte) {
+	c := (*Cluster)(d)
+	c.m.msgs.WithLabelValues("received", "broadcast").Inc()
+	c.m.bytes.WithLabelValues("received", "broadcast").Add(float64(len(b)))
+	if len(b) < 8 {
+		return
+	}
+	age := int64(binary.BigEndian.Uint64(b[:8]))
+	var m broadcastMsg
+	if err := json.Unmarshal(b[8:], &m); err != nil || age < 0 {
+		c.log.Debug("ignoring a malformed broadcast", "err", err)
+		return
+	}
+	m.D.AgeMS = age
+	c.enqueue(inbound{d: m.D, src: m.Src, recv: c.now(), kind: "broadcast"})
+}
+
+func (d *clusterDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	c := (*Cluster)(d)
+	msgs := c.queue.GetBroadcasts(overhead, limit)
+	for _, m := range msgs {
+		c.m.msgs.WithLabelValues("sent", "broadcast").Inc()
+		c.m.bytes.WithLabelValues("sent", "broadcast").Add(float64(len(m)))
+	}
+	return msgs
+}
+
+func (d *clusterDelegate) LocalState(join bool) []byte {
+	c := (*Cluster)(d)
+	now := c.now()
+	msg := pushPullMsg{Src: c.apiURL, Node: c.cfg.NodeName}
+	c.svc.mu.Lock()
+	for _, o := range c.svc.state.Observations() {
+		msg.Digests = append(msg.Digests, digestOf(o, now.Sub(o.At)))
+	}
+	c.svc.mu.Unlock()
+	b, _ := json.Marshal(msg)
+	c.m.msgs.WithLabelValues("sent", "push_pull").Inc()
+	c.m.bytes.WithLabelValues("sent", "push_pull").Add(float64(len(b)))
+	c.m.stateBytes.Set(float64(len(b)))
+	return b
+}
+
+func (d *clusterDelegate) MergeRemoteState(buf []byte, join bool) {
+	c := (*Cluster)(d)
+	c.m.msgs.WithLabelValues("received", "push_pull").Inc()
+	c.m.bytes.WithLabelValues("received", "push_pull").Add(float64(len(buf)))
+	var m pushPullMsg
+	if err := json.Unmarshal(buf, &m); err != nil {
+		c.log.Warn("ignoring malformed remote state", "err", err)
+		return
+	}
+	recv := c.now()
+	for _, dg := range m.Digests {
+		if dg.AgeMS < 0 {
+			continue
+		}
+		c.enqueue(inbound{d: dg, src: m.Src, recv: recv, kind: "push_pull"})
+	}
+	if m.Node != c.cfg.NodeName {
+		c.merged.Store(true)
+	}
+}
+
+// clusterEvents implements memberlist.EventDelegate: it keeps the member list, with the dead and departed.
+type clusterEvents Cluster
+
+func (e *clusterEvents) note(n *memberlist.Node, how string) {
+	c := (*Cluster)(e)
+	var meta nodeMeta
+	_ = json.Unmarshal(n.Meta, &meta)
+	state := map[memberlist.NodeStateType]string{memberlist.StateAlive: "alive", memberlist.StateSuspect: "suspect",
+		memberlist.StateDead: "dead", memberlist.StateLeft: "left"}[n.State]
+	c.mu.Lock()
+	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
+	c.mu.Unlock()
+	if n.Name != c.cfg.NodeName {
+		c.log.Info("member "+how, "member", n.Name, "address", n.Address(), "state", state)
+	}
+}
+
+func (e *clusterEvents) NotifyJoin(n *memberlist.Node)   { e.note(n, "joined") }
+func (e *clusterEvents) NotifyLeave(n *memberlist.Node)  { e.note(n, "left") }
+func (e *clusterEvents) NotifyUpdate(n *memberlist.Node) { e.note(n, "updated") }
+
+// memberlistLog turns memberlist's "[LEVEL] memberlist: ..." lines into structured logs.
+type memberlistLog struct{ log *slog.Logger }
+
+func (l *memberlistLog) Write(p []byte) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(p))
+	for sc.Scan() {
+		line := sc.Text()
+		level := slog.LevelInfo
+		for tag, lv := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo,
+			"[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError} {
+			if i := strings.Index(line, tag); i >= 0 {
+				level, line = lv, strings.TrimSpace(line[i+len(tag):])
+				break
+			}
+		}
+		l.log.Log(context.Background(), level, line)
+	}
+	return len(p), nil
+}
+
+// clusterMetrics are the gossip metrics.
+type clusterMetrics struct {
+	c           *Cluster
+	msgs        *prometheus.CounterVec
+	bytes       *prometheus.CounterVec
+	stateBytes  prometheus.Gauge
+	propagation prometheus.Histogram
+	dropped     prometheus.Counter
+	fetchErrors prometheus.Counter
+	fetchBytes  prometheus.Counter
+	membersDesc *prometheus.Desc
+}
+
+func newClusterMetrics(c *Cluster) *clusterMetrics {
+	return &clusterMetrics{
+		c: c,
+		msgs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_messages_total",
+			Help: "Gossip messages, by direction (sent, received) and kind (broadcast, push_pull)."}, []string{"direction", "kind"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_bytes_total",
+			Help: "Gossip payload bytes, by direction and kind."}, []string{"direction", "kind"}),
+		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "schemasync_shared_state_bytes",
+			Help: "Size of this node's last full-state (push/pull) message."}),
+		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "schemasync_observation_propagation_seconds",
+			Help:    "Age of another node's observation when this node applied it: scan finish to applied here.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_gossip_dropped_total",
+			Help: "Inbound digests dropped because the inbox was full (the next push/pull brings them again)."}),
+		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_content_fetch_errors_total",
+			Help: "Failed fetches of observation content from other nodes."}),
+		fetchBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_content_fetch_bytes_total",
+			Help: "Bytes of observation content fetched from other nodes."}),
+		membersDesc: prometheus.NewDesc("schemasync_cluster_members", "Cluster members this node knows, by state.",
+			[]string{"state"}, nil),
+	}
+}
+
+func (m *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.membersDesc
+	for _, c := range m.collectors() {
+		c.Describe(ch)
+	}
+}
+
+func (m *clusterMetrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.msgs, m.bytes, m.stateBytes, m.propagation, m.dropped, m.fetchErrors, m.fetchBytes}
+}
+
+func (m *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
+	counts := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
+	for _, mv := range m.c.Members() {
+		counts[mv.State]++
+	}
+	for state, n := range counts {
+		ch <- prometheus.MustNewConstMetric(m.membersDesc, prometheus.GaugeValue, float64(n), state)
+	}
+	for _, c := range m.collectors() {
+		c.Collect(ch)
+	}
+}

@@ -1,0 +1,225 @@
+package schemasync_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evenkeel/evenkeel/internal/schemarepo"
+	"github.com/evenkeel/evenkeel/schemasync"
+)
+
+// testNode is one schemasync node on real loopback sockets: gossip on 127.0.0.1:0, its API on httptest.
+type testNode struct {
+	name    string
+	svc     *schemasync.Service
+	cluster *schemasync.Cluster
+	api     *httptest.Server
+}
+
+type nodeOpts struct {
+	scanFrom map[string][]string // endpoint -> scanners
+	keyring  string
+	label    string
+	now      func() time.Time
+	log      *logBuffer
+}
+
+func startNode(t *testing.T, name string, eps []string, seeds []string, o nodeOpts) *testNode {
+	t.Helper()
+	cfg := schemasync.DefaultConfig()
+	cfg.Cluster.NodeName = name
+	cfg.Cluster.Bind = "127.0.0.1:0"
+	cfg.Cluster.Join = seeds
+	cfg.Cluster.Label = o.label
+	cfg.Cluster.KeyringFile = o.keyring
+	cfg.Cluster.GossipInterval = 50 * time.Millisecond
+	cfg.Cluster.ProbeInterval = 200 * time.Millisecond
+	cfg.Cluster.PushPullInterval = time.Second
+	cfg.ScanInterval = time.Second
+	cfg.MaxStaleness = time.Minute
+	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: eps, ScanFrom: o.scanFrom}}
+	sopts := schemasync.ServiceOptions{Now: o.now}
+	if o.log != nil {
+		sopts.Logger = slog.New(slog.NewTextHandler(o.log, nil))
+	}
+	svc, err := schemasync.NewService(cfg, sopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{name: name, svc: svc, api: httptest.NewServer(svc.Handler())}
+	t.Cleanup(n.api.Close)
+	n.cluster, err = svc.StartCluster(schemasync.ClusterOptions{APIURL: n.api.URL, JoinBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.cluster.Leave(time.Second) })
+	return n
+}
+
+func startHosts(t *testing.T, n int) ([]*schemarepo.Repo, []string) {
+	t.Helper()
+	base := schemarepo.Demo()
+	var repos []*schemarepo.Repo
+	var eps []string
+	for i := 0; i < n; i++ {
+		r := base.Clone()
+		srv := httptest.NewServer(schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": r}))
+		t.Cleanup(srv.Close)
+		repos = append(repos, r)
+		eps = append(eps, srv.URL+"/repositories/primary/jsonschema/")
+	}
+	return repos, eps
+}
+
+func safeOf(n *testNode, title string) string {
+	sv, ok := n.svc.View().Schema("primary", title)
+	if !ok || sv.SafeVersion == nil {
+		return ""
+	}
+	return sv.SafeVersion.String()
+}
+
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", d, what)
+}
+
+// TestClusterConverges: N nodes on real loopback sockets. Only node 0 scans the endpoints, so every other node
+// knows them only through gossip. All nodes converge on the same view, and a change at one endpoint reaches
+// every node.
+func TestClusterConverges(t *testing.T) {
+	for _, size := range []int{3, 10} {
+		t.Run(fmt.Sprintf("nodes=%d", size), func(t *testing.T) {
+			const title = "mediawiki/page/change"
+			repos, eps := startHosts(t, 4)
+			scanFrom := map[string][]string{}
+			for _, e := range eps {
+				scanFrom[e] = []string{"node0"}
+			}
+			var nodes []*testNode
+			for i := 0; i < size; i++ {
+				var seeds []string
+				if i > 0 {
+					seeds = []string{nodes[0].cluster.Addr()}
+				}
+				nodes = append(nodes, startNode(t, fmt.Sprintf("node%d", i), eps, seeds, nodeOpts{scanFrom: scanFrom}))
+			}
+			ctx := context.Background()
+			for _, n := range nodes {
+				if err := n.svc.ScanOnce(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, 20*time.Second, "every node sees 1.1.0 as safe", func() bool {
+				for _, n := range nodes {
+					if safeOf(n, title) != "1.1.0" {
+						return false
+					}
+				}
+				return true
+			})
+			eventually(t, 20*time.Second, "every node ready, with every member alive", func() bool {
+				for _, n := range nodes {
+					alive := 0
+					for _, m := range n.cluster.Members() {
+						if m.State == "alive" {
+							alive++
+						}
+					}
+					if !n.svc.Ready() || alive != size {
+						return false
+					}
+				}
+				return true
+			})
+			for _, r := range repos {
+				r.Put(title, "1.2.0", schemarepo.Doc(title, "1.2.0"))
+			}
+			if err := nodes[0].svc.ScanOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 10*time.Second, "every node sees 1.2.0 as safe", func() bool {
+				for _, n := range nodes {
+					if safeOf(n, title) != "1.2.0" {
+						return false
+					}
+				}
+				return true
+			})
+			// Every node shows which node observed each endpoint.
+			sv, _ := nodes[size-1].svc.View().Schema("primary", title)
+			for _, e := range sv.Endpoints {
+				if len(e.Observers) != 1 || e.Observers[0].Node != "node0" || !e.Observers[0].Fresh {
+					t.Errorf("endpoint %s observers = %+v, want node0, fresh", e.URL, e.Observers)
+				}
+			}
+		})
+	}
+}
+
+// TestClusterWrongKey: a node with another key, or another label, cannot join, and says why in its log.
+func TestClusterWrongKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, key string) string {
+		p := dir + "/" + name
+		if err := writeFile(p, "- "+key+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	k1, _ := schemasync.GenerateKey()
+	k2, _ := schemasync.GenerateKey()
+	_, eps := startHosts(t, 1)
+	seedLog, badLog, badLabelLog := &logBuffer{}, &logBuffer{}, &logBuffer{}
+	seed := startNode(t, "seed", eps, nil, nodeOpts{keyring: write("k1.yml", k1), label: "prod", log: seedLog})
+	good := startNode(t, "good", eps, []string{seed.cluster.Addr()}, nodeOpts{keyring: write("k1b.yml", k1), label: "prod"})
+	bad := startNode(t, "badkey", eps, []string{seed.cluster.Addr()}, nodeOpts{keyring: write("k2.yml", k2), label: "prod", log: badLog})
+	badLabel := startNode(t, "badlabel", eps, []string{seed.cluster.Addr()}, nodeOpts{keyring: write("k1c.yml", k1), label: "staging", log: badLabelLog})
+	eventually(t, 10*time.Second, "the good node joins", func() bool { return good.svc.Cluster().Ready() || joined(good) })
+	time.Sleep(time.Second)
+	for _, n := range []*testNode{bad, badLabel} {
+		for _, m := range seed.cluster.Members() {
+			if m.Name == n.name && m.State == "alive" {
+				t.Errorf("%s joined the seed's cluster", n.name)
+			}
+		}
+	}
+	if strings.Contains(fmt.Sprint(seed.cluster.Members()), "badkey") {
+		t.Errorf("seed knows badkey: %v", seed.cluster.Members())
+	}
+	for _, c := range []struct {
+		who  string
+		log  *logBuffer
+		want string
+	}{
+		{"the node with the wrong key", badLog, "no installed keys could decrypt"},
+		{"the node with the wrong label", badLabelLog, "cannot join the cluster"},
+		{"the seed, about the wrong key", seedLog, "no installed keys could decrypt"},
+		{"the seed, about the wrong label", seedLog, `unacceptable label \"staging\"`},
+	} {
+		if !strings.Contains(c.log.String(), c.want) {
+			t.Errorf("%s does not log %q:\n%s", c.who, c.want, c.log)
+		}
+	}
+}
+
+func joined(n *testNode) bool {
+	for _, m := range n.cluster.Members() {
+		if m.Name == "seed" && m.State == "alive" {
+			return true
+		}
+	}
+	return false
+}
