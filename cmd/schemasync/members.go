@@ -171,4 +171,3 @@ func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "schemasync keys: unknown subcommand %q\n", args[0])
 	return cli.ExitUsage
 }
-
