@@ -114,6 +114,12 @@ func TestMoveAndRefusals(t *testing.T) {
 	t.Run("new master cannot reach the position in time: rolled back", func(t *testing.T) {
 		a.WaitCaughtUp(t, p)
 		a.AddLag(t, 60*time.Second)
+		lagged := true
+		defer func() {
+			if lagged {
+				a.AddLag(t, 0)
+			}
+		}()
 		p.Exec(t, "INSERT INTO test.m VALUES (3)")
 		cc.WaitCaughtUp(t, p)
 		err := move(t, cc, a, time.Second)
@@ -122,6 +128,7 @@ func TestMoveAndRefusals(t *testing.T) {
 			t.Fatalf("err = %v, want a rolled-back ErrPositionUnreachable", err)
 		}
 		a.AddLag(t, 0)
+		lagged = false
 		if got := masterOf(t, cc); got != b.Addr() {
 			t.Fatalf("c replicates from %s after the rollback, want b", got)
 		}

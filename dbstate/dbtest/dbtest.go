@@ -387,6 +387,7 @@ func (i *Instance) ReplicateFrom(t testing.TB, master *Instance) {
 		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', "+
 			"MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1", master.Port, ReplUser, ReplPassword),
 		"SET GLOBAL read_only=1", "START SLAVE")
+	i.waitThreads(t)
 }
 
 // SlaveStatus returns the row of SHOW SLAVE STATUS by column name (empty when i is not a replica). NULL is "".
@@ -419,7 +420,11 @@ func (i *Instance) SlaveStatus(t testing.TB) map[string]string {
 func (i *Instance) StopSQLThread(t testing.TB) { t.Helper(); i.Exec(t, "STOP SLAVE SQL_THREAD") }
 
 // StartSQLThread starts the SQL thread again.
-func (i *Instance) StartSQLThread(t testing.TB) { t.Helper(); i.Exec(t, "START SLAVE SQL_THREAD") }
+func (i *Instance) StartSQLThread(t testing.TB) {
+	t.Helper()
+	i.Exec(t, "START SLAVE SQL_THREAD")
+	i.waitThreads(t)
+}
 
 // ErrantTransaction writes one binlogged transaction directly on i (bypassing read_only as root): on a replica that
 // is an errant GTID, one the primary never had.
@@ -433,6 +438,24 @@ func (i *Instance) ErrantTransaction(t testing.TB) {
 func (i *Instance) AddLag(t testing.TB, d time.Duration) {
 	t.Helper()
 	i.Exec(t, "STOP SLAVE", fmt.Sprintf("CHANGE MASTER TO MASTER_DELAY=%d", int(d.Seconds())), "START SLAVE")
+	i.waitThreads(t)
+}
+
+// waitThreads waits (up to 10 s) until both replication threads run.
+func (i *Instance) waitThreads(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := i.SlaveStatus(t)
+		if s["Slave_IO_Running"] == "Yes" && s["Slave_SQL_Running"] == "Yes" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dbtest: replication threads of %s not running after 10s: io=%s sql=%s %s %s", i.Name,
+				s["Slave_IO_Running"], s["Slave_SQL_Running"], s["Last_IO_Error"], s["Last_SQL_Error"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // WaitCaughtUp waits (up to 30 s) until replica i has applied everything master has logged.
