@@ -73,8 +73,9 @@ type digest struct {
 // broadcastMsg is one gossip broadcast: an 8-byte big-endian age in milliseconds, then this as JSON.
 // The age is written when memberlist sends the message, not when it was queued.
 type broadcastMsg struct {
-	Src string `json:"src"` // the sender's API URL, to fetch content from
-	D   digest `json:"d"`
+	Src   string `json:"src"` // the sender's API URL, to fetch content from
+	D     digest `json:"d"`
+	Leave string `json:"leave,omitempty"` // set instead of D when the named node is leaving on purpose
 }
 
 // pushPullMsg is a node's full state in memberlist's push/pull: digests of every observation it holds.
@@ -131,6 +132,7 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	members map[string]*MemberView
+	leaving map[string]bool // nodes that announced they leave: their departure is "left", not "dead"
 
 	m *clusterMetrics
 }
@@ -162,6 +164,7 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	c := &Cluster{
 		svc: s, cfg: cfg, log: s.log.With("component", "cluster"), peers: opts.Peers, now: s.now,
 		inbox: make(chan inbound, 4096), stop: make(chan struct{}), members: map[string]*MemberView{},
+		leaving: map[string]bool{},
 	}
 	c.apiURL = opts.APIURL
 	if c.apiURL == "" {
@@ -292,6 +295,15 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	case <-c.stop:
 		return nil
 	default:
+	}
+	// memberlist tells others only that the node is gone; announce first that it leaves on purpose.
+	body, _ := json.Marshal(broadcastMsg{Src: c.apiURL, Leave: c.cfg.NodeName})
+	c.queue.QueueBroadcast(&obsBroadcast{name: "leave\x00" + c.cfg.NodeName, body: body, at: c.now(), now: c.now})
+	if c.ml.NumMembers() > 1 {
+		deadline := time.Now().Add(min(timeout, 10*c.cfg.GossipInterval))
+		for c.queue.NumQueued() > 0 && time.Now().Before(deadline) {
+			time.Sleep(c.cfg.GossipInterval / 4)
+		}
 	}
 	err := c.ml.Leave(timeout)
 	close(c.stop)
@@ -523,6 +535,12 @@ func (d *clusterDelegate) NotifyMsg(b []byte) {
 		c.log.Debug("ignoring a malformed broadcast", "err", err)
 		return
 	}
+	if m.Leave != "" {
+		c.mu.Lock()
+		c.leaving[m.Leave] = true
+		c.mu.Unlock()
+		return
+	}
 	m.D.AgeMS = age
 	c.enqueue(inbound{d: m.D, src: m.Src, recv: c.now(), kind: "broadcast"})
 }
@@ -577,17 +595,31 @@ func (d *clusterDelegate) MergeRemoteState(buf []byte, join bool) {
 // clusterEvents implements memberlist.EventDelegate: it keeps the member list, with the dead and departed.
 type clusterEvents Cluster
 
+// note records a member event. memberlist does not say whether a departed node died or left (Node.State is
+// not updated before NotifyLeave), so a departure is "left" only if the node announced it.
 func (e *clusterEvents) note(n *memberlist.Node, how string) {
 	c := (*Cluster)(e)
 	var meta nodeMeta
 	_ = json.Unmarshal(n.Meta, &meta)
-	state := map[memberlist.NodeStateType]string{memberlist.StateAlive: "alive", memberlist.StateSuspect: "suspect",
-		memberlist.StateDead: "dead", memberlist.StateLeft: "left"}[n.State]
 	c.mu.Lock()
+	state := "alive"
+	switch how {
+	case "joined":
+		delete(c.leaving, n.Name)
+	case "left":
+		state = "dead"
+		if c.leaving[n.Name] {
+			state = "left"
+		}
+	}
 	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
 	c.mu.Unlock()
 	if n.Name != c.cfg.NodeName {
-		c.log.Info("member "+how, "member", n.Name, "address", n.Address(), "state", state)
+		if state == "dead" {
+			c.log.Warn("member failed", "member", n.Name, "address", n.Address())
+		} else {
+			c.log.Info("member "+how, "member", n.Name, "address", n.Address(), "state", state)
+		}
 	}
 }
 

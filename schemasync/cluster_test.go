@@ -15,10 +15,32 @@ import (
 
 // testNode is one schemasync node on real loopback sockets: gossip on 127.0.0.1:0, its API on httptest.
 type testNode struct {
-	name    string
-	svc     *schemasync.Service
-	cluster *schemasync.Cluster
-	api     *httptest.Server
+	name      string
+	svc       *schemasync.Service
+	cluster   *schemasync.Cluster
+	api       *httptest.Server
+	transport *faultTransport // set on a faultNet
+	cancel    context.CancelFunc
+}
+
+// run starts the node's scan loop until the test ends or kill.
+func (n *testNode) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// kill makes the node vanish at once, as a crash does: no leave message, no more scans, no API.
+func (n *testNode) kill() {
+	if n.cancel != nil {
+		n.cancel()
+	}
+	if n.transport != nil {
+		_ = n.transport.Shutdown()
+	}
+	n.api.Close()
 }
 
 type nodeOpts struct {
@@ -27,6 +49,9 @@ type nodeOpts struct {
 	label    string
 	now      func() time.Time
 	log      *logBuffer
+	net      *faultNet // nil: real UDP/TCP on 127.0.0.1
+	stale    time.Duration
+	interval time.Duration
 }
 
 func startNode(t *testing.T, name string, eps []string, seeds []string, o nodeOpts) *testNode {
@@ -42,6 +67,12 @@ func startNode(t *testing.T, name string, eps []string, seeds []string, o nodeOp
 	cfg.Cluster.PushPullInterval = time.Second
 	cfg.ScanInterval = time.Second
 	cfg.MaxStaleness = time.Minute
+	if o.stale > 0 {
+		cfg.MaxStaleness = o.stale
+	}
+	if o.interval > 0 {
+		cfg.ScanInterval = o.interval
+	}
 	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: eps, ScanFrom: o.scanFrom}}
 	sopts := schemasync.ServiceOptions{Now: o.now}
 	if o.log != nil {
@@ -53,7 +84,13 @@ func startNode(t *testing.T, name string, eps []string, seeds []string, o nodeOp
 	}
 	n := &testNode{name: name, svc: svc, api: httptest.NewServer(svc.Handler())}
 	t.Cleanup(n.api.Close)
-	n.cluster, err = svc.StartCluster(schemasync.ClusterOptions{APIURL: n.api.URL, JoinBackoff: 100 * time.Millisecond})
+	copts := schemasync.ClusterOptions{APIURL: n.api.URL, JoinBackoff: 100 * time.Millisecond}
+	if o.net != nil {
+		n.transport = o.net.transport(name)
+		copts.Transport, copts.Peers = n.transport, o.net.fetcher(name)
+		o.net.registerAPI(n.api.URL, name)
+	}
+	n.cluster, err = svc.StartCluster(copts)
 	if err != nil {
 		t.Fatal(err)
 	}
