@@ -163,24 +163,48 @@ func (c *Client) detectFence(ctx context.Context, addr string) (*fenceInfo, erro
 	return fi, nil
 }
 
+// accountBypasses reports whether an account, directly or through a granted role (followed to a depth of 8),
+// holds a privilege that writes through read_only. Granted roles count whether or not they are the default role:
+// a session can SET ROLE at any time.
 func accountBypasses(ctx context.Context, q Querier, a Account) (bool, error) {
 	acc, err := a.sql()
 	if err != nil {
 		return false, err
 	}
-	rows, err := queryRows(ctx, q, "SHOW GRANTS FOR "+acc)
+	return grantsBypass(ctx, q, acc, a.String(), map[string]bool{}, 0)
+}
+
+func grantsBypass(ctx context.Context, q Querier, forSQL, name string, seen map[string]bool, depth int) (bool, error) {
+	if depth > 8 || seen[forSQL] {
+		return false, nil
+	}
+	seen[forSQL] = true
+	rows, err := queryRows(ctx, q, "SHOW GRANTS FOR "+forSQL)
 	if err != nil {
 		var me *mysql.MySQLError
-		if errors.As(err, &me) && me.Number == 1141 { // no such grant: a role or a dropped account
+		if errors.As(err, &me) && (me.Number == 1141 || me.Number == 1959) { // no such grant/role: dropped meanwhile
 			return false, nil
 		}
-		return false, fmt.Errorf("show grants for %s: %w", a, err)
+		return false, fmt.Errorf("show grants for %s: %w", name, err)
 	}
+	var roles []string
 	for _, r := range rows {
 		for _, line := range r {
 			if GlobalGrantBypassesReadOnly(line) {
 				return true, nil
 			}
+			if role, ok := ParseRoleGrant(line); ok {
+				roles = append(roles, role)
+			}
+		}
+	}
+	for _, role := range roles {
+		rq, err := QuoteString(role)
+		if err != nil {
+			continue
+		}
+		if ok, err := grantsBypass(ctx, q, rq, role, seen, depth+1); ok || err != nil {
+			return ok, err
 		}
 	}
 	return false, nil

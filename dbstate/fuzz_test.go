@@ -85,3 +85,15 @@ func FuzzParseOptionFile(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseRoleGrant(f *testing.F) {
+	for _, s := range []string{"GRANT `r1` TO `u`@`%`", "GRANT 'a''b' TO 'u'@'h'", "GRANT USAGE ON *.* TO `u`@`%`", "GRANT `", "GRANT "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		role, ok := ParseRoleGrant(s)
+		if ok && role == "" {
+			t.Fatalf("%q: empty role accepted", s)
+		}
+	})
+}

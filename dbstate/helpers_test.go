@@ -92,6 +92,13 @@ func createAppAccounts(t testing.TB, primary *dbtest.Instance) {
 		"GRANT SELECT, INSERT ON test.* TO 'app'@'127.0.0.1'",
 		"CREATE USER IF NOT EXISTS 'appall'@'127.0.0.1' IDENTIFIED BY '"+appPassword+"'",
 		"GRANT ALL PRIVILEGES ON *.* TO 'appall'@'127.0.0.1'",
+		// approle gets READ ONLY ADMIN only through a role.
+		"CREATE ROLE IF NOT EXISTS 'writer_admin'",
+		"GRANT SELECT, INSERT ON test.* TO 'writer_admin'",
+		"GRANT READ ONLY ADMIN ON *.* TO 'writer_admin'",
+		"CREATE USER IF NOT EXISTS 'approle'@'127.0.0.1' IDENTIFIED BY '"+appPassword+"'",
+		"GRANT 'writer_admin' TO 'approle'@'127.0.0.1'",
+		"SET DEFAULT ROLE 'writer_admin' FOR 'approle'@'127.0.0.1'",
 	)
 }
 

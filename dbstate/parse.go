@@ -251,12 +251,57 @@ func GlobalGrantBypassesReadOnly(line string) bool {
 	}
 	privs := up[:on]
 	for _, p := range strings.Split(privs, ",") {
-		switch strings.Join(strings.Fields(p), " ") {
+		// 10.11 prints READ_ONLY ADMIN; the documentation and GRANT accept READ ONLY ADMIN.
+		switch strings.Join(strings.Fields(strings.ReplaceAll(p, "_", " ")), " ") {
 		case "ALL", "ALL PRIVILEGES", "READ ONLY ADMIN":
 			return true
 		}
 	}
 	return false
+}
+
+// ParseRoleGrant recognises a role grant line of SHOW GRANTS, "GRANT `r1` TO `u`@`h`" (or with single quotes),
+// and returns the role name.
+func ParseRoleGrant(line string) (string, bool) {
+	s := strings.TrimSpace(line)
+	if len(s) < 6 || !strings.EqualFold(s[:6], "GRANT ") {
+		return "", false
+	}
+	s = strings.TrimLeft(s[6:], " ")
+	if s == "" {
+		return "", false
+	}
+	var role, rest string
+	switch q := s[0]; q {
+	case '`', '\'', '"':
+		var b strings.Builder
+		k := 1
+		for ; k < len(s); k++ {
+			if s[k] == q {
+				if k+1 < len(s) && s[k+1] == q { // doubled quote inside the name
+					b.WriteByte(q)
+					k++
+					continue
+				}
+				break
+			}
+			b.WriteByte(s[k])
+		}
+		if k >= len(s) {
+			return "", false
+		}
+		role, rest = b.String(), s[k+1:]
+	default:
+		end := strings.IndexByte(s, ' ')
+		if end < 0 {
+			return "", false
+		}
+		role, rest = s[:end], s[end:]
+	}
+	if role == "" || len(rest) < 4 || !strings.EqualFold(rest[:4], " TO ") {
+		return "", false
+	}
+	return role, true
 }
 
 // OptionFile is the [client] part of a MariaDB option file (also [client-server] and [client-mariadb]).

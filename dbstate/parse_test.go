@@ -213,6 +213,7 @@ func TestGlobalGrantBypassesReadOnly(t *testing.T) {
 	}{
 		{name: "all 10.11", line: "GRANT ALL PRIVILEGES ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*ABC'", want: true},
 		{name: "all old quoting", line: "GRANT ALL PRIVILEGES ON *.* TO 'app'@'%' WITH GRANT OPTION", want: true},
+		{name: "read only admin as 10.11 prints it", line: "GRANT READ_ONLY ADMIN ON *.* TO `r2`", want: true},
 		{name: "read only admin", line: "GRANT SELECT, READ ONLY ADMIN ON *.* TO `ops`@`localhost`", want: true},
 		{name: "super only", line: "GRANT SUPER ON *.* TO `ops`@`localhost`", want: false},
 		{name: "all on one db", line: "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`", want: false},
@@ -226,6 +227,32 @@ func TestGlobalGrantBypassesReadOnly(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := GlobalGrantBypassesReadOnly(tt.line); got != tt.want {
 				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseRoleGrant(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		role string
+		ok   bool
+	}{
+		{name: "backquotes", line: "GRANT `r1` TO `u`@`%`", role: "r1", ok: true},
+		{name: "role to role", line: "GRANT `r2` TO `r1`", role: "r2", ok: true},
+		{name: "single quotes, admin option", line: "GRANT 'dba' TO 'u'@'h' WITH ADMIN OPTION", role: "dba", ok: true},
+		{name: "doubled quote in name", line: "GRANT `a``b` TO `u`@`h`", role: "a`b", ok: true},
+		{name: "privilege grant", line: "GRANT USAGE ON *.* TO `u`@`%`", ok: false},
+		{name: "default role", line: "SET DEFAULT ROLE `r1` FOR `u`@`%`", ok: false},
+		{name: "unterminated", line: "GRANT `r1 TO u", ok: false},
+		{name: "bare word", line: "GRANT r1 TO u", role: "r1", ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			role, ok := ParseRoleGrant(tt.line)
+			if ok != tt.ok || role != tt.role {
+				t.Fatalf("got %q %v, want %q %v", role, ok, tt.role, tt.ok)
 			}
 		})
 	}

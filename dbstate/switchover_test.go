@@ -186,6 +186,16 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 			t.Fatalf("err = %v, want ErrUnfencedWriters naming appall", err)
 		}
 	})
+
+	t.Run("READ ONLY ADMIN through a role is detected", func(t *testing.T) {
+		w := startWriter(t, "approle", 50, all...)
+		w.waitAcks(t, 10)
+		defer w.Stop()
+		_, _, err := switchover(t, c, p, r2, dbstate.SwitchoverOptions{Fence: dbstate.FenceRefuse}, nil)
+		if !errors.Is(err, dbstate.ErrUnfencedWriters) || !strings.Contains(err.Error(), "'approle'@'127.0.0.1'") {
+			t.Fatalf("err = %v, want ErrUnfencedWriters naming approle", err)
+		}
+	})
 }
 
 // checkAudit checks that the audit log is JSON lines with time, user, step and result, one "do ok" per step.
