@@ -121,7 +121,7 @@ func Diagnose(t *Topology, opt DiagnoseOptions) []Problem {
 		}
 	}
 	for _, loop := range t.loops() {
-		add(loop[0], ProblemLoop, "replication loop: %s", strings.Join(append(loop, loop[0]), " -> "))
+		add(loop[0], ProblemLoop, "replication loop (each replicates from the next): %s", strings.Join(append(loop, loop[0]), " -> "))
 	}
 	t.Problems = ps
 	return ps

@@ -1,0 +1,141 @@
+package dbstate
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// topo builds a topology from instances; replicas are healthy GTID replicas unless changed by mod.
+func testTopo(t *testing.T, edges map[string]string, mod func(map[string]*Instance)) *Topology {
+	t.Helper()
+	tp := &Topology{Instances: map[string]*Instance{}}
+	id := uint32(0)
+	add := func(a string) {
+		if _, ok := tp.Instances[a]; ok {
+			return
+		}
+		id++
+		tp.Instances[a] = &Instance{Addr: a, Vars: Vars{ServerID: id, ReadOnly: true, LogBin: true, LogSlaveUpdates: true,
+			BinlogFormat: "ROW", GTIDBinlogPos: MustParsePosition("0-1-10"), GTIDCurrentPos: MustParsePosition("0-1-10")}}
+	}
+	for r, m := range edges {
+		add(r)
+		add(m)
+	}
+	for r, m := range edges {
+		zero := int64(0)
+		tp.Instances[r].Master = m
+		tp.Instances[r].Replication = &ReplicaStatus{MasterHost: strings.Split(m, ":")[0], MasterPort: 1, IORunning: "Yes",
+			SQLRunning: "Yes", SecondsBehind: &zero, UsingGTID: "Slave_Pos"}
+		tp.Instances[m].Replicas = append(tp.Instances[m].Replicas, r)
+	}
+	for a, in := range tp.Instances {
+		if in.Replication == nil {
+			in.ReadOnly = false
+			tp.Roots = append(tp.Roots, a)
+		}
+	}
+	if mod != nil {
+		mod(tp.Instances)
+	}
+	return tp
+}
+
+func TestDiagnose(t *testing.T) {
+	// Addresses are "name:1" so that ReplicaStatus.MasterAddr() matches the Master field.
+	tree := map[string]string{"b:1": "a:1", "c:1": "a:1", "d:1": "c:1"}
+	tests := []struct {
+		name string
+		mod  func(map[string]*Instance)
+		want []string // "instance kind"
+	}{
+		{name: "healthy", want: nil},
+		{name: "sql thread stopped, lag NULL", mod: func(m map[string]*Instance) {
+			m["b:1"].Replication.SQLRunning, m["b:1"].Replication.SecondsBehind = "No", nil
+		}, want: []string{"b:1 replication-stopped"}},
+		{name: "sql error", mod: func(m map[string]*Instance) {
+			m["c:1"].Replication.SQLRunning, m["c:1"].Replication.LastSQLErrno, m["c:1"].Replication.LastSQLError = "No", 1062, "dup"
+		}, want: []string{"c:1 replication-broken"}},
+		{name: "io connecting", mod: func(m map[string]*Instance) { m["d:1"].Replication.IORunning = "Connecting" },
+			want: []string{"d:1 replication-broken"}},
+		{name: "lag", mod: func(m map[string]*Instance) { lag := int64(60); m["b:1"].Replication.SecondsBehind = &lag },
+			want: []string{"b:1 lag"}},
+		{name: "two writable", mod: func(m map[string]*Instance) { m["d:1"].ReadOnly = false },
+			want: []string{"a:1 multiple-writable", "d:1 multiple-writable"}},
+		{name: "no gtid", mod: func(m map[string]*Instance) { m["c:1"].Replication.UsingGTID = "No" },
+			want: []string{"c:1 no-gtid"}},
+		{name: "errant on intermediate", mod: func(m map[string]*Instance) {
+			m["c:1"].GTIDBinlogPos = MustParsePosition("0-3-11") // c is server 3? ids are assigned in map order: set it
+			m["c:1"].ServerID = 3
+		}, want: []string{"c:1 errant-gtid"}},
+		{name: "intermediate without log_slave_updates", mod: func(m map[string]*Instance) { m["c:1"].LogSlaveUpdates = false },
+			want: []string{"c:1 no-binlog"}},
+		{name: "unreachable", mod: func(m map[string]*Instance) { m["d:1"].Error = "connection refused" },
+			want: []string{"d:1 unreachable"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tp := testTopo(t, tree, tt.mod)
+			var got []string
+			for _, p := range Diagnose(tp, DiagnoseOptions{MaxLag: 10 * time.Second}) {
+				got = append(got, p.Instance+" "+string(p.Kind))
+			}
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("problems %v, want %v", tp.Problems, tt.want)
+			}
+		})
+	}
+	t.Run("loop", func(t *testing.T) {
+		tp := testTopo(t, map[string]string{"x:1": "y:1", "y:1": "z:1", "z:1": "x:1"}, nil)
+		ps := Diagnose(tp, DiagnoseOptions{})
+		if len(ps) != 1 || ps[0].Kind != ProblemLoop || ps[0].Detail != "replication loop (each replicates from the next): x:1 -> y:1 -> z:1 -> x:1" {
+			t.Fatalf("problems %v", ps)
+		}
+		var b strings.Builder
+		tp.WriteTree(&b)
+		if !strings.Contains(b.String(), "(in a loop)") || !strings.Contains(b.String(), "already shown") {
+			t.Fatalf("tree:\n%s", b.String())
+		}
+	})
+}
+
+func TestWriteTree(t *testing.T) {
+	tp := testTopo(t, map[string]string{"b:1": "a:1", "c:1": "b:1"}, func(m map[string]*Instance) {
+		m["c:1"].Replication.SQLRunning, m["c:1"].Replication.SecondsBehind = "No", nil
+		m["a:1"].Version = "10.11.19-MariaDB-log"
+	})
+	Diagnose(tp, DiagnoseOptions{})
+	var b strings.Builder
+	if err := tp.WriteTree(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	want := []string{
+		"a:1 [primary] server_id=",
+		"  b:1 [replica] server_id=",
+		"    c:1 [replica] server_id=",
+		"      !! replication-stopped: SQL thread is not running (io=Yes)",
+		"3 instances, 1 problems",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("tree:\n%s", b.String())
+	}
+	for k := range want {
+		if !strings.HasPrefix(lines[k], want[k]) {
+			t.Fatalf("line %d = %q, want prefix %q\n%s", k, lines[k], want[k], b.String())
+		}
+	}
+	if !strings.Contains(lines[0], " rw 10.11.19 ") || !strings.Contains(lines[2], "lag=NULL") {
+		t.Fatalf("tree:\n%s", b.String())
+	}
+}
+
+func TestCheckMoveRefusesNoBinlog(t *testing.T) {
+	tp := testTopo(t, map[string]string{"b:1": "a:1", "c:1": "a:1"}, func(m map[string]*Instance) { m["b:1"].LogBin = false })
+	Diagnose(tp, DiagnoseOptions{})
+	_, err := CheckMove(tp, MoveOptions{Replica: "c:1", Under: "b:1"})
+	if err == nil || !strings.Contains(err.Error(), "log_bin=OFF") {
+		t.Fatalf("err = %v", err)
+	}
+}
