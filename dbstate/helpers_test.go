@@ -10,6 +10,7 @@ import (
 	"log"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,6 +111,8 @@ type ack struct {
 	took time.Duration
 }
 
+var writerBase atomic.Int64
+
 // writer inserts sequenced rows, at about rate per second, through whichever instance is writable: it stays on
 // one instance until a write fails, then looks for the instance with read_only=0.
 type writer struct {
@@ -169,7 +172,9 @@ func (w *writer) findWritable() string {
 func (w *writer) run() {
 	defer close(w.done)
 	interval := time.Second / time.Duration(w.rate)
-	seq := int64(1)
+	// Each writer has its own range of sequence numbers, so that a duplicate key can only be its own earlier
+	// attempt whose answer was lost.
+	seq := writerBase.Add(1_000_000_000)
 	target := w.findWritable()
 	next := time.Now()
 	for {

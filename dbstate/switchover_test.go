@@ -105,6 +105,31 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 	}
 	c := newClient(t)
 
+	// The fact that fencing exists for (seen on 10.11.19): an ALL PRIVILEGES account writes through read_only.
+	t.Run("ALL PRIVILEGES writes through read_only", func(t *testing.T) {
+		w := startWriter(t, "appall", 50, p)
+		w.waitAcks(t, 5)
+		p.Exec(t, "SET GLOBAL read_only=1")
+		w.waitAcks(t, 5)
+		p.Exec(t, "SET GLOBAL read_only=0")
+		w.Stop()
+		app := startWriter(t, "app", 50, p)
+		app.waitAcks(t, 5)
+		p.Exec(t, "SET GLOBAL read_only=1")
+		time.Sleep(100 * time.Millisecond)
+		n := len(app.Acks())
+		time.Sleep(200 * time.Millisecond)
+		p.Exec(t, "SET GLOBAL read_only=0")
+		app.Stop()
+		if got := len(app.Acks()); got != n {
+			t.Fatalf("an account without READ ONLY ADMIN wrote %d rows through read_only", got-n)
+		}
+		p.Exec(t, "DELETE FROM test.w")
+		for _, r := range []*dbtest.Instance{r1, r2, r3} {
+			r.WaitCaughtUp(t, p)
+		}
+	})
+
 	t.Run("dry run prints the plan without secrets", func(t *testing.T) {
 		ctx := context.Background()
 		topo := discover(t, c, p.Addr())
