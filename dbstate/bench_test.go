@@ -80,6 +80,8 @@ func BenchmarkSwitchoverWindow(b *testing.B) {
 	b.ReportMetric(ms(maxOf(windows)), "window_ms_max")
 	b.ReportMetric(ms(median(totals)), "total_ms_median")
 	b.ReportMetric(ms(maxOf(totals)), "total_ms_max")
+	sort.Float64s(rates)
+	b.ReportMetric(rates[len(rates)/2], "writes_per_s_median")
 	b.ReportMetric(0, "ns/op")
 }
 

@@ -13,7 +13,7 @@
 // When mariadbd or mariadb-install-db is missing, every function fails the test with a message naming the Debian
 // package mariadb-server. It never skips.
 //
-// A test of your own looks like this:
+// A test of your own looks like this (see also TestExample in example_test.go):
 //
 //	func TestFailover(t *testing.T) {
 //		topo := dbtest.Build(t, "a>b a>c") // a is the primary, b and c replicate from it
