@@ -2,6 +2,7 @@ package dbstate_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -162,4 +163,14 @@ func TestDiscoverTwoInstancesOnOneHost(t *testing.T) {
 	if len(topo.Problems) != 0 {
 		t.Fatalf("problems: %v", topo.Problems)
 	}
+	t.Run("one server under several names is one instance", func(t *testing.T) {
+		other := fmt.Sprintf("[::ffff:127.0.0.1]:%d", a.Port)
+		topo := discover(t, c, other, fmt.Sprintf("localhost:%d", b.Port), b.Socket)
+		if len(topo.Instances) != 2 || topo.Resolve(other) != a.Addr() || topo.Resolve(fmt.Sprintf("localhost:%d", b.Port)) != b.Addr() {
+			t.Fatalf("instances %d, aliases %v", len(topo.Instances), topo.Aliases)
+		}
+		if _, err := dbstate.CheckSwitchover(topo, dbstate.SwitchoverOptions{Primary: other, Candidate: fmt.Sprintf("localhost:%d", b.Port)}); err != nil {
+			t.Fatalf("switchover by other names: %v", err)
+		}
+	})
 }

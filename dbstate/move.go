@@ -53,6 +53,7 @@ func (t *Topology) errantOf(addr string) []GTID {
 // CheckMove is pure: it returns the checks that passed, or a *RefusalError with every reason to refuse moving
 // o.Replica under o.Under in t.
 func CheckMove(t *Topology, o MoveOptions) ([]PreflightCheck, error) {
+	o.Replica, o.Under = t.Resolve(o.Replica), t.Resolve(o.Under)
 	var reasons []error
 	var ok []PreflightCheck
 	pass := func(name, format string, args ...any) {
@@ -198,6 +199,7 @@ func moveStep(c *Client, replica, oldMaster, newMaster string, timeout time.Dura
 // PlanMove checks the move against t (see CheckMove) and returns its plan.
 func PlanMove(c *Client, t *Topology, o MoveOptions) (*Plan, error) {
 	o.defaults()
+	o.Replica, o.Under = t.Resolve(o.Replica), t.Resolve(o.Under)
 	checks, err := CheckMove(t, o)
 	if err != nil {
 		return nil, err

@@ -57,6 +57,7 @@ func (o *SwitchoverOptions) defaults(c *Client) {
 // switching t from o.Primary to o.Candidate.
 func CheckSwitchover(t *Topology, o SwitchoverOptions) ([]PreflightCheck, error) {
 	o.defaults(nil)
+	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
 	var reasons []error
 	var ok []PreflightCheck
 	pass := func(name, format string, args ...any) {
@@ -187,6 +188,7 @@ func hasReason(reasons []error, sentinels ...error) bool {
 //  9. unlock the fenced accounts on X; 10. verify that X and the moved replicas replicate from Y.
 func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOptions) (*Plan, error) {
 	o.defaults(c)
+	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
 	checks, err := CheckSwitchover(t, o)
 	if err != nil {
 		return nil, err

@@ -28,9 +28,43 @@ type Instance struct {
 type Topology struct {
 	Instances map[string]*Instance `json:"instances"`
 	Roots     []string             `json:"roots"` // instances that replicate from no known instance, sorted
-	Problems  []Problem            `json:"problems"`
+	// Aliases maps other names of an instance (a socket seed, a host name where others use an IP, localhost) to
+	// its key in Instances.
+	Aliases  map[string]string `json:"aliases,omitempty"`
+	Problems []Problem         `json:"problems"`
 	// Took is how long discovery took.
 	Took time.Duration `json:"took_ns"`
+}
+
+func (t *Topology) alias(name, key string) {
+	if name == key {
+		return
+	}
+	if t.Aliases == nil {
+		t.Aliases = map[string]string{}
+	}
+	t.Aliases[name] = key
+}
+
+// Resolve returns the key in Instances for an address as a user or a server wrote it: localhost is 127.0.0.1,
+// and aliases found during discovery are followed. Unknown addresses come back normalized.
+func (t *Topology) Resolve(addr string) string {
+	if _, ok := t.Instances[addr]; ok {
+		return addr
+	}
+	if k, ok := t.Aliases[addr]; ok {
+		return k
+	}
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		if port, err := strconv.Atoi(p); err == nil {
+			n := NormalizeAddr(h, port)
+			if k, ok := t.Aliases[n]; ok {
+				return k
+			}
+			return n
+		}
+	}
+	return addr
 }
 
 // ProblemKind names a diagnosis.
@@ -288,7 +322,9 @@ type DiscoverOptions struct {
 
 // Discover crawls from the seeds: up through SHOW SLAVE STATUS, down through SHOW SLAVE HOSTS (which lists replicas
 // whose IO thread is connected and that set report_host/report_port), reads every instance, and diagnoses the
-// result. An unreachable instance is recorded with its error, not returned as an error.
+// result. An unreachable instance is recorded with its error, not returned as an error. Instances are keyed by
+// report_host:port (else the address they were reached at, localhost written 127.0.0.1); one server reached
+// under several names (same server_id and port) is one instance, and Topology.Resolve maps the other names.
 func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOptions) (*Topology, error) {
 	start := time.Now()
 	if opt.MaxInstances <= 0 {
@@ -301,6 +337,7 @@ func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOption
 		return nil, fmt.Errorf("discover: no seeds")
 	}
 	t := &Topology{Instances: map[string]*Instance{}}
+	byID := map[uint32]string{}
 	visited := map[string]bool{}
 	frontier := append([]string(nil), seeds...)
 	for len(frontier) > 0 {
@@ -328,10 +365,25 @@ func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOption
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("discover: %w", err)
 		}
-		for _, in := range results {
+		for k, in := range results {
 			visited[in.Addr] = true
 			if _, dup := t.Instances[in.Addr]; dup {
+				if batch[k] != in.Addr {
+					t.alias(batch[k], in.Addr)
+				}
 				continue
+			}
+			// One server reached under two names (an IP and a host name, say) is one instance.
+			if in.Error == "" {
+				if known, ok := byID[in.ServerID]; ok && t.Instances[known].Port == in.Port {
+					t.alias(in.Addr, known)
+					t.alias(batch[k], known)
+					continue
+				}
+				byID[in.ServerID] = in.Addr
+			}
+			if batch[k] != in.Addr {
+				t.alias(batch[k], in.Addr)
 			}
 			t.Instances[in.Addr] = in
 			if len(t.Instances) > opt.MaxInstances {
@@ -342,6 +394,15 @@ func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOption
 			}
 			frontier = append(frontier, in.Replicas...)
 		}
+	}
+	for _, in := range t.Instances {
+		if in.Master != "" {
+			in.Master = t.Resolve(in.Master)
+		}
+		for k, r := range in.Replicas {
+			in.Replicas[k] = t.Resolve(r)
+		}
+		sort.Strings(in.Replicas)
 	}
 	for a, in := range t.Instances {
 		if _, ok := t.Instances[in.Master]; !ok {
@@ -369,16 +430,18 @@ func readInstance(ctx context.Context, c *Client, addr string) *Instance {
 		in.Error = err.Error()
 		return in
 	}
-	// A socket seed is known by its TCP address from now on.
-	if strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "unix:") {
-		host := in.ReportHost
-		if host == "" {
-			host = "127.0.0.1"
+	// An instance is known by report_host:port when it sets report_host (the name SHOW SLAVE HOSTS gives its
+	// master), else by the address it was reached at; a socket seed without report_host is 127.0.0.1:port.
+	switch {
+	case in.ReportHost != "":
+		in.Addr = NormalizeAddr(in.ReportHost, in.Port)
+	case strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "unix:"):
+		in.Addr = NormalizeAddr("127.0.0.1", in.Port)
+	default:
+		if h, p, err := net.SplitHostPort(addr); err == nil {
+			port, _ := strconv.Atoi(p)
+			in.Addr = NormalizeAddr(h, port)
 		}
-		in.Addr = NormalizeAddr(host, in.Port)
-	} else if h, p, err := net.SplitHostPort(addr); err == nil {
-		port, _ := strconv.Atoi(p)
-		in.Addr = NormalizeAddr(h, port)
 	}
 	return in
 }
