@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -129,7 +130,7 @@ func (c *Client) config(addr string) *mysql.Config {
 	if c.creds.TLS != nil {
 		t := c.creds.TLS.Clone()
 		if t.ServerName == "" && cfg.Net == "tcp" {
-			if h, _, ok := strings.Cut(addr, ":"); ok {
+			if h, _, err := net.SplitHostPort(addr); err == nil {
 				t.ServerName = h
 			}
 		}

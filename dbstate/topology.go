@@ -421,6 +421,9 @@ func (c *Client) ReadInstance(ctx context.Context, addr string) *Instance {
 }
 
 func readInstance(ctx context.Context, c *Client, addr string) *Instance {
+	// A server that accepts connections but does not answer must not hang the crawl.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout+10*time.Second)
+	defer cancel()
 	in := &Instance{Addr: addr}
 	db, err := c.DB(addr)
 	if err == nil {

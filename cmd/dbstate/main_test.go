@@ -94,7 +94,7 @@ func TestCLIOnRealTopology(t *testing.T) {
 		}
 	})
 	t.Run("switchover", func(t *testing.T) {
-		code, out, errs := runCLI(t, append(sw, "--yes", "--audit-log", audit)...)
+		code, out, errs := runCLI(t, append(sw, "--yes", "--audit-log", audit, "--log-level", "debug")...)
 		if code != 0 || !strings.Contains(out, "Done in") {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
