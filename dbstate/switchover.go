@@ -249,8 +249,8 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 	var locked []Account
 	p.Steps = append(p.Steps, &Step{
 		Name: "fence-writers", Instance: X,
-		Description: fmt.Sprintf("lock (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the connected accounts that write through read_only: %s",
-			orNone(accountList(fi.accounts))),
+		Description: fmt.Sprintf("lock (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the connected accounts that write through read_only "+
+			"(READ ONLY ADMIN or ALL PRIVILEGES, directly or through a role), re-detected now; at planning: %s", orNone(accountList(fi.accounts))),
 		UndoText: "unlock the accounts this step locked (sql_log_bin=0)",
 		Do: func(ctx context.Context) error {
 			now, err := c.detectFence(ctx, X)
