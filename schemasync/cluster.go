@@ -382,7 +382,8 @@ func (c *Cluster) KeyFingerprints() []string {
 	return out
 }
 
-// publish queues a broadcast of a local observation's digest; it replaces the previous one of that endpoint.
+// publish queues a broadcast of an observation's digest (a local one, or a relayed one); it replaces the
+// queued digest of the same observer and endpoint.
 func (c *Cluster) publish(o *Observation) {
 	body, _ := json.Marshal(broadcastMsg{Src: c.apiURL, D: digestOf(o, 0)})
 	c.queue.QueueBroadcast(&obsBroadcast{name: o.Observer + "\x00" + o.Endpoint, body: body, at: o.At, now: c.now})
@@ -476,6 +477,10 @@ func (c *Cluster) apply(in inbound) {
 	}
 	if c.svc.Observe(o) {
 		c.m.propagation.Observe(c.now().Sub(o.At).Seconds())
+		// Relay it once: memberlist does not relay user broadcasts, and its retransmit limit alone misses
+		// some nodes, which would then wait for push/pull. Each node relays an observation only the first
+		// time it learns it, so this is epidemic and bounded. Content is fetched from the relayer.
+		c.publish(&o)
 	}
 }
 

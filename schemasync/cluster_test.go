@@ -11,6 +11,7 @@ import (
 
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/schemasync"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // testNode is one schemasync node on real loopback sockets: gossip on 127.0.0.1:0, its API on httptest.
@@ -24,7 +25,7 @@ type testNode struct {
 }
 
 // run starts the node's scan loop until the test ends or kill.
-func (n *testNode) run(t *testing.T) {
+func (n *testNode) run(t testing.TB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	done := make(chan struct{})
@@ -50,11 +51,14 @@ type nodeOpts struct {
 	now      func() time.Time
 	log      *logBuffer
 	net      *faultNet // nil: real UDP/TCP on 127.0.0.1
+	reg      *prometheus.Registry
+	repos    []schemasync.RepositoryConfig // instead of one "primary" repository of eps
+	defaults bool                          // memberlist timings as configured by default, not sped up for tests
 	stale    time.Duration
 	interval time.Duration
 }
 
-func startNode(t *testing.T, name string, eps []string, seeds []string, o nodeOpts) *testNode {
+func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOpts) *testNode {
 	t.Helper()
 	cfg := schemasync.DefaultConfig()
 	cfg.Cluster.NodeName = name
@@ -62,9 +66,11 @@ func startNode(t *testing.T, name string, eps []string, seeds []string, o nodeOp
 	cfg.Cluster.Join = seeds
 	cfg.Cluster.Label = o.label
 	cfg.Cluster.KeyringFile = o.keyring
-	cfg.Cluster.GossipInterval = 50 * time.Millisecond
-	cfg.Cluster.ProbeInterval = 200 * time.Millisecond
-	cfg.Cluster.PushPullInterval = time.Second
+	if !o.defaults {
+		cfg.Cluster.GossipInterval = 50 * time.Millisecond
+		cfg.Cluster.ProbeInterval = 200 * time.Millisecond
+		cfg.Cluster.PushPullInterval = time.Second
+	}
 	cfg.ScanInterval = time.Second
 	cfg.MaxStaleness = time.Minute
 	if o.stale > 0 {
@@ -74,7 +80,13 @@ func startNode(t *testing.T, name string, eps []string, seeds []string, o nodeOp
 		cfg.ScanInterval = o.interval
 	}
 	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: eps, ScanFrom: o.scanFrom}}
+	if o.repos != nil {
+		cfg.Repositories = o.repos
+	}
 	sopts := schemasync.ServiceOptions{Now: o.now}
+	if o.reg != nil {
+		sopts.Registerer = o.reg
+	}
 	if o.log != nil {
 		sopts.Logger = slog.New(slog.NewTextHandler(o.log, nil))
 	}
@@ -98,7 +110,7 @@ func startNode(t *testing.T, name string, eps []string, seeds []string, o nodeOp
 	return n
 }
 
-func startHosts(t *testing.T, n int) ([]*schemarepo.Repo, []string) {
+func startHosts(t testing.TB, n int) ([]*schemarepo.Repo, []string) {
 	t.Helper()
 	base := schemarepo.Demo()
 	var repos []*schemarepo.Repo
@@ -121,7 +133,7 @@ func safeOf(n *testNode, title string) string {
 	return sv.SafeVersion.String()
 }
 
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
