@@ -64,7 +64,8 @@ func TestMoveAndRefusals(t *testing.T) {
 		if got := cc.QueryString(t, "SELECT COUNT(*) FROM test.m WHERE id=1"); got != "1" {
 			t.Fatal("c does not get new writes through a")
 		}
-		if err := move(t, cc, b, 0); err != nil {
+		// Back through the one-call Go API.
+		if _, err := dbstate.Move(ctx, c, dbstate.MoveOptions{Replica: cc.Addr(), Under: b.Addr()}, dbstate.ExecOptions{User: "test"}); err != nil {
 			t.Fatal(err)
 		}
 		if got := masterOf(t, cc); got != b.Addr() {

@@ -329,8 +329,13 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 
 	t.Run("after all that, a switchover still works", func(t *testing.T) {
 		w.Stop()
-		if _, audit, err := switchover(t, c, p, r2, dbstate.SwitchoverOptions{}, nil); err != nil {
-			t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+		// Through the one-call Go API this time.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var audit auditBuffer
+		if _, err := dbstate.Switchover(ctx, c, dbstate.SwitchoverOptions{Primary: p.Addr(), Candidate: r2.Addr(), Replication: replCreds()},
+			dbstate.ExecOptions{Audit: &audit}); err != nil {
+			t.Fatalf("switchover: %v\naudit:\n%s", err, audit.String())
 		}
 		assertSwitched(t, c, r2, []*dbtest.Instance{p, r1, r2, r3})
 	})
