@@ -272,3 +272,70 @@ func joined(n *testNode) bool {
 	}
 	return false
 }
+
+// TestClusterKeyRotation follows the documented procedure on 3 nodes: add the new key everywhere, make it
+// primary everywhere, remove the old one; after each step a change still reaches every node.
+func TestClusterKeyRotation(t *testing.T) {
+	const title = "mediawiki/page/change"
+	repos, eps := startHosts(t, 1)
+	scanFrom := map[string][]string{eps[0]: {"node0"}}
+	oldKey, _ := schemasync.GenerateKey()
+	newKey, _ := schemasync.GenerateKey()
+	dir := t.TempDir()
+	files := make([]string, 3)
+	var nodes []*testNode
+	for i := range files {
+		files[i] = fmt.Sprintf("%s/keyring%d.yml", dir, i)
+		if err := writeFile(files[i], "- "+oldKey+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		var seeds []string
+		if i > 0 {
+			seeds = []string{nodes[0].cluster.Addr()}
+		}
+		nodes = append(nodes, startNode(t, fmt.Sprintf("node%d", i), eps, seeds, nodeOpts{scanFrom: scanFrom, keyring: files[i]}))
+	}
+	version := 1
+	propagates := func(step string) {
+		t.Helper()
+		version++
+		v := fmt.Sprintf("1.%d.0", version)
+		repos[0].Put(title, v, schemarepo.Doc(title, v))
+		if err := nodes[0].svc.ScanOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 15*time.Second, step+": every node sees "+v, func() bool {
+			for _, n := range nodes {
+				if safeOf(n, title) != v {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	propagates("before rotation")
+	for _, step := range []struct {
+		name, keyring string
+		fingerprints  []string
+	}{
+		{"1. add the new key", "- " + oldKey + "\n- " + newKey + "\n", nil},
+		{"2. make it primary", "- " + newKey + "\n- " + oldKey + "\n", nil},
+		{"3. remove the old key", "- " + newKey + "\n", nil},
+	} {
+		for i, n := range nodes {
+			if err := writeFile(files[i], step.keyring); err != nil {
+				t.Fatal(err)
+			}
+			if err := n.cluster.ReloadKeyring(files[i]); err != nil {
+				t.Fatalf("%s on %s: %v", step.name, n.name, err)
+			}
+		}
+		propagates(step.name)
+	}
+	keys, _ := schemasync.ParseKeyring([]byte("- " + newKey + "\n"))
+	for _, n := range nodes {
+		if got := n.cluster.KeyFingerprints(); len(got) != 1 || got[0] != schemasync.KeyFingerprint(keys[0]) {
+			t.Errorf("%s keys = %v, want only the new key", n.name, got)
+		}
+	}
+}

@@ -34,10 +34,11 @@ func hosts(t *testing.T, n int) ([]*schemarepo.Repo, []string) {
 	return repos, eps
 }
 
-func writeConfig(t *testing.T, listen string, eps []string) string {
+func writeConfig(t *testing.T, listen string, eps []string, clusterLines ...string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %s\ncluster:\n  node_name: test\nscan_interval: 100ms\nmax_staleness: 5s\nrepositories:\n  - name: primary\n    endpoints:\n", listen)
+	fmt.Fprintf(&b, "listen: %s\ncluster:\n  node_name: test\n%sscan_interval: 100ms\nmax_staleness: 5s\nrepositories:\n  - name: primary\n    endpoints:\n", listen,
+		strings.Join(clusterLines, ""))
 	for _, e := range eps {
 		fmt.Fprintf(&b, "      - %s\n", e)
 	}
@@ -63,6 +64,10 @@ func TestExitCodes(t *testing.T) {
 	}
 	down := httptest.NewServer(http.NotFoundHandler())
 	down.Close()
+	keyring := filepath.Join(t.TempDir(), "keyring.yml")
+	if err := os.WriteFile(keyring, []byte("- AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	withDown := writeConfig(t, "127.0.0.1:0", append(append([]string{}, eps...), down.URL+"/repositories/primary/jsonschema/"))
 
 	tests := []struct {
@@ -89,6 +94,12 @@ func TestExitCodes(t *testing.T) {
 			inStdout: "test/event"},
 		{name: "scan endpoint down", args: []string{"scan", "--config", withDown}, code: 1, inStdout: "Unknown endpoints:"},
 		{name: "version", args: []string{"version"}, code: 0, inStdout: "schemasync "},
+		{name: "keys generate", args: []string{"keys", "generate"}, code: 0, inStdout: "="},
+		{name: "keys without subcommand", args: []string{"keys"}, code: 2, inStderr: "Rotating keys"},
+		{name: "keys show", args: []string{"keys", "show", "--keyring", keyring}, code: 0, inStdout: "primary: encrypts and decrypts"},
+		{name: "keys show bad file", args: []string{"keys", "show", "--keyring", bad}, code: 1, inStderr: "keyring"},
+		{name: "members without target", args: []string{"members"}, code: 2, inStderr: "--config or --node"},
+		{name: "members of a stopped node", args: []string{"members", "--node", down.URL}, code: 1, inStderr: "is the node running?"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -187,7 +198,8 @@ func get(t *testing.T, url string) (int, string) {
 func TestServe(t *testing.T) {
 	_, eps := hosts(t, 3)
 	addr := freeAddr(t)
-	cfgPath := writeConfig(t, addr, eps[:2])
+	cluster := "  bind: 127.0.0.1:0\n  label: test\n"
+	cfgPath := writeConfig(t, addr, eps[:2], cluster)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errb syncBuffer
@@ -212,8 +224,16 @@ func TestServe(t *testing.T) {
 		}
 	}
 
+	code, out, errs := runCmd("members", "--config", cfgPath, "--json")
+	if code != 0 || !strings.Contains(out, `"cluster": true`) || !strings.Contains(out, `"state": "alive"`) {
+		t.Errorf("members: exit %d\n%s\n%s", code, out, errs)
+	}
+	if code, out, _ := runCmd("members", "--node", base); code != 0 || !strings.Contains(out, "test (this node)") {
+		t.Errorf("members table: exit %d\n%s", code, out)
+	}
+
 	// SIGHUP reloads: a third endpoint appears in the state.
-	writeConfigTo(t, cfgPath, addr, eps)
+	writeConfigTo(t, cfgPath, addr, eps, cluster)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -234,14 +254,17 @@ func TestServe(t *testing.T) {
 	if c, _ := get(t, base+"/healthz"); c != 0 {
 		t.Errorf("still serving after shutdown")
 	}
+	if !strings.Contains(errb.String(), "left the cluster") {
+		t.Errorf("no graceful leave in the log:\n%s", errb.String())
+	}
 	if !strings.Contains(errb.String(), "configuration reloaded") {
 		t.Errorf("no reload in the log:\n%s", errb.String())
 	}
 }
 
-func writeConfigTo(t *testing.T, path, listen string, eps []string) {
+func writeConfigTo(t *testing.T, path, listen string, eps []string, clusterLines ...string) {
 	t.Helper()
-	tmp := writeConfig(t, listen, eps)
+	tmp := writeConfig(t, listen, eps, clusterLines...)
 	b, err := os.ReadFile(tmp)
 	if err != nil {
 		t.Fatal(err)
