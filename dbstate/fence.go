@@ -113,7 +113,8 @@ func readSessions(ctx context.Context, q Querier) ([]Session, int64, error) {
 // *.*), excluding dbstate's own account and accounts that are already locked.
 func (c *Client) detectFence(ctx context.Context, addr string) (*fenceInfo, error) {
 	fi := &fenceInfo{}
-	err := c.withSession(ctx, addr, func(q Querier) error {
+	// statementSession: account names are quoted for SHOW GRANTS, whatever the server's sql_mode.
+	err := c.statementSession(ctx, addr, false, func(q Querier) error {
 		cur, err := queryString(ctx, q, "SELECT CURRENT_USER()")
 		if err != nil {
 			return err
