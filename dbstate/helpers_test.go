@@ -209,9 +209,10 @@ func (w *writer) run() {
 		w.mu.Unlock()
 		seq++
 		next = next.Add(interval)
+		// Keep the average rate: catch up after slow writes, but do not burst after a long stall (a switchover).
 		if d := time.Until(next); d > 0 {
 			time.Sleep(d)
-		} else {
+		} else if d < -100*time.Millisecond {
 			next = time.Now()
 		}
 	}
