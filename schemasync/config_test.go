@@ -1,0 +1,262 @@
+package schemasync
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimalRepos = `
+repositories:
+  - name: primary
+    endpoints: [http://h1:8190/repositories/primary/jsonschema/]
+`
+
+func TestParseConfigFull(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join("testdata", "config", "full.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9190" || cfg.ScanInterval != 15*time.Second || cfg.MaxStaleness != 90*time.Second {
+		t.Fatalf("top level: %+v", cfg)
+	}
+	wantScan := ScanConfig{Timeout: 3 * time.Second, Concurrency: 16, EndpointConcurrency: 4, MaxBodyBytes: 1 << 20,
+		MaxDepth: 12, MaxDirectories: 5000, FullRescanEvery: 5}
+	if cfg.Scan != wantScan {
+		t.Fatalf("scan = %+v, want %+v", cfg.Scan, wantScan)
+	}
+	wantRepos := []RepositoryConfig{
+		{Name: "primary", Endpoints: []string{
+			"http://schema1001.eqiad.wmnet:8190/repositories/primary/jsonschema/",
+			"http://schema1002.eqiad.wmnet:8190/repositories/primary/jsonschema/", // normalised
+		}, ScanFrom: map[string][]string{
+			"http://schema1002.eqiad.wmnet:8190/repositories/primary/jsonschema": {"node-a", "eqiad"},
+		}},
+		{Name: "secondary", Endpoints: []string{"https://schema2001.codfw.wmnet/repositories/secondary/jsonschema/"}},
+	}
+	if !reflect.DeepEqual(cfg.Repositories, wantRepos) {
+		t.Fatalf("repositories = %+v, want %+v", cfg.Repositories, wantRepos)
+	}
+	c := cfg.Cluster
+	if c.NodeName != "node-a" || c.Datacenter != "eqiad" || c.Bind != "127.0.0.1:7946" || c.Label != "evenkeel-test" ||
+		len(c.Join) != 2 || c.GossipInterval != 100*time.Millisecond || c.PushPullInterval != 5*time.Second ||
+		c.ProbeInterval != 500*time.Millisecond || c.APIAdvertise != "http://127.0.0.1:9190" || !c.Enabled() {
+		t.Fatalf("cluster = %+v", c)
+	}
+	sr := cfg.stateRepositories()
+	if len(sr) != 2 || sr[0].Name != "primary" || !reflect.DeepEqual(sr[0].Endpoints, wantRepos[0].Endpoints) {
+		t.Fatalf("state repositories %+v", sr)
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join("testdata", "config", "minimal.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	if cfg.Listen != def.Listen || cfg.ScanInterval != def.ScanInterval || cfg.MaxStaleness != def.MaxStaleness ||
+		cfg.Scan != DefaultScanConfig() || cfg.Cluster.Enabled() || cfg.Cluster.NodeName == "" {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+	if err := def.Scan.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings of the error; none: valid
+		eps  []string // the first repository's endpoints after normalisation, when valid
+	}{
+		{"minimal", minimalRepos, nil, []string{"http://h1:8190/repositories/primary/jsonschema/"}},
+		{"trailing slash added", `
+repositories:
+  - name: primary
+    endpoints: [http://h1:8190/jsonschema, https://h2/jsonschema/, http://h3]
+`, nil, []string{"http://h1:8190/jsonschema/", "https://h2/jsonschema/", "http://h3/"}},
+		{"empty file", "", []string{"empty"}, nil},
+		{"comments only", "# nothing here\n", []string{"empty"}, nil},
+		{"two documents", minimalRepos + "---\n" + minimalRepos, []string{"more than one YAML document"}, nil},
+		{"unknown top-level key", minimalRepos + "scan_intervall: 10s\n", []string{"scan_intervall"}, nil},
+		{"unknown scan key", minimalRepos + "scan:\n  timeouts: 1s\n", []string{"timeouts"}, nil},
+		{"unknown repository key", `
+repositories:
+  - name: primary
+    endpoint: [http://h1/]
+`, []string{"endpoint"}, nil},
+		{"unknown cluster key", minimalRepos + "cluster:\n  seeds: [a:1]\n", []string{"seeds"}, nil},
+		{"bad duration", minimalRepos + "scan_interval: 10 parsecs\n", []string{"line 5", "10 parsecs", "time.Duration"}, nil},
+		{"duration without unit", minimalRepos + "scan_interval: 30\n", []string{"30"}, nil},
+		{"negative scan interval", minimalRepos + "scan_interval: -5s\n", []string{"scan_interval must be positive"}, nil},
+		{"zero scan interval", minimalRepos + "scan_interval: 0s\n", []string{"scan_interval must be positive"}, nil},
+		{"max_staleness equal to scan_interval", minimalRepos + "scan_interval: 1m\nmax_staleness: 1m\n",
+			[]string{"max_staleness", "must exceed scan_interval"}, nil},
+		{"max_staleness below scan_interval", minimalRepos + "scan_interval: 1m\nmax_staleness: 30s\n",
+			[]string{"max_staleness"}, nil},
+		{"bad scan timeout", minimalRepos + "scan:\n  timeout: 0s\n", []string{"scan.timeout"}, nil},
+		{"bad scan concurrency", minimalRepos + "scan:\n  concurrency: -1\n", []string{"scan.concurrency"}, nil},
+		{"bad listen", minimalRepos + "listen: 8190\n", []string{"listen"}, nil},
+		{"no repositories", "listen: 127.0.0.1:8190\n", []string{"at least one repository"}, nil},
+		{"empty repositories", "repositories: []\n", []string{"at least one repository"}, nil},
+		{"repositories not a list", "repositories: primary\n", []string{"line 1", "primary"}, nil},
+		{"repository without endpoints", "repositories:\n  - name: primary\n", []string{"no endpoints"}, nil},
+		{"duplicate repository names", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/a/]
+  - name: primary
+    endpoints: [http://h1/b/]
+`, []string{"duplicate name", "primary"}, nil},
+		{"bad repository name", `
+repositories:
+  - name: "prim ary"
+    endpoints: [http://h1/]
+`, []string{"prim ary"}, nil},
+		{"empty repository name", `
+repositories:
+  - endpoints: [http://h1/]
+`, []string{"name"}, nil},
+		{"endpoint not a URL", `
+repositories:
+  - name: primary
+    endpoints: ["::not a url"]
+`, []string{"::not a url", "http(s) URL"}, nil},
+		{"endpoint without scheme", `
+repositories:
+  - name: primary
+    endpoints: [schema1001:8190/jsonschema/]
+`, []string{"schema1001:8190/jsonschema/"}, nil},
+		{"ftp endpoint", `
+repositories:
+  - name: primary
+    endpoints: [ftp://h1/jsonschema/]
+`, []string{"ftp://h1/jsonschema/"}, nil},
+		{"endpoint without host", `
+repositories:
+  - name: primary
+    endpoints: ["http:///jsonschema/"]
+`, []string{"http:///jsonschema/"}, nil},
+		{"endpoint with query", `
+repositories:
+  - name: primary
+    endpoints: ["http://h1/jsonschema/?x=1"]
+`, []string{"without query"}, nil},
+		{"endpoint with fragment", `
+repositories:
+  - name: primary
+    endpoints: ["http://h1/jsonschema/#top"]
+`, []string{"fragment"}, nil},
+		{"duplicate endpoint", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/, http://h1/jsonschema/]
+`, []string{"already listed"}, nil},
+		{"duplicate endpoint after normalisation", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/, http://h1/jsonschema]
+`, []string{"already listed"}, nil},
+		{"endpoint in two repositories", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/]
+  - name: secondary
+    endpoints: [http://h1/jsonschema/]
+`, []string{"already listed under \"primary\""}, nil},
+		{"scan_from unknown endpoint", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/]
+    scan_from:
+      http://h2/jsonschema/: [node-a]
+`, []string{"scan_from", "http://h2/jsonschema/"}, nil},
+		{"join without bind", minimalRepos + "cluster:\n  join: [127.0.0.1:7946]\n", []string{"cluster.bind"}, nil},
+		{"bad bind", minimalRepos + "cluster:\n  bind: nowhere\n", []string{"nowhere"}, nil},
+		{"every problem reported", `
+scan_interval: 0s
+repositories:
+  - name: "a b"
+    endpoints: [ftp://x/]
+`, []string{"scan_interval", "a b", "ftp://x/"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig(strings.NewReader(tt.yaml))
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("ParseConfig: %v", err)
+				}
+				if !reflect.DeepEqual(cfg.Repositories[0].Endpoints, tt.eps) {
+					t.Fatalf("endpoints %q, want %q", cfg.Repositories[0].Endpoints, tt.eps)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("ParseConfig accepted:\n%s", tt.yaml)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LoadConfig(filepath.Join(dir, "missing.yaml")); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Fatalf("missing file: %v", err)
+	}
+	p := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(p, []byte(minimalRepos+"bogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(p); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("error %v should name the file and the key", err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add(minimalRepos)
+	f.Add("")
+	f.Add("---\n---\n")
+	f.Add(minimalRepos + "scan_interval: 1m\nmax_staleness: 30s\n")
+	f.Add("repositories:\n  - name: a\n    endpoints: [http://h/x, http://h/x/]\n")
+	f.Add("repositories: [{name: a, endpoints: ['http://[::1]:80/'], scan_from: {'http://[::1]:80': [x]}}]\n")
+	f.Add("&a [*a]")
+	for _, name := range []string{"full.yaml", "minimal.yaml"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", "config", name)); err == nil {
+			f.Add(string(b))
+		}
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		cfg, err := ParseConfig(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		if len(cfg.Repositories) == 0 || cfg.MaxStaleness <= cfg.ScanInterval || cfg.Scan.Validate() != nil {
+			t.Fatalf("accepted an invalid configuration: %+v", cfg)
+		}
+		seen := map[string]bool{}
+		for _, r := range cfg.Repositories {
+			for _, e := range r.Endpoints {
+				if !strings.HasSuffix(e, "/") || seen[e] {
+					t.Fatalf("endpoint %q not normalised or duplicated", e)
+				}
+				seen[e] = true
+			}
+		}
+		// Validate is idempotent on its own output.
+		again := cfg
+		if err := again.Validate(); err != nil {
+			t.Fatalf("valid configuration fails a second Validate: %v", err)
+		}
+	})
+}
