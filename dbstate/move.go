@@ -144,7 +144,8 @@ func splitAddr(addr string) (string, int, error) {
 
 // moveStep returns the step that stops replica, waits (up to timeout) until newMaster has applied the replica's
 // position, points the replica at newMaster and starts it; its undo points it back at oldMaster.
-func moveStep(c *Client, replica, oldMaster, newMaster string, timeout time.Duration) (*Step, error) {
+// resolve maps the master address a server reports to the topology's key for it.
+func moveStep(c *Client, resolve func(string) string, replica, oldMaster, newMaster string, timeout time.Duration) (*Step, error) {
 	nh, np, err := splitAddr(newMaster)
 	if err != nil {
 		return nil, err
@@ -165,7 +166,7 @@ func moveStep(c *Client, replica, oldMaster, newMaster string, timeout time.Dura
 			if err != nil {
 				return err
 			}
-			if s == nil || s.MasterAddr() != oldMaster {
+			if s == nil || resolve(s.MasterAddr()) != oldMaster {
 				return fmt.Errorf("%w: %s no longer replicates from %s", ErrNotReplica, replica, oldMaster)
 			}
 			return nil
@@ -204,7 +205,7 @@ func PlanMove(c *Client, t *Topology, o MoveOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := moveStep(c, o.Replica, t.Instances[o.Replica].Master, o.Under, o.Timeout)
+	st, err := moveStep(c, t.Resolve, o.Replica, t.Instances[o.Replica].Master, o.Under, o.Timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -223,7 +223,7 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 		if r == Y {
 			continue
 		}
-		st, err := moveStep(c, r, X, Y, o.Timeout)
+		st, err := moveStep(c, t.Resolve, r, X, Y, o.Timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -234,7 +234,7 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 		Name: "catch-up", Instance: Y,
 		Description:  fmt.Sprintf("wait (up to %v) until %s has applied %s's current gtid_binlog_pos, while %s still takes writes", o.Timeout, Y, X, X),
 		Precondition: fmt.Sprintf("%s replicates from %s with both threads running", Y, X),
-		Check:        func(ctx context.Context) error { return checkReplicating(ctx, c, Y, X) },
+		Check:        func(ctx context.Context) error { return checkReplicating(ctx, c, t.Resolve, Y, X) },
 		Do: func(ctx context.Context) error {
 			v, err := c.vars(ctx, X)
 			if err != nil {
@@ -401,12 +401,12 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 	return p, nil
 }
 
-func checkReplicating(ctx context.Context, c *Client, replica, master string) error {
+func checkReplicating(ctx context.Context, c *Client, resolve func(string) string, replica, master string) error {
 	s, err := c.replicaStatus(ctx, replica)
 	if err != nil {
 		return err
 	}
-	if s == nil || s.MasterAddr() != master {
+	if s == nil || resolve(s.MasterAddr()) != master {
 		return fmt.Errorf("%w: %s does not replicate from %s", ErrNotReplica, replica, master)
 	}
 	if !s.Healthy() {
