@@ -1,0 +1,562 @@
+package canary
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/schemasync/client"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Step names the part of a stream's run that failed.
+type Step string
+
+// The steps of one stream's run, in order.
+const (
+	StepConfig   Step = "config"          // the stream cannot run as configured
+	StepVersion  Step = "resolve-version" // schemasync (or latest) gave no version
+	StepFetch    Step = "fetch-schema"    // no schema base URI served the schema
+	StepBuild    Step = "build-event"     // no usable example in the schema
+	StepValidate Step = "validate"        // the event does not validate against its own schema
+	StepProduce  Step = "produce"         // an intake did not answer 201 or 202
+)
+
+// StreamError is one stream's failure: which stream, which step, and why.
+type StreamError struct {
+	Stream  string
+	Step    Step
+	Title   string
+	Version string // when known
+	Err     error
+}
+
+func (e *StreamError) Error() string {
+	at := e.Title
+	if e.Version != "" {
+		at += "@" + e.Version
+	}
+	return fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err)
+}
+
+func (e *StreamError) Unwrap() error { return e.Err }
+
+// IntakeError is an intake's answer other than 201 or 202, with the messages its body gave.
+type IntakeError struct {
+	URL      string
+	Status   int      // 0 when no answer came (connection error)
+	Messages []string // from a 207/400/500 EventGate body
+	Body     string   // the start of a body that was not EventGate's
+	Attempts int
+	Err      error // the transport error, when Status is 0
+}
+
+func (e *IntakeError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "POST %s", e.URL)
+	switch {
+	case e.Status == 0:
+		fmt.Fprintf(&b, ": %v", e.Err)
+	case len(e.Messages) > 0:
+		fmt.Fprintf(&b, ": HTTP %d: %s", e.Status, strings.Join(e.Messages, "; "))
+	case e.Body != "":
+		fmt.Fprintf(&b, ": HTTP %d: %s", e.Status, e.Body)
+	default:
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	}
+	if e.Attempts > 1 {
+		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
+	}
+	return b.String()
+}
+
+func (e *IntakeError) Unwrap() error { return e.Err }
+
+// FetchError is a schema that no base URI served.
+type FetchError struct {
+	Attempts []error // one per base URI
+}
+
+func (e *FetchError) Error() string {
+	parts := make([]string, len(e.Attempts))
+	for i, a := range e.Attempts {
+		parts[i] = a.Error()
+	}
+	return "no schema base URI served it: " + strings.Join(parts, "; ")
+}
+
+func (e *FetchError) Unwrap() []error { return e.Attempts }
+
+// Delivery is one POST to one intake.
+type Delivery struct {
+	URL      string   `json:"url"`
+	Status   int      `json:"status,omitempty"`
+	Attempts int      `json:"attempts"`
+	Error    string   `json:"error,omitempty"`
+	Messages []string `json:"messages,omitempty"`
+}
+
+// Result is one stream's outcome.
+type Result struct {
+	Stream        string        `json:"stream"`
+	SchemaTitle   string        `json:"schema_title"`
+	Version       string        `json:"version,omitempty"`
+	VersionSource VersionSource `json:"version_source"`
+	Repository    string        `json:"repository,omitempty"` // schemasync repository that answered
+	Stale         bool          `json:"stale,omitempty"`      // schemasync held the safe version: some endpoint is unknown
+	Dirty         bool          `json:"dirty,omitempty"`      // schemasync: endpoints disagree (a rollout is in progress)
+	OK            bool          `json:"ok"`
+	DryRun        bool          `json:"dry_run,omitempty"`
+	FailedStep    Step          `json:"failed_step,omitempty"`
+	Error         string        `json:"error,omitempty"`
+	Event         any           `json:"event,omitempty"` // the event built: in dry runs and failures
+	Deliveries    []Delivery    `json:"deliveries,omitempty"`
+	Started       time.Time     `json:"started"`
+	Duration      time.Duration `json:"-"`
+	Seconds       float64       `json:"duration_seconds"`
+	Err           error         `json:"-"` // a *StreamError when !OK
+}
+
+// Doer is the part of *http.Client the canary uses.
+type Doer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+var _ Doer = (*http.Client)(nil)
+
+// Options are a Runner's collaborators. The zero value is usable.
+type Options struct {
+	// HTTPClient sends every request (schemasync, schema hosts, intakes). Default: an *http.Client; each
+	// request's deadline is Config.Timeout.
+	HTTPClient Doer
+	// Now is the clock for meta.dt and timestamps. Default: time.Now.
+	Now func() time.Time
+	// Logger gets one line per stream. Default: discard.
+	Logger *slog.Logger
+}
+
+// Runner runs the canary. It caches compiled schemas per (title, version) across runs and is safe for
+// concurrent use.
+type Runner struct {
+	cfg    Config
+	http   Doer
+	now    func() time.Time
+	log    *slog.Logger
+	client *client.Client // nil in latest mode
+
+	mu    sync.Mutex
+	cache map[string]*compiled // "title@version"
+	stats Stats
+}
+
+type compiled struct {
+	doc    any
+	schema *jsonschema.Schema
+}
+
+// Stats counts the Runner's work, for benchmarks and tests.
+type Stats struct {
+	SchemaFetches int // schema documents fetched from base URIs
+	Compiles      int // schemas compiled (cache misses)
+	Validations   int // events validated
+}
+
+// NewRunner validates cfg and returns a Runner.
+func NewRunner(cfg Config, opts Options) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, http: opts.HTTPClient, now: opts.Now, log: opts.Logger, cache: map[string]*compiled{}}
+	if r.http == nil {
+		r.http = &http.Client{}
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.VersionSource == VersionSafe {
+		c, err := client.New(cfg.Schemasync, client.Options{HTTPClient: r.http, Timeout: cfg.Timeout, Logger: r.log})
+		if err != nil {
+			return nil, err
+		}
+		r.client = c
+	}
+	return r, nil
+}
+
+// Stats returns the counters so far.
+func (r *Runner) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// Run runs the canary once with cfg: one Result per stream, sorted by stream name. The error is non-nil only
+// when the streams cannot be known at all (a config that does not validate, a stream config that cannot be
+// read); each stream's own failure is in its Result.
+func Run(ctx context.Context, cfg Config, opts Options) ([]Result, error) {
+	r, err := NewRunner(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.Run(ctx)
+}
+
+// Streams returns the configured streams: inline ones, or those read from the stream config.
+func (r *Runner) Streams(ctx context.Context) ([]Stream, error) {
+	if r.cfg.StreamConfig == "" {
+		return append([]Stream(nil), r.cfg.Streams...), nil
+	}
+	data, err := r.readStreamConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stream config %s: %w", r.cfg.StreamConfig, err)
+	}
+	streams, err := ParseStreamConfig(data, r.cfg.Destinations)
+	if err != nil {
+		return nil, fmt.Errorf("stream config %s: %w", r.cfg.StreamConfig, err)
+	}
+	if len(streams) == 0 {
+		return nil, fmt.Errorf("stream config %s: no stream has canary_events_enabled: true", r.cfg.StreamConfig)
+	}
+	return streams, nil
+}
+
+func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, error) {
+	if !strings.HasPrefix(r.cfg.StreamConfig, "http://") && !strings.HasPrefix(r.cfg.StreamConfig, "https://") {
+		return os.ReadFile(r.cfg.StreamConfig)
+	}
+	body, status, err := r.get(ctx, r.cfg.StreamConfig)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d", status)
+	}
+	return body, nil
+}
+
+// Run runs every stream once, concurrently up to Config.Concurrency.
+func (r *Runner) Run(ctx context.Context) ([]Result, error) {
+	streams, err := r.Streams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]Result, len(streams))
+	sem := make(chan struct{}, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			results[i] = r.RunStream(ctx, s)
+		}()
+	}
+	wg.Wait()
+	sort.Slice(results, func(i, j int) bool { return results[i].Stream < results[j].Stream })
+	return results, nil
+}
+
+// RunStream runs one stream: resolve the version, fetch and compile the schema, build, validate, produce.
+func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
+	title := strings.Trim(s.SchemaTitle, "/")
+	res := Result{Stream: s.Name, SchemaTitle: title, VersionSource: r.cfg.VersionSource, DryRun: r.cfg.DryRun, Started: r.now().UTC()}
+	start := time.Now()
+	fail := func(step Step, err error) Result {
+		res.Err = &StreamError{Stream: s.Name, Step: step, Title: title, Version: res.Version, Err: err}
+		res.FailedStep, res.Error = step, res.Err.Error()
+		res.Duration = time.Since(start)
+		res.Seconds = res.Duration.Seconds()
+		r.log.Warn("canary stream failed", "stream", s.Name, "step", step, "err", err)
+		return res
+	}
+	if s.Problem != "" {
+		return fail(StepConfig, errors.New(s.Problem))
+	}
+	if err := s.validate(); err != nil {
+		return fail(StepConfig, err)
+	}
+
+	var c *compiled
+	switch r.cfg.VersionSource {
+	case VersionLatest:
+		doc, version, err := r.latest(ctx, title)
+		if err != nil {
+			return fail(StepVersion, err)
+		}
+		res.Version = version
+		if c, err = r.compile(title, version, "latest", doc); err != nil {
+			return fail(StepFetch, err)
+		}
+	default:
+		version, view, err := r.client.SafeVersion(ctx, r.cfg.SchemasyncRepositories, title)
+		if view != nil {
+			res.Repository, res.Stale, res.Dirty = view.Repository, view.Stale, view.Dirty
+		}
+		if err != nil {
+			return fail(StepVersion, err)
+		}
+		res.Version = version
+		if c, err = r.schema(ctx, title, version); err != nil {
+			return fail(StepFetch, err)
+		}
+	}
+
+	ev, err := BuildEvent(c.doc, title, res.Version, s.Name, r.now())
+	if err != nil {
+		return fail(StepBuild, err)
+	}
+	res.Event = ev
+	r.mu.Lock()
+	r.stats.Validations++
+	r.mu.Unlock()
+	if err := c.schema.Validate(ev); err != nil {
+		return fail(StepValidate, fmt.Errorf("examples[0] as a canary event does not validate: %s", strings.Join(eventgate.ValidationMessages(err), "; ")))
+	}
+	if !r.cfg.DryRun {
+		body, err := json.Marshal([]any{ev})
+		if err != nil {
+			return fail(StepBuild, err)
+		}
+		var errs []error
+		for _, dest := range s.Destinations {
+			d, err := r.produce(ctx, dest, body)
+			res.Deliveries = append(res.Deliveries, d)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fail(StepProduce, err)
+		}
+	}
+	res.OK = true
+	if !r.cfg.DryRun {
+		res.Event = nil // kept for dry runs and failures, where a reader wants to see it
+	}
+	res.Duration = time.Since(start)
+	res.Seconds = res.Duration.Seconds()
+	r.log.Info("canary stream ok", "stream", s.Name, "version", res.Version, "stale", res.Stale, "dry_run", r.cfg.DryRun)
+	return res
+}
+
+// latest reads <first base>/<title>/latest and the version its $id names: what the old job did.
+func (r *Runner) latest(ctx context.Context, title string) (any, string, error) {
+	u := strings.TrimRight(r.cfg.SchemaBaseURIs[0], "/") + "/" + title + "/latest"
+	doc, err := r.fetchOne(ctx, u)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := versionFromID(doc, title)
+	if err != nil {
+		return nil, "", fmt.Errorf("GET %s: %w", u, err)
+	}
+	return doc, v, nil
+}
+
+// schema returns the compiled schema of title at version, fetching it from the base URIs in order on a miss.
+func (r *Runner) schema(ctx context.Context, title, version string) (*compiled, error) {
+	r.mu.Lock()
+	c := r.cache[title+"@"+version]
+	r.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	ferr := &FetchError{}
+	for _, base := range r.cfg.SchemaBaseURIs {
+		u := strings.TrimRight(base, "/") + "/" + title + "/" + version
+		doc, err := r.fetchOne(ctx, u)
+		if err != nil {
+			ferr.Attempts = append(ferr.Attempts, err)
+			continue
+		}
+		return r.compile(title, version, u, doc)
+	}
+	return nil, ferr
+}
+
+func (r *Runner) compile(title, version, from string, doc any) (*compiled, error) {
+	key := title + "@" + version
+	r.mu.Lock()
+	c := r.cache[key]
+	r.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	s, err := eventgate.Compile("https://schema.canary.invalid/"+title+"/"+version, doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", from, err)
+	}
+	c = &compiled{doc: doc, schema: s}
+	r.mu.Lock()
+	r.stats.Compiles++
+	if prev := r.cache[key]; prev != nil {
+		c = prev
+	} else {
+		r.cache[key] = c
+	}
+	r.mu.Unlock()
+	return c, nil
+}
+
+func (r *Runner) fetchOne(ctx context.Context, u string) (any, error) {
+	r.mu.Lock()
+	r.stats.SchemaFetches++
+	r.mu.Unlock()
+	body, status, err := r.get(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d", u, status)
+	}
+	doc, err := eventgate.DecodeDocument(body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	return doc, nil
+}
+
+func (r *Runner) get(ctx context.Context, u string) ([]byte, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET %s: reading body: %w", u, err)
+	}
+	return body, resp.StatusCode, nil
+}
+
+// produce POSTs body to one intake, retrying transient failures.
+func (r *Runner) produce(ctx context.Context, dest string, body []byte) (Delivery, error) {
+	u := dest
+	if r.cfg.Hasty {
+		if strings.Contains(u, "?") {
+			u += "&hasty=true"
+		} else {
+			u += "?hasty=true"
+		}
+	}
+	d := Delivery{URL: dest}
+	var last *IntakeError
+	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
+		if attempt > 0 {
+			if err := sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)); err != nil {
+				break
+			}
+		}
+		d.Attempts++
+		status, respBody, err := r.post(ctx, u, body)
+		d.Status = status
+		if err == nil && (status == http.StatusCreated || status == http.StatusAccepted) {
+			d.Error, d.Messages = "", nil
+			return d, nil
+		}
+		last = verdict(dest, status, respBody, err)
+		d.Error, d.Messages = last.Error(), last.Messages
+		if !transient(status, respBody, err) || ctx.Err() != nil {
+			break
+		}
+	}
+	last.Attempts = d.Attempts
+	d.Error = last.Error()
+	return d, last
+}
+
+func (r *Runner) post(ctx context.Context, u string, body []byte) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
+	return resp.StatusCode, b, nil
+}
+
+// verdict explains an answer other than 201/202.
+func verdict(url string, status int, body []byte, err error) *IntakeError {
+	e := &IntakeError{URL: url, Status: status, Err: err}
+	if status == 0 {
+		return e
+	}
+	if parsed, perr := eventgate.ParseResponse(body); perr == nil {
+		e.Messages = parsed.Messages()
+		return e
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	e.Body = s
+	return e
+}
+
+// transient says whether a failed POST is worth repeating: no answer at all, 429, or a 5xx that is not an
+// EventGate verdict (a 500 with {"error":[...]} is one: the intake decided about the event).
+func transient(status int, body []byte, err error) bool {
+	switch {
+	case status == 0:
+		return !errors.Is(err, context.Canceled)
+	case status == http.StatusTooManyRequests:
+		return true
+	case status == http.StatusInternalServerError:
+		_, perr := eventgate.ParseResponse(body)
+		return perr != nil
+	case status >= 500:
+		return true
+	default:
+		return false
+	}
+}
+
+func backoff(base time.Duration, attempt int) time.Duration {
+	d := base << (attempt - 1)
+	if d > 10*time.Second || d < 0 {
+		d = 10 * time.Second
+	}
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,25 @@
+// Package canary produces one canary event per stream, at a schema version that is rolled out everywhere, and
+// says exactly what failed when something does. It implements DESIGN.md §4.
+//
+// For each stream, a run:
+//
+//  1. asks schemasync for the safe version of the stream's schema title (each node in turn: no single point of
+//     failure), or, in the incident mode VersionLatest, reads <first schema base URI>/<title>/latest as the old
+//     job did;
+//  2. fetches <base>/<title>/<version> from the schema base URIs in order, as EventGate does (YAML or JSON),
+//     and compiles it once per (title, version): later runs reuse it;
+//  3. builds the event from examples[0], setting meta.stream, meta.domain = "canary", meta.dt (now, RFC 3339
+//     UTC) and $schema = /<title>/<version>;
+//  4. validates it locally (santhosh-tekuri/jsonschema, draft-07, formats asserted, no network for $schema);
+//  5. POSTs it as a JSON array to every destination intake. Only 201 and 202 count as success. 207, 400 and
+//     500 bodies are parsed and their messages reported. Connection errors and 5xx answers that are not an
+//     EventGate verdict (502, 503, 504, a 500 from a proxy) are retried with exponential backoff, a bounded
+//     number of times. A 500 that carries EventGate's {"error":[...]} is the intake's verdict on the event: it
+//     is reported, not retried, because hiding it is exactly what a canary must not do.
+//
+// Each failure is a *StreamError naming the stream and the Step; one stream's failure never stops another.
+// Streams run concurrently, bounded by Config.Concurrency.
+//
+// The pure parts (BuildEvent, ParseConfig, ParseStreamConfig, metric rendering) take their inputs as values;
+// the Runner only adds HTTP, a clock and concurrency around them.
+package canary
