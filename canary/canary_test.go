@@ -298,4 +298,3 @@ func TestStreamConfigProblemsFailOnlyThatStream(t *testing.T) {
 		t.Fatalf("results %+v", res)
 	}
 }
-
