@@ -222,17 +222,28 @@ func (r *Runner) Streams(ctx context.Context) ([]Stream, error) {
 	}
 	data, err := r.readStreamConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream config %s: %w", r.cfg.StreamConfig, err)
+		return nil, &StreamConfigError{Source: r.cfg.StreamConfig, Err: err}
 	}
 	streams, err := ParseStreamConfig(data, r.cfg.Destinations)
 	if err != nil {
-		return nil, fmt.Errorf("stream config %s: %w", r.cfg.StreamConfig, err)
+		return nil, &StreamConfigError{Source: r.cfg.StreamConfig, Invalid: true, Err: err}
 	}
 	if len(streams) == 0 {
-		return nil, fmt.Errorf("stream config %s: no stream has canary_events_enabled: true", r.cfg.StreamConfig)
+		return nil, &StreamConfigError{Source: r.cfg.StreamConfig, Invalid: true, Err: errors.New("no stream has canary_events_enabled: true")}
 	}
 	return streams, nil
 }
+
+// StreamConfigError is a stream config that could not be read (Invalid false: perhaps try again later) or
+// that is not usable (Invalid true: fix the config).
+type StreamConfigError struct {
+	Source  string
+	Invalid bool
+	Err     error
+}
+
+func (e *StreamConfigError) Error() string { return "stream config " + e.Source + ": " + e.Err.Error() }
+func (e *StreamConfigError) Unwrap() error { return e.Err }
 
 func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, error) {
 	if !strings.HasPrefix(r.cfg.StreamConfig, "http://") && !strings.HasPrefix(r.cfg.StreamConfig, "https://") {

@@ -1,0 +1,275 @@
+// Command canary sends one canary event per stream, at the schema version schemasync reports as rolled out
+// everywhere, and reports per stream what succeeded and what failed. See the canary package.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/evenkeel/evenkeel/canary"
+	"github.com/evenkeel/evenkeel/internal/cli"
+)
+
+func main() {
+	ctx, stop := cli.SignalContext(context.Background())
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const about = "produce canary events at schema versions that are rolled out everywhere"
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return cli.Dispatch(ctx, "canary", about, []cli.Command{
+		{Name: "run", Summary: "send one canary event per stream and report the results", Run: runCmd},
+		{Name: "check-config", Summary: "validate a config file (and its stream config) without sending anything", Run: checkConfigCmd},
+	}, args, stdout, stderr)
+}
+
+const runUsage = `
+Usage: canary run --config FILE [--json] [--dry-run] [--version-source safe|latest]
+
+For each stream: ask schemasync for the safe version of its schema, fetch that version from the schema base
+URIs, build an event from the schema's examples[0] (meta.domain "canary"), validate it, and POST it to every
+destination intake. Only 201 and 202 count as success.
+
+Exit status: 0 when every stream succeeded, 1 when any failed, 2 for a usage or config error.
+
+Examples:
+  canary run --config /etc/evenkeel/canary.yml
+  canary run --config canary.yml --json | jq '.[] | select(.ok | not)'
+  canary run --config canary.yml --dry-run
+  canary run --config canary.yml --textfile /var/lib/prometheus/node-exporter/canary.prom
+  canary run --config canary.yml --version-source latest   # the old behaviour, to reproduce the incident
+`
+
+const checkUsage = `
+Usage: canary check-config --config FILE [--json]
+
+Parse and validate the config (unknown keys are errors), read the stream config if one is named, and list the
+streams a run would cover. Nothing is sent.
+
+Examples:
+  canary check-config --config /etc/evenkeel/canary.yml
+  canary check-config --config canary.yml --json
+`
+
+type common struct {
+	config, logLevel, logFormat string
+	json                        bool
+}
+
+func (c *common) register(fsFlags interface {
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+}) {
+	fsFlags.StringVar(&c.config, "config", "", "YAML config file (required)")
+	fsFlags.BoolVar(&c.json, "json", false, "print results as JSON on stdout")
+	fsFlags.StringVar(&c.logLevel, "log-level", "warn", "log level: debug, info, warn or error (logs go to stderr)")
+	fsFlags.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+}
+
+func (c *common) load(stderr io.Writer) (canary.Config, *slog.Logger, error) {
+	logger, err := cli.NewLogger(stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return canary.Config{}, nil, err
+	}
+	if c.config == "" {
+		return canary.Config{}, nil, cli.Usagef("--config is required")
+	}
+	cfg, err := canary.LoadConfig(c.config)
+	if err != nil {
+		return cfg, nil, &cli.UsageError{Err: err}
+	}
+	return cfg, logger, nil
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("canary run", runUsage, stderr)
+	var c common
+	c.register(fs)
+	dryRun := fs.Bool("dry-run", false, "build and validate the events, but post nothing")
+	source := fs.String("version-source", "", "safe (ask schemasync) or latest (read <first base uri>/<title>/latest); default: the config's version_source, else safe")
+	textfile := fs.String("textfile", "", "write metrics to this node_exporter textfile (*.prom), atomically; overrides the config's textfile")
+	pushgateway := fs.String("pushgateway", "", "push metrics to this Pushgateway URL; overrides the config's pushgateway")
+	if done, code := cli.Parse(fs, args, stdout); done {
+		return code
+	}
+	cfg, logger, err := c.load(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "canary run: %v\n", err)
+		return cli.ExitCode(err)
+	}
+	if *source != "" {
+		cfg.VersionSource = canary.VersionSource(*source)
+	}
+	if *dryRun {
+		cfg.DryRun = true
+	}
+	if *textfile != "" {
+		cfg.Textfile = *textfile
+	}
+	if *pushgateway != "" {
+		cfg.Pushgateway = *pushgateway
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "canary run: %v\n", err)
+		return cli.ExitUsage
+	}
+	runner, err := canary.NewRunner(cfg, canary.Options{Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "canary run: %v\n", err)
+		return cli.ExitUsage
+	}
+	results, err := runner.Run(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "canary run: %v\n", err)
+		var sce *canary.StreamConfigError
+		if errors.As(err, &sce) && sce.Invalid {
+			return cli.ExitUsage
+		}
+		return cli.ExitFailure
+	}
+	code := cli.ExitOK
+	for _, r := range results {
+		if !r.OK {
+			code = cli.ExitFailure
+		}
+	}
+	if c.json {
+		if results == nil {
+			results = []canary.Result{}
+		}
+		if err := cli.WriteJSON(stdout, results); err != nil {
+			fmt.Fprintf(stderr, "canary run: %v\n", err)
+			return cli.ExitFailure
+		}
+	} else {
+		writeTable(stdout, results)
+	}
+	if cfg.DryRun {
+		return code // a dry run is not a canary run: it records no metrics
+	}
+	if cfg.Textfile != "" {
+		warn, err := canary.WriteTextfile(cfg.Textfile, results)
+		if warn != nil {
+			logger.Warn("textfile", "warning", warn)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "canary run: writing metrics: %v\n", err)
+			code = cli.ExitFailure
+		}
+	}
+	if cfg.Pushgateway != "" {
+		pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		err := canary.Push(pctx, cfg.Pushgateway, cfg.PushJob, results, nil)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(stderr, "canary run: pushing metrics: %v\n", err)
+			code = cli.ExitFailure
+		}
+	}
+	return code
+}
+
+func writeTable(w io.Writer, results []canary.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tSCHEMA\tVERSION\tSOURCE\tRESULT\tTIME\tDETAIL")
+	failed := 0
+	for _, r := range results {
+		result, detail := "ok", ""
+		switch {
+		case !r.OK:
+			failed++
+			result = "FAILED"
+			detail = strings.TrimPrefix(r.Error, "stream "+r.Stream+" ")
+		case r.DryRun:
+			result = "ok (dry run)"
+		}
+		var notes []string
+		if r.Stale {
+			notes = append(notes, "schemasync view stale: safe version held")
+		}
+		if r.Dirty {
+			notes = append(notes, "rollout in progress")
+		}
+		if len(notes) > 0 {
+			if detail != "" {
+				detail += "; "
+			}
+			detail += strings.Join(notes, "; ")
+		}
+		version := r.Version
+		if version == "" {
+			version = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Stream, r.SchemaTitle, version, r.VersionSource, result,
+			r.Duration.Round(time.Millisecond), detail)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d streams, %d ok, %d failed\n", len(results), len(results)-failed, failed)
+}
+
+func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("canary check-config", checkUsage, stderr)
+	var c common
+	c.register(fs)
+	if done, code := cli.Parse(fs, args, stdout); done {
+		return code
+	}
+	cfg, logger, err := c.load(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "canary check-config: %v\n", err)
+		return cli.ExitCode(err)
+	}
+	runner, err := canary.NewRunner(cfg, canary.Options{Logger: logger})
+	if err != nil {
+		fmt.Fprintf(stderr, "canary check-config: %v\n", err)
+		return cli.ExitUsage
+	}
+	streams, err := runner.Streams(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "canary check-config: %v\n", err)
+		var sce *canary.StreamConfigError
+		if errors.As(err, &sce) && !sce.Invalid {
+			return cli.ExitFailure
+		}
+		return cli.ExitUsage
+	}
+	code := cli.ExitOK
+	type streamOut struct {
+		canary.Stream
+		Problem string `json:"problem,omitempty"`
+	}
+	out := struct {
+		Config  string      `json:"config"`
+		Source  string      `json:"version_source"`
+		Streams []streamOut `json:"streams"`
+	}{Config: c.config, Source: string(cfg.VersionSource)}
+	for _, s := range streams {
+		out.Streams = append(out.Streams, streamOut{Stream: s, Problem: s.Problem})
+		if s.Problem != "" {
+			code = cli.ExitUsage
+		}
+	}
+	if c.json {
+		_ = cli.WriteJSON(stdout, out)
+		return code
+	}
+	fmt.Fprintf(stdout, "%s: ok, version source %s, %d streams\n", c.config, cfg.VersionSource, len(streams))
+	for _, s := range streams {
+		if s.Problem != "" {
+			fmt.Fprintf(stdout, "  %s (%s): PROBLEM: %s\n", s.Name, s.SchemaTitle, s.Problem)
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s (%s) -> %s\n", s.Name, s.SchemaTitle, strings.Join(s.Destinations, ", "))
+	}
+	return code
+}
