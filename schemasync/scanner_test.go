@@ -735,3 +735,82 @@ func TestScanConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestScannerStateRollout runs the scanner and the state together over HTTP: a skewed rollout to 4 hosts, one
+// of which lists the new version before its file is there, then goes down. Each scan must equal what the host
+// serves, and S1 must hold at every step.
+func TestScannerStateRollout(t *testing.T) {
+	const title = "mediawiki/page/change"
+	base := schemarepo.New()
+	putAll(base, title, "1.0.0")
+	putAll(base, "test/event", "1.0.0")
+	var repos []*schemarepo.Repo
+	var hooks []*hook
+	var eps []string
+	for i := 0; i < 4; i++ {
+		r := base.Clone()
+		h := &hook{match: func(*http.Request) bool { return true }, next: r,
+			fault: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) }}
+		repos, hooks, eps = append(repos, r), append(hooks, h), append(eps, serve(t, h))
+	}
+	st := NewState([]Repository{{Name: "primary", Endpoints: eps}}, stMaxStale)
+	s := NewScanner(testScanConfig(), nil)
+	truth := groundTruth{}
+	step := func(what, safe string, dirty, stale bool) {
+		t.Helper()
+		for i, ep := range eps {
+			res := scan(t, s, ep)
+			if res.OK() { // what the scan saw must be exactly what the host serves
+				for _, ti := range repos[i].Titles() {
+					var got []string
+					for _, v := range res.Schemas[ti] {
+						got = append(got, v.String())
+					}
+					if want := repos[i].Versions(ti); strings.Join(got, " ") != strings.Join(want, " ") {
+						t.Fatalf("%s: host %d: scanned %s as %v, it serves %v", what, i, ti, got, want)
+					}
+				}
+			}
+			res.Observer = "n1"
+			if !st.Observe(res.Observation) {
+				t.Fatalf("%s: observation of host %d not recorded", what, i)
+			}
+			truth[ep] = map[string]truthSnap{"n1": {at: res.At, ok: res.OK(), schemas: res.Schemas}}
+		}
+		now := time.Now()
+		v := st.View(now)
+		checkS1(t, v, truth, now)
+		sv, ok := v.Schema("primary", title)
+		if !ok {
+			t.Fatalf("%s: %s not in the view", what, title)
+		}
+		got := ""
+		if sv.SafeVersion != nil {
+			got = sv.SafeVersion.String()
+		}
+		if got != safe || sv.Dirty != dirty || sv.Stale != stale {
+			t.Fatalf("%s: safe %q dirty %v stale %v; want %q %v %v (%q)", what, got, sv.Dirty, sv.Stale, safe, dirty,
+				stale, sv.Reasons)
+		}
+	}
+	step("start", "1.0.0", false, false)
+	for i := 0; i < 3; i++ {
+		putAll(repos[i], title, "1.1.0")
+		step(fmt.Sprint("1.1.0 on ", i+1, " hosts"), "1.0.0", true, false)
+	}
+	repos[3].PutPending(title, "1.1.0", doc(title, "1.1.0"))
+	step("1.1.0 listed on host 4 before its file", "1.0.0", true, false)
+	putAll(repos[0], title, "1.2.0")
+	hooks[3].on.Store(true)
+	step("host 4 down", "1.0.0", true, true)
+	putAll(repos[3], title, "1.1.0")
+	step("host 4 still down", "1.0.0", true, true)
+	hooks[3].on.Store(false)
+	step("host 4 back with 1.1.0", "1.1.0", true, false)
+	for i := 1; i < 4; i++ {
+		putAll(repos[i], title, "1.2.0")
+	}
+	step("1.2.0 everywhere", "1.2.0", false, false)
+	repos[2].Remove(title, "1.2.0")
+	step("1.2.0 rolled back on host 3", "1.1.0", true, false)
+}
