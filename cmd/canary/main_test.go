@@ -87,7 +87,9 @@ func TestRun(t *testing.T) {
 			return []string{"run", "--version-source", "latest", "--config", writeConfig(t, configFor(good))}
 		}, wantCode: 0, stdout: []string{"latest"}, posted: 2},
 		{name: "check-config", args: func() []string { return []string{"check-config", "--config", writeConfig(t, configFor(good))} }, wantCode: 0, stdout: []string{"ok, version source safe, 2 streams", "test.event (test/event) -> http://"}},
-		{name: "check-config json", args: func() []string { return []string{"check-config", "--json", "--config", writeConfig(t, configFor(good))} }, wantCode: 0, stdout: []string{`"version_source": "safe"`, `"schema_title": "mediawiki/page/change"`}},
+		{name: "check-config json", args: func() []string {
+			return []string{"check-config", "--json", "--config", writeConfig(t, configFor(good))}
+		}, wantCode: 0, stdout: []string{`"version_source": "safe"`, `"schema_title": "mediawiki/page/change"`}},
 		{name: "check-config bad", args: func() []string { return []string{"check-config", "--config", writeConfig(t, "schemasync: []\n")} }, wantCode: 2, stderr: []string{"schema_base_uris: at least one URL is required"}},
 		{name: "unknown command", args: func() []string { return []string{"fly"} }, wantCode: 2, stderr: []string{`unknown command "fly"`}},
 	}
