@@ -119,9 +119,10 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		n := len(app.Acks())
 		time.Sleep(200 * time.Millisecond)
-		p.Exec(t, "SET GLOBAL read_only=0")
+		got := len(app.Acks())
 		app.Stop()
-		if got := len(app.Acks()); got != n {
+		p.Exec(t, "SET GLOBAL read_only=0")
+		if got != n {
 			t.Fatalf("an account without READ ONLY ADMIN wrote %d rows through read_only", got-n)
 		}
 		p.Exec(t, "DELETE FROM test.w")

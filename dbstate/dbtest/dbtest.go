@@ -125,7 +125,13 @@ func acquireTemplate() (string, error) {
 		return "", err
 	}
 	data := filepath.Join(dir, "data")
-	cmd := exec.Command(InstallDBPath, "--no-defaults", "--datadir="+data, "--user=root",
+	// A private tmpdir: the bootstrap's temporary tables must not meet anyone else's in /tmp.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	cmd := exec.Command(InstallDBPath, "--no-defaults", "--datadir="+data, "--user=root", "--tmpdir="+tmp,
 		"--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
 		"--innodb-log-file-size=4M", "--innodb-data-file-path=ibdata1:4M:autoextend")
 	out, err := cmd.CombinedOutput()
@@ -210,6 +216,10 @@ func newInstance(t testing.TB, tmpl string) (*Instance, error) {
 		Port: port, Socket: filepath.Join(base, "sock"), Dir: filepath.Join(base, "data"),
 		ServerID: int(serverIDs.Add(1)), t: t, base: base,
 	}
+	if err := os.Mkdir(filepath.Join(base, "tmp"), 0o700); err != nil {
+		os.RemoveAll(base)
+		return nil, err
+	}
 	if err := exec.Command("cp", "-a", tmpl, inst.Dir).Run(); err != nil {
 		os.RemoveAll(base)
 		return nil, fmt.Errorf("dbtest: copy template: %w", err)
@@ -220,7 +230,7 @@ func newInstance(t testing.TB, tmpl string) (*Instance, error) {
 func (i *Instance) args() []string {
 	return append([]string{
 		"--no-defaults", "--user=root", "--datadir=" + i.Dir, "--port=" + strconv.Itoa(i.Port),
-		"--socket=" + i.Socket, "--bind-address=127.0.0.1", "--pid-file=" + filepath.Join(i.base, "pid"),
+		"--socket=" + i.Socket, "--bind-address=127.0.0.1", "--tmpdir=" + filepath.Join(i.base, "tmp"), "--pid-file=" + filepath.Join(i.base, "pid"),
 		"--log-error=" + filepath.Join(i.base, "error.log"),
 		"--server-id=" + strconv.Itoa(i.ServerID), "--report-host=127.0.0.1", "--report-port=" + strconv.Itoa(i.Port),
 		"--log-bin=binlog", "--relay-log=relay", "--log-slave-updates", "--binlog-format=ROW", "--gtid-strict-mode=1",
