@@ -81,7 +81,7 @@ func TestDiagnose(t *testing.T) {
 			for _, p := range Diagnose(tp, DiagnoseOptions{MaxLag: 10 * time.Second}) {
 				got = append(got, p.Instance+" "+string(p.Kind))
 			}
-			if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			if strings.Join(got, ",") != strings.Join(tt.want, ",") || tp.Problems == nil {
 				t.Fatalf("problems %v, want %v", tp.Problems, tt.want)
 			}
 		})

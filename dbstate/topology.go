@@ -157,6 +157,9 @@ func Diagnose(t *Topology, opt DiagnoseOptions) []Problem {
 	for _, loop := range t.loops() {
 		add(loop[0], ProblemLoop, "replication loop (each replicates from the next): %s", strings.Join(append(loop, loop[0]), " -> "))
 	}
+	if ps == nil {
+		ps = []Problem{} // "problems": [] in JSON
+	}
 	t.Problems = ps
 	return ps
 }
