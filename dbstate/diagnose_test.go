@@ -1,6 +1,7 @@
 package dbstate
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,37 @@ func TestCheckMoveRefusesNoBinlog(t *testing.T) {
 	_, err := CheckMove(tp, MoveOptions{Replica: "c:1", Under: "b:1"})
 	if err == nil || !strings.Contains(err.Error(), "log_bin=OFF") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{name: "switchover ok", err: SwitchoverOptions{Primary: "db1:3306", Candidate: "db2:3306"}.Validate()},
+		{name: "move ok", err: MoveOptions{Replica: "db1:3306", Under: "[::1]:3307"}.Validate()},
+	}
+	for _, tt := range tests {
+		if tt.err != nil {
+			t.Errorf("%s: %v", tt.name, tt.err)
+		}
+	}
+	bad := []struct {
+		name string
+		err  error
+	}{
+		{name: "no port", err: SwitchoverOptions{Primary: "db1", Candidate: "db2:3306"}.Validate()},
+		{name: "bad fence", err: SwitchoverOptions{Primary: "db1:1", Candidate: "db2:1", Fence: "maybe"}.Validate()},
+		{name: "negative", err: SwitchoverOptions{Primary: "db1:1", Candidate: "db2:1", MaxLag: -1}.Validate()},
+		{name: "move empty", err: MoveOptions{Under: "db2:1"}.Validate()},
+		{name: "move bad port", err: MoveOptions{Replica: "db1:x", Under: "db2:1"}.Validate()},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			if !errors.Is(tt.err, ErrInvalidValue) {
+				t.Fatalf("err = %v, want ErrInvalidValue", tt.err)
+			}
+		})
 	}
 }

@@ -16,6 +16,19 @@ type MoveOptions struct {
 	Timeout time.Duration
 }
 
+// Validate checks the options without touching a server.
+func (o MoveOptions) Validate() error {
+	for _, a := range []struct{ flag, addr string }{{"replica", o.Replica}, {"under", o.Under}} {
+		if _, _, err := splitAddr(a.addr); err != nil {
+			return fmt.Errorf("move %s: %w", a.flag, err)
+		}
+	}
+	if o.Timeout < 0 {
+		return fmt.Errorf("move: %w: negative timeout", ErrInvalidValue)
+	}
+	return nil
+}
+
 func (o *MoveOptions) defaults() {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
@@ -199,6 +212,9 @@ func moveStep(c *Client, resolve func(string) string, replica, oldMaster, newMas
 
 // PlanMove checks the move against t (see CheckMove) and returns its plan.
 func PlanMove(c *Client, t *Topology, o MoveOptions) (*Plan, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	o.defaults()
 	o.Replica, o.Under = t.Resolve(o.Replica), t.Resolve(o.Under)
 	checks, err := CheckMove(t, o)
@@ -219,6 +235,9 @@ func PlanMove(c *Client, t *Topology, o MoveOptions) (*Plan, error) {
 
 // Move discovers the topology from the two instances, plans the move and executes it.
 func Move(ctx context.Context, c *Client, o MoveOptions, eo ExecOptions) (*Plan, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	t, err := Discover(ctx, c, []string{o.Replica, o.Under}, DiscoverOptions{})
 	if err != nil {
 		return nil, err

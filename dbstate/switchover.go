@@ -35,6 +35,25 @@ type SwitchoverOptions struct {
 	Fence FenceMode
 }
 
+// Validate checks the options without touching a server: addresses are host:port, durations are not negative,
+// the fence mode is known.
+func (o SwitchoverOptions) Validate() error {
+	for _, a := range []struct{ flag, addr string }{{"primary", o.Primary}, {"candidate", o.Candidate}} {
+		if _, _, err := splitAddr(a.addr); err != nil {
+			return fmt.Errorf("switchover %s: %w", a.flag, err)
+		}
+	}
+	if o.Timeout < 0 || o.MaxWindow < 0 || o.MaxLag < 0 {
+		return fmt.Errorf("switchover: %w: negative duration", ErrInvalidValue)
+	}
+	switch o.Fence {
+	case "", FenceLock, FenceRefuse:
+	default:
+		return fmt.Errorf("switchover: %w: fence mode %q (want lock or refuse)", ErrInvalidValue, o.Fence)
+	}
+	return nil
+}
+
 func (o *SwitchoverOptions) defaults(c *Client) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
@@ -187,6 +206,9 @@ func hasReason(reasons []error, sentinels ...error) bool {
 //  8. repoint X under Y with MASTER_DEMOTE_TO_SLAVE=1 (or gtid_slave_pos from gtid_binlog_pos before 10.10);
 //  9. unlock the fenced accounts on X; 10. verify that X and the moved replicas replicate from Y.
 func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOptions) (*Plan, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	o.defaults(c)
 	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
 	checks, err := CheckSwitchover(t, o)
@@ -444,6 +466,9 @@ func mergeAccounts(a, b []Account) []Account {
 
 // Switchover discovers the topology from X and Y, plans the switchover and executes it.
 func Switchover(ctx context.Context, c *Client, o SwitchoverOptions, eo ExecOptions) (*Plan, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	t, err := Discover(ctx, c, []string{o.Primary, o.Candidate}, DiscoverOptions{Diagnose: DiagnoseOptions{MaxLag: o.MaxLag}})
 	if err != nil {
 		return nil, err

@@ -311,6 +311,10 @@ func runMove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *replica == "" || *under == "" {
 		return fail(stderr, "topology move", cli.Usagef("--replica and --under are required"))
 	}
+	mo := dbstate.MoveOptions{Replica: *replica, Under: *under, Timeout: *timeout}
+	if err := mo.Validate(); err != nil {
+		return fail(stderr, "topology move", cli.Usagef("%v", err))
+	}
 	c, _, logger, err := cn.client(stderr)
 	if err != nil {
 		return fail(stderr, "topology move", err)
@@ -320,7 +324,7 @@ func runMove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "topology move", err)
 	}
-	plan, err := dbstate.PlanMove(c, topo, dbstate.MoveOptions{Replica: *replica, Under: *under, Timeout: *timeout})
+	plan, err := dbstate.PlanMove(c, topo, mo)
 	if err != nil {
 		return fail(stderr, "topology move", err)
 	}
@@ -367,6 +371,10 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if *fence != string(dbstate.FenceLock) && *fence != string(dbstate.FenceRefuse) {
 		return fail(stderr, "switchover", cli.Usagef("--fence %q: want lock or refuse", *fence))
+	}
+	if err := (dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow,
+		MaxLag: *maxLag, Fence: dbstate.FenceMode(*fence)}).Validate(); err != nil {
+		return fail(stderr, "switchover", cli.Usagef("%v", err))
 	}
 	c, _, logger, err := cn.client(stderr)
 	if err != nil {

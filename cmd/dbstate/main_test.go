@@ -38,6 +38,8 @@ func TestUsage(t *testing.T) {
 		{name: "show without user", args: []string{"topology", "show", "--seed", "127.0.0.1:1"}, code: 2},
 		{name: "switchover without --to", args: []string{"switchover", "--user", "x", "--primary", "127.0.0.1:1"}, code: 2},
 		{name: "bad tls mode", args: []string{"topology", "show", "--user", "x", "--tls", "maybe", "--seed", "a:1"}, code: 2},
+		{name: "switchover address without port", args: []string{"switchover", "--user", "x", "--primary", "db1", "--to", "db2:1"}, code: 2},
+		{name: "move bad fence", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1", "--fence", "no"}, code: 2},
 		{name: "stray argument", args: []string{"topology", "show", "extra"}, code: 2},
 	}
 	for _, tt := range tests {
