@@ -503,14 +503,18 @@ func (c *Cluster) fetchContent(src, hash string) (map[string][]Version, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %s", resp.Status)
 	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	c.m.fetchBytes.Add(float64(len(body)))
+	if err != nil {
+		return nil, err
+	}
 	var schemas map[string][]Version
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&schemas); err != nil {
+	if err := json.Unmarshal(body, &schemas); err != nil {
 		return nil, err
 	}
 	if got := ContentHash(schemas); got != hash {
 		return nil, fmt.Errorf("content hash %s, want %s", got, hash)
 	}
-	c.m.fetchBytes.Add(float64(resp.ContentLength))
 	return schemas, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -51,10 +52,7 @@ func ParseListing(data []byte) ([]Entry, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("%w: not a JSON array", ErrMalformedListing)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: data after the array", ErrMalformedListing)
-	}
-	if _, err := dec.Token(); err == nil {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%w: data after the array", ErrMalformedListing)
 	}
 	out := make([]Entry, 0, len(raw))

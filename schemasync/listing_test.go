@@ -60,6 +60,8 @@ func TestParseListing(t *testing.T) {
 		{"trailing garbage", "[] x", nil, "after the array"},
 		{"trailing second array", "[][]", nil, "after the array"},
 		{"trailing object", `[]{"name":"a"}`, nil, "after the array"},
+		{"trailing close bracket", "[]]", nil, "after the array"},
+		{"trailing close brace", `[{"name":"a","type":"file"}]}`, nil, "after the array"},
 		{"trailing comma", `[{"name":"a","type":"file"},]`, nil, "malformed"},
 		{"null entry", `[null]`, nil, "no name"},
 		{"missing name", `[{"type":"file",` + mt + `}]`, nil, "no name"},

@@ -243,7 +243,7 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 		cd.entries, cd.fetchedAt = prev.entries, prev.fetchedAt
 		w.reused.Add(1)
 	} else {
-		body, date, err := w.get(w.base + rel)
+		body, date, err := w.get(w.base + escapePath(rel))
 		if err != nil {
 			w.fail(err)
 			return
@@ -289,7 +289,7 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 				present = append(present, v)
 				continue
 			}
-			found, err := w.confirm(w.base + rel + v.String())
+			found, err := w.confirm(w.base + escapePath(rel) + v.String())
 			if err != nil {
 				w.fail(err)
 				return
@@ -405,4 +405,17 @@ func (w *walk) confirm(u string) (bool, error) {
 	default:
 		return false, fmt.Errorf("HEAD %s: HTTP %s", u, resp.Status)
 	}
+}
+
+// escapePath escapes each segment of a relative directory path ("a/b c/") for a URL. Titles keep the
+// unescaped names: a directory named "a%2Fb" is the title "a%2Fb", fetched as a%252Fb, never as a/b.
+func escapePath(rel string) string {
+	if rel == "" {
+		return ""
+	}
+	parts := strings.Split(strings.TrimSuffix(rel, "/"), "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/") + "/"
 }

@@ -814,3 +814,31 @@ func TestScannerStateRollout(t *testing.T) {
 	repos[2].Remove(title, "1.2.0")
 	step("1.2.0 rolled back on host 3", "1.1.0", true, false)
 }
+
+// TestScannerEscapesNames: directory names that need escaping in a URL are fetched escaped, and reported by
+// their real names: a stray directory named "issue #1" does not break the endpoint, and one named "a%2Fb" is
+// not mistaken for a/b.
+func TestScannerEscapesNames(t *testing.T) {
+	for _, name := range []string{"issue #1", "what?", "50%", "a%2Fb", "space dir"} {
+		t.Run(name, func(t *testing.T) {
+			r := schemarepo.New()
+			r.Put("a/b", "1.0.0", schemarepo.Doc("a/b", "1.0.0"))
+			r.PutFile(name+"/readme.txt", []byte("stray"))
+			res := scanOnce(t, DefaultScanConfig(), serve(t, r))
+			if !res.OK() {
+				t.Fatalf("scan failed: %s", res.Err)
+			}
+			if len(res.Schemas) != 1 || len(res.Schemas["a/b"]) != 1 {
+				t.Errorf("schemas = %v, want only a/b 1.0.0", res.Schemas)
+			}
+		})
+	}
+	t.Run("a title that needs escaping", func(t *testing.T) {
+		r := schemarepo.New()
+		r.Put("odd name/x#y", "1.0.0", schemarepo.Doc("odd name/x#y", "1.0.0"))
+		res := scanOnce(t, DefaultScanConfig(), serve(t, r))
+		if !res.OK() || len(res.Schemas["odd name/x#y"]) != 1 {
+			t.Errorf("schemas = %v (err %q), want odd name/x#y 1.0.0", res.Schemas, res.Err)
+		}
+	})
+}

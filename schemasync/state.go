@@ -52,7 +52,8 @@ type Repository struct {
 //     as the held version.
 //   - safe version, when some endpoint is unknown: it never advances. It is the held version if every known
 //     endpoint still has it; otherwise the highest version below it that every known endpoint has (a rollback
-//     seen on a known endpoint lowers it at once); none when nothing was held.
+//     seen on a known endpoint lowers it at once, and lowers the held version with it); none when nothing was
+//     held.
 type State struct {
 	maxStaleness time.Duration
 	repos        []Repository
@@ -455,6 +456,13 @@ func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bo
 			sv.SafeVersion = &c
 			break
 		}
+	}
+	// A rollback seen on a known endpoint lowers the held version too: if the version came back while an
+	// endpoint is still unknown, re-raising it would be advancing while stale.
+	if sv.SafeVersion == nil {
+		delete(s.held, k)
+	} else {
+		s.held[k] = *sv.SafeVersion
 	}
 	return sv, true
 }

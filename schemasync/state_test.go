@@ -886,3 +886,20 @@ func checkReference(t *testing.T, step int, v *View, h *stHarness, titles []stri
 		}
 	}
 }
+
+// TestStateHeldLoweredByRollback: a rollback seen while an endpoint is unknown lowers the held version, so the
+// version coming back on that endpoint cannot raise the safe version again until every endpoint is known.
+func TestStateHeldLoweredByRollback(t *testing.T) {
+	h := newHarness(t, 3)
+	h.okAll(sch(stTitle, "1.0.0 1.1.0"))
+	h.want(h.view(), stTitle, "1.1.0", false, false)
+	h.advance(30 * time.Second)
+	h.fail(2, "n1", "HTTP 503")
+	h.ok(0, "n1", sch(stTitle, "1.0.0 1.1.0"))
+	h.ok(1, "n1", sch(stTitle, "1.0.0"))
+	h.want(h.view(), stTitle, "1.0.0", true, true)
+	h.advance(30 * time.Second)
+	h.fail(2, "n1", "HTTP 503")
+	h.ok(1, "n1", sch(stTitle, "1.0.0 1.1.0"))
+	h.want(h.view(), stTitle, "1.0.0", false, true)
+}
