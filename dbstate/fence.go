@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,6 +89,7 @@ type fenceInfo struct {
 	selfID   int64
 	accounts []Account // connected accounts that write through read_only, to lock
 	shared   bool      // another session uses dbstate's own account, which has a read_only bypass
+	unlocked []Account // connected accounts that write through read_only but are never locked (NeverLock)
 }
 
 // readSessions reads the process list and the connection id of the reading session.
@@ -111,7 +113,7 @@ func readSessions(ctx context.Context, q Querier) ([]Session, int64, error) {
 
 // detectFence finds the connected accounts on addr that bypass read_only (READ ONLY ADMIN or ALL PRIVILEGES on
 // *.*), excluding dbstate's own account and accounts that are already locked.
-func (c *Client) detectFence(ctx context.Context, addr string) (*fenceInfo, error) {
+func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Account) (*fenceInfo, error) {
 	fi := &fenceInfo{}
 	// statementSession: account names are quoted for SHOW GRANTS, whatever the server's sql_mode.
 	err := c.statementSession(ctx, addr, false, func(q Querier) error {
@@ -151,6 +153,10 @@ func (c *Client) detectFence(ctx context.Context, addr string) (*fenceInfo, erro
 					continue
 				}
 				if r["locked"] == "true" || r["locked"] == "1" {
+					continue
+				}
+				if slices.Contains(neverLock, a) {
+					fi.unlocked = append(fi.unlocked, a)
 					continue
 				}
 				fi.accounts = append(fi.accounts, a)

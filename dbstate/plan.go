@@ -117,6 +117,8 @@ type ExecError struct {
 	UndoErrs   []error // undos that failed (RolledBack is then false)
 	// PastPointOfNoReturn: the failure came after the point of no return; nothing was undone.
 	PastPointOfNoReturn bool
+	// Remaining are the steps that did not complete (the failed one and those after it), for finishing by hand.
+	Remaining []string
 }
 
 func (e *ExecError) Error() string {
@@ -128,7 +130,7 @@ func (e *ExecError) Error() string {
 	fmt.Fprintf(&b, " failed: %v; ", e.Err)
 	switch {
 	case e.PastPointOfNoReturn:
-		b.WriteString("NOT rolled back: the plan was past its point of no return, finish by hand")
+		fmt.Fprintf(&b, "NOT rolled back: the plan was past its point of no return; finish by hand: %s", strings.Join(e.Remaining, ", "))
 	case e.RolledBack:
 		b.WriteString("rolled back: every completed step was undone, the original topology is restored")
 	default:
@@ -225,6 +227,9 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 		ee := &ExecError{Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err}
 		if pastPNR {
 			ee.PastPointOfNoReturn = true
+			for _, r := range p.Steps[k:] {
+				ee.Remaining = append(ee.Remaining, r.Name+" ("+r.Description+")")
+			}
 			a.record(nil, "plan", "not-rolled-back", ee, 0)
 			return ee
 		}

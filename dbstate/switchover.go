@@ -33,7 +33,13 @@ type SwitchoverOptions struct {
 	Replication Credentials
 	// Fence defaults to FenceLock.
 	Fence FenceMode
+	// NeverLock are accounts that fencing kills the sessions of but never locks, so that a crash of dbstate in
+	// the window cannot lock the DBAs out. nil means DefaultNeverLock; an empty non-nil slice means none.
+	NeverLock []Account
 }
+
+// DefaultNeverLock is the break-glass account: on Debian, root@localhost logs in through the unix socket.
+var DefaultNeverLock = []Account{{User: "root", Host: "localhost"}}
 
 // Validate checks the options without touching a server: addresses are host:port, durations are not negative,
 // the fence mode is known.
@@ -69,6 +75,9 @@ func (o *SwitchoverOptions) defaults(c *Client) {
 	}
 	if o.Fence == "" {
 		o.Fence = FenceLock
+	}
+	if o.NeverLock == nil {
+		o.NeverLock = DefaultNeverLock
 	}
 }
 
@@ -217,7 +226,7 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 	}
 	X, Y := o.Primary, o.Candidate
 	x := t.Instances[X]
-	fi, err := c.detectFence(ctx, X)
+	fi, err := c.detectFence(ctx, X, o.NeverLock)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +240,10 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 			"%s write through read_only; they will be locked on %s for the window", accountList(fi.accounts), X)})
 	} else {
 		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers", Detail: "no connected account writes through read_only"})
+	}
+	if len(fi.unlocked) > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (NeverLock): their "+
+			"sessions are killed, but a new session in the window could write to %s", accountList(fi.unlocked), X))
 	}
 	if fi.shared {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("other sessions use dbstate's own account %s, which bypasses read_only; "+
@@ -275,7 +288,7 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 			"(READ ONLY ADMIN or ALL PRIVILEGES, directly or through a role), re-detected now; at planning: %s", orNone(accountList(fi.accounts))),
 		UndoText: "unlock the accounts this step locked (sql_log_bin=0)",
 		Do: func(ctx context.Context) error {
-			now, err := c.detectFence(ctx, X)
+			now, err := c.detectFence(ctx, X, o.NeverLock)
 			if err != nil {
 				return err
 			}

@@ -340,4 +340,21 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 		}
 		assertSwitched(t, c, r2, []*dbtest.Instance{p, r1, r2, r3})
 	})
+
+	t.Run("a failure after the point of no return is reported, not undone", func(t *testing.T) {
+		_, audit, err := switchover(t, c, r2, r1, dbstate.SwitchoverOptions{}, func(ctx context.Context, s *dbstate.Step) error {
+			if s.Name == "repoint-old-primary" {
+				return errors.New("injected fault")
+			}
+			return nil
+		})
+		var ee *dbstate.ExecError
+		if !errors.As(err, &ee) || !ee.PastPointOfNoReturn || ee.RolledBack || !strings.Contains(err.Error(), "NOT rolled back") {
+			t.Fatalf("err = %v\naudit:\n%s", err, audit)
+		}
+		// The new primary took over; the old one is read-only and waits for a human (or a move).
+		if r1.QueryString(t, "SELECT @@read_only") != "0" || r2.QueryString(t, "SELECT @@read_only") != "1" {
+			t.Fatal("roles not as reported")
+		}
+	})
 }

@@ -361,6 +361,8 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	maxWindow := fs.Duration("max-window", 5*time.Second, "bound for the final wait while the primary is read-only")
 	maxLag := fs.Duration("max-lag", 10*time.Second, "refuse when a replica lags more")
 	fence := fs.String("fence", "lock", "lock: lock accounts that write through read_only for the window; refuse: refuse, naming them")
+	var neverLock seeds
+	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked (repeatable; default root@localhost; \"none\" for no exception)")
 	replUser := fs.String("repl-user", "", "user the old primary replicates with (default: --user)")
 	replPwFile := fs.String("repl-password-file", "", "file with that user's password")
 	if done, code := cli.Parse(fs, args, stdout); done {
@@ -375,6 +377,20 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := (dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow,
 		MaxLag: *maxLag, Fence: dbstate.FenceMode(*fence)}).Validate(); err != nil {
 		return fail(stderr, "switchover", cli.Usagef("%v", err))
+	}
+	var never []dbstate.Account // nil: the default
+	for _, a := range neverLock {
+		if never == nil {
+			never = []dbstate.Account{}
+		}
+		if a == "none" {
+			continue
+		}
+		acc, err := dbstate.ParseAccount(a)
+		if err != nil {
+			return fail(stderr, "switchover", cli.Usagef("--never-lock %q: want user@host", a))
+		}
+		never = append(never, acc)
 	}
 	c, _, logger, err := cn.client(stderr)
 	if err != nil {
@@ -391,7 +407,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
-		Replication: repl, Fence: dbstate.FenceMode(*fence)}
+		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never}
 	topo, err := dbstate.Discover(ctx, c, []string{*primary, *to}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: *maxLag}})
 	if err != nil {
 		return fail(stderr, "switchover", err)

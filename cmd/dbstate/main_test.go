@@ -40,6 +40,7 @@ func TestUsage(t *testing.T) {
 		{name: "bad tls mode", args: []string{"topology", "show", "--user", "x", "--tls", "maybe", "--seed", "a:1"}, code: 2},
 		{name: "switchover address without port", args: []string{"switchover", "--user", "x", "--primary", "db1", "--to", "db2:1"}, code: 2},
 		{name: "switchover bad fence", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1", "--fence", "no"}, code: 2},
+		{name: "bad never-lock", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1", "--never-lock", "root"}, code: 2},
 		{name: "stray argument", args: []string{"topology", "show", "extra"}, code: 2},
 	}
 	for _, tt := range tests {
