@@ -29,14 +29,7 @@ func BenchmarkPropagation(b *testing.B) {
 			const title = "mediawiki/page/change"
 			repos, eps := startHosts(b, 2)
 			scanFrom := map[string][]string{eps[0]: {"node0"}, eps[1]: {"node0"}}
-			var nodes []*testNode
-			for i := 0; i < size; i++ {
-				var seeds []string
-				if i > 0 {
-					seeds = []string{nodes[0].cluster.Addr()}
-				}
-				nodes = append(nodes, startNode(b, fmt.Sprintf("node%d", i), eps, seeds, nodeOpts{scanFrom: scanFrom, defaults: true}))
-			}
+			nodes := startCluster(b, size, eps, false, same(nodeOpts{scanFrom: scanFrom, defaults: true}))
 			ctx := context.Background()
 			for _, n := range nodes {
 				_ = n.svc.ScanOnce(ctx)
@@ -93,16 +86,7 @@ func BenchmarkDetection(b *testing.B) {
 		b.Run(fmt.Sprintf("scan_interval=%s", interval), func(b *testing.B) {
 			const title = "mediawiki/page/change"
 			repos, eps := startHosts(b, 2)
-			var nodes []*testNode
-			for i := 0; i < 5; i++ {
-				var seeds []string
-				if i > 0 {
-					seeds = []string{nodes[0].cluster.Addr()}
-				}
-				n := startNode(b, fmt.Sprintf("node%d", i), eps, seeds, nodeOpts{interval: interval, stale: 10 * interval, defaults: true})
-				n.run(b)
-				nodes = append(nodes, n)
-			}
+			nodes := startCluster(b, 5, eps, true, same(nodeOpts{interval: interval, stale: 10 * interval, defaults: true}))
 			eventually(b, 60*time.Second, "all nodes agree", func() bool {
 				for _, n := range nodes {
 					if safeOf(n, title) != "1.1.0" {
@@ -152,19 +136,11 @@ func BenchmarkDetection(b *testing.B) {
 func BenchmarkClusterCost(b *testing.B) {
 	const nodesN, measure = 10, 20 * time.Second
 	repos := benchFleet(b, 4, 2, 1000, 5)
-	var nodes []*testNode
 	regs := make([]*prometheus.Registry, nodesN)
-	for i := 0; i < nodesN; i++ {
-		var seeds []string
-		if i > 0 {
-			seeds = []string{nodes[0].cluster.Addr()}
-		}
+	nodes := startCluster(b, nodesN, nil, true, func(i int) nodeOpts {
 		regs[i] = prometheus.NewRegistry()
-		n := startNode(b, fmt.Sprintf("node%d", i), nil, seeds, nodeOpts{repos: repos, reg: regs[i],
-			interval: 5 * time.Second, stale: 30 * time.Second, defaults: true})
-		n.run(b)
-		nodes = append(nodes, n)
-	}
+		return nodeOpts{repos: repos, reg: regs[i], interval: 5 * time.Second, stale: 30 * time.Second, defaults: true}
+	})
 	eventually(b, 120*time.Second, "every node ready", func() bool {
 		for _, n := range nodes {
 			if !n.svc.Ready() {

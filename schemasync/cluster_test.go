@@ -110,6 +110,27 @@ func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOp
 	return n
 }
 
+// startCluster starts size nodes named node0.. that join node0; with run, each runs its scan loop. opts
+// gives each node its options.
+func startCluster(t testing.TB, size int, eps []string, run bool, opts func(i int) nodeOpts) []*testNode {
+	t.Helper()
+	var nodes []*testNode
+	for i := 0; i < size; i++ {
+		var seeds []string
+		if i > 0 {
+			seeds = []string{nodes[0].cluster.Addr()}
+		}
+		n := startNode(t, fmt.Sprintf("node%d", i), eps, seeds, opts(i))
+		if run {
+			n.run(t)
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
+func same(o nodeOpts) func(int) nodeOpts { return func(int) nodeOpts { return o } }
+
 func startHosts(t testing.TB, n int) ([]*schemarepo.Repo, []string) {
 	t.Helper()
 	base := schemarepo.Demo()
@@ -157,14 +178,7 @@ func TestClusterConverges(t *testing.T) {
 			for _, e := range eps {
 				scanFrom[e] = []string{"node0"}
 			}
-			var nodes []*testNode
-			for i := 0; i < size; i++ {
-				var seeds []string
-				if i > 0 {
-					seeds = []string{nodes[0].cluster.Addr()}
-				}
-				nodes = append(nodes, startNode(t, fmt.Sprintf("node%d", i), eps, seeds, nodeOpts{scanFrom: scanFrom}))
-			}
+			nodes := startCluster(t, size, eps, false, same(nodeOpts{scanFrom: scanFrom}))
 			ctx := context.Background()
 			for _, n := range nodes {
 				if err := n.svc.ScanOnce(ctx); err != nil {
@@ -283,18 +297,13 @@ func TestClusterKeyRotation(t *testing.T) {
 	newKey, _ := schemasync.GenerateKey()
 	dir := t.TempDir()
 	files := make([]string, 3)
-	var nodes []*testNode
 	for i := range files {
 		files[i] = fmt.Sprintf("%s/keyring%d.yml", dir, i)
 		if err := writeFile(files[i], "- "+oldKey+"\n"); err != nil {
 			t.Fatal(err)
 		}
-		var seeds []string
-		if i > 0 {
-			seeds = []string{nodes[0].cluster.Addr()}
-		}
-		nodes = append(nodes, startNode(t, fmt.Sprintf("node%d", i), eps, seeds, nodeOpts{scanFrom: scanFrom, keyring: files[i]}))
 	}
+	nodes := startCluster(t, 3, eps, false, func(i int) nodeOpts { return nodeOpts{scanFrom: scanFrom, keyring: files[i]} })
 	version := 1
 	propagates := func(step string) {
 		t.Helper()

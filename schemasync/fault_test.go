@@ -2,7 +2,6 @@ package schemasync_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -16,17 +15,7 @@ const faultTitle = "mediawiki/page/change"
 func faultCluster(t *testing.T, fn *faultNet, n int, eps []string, o nodeOpts) []*testNode {
 	t.Helper()
 	o.net = fn
-	var nodes []*testNode
-	for i := 0; i < n; i++ {
-		var seeds []string
-		if i > 0 {
-			seeds = []string{nodes[0].cluster.Addr()}
-		}
-		node := startNode(t, fmt.Sprintf("node%d", i), eps, seeds, o)
-		node.run(t)
-		nodes = append(nodes, node)
-	}
-	return nodes
+	return startCluster(t, n, eps, true, same(o))
 }
 
 func view(n *testNode) (safe string, dirty, stale bool) {
@@ -162,18 +151,11 @@ func TestFaultClockSkew(t *testing.T) {
 	scanFrom := map[string][]string{eps[0]: {"node1"}, eps[1]: {"node1"}}
 	fn := newFaultNet(5)
 	skews := []time.Duration{-time.Minute, time.Minute, 0}
-	var nodes []*testNode
-	for i, skew := range skews {
-		var seeds []string
-		if i > 0 {
-			seeds = []string{nodes[0].cluster.Addr()}
-		}
-		now := func() time.Time { return time.Now().Add(skew) }
-		n := startNode(t, fmt.Sprintf("node%d", i), eps, seeds, nodeOpts{net: fn, scanFrom: scanFrom, now: now,
-			stale: 5 * time.Second, interval: 200 * time.Millisecond})
-		n.run(t)
-		nodes = append(nodes, n)
-	}
+	nodes := startCluster(t, len(skews), eps, true, func(i int) nodeOpts {
+		skew := skews[i]
+		return nodeOpts{net: fn, scanFrom: scanFrom, now: func() time.Time { return time.Now().Add(skew) },
+			stale: 5 * time.Second, interval: 200 * time.Millisecond}
+	})
 	eventually(t, 15*time.Second, "every node, whatever its clock, sees node1's scans as fresh", allSee(nodes, "1.1.0", false))
 	for _, n := range nodes {
 		sv, _ := n.svc.View().Schema("primary", faultTitle)
