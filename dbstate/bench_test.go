@@ -72,6 +72,11 @@ func BenchmarkSwitchoverWindow(b *testing.B) {
 	}
 	b.StopTimer()
 	w.Stop()
+	for _, in := range tp.Instances { // x is the primary now
+		if in != x {
+			in.WaitCaughtUp(b, x)
+		}
+	}
 	assertAcksEverywhere(b, w.Acks(), tp.Instances...)
 	fmt.Fprintf(&table, "window median %.1f ms, max %.1f ms; total median %.1f ms, max %.1f ms\n",
 		ms(median(windows)), ms(maxOf(windows)), ms(median(totals)), ms(maxOf(totals)))
