@@ -292,6 +292,9 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 			if err != nil {
 				return err
 			}
+			if o.Fence == FenceRefuse && len(now.accounts) > 0 {
+				return fmt.Errorf("%w: connected to %s since planning: %s", ErrUnfencedWriters, X, accountList(now.accounts))
+			}
 			accs := mergeAccounts(fi.accounts, now.accounts)
 			return c.setAccountsLocked(ctx, X, accs, true, func(a Account) {
 				lockMu.Lock()
