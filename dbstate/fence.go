@@ -84,6 +84,68 @@ func FencedUsers(sessions []Session, self int64) []string {
 	return out
 }
 
+// sessionHosts maps each user name with client sessions to the client hosts of those sessions, port removed.
+func sessionHosts(sessions []Session, self int64) map[string][]string {
+	out := map[string][]string{}
+	for _, s := range sessions {
+		if !isClientSession(s, self) {
+			continue
+		}
+		h := s.Host
+		if k := strings.LastIndexByte(h, ':'); k >= 0 && k+1 < len(h) && strings.Trim(h[k+1:], "0123456789") == "" {
+			h = h[:k]
+		}
+		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+		if !slices.Contains(out[s.User], h) {
+			out[s.User] = append(out[s.User], h)
+		}
+	}
+	return out
+}
+
+// AccountHostMatches reports whether an account's host part could be the account of a session from client host
+// h ("localhost" for a socket; an IP or a name for TCP). Patterns use MariaDB's % and _ wildcards, compared without
+// regard to case. It errs towards matching: a netmask pattern (ip/mask) always matches. A role (empty host)
+// never does.
+func AccountHostMatches(pattern, h string) bool {
+	if pattern == "" {
+		return false
+	}
+	if strings.Contains(pattern, "/") {
+		return true
+	}
+	return wildcardMatch(strings.ToLower(pattern), strings.ToLower(h))
+}
+
+// wildcardMatch matches SQL LIKE patterns (% any run, _ one byte; a backslash escapes) in O(len(p)*len(s)).
+func wildcardMatch(p, s string) bool {
+	// prev[j]: p[:i] matches s[:j].
+	prev := make([]bool, len(s)+1)
+	prev[0] = true
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		lit := false
+		if c == '\\' && i+1 < len(p) {
+			i++
+			c, lit = p[i], true
+		}
+		cur := make([]bool, len(s)+1)
+		switch {
+		case c == '%' && !lit:
+			cur[0] = prev[0]
+			for j := 1; j <= len(s); j++ {
+				cur[j] = prev[j] || cur[j-1]
+			}
+		default:
+			for j := 1; j <= len(s); j++ {
+				cur[j] = prev[j-1] && ((c == '_' && !lit) || s[j-1] == c)
+			}
+		}
+		prev = cur
+	}
+	return prev[len(s)]
+}
+
 type fenceInfo struct {
 	self     Account
 	selfID   int64
@@ -129,6 +191,7 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 			return err
 		}
 		fi.selfID = self
+		hosts := sessionHosts(sessions, self)
 		for _, user := range FencedUsers(sessions, self) {
 			rows, err := queryRows(ctx, q, "SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') AS locked "+
 				"FROM mysql.global_priv WHERE User = ?", user)
@@ -137,6 +200,9 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 			}
 			for _, r := range rows {
 				a := Account{User: r["User"], Host: r["Host"]}
+				if !slices.ContainsFunc(hosts[user], func(h string) bool { return AccountHostMatches(a.Host, h) }) {
+					continue // no session of this user could have logged in through this account
+				}
 				bypass, err := accountBypasses(ctx, q, a)
 				if err != nil {
 					return err

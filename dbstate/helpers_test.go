@@ -121,12 +121,13 @@ type writer struct {
 	rate  int
 	dbs   map[string]*sql.DB
 
-	mu      sync.Mutex
-	acks    []ack
-	errs    int
-	lastErr error
-	stop    chan struct{}
-	done    chan struct{}
+	mu       sync.Mutex
+	acks     []ack
+	errs     int
+	lastErr  error
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 func startWriter(t testing.TB, user string, rate int, insts ...*dbtest.Instance) *writer {
@@ -147,12 +148,7 @@ func startWriter(t testing.TB, user string, rate int, insts ...*dbtest.Instance)
 		w.addrs = append(w.addrs, in.Addr())
 	}
 	go w.run()
-	t.Cleanup(func() {
-		w.Stop()
-		for _, db := range w.dbs {
-			db.Close()
-		}
-	})
+	t.Cleanup(w.Stop)
 	return w
 }
 
@@ -218,14 +214,15 @@ func (w *writer) run() {
 	}
 }
 
-// Stop stops the writer and waits for it.
+// Stop stops the writer, waits for it and closes its connections.
 func (w *writer) Stop() {
-	select {
-	case <-w.stop:
-	default:
+	w.stopOnce.Do(func() {
 		close(w.stop)
-	}
-	<-w.done
+		<-w.done
+		for _, db := range w.dbs {
+			db.Close()
+		}
+	})
 }
 
 func (w *writer) Acks() []ack {

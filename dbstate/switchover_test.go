@@ -211,6 +211,18 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 		if !errors.Is(err, dbstate.ErrUnfencedWriters) || !strings.Contains(err.Error(), "'appall'@'127.0.0.1'") {
 			t.Fatalf("err = %v, want ErrUnfencedWriters naming appall", err)
 		}
+		w.Stop()
+		// A writer that connects between planning and execution fails the fence step, which rolls back.
+		_, _, err = switchover(t, c, p, r2, dbstate.SwitchoverOptions{Fence: dbstate.FenceRefuse}, func(ctx context.Context, s *dbstate.Step) error {
+			if s.Name == "fence-writers" {
+				startWriter(t, "appall", 50, all...).waitAcks(t, 3)
+			}
+			return nil
+		})
+		var ee *dbstate.ExecError
+		if !errors.Is(err, dbstate.ErrUnfencedWriters) || !errors.As(err, &ee) || !ee.RolledBack {
+			t.Fatalf("err = %v, want a rolled-back ErrUnfencedWriters", err)
+		}
 	})
 
 	t.Run("READ ONLY ADMIN through a role is detected", func(t *testing.T) {
