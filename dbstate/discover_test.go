@@ -1,10 +1,12 @@
 package dbstate_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate"
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
@@ -124,6 +126,31 @@ func TestDiscoverChain(t *testing.T) {
 	if len(topo.Problems) != 0 {
 		t.Fatalf("problems: %v", topo.Problems)
 	}
+	t.Run("replica without GTID", func(t *testing.T) {
+		c3 := tp.Get("c3")
+		c3.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_USE_GTID=no", "START SLAVE")
+		defer c3.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_USE_GTID=slave_pos", "START SLAVE")
+		topo := discover(t, c, c2)
+		if !hasProblem(topo, c3.Addr(), dbstate.ProblemNoGTID) {
+			t.Fatalf("problems: %v", topo.Problems)
+		}
+	})
+	t.Run("lag", func(t *testing.T) {
+		c2i := tp.Get("c2")
+		c2i.AddLag(t, time.Hour)
+		defer c2i.AddLag(t, 0)
+		tp.Get("c1").Exec(t, "CREATE TABLE test.lag (id INT)")
+		waitUntil(t, 15*time.Second, func() error {
+			topo, err := dbstate.Discover(context.Background(), c, []string{c1}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: time.Second}})
+			if err != nil {
+				return err
+			}
+			if !hasProblem(topo, c2, dbstate.ProblemLag) {
+				return fmt.Errorf("no lag diagnosed yet: %v", topo.Problems)
+			}
+			return nil
+		})
+	})
 	t.Run("loop", func(t *testing.T) {
 		// c1 replicating from c3 closes a loop c1 -> c2 -> c3 -> c1.
 		tp.Get("c1").ReplicateFrom(t, tp.Get("c3"))
