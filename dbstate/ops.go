@@ -238,7 +238,7 @@ func (c *Client) waitReplicating(ctx context.Context, addr, master string, timeo
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
