@@ -18,10 +18,12 @@
 //
 //   - Preflight refuses unless Y is a direct, healthy replica of X with lag under a bound, no instance of the tree
 //     has errant GTIDs, X and Y use the same binlog format, and X replicates from no one.
-//   - Y is caught up while X still takes writes; only then is X made read-only, the accounts that write through
-//     read_only (READ ONLY ADMIN, included in ALL PRIVILEGES in 10.11) are locked and their sessions killed, and
-//     Y waits with MASTER_GTID_WAIT for X's final gtid_binlog_pos. Every write X acknowledged is therefore on Y
-//     before Y becomes writable, and no write reaches X after it.
+//   - Y is caught up while X still takes writes; only then are the connected accounts that write through
+//     read_only (READ ONLY ADMIN, included in ALL PRIVILEGES in 10.11, directly or through a role) locked, X made
+//     read-only and every client session on X killed, and Y waits with MASTER_GTID_WAIT for X's final
+//     gtid_binlog_pos. Every write X acknowledged is therefore on Y before Y becomes writable. If X logs anything
+//     after that position (a writer that was not fenced, e.g. on a NeverLock account such as root@localhost),
+//     the switchover fails before Y is writable and rolls back.
 //   - Any failure before Y is writable restores the original topology: X writable, accounts unlocked, replicas
 //     back under X, Y replicating from X.
 //   - Replication statements (CHANGE MASTER ...) are sent as validated, quoted text, never as server-side prepared
