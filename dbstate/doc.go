@@ -22,8 +22,9 @@
 //     read_only (READ ONLY ADMIN, included in ALL PRIVILEGES in 10.11, directly or through a role) locked, X made
 //     read-only and every client session on X killed, and Y waits with MASTER_GTID_WAIT for X's final
 //     gtid_binlog_pos. Every write X acknowledged is therefore on Y before Y becomes writable. If X logs anything
-//     after that position (a writer that was not fenced, e.g. on a NeverLock account such as root@localhost),
-//     the switchover fails before Y is writable and rolls back.
+//     after that position before Y is promoted (a writer that was not fenced, e.g. on a NeverLock account such
+//     as root@localhost), the switchover fails and rolls back. Accounts that bypass read_only can still write to
+//     any replica afterwards, X included: that is an errant transaction, which Diagnose reports.
 //   - Any failure before Y is writable restores the original topology: X writable, accounts unlocked, replicas
 //     back under X, Y replicating from X.
 //   - Replication statements (CHANGE MASTER ...) are sent as validated, quoted text, never as server-side prepared
