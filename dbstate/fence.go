@@ -148,7 +148,6 @@ func wildcardMatch(p, s string) bool {
 
 type fenceInfo struct {
 	self     Account
-	selfID   int64
 	accounts []Account // connected accounts that write through read_only, to lock
 	shared   bool      // another session uses dbstate's own account, which has a read_only bypass
 	unlocked []Account // connected accounts that write through read_only but are never locked (NeverLock)
@@ -190,7 +189,6 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 		if err != nil {
 			return err
 		}
-		fi.selfID = self
 		hosts := sessionHosts(sessions, self)
 		for _, user := range FencedUsers(sessions, self) {
 			rows, err := queryRows(ctx, q, "SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') AS locked "+

@@ -199,6 +199,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	pastPNR := false
 	for k, s := range p.Steps {
 		start := time.Now()
+		phase := "do"
 		err := func() error {
 			if opt.BeforeStep != nil {
 				if err := opt.BeforeStep(ctx, s); err != nil {
@@ -210,7 +211,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			}
 			if s.Check != nil {
 				if err := s.Check(ctx); err != nil {
-					a.record(s, "check", "failed", err, time.Since(start))
+					phase = "check"
 					return fmt.Errorf("precondition: %w", err)
 				}
 			}
@@ -223,7 +224,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			}
 			continue
 		}
-		a.record(s, "do", "failed", err, time.Since(start))
+		a.record(s, phase, "failed", err, time.Since(start))
 		ee := &ExecError{Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err}
 		if pastPNR {
 			ee.PastPointOfNoReturn = true

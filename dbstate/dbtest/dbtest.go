@@ -72,7 +72,6 @@ type Instance struct {
 	Dir      string // data directory
 	ServerID int
 
-	t       testing.TB
 	base    string
 	extra   []string
 	mu      sync.Mutex
@@ -181,7 +180,7 @@ func start(t testing.TB, extra [][]string) []*Instance {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for k := range n {
-		inst, err := newInstance(t, tmpl)
+		inst, err := newInstance(tmpl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +200,7 @@ func start(t testing.TB, extra [][]string) []*Instance {
 	return out
 }
 
-func newInstance(t testing.TB, tmpl string) (*Instance, error) {
+func newInstance(tmpl string) (*Instance, error) {
 	// A short base directory: unix socket paths are limited to 107 bytes.
 	base, err := os.MkdirTemp("", "dbtest-")
 	if err != nil {
@@ -214,7 +213,7 @@ func newInstance(t testing.TB, tmpl string) (*Instance, error) {
 	}
 	inst := &Instance{
 		Port: port, Socket: filepath.Join(base, "sock"), Dir: filepath.Join(base, "data"),
-		ServerID: int(serverIDs.Add(1)), t: t, base: base,
+		ServerID: int(serverIDs.Add(1)), base: base,
 	}
 	if err := os.Mkdir(filepath.Join(base, "tmp"), 0o700); err != nil {
 		os.RemoveAll(base)
