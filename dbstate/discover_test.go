@@ -200,4 +200,18 @@ func TestDiscoverTwoInstancesOnOneHost(t *testing.T) {
 			t.Fatalf("switchover by other names: %v", err)
 		}
 	})
+	t.Run("switchover with no other replica, and back", func(t *testing.T) {
+		a.Exec(t, "CREATE TABLE test.two (id INT PRIMARY KEY)", "INSERT INTO test.two VALUES (1)")
+		for _, pair := range [][2]*dbtest.Instance{{a, b}, {b, a}} {
+			if _, audit, err := switchover(t, c, pair[0], pair[1], dbstate.SwitchoverOptions{}, nil); err != nil {
+				t.Fatalf("%s -> %s: %v\n%s", pair[0].Name, pair[1].Name, err, audit)
+			}
+			assertSwitched(t, c, pair[1], []*dbtest.Instance{a, b})
+			pair[1].Exec(t, fmt.Sprintf("INSERT INTO test.two VALUES (%d)", pair[1].ServerID+10))
+		}
+		b.WaitCaughtUp(t, a)
+		if got := b.QueryString(t, "SELECT COUNT(*) FROM test.two"); got != "3" {
+			t.Fatalf("b has %s rows, want 3", got)
+		}
+	})
 }
