@@ -91,6 +91,17 @@ func TestRun(t *testing.T) {
 			return []string{"check-config", "--json", "--config", writeConfig(t, configFor(good))}
 		}, wantCode: 0, stdout: []string{`"version_source": "safe"`, `"schema_title": "mediawiki/page/change"`}},
 		{name: "check-config bad", args: func() []string { return []string{"check-config", "--config", writeConfig(t, "schemasync: []\n")} }, wantCode: 2, stderr: []string{"schema_base_uris: at least one URL is required"}},
+		{name: "stream config unreadable", args: func() []string {
+			return []string{"run", "--config", writeConfig(t, configFor("stream_config: /nonexistent/streams.json\ndestinations: {eventgate-main: [INTAKE]}\n"))}
+		}, wantCode: 1, stderr: []string{"stream config /nonexistent/streams.json"}},
+		{name: "stream config invalid", args: func() []string {
+			p := writeConfig(t, `{"streams": []}`)
+			return []string{"run", "--config", writeConfig(t, configFor("stream_config: "+p+"\ndestinations: {eventgate-main: [INTAKE]}\n"))}
+		}, wantCode: 2, stderr: []string{"not EventStreamConfig JSON"}},
+		{name: "check-config stream problem", args: func() []string {
+			p := writeConfig(t, `{"streams": {"x": {"schema_title": "test/event", "destination_event_service": "nowhere", "canary_events_enabled": true}}}`)
+			return []string{"check-config", "--config", writeConfig(t, configFor("stream_config: "+p+"\ndestinations: {eventgate-main: [INTAKE]}\n"))}
+		}, wantCode: 2, stdout: []string{`x (test/event): PROBLEM: destination_event_service "nowhere"`}},
 		{name: "unknown command", args: func() []string { return []string{"fly"} }, wantCode: 2, stderr: []string{`unknown command "fly"`}},
 	}
 	for _, tt := range tests {
