@@ -52,7 +52,6 @@ type rollout struct {
 	lb      string   // schema base URI through the load balancer
 	node    *schemasync.Service
 	nodeURL string
-	streams []Stream
 }
 
 const pageTitle = "mediawiki/page/change"
