@@ -292,7 +292,7 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 		res.FailedStep, res.Error = step, res.Err.Error()
 		res.Duration = time.Since(start)
 		res.Seconds = res.Duration.Seconds()
-		r.log.Warn("canary stream failed", "stream", s.Name, "step", step, "err", err)
+		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", err)
 		return res
 	}
 	if s.Problem != "" {

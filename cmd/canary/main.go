@@ -189,7 +189,11 @@ func writeTable(w io.Writer, results []canary.Result) {
 		case !r.OK:
 			failed++
 			result = "FAILED"
-			detail = strings.TrimPrefix(r.Error, "stream "+r.Stream+" ")
+			detail = r.Error
+			var se *canary.StreamError
+			if errors.As(r.Err, &se) {
+				detail = string(se.Step) + ": " + se.Err.Error()
+			}
 		case r.DryRun:
 			result = "ok (dry run)"
 		}

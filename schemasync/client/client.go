@@ -194,7 +194,7 @@ func (c *Client) ask(ctx context.Context, node string, repos []string, title str
 		u := node + "/v1/repositories/" + url.PathEscape(repo) + "/schemas/" + escapePath(title)
 		view, status, err := c.get(ctx, u)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("repository %s: %w", repo, err)
 		}
 		if status == http.StatusNotFound {
 			continue
@@ -218,6 +218,10 @@ func (c *Client) get(ctx context.Context, u string) (*SchemaView, int, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the node and repository are named by the callers; the URL would repeat them
+		}
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
