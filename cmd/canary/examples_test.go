@@ -17,6 +17,7 @@ func TestExampleConfigs(t *testing.T) {
 	}{
 		{"examples/canary/canary.yml", 2},
 		{"examples/canary/canary-streamconfig.yml", 2},
+		{"examples/canary/local.yml", 2},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
