@@ -194,7 +194,12 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	for _, step := range steps {
 		step.do()
-		time.Sleep(3 * scanInterval) // let a full scan run after the change
+		time.Sleep(2 * scanInterval) // the node scans on its own meanwhile
+		// Scans are serialized, so this one starts after the change: what follows reflects it however
+		// slow the machine is.
+		if err := svc.ScanOnce(ctx); err != nil {
+			return err
+		}
 		sv, err := fetch(ctx, api)
 		if err != nil {
 			return err
