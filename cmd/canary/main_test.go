@@ -147,3 +147,16 @@ func TestRunJSONIsAList(t *testing.T) {
 		t.Fatalf("code %d err %v out %s stderr %s", code, err, stdout.String(), stderr.String())
 	}
 }
+
+// TestHelpOnce: every subcommand's --help prints its usage once, on stdout, and nothing on stderr.
+func TestHelpOnce(t *testing.T) {
+	for _, args := range [][]string{{"run", "--help"}, {"run", "-h"}, {"check-config", "--help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), args, &stdout, &stderr)
+			if code != 0 || strings.Count(stdout.String(), "Usage: canary "+args[0]) != 1 || stderr.Len() != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+			}
+		})
+	}
+}

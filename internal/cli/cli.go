@@ -106,19 +106,33 @@ func NewFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// Parse parses args. It returns done=true with the exit code when the command must stop now: 0 after -h
-// (usage goes to stdout), 2 after a flag error or stray positional arguments.
+// Parse parses args. It returns done=true with the exit code when the command must stop now: 0 after -h or
+// --help (the usage goes to stdout, once), 2 after a flag error (the error and the usage go to the FlagSet's
+// output, stderr, once) or stray positional arguments.
 func Parse(fs *flag.FlagSet, args []string, stdout io.Writer) (done bool, code int) {
+	// The flag package calls Usage itself on -h and on errors, to its output (stderr). Silence it during the
+	// parse and print the usage here, once, where it belongs.
+	usage := fs.Usage
+	if usage == nil { // a FlagSet not made by NewFlagSet: the flag package's default
+		usage = func() {
+			fmt.Fprintf(fs.Output(), "Usage of %s:\n", fs.Name())
+			fs.PrintDefaults()
+		}
+	}
+	fs.Usage = func() {}
 	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
+	fs.Usage = usage
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		stderr := fs.Output()
 		fs.SetOutput(stdout)
 		fs.Usage()
+		fs.SetOutput(stderr)
 		return true, ExitOK
-	}
-	if err != nil {
+	case err != nil:
+		fs.Usage() // after the flag package's one-line error
 		return true, ExitUsage
-	}
-	if fs.NArg() > 0 {
+	case fs.NArg() > 0:
 		fmt.Fprintf(fs.Output(), "%s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
 		return true, ExitUsage
 	}
