@@ -198,8 +198,9 @@ func checkURL(s string) error {
 	return nil
 }
 
-// ParseConfig decodes a YAML configuration over DefaultConfig and validates it. Unknown keys are errors.
-func ParseConfig(data []byte) (Config, error) {
+// DecodeConfig decodes a YAML configuration over DefaultConfig without validating it, so that a caller can
+// apply overrides (command-line flags) first and then call Validate once. Unknown keys are errors.
+func DecodeConfig(data []byte) (Config, error) {
 	cfg := DefaultConfig()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -209,21 +210,42 @@ func ParseConfig(data []byte) (Config, error) {
 		}
 		return cfg, fmt.Errorf("config: %w", err)
 	}
+	return cfg, nil
+}
+
+// ParseConfig decodes a YAML configuration over DefaultConfig and validates it. Unknown keys are errors.
+func ParseConfig(data []byte) (Config, error) {
+	cfg, err := DecodeConfig(data)
+	if err != nil {
+		return cfg, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil
 }
 
-// LoadConfig reads and parses a YAML configuration file.
-func LoadConfig(path string) (Config, error) {
+// ReadConfig reads and decodes a YAML configuration file without validating it (see DecodeConfig).
+func ReadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, err
 	}
-	cfg, err := ParseConfig(data)
+	cfg, err := DecodeConfig(data)
 	if err != nil {
 		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// LoadConfig reads, parses and validates a YAML configuration file.
+func LoadConfig(path string) (Config, error) {
+	cfg, err := ReadConfig(path)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%s: config: %w", path, err)
 	}
 	return cfg, nil
 }

@@ -80,6 +80,26 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
+// TestDecodeConfigDoesNotValidate: DecodeConfig leaves validation to the caller, who may first apply
+// overrides that make an incomplete file valid (latest mode needs no schemasync nodes).
+func TestDecodeConfigDoesNotValidate(t *testing.T) {
+	data := []byte("schema_base_uris: [http://h/repositories/primary/jsonschema]\nstreams: [{name: s, schema_title: t, destinations: [http://i/v1/events]}]\n")
+	if _, err := ParseConfig(data); err == nil || !strings.Contains(err.Error(), "schemasync: at least one node URL is required") {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	cfg, err := DecodeConfig(data)
+	if err != nil || cfg.Concurrency != DefaultConfig().Concurrency {
+		t.Fatalf("DecodeConfig: %+v, %v", cfg, err)
+	}
+	cfg.VersionSource = VersionLatest
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate after the override: %v", err)
+	}
+	if _, err := DecodeConfig([]byte("colour: blue\n")); err == nil || !strings.Contains(err.Error(), "field colour not found") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("schemasync: [http://ss1:8091]\nschema_base_uris: [http://schema/]\nstreams: [{name: s, schema_title: a, destinations: [http://e]}]\n"))
 	f.Add([]byte("version_source: latest\ntimeout: 1s\n"))

@@ -76,7 +76,9 @@ func (c *common) register(fsFlags interface {
 	fsFlags.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 }
 
-func (c *common) load(stderr io.Writer) (canary.Config, *slog.Logger, error) {
+// load reads the config file, applies override (the command's flags, when it has any) and validates the
+// result once: a flag can supply what the file lacks (--version-source latest needs no schemasync nodes).
+func (c *common) load(stderr io.Writer, override func(*canary.Config)) (canary.Config, *slog.Logger, error) {
 	logger, err := cli.NewLogger(stderr, c.logLevel, c.logFormat)
 	if err != nil {
 		return canary.Config{}, nil, err
@@ -84,9 +86,15 @@ func (c *common) load(stderr io.Writer) (canary.Config, *slog.Logger, error) {
 	if c.config == "" {
 		return canary.Config{}, nil, cli.Usagef("--config is required")
 	}
-	cfg, err := canary.LoadConfig(c.config)
+	cfg, err := canary.ReadConfig(c.config)
 	if err != nil {
 		return cfg, nil, &cli.UsageError{Err: err}
+	}
+	if override != nil {
+		override(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, cli.Usagef("%s: config: %w", c.config, err)
 	}
 	return cfg, logger, nil
 }
@@ -102,26 +110,23 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
-	cfg, logger, err := c.load(stderr)
+	cfg, logger, err := c.load(stderr, func(cfg *canary.Config) {
+		if *source != "" {
+			cfg.VersionSource = canary.VersionSource(*source)
+		}
+		if *dryRun {
+			cfg.DryRun = true
+		}
+		if *textfile != "" {
+			cfg.Textfile = *textfile
+		}
+		if *pushgateway != "" {
+			cfg.Pushgateway = *pushgateway
+		}
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "canary run: %v\n", err)
 		return cli.ExitCode(err)
-	}
-	if *source != "" {
-		cfg.VersionSource = canary.VersionSource(*source)
-	}
-	if *dryRun {
-		cfg.DryRun = true
-	}
-	if *textfile != "" {
-		cfg.Textfile = *textfile
-	}
-	if *pushgateway != "" {
-		cfg.Pushgateway = *pushgateway
-	}
-	if err := cfg.Validate(); err != nil {
-		fmt.Fprintf(stderr, "canary run: %v\n", err)
-		return cli.ExitUsage
 	}
 	runner, err := canary.NewRunner(cfg, canary.Options{Logger: logger})
 	if err != nil {
@@ -228,7 +233,7 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
-	cfg, logger, err := c.load(stderr)
+	cfg, logger, err := c.load(stderr, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "canary check-config: %v\n", err)
 		return cli.ExitCode(err)

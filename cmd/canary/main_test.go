@@ -46,6 +46,12 @@ func world(t *testing.T) (configFor func(extra string) string, g *eventgate.Inta
 	}, g
 }
 
+// withoutSchemasync drops the schemasync line that world's configs start with.
+func withoutSchemasync(config string) string {
+	_, rest, _ := strings.Cut(config, "\n")
+	return rest
+}
+
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "canary.yml")
@@ -86,6 +92,12 @@ func TestRun(t *testing.T) {
 		{name: "latest mode", args: func() []string {
 			return []string{"run", "--version-source", "latest", "--config", writeConfig(t, configFor(good))}
 		}, wantCode: 0, stdout: []string{"latest"}, posted: 2},
+		{name: "latest mode, no schemasync nodes", args: func() []string {
+			return []string{"run", "--version-source", "latest", "--config", writeConfig(t, withoutSchemasync(configFor(good)))}
+		}, wantCode: 0, stdout: []string{"latest", "2 streams, 2 ok, 0 failed"}, posted: 2},
+		{name: "safe mode, no schemasync nodes", args: func() []string {
+			return []string{"run", "--config", writeConfig(t, withoutSchemasync(configFor(good)))}
+		}, wantCode: 2, stderr: []string{"schemasync: at least one node URL is required with version_source safe"}},
 		{name: "check-config", args: func() []string { return []string{"check-config", "--config", writeConfig(t, configFor(good))} }, wantCode: 0, stdout: []string{"ok, version source safe, 2 streams", "test.event (test/event) -> http://"}},
 		{name: "check-config json", args: func() []string {
 			return []string{"check-config", "--json", "--config", writeConfig(t, configFor(good))}
