@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 )
@@ -31,5 +32,27 @@ func TestExampleConfigs(t *testing.T) {
 				t.Fatalf("%d streams, want %d:\n%s", n, tc.streams, stdout.String())
 			}
 		})
+	}
+}
+
+// TestServiceUnitHasNoPrecheck: the systemd unit must not gate the run on check-config. check-config exits
+// non-zero when one stream cannot run or the stream config is briefly unreachable, and as ExecStartPre that
+// would skip every stream; run validates the config itself and fails only the streams that cannot run.
+func TestServiceUnitHasNoPrecheck(t *testing.T) {
+	data, err := os.ReadFile("../../examples/canary/canary.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var execStart []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "ExecStartPre=") || strings.HasPrefix(line, "ExecCondition=") {
+			t.Errorf("the unit gates the run: %s", line)
+		}
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok {
+			execStart = strings.Fields(v)
+		}
+	}
+	if len(execStart) < 2 || execStart[1] != "run" {
+		t.Fatalf("ExecStart = %q, want canary run ...", execStart)
 	}
 }

@@ -56,6 +56,10 @@ Usage: canary check-config --config FILE [--json]
 Parse and validate the config (unknown keys are errors), read the stream config if one is named, and list the
 streams a run would cover. Nothing is sent.
 
+Exit status: 0 when the config and every stream are fine; 1 when the config is valid but some stream cannot
+run (listed as PROBLEM: a run fails that stream at step config and still runs the others) or the stream config
+cannot be read right now; 2 for a usage or config error (a run would exit 2 too).
+
 Examples:
   canary check-config --config /etc/evenkeel/canary.yml
   canary check-config --config canary.yml --json
@@ -252,27 +256,41 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		return cli.ExitUsage
 	}
-	code := cli.ExitOK
 	type streamOut struct {
 		canary.Stream
 		Problem string `json:"problem,omitempty"`
 	}
 	out := struct {
-		Config  string      `json:"config"`
-		Source  string      `json:"version_source"`
-		Streams []streamOut `json:"streams"`
-	}{Config: c.config, Source: string(cfg.VersionSource)}
+		Config   string      `json:"config"`
+		Source   string      `json:"version_source"`
+		OK       bool        `json:"ok"`       // the config and every stream are fine
+		Problems int         `json:"problems"` // streams that cannot run
+		Streams  []streamOut `json:"streams"`
+	}{Config: c.config, Source: string(cfg.VersionSource), Streams: []streamOut{}}
 	for _, s := range streams {
 		out.Streams = append(out.Streams, streamOut{Stream: s, Problem: s.Problem})
 		if s.Problem != "" {
-			code = cli.ExitUsage
+			out.Problems++
 		}
 	}
+	out.OK = out.Problems == 0
+	code := cli.ExitOK
+	if !out.OK {
+		code = cli.ExitFailure // the file is valid; some stream is not runnable
+	}
 	if c.json {
-		_ = cli.WriteJSON(stdout, out)
+		if err := cli.WriteJSON(stdout, out); err != nil {
+			fmt.Fprintf(stderr, "canary check-config: %v\n", err)
+			return cli.ExitFailure
+		}
 		return code
 	}
-	fmt.Fprintf(stdout, "%s: ok, version source %s, %d streams\n", c.config, cfg.VersionSource, len(streams))
+	if out.OK {
+		fmt.Fprintf(stdout, "%s: ok, version source %s, %d streams\n", c.config, cfg.VersionSource, len(streams))
+	} else {
+		fmt.Fprintf(stdout, "%s: valid, but %d of %d streams cannot run (a run fails them at step config and runs the others), version source %s\n",
+			c.config, out.Problems, len(streams), cfg.VersionSource)
+	}
 	for _, s := range streams {
 		if s.Problem != "" {
 			fmt.Fprintf(stdout, "  %s (%s): PROBLEM: %s\n", s.Name, s.SchemaTitle, s.Problem)

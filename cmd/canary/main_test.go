@@ -68,12 +68,13 @@ func TestRun(t *testing.T) {
 	textfile := filepath.Join(t.TempDir(), "canary.prom")
 
 	tests := []struct {
-		name     string
-		args     func() []string
-		wantCode int
-		stdout   []string
-		stderr   []string
-		posted   int
+		name      string
+		args      func() []string
+		wantCode  int
+		stdout    []string
+		notStdout []string
+		stderr    []string
+		posted    int
 	}{
 		{name: "help", args: func() []string { return []string{"run", "--help"} }, wantCode: 0, stdout: []string{"Usage: canary run", "Examples:"}},
 		{name: "no config", args: func() []string { return []string{"run"} }, wantCode: 2, stderr: []string{"--config is required"}},
@@ -101,7 +102,7 @@ func TestRun(t *testing.T) {
 		{name: "check-config", args: func() []string { return []string{"check-config", "--config", writeConfig(t, configFor(good))} }, wantCode: 0, stdout: []string{"ok, version source safe, 2 streams", "test.event (test/event) -> http://"}},
 		{name: "check-config json", args: func() []string {
 			return []string{"check-config", "--json", "--config", writeConfig(t, configFor(good))}
-		}, wantCode: 0, stdout: []string{`"version_source": "safe"`, `"schema_title": "mediawiki/page/change"`}},
+		}, wantCode: 0, stdout: []string{`"version_source": "safe"`, `"schema_title": "mediawiki/page/change"`, `"ok": true`, `"problems": 0`}},
 		{name: "check-config bad", args: func() []string { return []string{"check-config", "--config", writeConfig(t, "schemasync: []\n")} }, wantCode: 2, stderr: []string{"schema_base_uris: at least one URL is required"}},
 		{name: "stream config unreadable", args: func() []string {
 			return []string{"run", "--config", writeConfig(t, configFor("stream_config: /nonexistent/streams.json\ndestinations: {eventgate-main: [INTAKE]}\n"))}
@@ -111,9 +112,21 @@ func TestRun(t *testing.T) {
 			return []string{"run", "--config", writeConfig(t, configFor("stream_config: "+p+"\ndestinations: {eventgate-main: [INTAKE]}\n"))}
 		}, wantCode: 2, stderr: []string{"not EventStreamConfig JSON"}},
 		{name: "check-config stream problem", args: func() []string {
-			p := writeConfig(t, `{"streams": {"x": {"schema_title": "test/event", "destination_event_service": "nowhere", "canary_events_enabled": true}}}`)
+			p := writeConfig(t, `{"streams": {"x": {"schema_title": "test/event", "destination_event_service": "nowhere", "canary_events_enabled": true},
+				"test.event": {"schema_title": "test/event", "destination_event_service": "eventgate-main", "canary_events_enabled": true}}}`)
 			return []string{"check-config", "--config", writeConfig(t, configFor("stream_config: "+p+"\ndestinations: {eventgate-main: [INTAKE]}\n"))}
-		}, wantCode: 2, stdout: []string{`x (test/event): PROBLEM: destination_event_service "nowhere"`}},
+		}, wantCode: 1, stdout: []string{`: valid, but 1 of 2 streams cannot run`, `x (test/event): PROBLEM: destination_event_service "nowhere"`, `test.event (test/event) -> http://`}, notStdout: []string{": ok,"}},
+		{name: "check-config stream problem, json", args: func() []string {
+			p := writeConfig(t, `{"streams": {"x": {"schema_title": "test/event", "destination_event_service": "nowhere", "canary_events_enabled": true}}}`)
+			return []string{"check-config", "--json", "--config", writeConfig(t, configFor("stream_config: "+p+"\ndestinations: {eventgate-main: [INTAKE]}\n"))}
+		}, wantCode: 1, stdout: []string{`"ok": false`, `"problems": 1`, `"problem": "destination_event_service \"nowhere\"`}},
+		{name: "check-config stream config unreadable", args: func() []string {
+			return []string{"check-config", "--config", writeConfig(t, configFor("stream_config: /nonexistent/streams.json\ndestinations: {eventgate-main: [INTAKE]}\n"))}
+		}, wantCode: 1, stderr: []string{"stream config /nonexistent/streams.json"}},
+		{name: "check-config stream config invalid", args: func() []string {
+			p := writeConfig(t, `{"streams": []}`)
+			return []string{"check-config", "--config", writeConfig(t, configFor("stream_config: "+p+"\ndestinations: {eventgate-main: [INTAKE]}\n"))}
+		}, wantCode: 2, stderr: []string{"not EventStreamConfig JSON"}},
 		{name: "unknown command", args: func() []string { return []string{"fly"} }, wantCode: 2, stderr: []string{`unknown command "fly"`}},
 	}
 	for _, tt := range tests {
@@ -127,6 +140,11 @@ func TestRun(t *testing.T) {
 			for _, s := range tt.stdout {
 				if !strings.Contains(stdout.String(), s) {
 					t.Errorf("stdout lacks %q:\n%s", s, stdout.String())
+				}
+			}
+			for _, s := range tt.notStdout {
+				if strings.Contains(stdout.String(), s) {
+					t.Errorf("stdout has %q:\n%s", s, stdout.String())
 				}
 			}
 			for _, s := range tt.stderr {
