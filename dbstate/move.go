@@ -155,8 +155,9 @@ func splitAddr(addr string) (string, int, error) {
 	return h, port, nil
 }
 
-// moveStep returns the step that stops replica, waits (up to timeout) until newMaster has applied the replica's
-// position, points the replica at newMaster and starts it; its undo points it back at oldMaster.
+// moveStep returns the step that stops replica, waits (up to timeout) until newMaster has logged the replica's
+// position (its gtid_binlog_pos contains the replica's gtid_slave_pos; newMaster may be the root primary), points
+// the replica at newMaster and starts it; its undo points it back at oldMaster.
 // resolve maps the master address a server reports to the topology's key for it.
 func moveStep(c *Client, resolve func(string) string, replica, oldMaster, newMaster string, timeout time.Duration) (*Step, error) {
 	nh, np, err := splitAddr(newMaster)
@@ -171,7 +172,7 @@ func moveStep(c *Client, resolve func(string) string, replica, oldMaster, newMas
 	return &Step{
 		Name:         "move-replica",
 		Instance:     replica,
-		Description:  fmt.Sprintf("STOP SLAVE on %s; wait until %s has its gtid_slave_pos (MASTER_GTID_WAIT, up to %v); %s; START SLAVE", replica, newMaster, timeout, ChangeMaster{Host: nh, Port: np}.Redacted()),
+		Description:  fmt.Sprintf("STOP SLAVE on %s; wait until %s has logged its gtid_slave_pos (gtid_binlog_pos, polled, up to %v); %s; START SLAVE", replica, newMaster, timeout, ChangeMaster{Host: nh, Port: np}.Redacted()),
 		Precondition: fmt.Sprintf("%s still replicates from %s", replica, oldMaster),
 		UndoText:     fmt.Sprintf("point %s back at %s (%s) and start it", replica, oldMaster, ChangeMaster{Host: oh, Port: op}.Redacted()),
 		Check: func(ctx context.Context) error {
@@ -193,8 +194,9 @@ func moveStep(c *Client, resolve func(string) string, replica, oldMaster, newMas
 			if err != nil {
 				return err
 			}
-			if err := c.waitFor(ctx, newMaster, v.GTIDSlavePos, timeout); err != nil {
-				return fmt.Errorf("%w: %v", ErrPositionUnreachable, err)
+			// newMaster may be the root primary, whose gtid_slave_pos does not move: wait on what it logged.
+			if err := c.waitLogged(ctx, newMaster, v.GTIDSlavePos, timeout); err != nil {
+				return fmt.Errorf("%w: %w", ErrPositionUnreachable, err)
 			}
 			if err := c.changeMaster(ctx, replica, ChangeMaster{Host: nh, Port: np}, true); err != nil {
 				return err

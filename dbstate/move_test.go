@@ -210,3 +210,43 @@ func TestSwitchoverRefusals(t *testing.T) {
 		})
 	}
 }
+
+// A replica can be moved under the root primary (flattening a chain) and back under a replica while the primary
+// takes writes. The root primary's gtid_slave_pos never moves with its own writes, so waiting for the position
+// there must look at what it logged (gtid_binlog_pos), not at what it replicated.
+func TestMoveUnderRootPrimaryUnderWriteLoad(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.Build(t, "p>a a>c")
+	p, a, cc := tp.Get("p"), tp.Get("a"), tp.Get("c")
+	createAppAccounts(t, p)
+	a.WaitCaughtUp(t, p)
+	cc.WaitCaughtUp(t, p)
+	c := newClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := startWriter(t, "app", 200, p)
+	w.waitAcks(t, 50)
+
+	masterOf := func(in *dbtest.Instance) string { return discover(t, c, p.Addr()).Instances[in.Addr()].Master }
+	for _, step := range []struct {
+		name  string
+		under *dbtest.Instance
+	}{{"flatten: c under the root p", p}, {"back under the replica a", a}} {
+		var audit auditBuffer
+		if _, err := dbstate.Move(ctx, c, dbstate.MoveOptions{Replica: cc.Addr(), Under: step.under.Addr(), Timeout: 5 * time.Second},
+			dbstate.ExecOptions{User: "test", Audit: &audit}); err != nil {
+			t.Fatalf("%s: %v\naudit:\n%s", step.name, err, audit.String())
+		}
+		if got := masterOf(cc); got != step.under.Addr() {
+			t.Fatalf("%s: c replicates from %s", step.name, got)
+		}
+		w.waitAcks(t, 50) // writes keep flowing to c through its new master
+	}
+	w.Stop()
+	a.WaitCaughtUp(t, p)
+	cc.WaitCaughtUp(t, p)
+	assertAcksEverywhere(t, w.Acks(), p, a, cc)
+	if topo := discover(t, c, p.Addr()); len(topo.Problems) != 0 {
+		t.Fatalf("problems: %v", topo.Problems)
+	}
+}

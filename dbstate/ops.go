@@ -155,11 +155,12 @@ func scrub(err error, secret string) error {
 	return errors.New(strings.ReplaceAll(err.Error(), secret, "<redacted>"))
 }
 
-// ErrWaitTimeout is returned when MASTER_GTID_WAIT times out.
+// ErrWaitTimeout is returned when a wait for a GTID position times out.
 var ErrWaitTimeout = errors.New("timed out waiting for GTID position")
 
 // WaitForPosition runs MASTER_GTID_WAIT(pos, timeout) on q: nil once the replica applied pos, ErrWaitTimeout
-// (wrapped) when it did not in time.
+// (wrapped) when it did not in time. MASTER_GTID_WAIT looks at gtid_slave_pos only: on a server that replicates
+// from no one it waits for nothing that its own writes can bring.
 func WaitForPosition(ctx context.Context, q Querier, pos Position, timeout time.Duration) error {
 	if len(pos) == 0 {
 		return nil
@@ -214,6 +215,30 @@ func (c *Client) waitFor(ctx context.Context, addr string, pos Position, timeout
 		return fmt.Errorf("%s: %w", addr, err)
 	}
 	return nil
+}
+
+// waitLogged polls addr (every 10 ms, up to timeout) until its gtid_binlog_pos contains pos, compared per domain
+// in Go. Unlike MASTER_GTID_WAIT, which waits on gtid_slave_pos only, it also works on a root primary, whose
+// gtid_slave_pos never moves with its own writes. gtid_binlog_pos is what addr can serve to a replica.
+func (c *Client) waitLogged(ctx context.Context, addr string, pos Position, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		v, err := c.vars(ctx, addr)
+		if err != nil {
+			return err
+		}
+		if v.GTIDBinlogPos.Contains(pos) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %w %s after %v (it logged %s)", addr, ErrWaitTimeout, pos, timeout, v.GTIDBinlogPos)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // waitReplicating waits until addr's replication threads both run with master master, or fails after timeout
