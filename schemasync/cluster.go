@@ -76,6 +76,9 @@ type broadcastMsg struct {
 	Src   string `json:"src"` // the sender's API URL, to fetch content from
 	D     digest `json:"d"`
 	Leave string `json:"leave,omitempty"` // set instead of D when the named node is leaving on purpose
+	// Direct marks a digest the observer sent straight to every member because its scan result changed,
+	// rather than through gossip. Receivers treat both alike; it only labels the metrics.
+	Direct bool `json:"direct,omitempty"`
 }
 
 // pushPullMsg is a node's full state in memberlist's push/pull: digests of every observation it holds.
@@ -124,15 +127,16 @@ type Cluster struct {
 	keyring *memberlist.Keyring
 
 	inbox    chan inbound
-	fetching sync.Map // content hash -> struct{}: fetches in flight
+	fetching sync.Map // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	joined   atomic.Bool
 	merged   atomic.Bool
 
-	mu      sync.Mutex
-	members map[string]*MemberView
-	leaving map[string]bool // nodes that announced they leave: their departure is "left", not "dead"
+	mu       sync.Mutex
+	members  map[string]*MemberView
+	leaving  map[string]bool   // nodes that announced they leave: their departure is "left", not "dead"
+	outcomes map[string]string // endpoint -> content hash or error of this node's last scan of it
 
 	m *clusterMetrics
 }
@@ -164,7 +168,7 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	c := &Cluster{
 		svc: s, cfg: cfg, log: s.log.With("component", "cluster"), peers: opts.Peers, now: s.now,
 		inbox: make(chan inbound, 4096), stop: make(chan struct{}), members: map[string]*MemberView{},
-		leaving: map[string]bool{},
+		leaving: map[string]bool{}, outcomes: map[string]string{},
 	}
 	c.apiURL = opts.APIURL
 	if c.apiURL == "" {
@@ -383,10 +387,43 @@ func (c *Cluster) KeyFingerprints() []string {
 }
 
 // publish queues a broadcast of an observation's digest (a local one, or a relayed one); it replaces the
-// queued digest of the same observer and endpoint.
+// queued digest of the same observer and endpoint. When this node's own scan of an endpoint gives a different
+// result from its previous scan (new content, or a new error), the digest also goes straight to every other
+// member, so that a change reaches every node in one hop instead of waiting for gossip rounds. Unchanged
+// scans, which only refresh freshness, ride the gossip alone.
 func (c *Cluster) publish(o *Observation) {
 	body, _ := json.Marshal(broadcastMsg{Src: c.apiURL, D: digestOf(o, 0)})
 	c.queue.QueueBroadcast(&obsBroadcast{name: o.Observer + "\x00" + o.Endpoint, body: body, at: o.At, now: c.now})
+	if o.Observer != c.cfg.NodeName {
+		return
+	}
+	outcome := o.Hash + "\x00" + o.Err
+	c.mu.Lock()
+	changed := c.outcomes[o.Endpoint] != outcome
+	c.outcomes[o.Endpoint] = outcome
+	c.mu.Unlock()
+	if changed {
+		direct, _ := json.Marshal(broadcastMsg{Src: c.apiURL, D: digestOf(o, 0), Direct: true})
+		b := &obsBroadcast{body: direct, at: o.At, now: c.now}
+		go c.sendDirect(b) // publish runs under the service's lock: send outside it
+	}
+}
+
+// sendDirect sends a digest to every other member as a best-effort (UDP) message, encrypted and labelled
+// like the gossip. A lost packet costs only latency: the gossip and push/pull carry the same digest.
+func (c *Cluster) sendDirect(b *obsBroadcast) {
+	msg := b.Message() // the age is written now, at sending
+	for _, n := range c.ml.Members() {
+		if n.Name == c.cfg.NodeName {
+			continue
+		}
+		if err := c.ml.SendBestEffort(n, msg); err != nil {
+			c.log.Debug("sending a digest directly failed", "to", n.Name, "err", err)
+			continue
+		}
+		c.m.msgs.WithLabelValues("sent", "direct").Inc()
+		c.m.bytes.WithLabelValues("sent", "direct").Add(float64(len(msg)))
+	}
 }
 
 func digestOf(o *Observation, age time.Duration) digest {
@@ -459,14 +496,24 @@ func (c *Cluster) apply(in inbound) {
 	if o.Err == "" {
 		schemas, ok := c.svc.contentByHash(d.Hash)
 		if !ok {
-			if _, busy := c.fetching.LoadOrStore(d.Hash, struct{}{}); busy {
-				// Another worker fetches this content; retry this digest after it.
-				time.AfterFunc(50*time.Millisecond, func() { c.enqueue(in) })
+			done := make(chan struct{})
+			if other, busy := c.fetching.LoadOrStore(d.Hash, done); busy {
+				// Another worker fetches this content (endpoints usually serve the same): wait for it, then
+				// apply this digest again, which finds the content, or fetches it if that fetch failed.
+				select {
+				case <-other.(chan struct{}):
+					c.apply(in)
+				case <-c.stop:
+				}
 				return
 			}
+			// Released after Observe below, so that waiters find the content in the state.
+			defer func() {
+				c.fetching.Delete(d.Hash)
+				close(done)
+			}()
 			var err error
 			schemas, err = c.fetchContent(in.src, d.Hash)
-			c.fetching.Delete(d.Hash)
 			if err != nil {
 				c.m.fetchErrors.Inc()
 				c.log.Debug("fetching observation content failed", "from", in.src, "hash", d.Hash, "err", err)
@@ -533,15 +580,21 @@ func (d *clusterDelegate) NodeMeta(limit int) []byte {
 
 func (d *clusterDelegate) NotifyMsg(b []byte) {
 	c := (*Cluster)(d)
-	c.m.msgs.WithLabelValues("received", "broadcast").Inc()
-	c.m.bytes.WithLabelValues("received", "broadcast").Add(float64(len(b)))
-	if len(b) < 8 {
-		return
-	}
-	age := int64(binary.BigEndian.Uint64(b[:8]))
 	var m broadcastMsg
-	if err := json.Unmarshal(b[8:], &m); err != nil || age < 0 {
-		c.log.Debug("ignoring a malformed broadcast", "err", err)
+	var age int64
+	err := errors.New("shorter than its 8-byte age")
+	if len(b) >= 8 {
+		age = int64(binary.BigEndian.Uint64(b[:8]))
+		err = json.Unmarshal(b[8:], &m)
+	}
+	kind := "broadcast"
+	if m.Direct {
+		kind = "direct"
+	}
+	c.m.msgs.WithLabelValues("received", kind).Inc()
+	c.m.bytes.WithLabelValues("received", kind).Add(float64(len(b)))
+	if err != nil || age < 0 {
+		c.log.Debug("ignoring a malformed broadcast", "bytes", len(b), "err", err)
 		return
 	}
 	if m.Leave != "" {
@@ -551,7 +604,7 @@ func (d *clusterDelegate) NotifyMsg(b []byte) {
 		return
 	}
 	m.D.AgeMS = age
-	c.enqueue(inbound{d: m.D, src: m.Src, recv: c.now(), kind: "broadcast"})
+	c.enqueue(inbound{d: m.D, src: m.Src, recv: c.now(), kind: kind})
 }
 
 func (d *clusterDelegate) GetBroadcasts(overhead, limit int) [][]byte {
@@ -673,7 +726,7 @@ func newClusterMetrics(c *Cluster) *clusterMetrics {
 	return &clusterMetrics{
 		c: c,
 		msgs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_messages_total",
-			Help: "Gossip messages, by direction (sent, received) and kind (broadcast, push_pull)."}, []string{"direction", "kind"}),
+			Help: "Gossip messages, by direction (sent, received) and kind (broadcast, direct, push_pull)."}, []string{"direction", "kind"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_bytes_total",
 			Help: "Gossip payload bytes, by direction and kind."}, []string{"direction", "kind"}),
 		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "schemasync_shared_state_bytes",

@@ -158,8 +158,20 @@ func (t *faultTransport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
 }
 
 func (t *faultTransport) WriteTo(b []byte, addr string) (time.Time, error) {
+	if t.isShutdown() {
+		return time.Now(), nil // a crashed node sends nothing; memberlist may still try until it notices
+	}
 	t.net.send(t, b, addr)
 	return time.Now(), nil
+}
+
+func (t *faultTransport) isShutdown() bool {
+	select {
+	case <-t.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (t *faultTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
@@ -169,6 +181,9 @@ func (t *faultTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Ti
 func (t *faultTransport) PacketCh() <-chan *memberlist.Packet { return t.packets }
 
 func (t *faultTransport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	if t.isShutdown() {
+		return nil, errors.New("transport shut down")
+	}
 	t.net.mu.Lock()
 	dest := t.net.byAddr[addr]
 	ok := dest != nil && t.net.connected(t.name, dest.name)
