@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,7 @@ type Client struct {
 
 	mu  sync.Mutex
 	dbs map[string]*sql.DB
+	own ownConns
 }
 
 // NewClient returns a Client. timeout bounds connecting (0 means 5 s); logger may be nil.
@@ -150,7 +152,7 @@ func (c *Client) DB(addr string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", addr, err)
 	}
-	db := sql.OpenDB(conn)
+	db := sql.OpenDB(&trackingConnector{inner: conn, own: &c.own})
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
 	c.dbs[addr] = db
@@ -264,4 +266,120 @@ func ReadReplicaHosts(ctx context.Context, q Querier) ([]ReplicaHost, error) {
 		return nil, fmt.Errorf("show slave hosts: %w", err)
 	}
 	return ParseReplicaHosts(rows)
+}
+
+// serverIdentity names a server the same way on every connection to it, whatever address reached it.
+const serverIdentity = "CONCAT(@@server_id, '/', @@hostname, '/', @@port)"
+
+// ownConns are the connection ids of a Client's open connections, per server identity, so that fencing can tell
+// dbstate's own sessions (idle in its pools) from other sessions of the same account.
+type ownConns struct {
+	mu  sync.Mutex
+	ids map[string]map[int64]bool
+}
+
+func (o *ownConns) add(server string, id int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ids == nil {
+		o.ids = map[string]map[int64]bool{}
+	}
+	if o.ids[server] == nil {
+		o.ids[server] = map[int64]bool{}
+	}
+	o.ids[server][id] = true
+}
+
+func (o *ownConns) remove(server string, id int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.ids[server], id)
+}
+
+// on returns the ids of the open connections to server.
+func (o *ownConns) on(server string) map[int64]bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[int64]bool{}
+	for id := range o.ids[server] {
+		out[id] = true
+	}
+	return out
+}
+
+// driverConn is what database/sql uses of a go-sql-driver/mysql connection. A wrapper must pass all of it on:
+// without ExecerContext and QueryerContext, database/sql would fall back to server-side prepared statements.
+type driverConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+	driver.NamedValueChecker
+}
+
+// trackingConnector records the connection id of every connection it opens in own, until the connection closes.
+type trackingConnector struct {
+	inner driver.Connector
+	own   *ownConns
+}
+
+func (t *trackingConnector) Driver() driver.Driver { return t.inner.Driver() }
+
+func (t *trackingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := t.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dc, ok := c.(driverConn)
+	if !ok {
+		c.Close()
+		return nil, fmt.Errorf("dbstate: driver connection %T lacks methods database/sql needs", c)
+	}
+	id, server, err := connIdentity(ctx, dc)
+	if err != nil {
+		dc.Close()
+		return nil, fmt.Errorf("connection id: %w", err)
+	}
+	t.own.add(server, id)
+	return &trackedConn{driverConn: dc, own: t.own, server: server, id: id}, nil
+}
+
+func connIdentity(ctx context.Context, c driver.QueryerContext) (int64, string, error) {
+	rows, err := c.QueryContext(ctx, "SELECT CONNECTION_ID(), "+serverIdentity, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, 2)
+	if err := rows.Next(dest); err != nil {
+		return 0, "", err
+	}
+	id, err := strconv.ParseInt(valueString(dest[0]), 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w connection id %q", ErrParse, valueString(dest[0]))
+	}
+	return id, valueString(dest[1]), nil
+}
+
+func valueString(v driver.Value) string {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return fmt.Sprint(v)
+}
+
+type trackedConn struct {
+	driverConn
+	own    *ownConns
+	server string
+	id     int64
+}
+
+func (c *trackedConn) Close() error {
+	c.own.remove(c.server, c.id)
+	return c.driverConn.Close()
 }

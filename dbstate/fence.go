@@ -67,8 +67,9 @@ func isClientSession(s Session, self int64) bool {
 	return true
 }
 
-// FencedUsers is pure: the user names with client sessions, other than the admin's own account name, whose
-// accounts must be looked at for privileges that write through read_only.
+// FencedUsers is pure: the user names with client sessions (other than the session self), whose accounts must be
+// looked at for privileges that write through read_only. The process list shows a session's user name and client
+// host, not the account (user@host pattern) it logged in through: every account of these users is a candidate.
 func FencedUsers(sessions []Session, self int64) []string {
 	set := map[string]bool{}
 	for _, s := range sessions {
@@ -84,96 +85,40 @@ func FencedUsers(sessions []Session, self int64) []string {
 	return out
 }
 
-// sessionHosts maps each user name with client sessions to the client hosts of those sessions, port removed.
-func sessionHosts(sessions []Session, self int64) map[string][]string {
-	out := map[string][]string{}
-	for _, s := range sessions {
-		if !isClientSession(s, self) {
-			continue
-		}
-		h := s.Host
-		if k := strings.LastIndexByte(h, ':'); k >= 0 && k+1 < len(h) && strings.Trim(h[k+1:], "0123456789") == "" {
-			h = h[:k]
-		}
-		h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
-		if !slices.Contains(out[s.User], h) {
-			out[s.User] = append(out[s.User], h)
-		}
-	}
-	return out
-}
-
-// AccountHostMatches reports whether an account's host part could be the account of a session from client host
-// h ("localhost" for a socket; an IP or a name for TCP). Patterns use MariaDB's % and _ wildcards, compared without
-// regard to case. It errs towards matching: a netmask pattern (ip/mask) always matches. A role (empty host)
-// never does.
-func AccountHostMatches(pattern, h string) bool {
-	if pattern == "" {
-		return false
-	}
-	if strings.Contains(pattern, "/") {
-		return true
-	}
-	return wildcardMatch(strings.ToLower(pattern), strings.ToLower(h))
-}
-
-// wildcardMatch matches SQL LIKE patterns (% any run, _ one byte; a backslash escapes) in O(len(p)*len(s)).
-func wildcardMatch(p, s string) bool {
-	// prev[j]: p[:i] matches s[:j].
-	prev := make([]bool, len(s)+1)
-	prev[0] = true
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		lit := false
-		if c == '\\' && i+1 < len(p) {
-			i++
-			c, lit = p[i], true
-		}
-		cur := make([]bool, len(s)+1)
-		switch {
-		case c == '%' && !lit:
-			cur[0] = prev[0]
-			for j := 1; j <= len(s); j++ {
-				cur[j] = prev[j] || cur[j-1]
-			}
-		default:
-			for j := 1; j <= len(s); j++ {
-				cur[j] = prev[j-1] && ((c == '_' && !lit) || s[j-1] == c)
-			}
-		}
-		prev = cur
-	}
-	return prev[len(s)]
-}
-
 type fenceInfo struct {
 	self     Account
-	accounts []Account // connected accounts that write through read_only, to lock
-	shared   bool      // another session uses dbstate's own account, which has a read_only bypass
-	unlocked []Account // connected accounts that write through read_only but are never locked (NeverLock)
+	accounts []Account // accounts of connected users that write through read_only, to lock
+	shared   int       // sessions of dbstate's own user, not dbstate's own connections, while its account bypasses read_only
+	unlocked []Account // accounts of connected users that write through read_only but are never locked (NeverLock)
 }
 
-// readSessions reads the process list and the connection id of the reading session.
-func readSessions(ctx context.Context, q Querier) ([]Session, int64, error) {
-	rows, err := queryRows(ctx, q, "SELECT ID, USER, HOST, COMMAND, CONNECTION_ID() AS SELF FROM information_schema.PROCESSLIST")
+// readSessions reads the process list, the connection id of the reading session and the server's identity.
+func readSessions(ctx context.Context, q Querier) ([]Session, int64, string, error) {
+	rows, err := queryRows(ctx, q, "SELECT ID, USER, HOST, COMMAND, CONNECTION_ID() AS SELF, "+serverIdentity+
+		" AS SERVER FROM information_schema.PROCESSLIST")
 	if err != nil {
-		return nil, 0, fmt.Errorf("process list: %w", err)
+		return nil, 0, "", fmt.Errorf("process list: %w", err)
 	}
 	var out []Session
 	var self int64
+	var server string
 	for _, r := range rows {
 		id, err := strconv.ParseInt(r["ID"], 10, 64)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%w process list id %q", ErrParse, r["ID"])
+			return nil, 0, "", fmt.Errorf("%w process list id %q", ErrParse, r["ID"])
 		}
 		self, _ = strconv.ParseInt(r["SELF"], 10, 64)
+		server = r["SERVER"]
 		out = append(out, Session{ID: id, User: r["USER"], Host: r["HOST"], Command: r["COMMAND"]})
 	}
-	return out, self, nil
+	return out, self, server, nil
 }
 
-// detectFence finds the connected accounts on addr that bypass read_only (READ ONLY ADMIN or ALL PRIVILEGES on
-// *.*), excluding dbstate's own account and accounts that are already locked.
+// detectFence finds, on addr, the accounts that bypass read_only (READ ONLY ADMIN or ALL PRIVILEGES on *.*,
+// directly or through a role) of every user with a client session other than dbstate's own connections, whatever
+// the account's host: the process list cannot tell which account a session logged in through (with name
+// resolution, a client at 127.0.0.1 shows as "localhost"). Accounts already locked are left out; dbstate's own
+// account is counted in shared, NeverLock accounts in unlocked.
 func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Account) (*fenceInfo, error) {
 	fi := &fenceInfo{}
 	// statementSession: account names are quoted for SHOW GRANTS, whatever the server's sql_mode.
@@ -185,22 +130,26 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 		if fi.self, err = ParseAccount(cur); err != nil {
 			return err
 		}
-		sessions, self, err := readSessions(ctx, q)
+		sessions, self, server, err := readSessions(ctx, q)
 		if err != nil {
 			return err
 		}
-		hosts := sessionHosts(sessions, self)
-		for _, user := range FencedUsers(sessions, self) {
+		own := c.own.on(server)
+		var others []Session // client sessions that are not dbstate's own connections
+		for _, s := range sessions {
+			if isClientSession(s, self) && !own[s.ID] {
+				others = append(others, s)
+			}
+		}
+		for _, user := range FencedUsers(others, self) {
+			// Host '' rows are roles, not accounts one logs in through.
 			rows, err := queryRows(ctx, q, "SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') AS locked "+
-				"FROM mysql.global_priv WHERE User = ?", user)
+				"FROM mysql.global_priv WHERE User = ? AND Host <> ''", user)
 			if err != nil {
 				return fmt.Errorf("read accounts: %w", err)
 			}
 			for _, r := range rows {
 				a := Account{User: r["User"], Host: r["Host"]}
-				if !slices.ContainsFunc(hosts[user], func(h string) bool { return AccountHostMatches(a.Host, h) }) {
-					continue // no session of this user could have logged in through this account
-				}
 				bypass, err := accountBypasses(ctx, q, a)
 				if err != nil {
 					return err
@@ -209,9 +158,9 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 					continue
 				}
 				if a == fi.self {
-					for _, s := range sessions {
-						if s.User == a.User && isClientSession(s, self) {
-							fi.shared = true
+					for _, s := range others {
+						if s.User == a.User {
+							fi.shared++
 						}
 					}
 					continue
@@ -313,7 +262,7 @@ func (c *Client) setAccountsLocked(ctx context.Context, addr string, accounts []
 func (c *Client) killClientSessions(ctx context.Context, addr string, wait time.Duration) (int, error) {
 	n := 0
 	err := c.withSession(ctx, addr, func(q Querier) error {
-		sessions, self, err := readSessions(ctx, q)
+		sessions, self, _, err := readSessions(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -334,7 +283,7 @@ func (c *Client) killClientSessions(ctx context.Context, addr string, wait time.
 		}
 		deadline := time.Now().Add(wait)
 		for {
-			sessions, _, err := readSessions(ctx, q)
+			sessions, _, _, err := readSessions(ctx, q)
 			if err != nil {
 				return err
 			}

@@ -312,3 +312,17 @@ func (a *auditBuffer) String() string {
 	defer a.mu.Unlock()
 	return a.b.String()
 }
+
+// closeRootSessions closes the idle root connections that dbtest keeps to in, and makes later root statements
+// close theirs, then waits until the server shows no other root session. Root bypasses read_only: with a root
+// session connected, --fence refuse rightly refuses.
+func closeRootSessions(t testing.TB, in *dbtest.Instance) {
+	t.Helper()
+	in.DB().SetMaxIdleConns(0)
+	waitUntil(t, 5*time.Second, func() error {
+		if n := in.QueryString(t, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER='root' AND ID <> CONNECTION_ID()"); n != "0" {
+			return fmt.Errorf("%s root sessions on %s", n, in.Name)
+		}
+		return nil
+	})
+}

@@ -258,50 +258,6 @@ func TestParseRoleGrant(t *testing.T) {
 	}
 }
 
-func TestAccountHostMatches(t *testing.T) {
-	tests := []struct {
-		pattern, host string
-		want          bool
-	}{
-		{"localhost", "localhost", true},
-		{"127.0.0.1", "localhost", false},
-		{"%", "localhost", true},
-		{"%", "10.1.2.3", true},
-		{"10.1.%", "10.1.2.3", true},
-		{"10.1.%", "10.2.2.3", false},
-		{"10.1.2._", "10.1.2.3", true},
-		{"10.1.2._", "10.1.2.33", false},
-		{"DB%.example.org", "db1.example.org", true},
-		{"10.0.0.0/255.0.0.0", "192.168.0.1", true}, // netmasks: conservatively yes
-		{"", "localhost", false},                    // a role
-		{"::1", "::1", true},
-		{`a\%`, "a%", true},
-		{`a\%`, "ab", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.pattern+" "+tt.host, func(t *testing.T) {
-			if got := AccountHostMatches(tt.pattern, tt.host); got != tt.want {
-				t.Fatalf("got %v", got)
-			}
-		})
-	}
-}
-
-func TestSessionHosts(t *testing.T) {
-	got := sessionHosts([]Session{
-		{ID: 1, User: "app", Host: "127.0.0.1:5000", Command: "Query"},
-		{ID: 2, User: "app", Host: "127.0.0.1:5001", Command: "Sleep"},
-		{ID: 3, User: "app", Host: "::1:5002", Command: "Sleep"},
-		{ID: 4, User: "root", Host: "localhost", Command: "Sleep"},
-		{ID: 5, User: "repl", Host: "10.0.0.2:4000", Command: "Binlog Dump GTID"},
-		{ID: 6, User: "dba", Host: "localhost", Command: "Query"},
-	}, 6)
-	want := map[string][]string{"app": {"127.0.0.1", "::1"}, "root": {"localhost"}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %v", got)
-	}
-}
-
 func TestParseOptionFile(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -338,5 +294,19 @@ func TestParseOptionFile(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", *got, tt.want)
 			}
 		})
+	}
+}
+
+func TestFencedUsers(t *testing.T) {
+	got := FencedUsers([]Session{
+		{ID: 1, User: "app", Host: "127.0.0.1:5000", Command: "Query"},
+		{ID: 2, User: "app", Host: "localhost:5001", Command: "Sleep"}, // name resolution: the same client
+		{ID: 3, User: "root", Host: "localhost", Command: "Sleep"},
+		{ID: 4, User: "repl", Host: "10.0.0.2:4000", Command: "Binlog Dump GTID"},
+		{ID: 5, User: "system user", Host: "", Command: "Slave_SQL"},
+		{ID: 6, User: "dba", Host: "localhost", Command: "Query"}, // the reading session
+	}, 6)
+	if want := []string{"app", "root"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }

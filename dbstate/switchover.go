@@ -245,9 +245,9 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (NeverLock): their "+
 			"sessions are killed, but a new session in the window could write to %s", accountList(fi.unlocked), X))
 	}
-	if fi.shared {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("other sessions use dbstate's own account %s, which bypasses read_only; "+
-			"they are killed but the account cannot be locked", fi.self))
+	if fi.shared > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%d other sessions use dbstate's own user (account %s, which bypasses read_only); "+
+			"they are killed but the account cannot be locked", fi.shared, fi.self))
 	}
 	yh, yp, err := splitAddr(Y)
 	if err != nil {

@@ -212,7 +212,9 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 			t.Fatalf("err = %v, want ErrUnfencedWriters naming appall", err)
 		}
 		w.Stop()
-		// A writer that connects between planning and execution fails the fence step, which rolls back.
+		// A writer that connects between planning and execution fails the fence step, which rolls back. Planning
+		// must pass first: no session that bypasses read_only may be connected, dbtest's root sessions included.
+		closeRootSessions(t, p)
 		_, _, err = switchover(t, c, p, r2, dbstate.SwitchoverOptions{Fence: dbstate.FenceRefuse}, func(ctx context.Context, s *dbstate.Step) error {
 			if s.Name == "fence-writers" {
 				startWriter(t, "appall", 50, all...).waitAcks(t, 3)
@@ -369,4 +371,38 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 			t.Fatal("roles not as reported")
 		}
 	})
+}
+
+// With name resolution on (MariaDB's default), a TCP session from 127.0.0.1 shows in the process list as
+// "localhost:PORT", so the account it logged in through ('appall'@'127.0.0.1') cannot be told from its host. Every
+// account of a connected user that bypasses read_only must be fenced, whatever its host.
+func TestSwitchoverFencesWithNameResolution(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.BuildOpts(t, "p>r", dbtest.Options{ResolveNames: true})
+	p, r := tp.Get("p"), tp.Get("r")
+	createAppAccounts(t, p)
+	r.WaitCaughtUp(t, p)
+	c := newClient(t)
+	all := []*dbtest.Instance{p, r}
+
+	w := startWriter(t, "appall", 300, all...)
+	w.waitAcks(t, 100)
+	if got := p.QueryString(t, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER='appall' AND HOST LIKE 'localhost:%'"); got == "0" {
+		t.Fatal("the writer's session does not show as localhost:PORT: the premise of this test is gone")
+	}
+	_, _, err := switchover(t, c, p, r, dbstate.SwitchoverOptions{Fence: dbstate.FenceRefuse}, nil)
+	if !errors.Is(err, dbstate.ErrUnfencedWriters) || !strings.Contains(err.Error(), "'appall'@'127.0.0.1'") {
+		t.Errorf("--fence refuse: err = %v, want ErrUnfencedWriters naming 'appall'@'127.0.0.1'", err)
+	}
+	_, audit, err := switchover(t, c, p, r, dbstate.SwitchoverOptions{}, nil)
+	if err != nil {
+		t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+	}
+	w.waitAcks(t, 100) // the writer found r
+	w.Stop()
+	assertSwitched(t, c, r, all) // no errant GTIDs on p: nothing wrote through read_only in the window
+	assertAcksEverywhere(t, w.Acks(), all...)
+	if got := p.QueryString(t, "SELECT IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') FROM mysql.global_priv WHERE User='appall'"); got == "true" || got == "1" {
+		t.Fatalf("appall still locked on p: %s", got)
+	}
 }

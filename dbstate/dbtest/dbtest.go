@@ -3,8 +3,9 @@
 //
 // Each instance has its own data directory (a copy of one template made by mariadb-install-db), port, unix socket,
 // server_id, report_host and report_port, and runs with the binary log, log_slave_updates, ROW format and
-// gtid_strict_mode. Replicas use MASTER_USE_GTID=slave_pos and are read-only. Everything is torn down by
-// t.Cleanup: no mariadbd process and no file is left behind.
+// gtid_strict_mode, and with skip_name_resolve unless Options.ResolveNames asks for MariaDB's default. Replicas
+// use MASTER_USE_GTID=slave_pos and are read-only. Everything is torn down by t.Cleanup: no mariadbd process and no
+// file is left behind.
 //
 // Every instance has two accounts besides root: AdminUser (ALL PRIVILEGES WITH GRANT OPTION, what dbstate
 // connects as) and ReplUser (REPLICATION SLAVE, what replicas connect as). Their passwords are the exported
@@ -74,6 +75,7 @@ type Instance struct {
 
 	base    string
 	extra   []string
+	resolve bool // start without --skip-name-resolve
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -164,11 +166,12 @@ func freePort() (int, error) {
 // Start starts n unconnected instances in parallel and returns them once they accept connections.
 func Start(t testing.TB, n int) []*Instance {
 	t.Helper()
-	return start(t, make([][]string, n))
+	return start(t, make([][]string, n), false)
 }
 
-// start starts len(extra) instances; extra[k] are additional mariadbd options of instance k.
-func start(t testing.TB, extra [][]string) []*Instance {
+// start starts len(extra) instances; extra[k] are additional mariadbd options of instance k; resolve starts them
+// without --skip-name-resolve.
+func start(t testing.TB, extra [][]string, resolve bool) []*Instance {
 	t.Helper()
 	n := len(extra)
 	tmpl, err := acquireTemplate()
@@ -184,7 +187,7 @@ func start(t testing.TB, extra [][]string) []*Instance {
 		if err != nil {
 			t.Fatal(err)
 		}
-		inst.extra = extra[k]
+		inst.extra, inst.resolve = extra[k], resolve
 		out[k] = inst
 		t.Cleanup(inst.teardown)
 		wg.Add(1)
@@ -227,18 +230,22 @@ func newInstance(tmpl string) (*Instance, error) {
 }
 
 func (i *Instance) args() []string {
-	return append([]string{
+	args := []string{
 		"--no-defaults", "--user=root", "--datadir=" + i.Dir, "--port=" + strconv.Itoa(i.Port),
 		"--socket=" + i.Socket, "--bind-address=127.0.0.1", "--tmpdir=" + filepath.Join(i.base, "tmp"), "--pid-file=" + filepath.Join(i.base, "pid"),
 		"--log-error=" + filepath.Join(i.base, "error.log"),
 		"--server-id=" + strconv.Itoa(i.ServerID), "--report-host=127.0.0.1", "--report-port=" + strconv.Itoa(i.Port),
 		"--log-bin=binlog", "--relay-log=relay", "--log-slave-updates", "--binlog-format=ROW", "--gtid-strict-mode=1",
 		"--innodb-buffer-pool-size=16M", "--innodb-log-file-size=4M", "--innodb-data-file-path=ibdata1:4M:autoextend",
-		"--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--skip-name-resolve", "--performance-schema=OFF",
+		"--innodb-flush-log-at-trx-commit=2", "--sync-binlog=0", "--performance-schema=OFF",
 		"--skip-innodb-adaptive-hash-index", "--max-connections=300", "--key-buffer-size=1M",
 		"--slave-net-timeout=5", "--loose-skip-log-warnings",
 		"--read-only=1", // the first start makes it writable; after Restart it stays read-only until told otherwise
-	}, i.extra...)
+	}
+	if !i.resolve {
+		args = append(args, "--skip-name-resolve")
+	}
+	return append(args, i.extra...)
 }
 
 // start launches mariadbd and waits for it; first also creates the accounts.
@@ -568,6 +575,23 @@ func Build(t testing.TB, desc string) *Topology {
 // {"b": {"--log-slave-updates=0"}}. Later options override dbtest's defaults.
 func BuildWith(t testing.TB, desc string, extra map[string][]string) *Topology {
 	t.Helper()
+	return BuildOpts(t, desc, Options{Extra: extra})
+}
+
+// Options tune the instances that BuildOpts starts. The zero value is what Build does.
+type Options struct {
+	// ResolveNames starts every instance without --skip-name-resolve, as MariaDB runs by default: the server
+	// resolves client addresses to names, so a TCP session from 127.0.0.1 shows in the process list as
+	// "localhost:PORT", while accounts still match by name or address ('app'@'127.0.0.1' logs in from it).
+	ResolveNames bool
+	// Extra are additional mariadbd options per instance name, as for BuildWith.
+	Extra map[string][]string
+}
+
+// BuildOpts is Build with options.
+func BuildOpts(t testing.TB, desc string, o Options) *Topology {
+	t.Helper()
+	extra := o.Extra
 	names, master, err := ParseDescription(desc)
 	if err != nil {
 		t.Fatal(err)
@@ -581,7 +605,7 @@ func BuildWith(t testing.TB, desc string, extra map[string][]string) *Topology {
 	for k, n := range names {
 		args[k] = extra[n]
 	}
-	insts := start(t, args)
+	insts := start(t, args, o.ResolveNames)
 	tp := &Topology{Instances: insts, Master: master, byName: map[string]*Instance{}}
 	for k, n := range names {
 		insts[k].Name = n

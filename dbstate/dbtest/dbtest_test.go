@@ -1,6 +1,7 @@
 package dbtest
 
 import (
+	"database/sql"
 	"os"
 	"os/exec"
 	"reflect"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 func TestParseDescription(t *testing.T) {
@@ -110,3 +113,27 @@ func TestBuildReplicatesAndTearsDown(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestResolveNames(t *testing.T) {
+	tp := BuildOpts(t, "a", Options{ResolveNames: true})
+	a := tp.Get("a")
+	if got := a.QueryString(t, "SELECT @@skip_name_resolve"); got != "0" {
+		t.Fatalf("skip_name_resolve = %s, want 0", got)
+	}
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = AdminUser, AdminPassword, "tcp", a.Addr()
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	var host string
+	if err := db.QueryRow("SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()").Scan(&host); err != nil {
+		t.Fatal(err)
+	}
+	// The point of the option: a TCP client from 127.0.0.1 is named, not shown by address.
+	if !strings.HasPrefix(host, "localhost:") {
+		t.Fatalf("process list host of a TCP session from 127.0.0.1 = %q, want localhost:PORT", host)
+	}
+}
