@@ -92,6 +92,22 @@ type fenceInfo struct {
 	unlocked []Account // accounts of connected users that write through read_only but are never locked (NeverLock)
 }
 
+// writers names everything that could write through read_only: the accounts to lock, the NeverLock accounts, and
+// other sessions of dbstate's own user. "" when there is none.
+func (fi *fenceInfo) writers() string {
+	var parts []string
+	for _, a := range fi.accounts {
+		parts = append(parts, a.String())
+	}
+	for _, a := range fi.unlocked {
+		parts = append(parts, a.String()+" (never locked)")
+	}
+	if fi.shared > 0 {
+		parts = append(parts, fmt.Sprintf("%d sessions of dbstate's own user besides dbstate's (its account %s cannot be locked)", fi.shared, fi.self))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // readSessions reads the process list, the connection id of the reading session and the server's identity.
 func readSessions(ctx context.Context, q Querier) ([]Session, int64, string, error) {
 	rows, err := queryRows(ctx, q, "SELECT ID, USER, HOST, COMMAND, CONNECTION_ID() AS SELF, "+serverIdentity+

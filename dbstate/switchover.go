@@ -13,9 +13,12 @@ type FenceMode string
 
 const (
 	// FenceLock locks those accounts (ALTER USER ... ACCOUNT LOCK, not binlogged) and kills their sessions for the
-	// switchover window, and unlocks them afterwards, on the old primary only.
+	// switchover window, and unlocks them afterwards, on the old primary only. NeverLock accounts and other
+	// sessions of dbstate's own account are killed but not locked (the plan warns about them).
 	FenceLock FenceMode = "lock"
-	// FenceRefuse refuses the switchover, naming the accounts.
+	// FenceRefuse refuses the switchover, at planning and again right before the window, while anything that
+	// writes through read_only is connected to the old primary: an account to lock, a NeverLock account, or a
+	// session of dbstate's own user other than dbstate's own connections. It names them all.
 	FenceRefuse FenceMode = "refuse"
 )
 
@@ -231,9 +234,11 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 		return nil, err
 	}
 	p := &Plan{Kind: "switchover", Summary: fmt.Sprintf("make %s the primary in place of %s", Y, X), Preflight: checks}
-	if len(fi.accounts) > 0 && o.Fence == FenceRefuse {
-		return nil, &RefusalError{Op: "switchover", Reasons: []error{because(ErrUnfencedWriters,
-			fmt.Sprintf("connected to %s with READ ONLY ADMIN or ALL PRIVILEGES: %s", X, accountList(fi.accounts)))}}
+	if o.Fence == FenceRefuse {
+		if w := fi.writers(); w != "" {
+			return nil, &RefusalError{Op: "switchover", Reasons: []error{because(ErrUnfencedWriters,
+				fmt.Sprintf("connected to %s with READ ONLY ADMIN or ALL PRIVILEGES: %s", X, w))}}
+		}
 	}
 	if len(fi.accounts) > 0 {
 		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers fenced", Detail: fmt.Sprintf(
@@ -292,8 +297,8 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 			if err != nil {
 				return err
 			}
-			if o.Fence == FenceRefuse && len(now.accounts) > 0 {
-				return fmt.Errorf("%w: connected to %s since planning: %s", ErrUnfencedWriters, X, accountList(now.accounts))
+			if w := now.writers(); o.Fence == FenceRefuse && w != "" {
+				return fmt.Errorf("%w: connected to %s since planning: %s", ErrUnfencedWriters, X, w)
 			}
 			accs := mergeAccounts(fi.accounts, now.accounts)
 			return c.setAccountsLocked(ctx, X, accs, true, func(a Account) {

@@ -214,7 +214,7 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 		w.Stop()
 		// A writer that connects between planning and execution fails the fence step, which rolls back. Planning
 		// must pass first: no session that bypasses read_only may be connected, dbtest's root sessions included.
-		closeRootSessions(t, p)
+		closeRootSessions(t, c, p)
 		_, _, err = switchover(t, c, p, r2, dbstate.SwitchoverOptions{Fence: dbstate.FenceRefuse}, func(ctx context.Context, s *dbstate.Step) error {
 			if s.Name == "fence-writers" {
 				startWriter(t, "appall", 50, all...).waitAcks(t, 3)
@@ -235,6 +235,60 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 		if !errors.Is(err, dbstate.ErrUnfencedWriters) || !strings.Contains(err.Error(), "'approle'@'127.0.0.1'") {
 			t.Fatalf("err = %v, want ErrUnfencedWriters naming approle", err)
 		}
+	})
+}
+
+func TestSwitchoverRefuseNamesEveryBypassWriter(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.Build(t, "p>r")
+	p, r := tp.Get("p"), tp.Get("r")
+	c := newClient(t)
+	ctx := context.Background()
+	plan := func() error {
+		_, err := dbstate.PlanSwitchover(ctx, c, discover(t, c, p.Addr()), dbstate.SwitchoverOptions{Primary: p.Addr(),
+			Candidate: r.Addr(), Replication: replCreds(), Fence: dbstate.FenceRefuse})
+		return err
+	}
+	wantRefusal := func(t *testing.T, what string) {
+		t.Helper()
+		err := plan()
+		if !errors.Is(err, dbstate.ErrUnfencedWriters) || !strings.Contains(err.Error(), what) {
+			t.Fatalf("err = %v, want ErrUnfencedWriters naming %s", err, what)
+		}
+		t.Log(err)
+	}
+
+	// Nothing but dbstate's own connections (discover leaves some in its pool): no reason to refuse.
+	closeRootSessions(t, c, p)
+	if err := plan(); err != nil {
+		t.Fatalf("refused with no other session connected: %v", err)
+	}
+
+	t.Run("a session of a NeverLock account", func(t *testing.T) {
+		root, err := p.DB().Conn(ctx) // a DBA on the socket: root@localhost, killed but never locked
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer root.Close()
+		if err := root.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantRefusal(t, "'root'@'localhost'")
+	})
+
+	t.Run("another session of dbstate's own user", func(t *testing.T) {
+		closeRootSessions(t, c, p)
+		other := newClient(t) // another dbstate process, say; same account, which cannot be locked
+		db, err := other.DB(p.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wantRefusal(t, "dbstate's own user")
+		other.Close()
+		waitUntil(t, 5*time.Second, plan) // its session goes away; ours do not count
 	})
 }
 
