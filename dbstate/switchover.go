@@ -214,7 +214,8 @@ func hasReason(reasons []error, sentinels ...error) bool {
 //  4. set X read-only;
 //  5. kill the remaining client sessions on X;
 //  6. wait with MASTER_GTID_WAIT until Y has X's final gtid_binlog_pos (bounded by MaxWindow);
-//  7. promote Y: stop replication, make it writable (the point of no return), forget its master;
+//  7. promote Y: stop replication, check that X logged nothing since the final wait, make Y writable (the point of
+//     no return), forget its master;
 //  8. repoint X under Y with MASTER_DEMOTE_TO_SLAVE=1 (or gtid_slave_pos from gtid_binlog_pos before 10.10);
 //  9. unlock the fenced accounts on X; 10. verify that X and the moved replicas replicate from Y.
 func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOptions) (*Plan, error) {
@@ -372,7 +373,9 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 	stopped := false
 	p.Steps = append(p.Steps, &Step{
 		Name: "promote", Instance: Y,
-		Description:     fmt.Sprintf("STOP SLAVE on %s; check it has %s's final position; SET GLOBAL read_only=0 (the window ends)", Y, X),
+		Description: fmt.Sprintf("STOP SLAVE on %s; check it has %s's final position; right before the point of no return, read %s's "+
+			"gtid_binlog_pos and read_only again and fail (rolling back) if %s logged anything %s lacks or is writable; "+
+			"SET GLOBAL read_only=0 on %s (the window ends)", Y, X, X, X, Y, Y),
 		UndoText:        fmt.Sprintf("SET GLOBAL read_only=1 and START SLAVE on %s, if they were changed", Y),
 		PointOfNoReturn: true,
 		Do: func(ctx context.Context) error {
@@ -386,6 +389,19 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 			}
 			if !v.GTIDCurrentPos.Contains(finalPos) {
 				return fmt.Errorf("%s stopped at %s, short of %s", Y, v.GTIDCurrentPos, finalPos)
+			}
+			// The last look at X: a session that was not fenced (a NeverLock account) may have written since the
+			// final wait. Y no longer replicates, so such a write would be lost once Y is writable.
+			xv, err := c.vars(ctx, X)
+			if err != nil {
+				return err
+			}
+			if !v.GTIDCurrentPos.Contains(xv.GTIDBinlogPos) {
+				return fmt.Errorf("%s logged transactions after the final wait (%s; %s has %s): a writer is not fenced",
+					X, xv.GTIDBinlogPos, Y, v.GTIDCurrentPos)
+			}
+			if !xv.ReadOnly {
+				return fmt.Errorf("%s is writable again", X)
 			}
 			return c.exec(ctx, Y, "SET GLOBAL read_only=0")
 		},

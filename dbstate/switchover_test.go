@@ -396,6 +396,29 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 		assertOriginal(t, c, p, replicas)
 	})
 
+	t.Run("a write to the primary between the final wait and promote", func(t *testing.T) {
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, func(ctx context.Context, s *dbstate.Step) error {
+			if s.Name == "promote" {
+				// root@localhost (NeverLock: killed, never locked) writes through read_only after the final wait.
+				// r1 does not apply it before promote stops replication: without a last look at p, r1 would become
+				// writable without it.
+				r1.StopSQLThread(t)
+				p.Exec(t, "INSERT INTO test.w (seq, via, at) VALUES (-3, 0, NOW(6))")
+			}
+			return nil
+		})
+		var ee *dbstate.ExecError
+		if !errors.As(err, &ee) || !ee.RolledBack || ee.Step != "promote" || !strings.Contains(err.Error(), "rolled back") {
+			t.Fatalf("err = %v, want promote to fail and roll back\naudit:\n%s", err, audit)
+		}
+		t.Log(err)
+		assertOriginal(t, c, p, replicas)
+		r1.WaitCaughtUp(t, p)
+		if got := r1.QueryString(t, "SELECT COUNT(*) FROM test.w WHERE seq = -3"); got != "1" {
+			t.Fatal("r1 lacks the late write after the rollback")
+		}
+	})
+
 	t.Run("after all that, a switchover still works", func(t *testing.T) {
 		w.Stop()
 		// Through the one-call Go API this time.
