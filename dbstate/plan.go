@@ -24,6 +24,11 @@ type Step struct {
 	// PointOfNoReturn marks the step after whose success the plan is never rolled back (for a switchover: the
 	// candidate became writable).
 	PointOfNoReturn bool `json:"point_of_no_return,omitempty"`
+	// Cleanup marks a step that always runs, like a deferred call: in its place when all goes well, and also when
+	// an earlier step failed (after the rollback, or past the point of no return), then without BeforeStep. It
+	// runs even when ctx is cancelled, bounded by ExecOptions.UndoTimeout. Its Do must be safe to run when the
+	// steps it cleans up after did not run or were undone.
+	Cleanup bool `json:"cleanup,omitempty"`
 
 	Check func(ctx context.Context) error `json:"-"`
 	Do    func(ctx context.Context) error `json:"-"`
@@ -75,6 +80,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if s.PointOfNoReturn {
 			b.WriteString("     (point of no return: after this step, failures are reported, not undone)\n")
 		}
+		if s.Cleanup {
+			b.WriteString("     (cleanup: always runs, also when an earlier step fails, before or after the point of no return)\n")
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -87,7 +95,7 @@ type AuditRecord struct {
 	Plan       string    `json:"plan"`
 	Step       string    `json:"step"`
 	Instance   string    `json:"instance,omitempty"`
-	Phase      string    `json:"phase"`  // check, do, undo, plan
+	Phase      string    `json:"phase"`  // check, do, undo, cleanup (a cleanup step run after a failure), plan
 	Result     string    `json:"result"` // start, ok, failed, rolled-back, not-rolled-back
 	Error      string    `json:"error,omitempty"`
 	DurationMS float64   `json:"duration_ms"`
@@ -101,9 +109,11 @@ type ExecOptions struct {
 	User   string
 	Logger *slog.Logger
 	// BeforeStep, when set, runs before each step's check; an error fails that step. Tests use it to inject
-	// faults; automation can use it to ask for confirmation.
+	// faults; automation can use it to ask for confirmation. It is not asked before cleanup steps that run after
+	// a failure.
 	BeforeStep func(ctx context.Context, s *Step) error
-	// UndoTimeout bounds the whole undo. Zero means 2 minutes. Undo runs even when ctx is cancelled.
+	// UndoTimeout bounds the whole undo, and each cleanup step. Zero means 2 minutes. Undo and cleanup run even
+	// when ctx is cancelled.
 	UndoTimeout time.Duration
 }
 
@@ -117,8 +127,13 @@ type ExecError struct {
 	UndoErrs   []error // undos that failed (RolledBack is then false)
 	// PastPointOfNoReturn: the failure came after the point of no return; nothing was undone.
 	PastPointOfNoReturn bool
-	// Remaining are the steps that did not complete (the failed one and those after it), for finishing by hand.
+	// Remaining are, past the point of no return, the steps that did not complete (the failed one and those after
+	// it, except cleanup steps that ran), for finishing by hand.
 	Remaining []string
+	// CleanedUp are the cleanup steps after the failed one that ran and succeeded; CleanupErrs those that failed
+	// (RolledBack is then false).
+	CleanedUp   []string
+	CleanupErrs []error
 }
 
 func (e *ExecError) Error() string {
@@ -133,8 +148,16 @@ func (e *ExecError) Error() string {
 		fmt.Fprintf(&b, "NOT rolled back: the plan was past its point of no return; finish by hand: %s", strings.Join(e.Remaining, ", "))
 	case e.RolledBack:
 		b.WriteString("rolled back: every completed step was undone, the original topology is restored")
-	default:
+	case len(e.UndoErrs) > 0:
 		fmt.Fprintf(&b, "rollback INCOMPLETE (%d undo errors): %v", len(e.UndoErrs), errors.Join(e.UndoErrs...))
+	default:
+		b.WriteString("rollback INCOMPLETE: every completed step was undone, but a cleanup step failed")
+	}
+	if len(e.CleanedUp) > 0 {
+		fmt.Fprintf(&b, "; cleanup done: %s", strings.Join(e.CleanedUp, ", "))
+	}
+	if len(e.CleanupErrs) > 0 {
+		fmt.Fprintf(&b, "; cleanup FAILED (%d errors): %v", len(e.CleanupErrs), errors.Join(e.CleanupErrs...))
 	}
 	return b.String()
 }
@@ -183,7 +206,8 @@ func OSUser() string {
 
 // Execute runs the steps in order. When a step (its hook, check or action) fails before the point of no return,
 // it runs the undo of that step and of every completed step in reverse order and returns an *ExecError that
-// says whether the rollback was complete. After the point of no return it stops and reports.
+// says whether the rollback was complete. After the point of no return it stops and reports. Either way, the
+// cleanup steps after the failed one still run (see Step.Cleanup).
 func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -201,21 +225,27 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 		start := time.Now()
 		phase := "do"
 		err := func() error {
+			sctx := ctx
+			if s.Cleanup {
+				var cancel context.CancelFunc
+				sctx, cancel = detach(ctx, opt.UndoTimeout)
+				defer cancel()
+			}
 			if opt.BeforeStep != nil {
-				if err := opt.BeforeStep(ctx, s); err != nil {
+				if err := opt.BeforeStep(sctx, s); err != nil {
 					return fmt.Errorf("before step: %w", err)
 				}
 			}
-			if err := ctx.Err(); err != nil {
+			if err := sctx.Err(); err != nil {
 				return err
 			}
 			if s.Check != nil {
-				if err := s.Check(ctx); err != nil {
+				if err := s.Check(sctx); err != nil {
 					phase = "check"
 					return fmt.Errorf("precondition: %w", err)
 				}
 			}
-			return s.Do(ctx)
+			return s.Do(sctx)
 		}()
 		if err == nil {
 			a.record(s, "do", "ok", nil, time.Since(start))
@@ -225,38 +255,73 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			continue
 		}
 		a.record(s, phase, "failed", err, time.Since(start))
-		ee := &ExecError{Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err}
-		if pastPNR {
-			ee.PastPointOfNoReturn = true
-			for _, r := range p.Steps[k:] {
-				ee.Remaining = append(ee.Remaining, r.Name+" ("+r.Description+")")
+		ee := &ExecError{Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err, PastPointOfNoReturn: pastPNR}
+		if !pastPNR {
+			uctx, cancel := detach(ctx, opt.UndoTimeout)
+			for j := k; j >= 0; j-- {
+				u := p.Steps[j]
+				if u.Undo == nil {
+					continue
+				}
+				ustart := time.Now()
+				if uerr := u.Undo(uctx); uerr != nil {
+					a.record(u, "undo", "failed", uerr, time.Since(ustart))
+					ee.UndoErrs = append(ee.UndoErrs, fmt.Errorf("undo %s on %s: %w", u.Name, u.Instance, uerr))
+				} else {
+					a.record(u, "undo", "ok", nil, time.Since(ustart))
+				}
 			}
-			a.record(nil, "plan", "not-rolled-back", ee, 0)
-			return ee
+			cancel()
 		}
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.UndoTimeout)
-		for j := k; j >= 0; j-- {
-			u := p.Steps[j]
-			if u.Undo == nil {
+		remaining := []*Step{s}
+		for _, c := range p.Steps[k+1:] {
+			if !c.Cleanup {
+				remaining = append(remaining, c)
 				continue
 			}
-			ustart := time.Now()
-			if uerr := u.Undo(uctx); uerr != nil {
-				a.record(u, "undo", "failed", uerr, time.Since(ustart))
-				ee.UndoErrs = append(ee.UndoErrs, fmt.Errorf("undo %s on %s: %w", u.Name, u.Instance, uerr))
+			cstart := time.Now()
+			if cerr := runCleanup(ctx, c, opt.UndoTimeout); cerr != nil {
+				a.record(c, "cleanup", "failed", cerr, time.Since(cstart))
+				ee.CleanupErrs = append(ee.CleanupErrs, fmt.Errorf("cleanup %s on %s: %w", c.Name, c.Instance, cerr))
+				remaining = append(remaining, c)
 			} else {
-				a.record(u, "undo", "ok", nil, time.Since(ustart))
+				a.record(c, "cleanup", "ok", nil, time.Since(cstart))
+				ee.CleanedUp = append(ee.CleanedUp, c.Name)
 			}
 		}
-		cancel()
-		ee.RolledBack = len(ee.UndoErrs) == 0
-		result := "rolled-back"
-		if !ee.RolledBack {
-			result = "rollback-incomplete"
+		result := "not-rolled-back"
+		if pastPNR {
+			for _, r := range remaining {
+				ee.Remaining = append(ee.Remaining, r.Name+" ("+r.Description+")")
+			}
+		} else {
+			ee.RolledBack = len(ee.UndoErrs) == 0 && len(ee.CleanupErrs) == 0
+			result = "rolled-back"
+			if !ee.RolledBack {
+				result = "rollback-incomplete"
+			}
 		}
 		a.record(nil, "plan", result, ee, 0)
 		return ee
 	}
 	a.record(nil, "plan", "ok", nil, 0)
 	return nil
+}
+
+// detach returns a context that ignores ctx's cancellation and ends after d, for undo and cleanup.
+func detach(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}
+
+// runCleanup runs a cleanup step after a failure: its check and action, without the BeforeStep hook, with a
+// context that ignores cancellation.
+func runCleanup(ctx context.Context, s *Step, timeout time.Duration) error {
+	cctx, cancel := detach(ctx, timeout)
+	defer cancel()
+	if s.Check != nil {
+		if err := s.Check(cctx); err != nil {
+			return fmt.Errorf("precondition: %w", err)
+		}
+	}
+	return s.Do(cctx)
 }

@@ -114,16 +114,105 @@ func TestWriteTextShowsEverything(t *testing.T) {
 	var log []string
 	p := fakePlan(3, -1, 1, -1, &log)
 	p.Steps[0].Precondition, p.Steps[0].UndoText = "pre", "undo it"
+	p.Steps[2].Cleanup = true
 	p.Preflight = []PreflightCheck{{Name: "c1", Detail: "fine"}}
 	p.Warnings = []string{"careful"}
 	var b strings.Builder
 	p.WriteText(&b)
-	for _, s := range []string{"Plan: fake", "ok  c1", "warning: careful", "1. s0 on db:1", "check: pre", "undo:  undo it", "point of no return"} {
+	for _, s := range []string{"Plan: fake", "ok  c1", "warning: careful", "1. s0 on db:1", "check: pre", "undo:  undo it", "point of no return", "cleanup: always runs"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("plan text lacks %q:\n%s", s, b.String())
 		}
 	}
 	if len(log) != 0 {
 		t.Fatal("printing ran a step")
+	}
+}
+
+func TestExecuteCleanup(t *testing.T) {
+	injected := errors.New("injected")
+	tests := []struct {
+		name          string
+		failAt, pnr   int
+		cleanupFails  bool
+		cancelAt      string // cancel ctx in the hook of this step
+		want          string
+		rolledBack    bool
+		remaining     string
+		inMessage     string
+		hookOnCleanup bool
+	}{
+		{name: "in its place when all goes well", failAt: -1, pnr: 1, want: "do s0,do s1,do s2,do s3,do s4", hookOnCleanup: true},
+		{name: "after a failure past the point of no return", failAt: 2, pnr: 1,
+			want: "do s0,do s1,do s2,do s3", remaining: "s2,s4", inMessage: "cleanup done: s3"},
+		{name: "after the rollback of a failure before the point of no return", failAt: 1, pnr: 2,
+			want: "do s0,do s1,undo s0,do s3", rolledBack: true, inMessage: "cleanup done: s3"},
+		{name: "a failing cleanup makes the rollback incomplete", failAt: 1, pnr: 2, cleanupFails: true,
+			want: "do s0,do s1,undo s0,do s3", inMessage: "cleanup FAILED"},
+		{name: "a failing cleanup past the point of no return is left to do", failAt: 2, pnr: 1, cleanupFails: true,
+			want: "do s0,do s1,do s2,do s3", remaining: "s2,s3,s4", inMessage: "cleanup FAILED"},
+		{name: "even when cancelled", failAt: -1, pnr: 2, cancelAt: "s1",
+			want: "do s0,undo s0,do s3", rolledBack: true, inMessage: "cleanup done: s3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log []string
+			p := fakePlan(5, tt.failAt, tt.pnr, -1, &log)
+			cl := p.Steps[3]
+			cl.Cleanup = true
+			if tt.cleanupFails {
+				cl.Do = func(context.Context) error { log = append(log, "do s3"); return injected }
+			} else {
+				cl.Do = func(ctx context.Context) error {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					log = append(log, "do s3")
+					return nil
+				}
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			hooked := false
+			var audit strings.Builder
+			err := p.Execute(ctx, ExecOptions{Audit: &audit, User: "alice", BeforeStep: func(_ context.Context, s *Step) error {
+				if s.Name == tt.cancelAt {
+					cancel()
+				}
+				if s == cl {
+					hooked = true
+				}
+				return nil
+			}})
+			if got := strings.Join(log, ","); got != tt.want {
+				t.Fatalf("ran %s\nwant %s", got, tt.want)
+			}
+			if hooked != tt.hookOnCleanup {
+				t.Fatalf("BeforeStep asked before the cleanup step: %v", hooked)
+			}
+			if tt.want == "do s0,do s1,do s2,do s3,do s4" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var ee *ExecError
+			if !errors.As(err, &ee) || ee.RolledBack != tt.rolledBack {
+				t.Fatalf("err = %v", err)
+			}
+			var rem []string
+			for _, r := range ee.Remaining {
+				rem = append(rem, strings.Fields(r)[0])
+			}
+			if got := strings.Join(rem, ","); got != tt.remaining {
+				t.Fatalf("remaining %s, want %s", got, tt.remaining)
+			}
+			if !strings.Contains(err.Error(), tt.inMessage) {
+				t.Fatalf("message lacks %q: %v", tt.inMessage, err)
+			}
+			if !strings.Contains(audit.String(), `"step":"s3","instance":"db:1","phase":"cleanup"`) {
+				t.Fatalf("no cleanup record in the audit log:\n%s", audit.String())
+			}
+		})
 	}
 }

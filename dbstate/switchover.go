@@ -3,6 +3,7 @@ package dbstate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,7 +218,9 @@ func hasReason(reasons []error, sentinels ...error) bool {
 //  7. promote Y: stop replication, check that X logged nothing since the final wait, make Y writable (the point of
 //     no return), forget its master;
 //  8. repoint X under Y with MASTER_DEMOTE_TO_SLAVE=1 (or gtid_slave_pos from gtid_binlog_pos before 10.10);
-//  9. unlock the fenced accounts on X; 10. verify that X and the moved replicas replicate from Y.
+//  9. unlock the fenced accounts on X: a cleanup step, which runs even when an earlier step fails (after the
+//     rollback, or past the point of no return), so that no failure leaves them locked;
+//  10. verify that X and the moved replicas replicate from Y.
 func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOptions) (*Plan, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -285,9 +288,20 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 		},
 	})
 
-	// Fencing: the accounts are re-detected when the step runs; undo unlocks exactly those it locked.
+	// Fencing: the accounts are re-detected when the step runs; undo, and the cleanup step unfence-writers, unlock
+	// exactly those it locked and not yet unlocked.
 	var lockMu sync.Mutex
 	var locked []Account
+	unlock := func(ctx context.Context) error {
+		lockMu.Lock()
+		accs := append([]Account(nil), locked...)
+		lockMu.Unlock()
+		return c.setAccountsLocked(ctx, X, accs, false, func(a Account) {
+			lockMu.Lock()
+			locked = slices.DeleteFunc(locked, func(b Account) bool { return a == b })
+			lockMu.Unlock()
+		})
+	}
 	p.Steps = append(p.Steps, &Step{
 		Name: "fence-writers", Instance: X,
 		Description: fmt.Sprintf("lock (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the connected accounts that write through read_only "+
@@ -308,12 +322,7 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 				lockMu.Unlock()
 			})
 		},
-		Undo: func(ctx context.Context) error {
-			lockMu.Lock()
-			accs := append([]Account(nil), locked...)
-			lockMu.Unlock()
-			return c.setAccountsLocked(ctx, X, accs, false, nil)
-		},
+		Undo: unlock,
 	})
 	wasReadOnly := x.ReadOnly
 	p.Steps = append(p.Steps, &Step{
@@ -436,13 +445,10 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 	})
 	p.Steps = append(p.Steps, &Step{
 		Name: "unfence-writers", Instance: X,
-		Description: "unlock the accounts locked by fence-writers (sql_log_bin=0)",
-		Do: func(ctx context.Context) error {
-			lockMu.Lock()
-			accs := append([]Account(nil), locked...)
-			lockMu.Unlock()
-			return c.setAccountsLocked(ctx, X, accs, false, nil)
-		},
+		Description: "unlock the accounts locked by fence-writers and not unlocked yet (sql_log_bin=0); " +
+			"it runs even when an earlier step fails, past the point of no return too",
+		Cleanup: true,
+		Do:      unlock,
 	})
 	p.Steps = append(p.Steps, &Step{
 		Name: "verify", Instance: X,

@@ -144,7 +144,7 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 		t.Log("\n" + b.String())
 		assertNoSecrets(t, "plan", b.String())
 		assertNoSecrets(t, "plan json", string(js))
-		for _, s := range []string{"move-replica", "catch-up", "set-read-only", "kill-sessions", "wait-for-candidate", "promote", "repoint-old-primary", "MASTER_PASSWORD=<redacted>"} {
+		for _, s := range []string{"move-replica", "catch-up", "set-read-only", "kill-sessions", "wait-for-candidate", "promote", "repoint-old-primary", "unfence-writers", "cleanup: always runs", "MASTER_PASSWORD=<redacted>"} {
 			if !strings.Contains(b.String(), s) {
 				t.Errorf("plan lacks %q", s)
 			}
@@ -433,6 +433,10 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 	})
 
 	t.Run("a failure after the point of no return is reported, not undone", func(t *testing.T) {
+		// An ALL PRIVILEGES session on r2, so that the fence step locks an account, which must not stay locked.
+		w := startWriter(t, "appall", 50, r2, r1)
+		w.waitAcks(t, 5)
+		defer w.Stop()
 		_, audit, err := switchover(t, c, r2, r1, dbstate.SwitchoverOptions{}, func(ctx context.Context, s *dbstate.Step) error {
 			if s.Name == "repoint-old-primary" {
 				return errors.New("injected fault")
@@ -447,6 +451,17 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 		if r1.QueryString(t, "SELECT @@read_only") != "0" || r2.QueryString(t, "SELECT @@read_only") != "1" {
 			t.Fatal("roles not as reported")
 		}
+		// Unlocking is a cleanup step: it ran although an earlier step failed.
+		if !strings.Contains(audit, `"step":"fence-writers","instance":"`+r2.Addr()+`","phase":"do","result":"ok"`) {
+			t.Fatalf("the fence step locked nothing:\n%s", audit)
+		}
+		if got := r2.QueryString(t, "SELECT IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') FROM mysql.global_priv WHERE User='appall'"); got == "true" || got == "1" {
+			t.Fatalf("appall left locked on the old primary after a failure past the point of no return\naudit:\n%s", audit)
+		}
+		if !strings.Contains(err.Error(), "unfence-writers") {
+			t.Fatalf("the error does not say the accounts were unlocked: %v", err)
+		}
+		w.waitAcks(t, 5) // the writer found r1
 	})
 }
 
