@@ -49,8 +49,25 @@ func (c Credentials) String() string {
 	return fmt.Sprintf("user %q (%s, tls=%v)", c.User, pw, c.TLS != nil)
 }
 
+// GoString keeps the password out of %#v.
+func (c Credentials) GoString() string {
+	tlsConf := "(*tls.Config)(nil)"
+	if c.TLS != nil {
+		tlsConf = "&tls.Config{...}"
+	}
+	return fmt.Sprintf("dbstate.Credentials{User:%q, Password:%s, TLS:%s}", c.User, redactedLiteral(c.Password), tlsConf)
+}
+
 // LogValue keeps passwords out of slog output.
 func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// redactedLiteral is "" for an empty secret and "<redacted>", quoted, otherwise.
+func redactedLiteral(secret string) string {
+	if secret == "" {
+		return `""`
+	}
+	return `"<redacted>"`
+}
 
 // ReadPasswordFile reads a password from the first line of a file.
 func ReadPasswordFile(path string) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -37,18 +38,31 @@ func validHost(h string) bool {
 	return true
 }
 
-// ChangeMaster is a CHANGE MASTER TO statement. Empty User and Password keep the server's current values.
+// ChangeMaster is a CHANGE MASTER TO statement. Empty User and Password keep the server's current values. It
+// prints (%v, %s, %+v, %#v, slog, JSON) without the password.
 type ChangeMaster struct {
 	Host          string
 	Port          int
 	User          string
-	Password      string
-	DemoteToSlave bool // MASTER_DEMOTE_TO_SLAVE=1 (MariaDB 10.10 and later)
-	ConnectRetry  int  // seconds; 0 keeps the current value
+	Password      string `json:"-"`
+	DemoteToSlave bool   // MASTER_DEMOTE_TO_SLAVE=1 (MariaDB 10.10 and later)
+	ConnectRetry  int    // seconds; 0 keeps the current value
 }
 
 // SQL builds the validated literal statement. Always MASTER_USE_GTID=slave_pos.
 func (c ChangeMaster) SQL() (string, error) { return c.build(false) }
+
+// String is the redacted statement (see Redacted).
+func (c ChangeMaster) String() string { return c.Redacted() }
+
+// GoString keeps the password out of %#v.
+func (c ChangeMaster) GoString() string {
+	return fmt.Sprintf("dbstate.ChangeMaster{Host:%q, Port:%d, User:%q, Password:%s, DemoteToSlave:%v, ConnectRetry:%d}",
+		c.Host, c.Port, c.User, redactedLiteral(c.Password), c.DemoteToSlave, c.ConnectRetry)
+}
+
+// LogValue keeps the password out of slog output.
+func (c ChangeMaster) LogValue() slog.Value { return slog.StringValue(c.Redacted()) }
 
 // Redacted is the statement as it may be printed: the password replaced by <redacted>.
 func (c ChangeMaster) Redacted() string {

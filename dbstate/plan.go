@@ -88,7 +88,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	return err
 }
 
-// AuditRecord is one line of the audit log.
+// AuditRecord is one line of the audit log. Each step, undo and cleanup has a "start" record, written before its
+// check and action run (so that after a crash of dbstate the log shows which step was running), and a record of
+// its outcome.
 type AuditRecord struct {
 	Time       time.Time `json:"time"`
 	User       string    `json:"user"`
@@ -96,14 +98,15 @@ type AuditRecord struct {
 	Step       string    `json:"step"`
 	Instance   string    `json:"instance,omitempty"`
 	Phase      string    `json:"phase"`  // check, do, undo, cleanup (a cleanup step run after a failure), plan
-	Result     string    `json:"result"` // start, ok, failed, rolled-back, not-rolled-back
+	Result     string    `json:"result"` // start, ok, failed; for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
 	Error      string    `json:"error,omitempty"`
 	DurationMS float64   `json:"duration_ms"`
 }
 
 // ExecOptions tune Execute.
 type ExecOptions struct {
-	// Audit receives one JSON line per step phase. nil means no audit log.
+	// Audit receives JSON lines (AuditRecord): one when each step, undo or cleanup starts and one when it ends, and
+	// the plan's start and result. Each line is one Write. nil means no audit log.
 	Audit io.Writer
 	// User is recorded in the audit log; empty means the OS user.
 	User   string
@@ -239,6 +242,8 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			if err := sctx.Err(); err != nil {
 				return err
 			}
+			// Written before anything runs: after a crash, the log shows which step was running.
+			a.record(s, "do", "start", nil, 0)
 			if s.Check != nil {
 				if err := s.Check(sctx); err != nil {
 					phase = "check"
@@ -264,6 +269,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 					continue
 				}
 				ustart := time.Now()
+				a.record(u, "undo", "start", nil, 0)
 				if uerr := u.Undo(uctx); uerr != nil {
 					a.record(u, "undo", "failed", uerr, time.Since(ustart))
 					ee.UndoErrs = append(ee.UndoErrs, fmt.Errorf("undo %s on %s: %w", u.Name, u.Instance, uerr))
@@ -280,6 +286,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 				continue
 			}
 			cstart := time.Now()
+			a.record(c, "cleanup", "start", nil, 0)
 			if cerr := runCleanup(ctx, c, opt.UndoTimeout); cerr != nil {
 				a.record(c, "cleanup", "failed", cerr, time.Since(cstart))
 				ee.CleanupErrs = append(ee.CleanupErrs, fmt.Errorf("cleanup %s on %s: %w", c.Name, c.Instance, cerr))

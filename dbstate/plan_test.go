@@ -216,3 +216,43 @@ func TestExecuteCleanup(t *testing.T) {
 		})
 	}
 }
+
+// The audit log has a start record for each step before the step runs: after a crash inside a step, the log
+// shows which one was running.
+func TestAuditStartBeforeEachStep(t *testing.T) {
+	var log []string
+	var audit strings.Builder
+	p := fakePlan(3, 2, -1, -1, &log)
+	var seen string
+	do := p.Steps[1].Do
+	p.Steps[1].Do = func(ctx context.Context) error {
+		lines := strings.Split(strings.TrimSpace(audit.String()), "\n")
+		seen = lines[len(lines)-1] // what a crash now would leave last
+		return do(ctx)
+	}
+	_ = p.Execute(context.Background(), ExecOptions{Audit: &audit, User: "alice"})
+	var last AuditRecord
+	if err := json.Unmarshal([]byte(seen), &last); err != nil || last.Step != "s1" || last.Phase != "do" || last.Result != "start" {
+		t.Fatalf("last audit line while s1 runs: %s (%v)", seen, err)
+	}
+	// Every step, and every undo, has its start record before its outcome.
+	started := map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(audit.String()))
+	for sc.Scan() {
+		var r AuditRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		key := r.Phase + " " + r.Step
+		switch {
+		case r.Step == "":
+		case r.Result == "start":
+			started[key] = true
+		case !started[key]:
+			t.Fatalf("%s %s without a start record before it:\n%s", key, r.Result, audit.String())
+		}
+	}
+	if !started["undo s2"] || !started["undo s0"] {
+		t.Fatalf("undo start records missing:\n%s", audit.String())
+	}
+}

@@ -292,11 +292,13 @@ func TestSwitchoverRefuseNamesEveryBypassWriter(t *testing.T) {
 	})
 }
 
-// checkAudit checks that the audit log is JSON lines with time, user, step and result, one "do ok" per step.
+// checkAudit checks that the audit log is JSON lines with time, user, step and result, one "do start" and then one
+// "do ok" per step.
 func checkAudit(t testing.TB, audit string, steps int) {
 	t.Helper()
 	sc := bufio.NewScanner(strings.NewReader(audit))
 	oks := 0
+	running := ""
 	for sc.Scan() {
 		var r dbstate.AuditRecord
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
@@ -305,7 +307,14 @@ func checkAudit(t testing.TB, audit string, steps int) {
 		if r.Time.IsZero() || r.User != "test" || r.Result == "" {
 			t.Fatalf("audit line lacks fields: %q", sc.Text())
 		}
+		if r.Phase == "do" && r.Result == "start" {
+			running = r.Step + " " + r.Instance
+		}
 		if r.Phase == "do" && r.Result == "ok" {
+			if running != r.Step+" "+r.Instance {
+				t.Fatalf("step %s on %s ended without a start record before it:\n%s", r.Step, r.Instance, audit)
+			}
+			running = ""
 			oks++
 		}
 	}
