@@ -223,7 +223,7 @@ func (ch *change) register(fs *flag.FlagSet) {
 	fs.BoolVar(&ch.dryRun, "dry-run", false, "print the plan and change nothing")
 	fs.BoolVar(&ch.yes, "yes", false, "execute the plan (without it, or with --dry-run, nothing changes)")
 	fs.BoolVar(&ch.asJSON, "json", false, "print the plan and the result as JSON")
-	fs.StringVar(&ch.auditLog, "audit-log", "", "append the audit log (JSON lines: time, user, step, result) to this file; default stderr")
+	fs.StringVar(&ch.auditLog, "audit-log", "", "append the audit log (JSON lines: time, user, step, result; a start and an end line per step) to this file; default stderr")
 }
 
 type result struct {
@@ -332,19 +332,27 @@ func runMove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 const switchoverUsage = `
-Usage: dbstate switchover --primary HOST:PORT --to HOST:PORT (--dry-run | --yes) [flags]
+Usage: dbstate switchover --primary HOST:PORT --to HOST:PORT --repl-user USER [--repl-password-file FILE]
+                          (--dry-run | --yes) [flags]
 
 Makes the replica --to the primary in place of --primary, with no acknowledged write lost: it moves the other
 replicas under the candidate, catches the candidate up while the primary still takes writes, makes the primary
-read-only, locks the accounts that write through read_only (READ ONLY ADMIN or ALL PRIVILEGES) and kills the
-remaining sessions, waits with MASTER_GTID_WAIT until the candidate has the primary's last write, promotes it,
+read-only, locks the accounts of connected users that write through read_only (READ ONLY ADMIN or ALL
+PRIVILEGES, whatever the account's host) and kills the remaining sessions, waits with MASTER_GTID_WAIT until the candidate has the primary's last write, promotes it,
 and repoints the old primary under it. Any failure before the candidate is writable undoes everything.
 
-The old primary replicates from the new one with --repl-user and the password in --repl-password-file (default:
-the login credentials).
+The old primary replicates from the new one as --repl-user (required), with the password in
+--repl-password-file. The old primary stores them in its master.info, readable by anyone with access to its data
+directory, so dbstate does not put its own login there: use an account with REPLICATION SLAVE only. Without
+--repl-password-file, the old primary keeps the password already in its master.info.
+
+With --fence refuse, it refuses while anything that writes through read_only is connected to the primary: an
+account to lock, a --never-lock account (root@localhost by default), or another session of dbstate's own user.
+The fenced accounts are unlocked by a cleanup step that runs even when a step fails.
 
 Examples:
-  dbstate switchover --primary 127.0.0.1:3306 --to 127.0.0.1:3307 --defaults-file ~/.my.cnf --dry-run
+  dbstate switchover --primary 127.0.0.1:3306 --to 127.0.0.1:3307 --defaults-file ~/.my.cnf \
+      --repl-user repl --repl-password-file /etc/dbstate/repl.pw --dry-run
   dbstate switchover --primary 127.0.0.1:3306 --to 127.0.0.1:3307 --defaults-file ~/.my.cnf \
       --repl-user repl --repl-password-file /etc/dbstate/repl.pw --yes --audit-log /var/log/dbstate.audit
 `
@@ -363,13 +371,29 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fence := fs.String("fence", "lock", "lock: lock accounts that write through read_only for the window; refuse: refuse, naming them")
 	var neverLock seeds
 	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked (repeatable; default root@localhost; \"none\" for no exception)")
-	replUser := fs.String("repl-user", "", "user the old primary replicates with (default: --user)")
-	replPwFile := fs.String("repl-password-file", "", "file with that user's password")
+	replUser := fs.String("repl-user", "", "user the old primary replicates with, a REPLICATION SLAVE account (required)")
+	replPwFile := fs.String("repl-password-file", "", "file whose first line is --repl-user's password (needs --repl-user)")
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
 	if *primary == "" || *to == "" {
 		return fail(stderr, "switchover", cli.Usagef("--primary and --to are required"))
+	}
+	if *replPwFile != "" && *replUser == "" {
+		return fail(stderr, "switchover", cli.Usagef("--repl-password-file needs --repl-user: whose password is it?"))
+	}
+	if *replUser == "" {
+		return fail(stderr, "switchover", cli.Usagef("--repl-user is required: the old primary stores its replication "+
+			"user and password in master.info, readable by anyone with access to its data directory, so dbstate does "+
+			"not put its own login there; pass an account with REPLICATION SLAVE only, and --repl-password-file"))
+	}
+	repl := dbstate.Credentials{User: *replUser}
+	if *replPwFile != "" {
+		pw, err := dbstate.ReadPasswordFile(*replPwFile)
+		if err != nil {
+			return fail(stderr, "switchover", cli.Usagef("--repl-password-file: %v", err))
+		}
+		repl.Password = pw
 	}
 	if *fence != string(dbstate.FenceLock) && *fence != string(dbstate.FenceRefuse) {
 		return fail(stderr, "switchover", cli.Usagef("--fence %q: want lock or refuse", *fence))
@@ -397,15 +421,6 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fail(stderr, "switchover", err)
 	}
 	defer c.Close()
-	repl := c.Credentials()
-	if *replUser != "" {
-		repl = dbstate.Credentials{User: *replUser}
-		if *replPwFile != "" {
-			if repl.Password, err = dbstate.ReadPasswordFile(*replPwFile); err != nil {
-				return fail(stderr, "switchover", cli.Usagef("--repl-password-file: %v", err))
-			}
-		}
-	}
 	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
 		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never}
 	topo, err := dbstate.Discover(ctx, c, []string{*primary, *to}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: *maxLag}})

@@ -26,27 +26,36 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestUsage(t *testing.T) {
+	sw := []string{"switchover", "--user", "x", "--repl-user", "repl"}
 	tests := []struct {
 		name string
 		args []string
 		code int
+		want string // in stderr
 	}{
 		{name: "no command", args: nil, code: 2},
 		{name: "help", args: []string{"help"}, code: 0},
 		{name: "unknown", args: []string{"frobnicate"}, code: 2},
 		{name: "topology help", args: []string{"topology", "show", "-h"}, code: 0},
 		{name: "show without user", args: []string{"topology", "show", "--seed", "127.0.0.1:1"}, code: 2},
-		{name: "switchover without --to", args: []string{"switchover", "--user", "x", "--primary", "127.0.0.1:1"}, code: 2},
+		{name: "switchover without --to", args: append(sw, "--primary", "127.0.0.1:1"), code: 2, want: "--to"},
 		{name: "bad tls mode", args: []string{"topology", "show", "--user", "x", "--tls", "maybe", "--seed", "a:1"}, code: 2},
-		{name: "switchover address without port", args: []string{"switchover", "--user", "x", "--primary", "db1", "--to", "db2:1"}, code: 2},
-		{name: "switchover bad fence", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1", "--fence", "no"}, code: 2},
-		{name: "bad never-lock", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1", "--never-lock", "root"}, code: 2},
+		{name: "switchover address without port", args: append(sw, "--primary", "db1", "--to", "db2:1"), code: 2, want: "host:port"},
+		{name: "switchover bad fence", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--fence", "no"), code: 2, want: "--fence"},
+		{name: "bad never-lock", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--never-lock", "root"), code: 2, want: "--never-lock"},
 		{name: "stray argument", args: []string{"topology", "show", "extra"}, code: 2},
+		{name: "switchover without --repl-user", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1"},
+			code: 2, want: "--repl-user is required: the old primary stores its replication user and password in master.info"},
+		{name: "--repl-password-file without --repl-user", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1",
+			"--repl-password-file", "/nonexistent"}, code: 2, want: "--repl-password-file needs --repl-user"},
+		{name: "unreadable --repl-password-file", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--repl-password-file", "/nonexistent"),
+			code: 2, want: "--repl-password-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if code, out, errs := runCLI(t, tt.args...); code != tt.code {
-				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, errs)
+			code, out, errs := runCLI(t, tt.args...)
+			if code != tt.code || !strings.Contains(errs, tt.want) {
+				t.Fatalf("exit %d, want %d and %q in stderr\n%s%s", code, tt.code, tt.want, out, errs)
 			}
 		})
 	}
