@@ -33,7 +33,12 @@ type SwitchoverOptions struct {
 	MaxWindow time.Duration
 	// MaxLag refuses the switchover when Y or a replica to move is further behind. Zero means 10 s.
 	MaxLag time.Duration
-	// Replication are the credentials that X will use to replicate from Y. Empty User means the Client's.
+	// Replication are the credentials that X will use to replicate from Y. X stores them in the master.info file
+	// of its data directory, readable by anyone with access to it: pass an account with REPLICATION SLAVE only.
+	//
+	// Empty User means the Client's own credentials, the admin login dbstate runs as. That works, but it stores
+	// the ADMIN PASSWORD in X's master.info; the plan then carries a warning. Avoid it: the dbstate command
+	// requires --repl-user.
 	Replication Credentials
 	// Fence defaults to FenceLock.
 	Fence FenceMode
@@ -225,6 +230,7 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	adminAsRepl := o.Replication.User == ""
 	o.defaults(c)
 	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
 	checks, err := CheckSwitchover(t, o)
@@ -253,6 +259,10 @@ func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOpt
 	if len(fi.unlocked) > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (NeverLock): their "+
 			"sessions are killed, but a new session in the window could write to %s", accountList(fi.unlocked), X))
+	}
+	if adminAsRepl {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("no replication credentials given: %s will replicate as dbstate's own login %q, "+
+			"whose password it stores in its master.info; prefer an account with REPLICATION SLAVE only", X, o.Replication.User))
 	}
 	if fi.shared > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%d other sessions use dbstate's own user (account %s, which bypasses read_only); "+

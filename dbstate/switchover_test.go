@@ -152,6 +152,14 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 		if p.QueryString(t, "SELECT @@read_only") != "0" {
 			t.Fatal("the dry run changed the primary")
 		}
+		// Without replication credentials, the admin login would end up in the old primary's master.info.
+		plan, err = dbstate.PlanSwitchover(ctx, c, topo, dbstate.SwitchoverOptions{Primary: p.Addr(), Candidate: r1.Addr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := strings.Join(plan.Warnings, "\n"); !strings.Contains(w, "master.info") || !strings.Contains(w, dbtest.AdminUser) {
+			t.Fatalf("no warning about the admin login as replication user: %q", w)
+		}
 	})
 
 	all := []*dbtest.Instance{p, r1, r2, r3}
