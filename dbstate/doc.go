@@ -10,27 +10,42 @@
 // or a Client, which keeps one pool per instance address.
 //
 // Every change is a Plan: an ordered list of steps, each with a precondition, an action and, where possible, an
-// undo. A plan prints (Plan.WriteText, JSON) before anything runs, and Execute writes each step's outcome to an
-// audit log as JSON lines (time, user, step, result). If a step fails before the plan's point of no return, every
-// completed step is undone in reverse order and the error says so (ExecError.RolledBack).
+// undo. A plan prints (Plan.WriteText, JSON) before anything runs, and Execute writes an audit log as JSON lines
+// (time, user, step, result): a start line before each step runs and a line with its outcome after, so that after
+// a crash of dbstate the log shows which step was running. If a step fails before the plan's point of no return,
+// every completed step is undone in reverse order and the error says so (ExecError.RolledBack). Cleanup steps
+// (Step.Cleanup) run whether or not an earlier step failed, before or after the point of no return.
+//
+// Moving a replica waits until its new master has logged the replica's position (gtid_binlog_pos, polled and
+// compared per domain), so the new master may be the root primary as well as another replica.
 //
 // # Guarantees of Switchover (primary X to replica Y)
 //
 //   - Preflight refuses unless Y is a direct, healthy replica of X with lag under a bound, no instance of the tree
 //     has errant GTIDs, X and Y use the same binlog format, and X replicates from no one.
-//   - Y is caught up while X still takes writes; only then are the connected accounts that write through
-//     read_only (READ ONLY ADMIN, included in ALL PRIVILEGES in 10.11, directly or through a role) locked, X made
-//     read-only and every client session on X killed, and Y waits with MASTER_GTID_WAIT for X's final
-//     gtid_binlog_pos. Every write X acknowledged is therefore on Y before Y becomes writable. If X logs anything
-//     after that position before Y is promoted (a writer that was not fenced, e.g. on a NeverLock account such
-//     as root@localhost), the switchover fails and rolls back. Accounts that bypass read_only can still write to
-//     any replica afterwards, X included: that is an errant transaction, which Diagnose reports.
+//   - Y is caught up while X still takes writes; only then are the accounts that write through read_only (READ
+//     ONLY ADMIN, included in ALL PRIVILEGES in 10.11, directly or through a role) locked, X made read-only and
+//     every client session on X killed, and Y waits with MASTER_GTID_WAIT for X's final gtid_binlog_pos. Every
+//     write X acknowledged is therefore on Y before Y becomes writable.
+//   - The process list names a session's user and client host, not the account (user@host pattern) it logged in
+//     through, and with name resolution a client at 127.0.0.1 shows as "localhost". So fencing locks every
+//     account of each connected user that bypasses read_only, whatever its host, except NeverLock accounts
+//     (killed, never locked) and dbstate's own account. FenceRefuse refuses while any of these is connected,
+//     other than dbstate's own connections.
+//   - If X logs anything after its final position (a writer that was not fenced, e.g. on a NeverLock account
+//     such as root@localhost), the switchover fails and rolls back: X is checked after the final wait and again
+//     in promote, right before Y becomes writable. A write in the round trip between that last check and
+//     SET GLOBAL read_only=0 on Y is not caught: it stays on X alone, and replication from Y then stops on it.
+//     Accounts that bypass read_only can still write to any replica afterwards, X included: that is an errant
+//     transaction, which Diagnose reports.
 //   - Any failure before Y is writable restores the original topology: X writable, accounts unlocked, replicas
-//     back under X, Y replicating from X.
+//     back under X, Y replicating from X. The fenced accounts are unlocked by a cleanup step, also after a
+//     failure past the point of no return.
 //   - Replication statements (CHANGE MASTER ...) are sent as validated, quoted text, never as server-side prepared
 //     statements. Statements that must stay local to one server (account locks) run with sql_log_bin=0, so they
 //     never become errant transactions.
-//   - Passwords appear in no log, error, plan or JSON output.
+//   - Passwords appear in no log, error, plan or JSON output, nor in any fmt verb of Credentials or ChangeMaster.
+//     SwitchoverOptions.Replication should be a REPLICATION SLAVE account: X stores it in its master.info.
 //
 // Errant GTIDs are found per domain in Go (MariaDB has no gtid_subset): see Errant for what positions can and
 // cannot show.
