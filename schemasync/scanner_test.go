@@ -772,7 +772,7 @@ func TestScannerStateRollout(t *testing.T) {
 				}
 			}
 			res.Observer = "n1"
-			if !st.Observe(res.Observation) {
+			if !st.Observe(res.Observation, time.Now()) {
 				t.Fatalf("%s: observation of host %d not recorded", what, i)
 			}
 			truth[ep] = map[string]truthSnap{"n1": {at: res.At, ok: res.OK(), schemas: res.Schemas}}

@@ -130,11 +130,11 @@ func (s *Service) Reload(cfg Config) error {
 	return nil
 }
 
-// Observe feeds an observation from elsewhere (another node) to the state. The view is recomputed at the
-// next read, so a burst of observations costs one recomputation.
+// Observe feeds an observation from elsewhere (another node) to the state, which updates its held versions at
+// once. The view is recomputed at the next read, so a burst of observations costs one view computation.
 func (s *Service) Observe(o Observation) bool {
 	s.mu.Lock()
-	ok := s.state.Observe(o)
+	ok := s.state.Observe(o, s.now())
 	s.mu.Unlock()
 	if ok {
 		s.viewDirty.Store(true)
@@ -231,7 +231,7 @@ func (s *Service) ScanOnce(ctx context.Context) error {
 		r := &results[i]
 		r.Observer = cfg.Cluster.NodeName
 		r.At = s.now() // the service's clock, which the state judges freshness by
-		s.state.Observe(r.Observation)
+		s.state.Observe(r.Observation, r.At)
 		s.metrics.observeScan(r)
 		if s.cluster != nil {
 			s.cluster.publish(&r.Observation)

@@ -13,11 +13,12 @@ type Observation struct {
 	Endpoint   string `json:"endpoint"`
 	Observer   string `json:"observer"`
 	// Seq orders the observations of one observer of one endpoint: a newer scan has a higher Seq. Observers use
-	// their scan-finish wall-clock time in nanoseconds. It is never compared across observers, so clock skew
-	// between nodes does not matter to it.
+	// their wall-clock time in nanoseconds, kept strictly increasing across clock steps (see Service). It is
+	// never compared across observers, so clock skew between nodes does not matter to it.
 	Seq uint64 `json:"seq"`
-	// At is when the scan finished, by the clock of the State that holds the observation. The local scanner
-	// sets it from its own clock; gossip sets it from the receiver's clock and the age the sender reported.
+	// At is when the scan started, by the clock of the State that holds the observation: dating an observation
+	// by its start never under-reports its age, however long the scan took. The local service sets it from its
+	// own clock; gossip sets it from the receiver's clock and the age the sender reported.
 	At time.Time `json:"-"`
 	// Err is empty when the scan succeeded. A failed scan says nothing about which versions the endpoint serves.
 	Err string `json:"error,omitempty"`
@@ -40,6 +41,9 @@ type Repository struct {
 // answers, for each (repository, title), the safe version and the dirty and stale flags. It does no I/O and
 // reads no clock: the caller passes observations and the current time. It is not safe for concurrent use.
 //
+// The held versions change only in Observe, so the answers depend only on the observations and the times at
+// which they were applied, never on how often View is called; View only reads.
+//
 // The decision rules, per repository and title:
 //   - An observation is fresh while now - At <= maxStaleness.
 //   - An endpoint is known when at least one observer's latest observation of it is fresh and succeeded.
@@ -48,18 +52,21 @@ type Repository struct {
 //   - stale: some endpoint is unknown.
 //   - dirty: the known endpoints (or the observers of one endpoint) disagree on the title's version set, or
 //     some known endpoint lacks the title that another has.
-//   - safe version, when every endpoint is known: the highest version present on all of them. It is recorded
-//     as the held version.
+//   - safe version, when every endpoint is known: the highest version present on all of them.
 //   - safe version, when some endpoint is unknown: it never advances. It is the held version if every known
 //     endpoint still has it; otherwise the highest version below it that every known endpoint has (a rollback
-//     seen on a known endpoint lowers it at once, and lowers the held version with it); none when nothing was
-//     held.
+//     seen on a known endpoint lowers it at once); none when nothing was held.
+//   - held version: the safe version as of the last observation applied to the repository. Observe records
+//     it twice, at the time it is given: just before recording the observation (when some observation has
+//     turned stale since the last time), and just after.
 type State struct {
 	maxStaleness time.Duration
 	repos        []Repository
 	endpointRepo map[string]string
 	latest       map[obsKey]*Observation
 	held         map[schemaKey]Version
+	heldUntil    map[string]time.Time // repository -> when its held versions were last computed to change by time
+	lastOK       map[string]time.Time // endpoint -> At of its latest successful observation, kept after Forget
 }
 
 type obsKey struct{ endpoint, observer string }
@@ -72,6 +79,8 @@ func NewState(repos []Repository, maxStaleness time.Duration) *State {
 		maxStaleness: maxStaleness,
 		latest:       map[obsKey]*Observation{},
 		held:         map[schemaKey]Version{},
+		heldUntil:    map[string]time.Time{},
+		lastOK:       map[string]time.Time{},
 	}
 	s.SetRepositories(repos, maxStaleness)
 	return s
@@ -103,12 +112,23 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 			delete(s.held, k)
 		}
 	}
+	for r := range s.heldUntil {
+		if !names[r] {
+			delete(s.heldUntil, r)
+		}
+	}
+	for e := range s.lastOK {
+		if _, ok := s.endpointRepo[e]; !ok {
+			delete(s.lastOK, e)
+		}
+	}
 }
 
-// Observe records o if it is newer (by Seq) than what the state holds from the same observer of the same
-// endpoint. It reports whether o was recorded. Observations of endpoints that are not configured, or that
-// name the wrong repository, are ignored.
-func (s *State) Observe(o Observation) bool {
+// Observe records o, applied at now, if it is newer (by Seq) than what the state holds from the same observer
+// of the same endpoint, and updates the repository's held versions (see State). It reports whether o was
+// recorded. Observations of endpoints that are not configured, or that name the wrong repository, are
+// ignored.
+func (s *State) Observe(o Observation, now time.Time) bool {
 	if o.Observer == "" || s.endpointRepo[o.Endpoint] != o.Repository || o.Repository == "" {
 		return false
 	}
@@ -116,9 +136,55 @@ func (s *State) Observe(o Observation) bool {
 	if old, ok := s.latest[k]; ok && old.Seq >= o.Seq {
 		return false
 	}
+	repo := s.repo(o.Repository)
+	if until, ok := s.heldUntil[repo.Name]; ok && !until.IsZero() && !now.Before(until) {
+		s.updateHeld(repo, now) // what a view just before o would have answered, had time alone changed it
+	}
 	cp := o
 	s.latest[k] = &cp
+	if o.OK() && o.At.After(s.lastOK[o.Endpoint]) {
+		s.lastOK[o.Endpoint] = o.At
+	}
+	s.updateHeld(repo, now)
 	return true
+}
+
+func (s *State) repo(name string) *Repository {
+	for i := range s.repos {
+		if s.repos[i].Name == name {
+			return &s.repos[i]
+		}
+	}
+	return nil
+}
+
+// updateHeld records, for every title of repo, the safe version at now as the held version.
+func (s *State) updateHeld(repo *Repository, now time.Time) {
+	byEndpoint := s.byEndpoint(repo.Name)
+	var validUntil time.Time
+	eps, allKnown, titles := s.endpointStates(repo, now, byEndpoint, &validUntil, false)
+	for title := range titles {
+		common, anyKnown := commonVersions(title, eps)
+		k := schemaKey{repo.Name, title}
+		held, hasHeld := s.held[k]
+		if safe := safeVersion(common, anyKnown, allKnown, held, hasHeld); safe != nil {
+			s.held[k] = *safe
+		} else {
+			delete(s.held, k)
+		}
+	}
+	s.heldUntil[repo.Name] = validUntil
+}
+
+// byEndpoint groups the observations of repository repo ("" for every repository) by endpoint.
+func (s *State) byEndpoint(repo string) map[string][]*Observation {
+	out := map[string][]*Observation{}
+	for _, o := range s.latest {
+		if repo == "" || o.Repository == repo {
+			out[o.Endpoint] = append(out[o.Endpoint], o)
+		}
+	}
+	return out
 }
 
 // Observations returns the latest observation of every (endpoint, observer), sorted by endpoint then observer.
@@ -148,6 +214,7 @@ func (s *State) Forget(now time.Time, keep time.Duration) {
 
 // View is what the state answers at one instant.
 type View struct {
+	// At is the instant the view answers for.
 	At time.Time `json:"generated_at"`
 	// ValidUntil is the first instant at which the view can change by the passage of time alone (an
 	// observation turns stale). Zero when no observation can turn stale.
@@ -161,6 +228,8 @@ type View struct {
 type SchemaView struct {
 	Repository string `json:"repository"`
 	Title      string `json:"title"`
+	// GeneratedAt is the instant the answer is for (the view's At): ages in it are as of then.
+	GeneratedAt time.Time `json:"generated_at"`
 	// SafeVersion is the highest version present on every endpoint; nil when there is none.
 	SafeVersion *Version `json:"safe_version"`
 	// LatestVersion is the highest version present on any known endpoint.
@@ -187,7 +256,8 @@ type SchemaEndpoint struct {
 	// Versions are the versions present on the endpoint (empty when unknown or when it lacks the title).
 	Versions []Version `json:"versions"`
 	Latest   *Version  `json:"latest"`
-	// LastScan is when the freshest successful scan of the endpoint finished, by this node's clock.
+	// LastScan is when the freshest fresh successful scan of the endpoint started, by this node's clock; nil
+	// while the endpoint is unknown.
 	LastScan  *time.Time     `json:"last_scan"`
 	Observers []ObserverView `json:"observers"`
 }
@@ -203,13 +273,16 @@ type ObserverView struct {
 
 // EndpointView is one endpoint's status, independent of schemas.
 type EndpointView struct {
-	Repository string         `json:"repository"`
-	URL        string         `json:"url"`
-	State      string         `json:"state"`
-	Reason     string         `json:"reason,omitempty"`
-	LastScan   *time.Time     `json:"last_scan"`
-	Schemas    int            `json:"schemas"`
-	Observers  []ObserverView `json:"observers"`
+	Repository string     `json:"repository"`
+	URL        string     `json:"url"`
+	State      string     `json:"state"`
+	Reason     string     `json:"reason,omitempty"`
+	LastScan   *time.Time `json:"last_scan"`
+	// LastSuccessfulScan is when the latest successful scan of the endpoint by any node started, fresh or
+	// not; nil until one succeeds.
+	LastSuccessfulScan *time.Time     `json:"last_successful_scan"`
+	Schemas            int            `json:"schemas"`
+	Observers          []ObserverView `json:"observers"`
 }
 
 // Schema returns the view of one (repository, title).
@@ -242,58 +315,105 @@ type endpointState struct {
 	known     bool
 	reason    string
 	okFresh   []*Observation
+	distinct  []*Observation // okFresh without repeated content (same Hash)
 	lastScan  *time.Time
 	observers []ObserverView
 }
 
-// View computes the answer at now, and records held safe versions (see State).
+// View computes the answer at now. It only reads the state.
 func (s *State) View(now time.Time) *View {
 	v := &View{At: now, index: map[schemaKey]int{}}
-	byEndpoint := map[string][]*Observation{}
-	for _, o := range s.latest {
-		byEndpoint[o.Endpoint] = append(byEndpoint[o.Endpoint], o)
-	}
-	noteExpiry := func(t time.Time) {
-		if t.After(now) && (v.ValidUntil.IsZero() || t.Before(v.ValidUntil)) {
-			v.ValidUntil = t
+	byEndpoint := s.byEndpoint("")
+	for i := range s.repos {
+		repo := &s.repos[i]
+		eps, allKnown, titles := s.endpointStates(repo, now, byEndpoint, &v.ValidUntil, true)
+		for _, es := range eps {
+			ev := EndpointView{Repository: repo.Name, URL: es.url, State: EndpointOK, Reason: es.reason,
+				LastScan: es.lastScan, Observers: es.observers}
+			if t, ok := s.lastOK[es.url]; ok {
+				ev.LastSuccessfulScan = &t
+			}
+			if !es.known {
+				ev.State = EndpointUnknown
+			} else {
+				ev.Schemas = len(intersectTitles(es.okFresh))
+			}
+			v.Endpoints = append(v.Endpoints, ev)
+		}
+		names := make([]string, 0, len(titles))
+		for t := range titles {
+			names = append(names, t)
+		}
+		sort.Strings(names)
+		for _, title := range names {
+			sv, keep := s.schemaView(repo.Name, title, eps, allKnown)
+			if !keep {
+				continue
+			}
+			sv.GeneratedAt = now
+			v.index[schemaKey{repo.Name, title}] = len(v.Schemas)
+			v.Schemas = append(v.Schemas, sv)
 		}
 	}
-	for _, repo := range s.repos {
-		eps := make([]*endpointState, len(repo.Endpoints))
-		titles := map[string]bool{}
-		allKnown := true
-		for i, url := range repo.Endpoints {
-			obs := byEndpoint[url]
-			sort.Slice(obs, func(a, b int) bool { return obs[a].Observer < obs[b].Observer })
-			es := &endpointState{url: url, observers: []ObserverView{}}
-			var failed, staleOK *Observation
-			for _, o := range obs {
-				fresh := now.Sub(o.At) <= s.maxStaleness
-				if fresh {
-					noteExpiry(o.At.Add(s.maxStaleness + time.Nanosecond))
-				}
+	return v
+}
+
+// endpointStates evaluates repo's endpoints at now: which are known, on which observations, and why the others
+// are not. It also returns every title that any observation of the repository names or that has a held
+// version, and lowers *validUntil to the first instant after now at which an observation turns stale. With
+// views, it fills in the observer views and reasons that a View shows.
+func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[string][]*Observation,
+	validUntil *time.Time, views bool) (eps []*endpointState, allKnown bool, titles map[string]bool) {
+	eps = make([]*endpointState, len(repo.Endpoints))
+	titles = map[string]bool{}
+	allKnown = true
+	for i, url := range repo.Endpoints {
+		obs := byEndpoint[url]
+		sort.Slice(obs, func(a, b int) bool { return obs[a].Observer < obs[b].Observer })
+		es := &endpointState{url: url}
+		if views {
+			es.observers = []ObserverView{}
+		}
+		var failed, staleOK *Observation
+		seen := map[string]bool{}
+		for _, o := range obs {
+			fresh := now.Sub(o.At) <= s.maxStaleness
+			if exp := o.At.Add(s.maxStaleness + time.Nanosecond); fresh && exp.After(now) &&
+				(validUntil.IsZero() || exp.Before(*validUntil)) {
+				*validUntil = exp
+			}
+			if views {
 				es.observers = append(es.observers, ObserverView{
 					Node: o.Observer, OK: o.OK(), Fresh: fresh, AgeSeconds: now.Sub(o.At).Seconds(), Error: o.Err,
 				})
-				for t := range o.Schemas {
-					titles[t] = true
+			}
+			for t := range o.Schemas {
+				titles[t] = true
+			}
+			switch {
+			case o.OK() && fresh:
+				es.okFresh = append(es.okFresh, o)
+				if o.Hash == "" || !seen[o.Hash] {
+					es.distinct = append(es.distinct, o)
+					seen[o.Hash] = o.Hash != ""
 				}
-				switch {
-				case o.OK() && fresh:
-					es.okFresh = append(es.okFresh, o)
-					if es.lastScan == nil || o.At.After(*es.lastScan) {
-						at := o.At
-						es.lastScan = &at
-					}
-				case !o.OK() && fresh:
-					failed = o
-				case o.OK():
-					if staleOK == nil || o.At.After(staleOK.At) {
-						staleOK = o
-					}
+				if es.lastScan == nil || o.At.After(*es.lastScan) {
+					at := o.At
+					es.lastScan = &at
+				}
+			case !o.OK() && fresh:
+				failed = o
+			case o.OK():
+				if staleOK == nil || o.At.After(staleOK.At) {
+					staleOK = o
 				}
 			}
-			es.known = len(es.okFresh) > 0
+		}
+		es.known = len(es.okFresh) > 0
+		if !es.known {
+			allKnown = false
+		}
+		if views {
 			switch {
 			case es.known:
 			case failed != nil:
@@ -306,39 +426,15 @@ func (s *State) View(now time.Time) *View {
 			default:
 				es.reason = "not scanned yet"
 			}
-			if !es.known {
-				allKnown = false
-			}
-			eps[i] = es
-			ev := EndpointView{Repository: repo.Name, URL: url, State: EndpointOK, Reason: es.reason,
-				LastScan: es.lastScan, Observers: es.observers}
-			if !es.known {
-				ev.State = EndpointUnknown
-			} else {
-				ev.Schemas = len(intersectTitles(es.okFresh))
-			}
-			v.Endpoints = append(v.Endpoints, ev)
 		}
-		for k := range s.held {
-			if k.repo == repo.Name {
-				titles[k.title] = true
-			}
-		}
-		names := make([]string, 0, len(titles))
-		for t := range titles {
-			names = append(names, t)
-		}
-		sort.Strings(names)
-		for _, title := range names {
-			sv, keep := s.schemaView(repo.Name, title, eps, allKnown)
-			if !keep {
-				continue
-			}
-			v.index[schemaKey{repo.Name, title}] = len(v.Schemas)
-			v.Schemas = append(v.Schemas, sv)
+		eps[i] = es
+	}
+	for k := range s.held {
+		if k.repo == repo.Name {
+			titles[k.title] = true
 		}
 	}
-	return v
+	return eps, allKnown, titles
 }
 
 func intersectTitles(obs []*Observation) map[string]bool {
@@ -358,11 +454,79 @@ func intersectTitles(obs []*Observation) map[string]bool {
 	return out
 }
 
+// presentOn returns the versions of title present on a known endpoint: those in every fresh successful
+// observation of it (none when some such observation lacks the title). disagree reports whether those
+// observations differ on the title's versions.
+func presentOn(es *endpointState, title string) (present []Version, disagree bool) {
+	has := true
+	for j, o := range es.distinct {
+		vs, ok := o.Schemas[title]
+		if !ok {
+			has = false
+		}
+		if j == 0 {
+			present = vs
+			continue
+		}
+		if !equalVersions(present, vs) {
+			disagree = true
+		}
+		present = intersect(present, vs)
+	}
+	if !has {
+		present = nil
+	}
+	return present, disagree
+}
+
+// commonVersions returns the versions of title present on every known endpoint, and whether any endpoint is
+// known.
+func commonVersions(title string, eps []*endpointState) (common []Version, anyKnown bool) {
+	for _, es := range eps {
+		if !es.known {
+			continue
+		}
+		present, _ := presentOn(es, title)
+		if !anyKnown {
+			common, anyKnown = present, true
+		} else {
+			common = intersect(common, present)
+		}
+	}
+	return common, anyKnown
+}
+
+// safeVersion decides a title's safe version from the versions on every known endpoint and the held version
+// (see State). It is the one rule that both View and the held-version update apply.
+func safeVersion(common []Version, anyKnown, allKnown bool, held Version, hasHeld bool) *Version {
+	if allKnown {
+		if len(common) == 0 {
+			return nil
+		}
+		top := common[len(common)-1]
+		return &top
+	}
+	if !hasHeld {
+		return nil
+	}
+	if !anyKnown { // no endpoint known: hold
+		return &held
+	}
+	// A rollback seen on a known endpoint lowers it at once; the version coming back while an endpoint is
+	// still unknown does not raise it again, which would be advancing while stale.
+	for i := len(common) - 1; i >= 0; i-- {
+		if common[i].Compare(held) <= 0 {
+			c := common[i]
+			return &c
+		}
+	}
+	return nil
+}
+
 // schemaView decides one (repository, title). keep is false when the title has gone from every endpoint.
 func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bool) (SchemaView, bool) {
 	sv := SchemaView{Repository: repo, Title: title, Endpoints: make([]SchemaEndpoint, len(eps))}
-	var common []Version // versions on every known endpoint
-	var first []Version  // the first known endpoint's set, to detect disagreement
+	var first []Version // the first known endpoint's set, to detect disagreement
 	firstSet, anyHas, anyLacks, differ := false, false, false, false
 	var lacking, unknown []string
 	for i, es := range eps {
@@ -374,26 +538,10 @@ func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bo
 			sv.Endpoints[i] = se
 			continue
 		}
-		// Present on this endpoint: in every fresh successful observation of it.
-		var present []Version
-		has := true
-		for j, o := range es.okFresh {
-			vs, ok := o.Schemas[title]
-			if !ok {
-				has = false
-			}
-			if j == 0 {
-				present = vs
-				continue
-			}
-			if !equalVersions(present, vs) {
-				sv.Dirty = true
-				sv.Reasons = append(sv.Reasons, fmt.Sprintf("observers of %s disagree", es.url))
-			}
-			present = intersect(present, vs)
-		}
-		if !has {
-			present = nil
+		present, disagree := presentOn(es, title)
+		if disagree {
+			sv.Dirty = true
+			sv.Reasons = append(sv.Reasons, fmt.Sprintf("observers of %s disagree", es.url))
 		}
 		if len(present) > 0 {
 			anyHas = true
@@ -409,18 +557,14 @@ func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bo
 			lacking = append(lacking, es.url)
 		}
 		if !firstSet {
-			first, common, firstSet = present, present, true
+			first, firstSet = present, true
 		} else {
 			differ = differ || !equalVersions(first, present)
-			common = intersect(common, present)
 		}
 		sv.Endpoints[i] = se
 	}
-	k := schemaKey{repo, title}
-	held, hasHeld := s.held[k]
 	if !anyHas && len(unknown) == 0 {
-		delete(s.held, k) // gone from every endpoint
-		return sv, false
+		return sv, false // gone from every endpoint
 	}
 	if anyHas && anyLacks {
 		sv.Dirty = true
@@ -429,40 +573,13 @@ func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bo
 		sv.Dirty = true
 		sv.Reasons = append(sv.Reasons, "versions differ between endpoints")
 	}
-	if allKnown {
-		if len(common) > 0 {
-			top := common[len(common)-1]
-			sv.SafeVersion = &top
-			s.held[k] = top
-		} else {
-			delete(s.held, k)
-		}
-		return sv, true
-	}
-	sv.Stale = true
-	sv.Reasons = append(sv.Reasons, "no fresh successful scan of "+strings.Join(unknown, ", ")+
-		"; the safe version is held, not advanced")
-	if !hasHeld {
-		return sv, true
-	}
-	if !firstSet { // no endpoint known: hold
-		h := held
-		sv.SafeVersion = &h
-		return sv, true
-	}
-	for i := len(common) - 1; i >= 0; i-- {
-		if common[i].Compare(held) <= 0 {
-			c := common[i]
-			sv.SafeVersion = &c
-			break
-		}
-	}
-	// A rollback seen on a known endpoint lowers the held version too: if the version came back while an
-	// endpoint is still unknown, re-raising it would be advancing while stale.
-	if sv.SafeVersion == nil {
-		delete(s.held, k)
-	} else {
-		s.held[k] = *sv.SafeVersion
+	common, anyKnown := commonVersions(title, eps)
+	held, hasHeld := s.held[schemaKey{repo, title}]
+	sv.SafeVersion = safeVersion(common, anyKnown, allKnown, held, hasHeld)
+	if !allKnown {
+		sv.Stale = true
+		sv.Reasons = append(sv.Reasons, "no fresh successful scan of "+strings.Join(unknown, ", ")+
+			"; the safe version is held, not advanced")
 	}
 	return sv, true
 }

@@ -118,14 +118,18 @@ func newHarness(t *testing.T, n int) *stHarness {
 	}
 }
 
+// observe applies o at the harness's now and, when the state records it, checks S1 on the view right after:
+// every step is checked, not only those that a test looks at.
 func (h *stHarness) observe(o Observation) bool {
-	if !h.s.Observe(o) {
+	h.t.Helper()
+	if !h.s.Observe(o, h.now) {
 		return false
 	}
 	if h.truth[o.Endpoint] == nil {
 		h.truth[o.Endpoint] = map[string]truthSnap{}
 	}
 	h.truth[o.Endpoint][o.Observer] = truthSnap{at: o.At, ok: o.OK(), schemas: o.Schemas}
+	h.view()
 	return true
 }
 
@@ -624,7 +628,7 @@ func TestStateObserveRules(t *testing.T) {
 	}
 	s := NewState([]Repository{{Name: stRepo, Endpoints: eps}}, stMaxStale)
 	for _, tt := range tests {
-		if got := s.Observe(tt.o); got != tt.want {
+		if got := s.Observe(tt.o, stT0); got != tt.want {
 			t.Errorf("%s: Observe = %v, want %v", tt.name, got, tt.want)
 		}
 	}
@@ -647,7 +651,7 @@ func TestStateObserveRules(t *testing.T) {
 
 	// Observe copies the observation's struct: changing the caller's copy changes nothing.
 	in := o(eps[1], "n1", 2, "1.0.0")
-	s.Observe(in)
+	s.Observe(in, stT0)
 	in.Err = "changed"
 	if s.View(stT0).Endpoints[1].State != EndpointOK {
 		t.Fatal("the state shares the caller's observation")
@@ -659,10 +663,10 @@ func TestStateSetRepositories(t *testing.T) {
 	s := NewState([]Repository{{Name: stRepo, Endpoints: eps}, {Name: "secondary", Endpoints: []string{"http://s.test/"}}},
 		stMaxStale)
 	for _, ep := range eps {
-		s.Observe(Observation{Repository: stRepo, Endpoint: ep, Observer: "n1", Seq: 1, At: stT0, Schemas: sch(stTitle, "1.0.0")})
+		s.Observe(Observation{Repository: stRepo, Endpoint: ep, Observer: "n1", Seq: 1, At: stT0, Schemas: sch(stTitle, "1.0.0")}, stT0)
 	}
 	s.Observe(Observation{Repository: "secondary", Endpoint: "http://s.test/", Observer: "n1", Seq: 1, At: stT0,
-		Schemas: sch("legacy/thing", "1.0.0")})
+		Schemas: sch("legacy/thing", "1.0.0")}, stT0)
 	if v := s.View(stT0); !v.Consistent() || len(v.Schemas) != 2 {
 		t.Fatalf("view %+v", v)
 	}
@@ -902,4 +906,96 @@ func TestStateHeldLoweredByRollback(t *testing.T) {
 	h.fail(2, "n1", "HTTP 503")
 	h.ok(1, "n1", sch(stTitle, "1.0.0 1.1.0"))
 	h.want(h.view(), stTitle, "1.0.0", false, true)
+}
+
+// TestStateHeldIndependentOfViews: the held version changes when observations are applied, never when a view
+// is computed. Both hosts serve 1.0.0 and 1.1.0; host 2 rolls back to 1.0.0, then fails. Whether or not a view
+// was computed between the rollback and the failure, the safe version is 1.0.0 (held, stale): 1.1.0 was last
+// seen missing from host 2.
+func TestStateHeldIndependentOfViews(t *testing.T) {
+	eps := stEndpoints(2)
+	obs := func(i int, seq uint64, at time.Time, versions, err string) Observation {
+		o := Observation{Repository: stRepo, Endpoint: eps[i], Observer: "n1", Seq: seq, At: at, Err: err}
+		if err == "" {
+			o.Schemas = sch(stTitle, versions)
+		}
+		return o
+	}
+	for _, viewBetween := range []bool{false, true} {
+		t.Run(fmt.Sprint("view between: ", viewBetween), func(t *testing.T) {
+			s := NewState([]Repository{{Name: stRepo, Endpoints: eps}}, stMaxStale)
+			now := stT0
+			s.Observe(obs(0, 1, now, "1.0.0 1.1.0", ""), now)
+			s.Observe(obs(1, 1, now, "1.0.0 1.1.0", ""), now)
+			if sv, _ := s.View(now).Schema(stRepo, stTitle); sv.SafeVersion == nil || sv.SafeVersion.String() != "1.1.0" {
+				t.Fatalf("before the rollback: safe %v, want 1.1.0", sv.SafeVersion)
+			}
+			now = now.Add(10 * time.Second)
+			s.Observe(obs(1, 2, now, "1.0.0", ""), now) // rollback on host 2
+			if viewBetween {
+				if sv, _ := s.View(now).Schema(stRepo, stTitle); sv.SafeVersion == nil || sv.SafeVersion.String() != "1.0.0" {
+					t.Fatalf("after the rollback: safe %v, want 1.0.0", sv.SafeVersion)
+				}
+			}
+			now = now.Add(10 * time.Second)
+			s.Observe(obs(1, 3, now, "", "HTTP 503"), now) // host 2 fails
+			sv, _ := s.View(now).Schema(stRepo, stTitle)
+			if sv.SafeVersion == nil || sv.SafeVersion.String() != "1.0.0" || !sv.Stale {
+				t.Fatalf("after the failure: safe %v stale %v, want 1.0.0 held (stale)", sv.SafeVersion, sv.Stale)
+			}
+		})
+	}
+}
+
+// TestStateViewIsPure feeds two states the same random observations and computes views of one of them after
+// every observation, at random instants (some far ahead); the other is viewed only every 100 steps. Both
+// answer the same then.
+func TestStateViewIsPure(t *testing.T) {
+	eps := stEndpoints(3)
+	titles := []string{"a", "b/c"}
+	pool := []string{"1.0.0", "1.1.0", "1.2.0", "2.0.0"}
+	rng := rand.New(rand.NewSource(5))
+	viewed := NewState([]Repository{{Name: stRepo, Endpoints: eps}}, stMaxStale)
+	quiet := NewState([]Repository{{Name: stRepo, Endpoints: eps}}, stMaxStale)
+	now, seq := stT0, uint64(0)
+	safeOf := func(v *View) string {
+		var b strings.Builder
+		for _, sv := range v.Schemas {
+			fmt.Fprintf(&b, "%s=%v/%v/%v ", sv.Title, versionString(sv.SafeVersion), sv.Dirty, sv.Stale)
+		}
+		return b.String()
+	}
+	for step := 0; step < 3000; step++ {
+		now = now.Add(time.Duration(rng.Intn(40)) * time.Second)
+		seq++
+		o := Observation{Repository: stRepo, Endpoint: eps[rng.Intn(len(eps))], Observer: fmt.Sprint("n", rng.Intn(2)),
+			Seq: seq, At: now.Add(-time.Duration(rng.Intn(30)) * time.Second)}
+		if rng.Intn(6) == 0 {
+			o.Err = "HTTP 503"
+		} else {
+			o.Schemas = map[string][]Version{}
+			for _, ti := range titles {
+				var vs []string
+				for _, v := range pool {
+					if rng.Intn(3) > 0 {
+						vs = append(vs, v)
+					}
+				}
+				if len(vs) > 0 {
+					o.Schemas[ti] = sch(ti, strings.Join(vs, " "))[ti]
+				}
+			}
+		}
+		viewed.Observe(o, now)
+		quiet.Observe(o, now)
+		for n := rng.Intn(3); n > 0; n-- {
+			viewed.View(now.Add(time.Duration(rng.Intn(300)) * time.Second))
+		}
+		if step%100 != 99 {
+			continue
+		}
+		if a, b := safeOf(viewed.View(now)), safeOf(quiet.View(now)); a != b {
+			t.Fatalf("step %d: views of the same observations differ:\nviewed often: %s\nnever viewed: %s", step, a, b)
+		}
+	}
 }
