@@ -105,6 +105,9 @@ type ClusterOptions struct {
 	Peers Fetcher
 	// JoinBackoff is the first wait between join attempts; it doubles up to 30s. Default 1s.
 	JoinBackoff time.Duration
+	// Memberlist, when set, adjusts memberlist's configuration after schemasync has filled it in (tests use it
+	// to shorten memberlist's own timers, such as GossipToTheDeadTime).
+	Memberlist func(*memberlist.Config)
 }
 
 // Cluster shares a Service's observations with other schemasync nodes over hashicorp/memberlist. It is an
@@ -212,6 +215,9 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	if opts.Transport != nil {
 		mc.Transport = opts.Transport
 	}
+	if opts.Memberlist != nil {
+		opts.Memberlist(mc)
+	}
 	c.m = newClusterMetrics(c)
 	c.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult, NumNodes: func() int {
 		if c.ml == nil {
@@ -238,14 +244,13 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	if len(cfg.Join) == 0 {
 		c.joined.Store(true)
 		c.merged.Store(true)
-	} else {
-		backoff := opts.JoinBackoff
-		if backoff <= 0 {
-			backoff = time.Second
-		}
-		c.wg.Add(1)
-		go c.joinLoop(cfg.Join, backoff)
 	}
+	backoff := opts.JoinBackoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	c.wg.Add(1)
+	go c.joinLoop(cfg.Join, backoff)
 	c.log.Info("gossip started", "node", cfg.NodeName, "addr", c.Addr(), "api", c.apiURL,
 		"encrypted", c.keyring != nil, "label", cfg.Label)
 	return c, nil
@@ -272,16 +277,23 @@ func (c *Cluster) Addr() string {
 // Ready reports whether the node has joined a seed (or has none to join) and has merged a peer's full state.
 func (c *Cluster) Ready() bool { return c.joined.Load() && c.merged.Load() }
 
+// joinLoop joins the seeds, retrying with backoff until some other node answers (a seed list that includes
+// this node's own address is answered by this node, which does not count), then repairs the membership
+// every rejoin_interval: see rejoin.
 func (c *Cluster) joinLoop(seeds []string, backoff time.Duration) {
 	defer c.wg.Done()
-	for attempt := 1; ; attempt++ {
+	for attempt := 1; len(seeds) > 0 && !c.joined.Load(); attempt++ {
 		n, err := c.ml.Join(seeds)
-		if n > 0 {
+		if n > 0 && c.ml.NumMembers() > 1 {
 			c.joined.Store(true)
 			c.log.Info("joined the cluster", "contacted", n, "members", c.ml.NumMembers())
-			return
+			break
 		}
-		c.log.Warn("cannot join the cluster; will retry (a wrong keyring or label shows as a decrypt or label error)",
+		if err == nil {
+			err = errors.New("only this node answered")
+		}
+		c.log.Warn("cannot join the cluster; will retry (a wrong keyring shows here or on the seed as a decrypt "+
+			"error, a wrong label as an EOF here and \"unacceptable label\" on the seed)",
 			"seeds", seeds, "attempt", attempt, "err", err, "retry_in", backoff)
 		select {
 		case <-c.stop:
@@ -290,6 +302,45 @@ func (c *Cluster) joinLoop(seeds []string, backoff time.Duration) {
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
+	t := time.NewTicker(c.cfg.RejoinInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.rejoin(seeds)
+		}
+	}
+}
+
+// rejoin dials the members this node believes dead, and its seeds while it has no other live member.
+// memberlist gossips to a dead member only for 30 s and push/pulls only with live ones, so after a longer
+// partition neither side would ever contact the other again; a successful dial merges both sides' state and
+// the dead come back to life.
+func (c *Cluster) rejoin(seeds []string) {
+	var targets []string
+	c.mu.Lock()
+	for _, m := range c.members {
+		if m.State == "dead" && m.Name != c.cfg.NodeName {
+			targets = append(targets, m.Address)
+		}
+	}
+	c.mu.Unlock()
+	if c.ml.NumMembers() <= 1 {
+		targets = append(targets, seeds...)
+	}
+	if len(targets) == 0 {
+		return
+	}
+	sort.Strings(targets)
+	n, err := c.ml.Join(targets)
+	if n > 0 {
+		c.log.Info("rejoined members believed dead or seeds", "targets", targets, "contacted", n,
+			"members", c.ml.NumMembers())
+		return
+	}
+	c.log.Debug("members believed dead still unreachable", "targets", targets, "err", err)
 }
 
 // Leave announces that this node leaves, then stops gossip. Other nodes stop counting on its scans; its
@@ -326,12 +377,23 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 
 // Members lists every member this node knows of, sorted by name, with the dead and the departed.
 func (c *Cluster) Members() []MemberView {
+	// memberlist raises no event when it suspects a member: ask it. Before taking c.mu, because memberlist
+	// holds its own lock while it calls our event delegate, which takes c.mu.
+	suspect := map[string]bool{}
+	for _, n := range c.ml.Members() {
+		if n.State == memberlist.StateSuspect {
+			suspect[n.Name] = true
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]MemberView, 0, len(c.members))
 	for _, m := range c.members {
 		mv := *m
 		mv.Self = m.Name == c.cfg.NodeName
+		if mv.State == "alive" && suspect[mv.Name] {
+			mv.State = "suspect"
+		}
 		out = append(out, mv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/schemasync"
+	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -56,6 +57,8 @@ type nodeOpts struct {
 	defaults bool                          // memberlist timings as configured by default, not sped up for tests
 	stale    time.Duration
 	interval time.Duration
+	rejoin   time.Duration // cluster.rejoin_interval; 0: the default
+	deadTime time.Duration // memberlist's GossipToTheDeadTime; 0: memberlist's default (30 s)
 }
 
 func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOpts) *testNode {
@@ -79,6 +82,9 @@ func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOp
 	if o.interval > 0 {
 		cfg.ScanInterval = o.interval
 	}
+	if o.rejoin > 0 {
+		cfg.Cluster.RejoinInterval = o.rejoin
+	}
 	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: eps, ScanFrom: o.scanFrom}}
 	if o.repos != nil {
 		cfg.Repositories = o.repos
@@ -97,6 +103,9 @@ func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOp
 	n := &testNode{name: name, svc: svc, api: httptest.NewServer(svc.Handler())}
 	t.Cleanup(n.api.Close)
 	copts := schemasync.ClusterOptions{APIURL: n.api.URL, JoinBackoff: 100 * time.Millisecond}
+	if o.deadTime > 0 {
+		copts.Memberlist = func(mc *memberlist.Config) { mc.GossipToTheDeadTime = o.deadTime }
+	}
 	if o.net != nil {
 		n.transport = o.net.transport(name)
 		copts.Transport, copts.Peers = n.transport, o.net.fetcher(name)

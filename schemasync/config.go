@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +60,10 @@ type ClusterConfig struct {
 	PushPullInterval time.Duration `yaml:"push_pull_interval"`
 	// ProbeInterval is memberlist's failure-detector probe interval. Default 1s.
 	ProbeInterval time.Duration `yaml:"probe_interval"`
+	// RejoinInterval is how often a node dials the members it believes dead (and its seeds, while it is
+	// alone). memberlist stops gossiping to a member 30 s after declaring it dead, so without this a
+	// partition longer than that would never heal. Default 30s.
+	RejoinInterval time.Duration `yaml:"rejoin_interval"`
 }
 
 // Enabled reports whether the node joins a cluster.
@@ -92,6 +97,7 @@ func DefaultConfig() Config {
 			GossipInterval:   200 * time.Millisecond,
 			PushPullInterval: 10 * time.Second,
 			ProbeInterval:    time.Second,
+			RejoinInterval:   30 * time.Second,
 		},
 	}
 }
@@ -103,8 +109,11 @@ var repoName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	listenHost, listenPort, err := net.SplitHostPort(c.Listen)
+	if err != nil {
 		bad("listen %q: want host:port: %v", c.Listen, err)
+	} else if p, err := strconv.ParseUint(listenPort, 10, 16); err != nil || (p == 0 && listenPort != "0") {
+		bad("listen %q: port %q is not a number from 0 to 65535", c.Listen, listenPort)
 	}
 	if c.Cluster.NodeName == "" {
 		bad("cluster.node_name must not be empty")
@@ -118,8 +127,14 @@ func (c *Config) Validate() error {
 				bad("cluster: address %q: want host:port: %v", a, err)
 			}
 		}
-		if c.Cluster.GossipInterval <= 0 || c.Cluster.PushPullInterval <= 0 || c.Cluster.ProbeInterval <= 0 {
-			bad("cluster: gossip_interval, push_pull_interval and probe_interval must be positive")
+		if c.Cluster.GossipInterval <= 0 || c.Cluster.PushPullInterval <= 0 || c.Cluster.ProbeInterval <= 0 ||
+			c.Cluster.RejoinInterval <= 0 {
+			bad("cluster: gossip_interval, push_pull_interval, probe_interval and rejoin_interval must be positive")
+		}
+		if api := c.apiHost(); api != "" && isLoopback(listenHost) && !isLoopback(api) {
+			bad("listen %q accepts only local connections, but other nodes fetch observations from this node's API at %s: "+
+				"listen on an address they reach (e.g. 0.0.0.0:%s), or set cluster.api_advertise to a loopback URL for a single-machine cluster",
+				c.Listen, api, listenPort)
 		}
 		if c.Cluster.APIAdvertise != "" {
 			if u, err := url.Parse(c.Cluster.APIAdvertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -187,6 +202,36 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// apiHost is the host other nodes fetch observations from: api_advertise's, else advertise's, else bind's,
+// and for an unspecified bind address (0.0.0.0) the machine's host name, as the serve command does.
+func (c *Config) apiHost() string {
+	if c.Cluster.APIAdvertise != "" {
+		if u, err := url.Parse(c.Cluster.APIAdvertise); err == nil {
+			return u.Hostname()
+		}
+		return ""
+	}
+	for _, a := range []string{c.Cluster.Advertise, c.Cluster.Bind} {
+		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+			if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+				name, _ := os.Hostname()
+				return name
+			}
+			return h
+		}
+	}
+	return ""
+}
+
+// isLoopback reports whether host names only this machine: localhost or a loopback IP.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // ParseConfig decodes YAML over DefaultConfig, rejecting unknown keys, and validates the result.

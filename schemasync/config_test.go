@@ -178,6 +178,16 @@ repositories:
 `, []string{"scan_from", "http://h2/jsonschema/"}, nil},
 		{"join without bind", minimalRepos + "cluster:\n  join: [127.0.0.1:7946]\n", []string{"cluster.bind"}, nil},
 		{"bad bind", minimalRepos + "cluster:\n  bind: nowhere\n", []string{"nowhere"}, nil},
+		{"listen port out of range", minimalRepos + "listen: 127.0.0.1:99999\n", []string{"99999", "0 to 65535"}, nil},
+		{"listen port not a number", minimalRepos + "listen: 127.0.0.1:http\n", []string{"not a number"}, nil},
+		{"loopback listen, peers fetch from a routable api_advertise", minimalRepos +
+			"listen: 127.0.0.1:8190\ncluster:\n  bind: 0.0.0.0:7946\n  api_advertise: http://10.64.0.10:8190\n",
+			[]string{"accepts only local connections", "10.64.0.10"}, nil},
+		{"loopback listen, peers dial a routable advertise address", minimalRepos +
+			"listen: 127.0.0.1:8190\ncluster:\n  bind: 10.64.0.10:7946\n", []string{"accepts only local connections"}, nil},
+		{"loopback listen, single-machine cluster", minimalRepos + "listen: 127.0.0.1:8190\ncluster:\n  bind: 127.0.0.1:7946\n", nil, []string{"http://h1:8190/repositories/primary/jsonschema/"}},
+		{"routable listen", minimalRepos + "listen: 0.0.0.0:8190\ncluster:\n  bind: 0.0.0.0:7946\n", nil, []string{"http://h1:8190/repositories/primary/jsonschema/"}},
+		{"rejoin_interval zero", minimalRepos + "cluster:\n  bind: 127.0.0.1:7946\n  rejoin_interval: 0s\n", []string{"rejoin_interval"}, nil},
 		{"every problem reported", `
 scan_interval: 0s
 repositories:

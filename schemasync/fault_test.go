@@ -69,6 +69,57 @@ func TestFaultPartitionAndHeal(t *testing.T) {
 	eventually(t, 20*time.Second, "after the heal every node sees 1.2.0, fresh", allSee(nodes, "1.2.0", false))
 }
 
+// TestFaultLongPartitionHeals: a partition that outlasts memberlist's gossip to the dead (shortened here to
+// 1 s; 30 s by default) leaves each side believing the other dead, and memberlist alone would never contact
+// the dead again. The rejoin loop dials them; after the heal the sides merge, and agree on a version that
+// was rolled out while they were apart.
+func TestFaultLongPartitionHeals(t *testing.T) {
+	repos, eps := startHosts(t, 2)
+	scanFrom := map[string][]string{eps[0]: {"node0", "node1"}, eps[1]: {"node2", "node3"}}
+	fn := newFaultNet(5)
+	nodes := faultCluster(t, fn, 4, eps, nodeOpts{scanFrom: scanFrom, stale: 5 * time.Second,
+		interval: 200 * time.Millisecond, rejoin: 500 * time.Millisecond, deadTime: time.Second})
+	eventually(t, 15*time.Second, "all nodes see 1.1.0", allSee(nodes, "1.1.0", false))
+	alive := func(n *testNode) int {
+		k := 0
+		for _, m := range n.cluster.Members() {
+			if m.State == "alive" {
+				k++
+			}
+		}
+		return k
+	}
+	eventually(t, 15*time.Second, "every node knows all 4", func() bool {
+		for _, n := range nodes {
+			if alive(n) != 4 {
+				return false
+			}
+		}
+		return true
+	})
+	fn.partition([]string{"node0", "node1"}, []string{"node2", "node3"})
+	eventually(t, 20*time.Second, "each side believes the other dead", func() bool {
+		for _, n := range nodes {
+			if alive(n) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second) // past GossipToTheDeadTime: memberlist no longer contacts the other side
+	rollout(repos, "1.2.0")
+	fn.heal()
+	eventually(t, 20*time.Second, "every node sees all 4 alive again", func() bool {
+		for _, n := range nodes {
+			if alive(n) != 4 {
+				return false
+			}
+		}
+		return true
+	})
+	eventually(t, 20*time.Second, "every node sees 1.2.0, fresh", allSee(nodes, "1.2.0", false))
+}
+
 // TestFaultKilledMidBroadcast: the only scanner queues its broadcasts and dies at once. The others keep what
 // reached them, share it by push/pull, and, with no fresh scan coming, mark the endpoints stale in time.
 func TestFaultKilledMidBroadcast(t *testing.T) {

@@ -1,0 +1,60 @@
+// Package schemasync measures a fleet of schema hosts: it scans every endpoint (one host's base URL for one
+// schema repository), and publishes, for each schema, the highest version that every endpoint serves (the safe
+// version), with a dirty flag while the endpoints disagree. Nodes share what they scan over a gossip cluster
+// (hashicorp/memberlist), so that any node answers with the cluster-wide view.
+//
+// # Model
+//
+// Data flows one way:
+//
+//	schema endpoints (HTTP) -> Scanner -> Observation -> State (pure) -> View -> HTTP API, metrics
+//	                                          ^   |
+//	                          Cluster (memberlist) -+
+//
+// An Observation is one scan of one endpoint by one node (its observer): the versions of every schema title
+// that the endpoint serves, or the reason the scan failed, and when the scan started. A version counts only
+// once its extensionless file (<title>/X.Y.Z, which EventGate resolves) answers 200: a directory listing can
+// run ahead of a git pull that is still writing files.
+//
+// State takes observations and the current time and makes every decision; it has no sockets, timers or
+// goroutines, so its rules are tested directly. Scanner, Service (the scan loop, the HTTP API and metrics) and
+// Cluster (gossip) are thin adapters that feed it.
+//
+// # Decisions
+//
+// Per repository and schema title, from the latest observation of each (endpoint, observer):
+//
+//   - An endpoint is known when some observer's latest observation of it is fresh (at most max_staleness old)
+//     and succeeded. A version is present on it only if every such fresh, successful observation includes it.
+//     Failed or stale observations neither add nor remove versions.
+//   - Dirty: the known endpoints, or the observers of one endpoint, disagree on the version set, or some known
+//     endpoint lacks the title.
+//   - Stale: some endpoint is unknown.
+//   - Safe version: with every endpoint known, the highest version present on all of them. Otherwise the last
+//     safe version is held, and lowered if a known endpoint no longer serves it; it never advances while any
+//     endpoint is unknown.
+//
+// # Guarantees
+//
+//   - S1 safety: a version is reported safe only if every endpoint of its repository was confirmed, by a fresh
+//     observation, to serve it (or, while an endpoint is unknown, it is the held version, marked stale).
+//   - S2 liveness: once every endpoint serves v and answers, every node reports v safe within scan_interval plus
+//     the propagation delay (measured by BenchmarkPropagation).
+//   - S3 no single point of failure: every node answers with the cluster-wide view; a node that dies costs only
+//     its own scans, whose observations expire through max_staleness.
+//
+// # Merge rule (the cluster)
+//
+// Every node holds, per (endpoint, observer), the observation with the highest sequence number it has heard of.
+// Each observation travels as a small digest (observer, endpoint, sequence, content hash, error, age); the
+// content itself is fetched over HTTP by hash from the node that sent the digest, once per distinct content.
+// The receiver dates an observation by its own clock: receipt time minus the age the sender wrote when it
+// sent the message, so clocks that differ between nodes do not matter. From the same set of observations every
+// node computes the same view with the same State rules.
+//
+// Digests travel three ways: a node whose scan of an endpoint changed result sends the digest straight to
+// every member (one hop); every digest is also gossiped, and relayed once by each node that learns it; and
+// push/pull exchanges the digests of everything a node holds, repairing whatever was lost. A node dials the
+// members it believes dead every rejoin_interval, so that a partition longer than memberlist's own memory of
+// the dead still heals.
+package schemasync
