@@ -585,7 +585,11 @@ func (c *Cluster) apply(in inbound) {
 		o.Schemas = schemas
 	}
 	if c.svc.Observe(o) {
-		c.m.propagation.Observe(c.now().Sub(o.At).Seconds())
+		if in.kind != "push_pull" {
+			// Push/pull also brings old observations (at a join, after a heal): their age is not a
+			// propagation delay.
+			c.m.propagation.Observe(c.now().Sub(o.At).Seconds())
+		}
 		// Relay it once: memberlist does not relay user broadcasts, and its retransmit limit alone misses
 		// some nodes, which would then wait for push/pull. Each node relays an observation only the first
 		// time it learns it, so this is epidemic and bounded. Content is fetched from the relayer.
@@ -794,7 +798,7 @@ func newClusterMetrics(c *Cluster) *clusterMetrics {
 		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "schemasync_shared_state_bytes",
 			Help: "Size of this node's last full-state (push/pull) message."}),
 		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "schemasync_observation_propagation_seconds",
-			Help:    "Age of another node's observation when this node applied it: scan finish to applied here.",
+			Help:    "Age of another node's observation when this node applied it from a broadcast or direct message: scan to applied here.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_gossip_dropped_total",
 			Help: "Inbound digests dropped because the inbox was full (the next push/pull brings them again)."}),
