@@ -3,16 +3,21 @@ package canary
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/eventgate"
@@ -67,7 +72,7 @@ func (e *IntakeError) Error() string {
 	fmt.Fprintf(&b, "POST %s", e.URL)
 	switch {
 	case e.Status == 0:
-		fmt.Fprintf(&b, ": %v", e.Err)
+		fmt.Fprintf(&b, ": %v", withoutURL(e.Err))
 	case len(e.Messages) > 0:
 		fmt.Fprintf(&b, ": HTTP %d: %s", e.Status, strings.Join(e.Messages, "; "))
 	case e.Body != "":
@@ -82,6 +87,16 @@ func (e *IntakeError) Error() string {
 }
 
 func (e *IntakeError) Unwrap() error { return e.Err }
+
+// withoutURL returns the cause inside a *url.Error (`Post "<url>": <cause>`), for messages that name the URL
+// already. The error itself, with its *url.Error, stays in the chain for errors.Is and errors.As.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
+}
 
 // FetchError is a schema that no base URI served.
 type FetchError struct {
@@ -518,8 +533,8 @@ func (r *Runner) post(ctx context.Context, u string, body []byte) (int, []byte, 
 }
 
 // verdict explains an answer other than 201/202.
-func verdict(url string, status int, body []byte, err error) *IntakeError {
-	e := &IntakeError{URL: url, Status: status, Err: err}
+func verdict(u string, status int, body []byte, err error) *IntakeError {
+	e := &IntakeError{URL: u, Status: status, Err: err}
 	if status == 0 {
 		return e
 	}
@@ -535,19 +550,56 @@ func verdict(url string, status int, body []byte, err error) *IntakeError {
 	return e
 }
 
-// transient says whether a failed POST is worth repeating: no answer at all, 429, or a 5xx that is not an
-// EventGate verdict (a 500 with {"error":[...]} is one: the intake decided about the event).
+// transient says whether a failed request is worth repeating: no answer because of a connection or timeout
+// error that may pass (see transientNetError), 429, 502, 503, 504, or a 500 that is not an EventGate verdict (a
+// 500 with {"error":[...]} is one: the intake decided about the event). Every other status, 501 and 505
+// included, would be answered the same way again.
 func transient(status int, body []byte, err error) bool {
-	switch {
-	case status == 0:
-		return !errors.Is(err, context.Canceled)
-	case status == http.StatusTooManyRequests:
+	switch status {
+	case 0:
+		return transientNetError(err)
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
-	case status == http.StatusInternalServerError:
+	case http.StatusInternalServerError:
 		_, perr := eventgate.ParseResponse(body)
 		return perr != nil
-	case status >= 500:
+	default:
+		return false
+	}
+}
+
+// transientNetError says whether a request that got no answer may get one if repeated: the connection was
+// refused, reset, aborted or closed before an answer, the host or network was unreachable, or something timed
+// out (a temporary DNS failure included). Certificate, TLS and protocol errors (an HTTP server behind an
+// https:// URL), unknown hosts, URLs the client cannot use, and cancellation are not: they fail the same way
+// again.
+func transientNetError(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var (
+		verify      *tls.CertificateVerificationError
+		unknownAuth x509.UnknownAuthorityError
+		invalid     x509.CertificateInvalidError
+		hostname    x509.HostnameError
+		record      tls.RecordHeaderError
+		alert       tls.AlertError
+		dns         *net.DNSError
+		netErr      net.Error
+	)
+	switch {
+	case errors.Is(err, http.ErrSchemeMismatch), errors.As(err, &verify), errors.As(err, &unknownAuth),
+		errors.As(err, &invalid), errors.As(err, &hostname), errors.As(err, &record), errors.As(err, &alert):
+		return false
+	case errors.As(err, &dns):
+		return dns.IsTimeout || dns.IsTemporary
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return true
+	case errors.As(err, &netErr):
+		return netErr.Timeout() // e.g. http.Client.Timeout, a TLS handshake timeout
 	default:
 		return false
 	}

@@ -247,35 +247,6 @@ func TestLatestModeReadsFirstBaseURI(t *testing.T) {
 	}
 }
 
-func TestTransient(t *testing.T) {
-	egBody := []byte(`{"error":[{"context":{"message":"Failed loading schema at /a/1.0.0"}}]}`)
-	for _, tc := range []struct {
-		name   string
-		status int
-		body   []byte
-		err    error
-		want   bool
-	}{
-		{"connection refused", 0, nil, errors.New("dial tcp: connection refused"), true},
-		{"cancelled", 0, nil, context.Canceled, false},
-		{"201", 201, nil, nil, false},
-		{"400", 400, nil, nil, false},
-		{"207", 207, nil, nil, false},
-		{"429", 429, nil, nil, true},
-		{"500 EventGate verdict", 500, egBody, nil, false},
-		{"500 from a proxy", 500, []byte("<html>oops</html>"), nil, true},
-		{"502", 502, nil, nil, true},
-		{"503", 503, nil, nil, true},
-		{"504", 504, nil, nil, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := transient(tc.status, tc.body, tc.err); got != tc.want {
-				t.Fatalf("transient = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
 func TestStreamConfigProblemsFailOnlyThatStream(t *testing.T) {
 	repo := schemarepo.Demo()
 	base := schemaHost(t, repo)

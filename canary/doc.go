@@ -12,10 +12,12 @@
 //     UTC) and $schema = /<title>/<version>;
 //  4. validates it locally (santhosh-tekuri/jsonschema, draft-07, formats asserted, no network for $schema);
 //  5. POSTs it as a JSON array to every destination intake. Only 201 and 202 count as success. 207, 400 and
-//     500 bodies are parsed and their messages reported. Connection errors and 5xx answers that are not an
-//     EventGate verdict (502, 503, 504, a 500 from a proxy) are retried with exponential backoff, a bounded
-//     number of times. A 500 that carries EventGate's {"error":[...]} is the intake's verdict on the event: it
-//     is reported, not retried, because hiding it is exactly what a canary must not do.
+//     500 bodies are parsed and their messages reported. Failures that may pass are retried with exponential
+//     backoff, a bounded number of times: a connection refused, reset or closed before an answer, a timeout,
+//     429, 502, 503, 504, and a 500 that is not EventGate's (from a proxy). Certificate, TLS and protocol errors
+//     and other statuses (501, 505, ...) fail the same way again and are not retried. A 500 that carries
+//     EventGate's {"error":[...]} is the intake's verdict on the event: it is reported, not retried, because
+//     hiding it is exactly what a canary must not do.
 //
 // Each failure is a *StreamError naming the stream and the Step; one stream's failure never stops another.
 // Streams run concurrently, bounded by Config.Concurrency.
