@@ -235,9 +235,9 @@ func (r *Runner) Streams(ctx context.Context) ([]Stream, error) {
 	if r.cfg.StreamConfig == "" {
 		return append([]Stream(nil), r.cfg.Streams...), nil
 	}
-	data, err := r.readStreamConfig(ctx)
+	data, attempts, err := r.readStreamConfig(ctx)
 	if err != nil {
-		return nil, &StreamConfigError{Source: r.cfg.StreamConfig, Err: err}
+		return nil, &StreamConfigError{Source: r.cfg.StreamConfig, Attempts: attempts, Err: err}
 	}
 	streams, err := ParseStreamConfig(data, r.cfg.Destinations)
 	if err != nil {
@@ -252,26 +252,53 @@ func (r *Runner) Streams(ctx context.Context) ([]Stream, error) {
 // StreamConfigError is a stream config that could not be read (Invalid false: perhaps try again later) or
 // that is not usable (Invalid true: fix the config).
 type StreamConfigError struct {
-	Source  string
-	Invalid bool
-	Err     error
+	Source   string
+	Invalid  bool
+	Attempts int // requests made, for a stream config URL
+	Err      error
 }
 
-func (e *StreamConfigError) Error() string { return "stream config " + e.Source + ": " + e.Err.Error() }
+func (e *StreamConfigError) Error() string {
+	msg := "stream config " + e.Source + ": " + withoutURL(e.Err).Error()
+	if e.Attempts > 1 {
+		msg += fmt.Sprintf(" (after %d attempts)", e.Attempts)
+	}
+	return msg
+}
+
 func (e *StreamConfigError) Unwrap() error { return e.Err }
 
-func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, error) {
-	if !strings.HasPrefix(r.cfg.StreamConfig, "http://") && !strings.HasPrefix(r.cfg.StreamConfig, "https://") {
-		return os.ReadFile(r.cfg.StreamConfig)
+// readStreamConfig reads the stream config file, or GETs the stream config URL, retrying transient failures
+// (see transient) as produce does: up to Config.Retries times, with the same backoff.
+func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
+	u := r.cfg.StreamConfig
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		data, err := os.ReadFile(u)
+		return data, 0, err
 	}
-	body, status, err := r.get(ctx, r.cfg.StreamConfig)
-	if err != nil {
-		return nil, err
+	var err error
+	attempts := 0
+	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
+		if attempt > 0 {
+			if sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)) != nil {
+				break
+			}
+		}
+		attempts++
+		body, status, gerr := r.get(ctx, u)
+		if gerr == nil && status == http.StatusOK {
+			return body, attempts, nil
+		}
+		err = gerr
+		if gerr == nil {
+			err = fmt.Errorf("HTTP %d", status)
+		}
+		if !transient(status, body, gerr) || ctx.Err() != nil {
+			break
+		}
+		r.log.Debug("stream config: retrying", "url", u, "attempt", attempts, "err", err)
 	}
-	if status != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %d", status)
-	}
-	return body, nil
+	return nil, attempts, err
 }
 
 // Run runs every stream once, concurrently up to Config.Concurrency.
