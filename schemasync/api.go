@@ -33,7 +33,9 @@ type ErrorResponse struct {
 //	GET /healthz                                     200 while the process serves
 //	GET /readyz                                      200 after the first complete scan, else 503
 //
-// gatherer, when not nil, is served at /metrics.
+// Every answer is for an instant at most about a second old (generated_at): the view is recomputed on read
+// when older, and at once when an observation arrives or turns stale. gatherer, when not nil, is served at
+// /metrics.
 func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/repositories/{repo}/schemas/{title...}", s.handleSchema)

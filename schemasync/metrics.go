@@ -53,9 +53,11 @@ func newMetrics(s *Service) *metrics {
 		upDesc: prometheus.NewDesc("schemasync_endpoint_up",
 			"1 when the endpoint has a fresh successful scan (state ok), 0 when it is unknown.", ep, nil),
 		lastScanDesc: prometheus.NewDesc("schemasync_endpoint_last_successful_scan_timestamp_seconds",
-			"When the freshest successful scan of the endpoint finished.", ep, nil),
+			"When the latest successful scan of the endpoint, by any node, started; present once one has succeeded, "+
+				"and kept while scans fail.", ep, nil),
 		ageDesc: prometheus.NewDesc("schemasync_endpoint_observation_age_seconds",
-			"Age of the freshest successful observation of the endpoint, by any node.", ep, nil),
+			"Age of the latest successful observation of the endpoint, by any node; it keeps growing while scans "+
+				"fail.", ep, nil),
 		schemasDesc: prometheus.NewDesc("schemasync_schemas",
 			"Schemas known in the repository.", []string{"repository"}, nil),
 		readyDesc: prometheus.NewDesc("schemasync_ready",
@@ -117,11 +119,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, e := range v.Endpoints {
 		ch <- prometheus.MustNewConstMetric(m.upDesc, prometheus.GaugeValue, b2f(e.State == EndpointOK), e.Repository, e.URL)
-		if e.LastScan != nil {
+		if t := e.LastSuccessfulScan; t != nil {
 			ch <- prometheus.MustNewConstMetric(m.lastScanDesc, prometheus.GaugeValue,
-				float64(e.LastScan.UnixNano())/1e9, e.Repository, e.URL)
+				float64(t.UnixNano())/1e9, e.Repository, e.URL)
 			ch <- prometheus.MustNewConstMetric(m.ageDesc, prometheus.GaugeValue,
-				m.svc.now().Sub(*e.LastScan).Seconds(), e.Repository, e.URL)
+				m.svc.now().Sub(*t).Seconds(), e.Repository, e.URL)
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, b2f(m.svc.Ready()))

@@ -85,8 +85,9 @@ type Scanner struct {
 	fetch Fetcher
 	total chan struct{}
 
-	mu     sync.Mutex
-	caches map[string]*endpointCache
+	mu      sync.Mutex
+	caches  map[string]*endpointCache
+	lastSeq uint64 // Seq of the latest result
 }
 
 type endpointCache struct {
@@ -142,7 +143,8 @@ func (s *Scanner) Forget(keep map[string]bool) {
 }
 
 // Scan scans one endpoint: the base URL of one repository on one host, ending in "/". Any failure makes the
-// whole observation failed, with the reason in Err; it never makes a version look absent or present.
+// whole observation failed, with the reason in Err; it never makes a version look absent or present. The
+// result's At is when the scan started, by the wall clock; its Seq is higher than any earlier result's.
 func (s *Scanner) Scan(ctx context.Context, repo, endpoint string) ScanResult {
 	start := time.Now()
 	s.mu.Lock()
@@ -178,14 +180,17 @@ func (s *Scanner) Scan(ctx context.Context, repo, endpoint string) ScanResult {
 		res.Err = "scan cancelled"
 	}
 	end := time.Now()
-	res.At, res.Seq, res.Duration = end, uint64(end.UnixNano()), end.Sub(start)
+	res.At, res.Duration = start, end.Sub(start)
 	res.Requests, res.Bytes, res.Reused = w.requests.Load(), w.bytes.Load(), w.reused.Load()
+	s.mu.Lock()
+	// Strictly increasing, even when the wall clock steps back.
+	s.lastSeq = max(s.lastSeq+1, uint64(max(end.UnixNano(), 0)))
+	res.Seq = s.lastSeq
 	if res.Err == "" {
 		res.Schemas = w.schemas
-		s.mu.Lock()
 		ec.dirs = w.dirs
-		s.mu.Unlock()
 	}
+	s.mu.Unlock()
 	return res
 }
 

@@ -3,6 +3,7 @@ package schemasync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -23,7 +24,18 @@ type ServiceOptions struct {
 	Fetcher Fetcher
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// IgnoreScanFrom makes the node scan every endpoint, whatever scan_from says: for a one-shot scan, where
+	// no other node fills in the endpoints that scan_from gives to others.
+	IgnoreScanFrom bool
+	// EndpointTimeout bounds each endpoint's whole scan, all its requests together: an endpoint whose scan
+	// takes longer is unknown, with a reason that names the deadline. Zero means the larger of scan_interval
+	// and max_staleness/2.
+	EndpointTimeout time.Duration
 }
+
+// maxViewAge bounds how old the served view may be: the ages it reports and its generated_at lag the clock by
+// at most this much.
+const maxViewAge = time.Second
 
 // Service runs schemasync on one node: it scans the endpoints every scan interval, feeds the observations to
 // the State, and serves the resulting view over HTTP and as metrics. It is a thin adapter: every decision is
@@ -35,11 +47,15 @@ type Service struct {
 
 	scanMu sync.Mutex // one scan round at a time
 
-	mu      sync.Mutex // guards cfg, state and scanner
+	ignoreScanFrom  bool
+	endpointTimeout time.Duration // 0: derived from the configuration
+
+	mu      sync.Mutex // guards cfg, state, scanner, lastSeq and scans
 	cfg     Config
 	state   *State
 	scanner *Scanner
 	fetcher Fetcher
+	lastSeq uint64 // Seq of this node's latest observation
 	scans   uint64 // completed scan rounds
 
 	reg     prometheus.Registerer
@@ -47,7 +63,7 @@ type Service struct {
 
 	snap      atomic.Pointer[snapshot]
 	viewDirty atomic.Bool // observations arrived since the snapshot was computed
-	refreshMu sync.Mutex
+	refreshMu sync.Mutex  // one view computation at a time, so that changes are logged once and in order
 	ready     atomic.Bool
 	reloaded  chan struct{}
 }
@@ -64,12 +80,14 @@ func NewService(cfg Config, opts ServiceOptions) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		log:      opts.Logger,
-		now:      opts.Now,
-		cfg:      cfg,
-		fetcher:  opts.Fetcher,
-		reg:      opts.Registerer,
-		reloaded: make(chan struct{}, 1),
+		log:             opts.Logger,
+		now:             opts.Now,
+		ignoreScanFrom:  opts.IgnoreScanFrom,
+		endpointTimeout: opts.EndpointTimeout,
+		cfg:             cfg,
+		fetcher:         opts.Fetcher,
+		reg:             opts.Registerer,
+		reloaded:        make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -189,63 +207,109 @@ func inScope(cfg *Config, r *RepositoryConfig, endpoint string) bool {
 	return false
 }
 
-// ScanOnce scans every configured endpoint once, concurrently, records the observations and refreshes the
-// view. The node is ready after its first complete round. It returns ctx's error if ctx ends first.
+// ScanOnce scans every configured endpoint once (those that scan_from gives to this node, unless
+// IgnoreScanFrom), concurrently. Each endpoint's observation is dated by when its scan started, recorded as
+// soon as its scan ends, and the view refreshed then; each scan is bounded by the endpoint timeout (see
+// ServiceOptions.EndpointTimeout). The node is ready after its first complete round. It returns ctx's error
+// if ctx ends first; the scans that ctx cut short are not recorded.
 func (s *Service) ScanOnce(ctx context.Context) error {
 	s.scanMu.Lock()
 	defer s.scanMu.Unlock()
 	s.mu.Lock()
 	cfg, scanner := s.cfg, s.scanner
 	s.mu.Unlock()
+	limit := s.endpointTimeoutFor(&cfg)
 
 	type job struct{ repo, endpoint string }
 	var jobs []job
 	for i := range cfg.Repositories {
 		r := &cfg.Repositories[i]
 		for _, e := range r.Endpoints {
-			if inScope(&cfg, r, e) {
+			if s.ignoreScanFrom || inScope(&cfg, r, e) {
 				jobs = append(jobs, job{r.Name, e})
 			}
 		}
 	}
-	results := make([]ScanResult, len(jobs))
 	var wg sync.WaitGroup
-	for i, j := range jobs {
+	for _, j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results[i] = scanner.Scan(ctx, j.repo, j.endpoint)
+			s.scanEndpoint(ctx, scanner, cfg.Cluster.NodeName, j.repo, j.endpoint, limit)
 		}()
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for i := range results {
-		if r := &results[i]; r.OK() {
-			r.Hash = ContentHash(r.Schemas)
-		}
-	}
 	s.mu.Lock()
-	for i := range results {
-		r := &results[i]
-		r.Observer = cfg.Cluster.NodeName
-		r.At = s.now() // the service's clock, which the state judges freshness by
-		s.state.Observe(r.Observation, r.At)
-		s.metrics.observeScan(r)
-		if s.cluster != nil {
-			s.cluster.publish(&r.Observation)
-		}
-	}
 	s.scans++
 	s.mu.Unlock()
-	prev := s.snap.Load()
-	s.refresh()
-	s.logChanges(prev, s.snap.Load())
 	if !s.ready.Swap(true) {
 		s.log.Info("first scan complete: ready", "endpoints", len(jobs))
 	}
 	return nil
+}
+
+// errEndpointDeadline is the cause of an endpoint scan's context when the endpoint timeout ends it.
+var errEndpointDeadline = errors.New("endpoint scan deadline exceeded")
+
+// endpointTimeoutFor is the bound on one endpoint's whole scan: ServiceOptions.EndpointTimeout, else the
+// larger of scan_interval and max_staleness/2. A slow endpoint then delays the next round by at most that, and
+// the round's other endpoints, whose observations are dated by their scans' starts, are rescanned well within
+// max_staleness.
+func (s *Service) endpointTimeoutFor(cfg *Config) time.Duration {
+	if s.endpointTimeout > 0 {
+		return s.endpointTimeout
+	}
+	return max(cfg.ScanInterval, cfg.MaxStaleness/2)
+}
+
+// scanEndpoint scans one endpoint within limit and records its observation, dated by the scan's start.
+func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo, endpoint string, limit time.Duration) {
+	start := s.now()
+	ectx, cancel := context.WithTimeoutCause(ctx, limit, errEndpointDeadline)
+	r := scanner.Scan(ectx, repo, endpoint)
+	cancel()
+	if !r.OK() {
+		if ctx.Err() != nil {
+			return // cut short from outside (shutdown): it says nothing about the endpoint
+		}
+		if errors.Is(context.Cause(ectx), errEndpointDeadline) {
+			r.Err = fmt.Sprintf("scan did not finish within the endpoint scan deadline of %s", limit)
+		}
+	} else {
+		r.Hash = ContentHash(r.Schemas)
+	}
+	r.Observer = node
+	r.At = start // the service's clock, which the state judges freshness by: the age is never under-reported
+	s.mu.Lock()
+	now := s.now()
+	// Strictly increasing even when the wall clock steps back (NTP), or the state would reject this node's
+	// new scans for the length of the step.
+	s.lastSeq = max(s.lastSeq+1, uint64(max(now.UnixNano(), 0)))
+	r.Seq = s.lastSeq
+	recorded := s.state.Observe(r.Observation, now)
+	s.metrics.observeScan(&r)
+	if recorded && s.cluster != nil {
+		s.cluster.publish(&r.Observation)
+	}
+	held, heldOK := s.state.latest[obsKey{endpoint, node}]
+	configured := s.state.endpointRepo[endpoint] == repo
+	s.mu.Unlock()
+	switch {
+	case recorded:
+		s.refresh()
+	case configured:
+		var heldSeq uint64
+		if heldOK {
+			heldSeq = held.Seq
+		}
+		s.log.Warn("the state rejected this node's own observation: it holds a newer one", "repository", repo,
+			"endpoint", endpoint, "seq", r.Seq, "held_seq", heldSeq)
+	default:
+		s.log.Debug("observation dropped: the endpoint is no longer configured", "endpoint", endpoint)
+	}
 }
 
 // Run scans every scan interval until ctx ends. The first scan starts at once.
@@ -302,31 +366,62 @@ func (s *Service) readiness() string {
 // turned stale), so that a version is never reported safe on an observation older than max_staleness.
 func (s *Service) View() *View { return s.current().view }
 
+// A view that is only older than maxViewAge, and still right, is recomputed by one reader while the others go
+// on reading it; one that could be wrong (new observations, or one turned stale) makes every reader wait for
+// the recomputation.
 func (s *Service) current() *snapshot {
-	if snap := s.snap.Load(); s.fresh(snap) {
-		return snap
+	snap := s.snap.Load()
+	if s.valid(snap) {
+		if s.young(snap) {
+			return snap
+		}
+		if !s.refreshMu.TryLock() {
+			return snap // another reader recomputes it
+		}
+		defer s.refreshMu.Unlock()
+		if cur := s.snap.Load(); cur != snap && s.valid(cur) {
+			return cur
+		}
+		s.refreshLocked()
+		return s.snap.Load()
 	}
 	s.refreshMu.Lock() // one reader recomputes; the others wait for its result
 	defer s.refreshMu.Unlock()
-	if snap := s.snap.Load(); s.fresh(snap) {
+	if snap := s.snap.Load(); s.valid(snap) && s.young(snap) {
 		return snap
 	}
-	s.refresh()
+	s.refreshLocked()
 	return s.snap.Load()
 }
 
-func (s *Service) fresh(snap *snapshot) bool {
+// valid reports whether snap still answers correctly: no observation arrived and none turned stale since.
+func (s *Service) valid(snap *snapshot) bool {
 	return snap != nil && !s.viewDirty.Load() && (snap.view.ValidUntil.IsZero() || s.now().Before(snap.view.ValidUntil))
 }
 
-// refresh recomputes the view from the state and publishes it.
+// young reports whether snap is less than maxViewAge old (a clock stepped back makes it old too).
+func (s *Service) young(snap *snapshot) bool {
+	age := s.now().Sub(snap.view.At)
+	return age >= 0 && age < maxViewAge
+}
+
+// refresh recomputes the view from the state, publishes it, and logs what changed.
 func (s *Service) refresh() {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	s.refreshLocked()
+}
+
+func (s *Service) refreshLocked() {
 	s.viewDirty.Store(false)
 	s.mu.Lock()
-	v := s.state.View(s.now())
-	s.state.Forget(s.now(), 10*s.cfg.MaxStaleness+time.Hour)
+	now := s.now()
+	v := s.state.View(now)
+	s.state.Forget(now, 10*s.cfg.MaxStaleness+time.Hour)
 	s.mu.Unlock()
-	s.snap.Store(&snapshot{view: v})
+	cur := &snapshot{view: v}
+	prev := s.snap.Swap(cur)
+	s.logChanges(prev, cur)
 }
 
 // logChanges logs endpoints that changed state and schemas that turned dirty or clean between two views.
