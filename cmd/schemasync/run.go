@@ -178,8 +178,10 @@ func loadConfig(path string) (schemasync.Config, error) {
 const scanUsage = `
 Usage: schemasync scan --config FILE [--json] [--timeout D]
 
-Scans every endpoint once and prints, for each dirty or stale schema, its safe version and the versions each
-endpoint serves, then a summary. With --json it prints the whole view (the shape of GET /v1/state).
+Scans every endpoint once, from this host, whatever scan_from says, and prints, for each dirty or stale
+schema, its safe version and the versions each endpoint serves, then a summary. With --json it prints the
+whole view (the shape of GET /v1/state). An endpoint whose scan takes longer than --timeout is reported
+unknown, with the reason; the others are reported as scanned.
 
 Exit status: 0 when every endpoint answered and every schema is consistent; 1 when anything is dirty or an
 endpoint is unknown; 2 on a usage or configuration error.
@@ -193,7 +195,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cli.NewFlagSet("scan", scanUsage, stderr)
 	configPath := fs.String("config", "", "configuration file (YAML; required)")
 	asJSON := fs.Bool("json", false, "print the whole view as JSON")
-	timeout := fs.Duration("timeout", 5*time.Minute, "give up on the scan after this long")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up on an endpoint whose scan takes longer; it is reported unknown")
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
@@ -202,15 +204,19 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "schemasync scan:", err)
 		return cli.ExitUsage
 	}
-	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{})
+	if *timeout <= 0 {
+		fmt.Fprintln(stderr, "schemasync scan: --timeout must be positive")
+		return cli.ExitUsage
+	}
+	// Alone, no other node scans the endpoints that scan_from gives to others: scan them all. Each endpoint's
+	// scan ends at --timeout, as unknown, so that the others are still reported.
+	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{IgnoreScanFrom: true, EndpointTimeout: *timeout})
 	if err != nil {
 		fmt.Fprintln(stderr, "schemasync scan:", err)
 		return cli.ExitUsage
 	}
 	ctx, stop := cli.SignalContext(ctx)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
 	if err := svc.ScanOnce(ctx); err != nil {
 		fmt.Fprintln(stderr, "schemasync scan:", err)
 		return cli.ExitFailure

@@ -285,3 +285,76 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+// TestScanTimeoutHangingHost: with one host that never answers, scan --timeout reports the others as scanned
+// and the hanging one as unknown, naming the deadline, and exits 1; with --json too.
+func TestScanTimeoutHangingHost(t *testing.T) {
+	_, eps := hosts(t, 2)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	t.Cleanup(hang.Close)
+	hanging := hang.URL + "/repositories/primary/jsonschema/"
+	cfg := writeConfig(t, "127.0.0.1:0", append(append([]string{}, eps...), hanging))
+
+	start := time.Now()
+	code, out, errs := runCmd("scan", "--config", cfg, "--timeout", "1s")
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("scan took %s with --timeout 1s", took)
+	}
+	if code != 1 || !strings.Contains(out, "Unknown endpoints:") || !strings.Contains(out, hanging) ||
+		!strings.Contains(out, "deadline of 1s") || !strings.Contains(out, "3 endpoints: 1 unknown") {
+		t.Errorf("exit %d, want 1 with the hanging endpoint unknown\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+
+	code, out, errs = runCmd("scan", "--config", cfg, "--timeout", "1s", "--json")
+	if code != 1 {
+		t.Errorf("--json: exit %d, want 1; stderr: %s", code, errs)
+	}
+	var resp struct {
+		Endpoints []struct {
+			URL    string `json:"url"`
+			State  string `json:"state"`
+			Reason string `json:"reason"`
+		} `json:"endpoints"`
+		Schemas []json.RawMessage `json:"schemas"`
+	}
+	if err := json.Unmarshal([]byte(out), &resp); err != nil {
+		t.Fatalf("--json: stdout is not JSON: %v\n%s\nstderr: %s", err, out, errs)
+	}
+	states := map[string]string{}
+	for _, e := range resp.Endpoints {
+		states[e.URL] = e.State
+		if e.URL == hanging && !strings.Contains(e.Reason, "deadline of 1s") {
+			t.Errorf("--json: hanging endpoint's reason %q does not name the deadline", e.Reason)
+		}
+	}
+	if states[hanging] != "unknown" || states[eps[0]] != "ok" || states[eps[1]] != "ok" || len(resp.Schemas) == 0 {
+		t.Errorf("--json: endpoint states %v, %d schemas; want the hanging one unknown, the others ok", states,
+			len(resp.Schemas))
+	}
+	if code, _, errs := runCmd("scan", "--config", cfg, "--timeout", "0s"); code != 2 {
+		t.Errorf("--timeout 0s: exit %d, want 2; stderr: %s", code, errs)
+	}
+}
+
+// TestScanIgnoresScanFrom: scan_from gives an endpoint to other nodes; the one-shot scan, which has no other
+// node to fill it in, scans it anyway.
+func TestScanIgnoresScanFrom(t *testing.T) {
+	_, eps := hosts(t, 2)
+	cfg := writeConfig(t, "127.0.0.1:0", eps)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, fmt.Sprintf("    scan_from:\n      %s: [elsewhere, other-dc]\n", eps[1])...)
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runCmd("scan", "--config", cfg); code != 0 || !strings.Contains(out, "2 endpoints: 0 unknown") {
+		t.Errorf("exit %d, want 0 with both endpoints scanned\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+}
