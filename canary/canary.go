@@ -170,9 +170,18 @@ type Runner struct {
 	log    *slog.Logger
 	client *client.Client // nil in latest mode
 
-	mu    sync.Mutex
-	cache map[string]*compiled // "title@version"
-	stats Stats
+	mu       sync.Mutex
+	cache    map[string]*compiled // "title@version"
+	inflight map[string]*flight   // the one load under way per "title@version"
+	stats    Stats
+}
+
+// flight is a load of one compiled schema that concurrent callers share.
+type flight struct {
+	done      chan struct{} // closed when c and err are set
+	c         *compiled
+	err       error
+	abandoned bool // the loader's context ended: err says nothing about the schema
 }
 
 type compiled struct {
@@ -183,7 +192,7 @@ type compiled struct {
 // Stats counts the Runner's work, for benchmarks and tests.
 type Stats struct {
 	SchemaFetches int // schema documents fetched from base URIs
-	Compiles      int // schemas compiled (cache misses)
+	Compiles      int // schemas compiled (cache misses; streams that share a schema share one)
 	Validations   int // events validated
 }
 
@@ -192,7 +201,8 @@ func NewRunner(cfg Config, opts Options) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, http: opts.HTTPClient, now: opts.Now, log: opts.Logger, cache: map[string]*compiled{}}
+	r := &Runner{cfg: cfg, http: opts.HTTPClient, now: opts.Now, log: opts.Logger,
+		cache: map[string]*compiled{}, inflight: map[string]*flight{}}
 	if r.http == nil {
 		r.http = &http.Client{}
 	}
@@ -352,7 +362,8 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 			return fail(StepVersion, err)
 		}
 		res.Version = version
-		if c, err = r.compile(title, version, "latest", doc); err != nil {
+		c, err = r.cached(ctx, title+"@"+version, func() (*compiled, error) { return r.compile(title, version, "latest", doc) })
+		if err != nil {
 			return fail(StepFetch, err)
 		}
 	default:
@@ -423,47 +434,71 @@ func (r *Runner) latest(ctx context.Context, title string) (any, string, error) 
 
 // schema returns the compiled schema of title at version, fetching it from the base URIs in order on a miss.
 func (r *Runner) schema(ctx context.Context, title, version string) (*compiled, error) {
-	r.mu.Lock()
-	c := r.cache[title+"@"+version]
-	r.mu.Unlock()
-	if c != nil {
-		return c, nil
-	}
-	ferr := &FetchError{}
-	for _, base := range r.cfg.SchemaBaseURIs {
-		u := strings.TrimRight(base, "/") + "/" + title + "/" + version
-		doc, err := r.fetchOne(ctx, u)
-		if err != nil {
-			ferr.Attempts = append(ferr.Attempts, err)
-			continue
+	return r.cached(ctx, title+"@"+version, func() (*compiled, error) {
+		ferr := &FetchError{}
+		for _, base := range r.cfg.SchemaBaseURIs {
+			u := strings.TrimRight(base, "/") + "/" + title + "/" + version
+			doc, err := r.fetchOne(ctx, u)
+			if err != nil {
+				ferr.Attempts = append(ferr.Attempts, err)
+				continue
+			}
+			return r.compile(title, version, u, doc)
 		}
-		return r.compile(title, version, u, doc)
-	}
-	return nil, ferr
+		return nil, ferr
+	})
 }
 
-func (r *Runner) compile(title, version, from string, doc any) (*compiled, error) {
-	key := title + "@" + version
-	r.mu.Lock()
-	c := r.cache[key]
-	r.mu.Unlock()
-	if c != nil {
-		return c, nil
+// cached returns the compiled schema under key: from the cache, from the load of it already under way (streams
+// that share a schema wait for one fetch and one compile), or from load, which it runs and caches. A failed
+// load is not cached: the next run tries again. A waiter whose loader gave up because the loader's own context
+// ended loads it itself.
+func (r *Runner) cached(ctx context.Context, key string, load func() (*compiled, error)) (*compiled, error) {
+	for {
+		r.mu.Lock()
+		if c := r.cache[key]; c != nil {
+			r.mu.Unlock()
+			return c, nil
+		}
+		if f := r.inflight[key]; f != nil {
+			r.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if f.abandoned && ctx.Err() == nil {
+				continue
+			}
+			return f.c, f.err
+		}
+		f := &flight{done: make(chan struct{})}
+		r.inflight[key] = f
+		r.mu.Unlock()
+
+		f.c, f.err = load()
+		f.abandoned = f.err != nil && ctx.Err() != nil
+		r.mu.Lock()
+		delete(r.inflight, key)
+		if f.err == nil {
+			r.cache[key] = f.c
+		}
+		r.mu.Unlock()
+		close(f.done)
+		return f.c, f.err
 	}
+}
+
+// compile compiles doc, fetched from from, as the schema of title at version.
+func (r *Runner) compile(title, version, from string, doc any) (*compiled, error) {
 	s, err := eventgate.Compile("https://schema.canary.invalid/"+title+"/"+version, doc)
+	r.mu.Lock()
+	r.stats.Compiles++
+	r.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
-	c = &compiled{doc: doc, schema: s}
-	r.mu.Lock()
-	r.stats.Compiles++
-	if prev := r.cache[key]; prev != nil {
-		c = prev
-	} else {
-		r.cache[key] = c
-	}
-	r.mu.Unlock()
-	return c, nil
+	return &compiled{doc: doc, schema: s}, nil
 }
 
 func (r *Runner) fetchOne(ctx context.Context, u string) (any, error) {

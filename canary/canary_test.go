@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -179,32 +183,147 @@ func TestDryRunPostsNothing(t *testing.T) {
 	}
 }
 
+// TestSchemasCompiledOncePerVersion: streams that share a schema version share one fetch and one compile, even
+// on a cold start where they all ask at once (a slow schema host makes them overlap), and later runs reuse it.
 func TestSchemasCompiledOncePerVersion(t *testing.T) {
 	repo := schemarepo.Demo()
-	base := schemaHost(t, repo)
+	host := schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": repo})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		host.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	base := slow.URL + "/repositories/primary/jsonschema"
 	node := fakeSchemasync(t, repo)
-	_, url := intake(t, []string{base}, map[string]string{"a": "test/event", "b": "test/event"})
-	cfg := testConfig(node.URL, []string{base}, []Stream{
-		{Name: "a", SchemaTitle: "test/event", Destinations: []string{url}},
-		{Name: "b", SchemaTitle: "test/event", Destinations: []string{url}},
-	})
+	names := map[string]string{}
+	var streams []Stream
+	for i := range 50 {
+		name := fmt.Sprintf("s%02d", i)
+		names[name] = "test/event"
+		streams = append(streams, Stream{Name: name, SchemaTitle: "test/event"})
+	}
+	_, url := intake(t, []string{schemaHost(t, repo)}, names)
+	for i := range streams {
+		streams[i].Destinations = []string{url}
+	}
+	cfg := testConfig(node.URL, []string{base}, streams)
+	cfg.Concurrency = 50
 	r, err := NewRunner(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
 		res, err := r.Run(context.Background())
-		if err != nil || !res[0].OK || !res[1].OK {
-			t.Fatalf("run %d: %v %+v", i, err, res)
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		for _, s := range res {
+			if !s.OK {
+				t.Fatalf("run %d: %s: %s", i, s.Stream, s.Error)
+			}
 		}
 	}
-	if s := r.Stats(); s.Compiles > 2 || s.Validations != 6 {
-		// Two streams may race to compile the same version once; never more.
-		t.Fatalf("stats %+v", s)
+	if s := r.Stats(); s.SchemaFetches != 1 || s.Compiles != 1 || s.Validations != 150 {
+		t.Fatalf("stats %+v, want 1 fetch, 1 compile, 150 validations", s)
 	}
 	repo.Put("test/event", "1.1.0", schemarepo.Doc("test/event", "1.1.0", "test"))
 	if res, _ := r.Run(context.Background()); res[0].Version != "1.1.0" || !res[0].OK {
 		t.Fatalf("after a rollout: %+v", res[0])
+	}
+	if s := r.Stats(); s.SchemaFetches != 2 || s.Compiles != 2 {
+		t.Fatalf("stats after a rollout %+v, want 2 fetches, 2 compiles", s)
+	}
+}
+
+// TestSharedFetchFailureIsNotCached: when the one shared fetch fails, every waiting stream gets its error and
+// the next run fetches again.
+func TestSharedFetchFailureIsNotCached(t *testing.T) {
+	repo := schemarepo.Demo()
+	host := schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": repo})
+	var down atomic.Bool
+	down.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(10 * time.Millisecond)
+		if down.Load() {
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		host.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	node := fakeSchemasync(t, repo)
+	_, url := intake(t, []string{schemaHost(t, repo)}, map[string]string{"a": "test/event", "b": "test/event", "c": "test/event"})
+	var streams []Stream
+	for _, n := range []string{"a", "b", "c"} {
+		streams = append(streams, Stream{Name: n, SchemaTitle: "test/event", Destinations: []string{url}})
+	}
+	r, err := NewRunner(testConfig(node.URL, []string{srv.URL + "/repositories/primary/jsonschema"}, streams), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res {
+		if s.OK || s.FailedStep != StepFetch || !strings.Contains(s.Error, "HTTP 503") {
+			t.Fatalf("%s: %+v", s.Stream, s)
+		}
+	}
+	if n := r.Stats().SchemaFetches; n != 1 {
+		t.Fatalf("%d fetches, want 1 shared", n)
+	}
+	down.Store(false)
+	res, _ = r.Run(context.Background())
+	for _, s := range res {
+		if !s.OK {
+			t.Fatalf("%s: %s", s.Stream, s.Error)
+		}
+	}
+}
+
+// TestSharedFetchOfACancelledRun: a run that waits on a fetch started by another run, whose context is then
+// cancelled, does not take that cancellation as its own failure: it fetches the schema itself.
+func TestSharedFetchOfACancelledRun(t *testing.T) {
+	repo := schemarepo.Demo()
+	host := schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": repo})
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) == 1 { // the first fetch hangs until its run is cancelled
+			<-r.Context().Done()
+			return
+		}
+		host.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	node := fakeSchemasync(t, repo)
+	_, url := intake(t, []string{schemaHost(t, repo)}, map[string]string{"a": "test/event"})
+	r, err := NewRunner(testConfig(node.URL, []string{srv.URL + "/repositories/primary/jsonschema"},
+		[]Stream{{Name: "a", SchemaTitle: "test/event", Destinations: []string{url}}}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan []Result)
+	go func() {
+		res, _ := r.Run(ctx)
+		first <- res
+	}()
+	for requests.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	second := make(chan []Result)
+	go func() {
+		res, _ := r.Run(context.Background())
+		second <- res
+	}()
+	time.Sleep(100 * time.Millisecond) // let the second run wait on the first one's fetch
+	cancel()
+	if res := <-first; res[0].OK {
+		t.Fatalf("the cancelled run succeeded: %+v", res[0])
+	}
+	if res := <-second; !res[0].OK {
+		t.Fatalf("the second run failed: %s", res[0].Error)
 	}
 }
 

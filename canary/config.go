@@ -58,7 +58,7 @@ type Config struct {
 	Concurrency int `yaml:"concurrency"`
 	// Timeout bounds each HTTP request.
 	Timeout time.Duration `yaml:"timeout"`
-	// Retries is how many times a transient produce failure is retried.
+	// Retries is how many times a transient failure of a produce or of a stream config URL is retried.
 	Retries int `yaml:"retries"`
 	// RetryBackoff is the first retry's delay; each further retry doubles it, up to 10 s.
 	RetryBackoff time.Duration `yaml:"retry_backoff"`
