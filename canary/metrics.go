@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -175,38 +176,69 @@ func removeStaleTemps(dir, base string) {
 	}
 }
 
+// PushOptions say where and how Push sends metrics.
+type PushOptions struct {
+	URL string // the Pushgateway's base URL
+	Job string // the job name the groups are under
+	// Timeout bounds each push on its own (one stream's POST), so that many streams and a slow Pushgateway
+	// do not share one deadline. 0: only ctx bounds them.
+	Timeout time.Duration
+	// Concurrency bounds how many pushes are in flight at once. Less than 1: one at a time.
+	Concurrency int
+	// HTTPClient sends the pushes. Nil: the push library's default client.
+	HTTPClient Doer
+}
+
 // Push sends each stream's metrics to a Pushgateway, one group per stream ({job, stream}; the stream label
 // comes from the grouping key), with POST: a failed stream's push leaves out the last-success metric, so the
-// Pushgateway keeps the previous one.
-func Push(ctx context.Context, pushgateway, job string, results []Result, hc Doer) error {
-	var errs []error
-	for _, r := range results {
-		reg := prometheus.NewRegistry()
-		gauge := func(name, help string, v float64) {
-			g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-			g.Set(v)
-			reg.MustRegister(g)
-		}
-		ok := 0.0
-		if r.OK {
-			ok = 1
-			gauge(MetricLastSuccess, "Unix time of the stream's last successful canary run.", float64(r.Started.Add(r.Duration).UnixMilli())/1000)
-		}
-		gauge(MetricSuccess, "1 when the stream's last canary run succeeded, else 0.", ok)
-		gauge(MetricLastRun, "Unix time the stream's last canary run started.", float64(r.Started.UnixMilli())/1000)
-		gauge(MetricDuration, "Duration of the stream's last canary run.", r.Duration.Seconds())
-		if r.Version != "" {
-			v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricVersion, Help: "The schema version of the stream's last canary event."}, []string{"version"})
-			v.WithLabelValues(r.Version).Set(1)
-			reg.MustRegister(v)
-		}
-		p := push.New(pushgateway, job).Gatherer(reg).Grouping("stream", r.Stream)
-		if hc != nil {
-			p = p.Client(hc)
-		}
-		if err := p.AddContext(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("pushing stream %s: %w", r.Stream, err))
-		}
+// Pushgateway keeps the previous one. Pushes run concurrently up to opts.Concurrency, each with its own
+// opts.Timeout; the error joins every failed push's, in the order of results.
+func Push(ctx context.Context, results []Result, opts PushOptions) error {
+	errs := make([]error, len(results))
+	sem := make(chan struct{}, max(opts.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i, r := range results {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = pushOne(ctx, r, opts)
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func pushOne(ctx context.Context, r Result, opts PushOptions) error {
+	reg := prometheus.NewRegistry()
+	gauge := func(name, help string, v float64) {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+		g.Set(v)
+		reg.MustRegister(g)
+	}
+	ok := 0.0
+	if r.OK {
+		ok = 1
+		gauge(MetricLastSuccess, "Unix time of the stream's last successful canary run.", float64(r.Started.Add(r.Duration).UnixMilli())/1000)
+	}
+	gauge(MetricSuccess, "1 when the stream's last canary run succeeded, else 0.", ok)
+	gauge(MetricLastRun, "Unix time the stream's last canary run started.", float64(r.Started.UnixMilli())/1000)
+	gauge(MetricDuration, "Duration of the stream's last canary run.", r.Duration.Seconds())
+	if r.Version != "" {
+		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricVersion, Help: "The schema version of the stream's last canary event."}, []string{"version"})
+		v.WithLabelValues(r.Version).Set(1)
+		reg.MustRegister(v)
+	}
+	p := push.New(opts.URL, opts.Job).Gatherer(reg).Grouping("stream", r.Stream)
+	if opts.HTTPClient != nil {
+		p = p.Client(opts.HTTPClient)
+	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
+	if err := p.AddContext(ctx); err != nil {
+		return fmt.Errorf("pushing stream %s: %w", r.Stream, err)
+	}
+	return nil
 }

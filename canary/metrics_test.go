@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -184,7 +186,7 @@ func TestPushOneGroupPerStream(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer srv.Close()
-	if err := Push(context.Background(), srv.URL, "canary", results(false, time.Unix(1_800_000_000, 0)), nil); err != nil {
+	if err := Push(context.Background(), results(false, time.Unix(1_800_000_000, 0)), PushOptions{URL: srv.URL, Job: "canary"}); err != nil {
 		t.Fatal(err)
 	}
 	a, okA := got["POST /metrics/job/canary/stream/a.stream"]
@@ -197,7 +199,49 @@ func TestPushOneGroupPerStream(t *testing.T) {
 		t.Fatalf("a: %q\nb: %q", a, b)
 	}
 	srv.Close()
-	if err := Push(context.Background(), srv.URL, "canary", results(true, time.Now()), nil); err == nil || !strings.Contains(err.Error(), "pushing stream a.stream") {
+	if err := Push(context.Background(), results(true, time.Now()), PushOptions{URL: srv.URL, Job: "canary"}); err == nil || !strings.Contains(err.Error(), "pushing stream a.stream") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestPushTimeoutIsPerPush: 200 streams against a Pushgateway that takes 30 ms per push all succeed with a
+// 300 ms timeout, because each push has its own (one deadline for all would expire after 10 of them), and
+// pushes overlap up to Concurrency. A push slower than its timeout fails alone, with its stream named.
+func TestPushTimeoutIsPerPush(t *testing.T) {
+	var inFlight, peak, pushes atomic.Int64
+	delay := atomic.Int64{}
+	delay.Store(int64(30 * time.Millisecond))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-time.After(time.Duration(delay.Load())):
+		case <-r.Context().Done():
+			return
+		}
+		pushes.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	var many []Result
+	for i := range 200 {
+		many = append(many, Result{Stream: fmt.Sprintf("s%03d", i), OK: i%2 == 0, Version: "1.0.0", Started: time.Unix(1_800_000_000, 0)})
+	}
+	opts := PushOptions{URL: srv.URL, Job: "canary", Timeout: 300 * time.Millisecond, Concurrency: 8}
+	if err := Push(context.Background(), many, opts); err != nil {
+		t.Fatal(err)
+	}
+	if pushes.Load() != 200 || peak.Load() > 8 || peak.Load() < 2 {
+		t.Fatalf("%d pushes, peak %d in flight; want 200, at most 8, concurrently", pushes.Load(), peak.Load())
+	}
+
+	delay.Store(int64(time.Second))
+	opts.Timeout = 50 * time.Millisecond
+	err := Push(context.Background(), many[:3], opts)
+	if err == nil || strings.Count(err.Error(), "context deadline exceeded") != 3 || !strings.Contains(err.Error(), "pushing stream s002") {
+		t.Fatalf("err = %v, want three deadline errors", err)
 	}
 }

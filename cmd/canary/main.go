@@ -177,9 +177,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cfg.Pushgateway != "" {
-		pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		err := canary.Push(pctx, cfg.Pushgateway, cfg.PushJob, results, nil)
-		cancel()
+		err := canary.Push(ctx, results, canary.PushOptions{URL: cfg.Pushgateway, Job: cfg.PushJob, Timeout: cfg.Timeout, Concurrency: cfg.Concurrency})
 		if err != nil {
 			fmt.Fprintf(stderr, "canary run: pushing metrics: %v\n", err)
 			code = cli.ExitFailure

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/evenkeel/evenkeel/internal/eventgate"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
@@ -188,5 +192,30 @@ func TestHelpOnce(t *testing.T) {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 			}
 		})
+	}
+}
+
+// TestPushgatewaySlowPushes: each stream's push has its own timeout (the config's), so 20 streams and a
+// Pushgateway that takes 40 ms per push all get through a 200 ms timeout.
+func TestPushgatewaySlowPushes(t *testing.T) {
+	configFor, _ := world(t)
+	var pushes atomic.Int64
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-time.After(40 * time.Millisecond):
+			pushes.Add(1)
+		case <-r.Context().Done():
+		}
+	}))
+	defer gw.Close()
+	streams := "timeout: 200ms\nstreams:\n"
+	for i := range 20 {
+		streams += fmt.Sprintf("  - {name: ghost%02d, schema_title: no/such/title, destinations: [INTAKE]}\n", i)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"run", "--pushgateway", gw.URL, "--config", writeConfig(t, configFor(streams))}, &stdout, &stderr)
+	if code != 1 || strings.Contains(stderr.String(), "pushing metrics") || pushes.Load() != 20 {
+		t.Fatalf("exit %d (want 1: the streams fail), %d pushes (want 20)\nstderr:\n%s", code, pushes.Load(), stderr.String())
 	}
 }
