@@ -65,7 +65,7 @@ type State struct {
 	endpointRepo map[string]string
 	latest       map[obsKey]*Observation
 	held         map[schemaKey]Version
-	heldUntil    map[string]time.Time // repository -> when its held versions were last computed to change by time
+	heldUntil    map[string]time.Time // repository -> when time alone can next change its safe versions (zero: never)
 	lastOK       map[string]time.Time // endpoint -> At of its latest successful observation, kept after Forget
 }
 
@@ -112,11 +112,7 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 			delete(s.held, k)
 		}
 	}
-	for r := range s.heldUntil {
-		if !names[r] {
-			delete(s.heldUntil, r)
-		}
-	}
+	clear(s.heldUntil) // endpoints or max_staleness changed: bring the held versions up to date at the next Observe
 	for e := range s.lastOK {
 		if _, ok := s.endpointRepo[e]; !ok {
 			delete(s.lastOK, e)
@@ -137,7 +133,7 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 		return false
 	}
 	repo := s.repo(o.Repository)
-	if until, ok := s.heldUntil[repo.Name]; ok && !until.IsZero() && !now.Before(until) {
+	if until, ok := s.heldUntil[repo.Name]; !ok || !until.IsZero() && !now.Before(until) {
 		s.updateHeld(repo, now) // what a view just before o would have answered, had time alone changed it
 	}
 	cp := o
@@ -366,6 +362,7 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 	validUntil *time.Time, views bool) (eps []*endpointState, allKnown bool, titles map[string]bool) {
 	eps = make([]*endpointState, len(repo.Endpoints))
 	titles = map[string]bool{}
+	listed := map[string]bool{} // content hashes whose titles are in titles: observers mostly see the same
 	allKnown = true
 	for i, url := range repo.Endpoints {
 		obs := byEndpoint[url]
@@ -387,8 +384,11 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 					Node: o.Observer, OK: o.OK(), Fresh: fresh, AgeSeconds: now.Sub(o.At).Seconds(), Error: o.Err,
 				})
 			}
-			for t := range o.Schemas {
-				titles[t] = true
+			if o.Hash == "" || !listed[o.Hash] {
+				for t := range o.Schemas {
+					titles[t] = true
+				}
+				listed[o.Hash] = o.Hash != ""
 			}
 			switch {
 			case o.OK() && fresh:
