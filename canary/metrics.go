@@ -97,15 +97,23 @@ func ParseLastSuccess(r io.Reader) (map[string]float64, error) {
 // WriteTextfile writes results to path for node_exporter's textfile collector, atomically: the metrics go to a
 // temporary file in the same directory (named so the collector, which reads *.prom, ignores it), which is
 // synced and renamed over path. A failure at any point leaves the previous file as it was. Streams that failed
-// keep the last-success time the previous file held. It returns a warning (not fatal) when the previous file
-// could not be parsed.
+// keep the last-success time the previous file held.
+//
+// It returns a warning (not fatal) when the previous file could not be read or parsed: streams that fail in this
+// run then have no last-success time (CanaryStreamNoRecentSuccess resolves for them; CanaryStreamNeverSucceeded
+// takes over). A previous file that is not in the text format is kept as <path>.corrupt, for a person to read.
 func WriteTextfile(path string, results []Result) (warning error, err error) {
 	prev := map[string]float64{}
 	if old, rerr := os.ReadFile(path); rerr == nil {
 		if p, perr := ParseLastSuccess(bytes.NewReader(old)); perr == nil {
 			prev = p
 		} else {
-			warning = fmt.Errorf("%s: ignoring previous last-success times: %w", path, perr)
+			aside := path + ".corrupt"
+			if werr := writeAtomic(aside, func(w io.Writer) error { _, err := w.Write(old); return err }); werr != nil {
+				warning = fmt.Errorf("%s: ignoring previous last-success times (keeping a copy failed: %v): %w", path, werr, perr)
+			} else {
+				warning = fmt.Errorf("%s: ignoring previous last-success times, previous file kept as %s: %w", path, aside, perr)
+			}
 		}
 	} else if !errors.Is(rerr, os.ErrNotExist) {
 		warning = fmt.Errorf("%s: ignoring previous last-success times: %w", path, rerr)

@@ -116,9 +116,20 @@ func TestWriteTextfileFailureLeavesOldFile(t *testing.T) {
 
 func TestWriteTextfileIgnoresCorruptPrevious(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "canary.prom")
-	writeFile(t, path, "canary_stream_success{stream=\"a\" 1\n")
+	const corrupt = "canary_stream_success{stream=\"a\" 1\n"
+	writeFile(t, path, corrupt)
 	warn, err := WriteTextfile(path, results(true, time.Unix(1_800_000_000, 0)))
-	if err != nil || warn == nil || !strings.Contains(warn.Error(), "ignoring previous last-success times") {
+	if err != nil || warn == nil || !strings.Contains(warn.Error(), "ignoring previous last-success times, previous file kept as "+path+".corrupt") {
+		t.Fatalf("warn %v err %v", warn, err)
+	}
+	if kept, err := os.ReadFile(path + ".corrupt"); err != nil || string(kept) != corrupt {
+		t.Fatalf("the corrupt file was not kept aside: %q, %v", kept, err)
+	}
+	if data, _ := os.ReadFile(path); !strings.Contains(string(data), `canary_stream_success{stream="a.stream"} 1`) {
+		t.Fatalf("new textfile:\n%s", data)
+	}
+	// The next write reads the new file: no warning.
+	if warn, err := WriteTextfile(path, results(false, time.Unix(1_800_000_300, 0))); warn != nil || err != nil {
 		t.Fatalf("warn %v err %v", warn, err)
 	}
 }

@@ -169,7 +169,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cfg.Textfile != "" {
 		warn, err := canary.WriteTextfile(cfg.Textfile, results)
 		if warn != nil {
-			logger.Warn("textfile", "warning", warn)
+			logger.Warn("previous textfile unusable: failed streams lose their last-success time", "err", warn)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "canary run: writing metrics: %v\n", err)

@@ -219,3 +219,21 @@ func TestPushgatewaySlowPushes(t *testing.T) {
 		t.Fatalf("exit %d (want 1: the streams fail), %d pushes (want 20)\nstderr:\n%s", code, pushes.Load(), stderr.String())
 	}
 }
+
+// TestCorruptTextfileWarns: a previous textfile that does not parse is reported at the default log level, and
+// kept aside as <textfile>.corrupt.
+func TestCorruptTextfileWarns(t *testing.T) {
+	configFor, _ := world(t)
+	textfile := filepath.Join(t.TempDir(), "canary.prom")
+	if err := os.WriteFile(textfile, []byte("canary_stream_success{stream=\"x\" 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"run", "--textfile", textfile, "--config", writeConfig(t, configFor("streams:\n  - {name: test.event, schema_title: test/event, destinations: [INTAKE]}\n"))}, &stdout, &stderr)
+	if code != 0 || !strings.Contains(stderr.String(), "level=WARN") || !strings.Contains(stderr.String(), "previous file kept as "+textfile+".corrupt") {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr.String())
+	}
+	if _, err := os.Stat(textfile + ".corrupt"); err != nil {
+		t.Fatal(err)
+	}
+}
