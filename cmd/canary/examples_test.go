@@ -56,3 +56,36 @@ func TestServiceUnitHasNoPrecheck(t *testing.T) {
 		t.Fatalf("ExecStart = %q, want canary run ...", execStart)
 	}
 }
+
+// TestREADMEMatchesCode checks claims of the README's canary section that the code decides: the step an example
+// without meta fails at (canary.ErrNoMeta is returned by BuildEvent, at StepBuild), the shape of --json, and
+// check-config's exit codes.
+func TestREADMEMatchesCode(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	start := strings.Index(readme, "## canary: ")
+	if start < 0 {
+		t.Fatal("no canary section")
+	}
+	section := readme[start:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	flat := strings.Join(strings.Fields(section), " ")
+	_, build, _ := strings.Cut(flat, "`build-event` (")
+	build, _, _ = strings.Cut(build, ")")
+	_, validate, _ := strings.Cut(flat, "`validate` (")
+	validate, _, _ = strings.Cut(validate, ")")
+	if !strings.Contains(build, "without `meta`") || strings.Contains(validate, "meta") {
+		t.Errorf("README: build-event (%s), validate (%s): an example without meta fails at build-event", build, validate)
+	}
+	if !strings.Contains(flat, "--json # a JSON array") {
+		t.Errorf("README: run --json prints a JSON array")
+	}
+	if !strings.Contains(flat, "It exits 0 when the config and every stream are fine; 1 when") {
+		t.Errorf("README: check-config's exit codes are not documented")
+	}
+}
