@@ -547,8 +547,15 @@ func (c *Cluster) enqueue(in inbound) {
 
 func (c *Cluster) apply(in inbound) {
 	d := in.d
-	if d.Observer == c.cfg.NodeName || d.Observer == "" {
-		return // this node is the authority on its own scans
+	if d.Observer == c.cfg.NodeName {
+		// This node is the authority on its own scans, but other nodes may hold one from before a restart
+		// with a higher sequence number (the clock stepped back meanwhile): they would reject this node's new
+		// scans until the clock caught up. Continue above it.
+		c.svc.noteOwnSeq(d.Seq)
+		return
+	}
+	if d.Observer == "" {
+		return
 	}
 	if seq, ok := c.svc.observationSeq(d.Endpoint, d.Observer); ok && seq >= d.Seq {
 		return

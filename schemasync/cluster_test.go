@@ -357,3 +357,33 @@ func TestClusterKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRestartAfterClockStepBack: a node restarts with its clock an hour behind (NTP stepped it back).
+// The other node still holds the restarted node's last observation, numbered by the old clock; without care
+// it would reject every new scan of the restarted node for an hour. The restarted node hears its own old
+// observation back by push/pull and continues the numbering above it.
+func TestClusterRestartAfterClockStepBack(t *testing.T) {
+	repos, eps := startHosts(t, 2)
+	o := nodeOpts{scanFrom: map[string][]string{eps[0]: {"node0"}, eps[1]: {"node0"}}}
+	n0 := startNode(t, "node0", eps, nil, o)
+	n1 := startNode(t, "node1", eps, []string{n0.cluster.Addr()}, o)
+	ctx := context.Background()
+	if err := n0.svc.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node1 has node0's scans", func() bool { return safeOf(n1, faultTitle) == "1.1.0" })
+	if err := n0.cluster.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n0.api.Close()
+
+	o.now = func() time.Time { return time.Now().Add(-time.Hour) }
+	r0 := startNode(t, "node0", eps, []string{n1.cluster.Addr()}, o)
+	rollout(repos, "1.2.0")
+	eventually(t, 20*time.Second, "node1 takes the restarted node0's new scans", func() bool {
+		if err := r0.svc.ScanOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return safeOf(n1, faultTitle) == "1.2.0"
+	})
+}

@@ -160,6 +160,18 @@ func (s *Service) Observe(o Observation) bool {
 	return ok
 }
 
+// noteOwnSeq makes this node's next observation's Seq exceed seq: another node holds an observation of this
+// node's with that Seq, from before a restart.
+func (s *Service) noteOwnSeq(seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if seq > s.lastSeq {
+		s.log.Info("continuing the sequence of this node's observations that other nodes hold from before a restart",
+			"seq", seq, "was", s.lastSeq)
+		s.lastSeq = seq
+	}
+}
+
 // observationSeq returns the Seq of the observation the state holds from observer of endpoint.
 func (s *Service) observationSeq(endpoint, observer string) (uint64, bool) {
 	s.mu.Lock()
