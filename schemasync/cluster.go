@@ -805,7 +805,7 @@ func newClusterMetrics(c *Cluster) *clusterMetrics {
 		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "schemasync_shared_state_bytes",
 			Help: "Size of this node's last full-state (push/pull) message."}),
 		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "schemasync_observation_propagation_seconds",
-			Help:    "Age of another node's observation when this node applied it from a broadcast or direct message: scan to applied here.",
+			Help:    "Age of another node's observation when this node applied it from a broadcast or direct message: from the scan's start to applied here.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_gossip_dropped_total",
 			Help: "Inbound digests dropped because the inbox was full (the next push/pull brings them again)."}),

@@ -187,6 +187,7 @@ repositories:
 			"listen: 127.0.0.1:8190\ncluster:\n  bind: 10.64.0.10:7946\n", []string{"accepts only local connections"}, nil},
 		{"loopback listen, single-machine cluster", minimalRepos + "listen: 127.0.0.1:8190\ncluster:\n  bind: 127.0.0.1:7946\n", nil, []string{"http://h1:8190/repositories/primary/jsonschema/"}},
 		{"routable listen", minimalRepos + "listen: 0.0.0.0:8190\ncluster:\n  bind: 0.0.0.0:7946\n", nil, []string{"http://h1:8190/repositories/primary/jsonschema/"}},
+		{"endpoint_timeout negative", minimalRepos + "scan:\n  endpoint_timeout: -1s\n", []string{"scan.endpoint_timeout"}, nil},
 		{"rejoin_interval zero", minimalRepos + "cluster:\n  bind: 127.0.0.1:7946\n  rejoin_interval: 0s\n", []string{"rejoin_interval"}, nil},
 		{"every problem reported", `
 scan_interval: 0s

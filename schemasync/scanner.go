@@ -37,6 +37,10 @@ type ScanConfig struct {
 	// FullRescanEvery makes every Nth scan of an endpoint ignore its cache, to bound the effect of any
 	// server that changes a directory without changing its mtime. Default 10; 1 disables the cache.
 	FullRescanEvery int `yaml:"full_rescan_every"`
+	// EndpointTimeout bounds one endpoint's whole scan, all its requests together; an endpoint that takes
+	// longer is unknown for that round, with the reason. Default 0: the larger of scan_interval and
+	// max_staleness/2, so that one slow host neither stalls the round nor lets the others go stale.
+	EndpointTimeout time.Duration `yaml:"endpoint_timeout"`
 }
 
 // DefaultScanConfig returns the defaults documented on ScanConfig.
@@ -69,6 +73,8 @@ func (c ScanConfig) Validate() error {
 		return errors.New("scan.max_directories must be positive")
 	case c.FullRescanEvery <= 0:
 		return errors.New("scan.full_rescan_every must be positive")
+	case c.EndpointTimeout < 0:
+		return errors.New("scan.endpoint_timeout must not be negative (0 chooses it from scan_interval and max_staleness)")
 	}
 	return nil
 }

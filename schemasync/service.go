@@ -266,13 +266,16 @@ func (s *Service) ScanOnce(ctx context.Context) error {
 // errEndpointDeadline is the cause of an endpoint scan's context when the endpoint timeout ends it.
 var errEndpointDeadline = errors.New("endpoint scan deadline exceeded")
 
-// endpointTimeoutFor is the bound on one endpoint's whole scan: ServiceOptions.EndpointTimeout, else the
-// larger of scan_interval and max_staleness/2. A slow endpoint then delays the next round by at most that, and
+// endpointTimeoutFor is the bound on one endpoint's whole scan: ServiceOptions.EndpointTimeout, else
+// scan.endpoint_timeout, else the larger of scan_interval and max_staleness/2. A slow endpoint then delays the next round by at most that, and
 // the round's other endpoints, whose observations are dated by their scans' starts, are rescanned well within
 // max_staleness.
 func (s *Service) endpointTimeoutFor(cfg *Config) time.Duration {
 	if s.endpointTimeout > 0 {
 		return s.endpointTimeout
+	}
+	if cfg.Scan.EndpointTimeout > 0 {
+		return cfg.Scan.EndpointTimeout
 	}
 	return max(cfg.ScanInterval, cfg.MaxStaleness/2)
 }

@@ -205,9 +205,15 @@ func TestServiceEndpointTimeoutDefault(t *testing.T) {
 			t.Errorf("interval %s, max_staleness %s: endpoint timeout %s, want %s", tt.interval, tt.stale, got, tt.want)
 		}
 	}
-	s := newTestService(t, svcConfig("http://h.test/"), ServiceOptions{EndpointTimeout: time.Second})
+	cfg := svcConfig("http://h.test/")
+	cfg.Scan.EndpointTimeout = 5 * time.Second
+	s := newTestService(t, cfg, ServiceOptions{})
+	if cfg := s.Config(); s.endpointTimeoutFor(&cfg) != 5*time.Second {
+		t.Error("scan.endpoint_timeout ignored")
+	}
+	s = newTestService(t, cfg, ServiceOptions{EndpointTimeout: time.Second})
 	if cfg := s.Config(); s.endpointTimeoutFor(&cfg) != time.Second {
-		t.Error("ServiceOptions.EndpointTimeout ignored")
+		t.Error("ServiceOptions.EndpointTimeout does not override scan.endpoint_timeout")
 	}
 }
 
