@@ -86,6 +86,9 @@ type pushPullMsg struct {
 	Src     string   `json:"src"`
 	Node    string   `json:"node"`
 	Digests []digest `json:"digests"`
+	// Held are the sender's held safe versions in repositories with an unknown endpoint (usually none): a
+	// node that restarted during an outage adopts them where it holds nothing (State.AdoptHeld).
+	Held []HeldVersion `json:"held,omitempty"`
 }
 
 // nodeMeta is memberlist node metadata (at most 512 bytes).
@@ -698,6 +701,7 @@ func (d *clusterDelegate) LocalState(join bool) []byte {
 	for _, o := range c.svc.state.Observations() {
 		msg.Digests = append(msg.Digests, digestOf(o, now.Sub(o.At)))
 	}
+	msg.Held = c.svc.state.HeldWhileStale(c.svc.now())
 	c.svc.mu.Unlock()
 	b, _ := json.Marshal(msg)
 	c.m.msgs.WithLabelValues("sent", "push_pull").Inc()
@@ -721,6 +725,9 @@ func (d *clusterDelegate) MergeRemoteState(buf []byte, join bool) {
 			continue
 		}
 		c.enqueue(inbound{d: dg, src: m.Src, recv: recv, kind: "push_pull"})
+	}
+	if len(m.Held) > 0 && m.Node != c.cfg.NodeName {
+		c.svc.adoptHeld(m.Held)
 	}
 	if m.Node != c.cfg.NodeName {
 		c.merged.Store(true)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -385,5 +387,60 @@ func TestClusterRestartAfterClockStepBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		return safeOf(n1, faultTitle) == "1.2.0"
+	})
+}
+
+// TestClusterRestartDuringOutage: while endpoint b is down, both nodes hold the safe version they last
+// confirmed. node1 restarts: it gets the observations by push/pull, but has no history to hold a version from.
+// It adopts node0's held version, and both nodes answer alike (S3: any node answers with the cluster's view).
+func TestClusterRestartDuringOutage(t *testing.T) {
+	base := schemarepo.Demo()
+	var down atomic.Bool
+	var eps []string
+	for i := 0; i < 2; i++ {
+		host := schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": base.Clone()})
+		handler := http.Handler(host)
+		if i == 1 {
+			handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if down.Load() {
+					http.Error(w, "down", http.StatusServiceUnavailable)
+					return
+				}
+				host.ServeHTTP(w, r)
+			})
+		}
+		srv := httptest.NewServer(handler)
+		t.Cleanup(srv.Close)
+		eps = append(eps, srv.URL+"/repositories/primary/jsonschema/")
+	}
+	ctx := context.Background()
+	scan := func(nodes ...*testNode) {
+		for _, n := range nodes {
+			if err := n.svc.ScanOnce(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n0 := startNode(t, "node0", eps, nil, nodeOpts{})
+	n1 := startNode(t, "node1", eps, []string{n0.cluster.Addr()}, nodeOpts{})
+	scan(n0, n1)
+	eventually(t, 10*time.Second, "both nodes see 1.1.0", func() bool {
+		return safeOf(n0, faultTitle) == "1.1.0" && safeOf(n1, faultTitle) == "1.1.0"
+	})
+	down.Store(true)
+	scan(n0, n1)
+	if s, _, stale := view(n0); s != "1.1.0" || !stale {
+		t.Fatalf("node0 with b down: safe %q stale %v, want the held 1.1.0, stale", s, stale)
+	}
+	if err := n1.cluster.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n1.api.Close()
+
+	r1 := startNode(t, "node1", eps, []string{n0.cluster.Addr()}, nodeOpts{})
+	scan(r1)
+	eventually(t, 10*time.Second, "the restarted node1 answers the held 1.1.0, stale, like node0", func() bool {
+		s, _, stale := view(r1)
+		return s == "1.1.0" && stale
 	})
 }

@@ -160,6 +160,17 @@ func (s *Service) Observe(o Observation) bool {
 	return ok
 }
 
+// adoptHeld takes another node's held safe versions where this node holds none (see State.AdoptHeld).
+func (s *Service) adoptHeld(hv []HeldVersion) {
+	s.mu.Lock()
+	ok := s.state.AdoptHeld(hv, s.now())
+	s.mu.Unlock()
+	if ok {
+		s.viewDirty.Store(true)
+		s.log.Info("adopted held safe versions from another node (this node has no history of them)", "versions", len(hv))
+	}
+}
+
 // noteOwnSeq makes this node's next observation's Seq exceed seq: another node holds an observation of this
 // node's with that Seq, from before a restart.
 func (s *Service) noteOwnSeq(seq uint64) {

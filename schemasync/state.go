@@ -145,6 +145,63 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	return true
 }
 
+// HeldVersion is one held safe version, as nodes share them.
+type HeldVersion struct {
+	Repository string  `json:"r"`
+	Title      string  `json:"t"`
+	Version    Version `json:"v"`
+}
+
+// HeldWhileStale returns the held versions of the repositories that have an unknown endpoint at now: the only
+// ones another node cannot compute from the observations alone.
+func (s *State) HeldWhileStale(now time.Time) []HeldVersion {
+	var out []HeldVersion
+	for i := range s.repos {
+		repo := &s.repos[i]
+		var until time.Time
+		if _, allKnown, _ := s.endpointStates(repo, now, s.byEndpoint(repo.Name), &until, false); allKnown {
+			continue
+		}
+		for k, v := range s.held {
+			if k.repo == repo.Name {
+				out = append(out, HeldVersion{Repository: k.repo, Title: k.title, Version: v})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Repository != out[j].Repository {
+			return out[i].Repository < out[j].Repository
+		}
+		return out[i].Title < out[j].Title
+	})
+	return out
+}
+
+// AdoptHeld takes held versions from another node, at now, for the (repository, title)s this state holds none
+// for: a node that restarts while an endpoint is down has observations but no history, and would otherwise
+// answer "no safe version" where its peers answer the version they held. Each adopted version is then lowered,
+// like any held version, by what this state's known endpoints serve. It reports whether anything was adopted.
+// The peer's held version carries the same guarantee as the peer's own answer: every endpoint was confirmed,
+// by a fresh observation, to serve it before the endpoint became unknown.
+func (s *State) AdoptHeld(hv []HeldVersion, now time.Time) bool {
+	adopted := map[string]bool{}
+	for _, h := range hv {
+		k := schemaKey{h.Repository, h.Title}
+		if s.repo(h.Repository) == nil || h.Title == "" {
+			continue
+		}
+		if _, ok := s.held[k]; ok {
+			continue
+		}
+		s.held[k] = h.Version
+		adopted[h.Repository] = true
+	}
+	for name := range adopted {
+		s.updateHeld(s.repo(name), now)
+	}
+	return len(adopted) > 0
+}
+
 func (s *State) repo(name string) *Repository {
 	for i := range s.repos {
 		if s.repos[i].Name == name {
