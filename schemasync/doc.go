@@ -50,7 +50,10 @@
 // content itself is fetched over HTTP by hash from the node that sent the digest, once per distinct content.
 // The receiver dates an observation by its own clock: receipt time minus the age the sender wrote when it
 // sent the message, so clocks that differ between nodes do not matter. From the same set of observations every
-// node computes the same view with the same State rules.
+// node computes the same view with the same State rules. The one thing observations cannot rebuild is a held
+// safe version (which needs the history before an endpoint became unknown): push/pull carries the held
+// versions of repositories with an unknown endpoint, and a node without history (restarted during the
+// outage) adopts them, lowered by what its own known endpoints serve.
 //
 // Digests travel three ways: a node whose scan of an endpoint changed result sends the digest straight to
 // every member (one hop); every digest is also gossiped, and relayed once by each node that learns it; and
