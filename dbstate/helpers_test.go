@@ -1,7 +1,6 @@
 package dbstate_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -293,24 +292,6 @@ func assertAcksEverywhere(t testing.TB, acks []ack, insts ...*dbtest.Instance) {
 			t.Errorf("%s (%s) lacks %d of %d acknowledged writes", in.Name, in.Addr(), missing, len(want))
 		}
 	}
-}
-
-// auditBuffer is a concurrency-safe audit sink.
-type auditBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (a *auditBuffer) Write(p []byte) (int, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.b.Write(p)
-}
-
-func (a *auditBuffer) String() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.b.String()
 }
 
 // closeRootSessions closes the idle root connections that dbtest keeps to in, and makes later root statements

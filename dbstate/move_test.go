@@ -9,6 +9,7 @@ import (
 
 	"github.com/evenkeel/evenkeel/dbstate"
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
 func planMove(t testing.TB, c *dbstate.Client, seed string, o dbstate.MoveOptions) (*dbstate.Plan, error) {
@@ -232,7 +233,7 @@ func TestMoveUnderRootPrimaryUnderWriteLoad(t *testing.T) {
 		name  string
 		under *dbtest.Instance
 	}{{"flatten: c under the root p", p}, {"back under the replica a", a}} {
-		var audit auditBuffer
+		var audit syncbuf.Buffer
 		if _, err := dbstate.Move(ctx, c, dbstate.MoveOptions{Replica: cc.Addr(), Under: step.under.Addr(), Timeout: 5 * time.Second},
 			dbstate.ExecOptions{User: "test", Audit: &audit}); err != nil {
 			t.Fatalf("%s: %v\naudit:\n%s", step.name, err, audit.String())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evenkeel/evenkeel/dbstate"
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
 // switchover plans and runs a switchover from x to y, returning the plan, the audit log and the error.
@@ -31,7 +32,7 @@ func switchover(t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstat
 	if err != nil {
 		return nil, "", err
 	}
-	var audit auditBuffer
+	var audit syncbuf.Buffer
 	err = plan.Execute(ctx, dbstate.ExecOptions{Audit: &audit, User: "test", BeforeStep: hook})
 	return plan, audit.String(), err
 }
@@ -441,7 +442,7 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 		// Through the one-call Go API this time.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		var audit auditBuffer
+		var audit syncbuf.Buffer
 		if _, err := dbstate.Switchover(ctx, c, dbstate.SwitchoverOptions{Primary: p.Addr(), Candidate: r2.Addr(), Replication: replCreds()},
 			dbstate.ExecOptions{Audit: &audit}); err != nil {
 			t.Fatalf("switchover: %v\naudit:\n%s", err, audit.String())

@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evenkeel/evenkeel/internal/schemarepo"
-	"github.com/evenkeel/evenkeel/schemasync"
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evenkeel/evenkeel/internal/schemarepo"
+	"github.com/evenkeel/evenkeel/internal/syncbuf"
+	"github.com/evenkeel/evenkeel/schemasync"
 )
 
 // testNode is one schemasync node on real loopback sockets: gossip on 127.0.0.1:0, its API on httptest.
@@ -52,7 +54,7 @@ type nodeOpts struct {
 	keyring  string
 	label    string
 	now      func() time.Time
-	log      *logBuffer
+	log      *syncbuf.Buffer
 	net      *faultNet // nil: real UDP/TCP on 127.0.0.1
 	reg      *prometheus.Registry
 	repos    []schemasync.RepositoryConfig // instead of one "primary" repository of eps
@@ -256,7 +258,7 @@ func TestClusterWrongKey(t *testing.T) {
 	k1, _ := schemasync.GenerateKey()
 	k2, _ := schemasync.GenerateKey()
 	_, eps := startHosts(t, 1)
-	seedLog, badLog, badLabelLog := &logBuffer{}, &logBuffer{}, &logBuffer{}
+	seedLog, badLog, badLabelLog := &syncbuf.Buffer{}, &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	seed := startNode(t, "seed", eps, nil, nodeOpts{keyring: write("k1.yml", k1), label: "prod", log: seedLog})
 	good := startNode(t, "good", eps, []string{seed.cluster.Addr()}, nodeOpts{keyring: write("k1b.yml", k1), label: "prod"})
 	bad := startNode(t, "badkey", eps, []string{seed.cluster.Addr()}, nodeOpts{keyring: write("k2.yml", k2), label: "prod", log: badLog})
@@ -275,7 +277,7 @@ func TestClusterWrongKey(t *testing.T) {
 	}
 	for _, c := range []struct {
 		who  string
-		log  *logBuffer
+		log  *syncbuf.Buffer
 		want string
 	}{
 		{"the node with the wrong key", badLog, "no installed keys could decrypt"},

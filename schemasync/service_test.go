@@ -1,7 +1,6 @@
 package schemasync
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,8 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evenkeel/evenkeel/internal/schemarepo"
+	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
 // fakeClock is a service clock that moves only when told to.
@@ -34,24 +35,6 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-}
-
-// syncLog collects a service's logs.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // svcConfig is a single-node configuration for the endpoints, with test scan bounds.
@@ -241,7 +224,7 @@ func TestServiceSeqSurvivesClockStepBack(t *testing.T) {
 	clk := newFakeClock()
 	r := faultRepo()
 	ep := serve(t, r)
-	var logs syncLog
+	var logs syncbuf.Buffer
 	s := newTestService(t, svcConfig(ep), ServiceOptions{Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	clk.Add(time.Hour)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
+	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
 // hosts starts n schema hosts serving copies of the demo repository and returns their endpoints.
@@ -202,7 +203,7 @@ func TestServe(t *testing.T) {
 	cfgPath := writeConfig(t, addr, eps[:2], cluster)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var errb syncBuffer
+	var errb syncbuf.Buffer
 	go func() { done <- run(ctx, []string{"serve", "--config", cfgPath}, io.Discard, &errb) }()
 	base := "http://" + addr
 	waitFor(t, "readyz 200", func() bool { c, _ := get(t, base+"/readyz"); return c == 200 })
