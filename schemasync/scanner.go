@@ -169,7 +169,7 @@ func (s *Scanner) Scan(ctx context.Context, repo, endpoint string) ScanResult {
 	w := &walk{
 		s: s, ctx: ctx, cancel: cancel, base: endpoint, old: old, useCache: useCache,
 		sem: make(chan struct{}, s.cfg.EndpointConcurrency), dirs: map[string]*cachedDir{},
-		schemas: map[string][]Version{},
+		partial: map[string]*cachedDir{}, schemas: map[string][]Version{},
 	}
 	res := ScanResult{Observation: Observation{Repository: repo, Endpoint: endpoint}}
 	if _, err := url.Parse(endpoint); err != nil || !strings.HasSuffix(endpoint, "/") {
@@ -195,6 +195,28 @@ func (s *Scanner) Scan(ctx context.Context, repo, endpoint string) ScanResult {
 	if res.Err == "" {
 		res.Schemas = w.schemas
 		ec.dirs = w.dirs
+	} else {
+		// Keep what a failed scan did: the directories it listed and confirmed in full, and those it listed
+		// but confirmed only in part. Such a listing is trusted by the same rule as any other (its
+		// directory's mtime is unchanged, outside the racy window); the next scan confirms only the versions
+		// still unconfirmed. Otherwise a cold scan that cannot finish within the endpoint deadline would
+		// start from nothing every time and never finish: the walk lists most directories before it
+		// confirms their versions.
+		merged := make(map[string]*cachedDir, len(ec.dirs)+len(w.partial))
+		for rel, cd := range ec.dirs {
+			merged[rel] = cd
+		}
+		for rel, cd := range w.partial {
+			if w.dirs[rel] == nil {
+				merged[rel] = cd
+			}
+		}
+		for rel, cd := range w.dirs {
+			if cd != nil {
+				merged[rel] = cd
+			}
+		}
+		ec.dirs = merged
 	}
 	s.mu.Unlock()
 	return res
@@ -215,7 +237,8 @@ type walk struct {
 
 	mu      sync.Mutex
 	err     error
-	dirs    map[string]*cachedDir
+	dirs    map[string]*cachedDir // directories listed and confirmed in full
+	partial map[string]*cachedDir // directories listed, whose versions may not all be confirmed yet
 	schemas map[string][]Version
 }
 
@@ -287,6 +310,9 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 			listed[v] = true
 		}
 	}
+	w.mu.Lock()
+	w.partial[rel] = cd // confirmations below add to cd.confirmed; Scan reads it only after the walk ends
+	w.mu.Unlock()
 	if len(listed) > 0 {
 		var present []Version
 		for v := range listed {

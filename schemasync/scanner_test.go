@@ -842,3 +842,37 @@ func TestScannerEscapesNames(t *testing.T) {
 		}
 	})
 }
+
+// TestScannerKeepsProgressOfAFailedScan: a scan that fails (here one slow directory answers 503; in a service,
+// a cold scan cut off by the endpoint deadline) keeps the directories it did list in full, so the next scan
+// starts from them instead of from nothing. The failed scan's observation itself stays failed.
+func TestScannerKeepsProgressOfAFailedScan(t *testing.T) {
+	r, _ := agedRepo(40, 3)
+	bad := "/" + schemarepo.SyntheticTitle(39) + "/"
+	var failing atomic.Bool
+	failing.Store(true)
+	ep := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if failing.Load() && req.URL.Path == bad {
+			time.Sleep(300 * time.Millisecond) // let the other directories finish first
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		r.ServeHTTP(w, req)
+	}))
+	cfg := testScanConfig()
+	cfg.FullRescanEvery = 1000
+	s := NewScanner(cfg, nil)
+
+	failed := scan(t, s, ep)
+	if failed.OK() || len(failed.Schemas) != 0 {
+		t.Fatalf("the first scan must fail as a whole: err %q, %d schemas", failed.Err, len(failed.Schemas))
+	}
+	failing.Store(false)
+	next := scan(t, s, ep)
+	if !next.OK() || len(next.Schemas) != 40 {
+		t.Fatalf("second scan: %s, %d schemas", next.Err, len(next.Schemas))
+	}
+	if next.Reused < 30 {
+		t.Fatalf("the second scan reused %d listings: the failed scan's progress was thrown away", next.Reused)
+	}
+}
