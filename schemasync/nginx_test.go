@@ -2,9 +2,12 @@ package schemasync_test
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/evenkeel/evenkeel/internal/nginxtest"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
@@ -145,5 +148,86 @@ func TestRealNginx(t *testing.T) {
 	})
 	if svc.View().Consistent() {
 		t.Error("view with a dirty schema reported consistent")
+	}
+}
+
+// TestRealNginxListingCacheInPlace: a git pull changes files in place, inside existing directories, and nginx
+// reports directory mtimes in whole seconds. Against real nginx, a rescan of an unchanged tree reuses the
+// cached listings, and a version added or removed in place is seen at once, also when two changes fall in the
+// same second (the racy window).
+func TestRealNginxListingCacheInPlace(t *testing.T) {
+	const title = "mediawiki/page/change"
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "primary")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := schemarepo.Demo().WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	// The checkout was pulled an hour ago: its listings may be trusted (they were fetched long after).
+	old := time.Now().Add(-time.Hour)
+	err := filepath.WalkDir(filepath.Join(dir, "jsonschema"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = os.Chtimes(p, old, old)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := nginxtest.Start(t, map[string]string{"primary": dir})
+	ep := srv.URL + "/repositories/primary/jsonschema/"
+	cfg := schemasync.DefaultScanConfig()
+	cfg.FullRescanEvery = 1 << 30 // the cache alone
+	sc := schemasync.NewScanner(cfg, nil)
+	ctx := context.Background()
+	scan := func(step string, want ...string) schemasync.ScanResult {
+		t.Helper()
+		r := sc.Scan(ctx, "primary", ep)
+		if !r.OK() {
+			t.Fatalf("%s: scan failed: %s", step, r.Err)
+		}
+		var got []string
+		for _, v := range r.Schemas[title] {
+			got = append(got, v.String())
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("%s: %s at %v, want %v", step, title, got, want)
+		}
+		return r
+	}
+
+	cold := scan("cold", "1.0.0", "1.1.0")
+	warm := scan("warm", "1.0.0", "1.1.0")
+	if warm.Reused == 0 || warm.Requests >= cold.Requests {
+		t.Fatalf("warm rescan of an unchanged tree: %d requests and %d listings reused (cold: %d requests): "+
+			"nginx's listing mtimes did not let the cache work", warm.Requests, warm.Reused, cold.Requests)
+	}
+
+	d := filepath.Join(dir, "jsonschema", filepath.FromSlash(title))
+	next := schemarepo.Doc(title, "1.2.0", "page_title")
+	if err := os.WriteFile(filepath.Join(d, "1.2.0.yaml"), next, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("1.2.0.yaml", filepath.Join(d, "1.2.0")); err != nil {
+		t.Fatal(err)
+	}
+	scan("1.2.0 added in place", "1.0.0", "1.1.0", "1.2.0")
+	// Rolled back at once, most likely within the same second as the addition: the directory's mtime may not
+	// change, and the listing cached a moment ago must not be trusted.
+	for _, f := range []string{"1.2.0", "1.2.0.yaml"} {
+		if err := os.Remove(filepath.Join(d, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scan("1.2.0 removed in place", "1.0.0", "1.1.0")
+	time.Sleep(2500 * time.Millisecond) // past the racy window: the listing is trusted again
+	settled := scan("settled", "1.0.0", "1.1.0")
+	if settled.Reused == 0 {
+		t.Fatalf("after the racy window the unchanged listings are not reused: %+v", settled)
 	}
 }
