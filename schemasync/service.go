@@ -262,6 +262,9 @@ func (s *Service) ScanOnce(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	if s.viewDirty.Load() {
+		s.refresh() // and log what changed
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -325,7 +328,9 @@ func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo
 	s.mu.Unlock()
 	switch {
 	case recorded:
-		s.refresh()
+		// Readers recompute the view when they next read it; the round refreshes it once at its end. A view
+		// per endpoint would cost a full recomputation per endpoint (8 per round in a typical fleet).
+		s.viewDirty.Store(true)
 	case configured:
 		var heldSeq uint64
 		if heldOK {

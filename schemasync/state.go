@@ -129,7 +129,8 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 		return false
 	}
 	k := obsKey{o.Endpoint, o.Observer}
-	if old, ok := s.latest[k]; ok && old.Seq >= o.Seq {
+	old, hadOld := s.latest[k]
+	if hadOld && old.Seq >= o.Seq {
 		return false
 	}
 	repo := s.repo(o.Repository)
@@ -140,6 +141,13 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	s.latest[k] = &cp
 	if o.OK() && o.At.After(s.lastOK[o.Endpoint]) {
 		s.lastOK[o.Endpoint] = o.At
+	}
+	// Most observations only refresh a fresh one with the same outcome (the same content, or a failure
+	// again). They change no endpoint's state, so no safe version: skip the recomputation. heldUntil is then
+	// not extended, which only makes a later Observe recompute sooner.
+	sameOutcome := hadOld && old.OK() == o.OK() && (!o.OK() || o.Hash != "" && old.Hash == o.Hash)
+	if sameOutcome && now.Sub(old.At) <= s.maxStaleness && now.Sub(o.At) <= s.maxStaleness {
+		return true
 	}
 	s.updateHeld(repo, now)
 	return true
