@@ -375,8 +375,7 @@ type endpointState struct {
 	url       string
 	known     bool
 	reason    string
-	okFresh   []*Observation
-	distinct  []*Observation // okFresh without repeated content (same Hash)
+	distinct  []*Observation // the fresh successful observations, one per distinct content (Hash)
 	lastScan  *time.Time
 	observers []ObserverView
 }
@@ -397,7 +396,7 @@ func (s *State) View(now time.Time) *View {
 			if !es.known {
 				ev.State = EndpointUnknown
 			} else {
-				ev.Schemas = len(intersectTitles(es.okFresh))
+				ev.Schemas = len(intersectTitles(es.distinct))
 			}
 			v.Endpoints = append(v.Endpoints, ev)
 		}
@@ -457,7 +456,6 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 			}
 			switch {
 			case o.OK() && fresh:
-				es.okFresh = append(es.okFresh, o)
 				if o.Hash == "" || !seen[o.Hash] {
 					es.distinct = append(es.distinct, o)
 					seen[o.Hash] = o.Hash != ""
@@ -474,7 +472,7 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 				}
 			}
 		}
-		es.known = len(es.okFresh) > 0
+		es.known = len(es.distinct) > 0
 		if !es.known {
 			allKnown = false
 		}
@@ -591,7 +589,7 @@ func safeVersion(common []Version, anyKnown, allKnown bool, held Version, hasHel
 // schemaView decides one (repository, title). keep is false when the title has gone from every endpoint.
 func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bool) (SchemaView, bool) {
 	sv := SchemaView{Repository: repo, Title: title, Endpoints: make([]SchemaEndpoint, len(eps))}
-	var first []Version // the first known endpoint's set, to detect disagreement
+	var first, common []Version // the first known endpoint's set, to detect disagreement; the versions on all
 	firstSet, anyHas, anyLacks, differ := false, false, false, false
 	var lacking, unknown []string
 	for i, es := range eps {
@@ -622,9 +620,10 @@ func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bo
 			lacking = append(lacking, es.url)
 		}
 		if !firstSet {
-			first, firstSet = present, true
+			first, common, firstSet = present, present, true
 		} else {
 			differ = differ || !equalVersions(first, present)
+			common = intersect(common, present)
 		}
 		sv.Endpoints[i] = se
 	}
@@ -638,9 +637,8 @@ func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bo
 		sv.Dirty = true
 		sv.Reasons = append(sv.Reasons, "versions differ between endpoints")
 	}
-	common, anyKnown := commonVersions(title, eps)
 	held, hasHeld := s.held[schemaKey{repo, title}]
-	sv.SafeVersion = safeVersion(common, anyKnown, allKnown, held, hasHeld)
+	sv.SafeVersion = safeVersion(common, firstSet, allKnown, held, hasHeld)
 	if !allKnown {
 		sv.Stale = true
 		sv.Reasons = append(sv.Reasons, "no fresh successful scan of "+strings.Join(unknown, ", ")+
