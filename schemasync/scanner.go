@@ -91,9 +91,8 @@ type Scanner struct {
 	fetch Fetcher
 	total chan struct{}
 
-	mu      sync.Mutex
-	caches  map[string]*endpointCache
-	lastSeq uint64 // Seq of the latest result
+	mu     sync.Mutex
+	caches map[string]*endpointCache
 }
 
 type endpointCache struct {
@@ -150,7 +149,8 @@ func (s *Scanner) Forget(keep map[string]bool) {
 
 // Scan scans one endpoint: the base URL of one repository on one host, ending in "/". Any failure makes the
 // whole observation failed, with the reason in Err; it never makes a version look absent or present. The
-// result's At is when the scan started, by the wall clock; its Seq is higher than any earlier result's.
+// result's At is when the scan started and its Seq when it ended, by the wall clock; a Service replaces both
+// with its own (its clock, and a sequence that stays increasing when the wall clock steps back).
 func (s *Scanner) Scan(ctx context.Context, repo, endpoint string) ScanResult {
 	start := time.Now()
 	s.mu.Lock()
@@ -186,12 +186,9 @@ func (s *Scanner) Scan(ctx context.Context, repo, endpoint string) ScanResult {
 		res.Err = "scan cancelled"
 	}
 	end := time.Now()
-	res.At, res.Duration = start, end.Sub(start)
+	res.At, res.Seq, res.Duration = start, uint64(max(end.UnixNano(), 0)), end.Sub(start)
 	res.Requests, res.Bytes, res.Reused = w.requests.Load(), w.bytes.Load(), w.reused.Load()
 	s.mu.Lock()
-	// Strictly increasing, even when the wall clock steps back.
-	s.lastSeq = max(s.lastSeq+1, uint64(max(end.UnixNano(), 0)))
-	res.Seq = s.lastSeq
 	if res.Err == "" {
 		res.Schemas = w.schemas
 		ec.dirs = w.dirs
@@ -201,20 +198,13 @@ func (s *Scanner) Scan(ctx context.Context, repo, endpoint string) ScanResult {
 		// directory's mtime is unchanged, outside the racy window); the next scan confirms only the versions
 		// still unconfirmed. Otherwise a cold scan that cannot finish within the endpoint deadline would
 		// start from nothing every time and never finish: the walk lists most directories before it
-		// confirms their versions.
+		// confirms their versions. w.partial holds every directory the walk listed, the complete ones too.
 		merged := make(map[string]*cachedDir, len(ec.dirs)+len(w.partial))
 		for rel, cd := range ec.dirs {
 			merged[rel] = cd
 		}
 		for rel, cd := range w.partial {
-			if w.dirs[rel] == nil {
-				merged[rel] = cd
-			}
-		}
-		for rel, cd := range w.dirs {
-			if cd != nil {
-				merged[rel] = cd
-			}
+			merged[rel] = cd
 		}
 		ec.dirs = merged
 	}
@@ -238,7 +228,7 @@ type walk struct {
 	mu      sync.Mutex
 	err     error
 	dirs    map[string]*cachedDir // directories listed and confirmed in full
-	partial map[string]*cachedDir // directories listed, whose versions may not all be confirmed yet
+	partial map[string]*cachedDir // every directory listed, complete or not (the same *cachedDir as in dirs)
 	schemas map[string][]Version
 }
 
