@@ -131,7 +131,11 @@ func (c *Config) Validate() error {
 			c.Cluster.RejoinInterval <= 0 {
 			bad("cluster: gossip_interval, push_pull_interval, probe_interval and rejoin_interval must be positive")
 		}
-		if api := c.apiHost(); api != "" && isLoopback(listenHost) && !isLoopback(api) {
+		api := ""
+		if u, err := url.Parse(c.PeerAPIURL(listenPort)); err == nil {
+			api = u.Hostname()
+		}
+		if api != "" && isLoopback(listenHost) && !isLoopback(api) {
 			bad("listen %q accepts only local connections, but other nodes fetch observations from this node's API at %s: "+
 				"listen on an address they reach (e.g. 0.0.0.0:%s), or set cluster.api_advertise to a loopback URL for a single-machine cluster",
 				c.Listen, api, listenPort)
@@ -204,25 +208,22 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// apiHost is the host other nodes fetch observations from: api_advertise's, else advertise's, else bind's,
-// and for an unspecified bind address (0.0.0.0) the machine's host name, as the serve command does.
-func (c *Config) apiHost() string {
+// PeerAPIURL is the base URL other nodes fetch this node's observations from: cluster.api_advertise, else
+// http://<advertise host, else bind host>:<apiPort>, where an unspecified host (0.0.0.0, or none) stands for this
+// machine's host name. apiPort is the port the API listens on.
+func (c *Config) PeerAPIURL(apiPort string) string {
 	if c.Cluster.APIAdvertise != "" {
-		if u, err := url.Parse(c.Cluster.APIAdvertise); err == nil {
-			return u.Hostname()
-		}
-		return ""
+		return c.Cluster.APIAdvertise
 	}
-	for _, a := range []string{c.Cluster.Advertise, c.Cluster.Bind} {
-		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
-			if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
-				name, _ := os.Hostname()
-				return name
-			}
-			return h
-		}
+	addr := c.Cluster.Advertise
+	if addr == "" {
+		addr = c.Cluster.Bind
 	}
-	return ""
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host, _ = os.Hostname()
+	}
+	return "http://" + net.JoinHostPort(host, apiPort)
 }
 
 // isLoopback reports whether host names only this machine: localhost or a loopback IP.

@@ -271,3 +271,29 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestPeerAPIURL: the URL other nodes fetch observations from, as serve advertises it and Validate checks it.
+func TestPeerAPIURL(t *testing.T) {
+	host, _ := os.Hostname()
+	tests := []struct {
+		name                          string
+		apiAdvertise, advertise, bind string
+		want                          string
+	}{
+		{"api_advertise wins", "http://10.0.0.9:9999", "10.0.0.1:7946", "0.0.0.0:7946", "http://10.0.0.9:9999"},
+		{"advertise host and the API's port", "", "10.0.0.1:7946", "0.0.0.0:7946", "http://10.0.0.1:8190"},
+		{"bind host", "", "", "127.0.0.1:7946", "http://127.0.0.1:8190"},
+		{"unspecified bind: the host name", "", "", "0.0.0.0:7946", "http://" + host + ":8190"},
+		{"empty bind host: the host name", "", "", ":7946", "http://" + host + ":8190"},
+		{"IPv6", "", "[fd00::1]:7946", "", "http://[fd00::1]:8190"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Cluster.APIAdvertise, c.Cluster.Advertise, c.Cluster.Bind = tt.apiAdvertise, tt.advertise, tt.bind
+			if got := c.PeerAPIURL("8190"); got != tt.want {
+				t.Fatalf("PeerAPIURL = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -82,7 +82,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	srv := &http.Server{Handler: svc.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
 	var cluster *schemasync.Cluster
 	if cfg.Cluster.Enabled() {
-		cluster, err = svc.StartCluster(schemasync.ClusterOptions{APIURL: apiURL(cfg, ln.Addr())})
+		cluster, err = svc.StartCluster(schemasync.ClusterOptions{APIURL: cfg.PeerAPIURL(port(ln.Addr()))})
 		if err != nil {
 			fmt.Fprintln(stderr, "schemasync serve:", err)
 			ln.Close()
@@ -150,22 +150,10 @@ loop:
 	return code
 }
 
-// apiURL is the URL other nodes fetch observations from: cluster.api_advertise, else the advertise (or bind)
-// host with the API's port.
-func apiURL(cfg schemasync.Config, api net.Addr) string {
-	if cfg.Cluster.APIAdvertise != "" {
-		return cfg.Cluster.APIAdvertise
-	}
-	addr := cfg.Cluster.Advertise
-	if addr == "" {
-		addr = cfg.Cluster.Bind
-	}
-	host, _, _ := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host, _ = os.Hostname()
-	}
-	_, port, _ := net.SplitHostPort(api.String())
-	return "http://" + net.JoinHostPort(host, port)
+// port is the port of a listener's address.
+func port(a net.Addr) string {
+	_, p, _ := net.SplitHostPort(a.String())
+	return p
 }
 
 func loadConfig(path string) (schemasync.Config, error) {
