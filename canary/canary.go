@@ -286,29 +286,43 @@ func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 		data, err := os.ReadFile(u)
 		return data, 0, err
 	}
+	var data []byte
 	var err error
-	attempts := 0
-	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
-		if attempt > 0 {
-			if sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)) != nil {
-				break
-			}
-		}
-		attempts++
+	attempts := r.withRetries(ctx, func() (bool, int, []byte, error) {
 		body, status, gerr := r.get(ctx, u)
 		if gerr == nil && status == http.StatusOK {
-			return body, attempts, nil
+			data, err = body, nil
+			return true, status, body, nil
 		}
 		err = gerr
 		if gerr == nil {
 			err = fmt.Errorf("HTTP %d", status)
 		}
-		if !transient(status, body, gerr) || ctx.Err() != nil {
+		r.log.Debug("stream config: attempt failed", "url", u, "err", err)
+		return false, status, body, gerr
+	})
+	if err != nil {
+		return nil, attempts, err
+	}
+	return data, attempts, nil
+}
+
+// withRetries calls try until it succeeds, fails in a way that repeating cannot help (see transient), ctx
+// ends, or Config.Retries retries are spent, with backoff between attempts. try reports whether it succeeded
+// and, when it did not, the answer's status and body or the error, for transient. It returns the attempts made.
+func (r *Runner) withRetries(ctx context.Context, try func() (ok bool, status int, body []byte, err error)) int {
+	attempts := 0
+	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
+		if attempt > 0 && sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)) != nil {
 			break
 		}
-		r.log.Debug("stream config: retrying", "url", u, "attempt", attempts, "err", err)
+		attempts++
+		ok, status, body, err := try()
+		if ok || !transient(status, body, err) || ctx.Err() != nil {
+			break
+		}
 	}
-	return nil, attempts, err
+	return attempts
 }
 
 // Run runs every stream once, concurrently up to Config.Concurrency.
@@ -550,27 +564,21 @@ func (r *Runner) produce(ctx context.Context, dest string, body []byte) (Deliver
 	}
 	d := Delivery{URL: dest}
 	var last *IntakeError
-	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
-		if attempt > 0 {
-			if err := sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)); err != nil {
-				break
-			}
-		}
-		d.Attempts++
+	d.Attempts = r.withRetries(ctx, func() (bool, int, []byte, error) {
 		status, respBody, err := r.post(ctx, u, body)
 		d.Status = status
 		if err == nil && (status == http.StatusCreated || status == http.StatusAccepted) {
-			d.Error, d.Messages = "", nil
-			return d, nil
+			last = nil
+			return true, status, respBody, nil
 		}
 		last = verdict(dest, status, respBody, err)
-		d.Error, d.Messages = last.Error(), last.Messages
-		if !transient(status, respBody, err) || ctx.Err() != nil {
-			break
-		}
+		return false, status, respBody, err
+	})
+	if last == nil {
+		return d, nil
 	}
 	last.Attempts = d.Attempts
-	d.Error = last.Error()
+	d.Error, d.Messages = last.Error(), last.Messages
 	return d, last
 }
 
