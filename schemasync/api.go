@@ -34,7 +34,7 @@ type ErrorResponse struct {
 //	GET /readyz                                      200 after the first complete scan, else 503
 //
 // Every answer is for an instant at most about a second old (generated_at): the view is recomputed on read
-// when older, and at once when an observation arrives or turns stale. gatherer, when not nil, is served at
+// when it is older, or when an observation has arrived or turned stale since it was computed. gatherer, when not nil, is served at
 // /metrics.
 func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()

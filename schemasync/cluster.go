@@ -701,7 +701,7 @@ func (d *clusterDelegate) LocalState(join bool) []byte {
 	for _, o := range c.svc.state.Observations() {
 		msg.Digests = append(msg.Digests, digestOf(o, now.Sub(o.At)))
 	}
-	msg.Held = c.svc.state.HeldWhileStale(c.svc.now())
+	msg.Held = c.svc.state.HeldWhileStale(now)
 	c.svc.mu.Unlock()
 	b, _ := json.Marshal(msg)
 	c.m.msgs.WithLabelValues("sent", "push_pull").Inc()

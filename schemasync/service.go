@@ -231,9 +231,9 @@ func inScope(cfg *Config, r *RepositoryConfig, endpoint string) bool {
 }
 
 // ScanOnce scans every configured endpoint once (those that scan_from gives to this node, unless
-// IgnoreScanFrom), concurrently. Each endpoint's observation is dated by when its scan started, recorded as
-// soon as its scan ends, and the view refreshed then; each scan is bounded by the endpoint timeout (see
-// ServiceOptions.EndpointTimeout). The node is ready after its first complete round. It returns ctx's error
+// IgnoreScanFrom), concurrently. Each endpoint's observation is dated by when its scan started and recorded as
+// soon as its scan ends (a read of the view then sees it); the round refreshes the view once at its end. Each
+// scan is bounded by the endpoint timeout (see ServiceOptions.EndpointTimeout). The node is ready after its first complete round. It returns ctx's error
 // if ctx ends first; the scans that ctx cut short are not recorded.
 func (s *Service) ScanOnce(ctx context.Context) error {
 	s.scanMu.Lock()
@@ -281,9 +281,9 @@ func (s *Service) ScanOnce(ctx context.Context) error {
 var errEndpointDeadline = errors.New("endpoint scan deadline exceeded")
 
 // endpointTimeoutFor is the bound on one endpoint's whole scan: ServiceOptions.EndpointTimeout, else
-// scan.endpoint_timeout, else the larger of scan_interval and max_staleness/2. A slow endpoint then delays the next round by at most that, and
-// the round's other endpoints, whose observations are dated by their scans' starts, are rescanned well within
-// max_staleness.
+// scan.endpoint_timeout, else the larger of scan_interval and max_staleness/2. A slow endpoint then delays the
+// next round by at most that, and the round's other endpoints, whose observations are dated by their scans'
+// starts, are rescanned well within max_staleness.
 func (s *Service) endpointTimeoutFor(cfg *Config) time.Duration {
 	if s.endpointTimeout > 0 {
 		return s.endpointTimeout
