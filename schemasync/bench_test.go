@@ -22,7 +22,7 @@ import (
 // m versions, with contents pulled an hour ago (so the listing cache may trust their mtimes).
 func benchFleet(b *testing.B, hosts, repos, n, m int) []schemasync.RepositoryConfig {
 	b.Helper()
-	base := schemarepo.Synthetic(n, m)
+	base := schemarepo.SyntheticAt(n, m, time.Now().Add(-time.Hour))
 	base.SetClock(func() time.Time { return time.Now().Add(-time.Hour) })
 	cfgs := make([]schemasync.RepositoryConfig, repos)
 	for h := 0; h < hosts; h++ {

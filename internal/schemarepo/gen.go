@@ -3,6 +3,7 @@ package schemarepo
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Doc renders an event schema as the real repositories hold them (DESIGN.md §6): $id /<title>/<version>,
@@ -59,9 +60,15 @@ func Doc(title, version string, fields ...string) []byte {
 }
 
 // Synthetic returns a repository of n schemas with versions 1.0.0 .. 1.(m-1).0 each, titles nested three
-// levels deep (synthetic/groupGG/schemaNNNNN), and the odd non-schema files real repositories have.
-func Synthetic(n, m int) *Repo {
+// levels deep (synthetic/groupGG/schemaNNNNN), and the odd non-schema files real repositories have, dated now.
+func Synthetic(n, m int) *Repo { return SyntheticAt(n, m, time.Now()) }
+
+// SyntheticAt is Synthetic with every file and directory dated at, as a checkout pulled then; later changes
+// are dated by the clock (time.Now, unless SetClock changes it).
+func SyntheticAt(n, m int, at time.Time) *Repo {
 	r := New()
+	r.SetClock(func() time.Time { return at })
+	defer r.SetClock(time.Now)
 	for i := 0; i < n; i++ {
 		title := SyntheticTitle(i)
 		for j := 0; j < m; j++ {
