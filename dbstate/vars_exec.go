@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // sysVarsQuery reads the metadata and global value of some variables; the placeholders are upper-case names,
@@ -285,6 +287,15 @@ func sameValue(sv SysVar, want string) bool {
 	return err == nil && got == want
 }
 
+// mustObserved is the canonical form of a value that DiffVars already normalised without error.
+func mustObserved(sv SysVar, raw string) string {
+	c, err := ObservedVar(sv, raw)
+	if err != nil {
+		return raw
+	}
+	return c
+}
+
 // snapshot reads the current values and checks that they are those the plan was made from.
 func (t *varsTarget) snapshot(ctx context.Context, c *Client, timeout time.Duration) error {
 	vs, err := t.read(ctx, c, timeout)
@@ -294,8 +305,7 @@ func (t *varsTarget) snapshot(ctx context.Context, c *Client, timeout time.Durat
 	var stale []string
 	for _, ch := range t.changes {
 		sv, ok := vs[ch.Variable]
-		planned, _ := ObservedVar(ch.sv, ch.Current)
-		if !ok || !sameValue(sv, planned) {
+		if !ok || !sameValue(sv, mustObserved(ch.sv, ch.Current)) {
 			stale = append(stale, fmt.Sprintf("%s is %q, the plan says %q", ch.Variable, sv.Value, ch.Current))
 		}
 	}
@@ -305,7 +315,9 @@ func (t *varsTarget) snapshot(ctx context.Context, c *Client, timeout time.Durat
 	return nil
 }
 
-// apply sends one SET GLOBAL per variable on one session, recording each as attempted before it is sent.
+// apply sends one SET GLOBAL per variable on one session, recording each as attempted before it is sent. A
+// statement the server answered with an error did not change anything (SET GLOBAL of one variable is atomic);
+// one whose answer was lost may have, and stays attempted.
 func (t *varsTarget) apply(ctx context.Context, c *Client, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -313,6 +325,10 @@ func (t *varsTarget) apply(ctx context.Context, c *Client, timeout time.Duration
 		for _, ch := range t.changes {
 			t.attempted = append(t.attempted, ch)
 			if _, err := q.ExecContext(ctx, ch.Statement); err != nil {
+				var me *mysql.MySQLError
+				if errors.As(err, &me) {
+					t.attempted = t.attempted[:len(t.attempted)-1]
+				}
 				return fmt.Errorf("%s: %s: %w", t.addr, ch.Statement, err)
 			}
 		}
@@ -346,9 +362,14 @@ func (t *varsTarget) restore(ctx context.Context, c *Client, timeout time.Durati
 		return nil
 	}
 	var errs []error
+	// Only what differs from the snapshot is set back; when the instance cannot be read, everything attempted is.
+	now, _ := t.read(ctx, c, timeout)
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	err := c.statementSession(sctx, t.addr, false, func(q Querier) error {
 		for _, ch := range t.attempted {
+			if sv, ok := now[ch.Variable]; ok && sameValue(sv, mustObserved(ch.sv, ch.Current)) {
+				continue
+			}
 			if _, err := q.ExecContext(sctx, ch.Restore); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", ch.Restore, err))
 			}
@@ -365,8 +386,7 @@ func (t *varsTarget) restore(ctx context.Context, c *Client, timeout time.Durati
 		return errors.Join(errs...)
 	}
 	for _, ch := range t.attempted {
-		old, _ := ObservedVar(ch.sv, ch.Current)
-		if sv, ok := vs[ch.Variable]; !ok || !sameValue(sv, old) {
+		if sv, ok := vs[ch.Variable]; !ok || !sameValue(sv, mustObserved(ch.sv, ch.Current)) {
 			errs = append(errs, fmt.Errorf("verify: %s reads %q, the snapshot was %q", ch.Variable, vs[ch.Variable].Value, ch.Current))
 		}
 	}
