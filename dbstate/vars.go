@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -117,7 +116,7 @@ func (d *DesiredVars) Validate() error {
 			return err
 		}
 		for k, in := range g.Instances {
-			a, err := normaliseInstance(in)
+			a, err := ParseInstance(in)
 			if err != nil {
 				return fmt.Errorf("desired variables: group %s: %w", name, err)
 			}
@@ -132,10 +131,11 @@ func (d *DesiredVars) Validate() error {
 	return nil
 }
 
-func normaliseInstance(s string) (string, error) {
-	h, p, err := net.SplitHostPort(strings.TrimSpace(s))
-	port, perr := strconv.Atoi(p)
-	if err != nil || perr != nil || port <= 0 || port > 65535 || !validHost(h) {
+// ParseInstance reads an instance address as a user wrote it (host:port) and returns it as discovery names
+// instances (localhost written 127.0.0.1).
+func ParseInstance(s string) (string, error) {
+	h, port, err := splitAddr(strings.TrimSpace(s))
+	if err != nil || port <= 0 || port > 65535 || !validHost(h) {
 		return "", fmt.Errorf("instance %q: want host:port", s)
 	}
 	return NormalizeAddr(h, port), nil
@@ -183,7 +183,7 @@ func (d *DesiredVars) For(instance string) map[string]string {
 	for k, v := range d.Variables {
 		out[k] = v
 	}
-	if a, err := normaliseInstance(instance); err == nil {
+	if a, err := ParseInstance(instance); err == nil {
 		instance = a
 	}
 	for _, g := range d.Groups {

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evenkeel/evenkeel/dbstate"
+	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+)
+
+func TestVarsUsage(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "v.yml")
+	os.WriteFile(good, []byte("variables: {max_connections: 500}\n"), 0o644)
+	bad := filepath.Join(dir, "bad.yml")
+	os.WriteFile(bad, []byte("variables: {max_connections: 500}\nvariable: {}\n"), 0o644)
+	base := []string{"--user", "x"}
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no --desired", append([]string{"vars", "plan", "--seed", "a:1"}, base...), "--desired is required"},
+		{"no seed or instances", append([]string{"vars", "plan", "--desired", good}, base...), "either --seed or --instances"},
+		{"both seed and instances", append([]string{"vars", "plan", "--desired", good, "--seed", "a:1", "--instances", "b:1"}, base...), "either --seed or --instances"},
+		{"unknown key in the file", append([]string{"vars", "plan", "--desired", bad, "--instances", "a:1"}, base...), "field variable not found"},
+		{"bad instance", append([]string{"vars", "plan", "--desired", good, "--instances", "a"}, base...), "want host:port"},
+		{"parallel 0", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--parallel", "0"}, base...), "--parallel"},
+		{"persist into a missing directory", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--persist", "/nonexistent/x.cnf"}, base...), "--persist"},
+		{"exporter without --listen", []string{"exporter", "--user", "x", "--seed", "a:1"}, "--listen"},
+		{"exporter with --desired-grants", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--desired-grants", "g.yml"}, "not available yet"},
+		{"exporter refresh 0", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--refresh-interval", "0s"}, "--refresh-interval"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, tt.args...)
+			if code != 2 || !strings.Contains(errs, tt.want) {
+				t.Fatalf("exit %d, want 2 and %q in stderr\n%s%s", code, tt.want, out, errs)
+			}
+		})
+	}
+}
+
+// TestReportPushIncomplete: a rollback that could not complete is loud, names the instance, its values and the
+// statements, and exits 1.
+func TestReportPushIncomplete(t *testing.T) {
+	res := &dbstate.VarsResult{Outcome: dbstate.OutcomeRollbackIncomplete, Failures: []dbstate.InstanceFailure{{Instance: "db2:3306", Phase: "read-back", Error: "connection refused"}},
+		Incomplete: []dbstate.IncompleteInstance{{Instance: "db2:3306", Reason: "connection refused",
+			Values: map[string]string{"max_connections": "unknown"}, Statements: []string{"SET GLOBAL max_connections = 151;"}}}}
+	var out, errs bytes.Buffer
+	p := &dbstate.VarsPlan{Plan: &dbstate.Plan{}}
+	code := reportPush(p, res, dbstate.ErrVarsRollbackIncomplete, false, &out, &errs)
+	if code != 1 || !strings.Contains(out.String(), "ROLLBACK INCOMPLETE") || !strings.Contains(out.String(), "SET GLOBAL max_connections = 151;") ||
+		!strings.Contains(out.String(), "db2:3306") || !strings.Contains(errs.String(), "rollback incomplete") {
+		t.Fatalf("exit %d\n%s%s", code, out.String(), errs.String())
+	}
+}
+
+func TestVarsCLIOnRealTopology(t *testing.T) {
+	tp := dbtest.Build(t, "p p>r")
+	p, r := tp.Get("p"), tp.Get("r")
+	dir := t.TempDir()
+	cnf := filepath.Join(dir, "my.cnf")
+	os.WriteFile(cnf, []byte("[client]\nuser="+dbtest.AdminUser+"\npassword=\""+dbtest.AdminPassword+"\"\n"), 0o600)
+	vars := filepath.Join(dir, "vars.yml")
+	os.WriteFile(vars, []byte(`
+variables: {max_connections: 456, slow_query_log: yes, long_query_time: 3s, key_buffer_size: 4M}
+groups:
+  replica:
+    instances: [`+r.Addr()+`]
+    variables: {max_connections: 789}
+`), 0o644)
+	persist := filepath.Join(dir, "90-dbstate.cnf")
+	audit := filepath.Join(dir, "audit.jsonl")
+	seed := []string{"--defaults-file", cnf, "--seed", p.Addr()}
+
+	t.Run("plan shows changes and exits 1", func(t *testing.T) {
+		code, out, errs := runCLI(t, append([]string{"vars", "plan", "--desired", vars}, seed...)...)
+		if code != 1 || !strings.Contains(out, "300 -> 456") || !strings.Contains(out, "300 -> 789") || !strings.Contains(out, "OFF -> ON") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("the example file plans on any topology", func(t *testing.T) {
+		code, out, errs := runCLI(t, append([]string{"vars", "plan", "--desired", "../../examples/dbstate/vars.yml", "--json"}, seed...)...)
+		var o struct {
+			Plan struct {
+				Instances []struct{ Instance string }
+			}
+		}
+		if code != 1 || json.Unmarshal([]byte(out), &o) != nil || len(o.Plan.Instances) != 2 {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("apply without --yes changes nothing", func(t *testing.T) {
+		code, _, errs := runCLI(t, append([]string{"vars", "apply", "--desired", vars}, seed...)...)
+		if code != 2 || !strings.Contains(errs, "--yes") || p.QueryString(t, "SELECT @@GLOBAL.max_connections") != "300" {
+			t.Fatalf("exit %d\n%s", code, errs)
+		}
+	})
+	t.Run("apply, persist, then the plan is empty", func(t *testing.T) {
+		code, out, errs := runCLI(t, append([]string{"vars", "apply", "--desired", vars, "--yes", "--persist", persist, "--audit-log", audit}, seed...)...)
+		if code != 0 || !strings.Contains(out, "Applied everywhere: 8 values on 2 instances") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		if r.QueryString(t, "SELECT @@GLOBAL.max_connections") != "789" || p.QueryString(t, "SELECT @@GLOBAL.key_buffer_size") != "4194304" {
+			t.Fatal("values not applied")
+		}
+		frag, _ := os.ReadFile(persist)
+		for _, want := range []string{"[mariadbd]\n", "key_buffer_size = 4194304\n", "slow_query_log = ON\n", "long_query_time = 3.000000\n", "# max_connections differs by instance"} {
+			if !strings.Contains(string(frag), want) {
+				t.Errorf("fragment lacks %q:\n%s", want, frag)
+			}
+		}
+		if log, _ := os.ReadFile(audit); !strings.Contains(string(log), `"phase":"read-back"`) {
+			t.Errorf("audit:\n%s", log)
+		}
+		code, out, errs = runCLI(t, append([]string{"vars", "plan", "--desired", vars}, seed...)...)
+		if code != 0 || !strings.Contains(out, "Nothing to change") {
+			t.Fatalf("second plan: exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("a push the replica refuses rolls back everywhere and exits 1", func(t *testing.T) {
+		os.Remove(persist)
+		code, out, errs := runCLI(t, append([]string{"vars", "apply", "--desired", "../../examples/dbstate/vars-fails-on-replicas.yml", "--yes", "--persist", persist, "--audit-log", audit}, seed...)...)
+		if code != 1 || !strings.Contains(out, "Rolled back everywhere") || !strings.Contains(errs, "rolled back everywhere") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		if p.QueryString(t, "SELECT @@GLOBAL.slave_parallel_threads") != "0" || p.QueryString(t, "SELECT @@GLOBAL.max_connections") != "456" {
+			t.Fatal("primary not restored")
+		}
+		if _, err := os.Stat(persist); err == nil {
+			t.Fatal("--persist written after a rollback")
+		}
+	})
+	t.Run("rejected variables exit 2 and name instance and reason", func(t *testing.T) {
+		rej := filepath.Join(dir, "rej.yml")
+		os.WriteFile(rej, []byte("variables: {max_connections: 5, datadir: /tmp}\n"), 0o644)
+		code, out, errs := runCLI(t, append([]string{"vars", "apply", "--yes", "--desired", rej}, seed...)...)
+		if code != 2 || !strings.Contains(errs, p.Addr()+": max_connections: 5 is below the minimum 10") ||
+			!strings.Contains(errs, "datadir: not dynamic") || !strings.Contains(errs, "nothing was sent") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
+}
