@@ -356,6 +356,17 @@ func (i *Instance) Restart(t testing.TB) {
 	}
 }
 
+// Pid is the process id of the running mariadbd (0 when it is not running), for tests that signal it, e.g.
+// syscall.Kill(in.Pid(), syscall.SIGSTOP) to make it hang.
+func (i *Instance) Pid() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.cmd == nil || i.cmd.Process == nil || i.stopped {
+		return 0
+	}
+	return i.cmd.Process.Pid
+}
+
 // Running reports whether the process is alive.
 func (i *Instance) Running() bool {
 	i.mu.Lock()
