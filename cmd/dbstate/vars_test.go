@@ -2,11 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate"
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
@@ -142,6 +148,69 @@ groups:
 		if code != 2 || !strings.Contains(errs, p.Addr()+": max_connections: 5 is below the minimum 10") ||
 			!strings.Contains(errs, "datadir: not dynamic") || !strings.Contains(errs, "nothing was sent") {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("exporter: metrics, health, SIGHUP reload, graceful stop", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		dv := filepath.Join(dir, "exporter-vars.yml")
+		os.WriteFile(dv, []byte("variables: {max_connections: 456}\n"), 0o644)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var out, errs bytes.Buffer
+		done := make(chan int)
+		go func() {
+			done <- run(ctx, []string{"exporter", "--defaults-file", cnf, "--seed", p.Addr(), "--listen", addr, "--desired-vars", dv,
+				"--refresh-interval", "100ms", "--instance-timeout", "1s"}, &out, &errs)
+		}()
+		get := func(path string) (int, string) {
+			resp, err := http.Get("http://" + addr + path)
+			if err != nil {
+				return 0, err.Error()
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		waitFor := func(what string, ok func() bool) {
+			deadline := time.Now().Add(20 * time.Second)
+			for !ok() {
+				if time.Now().After(deadline) {
+					cancel()
+					<-done
+					t.Fatalf("%s: not within 20s\n%s", what, errs.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		waitFor("/readyz", func() bool { code, _ := get("/readyz"); return code == 200 })
+		if code, body := get("/healthz"); code != 200 || body != "ok\n" {
+			t.Fatalf("/healthz: %d %q", code, body)
+		}
+		_, metrics := get("/metrics")
+		for _, want := range []string{
+			`dbstate_up{instance="` + p.Addr() + `"} 1`, `dbstate_up{instance="` + r.Addr() + `"} 1`,
+			`dbstate_variable_drift{instance="` + r.Addr() + `",variable="max_connections"} 1`, // r has 789
+			`dbstate_variable_drift{instance="` + p.Addr() + `",variable="max_connections"} 0`,
+			`dbstate_writable_instances{cluster="` + p.Addr() + `"} 1`, "dbstate_exporter_build_info{", "go_goroutines",
+		} {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		os.WriteFile(dv, []byte("variables: {max_connections: 456, slow_query_log: 'OFF'}\n"), 0o644)
+		syscall.Kill(os.Getpid(), syscall.SIGHUP)
+		waitFor("drift of slow_query_log after SIGHUP", func() bool {
+			_, m := get("/metrics")
+			return strings.Contains(m, `dbstate_variable_drift{instance="`+p.Addr()+`",variable="slow_query_log"} 1`)
+		})
+		cancel()
+		if code := <-done; code != 0 || !strings.Contains(errs.String(), "reloaded") || !strings.Contains(errs.String(), "stopped") {
+			t.Fatalf("exit %d\n%s", code, errs.String())
 		}
 	})
 }
