@@ -160,6 +160,24 @@ func TestExporterShowsHandMadeDrift(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	t.Run("the least-privilege account of the docs reads everything", func(t *testing.T) {
+		p.Exec(t, "CREATE USER 'dbstate_exporter'@'127.0.0.1' IDENTIFIED BY 'exp-pw'",
+			"GRANT SLAVE MONITOR, REPLICATION MASTER ADMIN ON *.* TO 'dbstate_exporter'@'127.0.0.1'")
+		r1.WaitCaughtUp(t, p)
+		lc := dbstate.NewClient(dbstate.Credentials{User: "dbstate_exporter", Password: "exp-pw"}, time.Second, nil)
+		defer lc.Close()
+		for _, in := range []*dbtest.Instance{p, r1} {
+			got := lc.ReadInstance(context.Background(), in.Addr())
+			if got.Error != "" || (in == r1 && got.Replication == nil) || (in == p && len(got.Replicas) != 3) {
+				t.Fatalf("%s: %+v", in.Name, got)
+			}
+			db, _ := lc.DB(in.Addr())
+			vs, err := dbstate.ReadVariables(context.Background(), db, []string{"max_connections", "slow_query_log"})
+			if err != nil || len(vs) != 2 {
+				t.Fatalf("%s: %v %v", in.Name, vs, err)
+			}
+		}
+	})
 	t.Run("baseline", func(t *testing.T) {
 		m := f.afterRefresh(all)
 		want := map[string]float64{
