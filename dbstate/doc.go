@@ -1,6 +1,6 @@
 // Package dbstate reads and changes the replication topology of MariaDB fleets: it discovers the tree from seeds,
 // diagnoses it, moves a replica under another instance, and switches the primary over to a replica without losing
-// acknowledged writes.
+// acknowledged writes. It also pushes runtime variables to many instances as one transaction.
 //
 // # Model
 //
@@ -46,6 +46,20 @@
 //     never become errant transactions.
 //   - Passwords appear in no log, error, plan or JSON output, nor in any fmt verb of Credentials or ChangeMaster.
 //     SwitchoverOptions.Replication should be a REPLICATION SLAVE account: X stores it in its master.info.
+//
+// # Runtime variables
+//
+// DesiredVars (ParseDesiredVars) gives values for every instance and per-group overrides. PlanVariables reads
+// each instance's information_schema.SYSTEM_VARIABLES rows (ReadVariables) and, through the pure NormaliseVar,
+// ObservedVar, CheckSettable and DiffVars, validates every value (the variable exists, is dynamic and global, the
+// value fits its type, range, block size and allowed members) and compares it with the current one in the
+// server's canonical form, so that equivalent spellings (ON/1/yes, 64M/67108864, 10m/600) never show as a change.
+// Any rejection fails planning before anything is sent. VarsPlan.Execute then pushes the plan as one transaction:
+// snapshot every instance that changes, SET GLOBAL with bounded parallelism, read every value back, and on any
+// failure restore the snapshot wherever a statement was sent and verify the restore by reading. The outcome is
+// stated plainly (applied everywhere, rolled back everywhere, rollback incomplete with the instances, their
+// values and the statements to run); a statement the server refused changed nothing and is not restored. Names
+// reach statements only as validated identifiers, values only as QuoteString literals or canonical numbers.
 //
 // Errant GTIDs are found per domain in Go (MariaDB has no gtid_subset): see Errant for what positions can and
 // cannot show.

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"maps"
 	"math/big"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -104,7 +104,7 @@ func (d *DesiredVars) Validate() error {
 		return fmt.Errorf("desired variables: more than %d groups", MaxDesiredGroups)
 	}
 	owner := map[string]string{}
-	for _, name := range sortedKeys(d.Groups) {
+	for _, name := range slices.Sorted(maps.Keys(d.Groups)) {
 		g := d.Groups[name]
 		if !validVarName(name) {
 			return fmt.Errorf("desired variables: group name %q: want letters, digits, _ and -", name)
@@ -207,16 +207,7 @@ func (d *DesiredVars) Names() []string {
 			set[k] = true
 		}
 	}
-	return sortedKeys(set)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // SysVar is one row of information_schema.SYSTEM_VARIABLES: a variable's metadata and its global value.
@@ -646,7 +637,7 @@ func (e *VarsRejectedError) Unwrap() error { return ErrVarsRejected }
 func DiffVars(instance string, desired map[string]string, server map[string]SysVar) ([]VarChange, []VarIssue) {
 	var changes []VarChange
 	var issues []VarIssue
-	for _, name := range sortedKeys(desired) {
+	for _, name := range slices.Sorted(maps.Keys(desired)) {
 		sv, ok := server[name]
 		if !ok {
 			issues = append(issues, VarIssue{instance, name, "unknown variable (not in information_schema.SYSTEM_VARIABLES)"})

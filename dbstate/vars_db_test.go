@@ -65,9 +65,6 @@ variables:
   max_allowed_packet: 32M
 `
 
-var tenNames = []string{"max_connections", "slow_query_log", "long_query_time", "wait_timeout", "interactive_timeout",
-	"key_buffer_size", "sql_mode", "optimizer_switch", "net_read_timeout", "max_allowed_packet"}
-
 // TestVarsPushReplicated runs on one primary with three replicas: a push of 10 variables, then an empty plan;
 // rejections at plan time that send nothing; a value that passes validation but that the replicas refuse at
 // apply time, which rolls back everywhere; and a DBA's SET GLOBAL between apply and read-back.

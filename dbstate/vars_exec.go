@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -141,7 +143,7 @@ func PlanVariables(ctx context.Context, c *Client, instances []string, d *Desire
 		var server map[string]SysVar
 		if err == nil {
 			rctx, cancel := context.WithTimeout(ctx, opt.Timeout)
-			server, err = ReadVariables(rctx, db, sortedKeys(want))
+			server, err = ReadVariables(rctx, db, slices.Sorted(maps.Keys(want)))
 			cancel()
 		}
 		if err != nil {
@@ -182,7 +184,7 @@ func PlanVariables(ctx context.Context, c *Client, instances []string, d *Desire
 			}
 		}
 	}
-	for _, name := range sortedKeys(d.Groups) {
+	for _, name := range slices.Sorted(maps.Keys(d.Groups)) {
 		for _, a := range d.Groups[name].Instances {
 			if !known[a] {
 				plan.Warnings = append(plan.Warnings, fmt.Sprintf("group %s names %s, which is not among the instances planned", name, a))
@@ -670,7 +672,7 @@ func (r *VarsResult) WriteText(w io.Writer) error {
 	for _, ii := range r.Incomplete {
 		fmt.Fprintf(&b, "\n!!! %s: rollback incomplete: %s\n", ii.Instance, ii.Reason)
 		b.WriteString("  current values (\"unknown\": the instance could not be read; if it restarted, it runs with its configuration files' values):\n")
-		for _, n := range sortedKeys(ii.Values) {
+		for _, n := range slices.Sorted(maps.Keys(ii.Values)) {
 			fmt.Fprintf(&b, "    %-32s %s\n", n, printable(ii.Values[n]))
 		}
 		b.WriteString("  to restore the snapshot by hand, run on it:\n")
@@ -699,8 +701,8 @@ func (p *VarsPlan) OptionFragment() string {
 		}
 	}
 	b.WriteString("[mariadbd]\n")
-	for _, n := range sortedKeys(vals) {
-		vs := sortedKeys(vals[n])
+	for _, n := range slices.Sorted(maps.Keys(vals)) {
+		vs := slices.Sorted(maps.Keys(vals[n]))
 		if len(vs) > 1 {
 			fmt.Fprintf(&b, "# %s differs by instance:", n)
 			for _, v := range vs {

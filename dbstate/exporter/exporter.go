@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -489,6 +490,15 @@ func (e *Exporter) cluster(addr string) string {
 	return cur // a loop: any member names it
 }
 
+// boundLabel keeps a label value the server chose (its version string) to 64 bytes of valid UTF-8.
+func boundLabel(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) > 64 {
+		s = strings.ToValidUTF8(s[:64], "")
+	}
+	return s
+}
+
 func boolGauge(b bool) float64 {
 	if b {
 		return 1
@@ -538,7 +548,7 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		if _, ok := writable[cl]; !ok {
 			writable[cl] = 0
 		}
-		g(d.info, 1, a, cl, t.last.Version)
+		g(d.info, 1, a, cl, boundLabel(t.last.Version))
 		if !t.up {
 			continue // the rest is the current state: not known while down
 		}
