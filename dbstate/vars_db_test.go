@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -257,6 +258,41 @@ func TestVarsPushInstanceDies(t *testing.T) {
 	names := []string{"max_connections", "wait_timeout", "slow_query_log"}
 	doc := "variables: {max_connections: 444, wait_timeout: 1234, slow_query_log: ON}\n"
 
+	t.Run("hung (SIGSTOP) before read-back: reported incomplete, and its statements restore it", func(t *testing.T) {
+		live := insts[:3]
+		before := globals(t, live[0], names...)
+		p, err := dbstate.PlanVariables(ctx, c, addrs(live), desired(t, doc), dbstate.VarsOptions{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hung := live[2]
+		pid := hung.Pid()
+		res, err := p.Execute(ctx, dbstate.VarsExecOptions{BeforePhase: func(ctx context.Context, phase string) error {
+			if phase == "read-back" {
+				syscall.Kill(pid, syscall.SIGSTOP)
+			}
+			return nil
+		}})
+		syscall.Kill(pid, syscall.SIGCONT)
+		if !errors.Is(err, dbstate.ErrVarsRollbackIncomplete) || len(res.Incomplete) != 1 || res.Incomplete[0].Instance != hung.Addr() {
+			t.Fatalf("err = %v, incomplete %+v", err, res.Incomplete)
+		}
+		for _, in := range live[:2] {
+			if g := globals(t, in, names...); !sameMaps(g, before) {
+				t.Errorf("%s not restored: %v, want %v", in.Addr(), g, before)
+			}
+		}
+		// It still holds the new values, as the report warned; the report's statements put it back.
+		if g := globals(t, hung, "max_connections"); g["max_connections"] != "444" {
+			t.Fatalf("hung instance: %v", g)
+		}
+		for _, stmt := range res.Incomplete[0].Statements {
+			hung.Exec(t, stmt)
+		}
+		if g := globals(t, hung, names...); !sameMaps(g, before) {
+			t.Errorf("after the report's statements: %v, want %v", g, before)
+		}
+	})
 	t.Run("killed between apply and read-back: the others are restored and verified", func(t *testing.T) {
 		live := insts[:3]
 		before := globals(t, live[0], names...)

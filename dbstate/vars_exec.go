@@ -111,9 +111,10 @@ type VarsPlan struct {
 func (p *VarsPlan) Changed() bool { return len(p.targets) > 0 }
 
 // PlanVariables reads every instance's SYSTEM_VARIABLES rows for the variables the desired document gives it
-// (in parallel), validates and normalises each desired value, and diffs it with the current one. Any rejected
-// variable, on any instance, or an unreachable instance fails planning with a *VarsRejectedError that names
-// each: nothing is sent. Warnings say where the server would round a value.
+// (in parallel), validates and normalises each desired value, and diffs it with the current one. An unreachable
+// instance fails planning with an error that wraps ErrUnreachable; any rejected variable, on any instance, with
+// a *VarsRejectedError that names each (variable, instance, reason). Either way nothing is sent. Warnings say
+// where the server would round a value.
 func PlanVariables(ctx context.Context, c *Client, instances []string, d *DesiredVars, opt VarsOptions) (*VarsPlan, error) {
 	if err := opt.Validate(); err != nil {
 		return nil, err
@@ -134,6 +135,7 @@ func PlanVariables(ctx context.Context, c *Client, instances []string, d *Desire
 	type res struct {
 		changes []VarChange
 		issues  []VarIssue
+		down    error
 	}
 	results := make([]res, len(insts))
 	parallel(len(insts), opt.Parallel, func(k int) {
@@ -147,11 +149,20 @@ func PlanVariables(ctx context.Context, c *Client, instances []string, d *Desire
 			cancel()
 		}
 		if err != nil {
-			results[k].issues = []VarIssue{{addr, "*", fmt.Sprintf("%v: %v", ErrUnreachable, err)}}
+			results[k].down = err
 			return
 		}
 		results[k].changes, results[k].issues = DiffVars(addr, want, server)
 	})
+	var down []string
+	for k, r := range results {
+		if r.down != nil {
+			down = append(down, insts[k]+" ("+r.down.Error()+")")
+		}
+	}
+	if len(down) > 0 {
+		return nil, fmt.Errorf("vars: %w: %s: a push needs every instance", ErrUnreachable, strings.Join(down, ", "))
+	}
 	p := &VarsPlan{c: c, opt: opt}
 	var issues []VarIssue
 	known := map[string]bool{}

@@ -150,6 +150,16 @@ groups:
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
 	})
+	t.Run("an unreachable instance fails planning with exit 1, and nothing is sent", func(t *testing.T) {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		dead := l.Addr().String()
+		l.Close()
+		code, out, errs := runCLI(t, "vars", "apply", "--yes", "--defaults-file", cnf, "--desired", vars, "--timeout", "2s",
+			"--instances", p.Addr()+","+dead)
+		if code != 1 || !strings.Contains(errs, "instance unreachable: "+dead) || strings.Contains(out, "Applied") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
 	t.Run("exporter: metrics, health, SIGHUP reload, graceful stop", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
