@@ -224,3 +224,59 @@ groups:
 		}
 	})
 }
+
+// TestReadmeVarsCommands runs the README's dbstate vars commands, as written, against a primary with three
+// replicas: the quickstart addresses (127.0.0.1:3306-3309) and dbstate.cnf are rewritten to the test's, in the
+// commands and in the example desired files they name.
+func TestReadmeVarsCommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### dbstate vars and exporter")
+	section, _, _ = strings.Cut(section, "\n## ")
+	if !ok {
+		t.Fatal("README has no dbstate vars section")
+	}
+	var cmds []string
+	for _, l := range strings.Split(section, "\n") {
+		if strings.HasPrefix(l, "bin/dbstate vars ") {
+			cmds = append(cmds, l)
+		}
+	}
+	want := []int{1, 0, 0, 1} // plan (changes), apply, plan (nothing), the push that fails on the replicas
+	if len(cmds) != len(want) {
+		t.Fatalf("README vars commands: %q", cmds)
+	}
+	tp := dbtest.PrimaryWithReplicas(t, 3)
+	dir := t.TempDir()
+	cnf := filepath.Join(dir, "dbstate.cnf")
+	os.WriteFile(cnf, []byte("[client]\nuser="+dbtest.AdminUser+"\npassword=\""+dbtest.AdminPassword+"\"\n"), 0o600)
+	ports := strings.NewReplacer("127.0.0.1:3306", tp.Get("p").Addr(), "127.0.0.1:3307", tp.Get("r1").Addr(),
+		"127.0.0.1:3308", tp.Get("r2").Addr(), "127.0.0.1:3309", tp.Get("r3").Addr())
+	for _, f := range []string{"vars.yml", "vars-fails-on-replicas.yml"} {
+		b, err := os.ReadFile("../../examples/dbstate/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), []byte(ports.Replace(string(b))), 0o644)
+	}
+	paths := strings.NewReplacer("examples/dbstate/", dir+"/", "dbstate.cnf", cnf, "audit.jsonl", filepath.Join(dir, "audit.jsonl"),
+		"90-dbstate-vars.cnf", filepath.Join(dir, "90-dbstate-vars.cnf"))
+	for k, line := range cmds {
+		args := strings.Fields(paths.Replace(ports.Replace(strings.TrimPrefix(line, "bin/dbstate "))))
+		code, out, errs := runCLI(t, args...)
+		if code != want[k] {
+			t.Fatalf("%s: exit %d, want %d\n%s%s", line, code, want[k], out, errs)
+		}
+		if k == 1 && (!strings.Contains(out, "Applied everywhere: 24 values on 4 instances") || strings.Contains(out, "warning: group")) {
+			t.Fatalf("%s:\n%s", line, out)
+		}
+		if k == 3 && !strings.Contains(out, "Rolled back everywhere") {
+			t.Fatalf("%s:\n%s", line, out)
+		}
+	}
+	if r := tp.Get("r2").QueryString(t, "SELECT @@GLOBAL.max_connections"); r != "1000" {
+		t.Fatalf("replica max_connections %s, want the group's 1000", r)
+	}
+}
