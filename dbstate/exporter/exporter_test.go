@@ -267,6 +267,23 @@ func TestExporterShowsHandMadeDrift(t *testing.T) {
 		resume()
 		f.afterRefresh(all)
 	})
+	parent := t // the new instance must outlive its subtest
+	t.Run("a new replica appears without a restart", func(t *testing.T) {
+		extra := dbtest.Start(parent, 1)[0]
+		extra.ReplicateFrom(t, p)
+		deadline := time.Now().Add(30 * time.Second)
+		for f.get()[key("dbstate_up", "instance", extra.Addr())] != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("new replica not watched after 30s: %v", f.get())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		m := f.get()
+		if m[key("dbstate_instance_role", "instance", extra.Addr(), "role", "replica")] != 1 || m[key("dbstate_instances")] != 5 {
+			t.Errorf("new replica: %v", m)
+		}
+		all = append(all, extra.Addr())
+	})
 	t.Run("a killed instance", func(t *testing.T) {
 		r3.Kill(t)
 		m := f.afterRefresh(without(all, r3.Addr()), r3.Addr())
@@ -281,7 +298,7 @@ func TestExporterShowsHandMadeDrift(t *testing.T) {
 		}
 		// Rediscovery no longer finds r3 (its master no longer lists it); it stays watched, and down.
 		m = f.afterRefresh(without(all, r3.Addr()))
-		if m[key("dbstate_instances")] != 4 || m[key("dbstate_up", "instance", r3.Addr())] != 0 {
+		if m[key("dbstate_instances")] != 5 || m[key("dbstate_up", "instance", r3.Addr())] != 0 {
 			t.Errorf("killed instance forgotten: %v", m)
 		}
 	})
