@@ -221,7 +221,7 @@ groups:
 			return nil
 		}})
 		if !errors.Is(err, dbstate.ErrVarsRolledBack) || len(res.Failures) != 1 || res.Failures[0].Instance != r1.Addr() ||
-			!strings.Contains(res.Failures[0].Error, `reads back "99", want "77"`) {
+			!strings.Contains(res.Failures[0].Error, `reads "99", want "77"`) {
 			t.Fatalf("err = %v, result %+v", err, res)
 		}
 		for _, in := range tp.Instances {

@@ -309,20 +309,33 @@ func mustObserved(sv SysVar, raw string) string {
 	return c
 }
 
+// snapshotValue is the value a change started from: canonical, and as the server showed it.
+func snapshotValue(ch VarChange) (string, string) { return mustObserved(ch.sv, ch.Current), ch.Current }
+
+// mismatches compares the values read with the expected ones (want: canonical, and as shown), one
+// "variable reads X, want Y" per difference; a variable that was not read differs.
+func mismatches(vs map[string]SysVar, changes []VarChange, want func(VarChange) (string, string)) []string {
+	var out []string
+	for _, ch := range changes {
+		canon, shown := want(ch)
+		sv, ok := vs[ch.Variable]
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("%s was not read, want %q", ch.Variable, shown))
+		case !sameValue(sv, canon):
+			out = append(out, fmt.Sprintf("%s reads %q, want %q", ch.Variable, sv.Value, shown))
+		}
+	}
+	return out
+}
+
 // snapshot reads the current values and checks that they are those the plan was made from.
 func (t *varsTarget) snapshot(ctx context.Context, c *Client, timeout time.Duration) error {
 	vs, err := t.read(ctx, c, timeout)
 	if err != nil {
 		return err
 	}
-	var stale []string
-	for _, ch := range t.changes {
-		sv, ok := vs[ch.Variable]
-		if !ok || !sameValue(sv, mustObserved(ch.sv, ch.Current)) {
-			stale = append(stale, fmt.Sprintf("%s is %q, the plan says %q", ch.Variable, sv.Value, ch.Current))
-		}
-	}
-	if len(stale) > 0 {
+	if stale := mismatches(vs, t.changes, snapshotValue); len(stale) > 0 {
 		return fmt.Errorf("%s: %w: %s", t.addr, ErrVarsStale, strings.Join(stale, "; "))
 	}
 	return nil
@@ -355,13 +368,7 @@ func (t *varsTarget) readBack(ctx context.Context, c *Client, timeout time.Durat
 	if err != nil {
 		return err
 	}
-	var bad []string
-	for _, ch := range t.changes {
-		if sv, ok := vs[ch.Variable]; !ok || !sameValue(sv, ch.New) {
-			bad = append(bad, fmt.Sprintf("%s reads back %q, want %q", ch.Variable, vs[ch.Variable].Value, ch.New))
-		}
-	}
-	if len(bad) > 0 {
+	if bad := mismatches(vs, t.changes, func(ch VarChange) (string, string) { return ch.New, ch.New }); len(bad) > 0 {
 		return fmt.Errorf("%s: read-back mismatch: %s", t.addr, strings.Join(bad, "; "))
 	}
 	return nil
@@ -380,7 +387,7 @@ func (t *varsTarget) restore(ctx context.Context, c *Client, timeout time.Durati
 	sctx, cancel := context.WithTimeout(ctx, timeout)
 	err := c.statementSession(sctx, t.addr, false, func(q Querier) error {
 		for _, ch := range t.attempted {
-			if sv, ok := now[ch.Variable]; ok && sameValue(sv, mustObserved(ch.sv, ch.Current)) {
+			if len(mismatches(now, []VarChange{ch}, snapshotValue)) == 0 {
 				continue
 			}
 			if _, err := q.ExecContext(sctx, ch.Restore); err != nil {
@@ -398,10 +405,8 @@ func (t *varsTarget) restore(ctx context.Context, c *Client, timeout time.Durati
 		errs = append(errs, fmt.Errorf("verify: %w", err))
 		return errors.Join(errs...)
 	}
-	for _, ch := range t.attempted {
-		if sv, ok := vs[ch.Variable]; !ok || !sameValue(sv, mustObserved(ch.sv, ch.Current)) {
-			errs = append(errs, fmt.Errorf("verify: %s reads %q, the snapshot was %q", ch.Variable, vs[ch.Variable].Value, ch.Current))
-		}
+	if bad := mismatches(vs, t.attempted, snapshotValue); len(bad) > 0 {
+		errs = append(errs, fmt.Errorf("verify: not the snapshot: %s", strings.Join(bad, "; ")))
 	}
 	if len(errs) == 0 {
 		t.restored = true

@@ -305,3 +305,38 @@ func FuzzVarValue(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseDesiredVars: any document either fails with an error or gives names that are identifiers and values
+// that are one bounded line, and validating it again changes nothing.
+func FuzzParseDesiredVars(f *testing.F) {
+	for _, s := range []string{"variables: {max_connections: 500}\n",
+		"variables: {a: 1}\ngroups: {g: {instances: ['127.0.0.1:3307', 'localhost:3308'], variables: {a: 2}}}\n",
+		"variables: {\"a; DROP\": 1}\n", "groups: {g: {instances: [x], variables: {}}}\n", "variables: [1, 2]\n",
+		"variables: {a: &x 1, b: *x}\n", "variables: {init_connect: \"SET NAMES 'utf8mb4'\"}\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		d, err := ParseDesiredVars(strings.NewReader(doc))
+		if err != nil {
+			return
+		}
+		for _, n := range d.Names() {
+			if !validVarName(n) || strings.Contains(n, "-") || strings.ToLower(n) != n {
+				t.Fatalf("name %q passed", n)
+			}
+		}
+		before := d.For("127.0.0.1:3307")
+		if err := d.Validate(); err != nil {
+			t.Fatalf("valid once, not twice: %v", err)
+		}
+		after := d.For("127.0.0.1:3307")
+		if len(before) != len(after) {
+			t.Fatalf("validating again changed the document: %v -> %v", before, after)
+		}
+		for n, v := range after {
+			if before[n] != v || len(v) > maxVarValueLen || strings.ContainsAny(v, "\n\r\x00") {
+				t.Fatalf("%s = %q", n, v)
+			}
+		}
+	})
+}
