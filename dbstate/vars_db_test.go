@@ -231,6 +231,39 @@ groups:
 		}
 	})
 
+	t.Run("the plan's steps are real: Plan.Execute runs them one instance at a time, with undo", func(t *testing.T) {
+		before := globals(t, tp.Get("p"), "net_write_timeout")
+		d := desired(t, "variables: {net_write_timeout: 88}\n")
+		p, err := dbstate.PlanVariables(ctx, c, insts, d, dbstate.VarsOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Fail on the third instance: the steps of the first two are undone in reverse.
+		n := 0
+		err = p.Plan.Execute(ctx, dbstate.ExecOptions{BeforeStep: func(ctx context.Context, s *dbstate.Step) error {
+			if n++; n == 3 {
+				return errors.New("injected")
+			}
+			return nil
+		}})
+		var ee *dbstate.ExecError
+		if !errors.As(err, &ee) || !ee.RolledBack {
+			t.Fatalf("err = %v", err)
+		}
+		for _, in := range tp.Instances {
+			if g := globals(t, in, "net_write_timeout"); !sameMaps(g, before) {
+				t.Errorf("%s: %v, want %v", in.Name, g, before)
+			}
+		}
+		if err := p.Plan.Execute(ctx, dbstate.ExecOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range tp.Instances {
+			if g := globals(t, in, "net_write_timeout"); g["net_write_timeout"] != "88" {
+				t.Errorf("%s: %v", in.Name, g)
+			}
+		}
+	})
 	t.Run("a value changed since the plan: nothing is applied", func(t *testing.T) {
 		p0 := tp.Get("p")
 		d := desired(t, "variables: {net_write_timeout: 66}\n")
