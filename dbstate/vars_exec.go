@@ -503,16 +503,21 @@ func (p *VarsPlan) Execute(ctx context.Context, opt VarsExecOptions) (*VarsResul
 	}
 	a := &auditor{w: opt.Audit, user: opt.User, plan: p.Plan.Kind + ": " + p.Plan.Summary, log: opt.Logger}
 	a.record(nil, "plan", "start", nil, 0)
-	var mu sync.Mutex
-	phase := func(ctx context.Context, name string, ts []*varsTarget, f func(ctx context.Context, t *varsTarget) error) bool {
-		if opt.BeforePhase != nil {
-			if err := opt.BeforePhase(ctx, name); err != nil {
-				res.Failures = append(res.Failures, InstanceFailure{Phase: name, Error: "before " + name + ": " + err.Error()})
-				a.record(&Step{Name: name}, name, "failed", err, 0)
-				return false
-			}
+	// hook runs BeforePhase; its error fails the phase before anything of it runs.
+	hook := func(ctx context.Context, name string) []phaseError {
+		if opt.BeforePhase == nil {
+			return nil
 		}
-		ok := true
+		if err := opt.BeforePhase(ctx, name); err != nil {
+			a.record(&Step{Name: name}, name, "failed", err, 0)
+			return []phaseError{{phase: name, err: fmt.Errorf("before %s: %w", name, err)}}
+		}
+		return nil
+	}
+	// phase runs f on every target, at most Parallel at once, with a start and an outcome audit record each.
+	phase := func(ctx context.Context, name string, ts []*varsTarget, f func(ctx context.Context, t *varsTarget) error) []phaseError {
+		var mu sync.Mutex
+		var errs []phaseError
 		parallel(len(ts), p.opt.Parallel, func(k int) {
 			t := ts[k]
 			s := &Step{Name: name, Instance: t.addr}
@@ -526,28 +531,39 @@ func (p *VarsPlan) Execute(ctx context.Context, opt VarsExecOptions) (*VarsResul
 			a.record(s, name, "failed", err, time.Since(tstart))
 			mu.Lock()
 			defer mu.Unlock()
-			ok = false
-			res.Failures = append(res.Failures, InstanceFailure{Instance: t.addr, Phase: name, Error: err.Error()})
+			errs = append(errs, phaseError{instance: t.addr, phase: name, err: err})
 		})
-		sort.Slice(res.Failures, func(i, j int) bool { return res.Failures[i].Instance < res.Failures[j].Instance })
-		return ok
+		sort.Slice(errs, func(i, j int) bool { return errs[i].instance < errs[j].instance })
+		return errs
+	}
+	run := func(ctx context.Context, name string, f func(ctx context.Context, t *varsTarget) error) []phaseError {
+		if errs := hook(ctx, name); errs != nil {
+			return errs
+		}
+		return phase(ctx, name, p.targets, f)
 	}
 	c, to := p.c, p.opt.Timeout
-	if !phase(ctx, "snapshot", p.targets, func(ctx context.Context, t *varsTarget) error { return t.snapshot(ctx, c, to) }) {
-		res.Outcome = OutcomeNotApplied
-		a.record(nil, "plan", "not-applied", errors.New(res.Failures[0].Error), 0)
-		err := fmt.Errorf("vars: nothing applied: the snapshot failed: %s", failureText(res.Failures))
-		if stale := failureIs(res.Failures, ErrVarsStale.Error()); stale {
-			err = fmt.Errorf("vars: nothing applied: %w: %s", ErrVarsStale, failureText(res.Failures))
+	if errs := run(ctx, "snapshot", func(ctx context.Context, t *varsTarget) error { return t.snapshot(ctx, c, to) }); errs != nil {
+		res.Outcome, res.Failures = OutcomeNotApplied, failuresOf(errs)
+		a.record(nil, "plan", "not-applied", joinPhaseErrors(errs), 0)
+		for _, e := range errs {
+			if errors.Is(e.err, ErrVarsStale) {
+				return done(fmt.Errorf("vars: nothing applied: %w", joinPhaseErrors(errs)))
+			}
 		}
-		return done(err)
+		return done(fmt.Errorf("vars: nothing applied: the snapshot failed: %w", joinPhaseErrors(errs)))
 	}
-	if phase(ctx, "apply", p.targets, func(ctx context.Context, t *varsTarget) error { return t.apply(ctx, c, to) }) &&
-		phase(ctx, "read-back", p.targets, func(ctx context.Context, t *varsTarget) error { return t.readBack(ctx, c, to) }) {
+	errs := run(ctx, "apply", func(ctx context.Context, t *varsTarget) error { return t.apply(ctx, c, to) })
+	if errs == nil {
+		errs = run(ctx, "read-back", func(ctx context.Context, t *varsTarget) error { return t.readBack(ctx, c, to) })
+	}
+	if errs == nil {
 		res.Outcome = OutcomeApplied
 		a.record(nil, "plan", "ok", nil, 0)
 		return done(nil)
 	}
+	res.Failures = failuresOf(errs)
+	cause := joinPhaseErrors(errs)
 	// Restore every instance where a statement was sent, with a context that ignores cancellation.
 	uctx, cancel := detach(ctx, opt.UndoTimeout)
 	defer cancel()
@@ -557,26 +573,18 @@ func (p *VarsPlan) Execute(ctx context.Context, opt VarsExecOptions) (*VarsResul
 			touched = append(touched, t)
 		}
 	}
-	failures := res.Failures
-	hook := opt.BeforePhase
-	if hook != nil {
-		if err := hook(uctx, "restore"); err != nil {
-			opt.Logger.Warn("vars: before restore", "err", err)
-		}
-		opt.BeforePhase = nil
+	if herrs := hook(uctx, "restore"); herrs != nil {
+		opt.Logger.Warn("vars: restoring anyway", "err", herrs[0].err)
 	}
-	res.Failures = nil
-	phase(uctx, "restore", touched, func(ctx context.Context, t *varsTarget) error { return t.restore(ctx, c, to) })
-	restoreFailures := res.Failures
-	res.Failures = failures
+	restoreErrs := phase(uctx, "restore", touched, func(ctx context.Context, t *varsTarget) error { return t.restore(ctx, c, to) })
 	for _, t := range touched {
 		if t.restored {
 			continue
 		}
 		ii := IncompleteInstance{Instance: t.addr, Values: map[string]string{}}
-		for _, f := range restoreFailures {
-			if f.Instance == t.addr {
-				ii.Reason = f.Error
+		for _, e := range restoreErrs {
+			if e.instance == t.addr {
+				ii.Reason = e.err.Error()
 			}
 		}
 		for _, ch := range t.attempted {
@@ -591,34 +599,52 @@ func (p *VarsPlan) Execute(ctx context.Context, opt VarsExecOptions) (*VarsResul
 	}
 	if len(res.Incomplete) > 0 {
 		res.Outcome = OutcomeRollbackIncomplete
-		a.record(nil, "plan", "rollback-incomplete", errors.New(failureText(res.Failures)), 0)
+		a.record(nil, "plan", "rollback-incomplete", cause, 0)
 		names := make([]string, len(res.Incomplete))
 		for k, ii := range res.Incomplete {
 			names[k] = ii.Instance
 		}
-		return done(fmt.Errorf("vars: %w on %s after: %s", ErrVarsRollbackIncomplete, strings.Join(names, ", "), failureText(res.Failures)))
+		return done(fmt.Errorf("vars: %w on %s after: %v", ErrVarsRollbackIncomplete, strings.Join(names, ", "), cause))
 	}
 	res.Outcome = OutcomeRolledBack
-	a.record(nil, "plan", "rolled-back", errors.New(failureText(res.Failures)), 0)
-	return done(fmt.Errorf("vars: %w (restored and verified on %d instances) after: %s", ErrVarsRolledBack, len(touched), failureText(res.Failures)))
+	a.record(nil, "plan", "rolled-back", cause, 0)
+	return done(fmt.Errorf("vars: %w (restored and verified on %d instances) after: %v", ErrVarsRolledBack, len(touched), cause))
 }
 
-func failureText(fs []InstanceFailure) string {
-	parts := make([]string, len(fs))
-	for k, f := range fs {
-		parts[k] = f.Phase + ": " + f.Error
+// phaseError is one instance's failure in one phase (no instance: the phase's BeforePhase hook).
+type phaseError struct {
+	instance, phase string
+	err             error
+}
+
+func failuresOf(errs []phaseError) []InstanceFailure {
+	out := make([]InstanceFailure, len(errs))
+	for k, e := range errs {
+		out[k] = InstanceFailure{Instance: e.instance, Phase: e.phase, Error: e.err.Error()}
+	}
+	return out
+}
+
+// joinPhaseErrors keeps every error for errors.Is (ErrVarsStale) and prints them as "phase: error; ...".
+func joinPhaseErrors(errs []phaseError) error {
+	wrapped := make([]error, len(errs))
+	for k, e := range errs {
+		wrapped[k] = fmt.Errorf("%s: %w", e.phase, e.err)
+	}
+	return &joinedErrors{errs: wrapped}
+}
+
+type joinedErrors struct{ errs []error }
+
+func (j *joinedErrors) Error() string {
+	parts := make([]string, len(j.errs))
+	for k, e := range j.errs {
+		parts[k] = e.Error()
 	}
 	return strings.Join(parts, "; ")
 }
 
-func failureIs(fs []InstanceFailure, text string) bool {
-	for _, f := range fs {
-		if strings.Contains(f.Error, text) {
-			return true
-		}
-	}
-	return false
-}
+func (j *joinedErrors) Unwrap() []error { return j.errs }
 
 // WriteText prints the plan for a human: per instance, each variable's current and new value.
 func (p *VarsPlan) WriteText(w io.Writer) error {
