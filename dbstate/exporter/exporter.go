@@ -11,7 +11,8 @@
 // Parallel reads at once and each read bounded by InstanceTimeout, and keeps the result in a cache. A scrape only
 // formats the cache: it does no I/O, so a slow or hung instance (SIGSTOPped, a dead network) never delays the
 // metrics of the others or the scrape itself; its own metrics say it is down once its read times out, and a
-// read still running is not started again.
+// read still running is not started again. A hung read holds one of the Parallel slots until its timeout, so
+// only when Parallel or more instances hang at once do the others' reads wait, by at most InstanceTimeout.
 //
 // An instance that discovery stops finding stays a target while it answers (a replica whose IO thread is down is
 // not listed by SHOW SLAVE HOSTS, and that is exactly when it must be watched); one that neither answers nor is
