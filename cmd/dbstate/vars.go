@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -92,35 +93,35 @@ func (f *varsFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "bound for each instance's part of each phase")
 }
 
-// planned is what plan and apply share: a client, and the plan or the reason there is none.
-func (f *varsFlags) plan(ctx context.Context, prog string, stderr io.Writer) (*dbstate.Client, *dbstate.VarsPlan, int, bool) {
+// plan is what plan and apply share: it returns a client, its logger and the plan, or the exit status.
+func (f *varsFlags) plan(ctx context.Context, prog string, stderr io.Writer) (*dbstate.Client, *slog.Logger, *dbstate.VarsPlan, int, bool) {
 	if f.desired == "" {
-		return nil, nil, fail(stderr, prog, cli.Usagef("--desired is required")), false
+		return nil, nil, nil, fail(stderr, prog, cli.Usagef("--desired is required")), false
 	}
 	if (len(f.seeds) == 0) == (f.instances == "") {
-		return nil, nil, fail(stderr, prog, cli.Usagef("give either --seed or --instances")), false
+		return nil, nil, nil, fail(stderr, prog, cli.Usagef("give either --seed or --instances")), false
 	}
 	opt := dbstate.VarsOptions{Parallel: f.parallel, Timeout: f.timeout}
 	if f.parallel < 1 || f.timeout <= 0 {
-		return nil, nil, fail(stderr, prog, cli.Usagef("--parallel must be at least 1 and --timeout positive")), false
+		return nil, nil, nil, fail(stderr, prog, cli.Usagef("--parallel must be at least 1 and --timeout positive")), false
 	}
 	d, err := readDesiredVars(f.desired)
 	if err != nil {
-		return nil, nil, fail(stderr, prog, err), false
+		return nil, nil, nil, fail(stderr, prog, err), false
 	}
 	insts, err := splitInstances(f.instances)
 	if err != nil {
-		return nil, nil, fail(stderr, prog, err), false
+		return nil, nil, nil, fail(stderr, prog, err), false
 	}
-	c, _, _, err := f.cn.client(stderr)
+	c, _, logger, err := f.cn.client(stderr)
 	if err != nil {
-		return nil, nil, fail(stderr, prog, err), false
+		return nil, nil, nil, fail(stderr, prog, err), false
 	}
 	if len(f.seeds) > 0 {
 		topo, err := dbstate.Discover(ctx, c, f.seeds, dbstate.DiscoverOptions{})
 		if err != nil {
 			c.Close()
-			return nil, nil, fail(stderr, prog, err), false
+			return nil, nil, nil, fail(stderr, prog, err), false
 		}
 		var down []string
 		for a, in := range topo.Instances {
@@ -132,7 +133,7 @@ func (f *varsFlags) plan(ctx context.Context, prog string, stderr io.Writer) (*d
 		if len(down) > 0 {
 			sort.Strings(down)
 			c.Close()
-			return nil, nil, fail(stderr, prog, fmt.Errorf("%w: %s: a push needs every instance of the tree", dbstate.ErrUnreachable, strings.Join(down, ", "))), false
+			return nil, nil, nil, fail(stderr, prog, fmt.Errorf("%w: %s: a push needs every instance of the tree", dbstate.ErrUnreachable, strings.Join(down, ", "))), false
 		}
 	}
 	p, err := dbstate.PlanVariables(ctx, c, insts, d, opt)
@@ -141,9 +142,9 @@ func (f *varsFlags) plan(ctx context.Context, prog string, stderr io.Writer) (*d
 		if errors.Is(err, dbstate.ErrVarsRejected) {
 			err = &cli.UsageError{Err: err}
 		}
-		return nil, nil, fail(stderr, prog, err), false
+		return nil, nil, nil, fail(stderr, prog, err), false
 	}
-	return c, p, 0, true
+	return c, logger, p, 0, true
 }
 
 func readDesiredVars(path string) (*dbstate.DesiredVars, error) {
@@ -192,7 +193,7 @@ func runVarsPlan(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
-	c, p, code, ok := f.plan(ctx, "vars plan", stderr)
+	c, _, p, code, ok := f.plan(ctx, "vars plan", stderr)
 	if !ok {
 		return code
 	}
@@ -232,7 +233,7 @@ func runVarsApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer af.Close()
 		audit = af
 	}
-	c, p, code, ok := f.plan(ctx, "vars apply", stderr)
+	c, logger, p, code, ok := f.plan(ctx, "vars apply", stderr)
 	if !ok {
 		return code
 	}
@@ -253,7 +254,6 @@ func runVarsApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "vars apply: nothing changed: pass --yes to push this plan")
 		return cli.ExitUsage
 	}
-	logger, _ := cli.NewLogger(stderr, f.cn.logLevel, f.cn.logFormat)
 	res, err := p.Execute(ctx, dbstate.VarsExecOptions{Audit: audit, Logger: logger})
 	if err == nil && *persist != "" {
 		if perr := atomicfile.Write(*persist, 0o644, func(w io.Writer) error {
