@@ -1,0 +1,136 @@
+package dbstate
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Redacted is what Desired writes in place of an authentication string when asked to redact.
+const Redacted = "<redacted>"
+
+// Desired writes the state in the desired-state format, so that "show" output used as the desired file gives an
+// empty plan. Passwords are written as their hashes (password_hash, ed25519_key): the file is then as sensitive
+// as the server's mysql.global_priv. With redact, hashes are replaced by Redacted (for JSON and logs; such a
+// file does not parse back). Accounts with a TLS requirement on issuer, subject or cipher are written with
+// require: specified, which the parser refuses: dbstate does not manage those.
+func (s *GrantState) Desired(redact bool) *DesiredGrants {
+	d := &DesiredGrants{}
+	for _, k := range s.sortedKeys() {
+		a := s.Accounts[k]
+		roles, admin := splitRoles(a.Roles)
+		grants := exportGrants(a.Grants, s.Privileges)
+		if k.IsRole {
+			d.Roles = append(d.Roles, DesiredRole{Name: k.User, Roles: roles, AdminRoles: admin, Grants: grants})
+			continue
+		}
+		u := DesiredUser{Name: k.User, Host: k.Host, Auth: exportAuth(a.Auth, redact), Limits: a.Limits,
+			Roles: roles, AdminRoles: admin, DefaultRole: a.DefaultRole, Grants: grants}
+		if a.Require != RequireNone {
+			u.Require = a.Require
+		}
+		d.Users = append(d.Users, u)
+	}
+	return d
+}
+
+func splitRoles(m map[string]bool) (roles, admin []string) {
+	for r, a := range m {
+		if a {
+			admin = append(admin, r)
+		} else {
+			roles = append(roles, r)
+		}
+	}
+	sort.Strings(roles)
+	sort.Strings(admin)
+	return roles, admin
+}
+
+func exportAuth(ms []AuthMethod, redact bool) DesiredAuth {
+	one := func(m AuthMethod) DesiredAuth {
+		sec := m.Secret
+		if redact && sec != "" {
+			sec = Redacted
+		}
+		switch {
+		case m.Plugin == PluginNative && m.Secret == "":
+			return DesiredAuth{None: true}
+		case m.Plugin == PluginNative:
+			return DesiredAuth{PasswordHash: sec}
+		case m.Plugin == PluginED25519:
+			return DesiredAuth{ED25519Key: sec}
+		case m.Plugin == PluginUnixSocket:
+			return DesiredAuth{UnixSocket: true}
+		}
+		// A plugin dbstate does not manage: written so that the parser names it.
+		return DesiredAuth{PasswordHash: "unsupported plugin " + m.Plugin}
+	}
+	if len(ms) == 0 {
+		return DesiredAuth{None: true}
+	}
+	top := one(ms[0])
+	for _, m := range ms[1:] {
+		top.Or = append(top.Or, one(m))
+	}
+	return top
+}
+
+func exportGrants(gs map[Object]*Privs, sp ServerPrivileges) []DesiredGrant {
+	var out []DesiredGrant
+	for _, o := range sortedObjects(gs) {
+		p := gs[o]
+		var names []string
+		if all := sp.levelMask(o); all != 0 && p.Mask == all {
+			names = []string{"ALL PRIVILEGES"}
+		} else {
+			names = privNames(p.Mask)
+		}
+		cols := make([]string, 0, len(p.Columns))
+		for c := range p.Columns {
+			cols = append(cols, c)
+		}
+		sort.Strings(cols)
+		for _, pr := range privileges {
+			if !pr.column {
+				continue
+			}
+			var cn []string
+			for _, c := range cols {
+				if p.Columns[c]&(1<<pr.bit) != 0 {
+					cn = append(cn, "`"+strings.ReplaceAll(c, "`", "``")+"`")
+				}
+			}
+			if len(cn) > 0 {
+				names = append(names, pr.name+" ("+strings.Join(cn, ", ")+")")
+			}
+		}
+		if len(names) == 0 {
+			names = []string{"USAGE"}
+		}
+		out = append(out, DesiredGrant{Privileges: names, On: o.String(), WithGrantOption: p.GrantOption})
+	}
+	return out
+}
+
+// MarshalDesiredGrants writes a desired-state file (YAML) with a header comment.
+func MarshalDesiredGrants(d *DesiredGrants, header string) ([]byte, error) {
+	var b bytes.Buffer
+	for _, l := range strings.Split(strings.TrimRight(header, "\n"), "\n") {
+		if l != "" {
+			fmt.Fprintf(&b, "# %s\n", l)
+		}
+	}
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(d); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
