@@ -93,13 +93,13 @@ func DiffGrants(desired, actual *GrantState) (*GrantDiff, error) {
 				continue
 			}
 			switch {
+			case desired.Protect[k]:
+				d.Kept = append(d.Kept, k.String()+" (protected)")
+				continue
 			case !k.IsRole && k == actual.Self:
 				return nil, fmt.Errorf("%w %s: prune would drop it; list it in the file or under protect", ErrOwnAccount, k)
 			case systemAccount(k):
 				d.Kept = append(d.Kept, k.String()+" (system account)")
-				continue
-			case desired.Protect[k]:
-				d.Kept = append(d.Kept, k.String()+" (protected)")
 				continue
 			}
 			c, err := dropAccount(k)
