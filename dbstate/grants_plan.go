@@ -555,6 +555,9 @@ func (p *GrantsPlan) waitStep(rank int) *Step {
 			}
 			for _, r := range p.Target.Replicas {
 				if err := e.c.waitFor(ctx, r, v.GTIDBinlogPos, e.opt.WaitTimeout); err != nil {
+					if rs, serr := e.c.replicaStatus(ctx, r); serr == nil && rs != nil && (rs.LastSQLError != "" || rs.LastIOError != "") {
+						return fmt.Errorf("%w (replication: sql error %q, io error %q)", err, rs.LastSQLError, rs.LastIOError)
+					}
 					return err
 				}
 			}

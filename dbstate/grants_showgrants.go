@@ -614,6 +614,9 @@ func ParseShowGrants(lines []string, sp ServerPrivileges) (*AccountState, []stri
 				a.Require = ""
 			}
 		} else if key != a.Key {
+			if a.Key.IsRole && key.IsRole {
+				continue // SHOW GRANTS FOR a role goes on with the grants of the roles granted to it
+			}
 			return nil, nil, fmt.Errorf("%w: grants of %s and %s mixed", ErrShowGrants, a.Key, key)
 		}
 		switch gl.Kind {
