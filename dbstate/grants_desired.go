@@ -440,7 +440,7 @@ func addPrivilege(p *Privs, o Object, s string, sp ServerPrivileges) error {
 			return fmt.Errorf("privilege %q: want NAME (col, ...)", s)
 		}
 		pr, ok := canonicalPriv(name)
-		if !ok || pr.bit > 63 || !pr.column {
+		if !ok || !pr.column {
 			return fmt.Errorf("privilege %q: only SELECT, INSERT, UPDATE and REFERENCES take columns", s)
 		}
 		names, err := splitColumns(rest)

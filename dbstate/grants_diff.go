@@ -412,12 +412,25 @@ func (b *builder) privileges(o Object, w, h *Privs) {
 
 // privList writes "SELECT, INSERT, UPDATE (`a`, `b`)"; USAGE when empty.
 func privList(p *Privs) (string, error) {
-	parts := privNames(p.Mask)
+	cols, err := columnPrivs(p)
+	if err != nil {
+		return "", err
+	}
+	parts := append(privNames(p.Mask), cols...)
+	if len(parts) == 0 {
+		return "USAGE", nil
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+// columnPrivs writes the column privileges of p, one entry per privilege: "SELECT (`a`, `b`)".
+func columnPrivs(p *Privs) ([]string, error) {
 	cols := make([]string, 0, len(p.Columns))
 	for c := range p.Columns {
 		cols = append(cols, c)
 	}
 	sort.Strings(cols)
+	var parts []string
 	for _, pr := range privileges {
 		if !pr.column {
 			continue
@@ -427,7 +440,7 @@ func privList(p *Privs) (string, error) {
 			if p.Columns[c]&(1<<pr.bit) != 0 {
 				q, err := QuoteIdent(c)
 				if err != nil {
-					return "", fmt.Errorf("%w: column %q: %w", ErrBadName, c, err)
+					return nil, fmt.Errorf("%w: column %q: %w", ErrBadName, c, err)
 				}
 				names = append(names, q)
 			}
@@ -436,8 +449,5 @@ func privList(p *Privs) (string, error) {
 			parts = append(parts, pr.name+" ("+strings.Join(names, ", ")+")")
 		}
 	}
-	if len(parts) == 0 {
-		return "USAGE", nil
-	}
-	return strings.Join(parts, ", "), nil
+	return parts, nil
 }

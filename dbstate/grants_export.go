@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -89,25 +90,12 @@ func exportGrants(gs map[Object]*Privs, sp ServerPrivileges) []DesiredGrant {
 		} else {
 			names = privNames(p.Mask)
 		}
-		cols := make([]string, 0, len(p.Columns))
-		for c := range p.Columns {
-			cols = append(cols, c)
+		cols, err := columnPrivs(p)
+		if err != nil {
+			// A column name QuoteIdent refuses (not UTF-8): written so that the parser names it.
+			cols = []string{"unsupported column name " + strconv.Quote(err.Error())}
 		}
-		sort.Strings(cols)
-		for _, pr := range privileges {
-			if !pr.column {
-				continue
-			}
-			var cn []string
-			for _, c := range cols {
-				if p.Columns[c]&(1<<pr.bit) != 0 {
-					cn = append(cn, "`"+strings.ReplaceAll(c, "`", "``")+"`")
-				}
-			}
-			if len(cn) > 0 {
-				names = append(names, pr.name+" ("+strings.Join(cn, ", ")+")")
-			}
-		}
+		names = append(names, cols...)
 		if len(names) == 0 {
 			names = []string{"USAGE"}
 		}

@@ -474,7 +474,7 @@ func discard(conn *sql.Conn) {
 func (e *grantsExec) run(ctx context.Context, key sessionKey, c GrantChange) error {
 	conn, err := e.session(ctx, key)
 	if err != nil {
-		return err
+		return &unsentError{err}
 	}
 	if _, err := conn.ExecContext(ctx, c.stmt); err != nil {
 		e.drop(key)
@@ -619,6 +619,14 @@ func (p *GrantsPlan) Execute(ctx context.Context, opt ExecOptions) (*GrantsResul
 		res.Verified = true
 		return res, nil
 	}
+	if hook := opt.BeforeStep; hook != nil {
+		opt.BeforeStep = func(ctx context.Context, s *Step) error {
+			if err := hook(ctx, s); err != nil {
+				return &unsentError{err}
+			}
+			return nil
+		}
+	}
 	err := p.Plan.Execute(ctx, opt)
 	var ee *ExecError
 	errors.As(err, &ee)
@@ -637,8 +645,7 @@ func (p *GrantsPlan) Execute(ctx context.Context, opt ExecOptions) (*GrantsResul
 		case ee != nil && ee.Step == s.Name && !failedSeen:
 			failedSeen = true
 			res.Failed = &o
-			var me *mysql.MySQLError
-			res.Unknown = !errors.As(ee.Err, &me)
+			res.Unknown = outcomeUnknown(ee.Err)
 		default:
 			res.NotApplied = append(res.NotApplied, o)
 		}
@@ -651,6 +658,20 @@ func (p *GrantsPlan) Execute(ctx context.Context, opt ExecOptions) (*GrantsResul
 	return res, fmt.Errorf("%w: %d of %d statements applied: %w", ErrGrantsIncomplete, len(res.Applied),
 		len(res.Applied)+len(res.NotApplied)+btoi(res.Failed != nil), err)
 }
+
+// outcomeUnknown reports whether a failed statement may have run: not when the server answered with an error,
+// nor when the driver says it sent nothing (driver.ErrBadConn), nor when the step failed before its statement.
+func outcomeUnknown(err error) bool {
+	var me *mysql.MySQLError
+	var ue *unsentError
+	return !errors.As(err, &me) && !errors.Is(err, driver.ErrBadConn) && !errors.As(err, &ue)
+}
+
+// unsentError marks a failure before the statement was sent (the session could not be opened, a hook refused).
+type unsentError struct{ err error }
+
+func (e *unsentError) Error() string { return e.err.Error() }
+func (e *unsentError) Unwrap() error { return e.err }
 
 func btoi(b bool) int {
 	if b {

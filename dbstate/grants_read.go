@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/bits"
-	"strconv"
 	"strings"
 )
 
@@ -328,13 +326,4 @@ func ReadAccountGrants(ctx context.Context, q Querier, k AccountKey, sp ServerPr
 	}
 	a, _, err := ParseShowGrants(lines, sp)
 	return a, err
-}
-
-// accessBitsString names a mask's privileges, for messages.
-func accessBitsString(m uint64) string {
-	names := privNames(m)
-	if n := bits.OnesCount64(m); n != len(names) {
-		names = append(names, strconv.Itoa(n-len(names))+" unknown")
-	}
-	return strings.Join(names, ", ")
 }

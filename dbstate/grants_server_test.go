@@ -49,7 +49,9 @@ func newGrantsBed(t *testing.T) *grantsBed {
 	return b
 }
 
-func (b *grantsBed) readFile(p string) (string, error) { return dbstate.ReadPasswordFile(filepath.Join(b.dir, p)) }
+func (b *grantsBed) readFile(p string) (string, error) {
+	return dbstate.ReadPasswordFile(filepath.Join(b.dir, p))
+}
 
 func (b *grantsBed) plan(t *testing.T, d *dbstate.DesiredGrants) *dbstate.GrantsPlan {
 	t.Helper()
@@ -300,6 +302,32 @@ func TestGrantsOnCluster(t *testing.T) {
 		if n := b.p.QueryString(t, "SELECT COUNT(*) FROM mysql.global_priv WHERE (User='keepme' AND Host='localhost') OR User IN ('root', 'mariadb.sys')"); n == "0" {
 			t.Fatal("protected accounts dropped")
 		}
+	})
+
+	t.Run("plan needs only read privileges", func(t *testing.T) {
+		b.p.Exec(t, "CREATE USER planner@'127.0.0.1' IDENTIFIED BY 'pl4nner'",
+			"GRANT SELECT ON mysql.* TO planner@'127.0.0.1'", "GRANT SLAVE MONITOR, REPLICATION MASTER ADMIN ON *.* TO planner@'127.0.0.1'")
+		defer b.p.Exec(t, "DROP USER planner@'127.0.0.1'")
+		for _, r := range b.rs {
+			r.WaitCaughtUp(t, b.p)
+		}
+		pc := dbstate.NewClient(dbstate.Credentials{User: "planner", Password: "pl4nner"}, 3*time.Second, nil)
+		defer pc.Close()
+		topo := discover(t, pc, b.p.Addr())
+		target, err := dbstate.GrantsTargetFromTopology(topo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := mustDesired(t, strings.Replace(fullDesired, "protect: [", "protect: [planner@127.0.0.1, ", 1))
+		localExec(t, b.rs[1], "REVOKE SELECT ON test.* FROM app_read")
+		p, err := dbstate.PlanGrants(context.Background(), pc, target, d, dbstate.GrantsOptions{ReadFile: b.readFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Changes) != 1 || p.Changes[0].SQL != "GRANT SELECT ON `test`.* TO `app_read`" || p.Changes[0].Instances[0] != b.rs[1].Addr() {
+			t.Fatalf("changes: %+v", p.Changes)
+		}
+		localExec(t, b.rs[1], "GRANT SELECT ON test.* TO app_read")
 	})
 
 	t.Run("hostile names", func(t *testing.T) { testHostileNames(t, b) })
