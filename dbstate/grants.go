@@ -372,6 +372,8 @@ type GrantState struct {
 	Privileges ServerPrivileges
 	// Self is the account the reading session is logged in as (CURRENT_USER()); set for actual state only.
 	Self AccountKey
+	// AuthPlugins are the authentication plugins active on the server (actual state only).
+	AuthPlugins map[string]bool
 	// Prune, Protect: desired state only (see DesiredGrants).
 	Prune   bool
 	Protect map[AccountKey]bool

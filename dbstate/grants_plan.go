@@ -182,6 +182,9 @@ func diffAll(desired *DesiredGrants, actual map[string]*GrantState, readFile fun
 			norm[st.Privileges] = want
 			warnings = appendNew(warnings, want.Warnings...)
 		}
+		if err := checkPlugins(want, st); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", a, err)
+		}
 		d, err := DiffGrants(want, st)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", a, err)
@@ -192,6 +195,29 @@ func diffAll(desired *DesiredGrants, actual map[string]*GrantState, readFile fun
 		}
 	}
 	return out, warnings, nil
+}
+
+// ErrAuthPlugin is returned when the desired state uses an authentication plugin a server has not loaded.
+var ErrAuthPlugin = errors.New("authentication plugin not loaded")
+
+// checkPlugins refuses a desired state whose accounts use a plugin the server has not loaded (ed25519 must be
+// installed with INSTALL SONAME 'auth_ed25519'), before any statement would fail on it.
+func checkPlugins(want, actual *GrantState) error {
+	if actual.AuthPlugins == nil {
+		return nil
+	}
+	for _, k := range want.sortedKeys() {
+		for _, m := range want.Accounts[k].Auth {
+			if !actual.AuthPlugins[m.Plugin] {
+				hint := ""
+				if m.Plugin == PluginED25519 {
+					hint = " (INSTALL SONAME 'auth_ed25519' on every instance)"
+				}
+				return fmt.Errorf("%w: %s uses %s%s", ErrAuthPlugin, k, m.Plugin, hint)
+			}
+		}
+	}
+	return nil
 }
 
 func appendNew(list []string, more ...string) []string {

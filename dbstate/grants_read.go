@@ -141,7 +141,7 @@ var dbPrivColumns = func() []string {
 }()
 
 // ReadGrants reads the users, roles and grants of one server in a fixed number of queries (not one per
-// account): CURRENT_USER() and the version, SHOW PRIVILEGES, mysql.global_priv (authentication, TLS, limits,
+// account): CURRENT_USER() and the version, SHOW PRIVILEGES, the active authentication plugins, mysql.global_priv (authentication, TLS, limits,
 // default role and global privileges, from its JSON), mysql.roles_mapping, mysql.db, mysql.tables_priv and
 // mysql.columns_priv. It needs SELECT on those tables and nothing else. Routine and proxy grants are not
 // managed; routine grants are reported as warnings.
@@ -172,6 +172,15 @@ func ReadGrants(ctx context.Context, q Querier) (*GrantState, error) {
 	st.Privileges = sp
 	if len(unknown) > 0 {
 		st.Warnings = append(st.Warnings, fmt.Sprintf("server %s knows privileges dbstate does not: %s", version, strings.Join(unknown, ", ")))
+	}
+
+	pl, err := queryRows(ctx, q, "SELECT PLUGIN_NAME FROM information_schema.PLUGINS WHERE PLUGIN_TYPE='AUTHENTICATION' AND PLUGIN_STATUS='ACTIVE'")
+	if err != nil {
+		return nil, fmt.Errorf("read grants: authentication plugins: %w", err)
+	}
+	st.AuthPlugins = map[string]bool{}
+	for _, r := range pl {
+		st.AuthPlugins[r["PLUGIN_NAME"]] = true
 	}
 
 	gp, err := queryRows(ctx, q, "SELECT User, Host, Priv FROM mysql.global_priv")

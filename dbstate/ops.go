@@ -12,8 +12,9 @@ import (
 	"unicode/utf8"
 )
 
-// ErrInvalidValue is returned (wrapped) when a value cannot be put safely into a replication statement.
-var ErrInvalidValue = errors.New("invalid value for a replication statement")
+// ErrInvalidValue is returned (wrapped) when a value cannot be put safely into a statement (a replication statement,
+// a name or string in an account statement).
+var ErrInvalidValue = errors.New("invalid value for a statement")
 
 // QuoteString returns s as a single-quoted SQL string literal: quotes and backslashes doubled or escaped. It
 // is meant for sessions without NO_BACKSLASH_ESCAPES (dbstate clears that mode on its statement sessions).

@@ -59,6 +59,11 @@ func TestGrantsREADMELoop(t *testing.T) {
 	if b, _ := os.ReadFile(audit); strings.Contains(string(b), "rep0rt-pw") || !strings.Contains(string(b), `"step":"create 1"`) {
 		t.Fatalf("audit log:\n%s", b)
 	}
+	// An auth plugin the servers have not loaded is refused before anything runs, with the fix.
+	os.WriteFile(filepath.Join(dir, "ed.yml"), []byte(edited+"  - {name: ed, host: '%', auth: {ed25519_password_file: report.pw}}\n"), 0o600)
+	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", filepath.Join(dir, "ed.yml")}, conn...)...); code != 1 || !strings.Contains(errs, "INSTALL SONAME 'auth_ed25519'") {
+		t.Fatalf("ed25519 without the plugin: exit %d\n%s%s", code, out, errs)
+	}
 	// Usage and config errors exit 2.
 	for _, args := range [][]string{
 		{"grants", "plan", "--defaults-file", cnf, "--seed", p.Addr()},
