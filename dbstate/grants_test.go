@@ -358,3 +358,64 @@ func FuzzParseGrantLine(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseDesiredGrants(f *testing.F) {
+	f.Add([]byte(desiredExample))
+	f.Add([]byte("users: [{name: \"o'b`r\", host: '10.%', auth: {none: true}, grants: [{privileges: ['SELECT (`a``b`)'], on: '`d.b`.`t`'}]}]"))
+	f.Add([]byte("roles: [{name: r, roles: [r]}]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := ParseDesiredGrants(data)
+		if err != nil {
+			if !errors.Is(err, ErrDesiredGrants) && !errors.Is(err, ErrBadName) {
+				t.Fatalf("error %v wraps neither ErrDesiredGrants nor ErrBadName", err)
+			}
+			return
+		}
+		st, err := d.Normalize(DefaultServerPrivileges(), func(string) (string, error) { return "fuzz-secret", nil })
+		if err != nil {
+			return
+		}
+		diff, err := DiffGrants(st, &GrantState{Accounts: map[AccountKey]*AccountState{}})
+		if err != nil {
+			t.Fatalf("a valid desired state does not diff against an empty server: %v", err)
+		}
+		for _, c := range diff.Changes {
+			if strings.Contains(c.SQL, NativePasswordHash("fuzz-secret")) || strings.Contains(c.SQL, ED25519PublicKey("fuzz-secret")) {
+				t.Fatalf("hash in %q", c.SQL)
+			}
+			// Every privilege statement reads back as what it grants.
+			if strings.HasPrefix(c.stmt, "GRANT ") && strings.Contains(c.stmt, " ON ") {
+				if _, err := ParseGrantLine(c.stmt); err != nil {
+					t.Fatalf("%q does not parse back: %v", c.stmt, err)
+				}
+			}
+		}
+	})
+}
+
+// TestGrantLineAgreesWithFenceHelpers shows that the switchover's SHOW GRANTS helpers (GlobalGrantBypassesReadOnly,
+// ParseRoleGrant) could be rebased on ParseGrantLine: on every line both read, they agree.
+func TestGrantLineAgreesWithFenceHelpers(t *testing.T) {
+	for _, line := range []string{
+		"GRANT ALL PRIVILEGES ON *.* TO `a`@`%` IDENTIFIED BY PASSWORD '*D821809F681A40A6E379B50D0463EFAE20BDD122'",
+		"GRANT SUPER, BINLOG MONITOR, READ_ONLY ADMIN, SLAVE MONITOR ON *.* TO `e`@`h` REQUIRE X509",
+		"GRANT SELECT, INSERT ON `app\\_db`.* TO `d`@`10.%` WITH GRANT OPTION",
+		"GRANT ALL PRIVILEGES ON `db`.* TO 'u'@'h'",
+		"GRANT READ ONLY ADMIN ON *.* TO u@h",
+		"GRANT `r1` TO `d`@`10.%`", "GRANT 'r''x' TO 'u'@'h'", "GRANT `ro'le``x` TO `root`@`localhost` WITH ADMIN OPTION",
+		"SET DEFAULT ROLE `r1` FOR `d`@`10.%`", "GRANT PROXY ON ``@`%` TO `root`@`localhost` WITH GRANT OPTION",
+	} {
+		g, err := ParseGrantLine(line)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		bypass := g.Kind == LinePrivileges && g.Object.IsGlobal() && (g.AllPrivileges || g.Privs.Mask&(1<<33) != 0)
+		if bypass != GlobalGrantBypassesReadOnly(line) {
+			t.Errorf("%q: ParseGrantLine says bypass=%v, GlobalGrantBypassesReadOnly %v", line, bypass, !bypass)
+		}
+		role, ok := ParseRoleGrant(line)
+		if (g.Kind == LineRole) != ok || (ok && role != g.Role) {
+			t.Errorf("%q: ParseGrantLine role %q (%v), ParseRoleGrant %q (%v)", line, g.Role, g.Kind == LineRole, role, ok)
+		}
+	}
+}
