@@ -471,3 +471,50 @@ func testHostileNames(t *testing.T, b *grantsBed) {
 	}
 	// Clean up for the next subtest: the full desired state prunes them.
 }
+
+// TestGrantsIndependentInstances applies one desired state to two servers that do not replicate: each gets its
+// own statements, drift on one is repaired on that one only, and the second plan is empty.
+func TestGrantsIndependentInstances(t *testing.T) {
+	insts := dbtest.Start(t, 2)
+	c := newClient(t)
+	target := dbstate.GrantsTarget{Independent: []string{insts[0].Addr(), insts[1].Addr()}}
+	d := mustDesired(t, `
+roles: [{name: r, grants: [{privileges: [SELECT], on: "app.*"}]}]
+users:
+  - {name: u, host: "10.%", auth: {password_hash: "*D821809F681A40A6E379B50D0463EFAE20BDD122"}, roles: [r], default_role: r}
+`)
+	ctx := context.Background()
+	plan := func() *dbstate.GrantsPlan {
+		p, err := dbstate.PlanGrants(ctx, c, target, d, dbstate.GrantsOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := plan()
+	for _, ch := range p.Changes {
+		if ch.Scope != dbstate.ScopeInstance || len(ch.Instances) != 1 {
+			t.Fatalf("%s: %s on %v", ch.SQL, ch.Scope, ch.Instances)
+		}
+	}
+	if len(p.Changes) != 2*5 {
+		t.Fatalf("%d changes, want 5 per instance", len(p.Changes))
+	}
+	if _, err := p.Execute(ctx, dbstate.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p := plan(); !p.Empty() {
+		t.Fatalf("second plan: %+v", p.Changes)
+	}
+	insts[1].Exec(t, "SET DEFAULT ROLE NONE FOR u@'10.%'")
+	p = plan()
+	if len(p.Changes) != 1 || p.Changes[0].Instances[0] != insts[1].Addr() || p.Changes[0].SQL != "SET DEFAULT ROLE `r` FOR `u`@`10.%`" {
+		t.Fatalf("drift: %+v", p.Changes)
+	}
+	if _, err := p.Execute(ctx, dbstate.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p := plan(); !p.Empty() {
+		t.Fatalf("after repair: %+v", p.Changes)
+	}
+}

@@ -46,6 +46,10 @@ func TestGrantsREADMELoop(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "CREATE USER `report`@`10.0.%`") || !strings.Contains(out, "Summary: 1 accounts to create") || strings.Contains(out, "rep0rt-pw") {
 		t.Fatalf("plan after edit: exit %d\n%s%s", code, out, errs)
 	}
+	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", desired, "--json"}, conn...)...); code != 1 ||
+		strings.Contains(out, dbstate.NativePasswordHash("rep0rt-pw")[1:]) || !strings.Contains(out, `"scope": "replicated"`) {
+		t.Fatalf("plan --json: exit %d\n%s%s", code, out, errs)
+	}
 	if code, out, errs := runCLI(t, append([]string{"grants", "apply", "--desired", desired}, conn...)...); code != 2 || !strings.Contains(errs, "nothing changed") {
 		t.Fatalf("apply without --yes: exit %d\n%s%s", code, out, errs)
 	}
