@@ -2,6 +2,7 @@ package dbstate
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -16,26 +17,66 @@ const Redacted = "<redacted>"
 // Desired writes the state in the desired-state format, so that "show" output used as the desired file gives an
 // empty plan. Passwords are written as their hashes (password_hash, ed25519_key): the file is then as sensitive
 // as the server's mysql.global_priv. With redact, hashes are replaced by Redacted (for JSON and logs; such a
-// file does not parse back). Accounts with a TLS requirement on issuer, subject or cipher are written with
-// require: specified, which the parser refuses: dbstate does not manage those.
-func (s *GrantState) Desired(redact bool) *DesiredGrants {
+// file does not parse back). Accounts the format cannot express (an anonymous user, REQUIRE ISSUER/SUBJECT/
+// CIPHER, another authentication plugin, a name dbstate refuses) are left out and named in the warnings: with
+// prune false, a plan leaves them alone.
+func (s *GrantState) Desired(redact bool) (*DesiredGrants, []string) {
 	d := &DesiredGrants{}
-	for _, k := range s.sortedKeys() {
+	var warnings []string
+	skipped := map[string]bool{}
+	for _, k := range s.sortedKeys() { // roles first
 		a := s.Accounts[k]
 		roles, admin := splitRoles(a.Roles)
 		grants := exportGrants(a.Grants, s.Privileges)
+		// Each account is checked alone, with stubs of the roles it names.
+		var stubs []DesiredRole
+		for _, r := range append(append([]string(nil), roles...), admin...) {
+			if skipped[r] {
+				stubs = nil
+				break
+			}
+			stubs = append(stubs, DesiredRole{Name: r})
+		}
 		if k.IsRole {
-			d.Roles = append(d.Roles, DesiredRole{Name: k.User, Roles: roles, AdminRoles: admin, Grants: grants})
+			r := DesiredRole{Name: k.User, Roles: roles, AdminRoles: admin, Grants: grants}
+			if err := checkExported(k, &DesiredGrants{Roles: append(stubs, r)}, len(stubs) == len(roles)+len(admin)); err != nil {
+				skipped[k.User] = true
+				warnings = append(warnings, fmt.Sprintf("%s left out: %v", k, err))
+				continue
+			}
+			d.Roles = append(d.Roles, r)
 			continue
 		}
-		u := DesiredUser{Name: k.User, Host: k.Host, Auth: exportAuth(a.Auth, redact), Limits: a.Limits,
+		u := DesiredUser{Name: k.User, Host: k.Host, Auth: exportAuth(a.Auth, false), Limits: a.Limits,
 			Roles: roles, AdminRoles: admin, DefaultRole: a.DefaultRole, Grants: grants}
 		if a.Require != RequireNone {
 			u.Require = a.Require
 		}
+		if p := unmanagedPlugin(a.Auth); p != "" {
+			warnings = append(warnings, fmt.Sprintf("%s left out: authentication plugin %s is not managed by dbstate", k, p))
+			continue
+		}
+		if err := checkExported(k, &DesiredGrants{Roles: stubs, Users: []DesiredUser{u}}, len(stubs) == len(roles)+len(admin)); err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s left out: %v", k, err))
+			continue
+		}
+		if redact {
+			u.Auth = exportAuth(a.Auth, true)
+		}
 		d.Users = append(d.Users, u)
 	}
-	return d
+	return d, warnings
+}
+
+// checkExported validates one exported account; rolesOK is false when a role it names was left out.
+func checkExported(k AccountKey, d *DesiredGrants, rolesOK bool) error {
+	if !rolesOK {
+		return fmt.Errorf("it has a role that was left out")
+	}
+	if err := d.Validate(); err != nil {
+		return errors.Unwrap(err) // drop the "invalid desired grants" prefix; the message names the problem
+	}
+	return nil
 }
 
 func splitRoles(m map[string]bool) (roles, admin []string) {
@@ -67,8 +108,8 @@ func exportAuth(ms []AuthMethod, redact bool) DesiredAuth {
 		case m.Plugin == PluginUnixSocket:
 			return DesiredAuth{UnixSocket: true}
 		}
-		// A plugin dbstate does not manage: written so that the parser names it.
-		return DesiredAuth{PasswordHash: "unsupported plugin " + m.Plugin}
+		return DesiredAuth{} // unmanagedPlugin keeps such accounts out
+
 	}
 	if len(ms) == 0 {
 		return DesiredAuth{None: true}
@@ -78,6 +119,17 @@ func exportAuth(ms []AuthMethod, redact bool) DesiredAuth {
 		top.Or = append(top.Or, one(m))
 	}
 	return top
+}
+
+func unmanagedPlugin(ms []AuthMethod) string {
+	for _, m := range ms {
+		switch m.Plugin {
+		case PluginNative, PluginED25519, PluginUnixSocket:
+		default:
+			return m.Plugin
+		}
+	}
+	return ""
 }
 
 func exportGrants(gs map[Object]*Privs, sp ServerPrivileges) []DesiredGrant {

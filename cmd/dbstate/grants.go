@@ -64,14 +64,15 @@ func runGrantsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return fail(stderr, "grants show", err)
 	}
-	for _, w := range st.Warnings {
+	d, left := st.Desired(*asJSON)
+	for _, w := range append(st.Warnings, left...) {
 		logger.Warn("grants show", "instance", addr, "warning", w)
 	}
 	if *asJSON {
-		err = cli.WriteJSON(stdout, st.Desired(true))
+		err = cli.WriteJSON(stdout, d)
 	} else {
 		var b []byte
-		b, err = dbstate.MarshalDesiredGrants(st.Desired(false), fmt.Sprintf(
+		b, err = dbstate.MarshalDesiredGrants(d, fmt.Sprintf(
 			"Users, roles and grants of %s (MariaDB %s), read by dbstate grants show.\nIt holds password hashes: keep it as safe as mysql.global_priv.",
 			addr, st.Privileges.Version))
 		if err == nil {
