@@ -57,7 +57,7 @@ type privilege struct {
 const grantOptionBit = 10
 
 // privileges is MariaDB's privilege list in bit order (sql/privilege.h; checked against a real server by
-// TestGrantsPrivilegeBits). Which of them a server knows comes from its SHOW PRIVILEGES.
+// TestGrantsOnCluster/privilege_bits). Which of them a server knows comes from its SHOW PRIVILEGES.
 var privileges = []privilege{
 	{"SELECT", 0, "Select_priv", "Select", true},
 	{"INSERT", 1, "Insert_priv", "Insert", true},
@@ -273,6 +273,17 @@ func (p *Privs) clone() *Privs {
 		}
 	}
 	return q
+}
+
+// PrivilegeNames lists the privileges of an access mask (as in mysql.global_priv), in bit order.
+func PrivilegeNames(mask uint64) []string { return privNames(mask) }
+
+// PrivilegeMask is the access-mask bit of a privilege name (any case, aliases accepted); 0 if unknown.
+func PrivilegeMask(name string) uint64 {
+	if p, ok := canonicalPriv(name); ok {
+		return 1 << p.bit
+	}
+	return 0
 }
 
 // privNames lists the privileges of a mask in bit order (the order SHOW GRANTS uses).

@@ -202,6 +202,27 @@ func TestGrantsOnCluster(t *testing.T) {
 	}
 	full := mustDesired(t, fullDesired)
 
+	t.Run("privilege bits", func(t *testing.T) {
+		// The access-mask bit of every privilege, as this server stores it, is the one ReadGrants decodes.
+		st, err := dbstate.ReadGrants(context.Background(), b.p.DB())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Privileges.Global != dbstate.DefaultServerPrivileges().Global || len(st.Warnings) != 0 {
+			t.Fatalf("SHOW PRIVILEGES of %s: %x, warnings %v", st.Privileges.Version, st.Privileges.Global, st.Warnings)
+		}
+		localExec(t, b.p, "CREATE USER bits@x")
+		defer localExec(t, b.p, "DROP USER bits@x")
+		for _, name := range dbstate.PrivilegeNames(st.Privileges.Global) {
+			localExec(t, b.p, "REVOKE ALL PRIVILEGES, GRANT OPTION FROM bits@x", "GRANT "+name+" ON *.* TO bits@x")
+			got := b.p.QueryString(t, "SELECT JSON_VALUE(Priv, '$.access') FROM mysql.global_priv WHERE User='bits'")
+			want := dbstate.PrivilegeMask(name)
+			if got != fmt.Sprint(want) {
+				t.Errorf("%s: access %s, want %d", name, got, want)
+			}
+		}
+	})
+
 	t.Run("apply then plan is empty", func(t *testing.T) {
 		p := b.apply(t, full)
 		for _, c := range p.Changes {

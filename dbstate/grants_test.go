@@ -419,3 +419,60 @@ func TestGrantLineAgreesWithFenceHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestParseGlobalPriv reads mysql.global_priv JSON as MariaDB 10.11.19 writes it.
+func TestParseGlobalPriv(t *testing.T) {
+	sp := DefaultServerPrivileges()
+	tests := []struct {
+		name, user, host, priv string
+		check                  func(a *AccountState) bool
+	}{
+		{"root from install-db", "root", "localhost", `{"access":18446744073709551615}`, func(a *AccountState) bool {
+			g := a.Grants[Object{DB: "*", Table: "*"}]
+			return g.Mask == sp.Global && g.GrantOption && a.Auth[0] == AuthMethod{Plugin: PluginNative}
+		}},
+		{"all privileges", "a", "%", `{"access":549755812863,"plugin":"mysql_native_password","authentication_string":"*d821809f681a40a6e379b50d0463efae20bdd122"}`, func(a *AccountState) bool {
+			g := a.Grants[Object{DB: "*", Table: "*"}]
+			return g.Mask == sp.Global && !g.GrantOption && a.Auth[0].Secret == "*D821809F681A40A6E379B50D0463EFAE20BDD122"
+		}},
+		{"ed25519", "b", "localhost", `{"access":0,"plugin":"ed25519","authentication_string":"ZIgUREUg5PVgQ6LskhXmO+eZLS0nC8be6HPjYWR4YJY"}`, func(a *AccountState) bool {
+			return a.Auth[0].Plugin == PluginED25519 && len(a.Grants) == 0
+		}},
+		{"auth_or", "mix", "x", `{"access":0,"plugin":"mysql_native_password","authentication_string":"invalid","auth_or":[{},{"plugin":"unix_socket"}]}`, func(a *AccountState) bool {
+			return len(a.Auth) == 2 && a.Auth[0].Secret == "invalid" && a.Auth[1].Plugin == PluginUnixSocket
+		}},
+		{"limits, ssl, default role", "d", "10.%", `{"access":0,"ssl_type":1,"max_questions":7,"max_user_connections":5,"max_statement_time":1.500000,"default_role":"r1"}`, func(a *AccountState) bool {
+			return a.Require == RequireSSL && a.Limits.MaxQueriesPerHour == 7 && a.Limits.MaxUserConnections == 5 && a.Limits.MaxStatementTime == 1.5 && a.DefaultRole == "r1"
+		}},
+		{"x509 and specified", "e", "h", `{"access":283468922880,"ssl_type":2}`, func(a *AccountState) bool {
+			return a.Require == RequireX509 && a.Grants[Object{DB: "*", Table: "*"}].Mask == 1<<15|1<<20|1<<33|1<<38
+		}},
+		{"role", "r1", "", `{"access":0,"is_role":true}`, func(a *AccountState) bool {
+			return a.Key == AccountKey{User: "r1", IsRole: true} && a.Auth == nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := parseGlobalPriv(tc.user, tc.host, tc.priv, sp)
+			if err != nil || !tc.check(a) {
+				t.Fatalf("%+v %v", a, err)
+			}
+		})
+	}
+	if _, err := parseGlobalPriv("n", "h", `{"access":1099511627776}`, sp); !errors.Is(err, ErrUnsupportedGrants) {
+		t.Fatalf("unknown privilege bit: err = %v", err)
+	}
+	if _, err := parseGlobalPriv("n", "h", `{not json`, sp); err == nil {
+		t.Fatal("bad JSON accepted")
+	}
+	if m, g, err := parsePrivSet("Select,Insert,Grant,Delete versioning rows"); err != nil || m != 1|2|1<<29 || !g {
+		t.Fatalf("%x %v %v", m, g, err)
+	}
+	if _, _, err := parsePrivSet("Fly"); err == nil {
+		t.Fatal("unknown set value accepted")
+	}
+	sp2, unknown := parseShowPrivileges("10.11", []string{"Select", "Read_only admin", "Usage", "Proxy", "Grant option", "Show create routine"})
+	if sp2.Global != 1|1<<33 || len(unknown) != 1 {
+		t.Fatalf("%x %v", sp2.Global, unknown)
+	}
+}
