@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Kinds of GrantChange.
@@ -94,17 +96,19 @@ func DiffGrants(desired, actual *GrantState) (*GrantDiff, error) {
 			}
 			switch {
 			case desired.Protect[k]:
-				d.Kept = append(d.Kept, k.String()+" (protected)")
+				d.Kept = append(d.Kept, printable(k.String())+" (protected)")
 				continue
 			case !k.IsRole && k == actual.Self:
 				return nil, fmt.Errorf("%w %s: prune would drop it; list it in the file or under protect", ErrOwnAccount, k)
 			case systemAccount(k):
-				d.Kept = append(d.Kept, k.String()+" (system account)")
+				d.Kept = append(d.Kept, printable(k.String())+" (system account)")
 				continue
 			}
 			c, err := dropAccount(k)
 			if err != nil {
-				return nil, err
+				// A name from the server that cannot be quoted safely (invalid UTF-8, NUL) is left alone.
+				d.Kept = append(d.Kept, printable(k.String())+" (its name cannot be quoted safely: drop it by hand)")
+				continue
 			}
 			d.Changes = append(d.Changes, c)
 		}
@@ -145,7 +149,30 @@ func (b *builder) add(kind string, rank int, stmt, redacted string, secrets ...s
 	if b.err != nil {
 		return
 	}
-	b.out = append(b.out, GrantChange{Account: b.k, Who: b.k.String(), Kind: kind, rank: rank, stmt: stmt, SQL: redacted, secrets: secrets})
+	b.out = append(b.out, GrantChange{Account: b.k, Who: printable(b.k.String()), Kind: kind, rank: rank, stmt: stmt,
+		SQL: printable(redacted), secrets: secrets})
+}
+
+// printable escapes control characters and invalid UTF-8 (a newline or an escape sequence in a name read from a
+// server) so that a plan printed to a terminal or a log shows them instead of acting on them.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for k := 0; k < len(s); {
+		r, n := utf8.DecodeRuneInString(s[k:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[k])
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		k += n
+	}
+	return b.String()
 }
 
 func (b *builder) plain(kind string, rank int, stmt string) { b.add(kind, rank, stmt, stmt) }

@@ -388,10 +388,10 @@ func (p *GrantsPlan) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "Grants plan for independent instances %s\n", strings.Join(p.Target.Independent, ", "))
 	}
 	for _, wn := range p.Warnings {
-		fmt.Fprintf(&b, "  warning: %s\n", wn)
+		fmt.Fprintf(&b, "  warning: %s\n", printable(wn))
 	}
 	for _, k := range p.Kept {
-		fmt.Fprintf(&b, "  kept: %s\n", k)
+		fmt.Fprintf(&b, "  kept: %s\n", printable(k))
 	}
 	var accounts []string
 	byAccount := map[string][]PlannedGrantChange{}

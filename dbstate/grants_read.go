@@ -206,7 +206,7 @@ func ReadGrants(ctx context.Context, q Querier) (*GrantState, error) {
 		}
 		a := st.Accounts[k]
 		if a == nil {
-			st.Warnings = append(st.Warnings, fmt.Sprintf("%s has a row for %s, which has no account: ignored", table, k))
+			st.Warnings = append(st.Warnings, fmt.Sprintf("%s has a row for %s, which has no account: ignored", table, printable(k.String())))
 		}
 		return a
 	}

@@ -476,3 +476,24 @@ func TestParseGlobalPriv(t *testing.T) {
 		t.Fatalf("%x %v", sp2.Global, unknown)
 	}
 }
+
+// TestDiffGrantsHostileActualNames: accounts read from a server may have names dbstate would refuse in a file.
+// Dropping them prints no raw control character, and names that cannot be quoted are left alone.
+func TestDiffGrantsHostileActualNames(t *testing.T) {
+	self := AccountKey{User: "dbstate", Host: "127.0.0.1"}
+	actual := &GrantState{Self: self, Accounts: map[AccountKey]*AccountState{}}
+	for _, k := range []AccountKey{self, {User: "ev\nil\x1b[2J", Host: "%"}, {User: "bad\xff", Host: "%"}} {
+		actual.Accounts[k] = &AccountState{Key: k, Auth: []AuthMethod{{Plugin: PluginNative}}, Require: RequireNone, Roles: map[string]bool{}, Grants: map[Object]*Privs{}}
+	}
+	want := &GrantState{Prune: true, Accounts: map[AccountKey]*AccountState{}, Protect: map[AccountKey]bool{self: true}}
+	d, err := DiffGrants(want, actual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changes) != 1 || d.Changes[0].SQL != "DROP USER `ev\\x0ail\\x1b[2J`@`%`" || d.Changes[0].Statement() != "DROP USER `ev\nil\x1b[2J`@`%`" {
+		t.Fatalf("%+v", d.Changes)
+	}
+	if len(d.Kept) != 2 || !strings.Contains(strings.Join(d.Kept, " "), "cannot be quoted safely") || strings.Contains(strings.Join(d.Kept, " "), "\xff") {
+		t.Fatalf("kept %q", d.Kept)
+	}
+}
