@@ -156,7 +156,7 @@ func (g *grantsFlags) target(ctx context.Context, c *dbstate.Client, def string)
 }
 
 // plan connects, resolves the target and plans.
-func (g *grantsFlags) plan(ctx context.Context, cn *conn, prog string, stderr io.Writer) (*dbstate.GrantsPlan, *dbstate.Client, error) {
+func (g *grantsFlags) plan(ctx context.Context, cn *conn, stderr io.Writer) (*dbstate.GrantsPlan, *dbstate.Client, error) {
 	d, read, err := loadDesired(g.desired)
 	if err != nil {
 		return nil, nil, err
@@ -212,7 +212,7 @@ func runGrantsPlan(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
-	p, c, err := g.plan(ctx, &cn, "grants plan", stderr)
+	p, c, err := g.plan(ctx, &cn, stderr)
 	if err != nil {
 		return fail(stderr, "grants plan", err)
 	}
@@ -259,7 +259,7 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
-	p, c, err := g.plan(ctx, &cn, "grants apply", stderr)
+	p, c, err := g.plan(ctx, &cn, stderr)
 	if err != nil {
 		return fail(stderr, "grants apply", err)
 	}
