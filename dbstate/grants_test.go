@@ -2,6 +2,7 @@ package dbstate
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -495,5 +496,61 @@ func TestDiffGrantsHostileActualNames(t *testing.T) {
 	}
 	if len(d.Kept) != 2 || !strings.Contains(strings.Join(d.Kept, " "), "cannot be quoted safely") || strings.Contains(strings.Join(d.Kept, " "), "\xff") {
 		t.Fatalf("kept %q", d.Kept)
+	}
+}
+
+// TestParseShowGrantsFixtures parses every account block of testdata/grants/show-grants.txt, real SHOW GRANTS
+// output of MariaDB 10.11 and the older quoting style.
+func TestParseShowGrantsFixtures(t *testing.T) {
+	b, err := os.ReadFile("testdata/grants/show-grants.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks [][]string
+	var cur []string
+	for _, l := range strings.Split(string(b)+"\n", "\n") {
+		switch {
+		case strings.HasPrefix(l, "#"):
+		case l == "":
+			if len(cur) > 0 {
+				blocks = append(blocks, cur)
+			}
+			cur = nil
+		default:
+			cur = append(cur, l)
+		}
+	}
+	want := map[string]func(a *AccountState) bool{
+		"'d'@'10.%'": func(a *AccountState) bool {
+			return a.DefaultRole == "r1" && len(a.Grants) == 2 && a.Require == RequireSSL
+		},
+		"'a'@'%'": func(a *AccountState) bool {
+			return a.Grants[Object{DB: "*", Table: "*"}].Mask == DefaultServerPrivileges().Global
+		},
+		"role r1": func(a *AccountState) bool { return len(a.Roles) == 1 && len(a.Grants) == 0 },
+		"'o''b`r\\x%_'@'h\\%`'''": func(a *AccountState) bool {
+			return a.Grants[Object{DB: `a\\b` + "`c'd", Table: "*"}] != nil && len(a.Roles) == 1
+		},
+		"'mix'@'x'": func(a *AccountState) bool {
+			return a.Grants[Object{DB: `a\\_b`, Table: "t`x"}].Columns["c`1"] == 1 && a.DefaultRole == "plain"
+		},
+		"'o''brien'@'%'":  func(a *AccountState) bool { return a.Grants[Object{DB: "shop", Table: "*"}].Mask == 15 },
+		"'u'@'localhost'": func(a *AccountState) bool { return a.Auth[0].Plugin == PluginUnixSocket && a.DefaultRole == "r1" },
+	}
+	seen := 0
+	for _, bl := range blocks {
+		a, _, err := ParseShowGrants(bl, DefaultServerPrivileges())
+		if err != nil {
+			t.Fatalf("%v: %v", bl, err)
+		}
+		if f, ok := want[a.Key.String()]; ok {
+			seen++
+			if !f(a) {
+				t.Errorf("%s: %+v", a.Key, a)
+			}
+		}
+	}
+	if seen != len(want) || len(blocks) != 10 {
+		t.Fatalf("%d blocks, %d checked", len(blocks), seen)
 	}
 }
