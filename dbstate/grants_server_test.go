@@ -355,6 +355,36 @@ func TestGrantsOnCluster(t *testing.T) {
 		localExec(t, b.rs[1], "GRANT SELECT ON test.* TO app_read")
 	})
 
+	t.Run("apply needs the documented privileges", func(t *testing.T) {
+		b.p.Exec(t, "CREATE USER applier@'127.0.0.1' IDENTIFIED BY '4pplier'",
+			"GRANT CREATE USER, BINLOG ADMIN, READ ONLY ADMIN, SLAVE MONITOR, REPLICATION MASTER ADMIN ON *.* TO applier@'127.0.0.1'",
+			"GRANT SELECT, UPDATE ON mysql.* TO applier@'127.0.0.1'", "GRANT SELECT, INSERT ON test.* TO applier@'127.0.0.1' WITH GRANT OPTION")
+		for _, r := range b.rs {
+			r.WaitCaughtUp(t, b.p)
+		}
+		ac := dbstate.NewClient(dbstate.Credentials{User: "applier", Password: "4pplier"}, 3*time.Second, nil)
+		defer ac.Close()
+		target, err := dbstate.GrantsTargetFromTopology(discover(t, ac, b.p.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := mustDesired(t, `
+roles: [{name: minr, grants: [{privileges: [SELECT], on: "test.*"}]}]
+users:
+  - {name: minu, host: "10.%", auth: {password_file: batch.pw}, roles: [minr], default_role: minr, grants: [{privileges: [INSERT], on: "test.*"}]}
+`)
+		localExec(t, b.rs[0], "CREATE USER minu@'10.%'") // drift on one replica: repaired there with sql_log_bin=0
+		p, err := dbstate.PlanGrants(context.Background(), ac, target, d, dbstate.GrantsOptions{ReadFile: b.readFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := p.Execute(context.Background(), dbstate.ExecOptions{}); err != nil {
+			t.Fatalf("%v\n%+v", err, res)
+		}
+		b.assertNoErrant(t)
+		b.p.Exec(t, "DROP USER minu@'10.%'", "DROP ROLE minr", "DROP USER applier@'127.0.0.1'")
+	})
+
 	t.Run("hostile names", func(t *testing.T) { testHostileNames(t, b) })
 
 	t.Run("failure midway", func(t *testing.T) {
