@@ -240,8 +240,10 @@ roles, default roles, drops), local repairs with sql_log_bin=0 before replicated
 waiting with MASTER_GTID_WAIT after each rank until every replica has the primary's changes. Then it reads every
 instance back and checks that nothing remains. Statements are not undone: a failure midway says which
 statements were applied, which failed and which were not applied, and "plan" then shows what remains.
-Without --yes it prints the plan and changes nothing. The account needs CREATE USER, the privileges it grants
-WITH GRANT OPTION, and READ ONLY ADMIN for read-only replicas (ALL PRIVILEGES WITH GRANT OPTION covers it).
+Without --yes it prints the plan and changes nothing. The account needs CREATE USER, SELECT and UPDATE on
+mysql.*, BINLOG ADMIN (sql_log_bin=0), READ ONLY ADMIN (read-only replicas), SLAVE MONITOR and REPLICATION
+MASTER ADMIN (discovery), and every privilege it grants WITH GRANT OPTION; ALL PRIVILEGES ON *.* WITH GRANT
+OPTION covers them.
 
 Examples:
   dbstate grants apply --desired grants.yml --seed 127.0.0.1:3306 --defaults-file ~/.my.cnf --dry-run
