@@ -73,7 +73,7 @@ func runGrantsShow(ctx context.Context, args []string, stdout, stderr io.Writer)
 	} else {
 		var b []byte
 		b, err = dbstate.MarshalDesiredGrants(d, fmt.Sprintf(
-			"Users, roles and grants of %s (MariaDB %s), read by dbstate grants show.\nIt holds password hashes: keep it as safe as mysql.global_priv.",
+			"Users, roles and grants of %s (server version %s), read by dbstate grants show.\nIt holds password hashes: keep it as safe as mysql.global_priv.",
 			addr, st.Privileges.Version))
 		if err == nil {
 			_, err = stdout.Write(b)
