@@ -106,6 +106,10 @@ type GrantsOptions struct {
 	WaitTimeout time.Duration
 	// Parallel is how many instances are read at once. Zero means 8.
 	Parallel int
+	// StatementTimeout bounds each statement (max_statement_time and lock_wait_timeout of dbstate's sessions), so
+	// that a backup's FLUSH TABLES WITH READ LOCK fails the apply instead of hanging it (lock_wait_timeout alone
+	// does not stop an account statement waiting for it in 10.11). Zero means 30 s.
+	StatementTimeout time.Duration
 }
 
 // GrantsPlan is the plan that applies a desired state: the Plan (steps, printable) and the changes it makes.
@@ -298,6 +302,9 @@ func PlanGrants(ctx context.Context, c *Client, target GrantsTarget, desired *De
 	if o.WaitTimeout <= 0 {
 		o.WaitTimeout = 30 * time.Second
 	}
+	if o.StatementTimeout <= 0 {
+		o.StatementTimeout = 30 * time.Second
+	}
 	actual, err := ReadGrantsAll(ctx, c, target.instances(), o.Parallel)
 	if err != nil {
 		return nil, err
@@ -457,7 +464,9 @@ func (e *grantsExec) session(ctx context.Context, key sessionKey) (*sql.Conn, er
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", key.addr, err)
 	}
-	setup := []string{"SET SESSION sql_mode=REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')"}
+	setup := []string{"SET SESSION sql_mode=REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+		fmt.Sprintf("SET SESSION lock_wait_timeout=%d", max(1, int(e.opt.StatementTimeout.Seconds()))),
+		fmt.Sprintf("SET SESSION max_statement_time=%.3f", max(0.001, e.opt.StatementTimeout.Seconds()))}
 	if key.local {
 		setup = append(setup, "SET SESSION sql_log_bin=0")
 	}
@@ -685,12 +694,16 @@ func (p *GrantsPlan) Execute(ctx context.Context, opt ExecOptions) (*GrantsResul
 		len(res.Applied)+len(res.NotApplied)+btoi(res.Failed != nil), err)
 }
 
-// outcomeUnknown reports whether a failed statement may have run: not when the server answered with an error,
+// outcomeUnknown reports whether a failed statement may have run: not when the server refused it with an error,
 // nor when the driver says it sent nothing (driver.ErrBadConn), nor when the step failed before its statement.
 func outcomeUnknown(err error) bool {
 	var me *mysql.MySQLError
 	var ue *unsentError
-	return !errors.As(err, &me) && !errors.Is(err, driver.ErrBadConn) && !errors.As(err, &ue)
+	if errors.As(err, &me) {
+		// Interrupted (max_statement_time, KILL QUERY): the server may have been anywhere in the statement.
+		return me.Number == 1969 || me.Number == 1317
+	}
+	return !errors.Is(err, driver.ErrBadConn) && !errors.As(err, &ue)
 }
 
 // unsentError marks a failure before the statement was sent (the session could not be opened, a hook refused).

@@ -385,6 +385,36 @@ users:
 		b.p.Exec(t, "DROP USER minu@'10.%'", "DROP ROLE minr", "DROP USER applier@'127.0.0.1'")
 	})
 
+	t.Run("a global read lock fails the apply in time", func(t *testing.T) {
+		d := mustDesired(t, fullDesired+"  - {name: locked, host: '%', auth: {none: true}}\n")
+		ctx := context.Background()
+		p, err := dbstate.PlanGrants(ctx, b.c, b.target, d, dbstate.GrantsOptions{ReadFile: b.readFile, StatementTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := b.p.DB().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, "FLUSH TABLES WITH READ LOCK"); err != nil { // as a backup tool does
+			t.Fatal(err)
+		}
+		res, err := p.Execute(ctx, dbstate.ExecOptions{})
+		conn.ExecContext(ctx, "UNLOCK TABLES")
+		conn.Close()
+		// Interrupted by max_statement_time: the report cannot know whether it ran, and says so.
+		if !errors.Is(err, dbstate.ErrGrantsIncomplete) || res.Failed == nil || !res.Unknown || len(res.Applied) != 0 {
+			t.Fatalf("err = %v, res = %+v", err, res)
+		}
+		if !strings.Contains(err.Error(), "max_statement_time exceeded") {
+			t.Fatalf("err = %v", err)
+		}
+		if next := b.plan(t, d); len(next.Changes) != 1 {
+			t.Fatalf("after the failure, plan has %d changes, want the one that did not run", len(next.Changes))
+		}
+		b.apply(t, full)
+	})
+
 	t.Run("hostile names", func(t *testing.T) { testHostileNames(t, b) })
 
 	t.Run("failure midway", func(t *testing.T) {

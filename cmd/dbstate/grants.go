@@ -91,6 +91,7 @@ type grantsFlags struct {
 	seeds     seeds
 	instances string
 	timeout   time.Duration
+	stmtTime  time.Duration
 }
 
 func (g *grantsFlags) flags(fs *flag.FlagSet) {
@@ -98,6 +99,7 @@ func (g *grantsFlags) flags(fs *flag.FlagSet) {
 	fs.Var(&g.seeds, "seed", "an instance of the replicated cluster, host:port or socket path (repeatable; default: the option file's host/socket)")
 	fs.StringVar(&g.instances, "instances", "", "comma-separated independent instances (instead of --seed)")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "bound for each wait for the replicas")
+	fs.DurationVar(&g.stmtTime, "statement-timeout", 30*time.Second, "bound for each statement, also one waiting for a lock (a backup's FLUSH TABLES WITH READ LOCK)")
 }
 
 // loadDesired reads and validates the desired file; password files are read relative to its directory.
@@ -161,8 +163,8 @@ func (g *grantsFlags) plan(ctx context.Context, cn *conn, stderr io.Writer) (*db
 	if err != nil {
 		return nil, nil, err
 	}
-	if g.timeout <= 0 {
-		return nil, nil, cli.Usagef("--timeout must be positive")
+	if g.timeout <= 0 || g.stmtTime < time.Millisecond {
+		return nil, nil, cli.Usagef("--timeout and --statement-timeout must be positive")
 	}
 	c, def, _, err := cn.client(stderr)
 	if err != nil {
@@ -173,7 +175,7 @@ func (g *grantsFlags) plan(ctx context.Context, cn *conn, stderr io.Writer) (*db
 		c.Close()
 		return nil, nil, err
 	}
-	p, err := dbstate.PlanGrants(ctx, c, t, d, dbstate.GrantsOptions{ReadFile: read, WaitTimeout: g.timeout})
+	p, err := dbstate.PlanGrants(ctx, c, t, d, dbstate.GrantsOptions{ReadFile: read, WaitTimeout: g.timeout, StatementTimeout: g.stmtTime})
 	if err != nil {
 		c.Close()
 		if errors.Is(err, dbstate.ErrDesiredGrants) {
