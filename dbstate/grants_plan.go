@@ -360,8 +360,9 @@ func (p *GrantsPlan) summary() string {
 	if len(p.Changes) == 0 {
 		return fmt.Sprintf("no changes: %d instances match the desired state", p.Unchanged)
 	}
-	s := fmt.Sprintf("%d accounts to create, %d to alter, %d grants, %d revokes, %d to drop; %d statements",
-		len(created), len(altered), count[ChangeGrant], count[ChangeRevoke], count[ChangeDrop], repl+local)
+	s := fmt.Sprintf("%s to create, %d to alter, %s, %s, %d to drop; %s", plural(len(created), "account"),
+		len(altered), plural(count[ChangeGrant], "grant"), plural(count[ChangeRevoke], "revoke"), count[ChangeDrop],
+		plural(repl+local, "statement"))
 	var parts []string
 	if repl > 0 {
 		parts = append(parts, fmt.Sprintf("%d once on the primary (replicated)", repl))
@@ -711,6 +712,13 @@ type unsentError struct{ err error }
 
 func (e *unsentError) Error() string { return e.err.Error() }
 func (e *unsentError) Unwrap() error { return e.err }
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
 
 func btoi(b bool) int {
 	if b {
