@@ -23,6 +23,8 @@ type GrantsTarget struct {
 	// Independent instances do not replicate from each other: each gets its own changes (logged in its own binary
 	// log as any statement is).
 	Independent []string `json:"independent,omitempty"`
+	// Notes are problems of the topology that do not stop a plan (errant GTIDs, lag), shown as its warnings.
+	Notes []string `json:"notes,omitempty"`
 }
 
 func (t GrantsTarget) instances() []string {
@@ -56,12 +58,15 @@ func (t GrantsTarget) Validate() error {
 // without GTID, a loop, an intermediate master without log_slave_updates.
 func GrantsTargetFromTopology(t *Topology) (GrantsTarget, error) {
 	var reasons []error
+	var notes []string
 	for _, p := range t.Problems {
 		switch p.Kind {
 		case ProblemUnreachable:
 			reasons = append(reasons, because(ErrUnreachable, p.String()))
 		case ProblemBroken, ProblemStopped, ProblemNoGTID, ProblemLoop, ProblemNoBinlog, ProblemMultiWritable:
 			reasons = append(reasons, because(ErrReplicaUnhealthy, p.String()))
+		default:
+			notes = append(notes, p.String())
 		}
 	}
 	if len(t.Roots) != 1 {
@@ -70,7 +75,7 @@ func GrantsTargetFromTopology(t *Topology) (GrantsTarget, error) {
 	if len(reasons) > 0 {
 		return GrantsTarget{}, &RefusalError{Op: "grants", Reasons: reasons}
 	}
-	g := GrantsTarget{Primary: t.Roots[0]}
+	g := GrantsTarget{Primary: t.Roots[0], Notes: notes}
 	for _, a := range t.sortedAddrs() {
 		if a != g.Primary {
 			g.Replicas = append(g.Replicas, a)
@@ -315,7 +320,7 @@ func PlanGrants(ctx context.Context, c *Client, target GrantsTarget, desired *De
 	}
 	p := &GrantsPlan{Target: target, Changes: classify(target, diffs)}
 	p.Kind = "grants"
-	p.Warnings = warnings
+	p.Warnings = append(append([]string(nil), target.Notes...), warnings...)
 	for _, a := range target.instances() {
 		if len(diffs[a].Changes) == 0 {
 			p.Unchanged++
