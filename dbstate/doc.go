@@ -64,5 +64,20 @@
 // Errant GTIDs are found per domain in Go (MariaDB has no gtid_subset): see Errant for what positions can and
 // cannot show.
 //
+// # Users, roles and grants
+//
+// A DesiredGrants file (ParseDesiredGrants, YAML, unknown keys refused) lists users and roles with their
+// authentication, TLS requirement, limits, roles, default role and grants. ReadGrants reads a server's in a fixed
+// number of queries (mysql.global_priv's JSON, mysql.roles_mapping, mysql.db, mysql.tables_priv,
+// mysql.columns_priv); ParseShowGrants reads the same from SHOW GRANTS in any quoting style, and the two agree.
+// DesiredGrants.Normalize expands ALL PRIVILEGES against the server's own privilege list and hashes passwords on
+// the client; DiffGrants (pure) returns the statements, ranked so that each finds what it needs. PlanGrants runs
+// the diff on every instance of a cluster: what every instance lacks runs once on the primary and replicates,
+// drift on some instances runs on those only with sql_log_bin=0, so that no replica gains an errant GTID.
+// Applying waits for the replicas after each rank and reads every instance back; a failure midway reports which
+// statements ran and which did not, and planning again shows what remains. Every name goes through QuoteIdent;
+// authentication strings never appear in plans, errors, logs or JSON (GrantChange.SQL is redacted, the statement
+// that runs is unexported).
+//
 // The dbtest subpackage starts real mariadbd instances and topologies for tests.
 package dbstate

@@ -9,20 +9,47 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
-// ErrInvalidValue is returned (wrapped) when a value cannot be put safely into a replication statement.
-var ErrInvalidValue = errors.New("invalid value for a replication statement")
+// ErrInvalidValue is returned (wrapped) when a value cannot be put safely into a statement (a replication statement,
+// a name or string in an account statement).
+var ErrInvalidValue = errors.New("invalid value for a statement")
 
 // QuoteString returns s as a single-quoted SQL string literal: quotes and backslashes doubled or escaped. It
 // is meant for sessions without NO_BACKSLASH_ESCAPES (dbstate clears that mode on its statement sessions).
-// Strings with NUL bytes are refused.
+// Strings with NUL bytes or that are not valid UTF-8 are refused: the server would cut or reject them, and a
+// literal that the server reads differently from what was meant could change the meaning of a statement.
 func QuoteString(s string) (string, error) {
-	if strings.ContainsRune(s, 0) {
-		return "", fmt.Errorf("%w: NUL byte", ErrInvalidValue)
+	if err := checkLiteral(s); err != nil {
+		return "", err
 	}
 	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`, "\r", `\r`, "\x1a", `\Z`)
 	return "'" + r.Replace(s) + "'", nil
+}
+
+// QuoteIdent returns s as a backquoted SQL identifier (a user, host, role, database, table or column name), with
+// backquotes doubled. Inside backquotes the server takes every other byte literally whatever the sql_mode
+// (backslashes included; ANSI_QUOTES concerns double quotes only), so the name reaches the server exactly.
+// Empty names, NUL bytes and invalid UTF-8 are refused.
+func QuoteIdent(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("%w: empty name", ErrInvalidValue)
+	}
+	if err := checkLiteral(s); err != nil {
+		return "", err
+	}
+	return "`" + strings.ReplaceAll(s, "`", "``") + "`", nil
+}
+
+func checkLiteral(s string) error {
+	if strings.ContainsRune(s, 0) {
+		return fmt.Errorf("%w: NUL byte", ErrInvalidValue)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidValue)
+	}
+	return nil
 }
 
 // validHost accepts host names, IPv4 and IPv6 addresses.

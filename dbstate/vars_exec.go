@@ -661,9 +661,9 @@ func (p *VarsPlan) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "\n%s: %d to change, %d already as desired\n", iv.Instance, n, len(iv.Changes)-n)
 		for _, ch := range iv.Changes {
 			if ch.Changed {
-				fmt.Fprintf(&b, "  ~ %-32s %s -> %s\n", ch.Variable, printable(ch.Current), printable(ch.New))
+				fmt.Fprintf(&b, "  ~ %-32s %s -> %s\n", ch.Variable, displayValue(ch.Current), displayValue(ch.New))
 			} else {
-				fmt.Fprintf(&b, "    %-32s %s\n", ch.Variable, printable(ch.Current))
+				fmt.Fprintf(&b, "    %-32s %s\n", ch.Variable, displayValue(ch.Current))
 			}
 		}
 	}
@@ -677,8 +677,8 @@ func (p *VarsPlan) WriteText(w io.Writer) error {
 	return err
 }
 
-// printable quotes a value for a terminal line when it is empty or holds anything but plain text.
-func printable(s string) string {
+// displayValue quotes a value for a terminal line when it is empty or holds anything but plain text.
+func displayValue(s string) string {
 	if s == "" || strings.ContainsAny(s, " \t'\"\\") || strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
 		return fmt.Sprintf("%q", s)
 	}
@@ -715,7 +715,7 @@ func (r *VarsResult) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "\n!!! %s: rollback incomplete: %s\n", ii.Instance, ii.Reason)
 		b.WriteString("  current values (\"unknown\": the instance could not be read; if it restarted, it runs with its configuration files' values):\n")
 		for _, n := range slices.Sorted(maps.Keys(ii.Values)) {
-			fmt.Fprintf(&b, "    %-32s %s\n", n, printable(ii.Values[n]))
+			fmt.Fprintf(&b, "    %-32s %s\n", n, displayValue(ii.Values[n]))
 		}
 		b.WriteString("  to restore the snapshot by hand, run on it:\n")
 		for _, s := range ii.Statements {

@@ -34,6 +34,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmds := []cli.Command{
 		{Name: "topology", Summary: "show the replication tree (topology show) or move a replica (topology move)", Run: runTopology},
 		{Name: "switchover", Summary: "make a replica the primary, with no acknowledged write lost", Run: runSwitchover},
+		{Name: "grants", Summary: "users, roles and grants as desired state: show, plan, apply", Run: runGrants},
 		{Name: "check-config", Summary: "check the connection flags and option file, and try to connect", Run: runCheckConfig},
 		{Name: "vars", Summary: "plan or push runtime variables (SET GLOBAL) to many instances as one transaction", Run: runVars},
 		{Name: "exporter", Summary: "serve Prometheus metrics: desired beside observed state (variables, replication, topology)", Run: runExporter},

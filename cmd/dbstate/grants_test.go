@@ -1,0 +1,85 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/evenkeel/evenkeel/dbstate"
+	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+)
+
+// TestGrantsREADMELoop runs the loop the README shows, on a primary with one replica: show an existing server,
+// save it as the desired file, plan (empty, exit 0), edit the file, plan (exit 1), apply without --yes (nothing
+// changes, exit 2), apply --yes, plan again (empty, exit 0).
+func TestGrantsREADMELoop(t *testing.T) {
+	tp := dbtest.Build(t, "p p>r")
+	p := tp.Get("p")
+	p.Exec(t, "CREATE USER app@'10.%' IDENTIFIED BY 'app-pw'", "GRANT SELECT ON test.* TO app@'10.%'")
+	tp.Get("r").WaitCaughtUp(t, p)
+	dir := t.TempDir()
+	cnf := filepath.Join(dir, "dbstate.cnf")
+	os.WriteFile(cnf, []byte(fmt.Sprintf("[client]\nuser = %s\npassword = \"%s\"\n", dbtest.AdminUser, dbtest.AdminPassword)), 0o600)
+	desired := filepath.Join(dir, "grants.yml")
+	conn := []string{"--defaults-file", cnf, "--seed", p.Addr()}
+
+	code, out, errs := runCLI(t, "grants", "show", "--defaults-file", cnf, "--instance", p.Addr())
+	if code != 0 || !strings.Contains(out, "name: app") {
+		t.Fatalf("show: exit %d\n%s%s", code, out, errs)
+	}
+	os.WriteFile(desired, []byte(out), 0o600)
+	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", desired}, conn...)...); code != 0 || !strings.Contains(out, "no changes") {
+		t.Fatalf("plan after show: exit %d\n%s%s", code, out, errs)
+	}
+	// JSON output never holds the hashes.
+	if code, out, _ := runCLI(t, "grants", "show", "--defaults-file", cnf, "--instance", p.Addr(), "--json"); code != 0 || strings.Contains(out, dbstate.NativePasswordHash("app-pw")[1:]) || !strings.Contains(out, "redacted") {
+		t.Fatalf("show --json: exit %d\n%s", code, out)
+	}
+	// Edit: a new user with a password file, and one more grant for app.
+	os.WriteFile(filepath.Join(dir, "report.pw"), []byte("rep0rt-pw\n"), 0o600)
+	// The README's edit: append a user (users: is the last key show writes).
+	edited := out + "  - name: report\n    host: \"10.0.%\"\n    auth: {password_file: report.pw}\n    grants:\n      - {privileges: [SELECT], on: \"test.*\"}\n"
+	os.WriteFile(desired, []byte(edited), 0o600)
+	code, out, errs = runCLI(t, append([]string{"grants", "plan", "--desired", desired}, conn...)...)
+	if code != 1 || !strings.Contains(out, "CREATE USER `report`@`10.0.%`") || !strings.Contains(out, "Summary: 1 account to create, 0 to alter, 1 grant, 0 revokes, 0 to drop; 2 statements: 2 once on the primary (replicated)\n") || strings.Contains(out, "rep0rt-pw") {
+		t.Fatalf("plan after edit: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", desired, "--json"}, conn...)...); code != 1 ||
+		strings.Contains(out, dbstate.NativePasswordHash("rep0rt-pw")[1:]) || !strings.Contains(out, `"scope": "replicated"`) {
+		t.Fatalf("plan --json: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, append([]string{"grants", "apply", "--desired", desired}, conn...)...); code != 2 || !strings.Contains(errs, "nothing changed") {
+		t.Fatalf("apply without --yes: exit %d\n%s%s", code, out, errs)
+	}
+	audit := filepath.Join(dir, "audit.jsonl")
+	if code, out, errs := runCLI(t, append([]string{"grants", "apply", "--desired", desired, "--yes", "--audit-log", audit}, conn...)...); code != 0 || !strings.Contains(out, "every instance verified") {
+		t.Fatalf("apply: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", desired}, conn...)...); code != 0 {
+		t.Fatalf("plan after apply: exit %d\n%s%s", code, out, errs)
+	}
+	if b, _ := os.ReadFile(audit); strings.Contains(string(b), "rep0rt-pw") || !strings.Contains(string(b), `"step":"create 1"`) {
+		t.Fatalf("audit log:\n%s", b)
+	}
+	// An auth plugin the servers have not loaded is refused before anything runs, with the fix.
+	os.WriteFile(filepath.Join(dir, "ed.yml"), []byte(edited+"  - {name: ed, host: '%', auth: {ed25519_password_file: report.pw}}\n"), 0o600)
+	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", filepath.Join(dir, "ed.yml")}, conn...)...); code != 1 || !strings.Contains(errs, "INSTALL SONAME 'auth_ed25519'") {
+		t.Fatalf("ed25519 without the plugin: exit %d\n%s%s", code, out, errs)
+	}
+	// Usage and config errors exit 2.
+	for _, args := range [][]string{
+		{"grants", "plan", "--defaults-file", cnf, "--seed", p.Addr()},
+		{"grants", "plan", "--desired", filepath.Join(dir, "missing.yml"), "--defaults-file", cnf, "--seed", p.Addr()},
+		{"grants", "check", "--desired", cnf},
+		{"grants", "plan", "--desired", desired, "--defaults-file", cnf, "--seed", p.Addr(), "--instances", p.Addr()},
+	} {
+		if code, out, errs := runCLI(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2\n%s%s", args, code, out, errs)
+		}
+	}
+	if code, out, errs := runCLI(t, "grants", "check", "--desired", "../../examples/dbstate/grants.yml"); code != 0 {
+		t.Fatalf("check example: exit %d\n%s%s", code, out, errs)
+	}
+}
