@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +24,8 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // ContentHash names the content of an observation (its titles and versions), so that nodes fetch each
@@ -73,7 +76,10 @@ type digest struct {
 // broadcastMsg is one gossip broadcast: an 8-byte big-endian age in milliseconds, then this as JSON.
 // The age is written when memberlist sends the message, not when it was queued.
 type broadcastMsg struct {
-	Src   string `json:"src"` // the sender's API URL, to fetch content from
+	// From names the member that sent (or relayed) the digest. Receivers fetch its content from that
+	// member's API, at the address the member advertises in its memberlist metadata: never from a URL that
+	// a message names, so that no message can make a node send requests elsewhere.
+	From  string `json:"from"`
 	D     digest `json:"d"`
 	Leave string `json:"leave,omitempty"` // set instead of D when the named node is leaving on purpose
 	// Direct marks a digest the observer sent straight to every member because its scan result changed,
@@ -83,12 +89,13 @@ type broadcastMsg struct {
 
 // pushPullMsg is a node's full state in memberlist's push/pull: digests of every observation it holds.
 type pushPullMsg struct {
-	Src     string   `json:"src"`
 	Node    string   `json:"node"`
 	Digests []digest `json:"digests"`
 	// Held are the sender's held safe versions in repositories with an unknown endpoint (usually none): a
-	// node that restarted during an outage adopts them where it holds nothing (State.AdoptHeld).
-	Held []HeldVersion `json:"held,omitempty"`
+	// node that restarted during an outage adopts them where it holds nothing (State.AdoptHeld), for the
+	// repositories whose endpoint set (Sets: repository -> EndpointSetHash) equals its own.
+	Held []HeldVersion     `json:"held,omitempty"`
+	Sets map[string]string `json:"sets,omitempty"`
 }
 
 // nodeMeta is memberlist node metadata (at most 512 bytes).
@@ -133,8 +140,11 @@ type Cluster struct {
 	keyring *memberlist.Keyring
 
 	inbox    chan inbound
-	fetching sync.Map // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
+	direct   chan *obsBroadcast // digests to send straight to every member, by one goroutine
+	fetching sync.Map           // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
 	stop     chan struct{}
+	ctx      context.Context // ends at Leave: every request to another node uses it
+	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	joined   atomic.Bool
 	merged   atomic.Bool
@@ -149,7 +159,7 @@ type Cluster struct {
 
 type inbound struct {
 	d    digest
-	src  string
+	from string // the member that sent it: its content is fetched from that member's advertised API
 	recv time.Time
 	kind string
 }
@@ -173,15 +183,19 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{
 		svc: s, cfg: cfg, log: s.log.With("component", "cluster"), peers: opts.Peers, now: s.now,
-		inbox: make(chan inbound, 4096), stop: make(chan struct{}), members: map[string]*MemberView{},
-		leaving: map[string]bool{}, outcomes: map[string]string{},
+		inbox: make(chan inbound, 4096), direct: make(chan *obsBroadcast, 64), stop: make(chan struct{}),
+		members: map[string]*MemberView{}, leaving: map[string]bool{}, outcomes: map[string]string{},
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.apiURL = opts.APIURL
 	if c.apiURL == "" {
 		c.apiURL = cfg.APIAdvertise
 	}
 	if c.peers == nil {
-		c.peers = &http.Client{Timeout: 10 * time.Second}
+		// No redirects: content comes from the member's own API or not at all.
+		c.peers = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	meta, _ := json.Marshal(nodeMeta{DC: cfg.Datacenter, API: c.apiURL})
 	if len(meta) > memberlist.MetaMaxSize {
@@ -229,6 +243,7 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 		return c.ml.NumMembers()
 	}}
 	if c.ml, err = memberlist.Create(mc); err != nil {
+		c.cancel()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if s.reg != nil {
@@ -241,6 +256,8 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 		c.wg.Add(1)
 		go c.worker()
 	}
+	c.wg.Add(1)
+	go c.directSender()
 	s.mu.Lock()
 	s.cluster = c
 	s.mu.Unlock()
@@ -355,7 +372,7 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	default:
 	}
 	// memberlist tells others only that the node is gone; announce first that it leaves on purpose.
-	body, _ := json.Marshal(broadcastMsg{Src: c.apiURL, Leave: c.cfg.NodeName})
+	body, _ := json.Marshal(broadcastMsg{From: c.cfg.NodeName, Leave: c.cfg.NodeName})
 	c.queue.QueueBroadcast(&obsBroadcast{name: "leave\x00" + c.cfg.NodeName, body: body, at: c.now(), now: c.now})
 	if c.ml.NumMembers() > 1 {
 		deadline := time.Now().Add(min(timeout, 10*c.cfg.GossipInterval))
@@ -365,6 +382,7 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	}
 	err := c.ml.Leave(timeout)
 	close(c.stop)
+	c.cancel()
 	if e := c.ml.Shutdown(); err == nil {
 		err = e
 	}
@@ -457,7 +475,7 @@ func (c *Cluster) KeyFingerprints() []string {
 // member, so that a change reaches every node in one hop instead of waiting for gossip rounds. Unchanged
 // scans, which only refresh freshness, ride the gossip alone.
 func (c *Cluster) publish(o *Observation) {
-	body, _ := json.Marshal(broadcastMsg{Src: c.apiURL, D: digestOf(o, 0)})
+	body, _ := json.Marshal(broadcastMsg{From: c.cfg.NodeName, D: digestOf(o, 0)})
 	c.queue.QueueBroadcast(&obsBroadcast{name: o.Observer + "\x00" + o.Endpoint, body: body, at: o.At, now: c.now})
 	if o.Observer != c.cfg.NodeName {
 		return
@@ -468,9 +486,24 @@ func (c *Cluster) publish(o *Observation) {
 	c.outcomes[o.Endpoint] = outcome
 	c.mu.Unlock()
 	if changed {
-		direct, _ := json.Marshal(broadcastMsg{Src: c.apiURL, D: digestOf(o, 0), Direct: true})
-		b := &obsBroadcast{body: direct, at: o.At, now: c.now}
-		go c.sendDirect(b) // publish runs under the service's lock: send outside it
+		direct, _ := json.Marshal(broadcastMsg{From: c.cfg.NodeName, D: digestOf(o, 0), Direct: true})
+		select { // publish runs under the service's lock: the sender goroutine sends outside it
+		case c.direct <- &obsBroadcast{body: direct, at: o.At, now: c.now}:
+		default: // the gossip carries it too
+		}
+	}
+}
+
+// directSender sends the queued direct digests until Leave.
+func (c *Cluster) directSender() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case b := <-c.direct:
+			c.sendDirect(b)
+		}
 	}
 }
 
@@ -550,6 +583,10 @@ func (c *Cluster) enqueue(in inbound) {
 
 func (c *Cluster) apply(in inbound) {
 	d := in.d
+	if reason := c.checkDigest(&d, in.recv); reason != "" {
+		c.reject(reason, in.from)
+		return
+	}
 	if d.Observer == c.cfg.NodeName {
 		// This node is the authority on its own scans, but other nodes may hold one from before a restart
 		// with a higher sequence number (the clock stepped back meanwhile): they would reject this node's new
@@ -585,10 +622,10 @@ func (c *Cluster) apply(in inbound) {
 				close(done)
 			}()
 			var err error
-			schemas, err = c.fetchContent(in.src, d.Hash)
+			schemas, err = c.fetchContent(in.from, d.Hash)
 			if err != nil {
 				c.m.fetchErrors.Inc()
-				c.log.Debug("fetching observation content failed", "from", in.src, "hash", d.Hash, "err", err)
+				c.log.Debug("fetching observation content failed", "from", in.from, "hash", d.Hash, "err", err)
 				return
 			}
 		}
@@ -607,12 +644,24 @@ func (c *Cluster) apply(in inbound) {
 	}
 }
 
-// fetchContent gets an observation's content by hash from the node at src, and checks the hash.
-func (c *Cluster) fetchContent(src, hash string) (map[string][]Version, error) {
-	if src == "" {
-		return nil, errors.New("no API URL to fetch from")
+// memberAPI is the API URL that member advertises in its memberlist metadata ("" when unknown).
+func (c *Cluster) memberAPI(member string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.members[member]; m != nil && m.State == "alive" {
+		return m.API
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return ""
+}
+
+// fetchContent gets an observation's content by hash from member's advertised API, and checks it: its hash,
+// and its size against the bounds a scan of this node would apply.
+func (c *Cluster) fetchContent(member, hash string) (map[string][]Version, error) {
+	src := c.memberAPI(member)
+	if src == "" {
+		return nil, fmt.Errorf("member %s is not alive or advertises no API", safetext.Quote(safetext.Bound(member, 64)))
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(src, "/")+"/v1/internal/content/"+hash, nil)
 	if err != nil {
@@ -626,14 +675,20 @@ func (c *Cluster) fetchContent(src, hash string) (map[string][]Version, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %s", resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxContentBytes+1))
 	c.m.fetchBytes.Add(float64(len(body)))
 	if err != nil {
 		return nil, err
 	}
+	if len(body) > maxContentBytes {
+		return nil, fmt.Errorf("content exceeds %d bytes", maxContentBytes)
+	}
 	var schemas map[string][]Version
 	if err := json.Unmarshal(body, &schemas); err != nil {
 		return nil, err
+	}
+	if max := c.svc.Config().Scan.MaxTitles; len(schemas) > max {
+		return nil, fmt.Errorf("content lists %d titles, more than max_titles %d", len(schemas), max)
 	}
 	if got := ContentHash(schemas); got != hash {
 		return nil, fmt.Errorf("content hash %s, want %s", got, hash)
@@ -656,21 +711,19 @@ func (d *clusterDelegate) NodeMeta(limit int) []byte {
 
 func (d *clusterDelegate) NotifyMsg(b []byte) {
 	c := (*Cluster)(d)
-	var m broadcastMsg
-	var age int64
-	err := errors.New("shorter than its 8-byte age")
-	if len(b) >= 8 {
-		age = int64(binary.BigEndian.Uint64(b[:8]))
-		err = json.Unmarshal(b[8:], &m)
-	}
+	m, err := decodeBroadcast(b)
 	kind := "broadcast"
 	if m.Direct {
 		kind = "direct"
 	}
 	c.m.msgs.WithLabelValues("received", kind).Inc()
 	c.m.bytes.WithLabelValues("received", kind).Add(float64(len(b)))
-	if err != nil || age < 0 {
-		c.log.Debug("ignoring a malformed broadcast", "bytes", len(b), "err", err)
+	if err != nil {
+		c.reject("malformed", "")
+		return
+	}
+	if m.From == "" || len(m.From) > maxNameBytes {
+		c.reject("sender", "")
 		return
 	}
 	if m.Leave != "" {
@@ -679,8 +732,7 @@ func (d *clusterDelegate) NotifyMsg(b []byte) {
 		c.mu.Unlock()
 		return
 	}
-	m.D.AgeMS = age
-	c.enqueue(inbound{d: m.D, src: m.Src, recv: c.now(), kind: kind})
+	c.enqueue(inbound{d: m.D, from: m.From, recv: c.now(), kind: kind})
 }
 
 func (d *clusterDelegate) GetBroadcasts(overhead, limit int) [][]byte {
@@ -696,12 +748,15 @@ func (d *clusterDelegate) GetBroadcasts(overhead, limit int) [][]byte {
 func (d *clusterDelegate) LocalState(join bool) []byte {
 	c := (*Cluster)(d)
 	now := c.now()
-	msg := pushPullMsg{Src: c.apiURL, Node: c.cfg.NodeName}
+	msg := pushPullMsg{Node: c.cfg.NodeName}
 	c.svc.mu.Lock()
 	for _, o := range c.svc.state.Observations() {
 		msg.Digests = append(msg.Digests, digestOf(o, now.Sub(o.At)))
 	}
 	msg.Held = c.svc.state.HeldWhileStale(now)
+	if len(msg.Held) > 0 {
+		msg.Sets = c.svc.state.EndpointSets()
+	}
 	c.svc.mu.Unlock()
 	b, _ := json.Marshal(msg)
 	c.m.msgs.WithLabelValues("sent", "push_pull").Inc()
@@ -714,20 +769,25 @@ func (d *clusterDelegate) MergeRemoteState(buf []byte, join bool) {
 	c := (*Cluster)(d)
 	c.m.msgs.WithLabelValues("received", "push_pull").Inc()
 	c.m.bytes.WithLabelValues("received", "push_pull").Add(float64(len(buf)))
-	var m pushPullMsg
-	if err := json.Unmarshal(buf, &m); err != nil {
-		c.log.Warn("ignoring malformed remote state", "err", err)
+	m, err := decodePushPull(buf)
+	if err != nil {
+		c.reject("malformed", "")
+		return
+	}
+	if m.Node == "" || len(m.Node) > maxNameBytes {
+		c.reject("sender", "")
 		return
 	}
 	recv := c.now()
 	for _, dg := range m.Digests {
-		if dg.AgeMS < 0 {
-			continue
-		}
-		c.enqueue(inbound{d: dg, src: m.Src, recv: recv, kind: "push_pull"})
+		c.enqueue(inbound{d: dg, from: m.Node, recv: recv, kind: "push_pull"})
 	}
 	if len(m.Held) > 0 && m.Node != c.cfg.NodeName {
-		c.svc.adoptHeld(m.Held)
+		if len(m.Held) > maxHeldPerMessage {
+			c.reject("held_count", m.Node)
+		} else {
+			c.svc.adoptHeld(m.Held, m.Sets)
+		}
 	}
 	if m.Node != c.cfg.NodeName {
 		c.merged.Store(true)
@@ -743,6 +803,9 @@ func (e *clusterEvents) note(n *memberlist.Node, how string) {
 	c := (*Cluster)(e)
 	var meta nodeMeta
 	_ = json.Unmarshal(n.Meta, &meta)
+	if !validAPIURL(meta.API) {
+		meta.API = "" // content is never fetched from this member
+	}
 	c.mu.Lock()
 	state := "alive"
 	switch how {
@@ -799,6 +862,7 @@ type clusterMetrics struct {
 	dropped     prometheus.Counter
 	fetchErrors prometheus.Counter
 	fetchBytes  prometheus.Counter
+	rejected    *prometheus.CounterVec
 	membersDesc *prometheus.Desc
 }
 
@@ -820,6 +884,10 @@ func newClusterMetrics(c *Cluster) *clusterMetrics {
 			Help: "Failed fetches of observation content from other nodes."}),
 		fetchBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_content_fetch_bytes_total",
 			Help: "Bytes of observation content fetched from other nodes."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_rejected_total",
+			Help: "Gossip messages and digests rejected, by reason: malformed, sender, age (negative, in the future or " +
+				"older than any node keeps), seq, observer, endpoint, hash, error (text too long), held_count."},
+			[]string{"reason"}),
 		membersDesc: prometheus.NewDesc("schemasync_cluster_members", "Cluster members this node knows, by state.",
 			[]string{"state"}, nil),
 	}
@@ -833,7 +901,8 @@ func (m *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (m *clusterMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.msgs, m.bytes, m.stateBytes, m.propagation, m.dropped, m.fetchErrors, m.fetchBytes}
+	return []prometheus.Collector{m.msgs, m.bytes, m.stateBytes, m.propagation, m.dropped, m.fetchErrors, m.fetchBytes,
+		m.rejected}
 }
 
 func (m *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
@@ -847,4 +916,89 @@ func (m *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
 	for _, c := range m.collectors() {
 		c.Collect(ch)
 	}
+}
+
+// Bounds on what gossip may carry. A peer that holds the gossip key can send anything; these keep what it
+// sends from taking unbounded memory, or from dating an observation outside the range any node would.
+const (
+	maxNameBytes      = 256      // a node (observer) name
+	maxContentBytes   = 64 << 20 // one observation's content, fetched by hash
+	maxHeldPerMessage = 100000   // held versions in one push/pull
+	maxSeqAhead       = 24 * time.Hour
+)
+
+// decodeBroadcast decodes a broadcast or direct message: the 8-byte age, then JSON. The age goes into the
+// digest; one above the int64 range arrives negative, and checkDigest rejects it.
+func decodeBroadcast(b []byte) (broadcastMsg, error) {
+	var m broadcastMsg
+	if len(b) < 8 {
+		return m, errors.New("shorter than its 8-byte age")
+	}
+	if err := json.Unmarshal(b[8:], &m); err != nil {
+		return broadcastMsg{}, err
+	}
+	m.D.AgeMS = int64(binary.BigEndian.Uint64(b[:8]))
+	return m, nil
+}
+
+// decodePushPull decodes a push/pull state message.
+func decodePushPull(b []byte) (pushPullMsg, error) {
+	var m pushPullMsg
+	err := json.Unmarshal(b, &m)
+	return m, err
+}
+
+// checkDigest range-checks every field of a digest that arrived by gossip, at recv by this node's clock. It
+// returns the reason for rejecting it, or "".
+func (c *Cluster) checkDigest(d *digest, recv time.Time) string {
+	return checkDigest(d, recv, c.svc.forgetAfter(), c.svc.configuredEndpoint)
+}
+
+// checkDigest is the rule: an age from 0 to maxAge, a sequence number above 0 and at most a day ahead of
+// recv's (sequence numbers are nanosecond clock readings), a bounded observer name, an endpoint configured
+// here in the repository the digest names, a bounded error or else a well-formed content hash.
+func checkDigest(d *digest, recv time.Time, maxAge time.Duration, configured func(repo, endpoint string) bool) string {
+	switch {
+	case d.AgeMS < 0 || d.AgeMS > maxAge.Milliseconds():
+		return "age"
+	case d.Seq == 0 || d.Seq > uint64(max(recv.Add(maxSeqAhead).UnixNano(), 0)):
+		return "seq"
+	case d.Observer == "" || len(d.Observer) > maxNameBytes:
+		return "observer"
+	case !configured(d.Repository, d.Endpoint):
+		return "endpoint"
+	case len(d.Err) > MaxReasonBytes || d.Err != "" && d.Hash != "":
+		return "error"
+	case d.Err == "" && !validHash(d.Hash):
+		return "hash"
+	}
+	return ""
+}
+
+// reject counts a rejected message or digest. It logs at debug level only: a flood of garbage must not
+// flood the log (the counter shows it).
+func (c *Cluster) reject(reason, from string) {
+	c.m.rejected.WithLabelValues(reason).Inc()
+	c.log.Debug("rejected a gossip message", "reason", reason, "from", safetext.Bound(from, 64))
+}
+
+// validHash reports whether h looks like a ContentHash: 32 lowercase hex digits.
+func validHash(h string) bool {
+	if len(h) != 32 {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validAPIURL reports whether a member's advertised API is a URL this node may fetch content from: http(s),
+// with a host, without credentials, query or fragment.
+func validAPIURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		u.RawQuery == "" && u.Fragment == "" && len(s) <= 256
 }

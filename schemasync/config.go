@@ -274,6 +274,15 @@ func LoadConfig(path string) (Config, error) {
 	return cfg, nil
 }
 
+// scanConfig is the scan configuration with its derived defaults filled in (reconfirm_after).
+func (c *Config) scanConfig() ScanConfig {
+	sc := c.Scan
+	if sc.ReconfirmAfter == 0 {
+		sc.ReconfirmAfter = c.MaxStaleness / 4
+	}
+	return sc
+}
+
 // stateRepositories converts the configured repositories to the state's view of them.
 func (c *Config) stateRepositories() []Repository {
 	out := make([]Repository, len(c.Repositories))

@@ -231,3 +231,80 @@ func TestRealNginxListingCacheInPlace(t *testing.T) {
 		t.Fatalf("after the racy window the unchanged listings are not reused: %+v", settled)
 	}
 }
+
+// TestRealNginxFileStopsAnswering: a version file that stops answering while its directory listing stays the
+// same (here its symlink's target is removed and the directory's mtime put back, as a host that copies
+// mtimes would leave it; a chmod 000 does the same to a non-root nginx) stops counting within max_staleness,
+// although the cached listing still shows the file.
+func TestRealNginxFileStopsAnswering(t *testing.T) {
+	const title = "mediawiki/page/change"
+	root := t.TempDir()
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(root, "primary")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := schemarepo.Demo().WriteDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	err := filepath.WalkDir(filepath.Join(dir, "jsonschema"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			err = os.Chtimes(p, old, old)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := nginxtest.Start(t, map[string]string{"primary": dir})
+	cfg := schemasync.DefaultConfig()
+	cfg.Cluster.NodeName = "n1"
+	cfg.ScanInterval, cfg.MaxStaleness = 300*time.Millisecond, 3*time.Second
+	cfg.Scan.Timeout = time.Second
+	cfg.Scan.FullRescanEvery = 1 << 30 // the cache alone: only re-confirmation can see the change
+	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary",
+		Endpoints: []string{srv.URL + "/repositories/primary/jsonschema/"}}}
+	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	safe := func() string {
+		sv, ok := svc.View().Schema("primary", title)
+		if !ok || sv.SafeVersion == nil {
+			return ""
+		}
+		return sv.SafeVersion.String()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for safe() != "1.1.0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("safe version %q, want 1.1.0", safe())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a few warm scans that reuse the listing
+	d := filepath.Join(dir, "jsonschema", filepath.FromSlash(title))
+	if err := os.Remove(filepath.Join(d, "1.1.0.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(d, old, old); err != nil {
+		t.Fatal(err)
+	}
+	broke := time.Now()
+	for safe() == "1.1.0" {
+		if time.Since(broke) > cfg.MaxStaleness+time.Second {
+			t.Fatalf("1.1.0 still safe %s after its file stopped answering (max_staleness %s)",
+				time.Since(broke).Round(time.Millisecond), cfg.MaxStaleness)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("1.1.0 stopped counting %s after its file stopped answering; safe now %q",
+		time.Since(broke).Round(time.Millisecond), safe())
+}

@@ -96,7 +96,7 @@ func NewService(cfg Config, opts ServiceOptions) (*Service, error) {
 		s.now = time.Now
 	}
 	s.state = NewState(cfg.stateRepositories(), cfg.MaxStaleness)
-	s.scanner = NewScanner(cfg.Scan, s.fetcher)
+	s.scanner = NewScanner(cfg.scanConfig(), s.fetcher)
 	s.metrics = newMetrics(s)
 	if opts.Registerer != nil {
 		if err := s.metrics.register(opts.Registerer); err != nil {
@@ -130,7 +130,7 @@ func (s *Service) Reload(cfg Config) error {
 		}
 	}
 	old := s.scanner
-	s.scanner = NewScanner(cfg.Scan, s.fetcher)
+	s.scanner = NewScanner(cfg.scanConfig(), s.fetcher)
 	old.mu.Lock()
 	for u, c := range old.caches { // keep what the old scanner learnt
 		if keep[u] {
@@ -161,9 +161,9 @@ func (s *Service) Observe(o Observation) bool {
 }
 
 // adoptHeld takes another node's held safe versions where this node holds none (see State.AdoptHeld).
-func (s *Service) adoptHeld(hv []HeldVersion) {
+func (s *Service) adoptHeld(hv []HeldVersion, sets map[string]string) {
 	s.mu.Lock()
-	ok := s.state.AdoptHeld(hv, s.now())
+	ok := s.state.AdoptHeld(hv, sets, s.now())
 	s.mu.Unlock()
 	if ok {
 		s.viewDirty.Store(true)
@@ -192,6 +192,21 @@ func (s *Service) observationSeq(endpoint, observer string) (uint64, bool) {
 		return 0, false
 	}
 	return o.Seq, true
+}
+
+// configuredEndpoint reports whether endpoint is configured here, in repository repo.
+func (s *Service) configuredEndpoint(repo, endpoint string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return repo != "" && s.state.endpointRepo[endpoint] == repo
+}
+
+// forgetAfter is how old an observation may grow before the state drops it: no node keeps one older, so
+// gossip that reports an older one is out of range.
+func (s *Service) forgetAfter() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 10*s.cfg.MaxStaleness + time.Hour
 }
 
 // contentByHash finds the content of a successful observation the state holds, by its hash.
@@ -311,7 +326,9 @@ func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo
 		r.Hash = ContentHash(r.Schemas)
 	}
 	r.Observer = node
-	r.At = start // the service's clock, which the state judges freshness by: the age is never under-reported
+	// The service's clock, which the state judges freshness by, and the oldest confirmation the scan relied
+	// on: the age is never under-reported, so no version counts on a GET older than max_staleness.
+	r.At = start.Add(-r.ConfirmedBefore)
 	s.mu.Lock()
 	now := s.now()
 	// Strictly increasing even when the wall clock steps back (NTP), or the state would reject this node's
@@ -448,7 +465,7 @@ func (s *Service) refreshLocked() {
 	s.mu.Lock()
 	now := s.now()
 	v := s.state.View(now)
-	s.state.Forget(now, 10*s.cfg.MaxStaleness+time.Hour)
+	s.state.Forget(now, 10*s.cfg.MaxStaleness+time.Hour) // the same bound as forgetAfter
 	s.mu.Unlock()
 	cur := &snapshot{view: v}
 	prev := s.snap.Swap(cur)

@@ -44,6 +44,8 @@ func svcConfig(eps ...string) Config {
 	cfg.ScanInterval = time.Second
 	cfg.MaxStaleness = time.Minute
 	cfg.Scan = testScanConfig()
+	cfg.Scan.ReconfirmAfter = 0 // a quarter of max_staleness
+	cfg.Scan.Timeout = time.Second
 	cfg.Repositories = []RepositoryConfig{{Name: "primary", Endpoints: eps}}
 	return cfg
 }
