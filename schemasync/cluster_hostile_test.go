@@ -161,3 +161,73 @@ func TestClusterHostilePeer(t *testing.T) {
 		t.Fatal("a peer's lie made 9.9.9 safe")
 	}
 }
+
+// gossipLiar is a member that holds the gossip key and lies with out-of-range numbers: it claims that an
+// endpoint serves every version there could be, in digests whose age is in the future or absurd, or whose
+// sequence number is far ahead. Accepted, such a digest would keep the endpoint "known" forever.
+type gossipLiar struct {
+	t   *testing.T
+	ml  *memberlist.Memberlist
+	seq uint64
+	n   int
+}
+
+func newGossipLiar(t *testing.T, fn *faultNet, seed string) *gossipLiar {
+	t.Helper()
+	all := map[string][]schemasync.Version{}
+	for _, title := range []string{"a/x", "b/y/z"} {
+		for m := 0; m <= 500; m++ {
+			all[title] = append(all[title], schemasync.MustParseVersion(fmt.Sprintf("1.%d.0", m)))
+		}
+	}
+	body, _ := json.Marshal(all)
+	api := httptest.NewServer(&recorder{body: string(body)})
+	t.Cleanup(api.Close)
+	fn.registerAPI(api.URL, "liar")
+	meta, _ := json.Marshal(map[string]string{"api": api.URL})
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = "liar"
+	mc.Transport = fn.transport("liar")
+	mc.Delegate = &rawMember{meta: meta}
+	mc.LogOutput = io.Discard
+	mc.GossipInterval, mc.ProbeInterval, mc.PushPullInterval = 50*time.Millisecond, 200*time.Millisecond, time.Second
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ml.Shutdown() })
+	if _, err := ml.Join([]string{seed}); err != nil {
+		t.Fatal(err)
+	}
+	return &gossipLiar{t: t, ml: ml, seq: uint64(time.Now().UnixNano()), n: 0}
+}
+
+// lie sends one out-of-range digest about endpoint to every member.
+func (l *gossipLiar) lie(endpoint string) {
+	l.seq++
+	l.n++
+	all := map[string][]schemasync.Version{}
+	for _, title := range []string{"a/x", "b/y/z"} {
+		for m := 0; m <= 500; m++ {
+			all[title] = append(all[title], schemasync.MustParseVersion(fmt.Sprintf("1.%d.0", m)))
+		}
+	}
+	d := map[string]any{"o": fmt.Sprintf("liar%d", l.n%3), "r": "primary", "e": endpoint, "s": l.seq,
+		"h": schemasync.ContentHash(all)}
+	age := uint64(math.MaxUint64 - 5000) // 5 s in the future
+	switch l.n % 3 {
+	case 1:
+		age = 1 << 62 // overflows a time.Duration
+	case 2:
+		age, d["s"] = 0, uint64(math.MaxUint64)-uint64(l.n) // a sequence number no real scan reaches
+	}
+	body, _ := json.Marshal(map[string]any{"from": "liar", "d": d})
+	msg := make([]byte, 8, 8+len(body))
+	binary.BigEndian.PutUint64(msg, age)
+	msg = append(msg, body...)
+	for _, m := range l.ml.Members() {
+		if m.Name != "liar" {
+			_ = l.ml.SendBestEffort(m, msg)
+		}
+	}
+}
