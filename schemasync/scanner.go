@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/origin"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
@@ -104,9 +105,6 @@ func (c ScanConfig) Validate() error {
 // this long after the directory's mtime, so that a change within the same second cannot hide behind it.
 const racyWindow = 2 * time.Second
 
-// maxRedirects bounds the redirects one request follows, all within the endpoint's origin.
-const maxRedirects = 5
-
 // MaxReasonBytes bounds the reason of a failed scan (and any error text that travels by gossip or into an
 // answer): a hostile host's names cannot make answers large.
 const MaxReasonBytes = 512
@@ -165,51 +163,14 @@ func NewScanner(cfg ScanConfig, f Fetcher) *Scanner {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = cfg.EndpointConcurrency
 		tr.MaxIdleConns = 2 * cfg.Concurrency
-		f = &http.Client{Transport: tr, CheckRedirect: SameOriginRedirects(maxRedirects)}
+		f = &http.Client{Transport: tr, CheckRedirect: origin.Redirects(origin.MaxRedirects)}
 	}
 	return &Scanner{cfg: cfg, fetch: f, total: make(chan struct{}, cfg.Concurrency), caches: map[string]*endpointCache{}}
 }
 
-// ErrRedirectOffOrigin is wrapped by the error of a request that was redirected to another scheme, host or
-// port than the one it was sent to.
-var ErrRedirectOffOrigin = errors.New("redirect to another origin refused")
-
-// SameOriginRedirects returns an http.Client CheckRedirect that follows at most limit redirects, and only
-// those that keep the first request's scheme, host and port: a host may move a path, never send the request
-// (or its credentials) elsewhere.
-func SameOriginRedirects(limit int) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		if err := checkSameOrigin(via[0].URL, req.URL); err != nil {
-			return err
-		}
-		if len(via) >= limit {
-			return fmt.Errorf("stopped after %d redirects (a redirect loop?)", limit)
-		}
-		return nil
-	}
-}
-
-func checkSameOrigin(from, to *url.URL) error {
-	if origin(from) != origin(to) {
-		return fmt.Errorf("%w: %s to %s (requests stay on the configured scheme, host and port)",
-			ErrRedirectOffOrigin, safetext.Bound(origin(from), 200), safetext.Bound(origin(to), 200))
-	}
-	return nil
-}
-
-// origin is scheme://host:port, with the default port made explicit and without credentials.
-func origin(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		switch strings.ToLower(u.Scheme) {
-		case "http":
-			port = "80"
-		case "https":
-			port = "443"
-		}
-	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
-}
+// ErrRedirectOffOrigin is wrapped by the error of a scan request that was redirected to another scheme, host
+// or port than the endpoint's.
+var ErrRedirectOffOrigin = origin.ErrOffOrigin
 
 // Forget drops the cache of every endpoint not in keep (after a config reload).
 func (s *Scanner) Forget(keep map[string]bool) {
@@ -594,11 +555,9 @@ func (w *walk) request(ctx context.Context, method, rel string, header http.Head
 		}
 		return nil, fmt.Errorf("%s %s: %w", method, relName(rel), err)
 	}
-	if resp.Request != nil && resp.Request.URL != nil {
-		if err := checkSameOrigin(w.baseURL, resp.Request.URL); err != nil {
-			resp.Body.Close()
-			return nil, fmt.Errorf("%s %s: %w", method, relName(rel), err)
-		}
+	if err := origin.CheckResponse(w.baseURL, resp); err != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %w", method, relName(rel), err)
 	}
 	return resp, nil
 }

@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // ErrUnknownSchema means every node answered, and no repository on any node knows the title.
@@ -64,7 +66,7 @@ type NodeError struct {
 	Err  error
 }
 
-func (e *NodeError) Error() string { return e.Node + ": " + e.Err.Error() }
+func (e *NodeError) Error() string { return safetext.RedactURL(e.Node) + ": " + e.Err.Error() }
 func (e *NodeError) Unwrap() error { return e.Err }
 
 // AllNodesFailedError is returned when no node gave an answer; it lists each node's reason.
@@ -99,9 +101,9 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	if e.Message != "" {
-		return fmt.Sprintf("GET %s: HTTP %d: %s", e.URL, e.Status, e.Message)
+		return fmt.Sprintf("GET %s: HTTP %d: %s", safetext.RedactURL(e.URL), e.Status, safetext.Escape(safetext.Bound(e.Message, 300)))
 	}
-	return fmt.Sprintf("GET %s: HTTP %d", e.URL, e.Status)
+	return fmt.Sprintf("GET %s: HTTP %d", safetext.RedactURL(e.URL), e.Status)
 }
 
 // DefaultRepositories is the order in which repositories are tried: EventGate's schema base URI order.
