@@ -135,7 +135,8 @@ func TestClusterHostilePeer(t *testing.T) {
 	send(0, map[string]any{"from": "evil", "d": far})
 	// A digest that names a URL ("src", the old wire format) and a sender that is no member.
 	hash := schemasync.ContentHash(lie)
-	send(0, map[string]any{"from": "ghost", "src": ssrfSrv.URL, "d": dg("liar1", hash, "")})
+	ghostHash := schemasync.ContentHash(map[string][]schemasync.Version{title: {schemasync.MustParseVersion("8.8.8")}})
+	send(0, map[string]any{"from": "ghost", "src": ssrfSrv.URL, "d": dg("liar1", ghostHash, "")})
 	// The member's own digest: its content comes from its advertised API.
 	send(0, map[string]any{"from": "evil", "src": ssrfSrv.URL, "d": dg("liar2", hash, "")})
 

@@ -227,8 +227,19 @@ func (s *Scanner) scan(ctx context.Context, repo, endpoint string, cred *url.Use
 	res := ScanResult{Observation: Observation{Repository: repo, Endpoint: endpoint}}
 	if u, err := url.Parse(endpoint); err != nil || !strings.HasSuffix(endpoint, "/") || u.Host == "" {
 		res.Err = "the endpoint is not a URL ending in /"
+		res.Endpoint = safetext.RedactURL(endpoint)
 	} else {
-		w.baseURL = u
+		// Credentials go in a header, never in the URL the requests (and their errors) carry. An endpoint
+		// named with *** (see NormalizeEndpoint) has its credentials passed separately.
+		if u.User != nil {
+			if u.User.String() != safetext.Redacted && cred == nil {
+				cred = u.User
+			}
+			u.User = nil
+			w.base = u.String()
+			res.Endpoint = safetext.RedactURL(endpoint)
+		}
+		w.baseURL, w.cred = u, cred
 		w.run()
 		if w.err != nil {
 			res.Err = safetext.Bound(w.err.Error(), MaxReasonBytes)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,8 +75,11 @@ type snapshot struct {
 	encoded sync.Map // schemaKey -> []byte
 }
 
-// NewService validates cfg and returns a service that has not scanned yet.
+// NewService normalises (Config.Normalize) and validates cfg and returns a service that has not scanned yet.
+// Credentials files are read by LoadConfig (Config.LoadFiles); a cfg built in code carries the credentials
+// its URLs hold.
 func NewService(cfg Config, opts ServiceOptions) (*Service, error) {
+	cfg = cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -117,6 +121,7 @@ func (s *Service) Config() Config {
 // Reload replaces the configuration: repositories, intervals and scan bounds take effect at the next scan.
 // Listen cannot change without a restart; the caller handles that.
 func (s *Service) Reload(cfg Config) error {
+	cfg = cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -273,7 +278,7 @@ func (s *Service) ScanOnce(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.scanEndpoint(ctx, scanner, cfg.Cluster.NodeName, j.repo, j.endpoint, limit)
+			s.scanEndpoint(ctx, scanner, cfg.Cluster.NodeName, j.repo, j.endpoint, cfg.credential(j.endpoint), limit)
 		}()
 	}
 	wg.Wait()
@@ -303,17 +308,15 @@ func (s *Service) endpointTimeoutFor(cfg *Config) time.Duration {
 	if s.endpointTimeout > 0 {
 		return s.endpointTimeout
 	}
-	if cfg.Scan.EndpointTimeout > 0 {
-		return cfg.Scan.EndpointTimeout
-	}
-	return max(cfg.ScanInterval, cfg.MaxStaleness/2)
+	return cfg.endpointTimeout()
 }
 
 // scanEndpoint scans one endpoint within limit and records its observation, dated by the scan's start.
-func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo, endpoint string, limit time.Duration) {
+func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo, endpoint string, cred *url.Userinfo,
+	limit time.Duration) {
 	start := s.now()
 	ectx, cancel := context.WithTimeoutCause(ctx, limit, errEndpointDeadline)
-	r := scanner.Scan(ectx, repo, endpoint)
+	r := scanner.scan(ectx, repo, endpoint, cred)
 	cancel()
 	if !r.OK() {
 		if ctx.Err() != nil {
