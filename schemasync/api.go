@@ -3,8 +3,13 @@ package schemasync
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
+
+	"golang.org/x/net/netutil"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,9 +62,32 @@ func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
+		// A path that GET serves, asked with another method: 405, not 404.
+		get := r.Clone(r.Context())
+		get.Method = http.MethodGet
+		if _, pattern := mux.Handler(get); pattern != "/" && pattern != "" {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: fmt.Sprintf("method %s not allowed: use GET",
+				safetext.Bound(r.Method, 32))})
+			return
+		}
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("no such endpoint: %s %s",
+			safetext.Bound(r.Method, 32), safetext.Bound(r.URL.Path, 200))})
 	})
 	return mux
+}
+
+// Server returns an http.Server for handler with the API bounds of cfg (timeouts), and Listener limits a
+// listener to cfg's max_connections. Serve the one on the other: srv.Serve(Listener(ln, cfg)).
+func Server(cfg APIConfig, handler http.Handler) *http.Server {
+	return &http.Server{Handler: handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10}
+}
+
+// Listener limits ln to cfg.MaxConnections connections at once: further ones wait in the kernel's listen
+// queue until a served one closes.
+func Listener(ln net.Listener, cfg APIConfig) net.Listener {
+	return netutil.LimitListener(ln, cfg.MaxConnections)
 }
 
 func (s *Service) handleSchema(w http.ResponseWriter, r *http.Request) {

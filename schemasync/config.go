@@ -23,6 +23,8 @@ import (
 type Config struct {
 	// Listen is the HTTP address for the API, /metrics, /healthz and /readyz. Default "127.0.0.1:8190".
 	Listen string `yaml:"listen"`
+	// API bounds the HTTP server's connections and their timeouts. See APIConfig for the defaults.
+	API APIConfig `yaml:"api"`
 	// ScanInterval is the time between the starts of two scans of every endpoint. Default 30s.
 	ScanInterval time.Duration `yaml:"scan_interval"`
 	// MaxStaleness is how old an observation may be and still count. It must exceed ScanInterval; a few
@@ -69,6 +71,41 @@ type ClusterConfig struct {
 	RejoinInterval time.Duration `yaml:"rejoin_interval"`
 }
 
+// APIConfig bounds the HTTP API server, so that idle or slow clients cannot hold its descriptors.
+type APIConfig struct {
+	// MaxConnections bounds the connections served at once; more wait in the listen queue. Default 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 5s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request. Default 10s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response (a full /v1/state of a large fleet included). Default 30s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection idle this long. Default 60s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MetricsMaxSchemas bounds the schemas that /metrics exports per-schema series for (three at most
+	// each); the rest are counted in schemasync_metrics_schemas_omitted. Default 50000.
+	MetricsMaxSchemas int `yaml:"metrics_max_schemas"`
+}
+
+// DefaultAPIConfig returns the defaults documented on APIConfig.
+func DefaultAPIConfig() APIConfig {
+	return APIConfig{MaxConnections: 1024, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MetricsMaxSchemas: 50000}
+}
+
+// Validate checks every bound.
+func (c APIConfig) Validate() error {
+	if c.MaxConnections <= 0 || c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 ||
+		c.IdleTimeout <= 0 || c.MetricsMaxSchemas <= 0 {
+		return errors.New("api: max_connections, read_header_timeout, read_timeout, write_timeout, idle_timeout and metrics_max_schemas must be positive")
+	}
+	if c.ReadHeaderTimeout > c.ReadTimeout {
+		return fmt.Errorf("api.read_header_timeout (%s) must not exceed api.read_timeout (%s)", c.ReadHeaderTimeout, c.ReadTimeout)
+	}
+	return nil
+}
+
 // Enabled reports whether the node joins a cluster.
 func (c ClusterConfig) Enabled() bool { return c.Bind != "" }
 
@@ -104,6 +141,7 @@ func DefaultConfig() Config {
 	}
 	return Config{
 		Listen:       "127.0.0.1:8190",
+		API:          DefaultAPIConfig(),
 		ScanInterval: 30 * time.Second,
 		MaxStaleness: 2 * time.Minute,
 		Scan:         DefaultScanConfig(),
@@ -172,6 +210,9 @@ func (c *Config) Validate() error {
 			c.MaxStaleness, c.ScanInterval)
 	}
 	if err := c.Scan.Validate(); err != nil {
+		bad("%v", err)
+	}
+	if err := c.API.Validate(); err != nil {
 		bad("%v", err)
 	}
 	if c.Scan.ReconfirmAfter >= c.MaxStaleness && c.MaxStaleness > 0 {

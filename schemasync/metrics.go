@@ -18,7 +18,8 @@ type metrics struct {
 	reused   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 
-	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, ageDesc, schemasDesc, readyDesc, buildDesc *prometheus.Desc
+	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, ageDesc, schemasDesc, readyDesc, buildDesc,
+	omittedDesc *prometheus.Desc
 }
 
 func newMetrics(s *Service) *metrics {
@@ -62,6 +63,8 @@ func newMetrics(s *Service) *metrics {
 			"Schemas known in the repository.", []string{"repository"}, nil),
 		readyDesc: prometheus.NewDesc("schemasync_ready",
 			"1 once this node has completed its first scan and serves a complete view.", nil, nil),
+		omittedDesc: prometheus.NewDesc("schemasync_metrics_schemas_omitted",
+			"Schemas whose per-schema series this scrape leaves out, beyond api.metrics_max_schemas.", nil, nil),
 		buildDesc: prometheus.NewDesc("schemasync_build_info",
 			"Build information; the value is always 1.", []string{"version", "goversion"}, nil),
 	}
@@ -91,7 +94,7 @@ func (m *metrics) observeScan(r *ScanResult) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.dirtyDesc, m.staleDesc, m.safeDesc, m.upDesc, m.lastScanDesc, m.ageDesc,
-		m.schemasDesc, m.readyDesc, m.buildDesc} {
+		m.schemasDesc, m.readyDesc, m.buildDesc, m.omittedDesc} {
 		ch <- d
 	}
 }
@@ -106,8 +109,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		return 0
 	}
 	perRepo := map[string]int{}
-	for _, s := range v.Schemas {
+	limit, omitted := m.svc.Config().API.MetricsMaxSchemas, 0
+	for i, s := range v.Schemas {
 		perRepo[s.Repository]++
+		if i >= limit {
+			omitted++
+			continue
+		}
 		ch <- prometheus.MustNewConstMetric(m.dirtyDesc, prometheus.GaugeValue, b2f(s.Dirty), s.Repository, s.Title)
 		ch <- prometheus.MustNewConstMetric(m.staleDesc, prometheus.GaugeValue, b2f(s.Stale), s.Repository, s.Title)
 		if s.SafeVersion != nil {
@@ -126,6 +134,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 				m.svc.now().Sub(*t).Seconds(), e.Repository, e.URL)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(m.omittedDesc, prometheus.GaugeValue, float64(omitted))
 	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, b2f(m.svc.Ready()))
 	ch <- prometheus.MustNewConstMetric(m.buildDesc, prometheus.GaugeValue, 1, cli.Version(), runtime.Version())
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -79,7 +80,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "schemasync serve:", err)
 		return cli.ExitFailure
 	}
-	srv := &http.Server{Handler: svc.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	srv := schemasync.Server(cfg.API, svc.Handler(reg))
 	var cluster *schemasync.Cluster
 	if cfg.Cluster.Enabled() {
 		cluster, err = svc.StartCluster(schemasync.ClusterOptions{APIURL: cfg.PeerAPIURL(port(ln.Addr()))})
@@ -97,7 +98,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer signal.Stop(hup)
 
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(schemasync.Listener(ln, cfg.API)) }()
 	go func() { errc <- svc.Run(ctx) }()
 	log.Info("serving", "listen", ln.Addr().String(), "node", cfg.Cluster.NodeName, "repositories", len(cfg.Repositories),
 		"scan_interval", cfg.ScanInterval, "max_staleness", cfg.MaxStaleness, "version", cli.Version())
@@ -236,7 +237,7 @@ func printTable(w io.Writer, v *schemasync.View) {
 				fmt.Fprintln(w, "Unknown endpoints:")
 			}
 			unknown++
-			fmt.Fprintf(w, "  %s  %s\n", e.URL, e.Reason)
+			fmt.Fprintf(w, "  %s  %s\n", safetext.Escape(e.URL), safetext.Escape(e.Reason))
 		}
 	}
 	if unknown > 0 {
@@ -282,9 +283,9 @@ func printTable(w io.Writer, v *schemasync.View) {
 				vs = "(missing)"
 			}
 			if i == 0 {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Repository, s.Title, safe, strings.Join(flags, ","), e.URL, vs)
+				cli.Row(tw, s.Repository, s.Title, safe, strings.Join(flags, ","), e.URL, vs)
 			} else {
-				fmt.Fprintf(tw, "\t\t\t\t%s\t%s\n", e.URL, vs)
+				cli.Row(tw, "", "", "", "", e.URL, vs)
 			}
 		}
 	}

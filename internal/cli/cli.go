@@ -18,6 +18,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // Exit codes shared by every evenkeel binary.
@@ -188,4 +190,14 @@ func Version() string {
 		}
 	}
 	return "devel"
+}
+
+// Row writes one table row to w (a tabwriter): the cells separated by tabs, each escaped for the terminal
+// (safetext.Escape), so that a title, reason or address from outside can neither move the cursor nor add a
+// column.
+func Row(w io.Writer, cells ...string) {
+	for i, c := range cells {
+		cells[i] = safetext.Escape(c)
+	}
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
 }
