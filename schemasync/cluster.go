@@ -139,15 +139,16 @@ type Cluster struct {
 	queue   *memberlist.TransmitLimitedQueue
 	keyring *memberlist.Keyring
 
-	inbox    chan inbound
-	direct   chan *obsBroadcast // digests to send straight to every member, by one goroutine
-	fetching sync.Map           // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
-	stop     chan struct{}
-	ctx      context.Context // ends at Leave: every request to another node uses it
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	joined   atomic.Bool
-	merged   atomic.Bool
+	inbox     chan inbound
+	heldInbox chan heldMsg
+	direct    chan *obsBroadcast // digests to send straight to every member, by one goroutine
+	fetching  sync.Map           // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
+	stop      chan struct{}
+	ctx       context.Context // ends at Leave: every request to another node uses it
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	joined    atomic.Bool
+	merged    atomic.Bool
 
 	mu       sync.Mutex
 	members  map[string]*MemberView
@@ -155,6 +156,12 @@ type Cluster struct {
 	outcomes map[string]string // endpoint -> content hash or error of this node's last scan of it
 
 	m *clusterMetrics
+}
+
+// heldMsg is the held versions of one push/pull, for a worker to adopt.
+type heldMsg struct {
+	held []HeldVersion
+	sets map[string]string
 }
 
 type inbound struct {
@@ -183,7 +190,7 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{
 		svc: s, cfg: cfg, log: s.log.With("component", "cluster"), peers: opts.Peers, now: s.now,
-		inbox: make(chan inbound, 4096), direct: make(chan *obsBroadcast, 64), stop: make(chan struct{}),
+		inbox: make(chan inbound, 4096), heldInbox: make(chan heldMsg, 16), direct: make(chan *obsBroadcast, 64), stop: make(chan struct{}),
 		members: map[string]*MemberView{}, leaving: map[string]bool{}, outcomes: map[string]string{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -248,6 +255,7 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	if s.reg != nil {
 		if err := s.reg.Register(c.m); err != nil {
+			c.cancel()
 			_ = c.ml.Shutdown()
 			return nil, err
 		}
@@ -569,6 +577,8 @@ func (c *Cluster) worker() {
 			return
 		case in := <-c.inbox:
 			c.apply(in)
+		case h := <-c.heldInbox:
+			c.svc.adoptHeld(h.held, h.sets)
 		}
 	}
 }
@@ -749,15 +759,12 @@ func (d *clusterDelegate) LocalState(join bool) []byte {
 	c := (*Cluster)(d)
 	now := c.now()
 	msg := pushPullMsg{Node: c.cfg.NodeName}
-	c.svc.mu.Lock()
-	for _, o := range c.svc.state.Observations() {
-		msg.Digests = append(msg.Digests, digestOf(o, now.Sub(o.At)))
+	if st := c.svc.sharedFor(now); st != nil { // never waits for the service's lock
+		for _, o := range st.obs {
+			msg.Digests = append(msg.Digests, digestOf(o, now.Sub(o.At)))
+		}
+		msg.Held, msg.Sets = st.held, st.sets
 	}
-	msg.Held = c.svc.state.HeldWhileStale(now)
-	if len(msg.Held) > 0 {
-		msg.Sets = c.svc.state.EndpointSets()
-	}
-	c.svc.mu.Unlock()
 	b, _ := json.Marshal(msg)
 	c.m.msgs.WithLabelValues("sent", "push_pull").Inc()
 	c.m.bytes.WithLabelValues("sent", "push_pull").Add(float64(len(b)))
@@ -786,7 +793,11 @@ func (d *clusterDelegate) MergeRemoteState(buf []byte, join bool) {
 		if len(m.Held) > maxHeldPerMessage {
 			c.reject("held_count", m.Node)
 		} else {
-			c.svc.adoptHeld(m.Held, m.Sets)
+			select { // a worker adopts them: this delegate must not wait for the service's lock
+			case c.heldInbox <- heldMsg{m.Held, m.Sets}:
+			default:
+				c.m.dropped.Inc() // the next push/pull brings them again
+			}
 		}
 	}
 	if m.Node != c.cfg.NodeName {

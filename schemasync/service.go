@@ -62,11 +62,56 @@ type Service struct {
 	reg     prometheus.Registerer
 	cluster *Cluster // nil when running alone
 
+	shared      atomic.Pointer[sharedState] // what push/pull sends, taken without ever waiting for mu
+	sharedDirty atomic.Bool
+
 	snap      atomic.Pointer[snapshot]
 	viewDirty atomic.Bool // observations arrived since the snapshot was computed
 	refreshMu sync.Mutex  // one view computation at a time, so that changes are logged once and in order
 	ready     atomic.Bool
 	reloaded  chan struct{}
+}
+
+// sharedState is what this node tells another in push/pull: its observations (shared, immutable) and its
+// held versions in repositories with an unknown endpoint, as of at.
+type sharedState struct {
+	at   time.Time
+	obs  []*Observation
+	held []HeldVersion
+	sets map[string]string
+}
+
+// sharedFor returns the state to send in push/pull at now. It never waits for the service's lock (memberlist
+// calls it from its own goroutines, which must not block): when the state changed since the last one was
+// taken, or that one is older than a second, it takes a new one only if the lock is free, and otherwise
+// returns the last one. Ages are computed from each observation's At when the message is built, so an old
+// snapshot never under-reports an age; it may only lack the newest observations, which broadcasts carry.
+func (s *Service) sharedFor(now time.Time) *sharedState {
+	cur := s.shared.Load()
+	if cur == nil || s.sharedDirty.Load() || now.Sub(cur.at) > time.Second || now.Before(cur.at) {
+		if s.mu.TryLock() {
+			s.takeSharedLocked(now)
+			s.mu.Unlock()
+			cur = s.shared.Load()
+		}
+	}
+	return cur
+}
+
+// takeSharedLocked takes the push/pull state; s.mu is held.
+func (s *Service) takeSharedLocked(now time.Time) {
+	s.sharedDirty.Store(false)
+	st := &sharedState{at: now, obs: s.state.Observations(), held: s.state.HeldWhileStale(now)}
+	if len(st.held) > 0 {
+		st.sets = s.state.EndpointSets()
+	}
+	s.shared.Store(st)
+}
+
+// changed marks the view and the push/pull state out of date.
+func (s *Service) changed() {
+	s.sharedDirty.Store(true)
+	s.viewDirty.Store(true)
 }
 
 // snapshot is the view served to readers, with lazily encoded JSON per schema.
@@ -160,7 +205,7 @@ func (s *Service) Observe(o Observation) bool {
 	ok := s.state.Observe(o, s.now())
 	s.mu.Unlock()
 	if ok {
-		s.viewDirty.Store(true)
+		s.changed()
 	}
 	return ok
 }
@@ -171,7 +216,7 @@ func (s *Service) adoptHeld(hv []HeldVersion, sets map[string]string) {
 	ok := s.state.AdoptHeld(hv, sets, s.now())
 	s.mu.Unlock()
 	if ok {
-		s.viewDirty.Store(true)
+		s.changed()
 		s.log.Info("adopted held safe versions from another node (this node has no history of them)", "versions", len(hv))
 	}
 }
@@ -350,7 +395,7 @@ func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo
 	case recorded:
 		// Readers recompute the view when they next read it; the round refreshes it once at its end. A view
 		// per endpoint would cost a full recomputation per endpoint (8 per round in a typical fleet).
-		s.viewDirty.Store(true)
+		s.changed()
 	case configured:
 		var heldSeq uint64
 		if heldOK {
@@ -469,6 +514,9 @@ func (s *Service) refreshLocked() {
 	now := s.now()
 	v := s.state.View(now)
 	s.state.Forget(now, 10*s.cfg.MaxStaleness+time.Hour) // the same bound as forgetAfter
+	if s.cluster != nil {
+		s.takeSharedLocked(now)
+	}
 	s.mu.Unlock()
 	cur := &snapshot{view: v}
 	prev := s.snap.Swap(cur)
