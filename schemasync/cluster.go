@@ -42,21 +42,13 @@ func ContentHash(schemas map[string][]Version) string {
 		buf = append(buf[:0], t...)
 		buf = append(buf, 0)
 		for _, v := range schemas[t] {
-			buf = v.appendTo(buf)
+			buf = v.Append(buf)
 			buf = append(buf, ',')
 		}
 		buf = append(buf, '\n')
 		h.Write(buf)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-func (v Version) appendTo(b []byte) []byte {
-	b = strconv.AppendUint(b, uint64(v.Major), 10)
-	b = append(b, '.')
-	b = strconv.AppendUint(b, uint64(v.Minor), 10)
-	b = append(b, '.')
-	return strconv.AppendUint(b, uint64(v.Patch), 10)
 }
 
 // digest is what gossip carries of an observation: everything but its content, which receivers fetch by

@@ -66,7 +66,7 @@ func FuzzDecodeGossip(f *testing.F) {
 	f.Add(broadcastBytes(5, broadcastMsg{From: "n", D: d}))
 	f.Add(broadcastBytes(math.MaxUint64, broadcastMsg{From: "n", D: d}))
 	f.Add(broadcastBytes(0, broadcastMsg{From: "n", Leave: "n"}))
-	pp, _ := json.Marshal(pushPullMsg{Node: "n", Digests: []digest{d}, Held: []HeldVersion{{"primary", "t", Version{1, 0, 0}}}})
+	pp, _ := json.Marshal(pushPullMsg{Node: "n", Digests: []digest{d}, Held: []HeldVersion{{Repository: "primary", Title: "t", Version: MustParseVersion("1.0.0")}}})
 	f.Add(pp)
 	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01{"))
 	f.Add([]byte{})

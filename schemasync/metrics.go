@@ -3,7 +3,7 @@ package schemasync
 import (
 	"runtime"
 
-	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/internal/buildinfo"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -136,5 +136,5 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.omittedDesc, prometheus.GaugeValue, float64(omitted))
 	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, b2f(m.svc.Ready()))
-	ch <- prometheus.MustNewConstMetric(m.buildDesc, prometheus.GaugeValue, 1, cli.Version(), runtime.Version())
+	ch <- prometheus.MustNewConstMetric(m.buildDesc, prometheus.GaugeValue, 1, buildinfo.Version(), runtime.Version())
 }

@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Repo is an in-memory schema repository. It is safe for concurrent use: one goroutine can roll versions out

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/safetext"
+	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
 // ErrUnknownSchema means every node answered, and no repository on any node knows the title.
@@ -255,7 +256,7 @@ func ParseView(body []byte) (*SchemaView, error) {
 	if v.Title == "" {
 		return nil, errors.New("schemasync answer has no title")
 	}
-	if v.SafeVersion != nil && *v.SafeVersion != "" && !validVersion(*v.SafeVersion) {
+	if v.SafeVersion != nil && *v.SafeVersion != "" && !version.Valid(*v.SafeVersion) {
 		return nil, fmt.Errorf("schemasync answer has a malformed safe_version %q", *v.SafeVersion)
 	}
 	return &v, nil
@@ -281,22 +282,4 @@ func escapePath(p string) string {
 		parts[i] = url.PathEscape(s)
 	}
 	return strings.Join(parts, "/")
-}
-
-func validVersion(v string) bool {
-	parts := strings.Split(v, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	for _, p := range parts {
-		if p == "" || len(p) > 9 {
-			return false
-		}
-		for _, r := range p {
-			if r < '0' || r > '9' {
-				return false
-			}
-		}
-	}
-	return true
 }
