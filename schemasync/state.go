@@ -9,30 +9,6 @@ import (
 	"time"
 )
 
-// Observation is one scan of one endpoint by one node (the observer).
-type Observation struct {
-	Repository string `json:"repository"`
-	Endpoint   string `json:"endpoint"`
-	Observer   string `json:"observer"`
-	// Seq orders the observations of one observer of one endpoint: a newer scan has a higher Seq. Observers use
-	// their wall-clock time in nanoseconds, kept strictly increasing across clock steps (see Service). It is
-	// never compared across observers, so clock skew between nodes does not matter to it.
-	Seq uint64 `json:"seq"`
-	// At is when the scan started, by the clock of the State that holds the observation: dating an observation
-	// by its start never under-reports its age, however long the scan took. The local service sets it from its
-	// own clock; gossip sets it from the receiver's clock and the age the sender reported.
-	At time.Time `json:"-"`
-	// Err is empty when the scan succeeded. A failed scan says nothing about which versions the endpoint serves.
-	Err string `json:"error,omitempty"`
-	// Schemas maps each title the endpoint serves to its confirmed versions, ascending and without duplicates.
-	Schemas map[string][]Version `json:"schemas,omitempty"`
-	// Hash is ContentHash(Schemas) for a successful observation: gossip carries it instead of the content.
-	Hash string `json:"hash,omitempty"`
-}
-
-// OK reports whether the scan succeeded.
-func (o *Observation) OK() bool { return o.Err == "" }
-
 // Repository is the configuration the state needs: a repository's name and its endpoints' base URLs.
 type Repository struct {
 	Name      string
@@ -169,13 +145,6 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	}
 	s.updateHeld(repo, now)
 	return true
-}
-
-// HeldVersion is one held safe version, as nodes share them.
-type HeldVersion struct {
-	Repository string  `json:"r"`
-	Title      string  `json:"t"`
-	Version    Version `json:"v"`
 }
 
 // HeldWhileStale returns the held versions of the repositories that have an unknown endpoint at now: the only

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -97,9 +98,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	// Every goroutine started here is waited for before serve returns: the scan loop ends with ctx, the HTTP
+	// server with Shutdown.
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(schemasync.Listener(ln, cfg.API)) }()
-	go func() { errc <- svc.Run(ctx) }()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- srv.Serve(schemasync.Listener(ln, cfg.API)) }()
+	go func() { defer wg.Done(); errc <- svc.Run(ctx) }()
 	log.Info("serving", "listen", ln.Addr().String(), "node", cfg.Cluster.NodeName, "repositories", len(cfg.Repositories),
 		"scan_interval", cfg.ScanInterval, "max_staleness", cfg.MaxStaleness, "version", cli.Version())
 	code := cli.ExitOK
@@ -147,7 +152,9 @@ loop:
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Error("http shutdown", "err", err)
+		_ = srv.Close()
 	}
+	wg.Wait()
 	return code
 }
 
