@@ -404,9 +404,10 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	}
 	prev := w.old[rel]
 	cd := &cachedDir{mtime: mtime, confirmed: map[Version]confirmation{}}
+	var entries []Entry // the whole listing, or the cached part of one
 	if w.useCache && prev != nil && prev.leaf && !prev.pending && !mtime.IsZero() && prev.mtime.Equal(mtime) &&
 		!prev.fetchedAt.Before(mtime.Add(racyWindow)) {
-		cd.entries, cd.fetchedAt = prev.entries, prev.fetchedAt
+		entries, cd.entries, cd.fetchedAt = prev.entries, prev.entries, prev.fetchedAt
 		w.reused.Add(1)
 	} else {
 		body, date, err := w.get(rel)
@@ -414,8 +415,7 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 			w.fail(err)
 			return
 		}
-		entries, err := ParseListing(body)
-		if err != nil {
+		if entries, err = ParseListing(body); err != nil {
 			w.fail(fmt.Errorf("%s: %w", relName(rel), err))
 			return
 		}
@@ -425,7 +425,7 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	cd.leaf = true
 	listed := map[Version]bool{}
 	files := map[string]Entry{}
-	for _, e := range cd.entries {
+	for _, e := range entries {
 		if e.Type == TypeDirectory {
 			cd.leaf = false
 			if !w.enqueue(rel+e.Name+"/", e.MTime, depth+1) {
@@ -495,20 +495,32 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	w.mu.Unlock()
 }
 
-// keptEntries keeps the entries a scan uses (directories and version-like names), so that the cache does not
-// hold a host's stray files.
+// keptEntries keeps the entries a later scan may reuse: directories and extensionless versions (X.Y.Z), so
+// that the cache holds neither a host's stray files nor the X.Y.Z.yaml and X.Y.Z.json twins. A listing is
+// reused only when none of its versions was pending, so every listed version then has its X.Y.Z entry; and
+// a listing with a malformed version-like name fails its scan and is not cached.
 func keptEntries(entries []Entry) []Entry {
-	out := entries[:0]
+	n := 0
 	for _, e := range entries {
-		if e.Type == TypeDirectory {
-			out = append(out, e)
-			continue
+		if keepEntry(e) {
+			n++
 		}
-		if _, ok, err := versionEntry(e.Name); ok || err != nil {
+	}
+	out := make([]Entry, 0, n)
+	for _, e := range entries {
+		if keepEntry(e) {
 			out = append(out, e)
 		}
 	}
-	return append([]Entry(nil), out...)
+	return out
+}
+
+func keepEntry(e Entry) bool {
+	if e.Type == TypeDirectory {
+		return true
+	}
+	_, err := ParseVersion(e.Name)
+	return err == nil
 }
 
 func minTime(a, b time.Time) time.Time {
