@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -77,17 +79,42 @@ func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-// Server returns an http.Server for handler with the API bounds of cfg (timeouts), and Listener limits a
-// listener to cfg's max_connections. Serve the one on the other: srv.Serve(Listener(ln, cfg)).
+// Server returns an http.Server for handler with the API bounds of cfg (timeouts). Serve it on a listener
+// limited by Service.Listen: srv.Serve(svc.Listen(ln)).
 func Server(cfg APIConfig, handler http.Handler) *http.Server {
 	return &http.Server{Handler: handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
 		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10}
 }
 
-// Listener limits ln to cfg.MaxConnections connections at once: further ones wait in the kernel's listen
-// queue until a served one closes.
-func Listener(ln net.Listener, cfg APIConfig) net.Listener {
-	return netutil.LimitListener(ln, cfg.MaxConnections)
+// Listen limits ln to api.max_connections connections at once (further ones wait in the kernel's listen
+// queue until a served one closes), and counts the open ones in schemasync_api_connections.
+func (s *Service) Listen(ln net.Listener) net.Listener {
+	return netutil.LimitListener(&countingListener{Listener: ln, open: &s.apiConns}, s.Config().API.MaxConnections)
+}
+
+type countingListener struct {
+	net.Listener
+	open *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Add(1)
+	return &countedConn{Conn: c, open: l.open}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 func (s *Service) handleSchema(w http.ResponseWriter, r *http.Request) {

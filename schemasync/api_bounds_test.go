@@ -44,15 +44,16 @@ func TestAPIMethodNotAllowed(t *testing.T) {
 // TestAPIServerBounds: the API server closes idle keep-alive connections after api.idle_timeout, and serves
 // at most api.max_connections at once (a further one is served once another closes).
 func TestAPIServerBounds(t *testing.T) {
-	s := newTestService(t, svcConfig("http://127.0.0.1:1/"), ServiceOptions{})
-	cfg := DefaultAPIConfig()
-	cfg.IdleTimeout, cfg.MaxConnections = 200*time.Millisecond, 2
+	scfg := svcConfig("http://127.0.0.1:1/")
+	scfg.API.IdleTimeout, scfg.API.MaxConnections = 200*time.Millisecond, 2
+	s := newTestService(t, scfg, ServiceOptions{})
+	cfg := scfg.API
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := Server(cfg, s.Handler())
-	go func() { _ = srv.Serve(Listener(ln, cfg)) }()
+	go func() { _ = srv.Serve(s.Listen(ln)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	get := func(c net.Conn) error {
 		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
@@ -92,6 +93,9 @@ func TestAPIServerBounds(t *testing.T) {
 		if _, err := c.Read(make([]byte, 1)); err == nil {
 			t.Fatalf("idle connection %d still open after idle_timeout", i)
 		}
+	}
+	if n := s.apiConns.Load(); n > 2 {
+		t.Fatalf("%d connections counted open, above max_connections", n)
 	}
 }
 

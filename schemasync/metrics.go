@@ -19,7 +19,7 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 
 	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, ageDesc, schemasDesc, readyDesc, buildDesc,
-	omittedDesc *prometheus.Desc
+	omittedDesc, connsDesc, cacheDesc *prometheus.Desc
 }
 
 func newMetrics(s *Service) *metrics {
@@ -63,6 +63,10 @@ func newMetrics(s *Service) *metrics {
 			"Schemas known in the repository.", []string{"repository"}, nil),
 		readyDesc: prometheus.NewDesc("schemasync_ready",
 			"1 once this node has completed its first scan and serves a complete view.", nil, nil),
+		connsDesc: prometheus.NewDesc("schemasync_api_connections",
+			"Open connections to the HTTP API (at most api.max_connections are served).", nil, nil),
+		cacheDesc: prometheus.NewDesc("schemasync_scan_cache_directories",
+			"Directories in the endpoint's listing cache (at most scan.max_directories).", ep, nil),
 		omittedDesc: prometheus.NewDesc("schemasync_metrics_schemas_omitted",
 			"Schemas whose per-schema series this scrape leaves out, beyond api.metrics_max_schemas.", nil, nil),
 		buildDesc: prometheus.NewDesc("schemasync_build_info",
@@ -94,7 +98,7 @@ func (m *metrics) observeScan(r *ScanResult) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.dirtyDesc, m.staleDesc, m.safeDesc, m.upDesc, m.lastScanDesc, m.ageDesc,
-		m.schemasDesc, m.readyDesc, m.buildDesc, m.omittedDesc} {
+		m.schemasDesc, m.readyDesc, m.buildDesc, m.omittedDesc, m.connsDesc, m.cacheDesc} {
 		ch <- d
 	}
 }
@@ -135,6 +139,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.omittedDesc, prometheus.GaugeValue, float64(omitted))
+	ch <- prometheus.MustNewConstMetric(m.connsDesc, prometheus.GaugeValue, float64(m.svc.apiConns.Load()))
+	m.svc.mu.Lock()
+	scanner := m.svc.scanner
+	m.svc.mu.Unlock()
+	for _, e := range v.Endpoints {
+		ch <- prometheus.MustNewConstMetric(m.cacheDesc, prometheus.GaugeValue, float64(scanner.cachedDirectories(e.URL)),
+			e.Repository, e.URL)
+	}
 	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, b2f(m.svc.Ready()))
 	ch <- prometheus.MustNewConstMetric(m.buildDesc, prometheus.GaugeValue, 1, buildinfo.Version(), runtime.Version())
 }

@@ -70,6 +70,7 @@ type Service struct {
 	refreshMu sync.Mutex  // one view computation at a time, so that changes are logged once and in order
 	ready     atomic.Bool
 	reloaded  chan struct{}
+	apiConns  atomic.Int64 // open API connections (see Listen)
 }
 
 // sharedState is what this node tells another in push/pull: its observations (shared, immutable) and its

@@ -103,7 +103,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	errc := make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); errc <- srv.Serve(schemasync.Listener(ln, cfg.API)) }()
+	go func() { defer wg.Done(); errc <- srv.Serve(svc.Listen(ln)) }()
 	go func() { defer wg.Done(); errc <- svc.Run(ctx) }()
 	log.Info("serving", "listen", ln.Addr().String(), "node", cfg.Cluster.NodeName, "repositories", len(cfg.Repositories),
 		"scan_interval", cfg.ScanInterval, "max_staleness", cfg.MaxStaleness, "version", cli.Version())
