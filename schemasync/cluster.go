@@ -153,14 +153,14 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	mc.GossipInterval, mc.PushPullInterval, mc.ProbeInterval = cfg.GossipInterval, cfg.PushPullInterval, cfg.ProbeInterval
 	mc.Delegate = (*clusterDelegate)(c)
 	mc.Events = (*clusterEvents)(c)
-	mc.LogOutput = &memberlistLog{log: c.log}
+	c.m = newClusterMetrics(c)
+	mc.LogOutput = &memberlistLog{log: c.log, problems: c.m.memberlistProblems}
 	if opts.Transport != nil {
 		mc.Transport = opts.Transport
 	}
 	if opts.Memberlist != nil {
 		opts.Memberlist(mc)
 	}
-	c.m = newClusterMetrics(c)
 	c.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult, NumNodes: func() int {
 		if c.ml == nil {
 			return 1

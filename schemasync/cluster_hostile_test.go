@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/evenkeel/evenkeel/internal/syncbuf"
 	"github.com/evenkeel/evenkeel/schemasync"
 )
 
@@ -230,5 +232,28 @@ func (l *gossipLiar) lie(endpoint string) {
 		if m.Name != "liar" {
 			_ = l.ml.SendBestEffort(m, msg)
 		}
+	}
+}
+
+// TestClusterGarbagePackets: a flood of garbage UDP packets at a node's gossip port is counted in
+// schemasync_memberlist_problems_total and logged a line or two, not a line each.
+func TestClusterGarbagePackets(t *testing.T) {
+	_, eps := startHosts(t, 1)
+	reg := prometheus.NewRegistry()
+	var logs syncbuf.Buffer
+	n0 := startNode(t, "node0", eps, nil, nodeOpts{reg: reg, log: &logs})
+	conn, err := net.Dial("udp", n0.cluster.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := 0; i < 500; i++ {
+		_, _ = conn.Write([]byte(fmt.Sprintf("\xff\x00garbage %d", i)))
+	}
+	eventually(t, 10*time.Second, "the garbage is counted", func() bool {
+		return counterValue(t, reg, "schemasync_memberlist_problems_total", "level", "error") >= 400
+	})
+	if n := strings.Count(logs.String(), "level=ERROR"); n > 3 {
+		t.Fatalf("%d ERROR lines for 500 garbage packets:\n%.2000s", n, logs.String())
 	}
 }

@@ -6,16 +6,17 @@ import (
 
 // clusterMetrics are the gossip metrics.
 type clusterMetrics struct {
-	c           *Cluster
-	msgs        *prometheus.CounterVec
-	bytes       *prometheus.CounterVec
-	stateBytes  prometheus.Gauge
-	propagation prometheus.Histogram
-	dropped     prometheus.Counter
-	fetchErrors prometheus.Counter
-	fetchBytes  prometheus.Counter
-	rejected    *prometheus.CounterVec
-	membersDesc *prometheus.Desc
+	c                  *Cluster
+	msgs               *prometheus.CounterVec
+	bytes              *prometheus.CounterVec
+	stateBytes         prometheus.Gauge
+	propagation        prometheus.Histogram
+	dropped            prometheus.Counter
+	fetchErrors        prometheus.Counter
+	fetchBytes         prometheus.Counter
+	rejected           *prometheus.CounterVec
+	memberlistProblems *prometheus.CounterVec
+	membersDesc        *prometheus.Desc
 }
 
 func newClusterMetrics(c *Cluster) *clusterMetrics {
@@ -36,6 +37,9 @@ func newClusterMetrics(c *Cluster) *clusterMetrics {
 			Help: "Failed fetches of observation content from other nodes."}),
 		fetchBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_content_fetch_bytes_total",
 			Help: "Bytes of observation content fetched from other nodes."}),
+		memberlistProblems: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_memberlist_problems_total",
+			Help: "Warnings and errors memberlist reported (garbage or undecryptable packets, failed probes), by level, " +
+				"whether logged or suppressed by the log's rate limit."}, []string{"level"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_rejected_total",
 			Help: "Gossip messages and digests rejected, by reason: malformed, sender, age (negative, in the future or " +
 				"older than any node keeps), seq, observer, endpoint, hash, error (text too long), held_count."},
@@ -54,7 +58,7 @@ func (m *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
 
 func (m *clusterMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.msgs, m.bytes, m.stateBytes, m.propagation, m.dropped, m.fetchErrors, m.fetchBytes,
-		m.rejected}
+		m.rejected, m.memberlistProblems}
 }
 
 func (m *clusterMetrics) Collect(ch chan<- prometheus.Metric) {

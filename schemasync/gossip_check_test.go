@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
@@ -99,7 +102,8 @@ func FuzzDecodeGossip(f *testing.F) {
 func TestMemberlistLogRateLimited(t *testing.T) {
 	var buf syncbuf.Buffer
 	now := time.Unix(1_800_000_000, 0)
-	l := &memberlistLog{log: slog.New(slog.NewTextHandler(&buf, nil)), now: func() time.Time { return now }}
+	problems := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "p"}, []string{"level"})
+	l := &memberlistLog{log: slog.New(slog.NewTextHandler(&buf, nil)), now: func() time.Time { return now }, problems: problems}
 	for i := 0; i < 1000; i++ {
 		fmt.Fprintf(l, "2026/12/01 10:00:00 [ERR] memberlist: failed to decode packet from=127.0.0.1:%d\n", 1000+i)
 	}
@@ -108,6 +112,9 @@ func TestMemberlistLogRateLimited(t *testing.T) {
 	}
 	now = now.Add(logEvery)
 	fmt.Fprintf(l, "[ERR] memberlist: failed to decode packet from=127.0.0.1:9\n")
+	if n := testutil.ToFloat64(problems.WithLabelValues("error")); n != 1001 {
+		t.Fatalf("%v errors counted, want 1001", n)
+	}
 	if !strings.Contains(buf.String(), "suppressed_since_last=999") {
 		t.Fatalf("the suppressed count is missing:\n%s", buf.String())
 	}

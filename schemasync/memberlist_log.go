@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
@@ -16,8 +18,9 @@ import (
 // of one kind (the message without its from= address) are logged at most once per logEvery, with the count
 // of those suppressed since: a flood of garbage packets is counted, not logged line by line.
 type memberlistLog struct {
-	log *slog.Logger
-	now func() time.Time
+	log      *slog.Logger
+	now      func() time.Time
+	problems *prometheus.CounterVec // warnings and errors by level, logged or suppressed; nil: not counted
 
 	mu    sync.Mutex
 	kinds map[string]*logKind
@@ -49,6 +52,9 @@ func (l *memberlistLog) Write(p []byte) (int, error) {
 		if level < slog.LevelWarn {
 			l.log.Log(context.Background(), level, line)
 			continue
+		}
+		if l.problems != nil {
+			l.problems.WithLabelValues(strings.ToLower(level.String())).Inc()
 		}
 		if suppressed, ok := l.allow(line); ok {
 			if suppressed > 0 {
