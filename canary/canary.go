@@ -54,7 +54,8 @@ func (e *StreamError) Error() string {
 	if e.Version != "" {
 		at += "@" + e.Version
 	}
-	return fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err)
+	// Every URL in it is shown without credentials, whatever error carried it.
+	return safetext.RedactURL(fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err))
 }
 
 func (e *StreamError) Unwrap() error { return e.Err }
@@ -303,7 +304,7 @@ func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 		if gerr == nil {
 			err = fmt.Errorf("HTTP %d", status)
 		}
-		r.log.Debug("stream config: attempt failed", "url", u, "err", err)
+		r.log.Debug("stream config: attempt failed", "url", safetext.RedactURL(u), "err", safetext.RedactURL(err.Error()))
 		return false, status, body, gerr
 	})
 	if err != nil {
@@ -363,7 +364,7 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 		res.FailedStep, res.Error = step, res.Err.Error()
 		res.Duration = time.Since(start)
 		res.Seconds = res.Duration.Seconds()
-		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", err)
+		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", safetext.RedactURL(err.Error()))
 		return res
 	}
 	if s.Problem != "" {

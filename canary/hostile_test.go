@@ -2,6 +2,7 @@ package canary
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -125,5 +126,22 @@ func TestSchemaTooLarge(t *testing.T) {
 	}
 	if res[0].OK || !strings.Contains(res[0].Error, "too large") || strings.Contains(strings.ToLower(res[0].Error), "yaml") {
 		t.Fatalf("error %q, want too large", res[0].Error)
+	}
+}
+
+// TestSchemaHostCredentialsRedacted: a schema base URI with credentials that fails shows them as *** in the
+// stream's error and the log.
+func TestSchemaHostCredentialsRedacted(t *testing.T) {
+	repo := schemarepo.Demo()
+	node := fakeSchemasync(t, repo)
+	refused := strings.Replace(closedURL(t), "http://", "http://user:hunter2@", 1)
+	var logs strings.Builder
+	cfg := testConfig(node.URL, []string{refused}, []Stream{{Name: "s", SchemaTitle: "test/event", Destinations: []string{closedURL(t)}}})
+	res, err := Run(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].OK || strings.Contains(res[0].Error+logs.String(), "hunter2") || strings.Contains(res[0].Err.Error(), "hunter2") {
+		t.Fatalf("credentials shown: %q\n%s", res[0].Error, logs.String())
 	}
 }

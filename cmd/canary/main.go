@@ -200,7 +200,7 @@ func writeTable(w io.Writer, results []canary.Result) {
 			detail = r.Error
 			var se *canary.StreamError
 			if errors.As(r.Err, &se) {
-				detail = string(se.Step) + ": " + se.Err.Error()
+				detail = string(se.Step) + ": " + safetext.RedactURL(se.Err.Error())
 			}
 		case r.DryRun:
 			result = "ok (dry run)"

@@ -178,7 +178,7 @@ func (c *Client) SafeVersion(ctx context.Context, repos []string, title string) 
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		c.log.Debug("schemasync node failed", "node", node, "title", title, "err", err)
+		c.log.Debug("schemasync node failed", "node", safetext.RedactURL(node), "title", title, "err", safetext.RedactURL(err.Error()))
 		if errors.Is(err, ErrUnknownSchema) {
 			unknown++
 		}
