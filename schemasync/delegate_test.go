@@ -7,11 +7,10 @@ import (
 	"time"
 )
 
-// TestDelegatesDoNotBlock: memberlist's delegate methods return while the service's lock is held (by a long
-// view computation, say): LocalState sends the last state taken, MergeRemoteState leaves the held versions
-// to a worker.
-func TestDelegatesDoNotBlock(t *testing.T) {
-	cfg := svcConfig("http://127.0.0.1:1/")
+// clusterNode starts a service for eps with gossip on 127.0.0.1, left when the test ends.
+func clusterNode(t *testing.T, eps ...string) (*Service, *Cluster) {
+	t.Helper()
+	cfg := svcConfig(eps...)
 	cfg.Cluster.Bind = "127.0.0.1:0"
 	cfg.Cluster.APIAdvertise = "http://127.0.0.1:1"
 	s := newTestService(t, cfg, ServiceOptions{})
@@ -20,6 +19,14 @@ func TestDelegatesDoNotBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Leave(time.Second) })
+	return s, c
+}
+
+// TestDelegatesDoNotBlock: memberlist's delegate methods return while the service's lock is held (by a long
+// view computation, say): LocalState sends the last state taken, MergeRemoteState leaves the held versions
+// to a worker.
+func TestDelegatesDoNotBlock(t *testing.T) {
+	s, c := clusterNode(t, "http://127.0.0.1:1/")
 	d := (*clusterDelegate)(c)
 	d.LocalState(false) // takes a first state while the lock is free
 	s.mu.Lock()
@@ -43,15 +50,7 @@ func TestDelegatesDoNotBlock(t *testing.T) {
 // a node's push/pull state stays far below memberlist's 20 MiB limit on a user state.
 func TestPushPullStateBounded(t *testing.T) {
 	eps := []string{"http://h1/a/", "http://h2/a/", "http://h3/a/", "http://h4/a/"}
-	cfg := svcConfig(eps...)
-	cfg.Cluster.Bind = "127.0.0.1:0"
-	cfg.Cluster.APIAdvertise = "http://127.0.0.1:1"
-	s := newTestService(t, cfg, ServiceOptions{})
-	c, err := s.StartCluster(ClusterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Leave(time.Second) })
+	s, c := clusterNode(t, eps...)
 	long := strings.Repeat("x", MaxReasonBytes)
 	now := time.Now()
 	for _, ep := range eps {
