@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/eventgate/fakeintake"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/schemasync"
 )
@@ -38,7 +39,7 @@ func benchWorld(b *testing.B, n int) Config {
 	cfg := DefaultConfig()
 	cfg.Schemasync = []string{node.URL}
 	cfg.SchemaBaseURIs = []string{base}
-	g, err := eventgate.New(eventgate.Config{SchemaBaseURIs: []string{base}, Streams: streams}, eventgate.Options{})
+	g, err := fakeintake.New(fakeintake.Config{SchemaBaseURIs: []string{base}, Streams: streams}, fakeintake.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/origin"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync/client"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -52,7 +54,8 @@ func (e *StreamError) Error() string {
 	if e.Version != "" {
 		at += "@" + e.Version
 	}
-	return fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err)
+	// Every URL in it is shown without credentials, whatever error carried it.
+	return safetext.RedactURL(fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err))
 }
 
 func (e *StreamError) Unwrap() error { return e.Err }
@@ -73,6 +76,8 @@ func (e *IntakeError) Error() string {
 	switch {
 	case e.Status == 0:
 		fmt.Fprintf(&b, ": %v", withoutURL(e.Err))
+	case e.Err != nil:
+		fmt.Fprintf(&b, ": HTTP %d, then reading the body failed: %v", e.Status, withoutURL(e.Err))
 	case len(e.Messages) > 0:
 		fmt.Fprintf(&b, ": HTTP %d: %s", e.Status, strings.Join(e.Messages, "; "))
 	case e.Body != "":
@@ -204,7 +209,8 @@ func NewRunner(cfg Config, opts Options) (*Runner, error) {
 	r := &Runner{cfg: cfg, http: opts.HTTPClient, now: opts.Now, log: opts.Logger,
 		cache: map[string]*compiled{}, inflight: map[string]*flight{}}
 	if r.http == nil {
-		r.http = &http.Client{}
+		// Redirects stay on the origin they were sent to: an intake's 307 must not post the event elsewhere.
+		r.http = &http.Client{CheckRedirect: origin.Redirects(origin.MaxRedirects)}
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -269,7 +275,7 @@ type StreamConfigError struct {
 }
 
 func (e *StreamConfigError) Error() string {
-	msg := "stream config " + e.Source + ": " + withoutURL(e.Err).Error()
+	msg := "stream config " + safetext.RedactURL(e.Source) + ": " + withoutURL(e.Err).Error()
 	if e.Attempts > 1 {
 		msg += fmt.Sprintf(" (after %d attempts)", e.Attempts)
 	}
@@ -298,7 +304,7 @@ func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 		if gerr == nil {
 			err = fmt.Errorf("HTTP %d", status)
 		}
-		r.log.Debug("stream config: attempt failed", "url", u, "err", err)
+		r.log.Debug("stream config: attempt failed", "url", safetext.RedactURL(u), "err", safetext.RedactURL(err.Error()))
 		return false, status, body, gerr
 	})
 	if err != nil {
@@ -358,7 +364,7 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 		res.FailedStep, res.Error = step, res.Err.Error()
 		res.Duration = time.Since(start)
 		res.Seconds = res.Duration.Seconds()
-		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", err)
+		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", safetext.RedactURL(err.Error()))
 		return res
 	}
 	if s.Problem != "" {
@@ -524,14 +530,20 @@ func (r *Runner) fetchOne(ctx context.Context, u string) (any, error) {
 		return nil, err
 	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: HTTP %d", u, status)
+		return nil, fmt.Errorf("GET %s: HTTP %d", safetext.RedactURL(u), status)
 	}
 	doc, err := eventgate.DecodeDocument(body)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", safetext.RedactURL(u), err)
 	}
 	return doc, nil
 }
+
+// MaxSchemaBytes bounds a schema document (and the stream configuration) the canary reads.
+const MaxSchemaBytes = 16 << 20
+
+// ErrTooLarge is wrapped by the error for a document larger than MaxSchemaBytes.
+var ErrTooLarge = errors.New("too large")
 
 func (r *Runner) get(ctx context.Context, u string) ([]byte, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
@@ -542,12 +554,18 @@ func (r *Runner) get(ctx context.Context, u string) ([]byte, int, error) {
 	}
 	resp, err := r.http.Do(req)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, err // a *url.Error: callers that name the URL already use withoutURL
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err := origin.CheckResponse(req.URL, resp); err != nil {
+		return nil, 0, fmt.Errorf("GET %s: %w", safetext.RedactURL(u), err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxSchemaBytes+1))
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET %s: reading body: %w", u, err)
+		return nil, 0, fmt.Errorf("GET %s: reading body: %w", safetext.RedactURL(u), err)
+	}
+	if len(body) > MaxSchemaBytes {
+		return nil, 0, fmt.Errorf("GET %s: %w: the body exceeds %d MiB", safetext.RedactURL(u), ErrTooLarge, MaxSchemaBytes>>20)
 	}
 	return body, resp.StatusCode, nil
 }
@@ -562,7 +580,7 @@ func (r *Runner) produce(ctx context.Context, dest string, body []byte) (Deliver
 			u += "?hasty=true"
 		}
 	}
-	d := Delivery{URL: dest}
+	d := Delivery{URL: safetext.RedactURL(dest)}
 	var last *IntakeError
 	d.Attempts = r.withRetries(ctx, func() (bool, int, []byte, error) {
 		status, respBody, err := r.post(ctx, u, body)
@@ -595,28 +613,39 @@ func (r *Runner) post(ctx context.Context, u string, body []byte) (int, []byte, 
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
+	if err := origin.CheckResponse(req.URL, resp); err != nil {
+		return 0, nil, err // the event reached another origin: that answer does not count
+	}
+	if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
+		// Accepted: the status says everything. The body is not read, so that one sent slowly cannot turn
+		// the success into a timeout.
+		return resp.StatusCode, nil, nil
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return resp.StatusCode, nil, err
+		return resp.StatusCode, b, err
 	}
 	return resp.StatusCode, b, nil
 }
 
 // verdict explains an answer other than 201/202.
+// The intake's words (messages, body) are escaped for terminals and bounded.
 func verdict(u string, status int, body []byte, err error) *IntakeError {
-	e := &IntakeError{URL: u, Status: status, Err: err}
-	if status == 0 {
+	e := &IntakeError{URL: safetext.RedactURL(u), Status: status, Err: err}
+	if status == 0 || err != nil {
 		return e
 	}
 	if parsed, perr := eventgate.ParseResponse(body); perr == nil {
-		e.Messages = parsed.Messages()
+		for i, m := range parsed.Messages() {
+			if i == 20 {
+				e.Messages = append(e.Messages, fmt.Sprintf("(%d more)", len(parsed.Messages())-i))
+				break
+			}
+			e.Messages = append(e.Messages, safetext.Escape(safetext.Bound(m, 500)))
+		}
 		return e
 	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	e.Body = s
+	e.Body = safetext.Escape(safetext.Bound(strings.TrimSpace(string(body)), 300))
 	return e
 }
 

@@ -1,5 +1,5 @@
 // Package canary produces one canary event per stream, at a schema version that is rolled out everywhere, and
-// says exactly what failed when something does. It implements DESIGN.md §4.
+// says exactly what failed when something does.
 //
 // For each stream, a run:
 //

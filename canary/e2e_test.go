@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/eventgate/fakeintake"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/schemasync"
 )
@@ -95,7 +96,7 @@ var demoStreams = map[string]string{
 	"test.event":                                      "test/event",
 }
 
-func (r *rollout) intake(t testing.TB) (*eventgate.Intake, string) {
+func (r *rollout) intake(t testing.TB) (*fakeintake.Intake, string) {
 	return intake(t, []string{r.lb}, demoStreams)
 }
 
@@ -199,7 +200,7 @@ func TestRolloutLatestIsRejectedSafeIsNot(t *testing.T) {
 }
 
 // assertAllValidate checks every received event against its declared schema, fetched from host 0 directly.
-func assertAllValidate(t *testing.T, r *rollout, received []eventgate.Received) {
+func assertAllValidate(t *testing.T, r *rollout, received []fakeintake.Received) {
 	t.Helper()
 	if len(received) == 0 {
 		t.Fatal("the intake received nothing")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
 // Outcomes of building an event that callers can branch on (with errors.Is).
@@ -116,21 +118,8 @@ func versionFromID(schema any, title string) (string, error) {
 	if t != strings.Trim(title, "/") {
 		return "", fmt.Errorf("the latest schema's $id %q does not match title %q", id, title)
 	}
-	if !validVersion(v) {
+	if !version.Valid(v) {
 		return "", fmt.Errorf("the latest schema's $id %q has no X.Y.Z version", id)
 	}
 	return v, nil
-}
-
-func validVersion(v string) bool {
-	parts := strings.Split(v, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	for _, p := range parts {
-		if p == "" || len(p) > 9 || strings.Trim(p, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
 }

@@ -6,7 +6,7 @@ import (
 	"net/http/httptest"
 
 	"github.com/evenkeel/evenkeel/canary"
-	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/eventgate/fakeintake"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/schemasync"
 )
@@ -38,10 +38,10 @@ func ExampleRun() {
 	node := httptest.NewServer(svc.Handler())
 	defer node.Close()
 
-	intake, err := eventgate.New(eventgate.Config{
+	intake, err := fakeintake.New(fakeintake.Config{
 		SchemaBaseURIs: bases[1:], // the intake's load balancer happens to pick the host that is behind
 		Streams:        map[string]string{"mediawiki.page_change.v1": "mediawiki/page/change"},
-	}, eventgate.Options{})
+	}, fakeintake.Options{})
 	if err != nil {
 		panic(err)
 	}

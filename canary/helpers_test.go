@@ -9,7 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/eventgate/fakeintake"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 )
 
@@ -78,9 +78,9 @@ func schemaHost(t testing.TB, repo *schemarepo.Repo) string {
 }
 
 // intake starts an EventGate-compatible intake and returns it with its /v1/events URL.
-func intake(t testing.TB, bases []string, streams map[string]string) (*eventgate.Intake, string) {
+func intake(t testing.TB, bases []string, streams map[string]string) (*fakeintake.Intake, string) {
 	t.Helper()
-	g, err := eventgate.New(eventgate.Config{SchemaBaseURIs: bases, Streams: streams}, eventgate.Options{})
+	g, err := fakeintake.New(fakeintake.Config{SchemaBaseURIs: bases, Streams: streams}, fakeintake.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

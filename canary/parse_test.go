@@ -284,3 +284,12 @@ func TestVersionFromID(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionFromIDStrict: latest mode applies schemasync's one X.Y.Z rule to the $id: 01.2.3 is no version.
+func TestVersionFromIDStrict(t *testing.T) {
+	for _, v := range []string{"01.2.3", "1.2.03", "1.2.3.4"} {
+		if _, err := versionFromID(map[string]any{"$id": "/a/b/" + v}, "a/b"); err == nil {
+			t.Errorf("$id version %q accepted", v)
+		}
+	}
+}

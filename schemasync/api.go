@@ -3,8 +3,15 @@ package schemasync
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/netutil"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -57,9 +64,57 @@ func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path)})
+		// A path that GET serves, asked with another method: 405, not 404.
+		get := r.Clone(r.Context())
+		get.Method = http.MethodGet
+		if _, pattern := mux.Handler(get); pattern != "/" && pattern != "" {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, ErrorResponse{Error: fmt.Sprintf("method %s not allowed: use GET",
+				safetext.Bound(r.Method, 32))})
+			return
+		}
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("no such endpoint: %s %s",
+			safetext.Bound(r.Method, 32), safetext.Bound(r.URL.Path, 200))})
 	})
 	return mux
+}
+
+// Server returns an http.Server for handler with the API bounds of cfg (timeouts). Serve it on a listener
+// limited by Service.Listen: srv.Serve(svc.Listen(ln)).
+func Server(cfg APIConfig, handler http.Handler) *http.Server {
+	return &http.Server{Handler: handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
+		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10}
+}
+
+// Listen limits ln to api.max_connections connections at once (further ones wait in the kernel's listen
+// queue until a served one closes), and counts the open ones in schemasync_api_connections.
+func (s *Service) Listen(ln net.Listener) net.Listener {
+	return netutil.LimitListener(&countingListener{Listener: ln, open: &s.apiConns}, s.Config().API.MaxConnections)
+}
+
+type countingListener struct {
+	net.Listener
+	open *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Add(1)
+	return &countedConn{Conn: c, open: l.open}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 func (s *Service) handleSchema(w http.ResponseWriter, r *http.Request) {

@@ -1,12 +1,8 @@
 package schemasync
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,80 +18,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
-	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
-
-// ContentHash names the content of an observation (its titles and versions), so that nodes fetch each
-// distinct content once, and check what they fetched.
-func ContentHash(schemas map[string][]Version) string {
-	titles := make([]string, 0, len(schemas))
-	for t := range schemas {
-		titles = append(titles, t)
-	}
-	sort.Strings(titles)
-	h := sha256.New()
-	var buf []byte
-	for _, t := range titles {
-		buf = append(buf[:0], t...)
-		buf = append(buf, 0)
-		for _, v := range schemas[t] {
-			buf = v.appendTo(buf)
-			buf = append(buf, ',')
-		}
-		buf = append(buf, '\n')
-		h.Write(buf)
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-func (v Version) appendTo(b []byte) []byte {
-	b = strconv.AppendUint(b, uint64(v.Major), 10)
-	b = append(b, '.')
-	b = strconv.AppendUint(b, uint64(v.Minor), 10)
-	b = append(b, '.')
-	return strconv.AppendUint(b, uint64(v.Patch), 10)
-}
-
-// digest is what gossip carries of an observation: everything but its content, which receivers fetch by
-// hash over HTTP from the node that sent the digest (once per distinct content).
-type digest struct {
-	Observer   string `json:"o"`
-	Repository string `json:"r"`
-	Endpoint   string `json:"e"`
-	Seq        uint64 `json:"s"`
-	Hash       string `json:"h,omitempty"`
-	Err        string `json:"x,omitempty"`
-	// AgeMS is the observation's age when the message was sent, by the sender's clock: receivers date the
-	// observation by their own clock (receipt time minus age), so clock skew between nodes does not matter.
-	AgeMS int64 `json:"a"`
-}
-
-// broadcastMsg is one gossip broadcast: an 8-byte big-endian age in milliseconds, then this as JSON.
-// The age is written when memberlist sends the message, not when it was queued.
-type broadcastMsg struct {
-	Src   string `json:"src"` // the sender's API URL, to fetch content from
-	D     digest `json:"d"`
-	Leave string `json:"leave,omitempty"` // set instead of D when the named node is leaving on purpose
-	// Direct marks a digest the observer sent straight to every member because its scan result changed,
-	// rather than through gossip. Receivers treat both alike; it only labels the metrics.
-	Direct bool `json:"direct,omitempty"`
-}
-
-// pushPullMsg is a node's full state in memberlist's push/pull: digests of every observation it holds.
-type pushPullMsg struct {
-	Src     string   `json:"src"`
-	Node    string   `json:"node"`
-	Digests []digest `json:"digests"`
-	// Held are the sender's held safe versions in repositories with an unknown endpoint (usually none): a
-	// node that restarted during an outage adopts them where it holds nothing (State.AdoptHeld).
-	Held []HeldVersion `json:"held,omitempty"`
-}
-
-// nodeMeta is memberlist node metadata (at most 512 bytes).
-type nodeMeta struct {
-	DC  string `json:"dc,omitempty"`
-	API string `json:"api"`
-}
 
 // ClusterOptions are what the caller knows about the running node, plus test hooks.
 type ClusterOptions struct {
@@ -132,12 +57,16 @@ type Cluster struct {
 	queue   *memberlist.TransmitLimitedQueue
 	keyring *memberlist.Keyring
 
-	inbox    chan inbound
-	fetching sync.Map // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	joined   atomic.Bool
-	merged   atomic.Bool
+	inbox     chan inbound
+	heldInbox chan heldMsg
+	direct    chan *obsBroadcast // digests to send straight to every member, by one goroutine
+	fetching  sync.Map           // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
+	stop      chan struct{}
+	ctx       context.Context // ends at Leave: every request to another node uses it
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	joined    atomic.Bool
+	merged    atomic.Bool
 
 	mu       sync.Mutex
 	members  map[string]*MemberView
@@ -147,9 +76,15 @@ type Cluster struct {
 	m *clusterMetrics
 }
 
+// heldMsg is the held versions of one push/pull, for a worker to adopt.
+type heldMsg struct {
+	held []HeldVersion
+	sets map[string]string
+}
+
 type inbound struct {
 	d    digest
-	src  string
+	from string // the member that sent it: its content is fetched from that member's advertised API
 	recv time.Time
 	kind string
 }
@@ -173,15 +108,19 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	}
 	c := &Cluster{
 		svc: s, cfg: cfg, log: s.log.With("component", "cluster"), peers: opts.Peers, now: s.now,
-		inbox: make(chan inbound, 4096), stop: make(chan struct{}), members: map[string]*MemberView{},
-		leaving: map[string]bool{}, outcomes: map[string]string{},
+		inbox: make(chan inbound, 4096), heldInbox: make(chan heldMsg, 16), direct: make(chan *obsBroadcast, 64), stop: make(chan struct{}),
+		members: map[string]*MemberView{}, leaving: map[string]bool{}, outcomes: map[string]string{},
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.apiURL = opts.APIURL
 	if c.apiURL == "" {
 		c.apiURL = cfg.APIAdvertise
 	}
 	if c.peers == nil {
-		c.peers = &http.Client{Timeout: 10 * time.Second}
+		// No redirects: content comes from the member's own API or not at all.
+		c.peers = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}}
 	}
 	meta, _ := json.Marshal(nodeMeta{DC: cfg.Datacenter, API: c.apiURL})
 	if len(meta) > memberlist.MetaMaxSize {
@@ -214,14 +153,14 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 	mc.GossipInterval, mc.PushPullInterval, mc.ProbeInterval = cfg.GossipInterval, cfg.PushPullInterval, cfg.ProbeInterval
 	mc.Delegate = (*clusterDelegate)(c)
 	mc.Events = (*clusterEvents)(c)
-	mc.LogOutput = &memberlistLog{log: c.log}
+	c.m = newClusterMetrics(c)
+	mc.LogOutput = &memberlistLog{log: c.log, problems: c.m.memberlistProblems}
 	if opts.Transport != nil {
 		mc.Transport = opts.Transport
 	}
 	if opts.Memberlist != nil {
 		opts.Memberlist(mc)
 	}
-	c.m = newClusterMetrics(c)
 	c.queue = &memberlist.TransmitLimitedQueue{RetransmitMult: mc.RetransmitMult, NumNodes: func() int {
 		if c.ml == nil {
 			return 1
@@ -229,10 +168,12 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 		return c.ml.NumMembers()
 	}}
 	if c.ml, err = memberlist.Create(mc); err != nil {
+		c.cancel()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if s.reg != nil {
 		if err := s.reg.Register(c.m); err != nil {
+			c.cancel()
 			_ = c.ml.Shutdown()
 			return nil, err
 		}
@@ -241,6 +182,8 @@ func (s *Service) StartCluster(opts ClusterOptions) (*Cluster, error) {
 		c.wg.Add(1)
 		go c.worker()
 	}
+	c.wg.Add(1)
+	go c.directSender()
 	s.mu.Lock()
 	s.cluster = c
 	s.mu.Unlock()
@@ -355,7 +298,7 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	default:
 	}
 	// memberlist tells others only that the node is gone; announce first that it leaves on purpose.
-	body, _ := json.Marshal(broadcastMsg{Src: c.apiURL, Leave: c.cfg.NodeName})
+	body, _ := json.Marshal(broadcastMsg{From: c.cfg.NodeName, Leave: c.cfg.NodeName})
 	c.queue.QueueBroadcast(&obsBroadcast{name: "leave\x00" + c.cfg.NodeName, body: body, at: c.now(), now: c.now})
 	if c.ml.NumMembers() > 1 {
 		deadline := time.Now().Add(min(timeout, 10*c.cfg.GossipInterval))
@@ -365,6 +308,7 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	}
 	err := c.ml.Leave(timeout)
 	close(c.stop)
+	c.cancel()
 	if e := c.ml.Shutdown(); err == nil {
 		err = e
 	}
@@ -457,7 +401,7 @@ func (c *Cluster) KeyFingerprints() []string {
 // member, so that a change reaches every node in one hop instead of waiting for gossip rounds. Unchanged
 // scans, which only refresh freshness, ride the gossip alone.
 func (c *Cluster) publish(o *Observation) {
-	body, _ := json.Marshal(broadcastMsg{Src: c.apiURL, D: digestOf(o, 0)})
+	body, _ := json.Marshal(broadcastMsg{From: c.cfg.NodeName, D: digestOf(o, 0)})
 	c.queue.QueueBroadcast(&obsBroadcast{name: o.Observer + "\x00" + o.Endpoint, body: body, at: o.At, now: c.now})
 	if o.Observer != c.cfg.NodeName {
 		return
@@ -468,9 +412,24 @@ func (c *Cluster) publish(o *Observation) {
 	c.outcomes[o.Endpoint] = outcome
 	c.mu.Unlock()
 	if changed {
-		direct, _ := json.Marshal(broadcastMsg{Src: c.apiURL, D: digestOf(o, 0), Direct: true})
-		b := &obsBroadcast{body: direct, at: o.At, now: c.now}
-		go c.sendDirect(b) // publish runs under the service's lock: send outside it
+		direct, _ := json.Marshal(broadcastMsg{From: c.cfg.NodeName, D: digestOf(o, 0), Direct: true})
+		select { // publish runs under the service's lock: the sender goroutine sends outside it
+		case c.direct <- &obsBroadcast{body: direct, at: o.At, now: c.now}:
+		default: // the gossip carries it too
+		}
+	}
+}
+
+// directSender sends the queued direct digests until Leave.
+func (c *Cluster) directSender() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case b := <-c.direct:
+			c.sendDirect(b)
+		}
 	}
 }
 
@@ -491,42 +450,6 @@ func (c *Cluster) sendDirect(b *obsBroadcast) {
 	}
 }
 
-func digestOf(o *Observation, age time.Duration) digest {
-	return digest{Observer: o.Observer, Repository: o.Repository, Endpoint: o.Endpoint, Seq: o.Seq, Hash: o.Hash,
-		Err: o.Err, AgeMS: age.Milliseconds()}
-}
-
-// obsBroadcast is a queued digest. Message computes the age at each transmission, in a fixed-width field
-// (memberlist requires a message's length not to change while it is queued).
-type obsBroadcast struct {
-	name string
-	body []byte
-	at   time.Time
-	now  func() time.Time
-}
-
-var _ memberlist.NamedBroadcast = (*obsBroadcast)(nil)
-
-func (b *obsBroadcast) Name() string { return b.name }
-
-func (b *obsBroadcast) Invalidates(other memberlist.Broadcast) bool {
-	o, ok := other.(*obsBroadcast)
-	return ok && o.name == b.name
-}
-
-func (b *obsBroadcast) Message() []byte {
-	msg := make([]byte, 8+len(b.body))
-	age := b.now().Sub(b.at).Milliseconds()
-	if age < 0 {
-		age = 0
-	}
-	binary.BigEndian.PutUint64(msg, uint64(age))
-	copy(msg[8:], b.body)
-	return msg
-}
-
-func (b *obsBroadcast) Finished() {}
-
 // worker applies inbound digests: it fetches content it lacks, then feeds the observation to the state.
 func (c *Cluster) worker() {
 	defer c.wg.Done()
@@ -536,6 +459,8 @@ func (c *Cluster) worker() {
 			return
 		case in := <-c.inbox:
 			c.apply(in)
+		case h := <-c.heldInbox:
+			c.svc.adoptHeld(h.held, h.sets)
 		}
 	}
 }
@@ -550,6 +475,10 @@ func (c *Cluster) enqueue(in inbound) {
 
 func (c *Cluster) apply(in inbound) {
 	d := in.d
+	if reason := c.checkDigest(&d, in.recv); reason != "" {
+		c.reject(reason, in.from)
+		return
+	}
 	if d.Observer == c.cfg.NodeName {
 		// This node is the authority on its own scans, but other nodes may hold one from before a restart
 		// with a higher sequence number (the clock stepped back meanwhile): they would reject this node's new
@@ -585,10 +514,10 @@ func (c *Cluster) apply(in inbound) {
 				close(done)
 			}()
 			var err error
-			schemas, err = c.fetchContent(in.src, d.Hash)
+			schemas, err = c.fetchContent(in.from, d.Hash)
 			if err != nil {
 				c.m.fetchErrors.Inc()
-				c.log.Debug("fetching observation content failed", "from", in.src, "hash", d.Hash, "err", err)
+				c.log.Debug("fetching observation content failed", "from", in.from, "hash", d.Hash, "err", err)
 				return
 			}
 		}
@@ -607,12 +536,24 @@ func (c *Cluster) apply(in inbound) {
 	}
 }
 
-// fetchContent gets an observation's content by hash from the node at src, and checks the hash.
-func (c *Cluster) fetchContent(src, hash string) (map[string][]Version, error) {
-	if src == "" {
-		return nil, errors.New("no API URL to fetch from")
+// memberAPI is the API URL that member advertises in its memberlist metadata ("" when unknown).
+func (c *Cluster) memberAPI(member string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.members[member]; m != nil && m.State == "alive" {
+		return m.API
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	return ""
+}
+
+// fetchContent gets an observation's content by hash from member's advertised API, and checks it: its hash,
+// and its size against the bounds a scan of this node would apply.
+func (c *Cluster) fetchContent(member, hash string) (map[string][]Version, error) {
+	src := c.memberAPI(member)
+	if src == "" {
+		return nil, fmt.Errorf("member %s is not alive or advertises no API", safetext.Quote(safetext.Bound(member, 64)))
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(src, "/")+"/v1/internal/content/"+hash, nil)
 	if err != nil {
@@ -626,14 +567,20 @@ func (c *Cluster) fetchContent(src, hash string) (map[string][]Version, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %s", resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxContentBytes+1))
 	c.m.fetchBytes.Add(float64(len(body)))
 	if err != nil {
 		return nil, err
 	}
+	if len(body) > maxContentBytes {
+		return nil, fmt.Errorf("content exceeds %d bytes", maxContentBytes)
+	}
 	var schemas map[string][]Version
 	if err := json.Unmarshal(body, &schemas); err != nil {
 		return nil, err
+	}
+	if max := c.svc.Config().Scan.MaxTitles; len(schemas) > max {
+		return nil, fmt.Errorf("content lists %d titles, more than max_titles %d", len(schemas), max)
 	}
 	if got := ContentHash(schemas); got != hash {
 		return nil, fmt.Errorf("content hash %s, want %s", got, hash)
@@ -641,210 +588,15 @@ func (c *Cluster) fetchContent(src, hash string) (map[string][]Version, error) {
 	return schemas, nil
 }
 
-// clusterDelegate implements memberlist.Delegate. Its methods never block: inbound work goes to the inbox.
-type clusterDelegate Cluster
-
-var _ memberlist.Delegate = (*clusterDelegate)(nil)
-
-func (d *clusterDelegate) NodeMeta(limit int) []byte {
-	b, _ := json.Marshal(nodeMeta{DC: d.cfg.Datacenter, API: d.apiURL})
-	if len(b) > limit {
-		return nil
-	}
-	return b
+// checkDigest range-checks every field of a digest that arrived by gossip, at recv by this node's clock. It
+// returns the reason for rejecting it, or "".
+func (c *Cluster) checkDigest(d *digest, recv time.Time) string {
+	return checkDigest(d, recv, c.svc.forgetAfter(), c.svc.configuredEndpoint)
 }
 
-func (d *clusterDelegate) NotifyMsg(b []byte) {
-	c := (*Cluster)(d)
-	var m broadcastMsg
-	var age int64
-	err := errors.New("shorter than its 8-byte age")
-	if len(b) >= 8 {
-		age = int64(binary.BigEndian.Uint64(b[:8]))
-		err = json.Unmarshal(b[8:], &m)
-	}
-	kind := "broadcast"
-	if m.Direct {
-		kind = "direct"
-	}
-	c.m.msgs.WithLabelValues("received", kind).Inc()
-	c.m.bytes.WithLabelValues("received", kind).Add(float64(len(b)))
-	if err != nil || age < 0 {
-		c.log.Debug("ignoring a malformed broadcast", "bytes", len(b), "err", err)
-		return
-	}
-	if m.Leave != "" {
-		c.mu.Lock()
-		c.leaving[m.Leave] = true
-		c.mu.Unlock()
-		return
-	}
-	m.D.AgeMS = age
-	c.enqueue(inbound{d: m.D, src: m.Src, recv: c.now(), kind: kind})
-}
-
-func (d *clusterDelegate) GetBroadcasts(overhead, limit int) [][]byte {
-	c := (*Cluster)(d)
-	msgs := c.queue.GetBroadcasts(overhead, limit)
-	for _, m := range msgs {
-		c.m.msgs.WithLabelValues("sent", "broadcast").Inc()
-		c.m.bytes.WithLabelValues("sent", "broadcast").Add(float64(len(m)))
-	}
-	return msgs
-}
-
-func (d *clusterDelegate) LocalState(join bool) []byte {
-	c := (*Cluster)(d)
-	now := c.now()
-	msg := pushPullMsg{Src: c.apiURL, Node: c.cfg.NodeName}
-	c.svc.mu.Lock()
-	for _, o := range c.svc.state.Observations() {
-		msg.Digests = append(msg.Digests, digestOf(o, now.Sub(o.At)))
-	}
-	msg.Held = c.svc.state.HeldWhileStale(now)
-	c.svc.mu.Unlock()
-	b, _ := json.Marshal(msg)
-	c.m.msgs.WithLabelValues("sent", "push_pull").Inc()
-	c.m.bytes.WithLabelValues("sent", "push_pull").Add(float64(len(b)))
-	c.m.stateBytes.Set(float64(len(b)))
-	return b
-}
-
-func (d *clusterDelegate) MergeRemoteState(buf []byte, join bool) {
-	c := (*Cluster)(d)
-	c.m.msgs.WithLabelValues("received", "push_pull").Inc()
-	c.m.bytes.WithLabelValues("received", "push_pull").Add(float64(len(buf)))
-	var m pushPullMsg
-	if err := json.Unmarshal(buf, &m); err != nil {
-		c.log.Warn("ignoring malformed remote state", "err", err)
-		return
-	}
-	recv := c.now()
-	for _, dg := range m.Digests {
-		if dg.AgeMS < 0 {
-			continue
-		}
-		c.enqueue(inbound{d: dg, src: m.Src, recv: recv, kind: "push_pull"})
-	}
-	if len(m.Held) > 0 && m.Node != c.cfg.NodeName {
-		c.svc.adoptHeld(m.Held)
-	}
-	if m.Node != c.cfg.NodeName {
-		c.merged.Store(true)
-	}
-}
-
-// clusterEvents implements memberlist.EventDelegate: it keeps the member list, with the dead and departed.
-type clusterEvents Cluster
-
-// note records a member event. memberlist does not say whether a departed node died or left (Node.State is
-// not updated before NotifyLeave), so a departure is "left" only if the node announced it.
-func (e *clusterEvents) note(n *memberlist.Node, how string) {
-	c := (*Cluster)(e)
-	var meta nodeMeta
-	_ = json.Unmarshal(n.Meta, &meta)
-	c.mu.Lock()
-	state := "alive"
-	switch how {
-	case "joined":
-		delete(c.leaving, n.Name)
-	case "left":
-		state = "dead"
-		if c.leaving[n.Name] {
-			state = "left"
-		}
-	}
-	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
-	c.mu.Unlock()
-	if n.Name != c.cfg.NodeName {
-		if state == "dead" {
-			c.log.Warn("member failed", "member", n.Name, "address", n.Address())
-		} else {
-			c.log.Info("member "+how, "member", n.Name, "address", n.Address(), "state", state)
-		}
-	}
-}
-
-func (e *clusterEvents) NotifyJoin(n *memberlist.Node)   { e.note(n, "joined") }
-func (e *clusterEvents) NotifyLeave(n *memberlist.Node)  { e.note(n, "left") }
-func (e *clusterEvents) NotifyUpdate(n *memberlist.Node) { e.note(n, "updated") }
-
-// memberlistLog turns memberlist's "[LEVEL] memberlist: ..." lines into structured logs.
-type memberlistLog struct{ log *slog.Logger }
-
-func (l *memberlistLog) Write(p []byte) (int, error) {
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	for sc.Scan() {
-		line := sc.Text()
-		level := slog.LevelInfo
-		for tag, lv := range map[string]slog.Level{"[DEBUG]": slog.LevelDebug, "[INFO]": slog.LevelInfo,
-			"[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError} {
-			if i := strings.Index(line, tag); i >= 0 {
-				level, line = lv, strings.TrimSpace(line[i+len(tag):])
-				break
-			}
-		}
-		l.log.Log(context.Background(), level, line)
-	}
-	return len(p), nil
-}
-
-// clusterMetrics are the gossip metrics.
-type clusterMetrics struct {
-	c           *Cluster
-	msgs        *prometheus.CounterVec
-	bytes       *prometheus.CounterVec
-	stateBytes  prometheus.Gauge
-	propagation prometheus.Histogram
-	dropped     prometheus.Counter
-	fetchErrors prometheus.Counter
-	fetchBytes  prometheus.Counter
-	membersDesc *prometheus.Desc
-}
-
-func newClusterMetrics(c *Cluster) *clusterMetrics {
-	return &clusterMetrics{
-		c: c,
-		msgs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_messages_total",
-			Help: "Gossip messages, by direction (sent, received) and kind (broadcast, direct, push_pull)."}, []string{"direction", "kind"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_bytes_total",
-			Help: "Gossip payload bytes, by direction and kind."}, []string{"direction", "kind"}),
-		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "schemasync_shared_state_bytes",
-			Help: "Size of this node's last full-state (push/pull) message."}),
-		propagation: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "schemasync_observation_propagation_seconds",
-			Help:    "Age of another node's observation when this node applied it from a broadcast or direct message: from the scan's start to applied here.",
-			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
-		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_gossip_dropped_total",
-			Help: "Inbound digests dropped because the inbox was full (the next push/pull brings them again)."}),
-		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_content_fetch_errors_total",
-			Help: "Failed fetches of observation content from other nodes."}),
-		fetchBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_content_fetch_bytes_total",
-			Help: "Bytes of observation content fetched from other nodes."}),
-		membersDesc: prometheus.NewDesc("schemasync_cluster_members", "Cluster members this node knows, by state.",
-			[]string{"state"}, nil),
-	}
-}
-
-func (m *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
-	ch <- m.membersDesc
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-func (m *clusterMetrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.msgs, m.bytes, m.stateBytes, m.propagation, m.dropped, m.fetchErrors, m.fetchBytes}
-}
-
-func (m *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
-	counts := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
-	for _, mv := range m.c.Members() {
-		counts[mv.State]++
-	}
-	for state, n := range counts {
-		ch <- prometheus.MustNewConstMetric(m.membersDesc, prometheus.GaugeValue, float64(n), state)
-	}
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
+// reject counts a rejected message or digest. It logs at debug level only: a flood of garbage must not
+// flood the log (the counter shows it).
+func (c *Cluster) reject(reason, from string) {
+	c.m.rejected.WithLabelValues(reason).Inc()
+	c.log.Debug("rejected a gossip message", "reason", reason, "from", safetext.Bound(from, 64))
 }

@@ -8,18 +8,23 @@ import (
 	"net"
 	"net/url"
 	"os"
+	urlpath "path"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // Config is schemasync's configuration, as read from YAML. Start from DefaultConfig.
 type Config struct {
 	// Listen is the HTTP address for the API, /metrics, /healthz and /readyz. Default "127.0.0.1:8190".
 	Listen string `yaml:"listen"`
+	// API bounds the HTTP server's connections and their timeouts. See APIConfig for the defaults.
+	API APIConfig `yaml:"api"`
 	// ScanInterval is the time between the starts of two scans of every endpoint. Default 30s.
 	ScanInterval time.Duration `yaml:"scan_interval"`
 	// MaxStaleness is how old an observation may be and still count. It must exceed ScanInterval; a few
@@ -66,6 +71,41 @@ type ClusterConfig struct {
 	RejoinInterval time.Duration `yaml:"rejoin_interval"`
 }
 
+// APIConfig bounds the HTTP API server, so that idle or slow clients cannot hold its descriptors.
+type APIConfig struct {
+	// MaxConnections bounds the connections served at once; more wait in the listen queue. Default 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 5s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request. Default 10s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response (a full /v1/state of a large fleet included). Default 30s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes a keep-alive connection idle this long. Default 60s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MetricsMaxSchemas bounds the schemas that /metrics exports per-schema series for (three at most
+	// each); the rest are counted in schemasync_metrics_schemas_omitted. Default 50000.
+	MetricsMaxSchemas int `yaml:"metrics_max_schemas"`
+}
+
+// DefaultAPIConfig returns the defaults documented on APIConfig.
+func DefaultAPIConfig() APIConfig {
+	return APIConfig{MaxConnections: 1024, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MetricsMaxSchemas: 50000}
+}
+
+// Validate checks every bound.
+func (c APIConfig) Validate() error {
+	if c.MaxConnections <= 0 || c.ReadHeaderTimeout <= 0 || c.ReadTimeout <= 0 || c.WriteTimeout <= 0 ||
+		c.IdleTimeout <= 0 || c.MetricsMaxSchemas <= 0 {
+		return errors.New("api: max_connections, read_header_timeout, read_timeout, write_timeout, idle_timeout and metrics_max_schemas must be positive")
+	}
+	if c.ReadHeaderTimeout > c.ReadTimeout {
+		return fmt.Errorf("api.read_header_timeout (%s) must not exceed api.read_timeout (%s)", c.ReadHeaderTimeout, c.ReadTimeout)
+	}
+	return nil
+}
+
 // Enabled reports whether the node joins a cluster.
 func (c ClusterConfig) Enabled() bool { return c.Bind != "" }
 
@@ -74,11 +114,23 @@ type RepositoryConfig struct {
 	// Name names the repository in the API and metrics, e.g. "primary". Letters, digits, '_' and '-'.
 	Name string `yaml:"name"`
 	// Endpoints are base URLs of the repository's jsonschema/ directory, one per host, e.g.
-	// http://schema1001:8190/repositories/primary/jsonschema/ (a missing final "/" is added).
+	// http://schema1001:8190/repositories/primary/jsonschema/. Normalize puts each in one form: a final "/",
+	// lower-case scheme and host, no default port, no "//", "." or "..". URLs should not carry credentials:
+	// use credentials_files. Credentials in a URL are used, but the endpoint is named with them replaced by
+	// *** everywhere (API, metrics, logs), and all nodes must then configure it alike.
 	Endpoints []string `yaml:"endpoints"`
 	// ScanFrom limits which nodes scan an endpoint: endpoint URL -> node names or datacenter tags. An endpoint
-	// without an entry is scanned by every node. Default: none.
+	// without an entry is scanned by every node. Every name must be this node's or another node's name or
+	// datacenter; check-config cannot know the other nodes, so it checks only that the list is not empty.
+	// Default: none.
 	ScanFrom map[string][]string `yaml:"scan_from"`
+	// CredentialsFiles gives an endpoint (by its URL) the file holding its HTTP basic-auth credentials, one
+	// line "user:password". Read at load time (and on SIGHUP), never printed. Default: none.
+	CredentialsFiles map[string]string `yaml:"credentials_files"`
+
+	// credentials are the basic-auth credentials per normalised endpoint, from the URLs and from
+	// CredentialsFiles (set by Normalize and Load).
+	credentials map[string]*url.Userinfo
 }
 
 // DefaultConfig returns the defaults documented on Config, with no repositories.
@@ -89,6 +141,7 @@ func DefaultConfig() Config {
 	}
 	return Config{
 		Listen:       "127.0.0.1:8190",
+		API:          DefaultAPIConfig(),
 		ScanInterval: 30 * time.Second,
 		MaxStaleness: 2 * time.Minute,
 		Scan:         DefaultScanConfig(),
@@ -104,8 +157,9 @@ func DefaultConfig() Config {
 
 var repoName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
-// Validate checks the configuration and normalises endpoint URLs (adding a final "/"). It reports every
-// problem it finds, one per line.
+// Validate checks the configuration without changing it and without reading files (LoadFiles does that). It
+// judges endpoints in their normalised form (see Normalize), so two spellings of one URL are duplicates. It
+// reports every problem it finds, one per line.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
@@ -141,13 +195,8 @@ func (c *Config) Validate() error {
 				c.Listen, api, listenPort)
 		}
 		if c.Cluster.APIAdvertise != "" {
-			if u, err := url.Parse(c.Cluster.APIAdvertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad("cluster.api_advertise %q: want an http(s) URL", c.Cluster.APIAdvertise)
-			}
-		}
-		if c.Cluster.KeyringFile != "" {
-			if _, err := LoadKeyring(c.Cluster.KeyringFile); err != nil {
-				bad("cluster.keyring_file: %v", err)
+			if u, err := url.Parse(c.Cluster.APIAdvertise); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+				bad("cluster.api_advertise %q: want an http(s) URL without credentials", safetext.RedactURL(c.Cluster.APIAdvertise))
 			}
 		}
 	} else if len(c.Cluster.Join) > 0 || c.Cluster.KeyringFile != "" || c.Cluster.Label != "" {
@@ -163,6 +212,18 @@ func (c *Config) Validate() error {
 	if err := c.Scan.Validate(); err != nil {
 		bad("%v", err)
 	}
+	if err := c.API.Validate(); err != nil {
+		bad("%v", err)
+	}
+	if c.Scan.ReconfirmAfter >= c.MaxStaleness && c.MaxStaleness > 0 {
+		bad("scan.reconfirm_after (%s) must be below max_staleness (%s): a confirmation older than that does not count",
+			c.Scan.ReconfirmAfter, c.MaxStaleness)
+	}
+	if c.Scan.EndpointTimeout > c.MaxStaleness && c.MaxStaleness > 0 {
+		bad("scan.endpoint_timeout (%s) must not exceed max_staleness (%s), or an endpoint's observation is stale before its scan ends",
+			c.Scan.EndpointTimeout, c.MaxStaleness)
+	}
+
 	if len(c.Repositories) == 0 {
 		bad("repositories: at least one repository is needed")
 	}
@@ -180,32 +241,194 @@ func (c *Config) Validate() error {
 		if len(r.Endpoints) == 0 {
 			bad("repository %q: no endpoints", r.Name)
 		}
-		for j, e := range r.Endpoints {
-			u, err := url.Parse(e)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-				bad("repository %q: endpoint %q: want an http(s) URL without query or fragment", r.Name, e)
+		mine := map[string]bool{}
+		for _, e := range r.Endpoints {
+			n, _, err := NormalizeEndpoint(e)
+			if err != nil {
+				bad("repository %q: endpoint %q: %v", r.Name, safetext.RedactURL(e), err)
 				continue
 			}
-			if !strings.HasSuffix(e, "/") {
-				e += "/"
-				r.Endpoints[j] = e
+			if other, dup := seen[n]; dup {
+				bad("repository %q: endpoint %q is already listed under %q (URLs are compared in normal form: %s)",
+					r.Name, safetext.RedactURL(e), other, n)
 			}
-			if other, dup := seen[e]; dup {
-				bad("repository %q: endpoint %q is already listed under %q", r.Name, e, other)
-			}
-			seen[e] = r.Name
+			seen[n], mine[n] = r.Name, true
 		}
-		for e := range r.ScanFrom {
-			found := false
-			for _, ep := range r.Endpoints {
-				found = found || ep == e || ep == e+"/"
+		for e, from := range r.ScanFrom {
+			if n, _, err := NormalizeEndpoint(e); err != nil || !mine[n] {
+				bad("repository %q: scan_from names %q, which is not one of its endpoints", r.Name, safetext.RedactURL(e))
 			}
-			if !found {
-				bad("repository %q: scan_from names %q, which is not one of its endpoints", r.Name, e)
+			if len(from) == 0 {
+				bad("repository %q: scan_from for %q names no node or datacenter: nobody would scan it", r.Name, safetext.RedactURL(e))
+			}
+			for _, f := range from {
+				if f == "" {
+					bad("repository %q: scan_from for %q holds an empty name", r.Name, safetext.RedactURL(e))
+				}
+			}
+		}
+		for e, f := range r.CredentialsFiles {
+			if n, _, err := NormalizeEndpoint(e); err != nil || !mine[n] {
+				bad("repository %q: credentials_files names %q, which is not one of its endpoints", r.Name, safetext.RedactURL(e))
+			}
+			if f == "" {
+				bad("repository %q: credentials_files for %q: empty path", r.Name, safetext.RedactURL(e))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NormalizeEndpoint puts an endpoint URL in its one form: http or https in lower case, the host in lower case,
+// no default port, a path cleaned of "//", "." and ".." that ends in "/", and the credentials, if any,
+// replaced by ***. It returns the form, the credentials (nil when none), or why the URL is not an endpoint.
+func NormalizeEndpoint(raw string) (string, *url.Userinfo, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", nil, errors.New("want an http(s) URL without query or fragment")
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.ForceQuery ||
+		u.Fragment != "" || u.Opaque != "" {
+		return "", nil, errors.New("want an http(s) URL without query or fragment")
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if u.Scheme == "http" && port == "80" || u.Scheme == "https" && port == "443" {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	u.Host = host
+	if port != "" {
+		u.Host += ":" + port
+	}
+	p := urlpath.Clean("/" + u.Path)
+	if p != "/" {
+		p += "/"
+	}
+	u.Path, u.RawPath = p, ""
+	cred := u.User
+	u.User = nil
+	out := u.String()
+	if cred != nil {
+		out = u.Scheme + "://" + safetext.Redacted + "@" + strings.TrimPrefix(out, u.Scheme+"://")
+	}
+	return out, cred, nil
+}
+
+// Normalize returns the configuration with every endpoint URL (in endpoints, scan_from and
+// credentials_files) in the form NormalizeEndpoint gives, and the credentials that URLs carry set aside. It
+// reads no file; an endpoint that does not parse is kept as it is, for Validate to report.
+func (c Config) Normalize() Config {
+	repos := make([]RepositoryConfig, len(c.Repositories))
+	for i, r := range c.Repositories {
+		nr := RepositoryConfig{Name: r.Name}
+		for e, u := range r.credentials {
+			nr.setCredential(e, u)
+		}
+		norm := func(e string) string {
+			if n, cred, err := NormalizeEndpoint(e); err == nil {
+				if cred != nil {
+					nr.setCredential(n, cred)
+				}
+				return n
+			}
+			return e
+		}
+		for _, e := range r.Endpoints {
+			nr.Endpoints = append(nr.Endpoints, norm(e))
+		}
+		if r.ScanFrom != nil {
+			nr.ScanFrom = map[string][]string{}
+			for e, from := range r.ScanFrom {
+				nr.ScanFrom[norm(e)] = from
+			}
+		}
+		if r.CredentialsFiles != nil {
+			nr.CredentialsFiles = map[string]string{}
+			for e, f := range r.CredentialsFiles {
+				nr.CredentialsFiles[norm(e)] = f
+			}
+		}
+		repos[i] = nr
+	}
+	c.Repositories = repos
+	return c
+}
+
+// LoadFiles reads the files the configuration names, which Validate does not: the keyring (to check it) and
+// the credentials files. It returns the configuration with the credentials set.
+func (c Config) LoadFiles() (Config, error) {
+	var errs []error
+	if c.Cluster.Enabled() && c.Cluster.KeyringFile != "" {
+		if _, err := LoadKeyring(c.Cluster.KeyringFile); err != nil {
+			errs = append(errs, fmt.Errorf("cluster.keyring_file: %w", err))
+		}
+	}
+	repos := make([]RepositoryConfig, len(c.Repositories))
+	copy(repos, c.Repositories)
+	for i := range repos {
+		r := &repos[i]
+		if len(r.CredentialsFiles) == 0 {
+			continue
+		}
+		creds := map[string]*url.Userinfo{}
+		for e, u := range r.credentials {
+			creds[e] = u
+		}
+		for e, f := range r.CredentialsFiles {
+			u, err := loadCredentials(f)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("repository %q: credentials_files for %s: %w", r.Name, e, err))
+				continue
+			}
+			creds[e] = u
+		}
+		r.credentials = creds
+	}
+	c.Repositories = repos
+	return c, errors.Join(errs...)
+}
+
+// loadCredentials reads "user:password" from the first line of a file.
+func loadCredentials(path string) (*url.Userinfo, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	user, pass, ok := strings.Cut(strings.TrimSpace(line), ":")
+	if !ok || user == "" {
+		return nil, errors.New("want one line user:password")
+	}
+	return url.UserPassword(user, pass), nil
+}
+
+func (r *RepositoryConfig) setCredential(endpoint string, u *url.Userinfo) {
+	if r.credentials == nil {
+		r.credentials = map[string]*url.Userinfo{}
+	}
+	r.credentials[endpoint] = u
+}
+
+// credential returns the credentials of endpoint (nil when none).
+func (c *Config) credential(endpoint string) *url.Userinfo {
+	for _, r := range c.Repositories {
+		if u, ok := r.credentials[endpoint]; ok {
+			return u
+		}
+	}
+	return nil
+}
+
+// endpointTimeout is the bound on one endpoint's whole scan: scan.endpoint_timeout, else the larger of
+// scan_interval and max_staleness/2.
+func (c *Config) endpointTimeout() time.Duration {
+	if c.Scan.EndpointTimeout > 0 {
+		return c.Scan.EndpointTimeout
+	}
+	return max(c.ScanInterval, c.MaxStaleness/2)
 }
 
 // PeerAPIURL is the base URL other nodes fetch this node's observations from: cluster.api_advertise, else
@@ -235,7 +458,8 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// ParseConfig decodes YAML over DefaultConfig, rejecting unknown keys, and validates the result.
+// ParseConfig decodes YAML over DefaultConfig, rejecting unknown keys, then normalises (Normalize), validates
+// (Validate) and reads the files it names (LoadFiles).
 func ParseConfig(r io.Reader) (Config, error) {
 	cfg := DefaultConfig()
 	data, err := io.ReadAll(r)
@@ -254,10 +478,11 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return cfg, errors.New("the configuration holds more than one YAML document")
 	}
+	cfg = cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	return cfg, nil
+	return cfg.LoadFiles()
 }
 
 // LoadConfig reads and validates the configuration file at path.
@@ -272,6 +497,15 @@ func LoadConfig(path string) (Config, error) {
 		return cfg, fmt.Errorf("config %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// scanConfig is the scan configuration with its derived defaults filled in (reconfirm_after).
+func (c *Config) scanConfig() ScanConfig {
+	sc := c.Scan
+	if sc.ReconfirmAfter == 0 {
+		sc.ReconfirmAfter = c.MaxStaleness / 4
+	}
+	return sc
 }
 
 // stateRepositories converts the configured repositories to the state's view of them.

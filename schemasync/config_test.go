@@ -24,7 +24,7 @@ func TestParseConfigFull(t *testing.T) {
 		t.Fatalf("top level: %+v", cfg)
 	}
 	wantScan := ScanConfig{Timeout: 3 * time.Second, Concurrency: 16, EndpointConcurrency: 4, MaxBodyBytes: 1 << 20,
-		MaxDepth: 12, MaxDirectories: 5000, FullRescanEvery: 5}
+		MaxDepth: 12, MaxDirectories: 5000, MaxTitles: 20000, FullRescanEvery: 5}
 	if cfg.Scan != wantScan {
 		t.Fatalf("scan = %+v, want %+v", cfg.Scan, wantScan)
 	}
@@ -33,7 +33,7 @@ func TestParseConfigFull(t *testing.T) {
 			"http://schema1001.eqiad.wmnet:8190/repositories/primary/jsonschema/",
 			"http://schema1002.eqiad.wmnet:8190/repositories/primary/jsonschema/", // normalised
 		}, ScanFrom: map[string][]string{
-			"http://schema1002.eqiad.wmnet:8190/repositories/primary/jsonschema": {"node-a", "eqiad"},
+			"http://schema1002.eqiad.wmnet:8190/repositories/primary/jsonschema/": {"node-a", "eqiad"}, // normalised
 		}},
 		{Name: "secondary", Endpoints: []string{"https://schema2001.codfw.wmnet/repositories/secondary/jsonschema/"}},
 	}
@@ -162,6 +162,67 @@ repositories:
   - name: primary
     endpoints: [http://h1/jsonschema/, http://h1/jsonschema]
 `, []string{"already listed"}, nil},
+		{"duplicate endpoint: case", `
+repositories:
+  - name: primary
+    endpoints: [http://H1/jsonschema/, HTTP://h1/jsonschema/]
+`, []string{"already listed"}, nil},
+		{"duplicate endpoint: default port", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/, http://h1:80/jsonschema/]
+`, []string{"already listed"}, nil},
+		{"duplicate endpoint: // and ..", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/, http://h1//x/../jsonschema/]
+`, []string{"already listed"}, nil},
+		{"normal form", `
+repositories:
+  - name: primary
+    endpoints: [HTTP://H1:80//a/./b/../jsonschema, https://h2:443/j/]
+`, nil, []string{"http://h1/a/jsonschema/", "https://h2/j/"}},
+		{"credentials replaced by ***", `
+repositories:
+  - name: primary
+    endpoints: [http://user:secret@h1/jsonschema/]
+`, nil, []string{"http://***@h1/jsonschema/"}},
+		{"scan_from names nobody", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/]
+    scan_from:
+      http://h1/jsonschema/: []
+`, []string{"names no node"}, nil},
+		{"scan_from by another spelling", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/]
+    scan_from:
+      http://H1:80/jsonschema: [node-a]
+`, nil, []string{"http://h1/jsonschema/"}},
+		{"credentials file of an unknown endpoint", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/]
+    credentials_files:
+      http://h2/jsonschema/: /etc/creds
+`, []string{"credentials_files", "http://h2/jsonschema/"}, nil},
+		{"credentials file missing", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/]
+    credentials_files:
+      http://h1/jsonschema/: /nonexistent/creds
+`, []string{"credentials_files", "/nonexistent/creds"}, nil},
+		{"request timeout above endpoint_timeout", minimalRepos + "scan:\n  timeout: 20s\n  endpoint_timeout: 10s\n",
+			[]string{"scan.timeout", "endpoint_timeout"}, nil},
+		{"endpoint_timeout above max_staleness", minimalRepos + "scan:\n  endpoint_timeout: 5m\n",
+			[]string{"endpoint_timeout", "max_staleness"}, nil},
+		{"reconfirm_after not below max_staleness", minimalRepos + "scan:\n  reconfirm_after: 2m\n",
+			[]string{"reconfirm_after", "max_staleness"}, nil},
+		{"api_advertise with credentials", minimalRepos + "cluster:\n  bind: 127.0.0.1:7946\n  api_advertise: http://u:p@127.0.0.1:8190\n",
+			[]string{"without credentials"}, nil},
 		{"endpoint in two repositories", `
 repositories:
   - name: primary
@@ -217,6 +278,40 @@ repositories:
 				}
 			}
 		})
+	}
+}
+
+// TestConfigValidateDoesNotMutate: Validate judges the normal form but changes nothing; Normalize is the
+// named step that does.
+func TestConfigValidateDoesNotMutate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Repositories = []RepositoryConfig{{Name: "primary", Endpoints: []string{"HTTP://H1:80/a"}}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Repositories[0].Endpoints[0] != "HTTP://H1:80/a" {
+		t.Fatalf("Validate changed the endpoint to %q", cfg.Repositories[0].Endpoints[0])
+	}
+	if n := cfg.Normalize(); n.Repositories[0].Endpoints[0] != "http://h1/a/" || cfg.Repositories[0].Endpoints[0] != "HTTP://H1:80/a" {
+		t.Fatalf("Normalize: %q (original now %q)", n.Repositories[0].Endpoints[0], cfg.Repositories[0].Endpoints[0])
+	}
+}
+
+// TestCredentialsFile: credentials_files gives an endpoint its basic-auth credentials, read at load time.
+func TestCredentialsFile(t *testing.T) {
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "creds")
+	if err := os.WriteFile(creds, []byte("reader:s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig(strings.NewReader("repositories:\n  - name: primary\n    endpoints: [http://h1/j/]\n" +
+		"    credentials_files:\n      http://h1/j: " + creds + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.credential("http://h1/j/")
+	if pw, _ := u.Password(); u == nil || u.Username() != "reader" || pw != "s3cret" {
+		t.Fatalf("credentials %v", u)
 	}
 }
 

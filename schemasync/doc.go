@@ -13,8 +13,10 @@
 //
 // An Observation is one scan of one endpoint by one node (its observer): the versions of every schema title
 // that the endpoint serves, or the reason the scan failed, and when the scan started. A version counts only
-// once its extensionless file (<title>/X.Y.Z, which EventGate resolves) answers 200: a directory listing can
-// run ahead of a git pull that is still writing files.
+// once a GET of its extensionless file (<title>/X.Y.Z, which EventGate resolves) answers 200: a directory
+// listing can run ahead of a git pull that is still writing files. A confirmation is repeated at least every
+// scan.reconfirm_after, and an observation is dated by the oldest confirmation it relies on, so that no
+// version counts on a GET older than max_staleness.
 //
 // State takes observations and the current time and makes every decision; it has no sockets, timers or
 // goroutines, so its rules are tested directly. Scanner, Service (the scan loop, the HTTP API and metrics) and
@@ -47,13 +49,17 @@
 //
 // Every node holds, per (endpoint, observer), the observation with the highest sequence number it has heard of.
 // Each observation travels as a small digest (observer, endpoint, sequence, content hash, error, age); the
-// content itself is fetched over HTTP by hash from the node that sent the digest, once per distinct content.
+// content itself is fetched over HTTP by hash from the member that sent the digest, at the API address that
+// member advertises (never a URL a message names), once per distinct content. Every number and string of a
+// digest is range-checked first (see checkDigest); a peer with the gossip key is still trusted for what it
+// claims to have observed, within those ranges.
 // The receiver dates an observation by its own clock: receipt time minus the age the sender wrote when it
 // sent the message, so clocks that differ between nodes do not matter. From the same set of observations every
 // node computes the same view with the same State rules. The one thing observations cannot rebuild is a held
 // safe version (which needs the history before an endpoint became unknown): push/pull carries the held
 // versions of repositories with an unknown endpoint, and a node without history (restarted during the
-// outage) adopts them, lowered by what its own known endpoints serve.
+// outage) adopts them, lowered by what its own known endpoints serve, and only for repositories whose
+// endpoint set equals its own.
 //
 // Digests travel three ways: a node whose scan of an endpoint changed result sends the digest straight to
 // every member (one hop); every digest is also gossiped, and relayed once by each node that learns it; and

@@ -52,6 +52,20 @@ func TestAdoptHeld(t *testing.T) {
 		t.Fatalf("shared %v", shared)
 	}
 
+	// A node whose repository has other endpoints (a configuration rollout half done) adopts nothing: the
+	// peer's held version says nothing about an endpoint the peer does not scan.
+	other := NewState([]Repository{{Name: "primary", Endpoints: []string{"http://a/", "http://c/"}}}, time.Minute)
+	other.Observe(obs("http://a/", t1, both, ""), t1)
+	if other.AdoptHeld(shared, peer.EndpointSets(), t1) || safe(other, t1) != "none" {
+		t.Fatalf("adopted a held version from a peer with another endpoint set: safe %s", safe(other, t1))
+	}
+	if other.AdoptHeld(shared, nil, t1) {
+		t.Fatal("adopted held versions that came without the peer's endpoint sets")
+	}
+	if EndpointSetHash([]string{"http://b/", "http://a/"}) != peer.EndpointSets()["primary"] {
+		t.Fatal("the endpoint set hash depends on the order")
+	}
+
 	// The restarted node receives the same observations by push/pull, but has no history.
 	restarted := NewState(repos, time.Minute)
 	restarted.Observe(down, t1)
@@ -59,16 +73,16 @@ func TestAdoptHeld(t *testing.T) {
 	if got := safe(restarted, t1); got != "none" {
 		t.Fatalf("restarted without history: safe %s, want none", got)
 	}
-	if !restarted.AdoptHeld(shared, t1) {
+	if !restarted.AdoptHeld(shared, peer.EndpointSets(), t1) {
 		t.Fatal("nothing adopted")
 	}
 	if got := safe(restarted, t1); got != "1.1.0" {
 		t.Fatalf("restarted after adopting: safe %s, want the peers' 1.1.0", got)
 	}
-	if restarted.AdoptHeld([]HeldVersion{{Repository: "primary", Title: title, Version: MustParseVersion("1.0.0")}}, t1) {
+	if restarted.AdoptHeld([]HeldVersion{{Repository: "primary", Title: title, Version: MustParseVersion("1.0.0")}}, peer.EndpointSets(), t1) {
 		t.Fatal("a held version replaced one the state already holds")
 	}
-	if restarted.AdoptHeld([]HeldVersion{{Repository: "nope", Title: title, Version: MustParseVersion("9.0.0")}}, t1) {
+	if restarted.AdoptHeld([]HeldVersion{{Repository: "nope", Title: title, Version: MustParseVersion("9.0.0")}}, peer.EndpointSets(), t1) {
 		t.Fatal("adopted a held version of a repository that is not configured")
 	}
 
@@ -76,7 +90,7 @@ func TestAdoptHeld(t *testing.T) {
 	rolledBack := NewState(repos, time.Minute)
 	rolledBack.Observe(down, t1)
 	rolledBack.Observe(obs("http://a/", t1, vs("1.0.0"), ""), t1)
-	rolledBack.AdoptHeld(shared, t1)
+	rolledBack.AdoptHeld(shared, peer.EndpointSets(), t1)
 	if got := safe(rolledBack, t1); got != "1.0.0" {
 		t.Fatalf("adopted 1.1.0 but a serves only 1.0.0: safe %s, want 1.0.0", got)
 	}

@@ -10,7 +10,7 @@ import (
 	"os"
 
 	"github.com/hashicorp/memberlist"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // LoadKeyring reads a keyring file: a YAML (or JSON) list of base64-encoded AES keys of 16, 24 or 32 bytes.

@@ -3,7 +3,7 @@ package schemasync
 import (
 	"runtime"
 
-	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/internal/buildinfo"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -18,7 +18,8 @@ type metrics struct {
 	reused   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 
-	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, ageDesc, schemasDesc, readyDesc, buildDesc *prometheus.Desc
+	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, ageDesc, schemasDesc, readyDesc, buildDesc,
+	omittedDesc, connsDesc, cacheDesc *prometheus.Desc
 }
 
 func newMetrics(s *Service) *metrics {
@@ -62,6 +63,12 @@ func newMetrics(s *Service) *metrics {
 			"Schemas known in the repository.", []string{"repository"}, nil),
 		readyDesc: prometheus.NewDesc("schemasync_ready",
 			"1 once this node has completed its first scan and serves a complete view.", nil, nil),
+		connsDesc: prometheus.NewDesc("schemasync_api_connections",
+			"Open connections to the HTTP API (at most api.max_connections are served).", nil, nil),
+		cacheDesc: prometheus.NewDesc("schemasync_scan_cache_directories",
+			"Directories in the endpoint's listing cache (at most scan.max_directories).", ep, nil),
+		omittedDesc: prometheus.NewDesc("schemasync_metrics_schemas_omitted",
+			"Schemas whose per-schema series this scrape leaves out, beyond api.metrics_max_schemas.", nil, nil),
 		buildDesc: prometheus.NewDesc("schemasync_build_info",
 			"Build information; the value is always 1.", []string{"version", "goversion"}, nil),
 	}
@@ -91,7 +98,7 @@ func (m *metrics) observeScan(r *ScanResult) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.dirtyDesc, m.staleDesc, m.safeDesc, m.upDesc, m.lastScanDesc, m.ageDesc,
-		m.schemasDesc, m.readyDesc, m.buildDesc} {
+		m.schemasDesc, m.readyDesc, m.buildDesc, m.omittedDesc, m.connsDesc, m.cacheDesc} {
 		ch <- d
 	}
 }
@@ -106,8 +113,13 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		return 0
 	}
 	perRepo := map[string]int{}
-	for _, s := range v.Schemas {
+	limit, omitted := m.svc.Config().API.MetricsMaxSchemas, 0
+	for i, s := range v.Schemas {
 		perRepo[s.Repository]++
+		if i >= limit {
+			omitted++
+			continue
+		}
 		ch <- prometheus.MustNewConstMetric(m.dirtyDesc, prometheus.GaugeValue, b2f(s.Dirty), s.Repository, s.Title)
 		ch <- prometheus.MustNewConstMetric(m.staleDesc, prometheus.GaugeValue, b2f(s.Stale), s.Repository, s.Title)
 		if s.SafeVersion != nil {
@@ -126,6 +138,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 				m.svc.now().Sub(*t).Seconds(), e.Repository, e.URL)
 		}
 	}
+	ch <- prometheus.MustNewConstMetric(m.omittedDesc, prometheus.GaugeValue, float64(omitted))
+	ch <- prometheus.MustNewConstMetric(m.connsDesc, prometheus.GaugeValue, float64(m.svc.apiConns.Load()))
+	m.svc.mu.Lock()
+	scanner := m.svc.scanner
+	m.svc.mu.Unlock()
+	for _, e := range v.Endpoints {
+		ch <- prometheus.MustNewConstMetric(m.cacheDesc, prometheus.GaugeValue, float64(scanner.cachedDirectories(e.URL)),
+			e.Repository, e.URL)
+	}
 	ch <- prometheus.MustNewConstMetric(m.readyDesc, prometheus.GaugeValue, b2f(m.svc.Ready()))
-	ch <- prometheus.MustNewConstMetric(m.buildDesc, prometheus.GaugeValue, 1, cli.Version(), runtime.Version())
+	ch <- prometheus.MustNewConstMetric(m.buildDesc, prometheus.GaugeValue, 1, buildinfo.Version(), runtime.Version())
 }

@@ -7,12 +7,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
+	"github.com/evenkeel/evenkeel/schemasync"
 )
 
 // modelHost is a schema host whose contents and availability the model test changes, with the history of what
@@ -25,6 +27,7 @@ type modelHost struct {
 
 	mu      sync.Mutex
 	history []served
+	broken  map[string]bool // "title/version" whose file answers GET 404 (HEAD 200: it lies) behind an unchanged listing
 }
 
 // served is what a host served from start to end (end zero: still serving). Intervals of consecutive
@@ -39,15 +42,31 @@ func (h *modelHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
+	if rel, ok := strings.CutPrefix(r.URL.Path, "/repositories/primary/jsonschema/"); ok {
+		h.mu.Lock()
+		broken := h.broken[rel]
+		h.mu.Unlock()
+		if broken {
+			if r.Method == http.MethodHead {
+				w.WriteHeader(http.StatusOK) // the lie: EventGate's GET gets a 404
+				return
+			}
+			http.NotFound(w, r)
+			return
+		}
+	}
 	h.handler.ServeHTTP(w, r)
 }
 
+// snapshot is what the host serves: what its repository holds, less the broken files. Called with h.mu held.
 func (h *modelHost) snapshot() map[string]map[string]bool {
 	out := map[string]map[string]bool{}
 	for _, t := range h.repo.Titles() {
 		out[t] = map[string]bool{}
 		for _, v := range h.repo.Versions(t) {
-			out[t][v] = true
+			if !h.broken[t+"/"+v] {
+				out[t][v] = true
+			}
 		}
 	}
 	return out
@@ -56,10 +75,10 @@ func (h *modelHost) snapshot() map[string]map[string]bool {
 // change applies f to the host's contents and records the history around it.
 func (h *modelHost) change(f func()) {
 	before := time.Now()
-	f()
-	after := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	f()
+	after := time.Now()
 	if n := len(h.history); n > 0 {
 		h.history[n-1].end = after
 	}
@@ -81,7 +100,11 @@ func (h *modelHost) servedWithin(title, version string, from, to time.Time) bool
 // TestModelS1 draws random rollouts, rollbacks, endpoint outages, node crashes and restarts, and partitions,
 // with a fixed seed, and checks guarantee S1 on every live node after every step: a safe version reported as
 // not stale was served by every endpoint within max_staleness (plus the length of a scan); one reported as
-// stale (held) was served by every endpoint at some time. Run the long mode by hand:
+// stale (held) was served by every endpoint at some time. Adversaries take part too: hosts whose version files
+// stop answering GET behind an unchanged listing while HEAD still answers 200, a peer whose repository has
+// another endpoint set (a configuration rollout half done) and shares its held versions, and a peer that
+// holds the gossip key and sends digests with out-of-range ages and sequence numbers. Run the long mode by
+// hand:
 //
 //	SCHEMASYNC_MODEL_STEPS=400 SCHEMASYNC_MODEL_SEED=7 go test -run TestModelS1 -v ./schemasync/
 func TestModelS1(t *testing.T) {
@@ -101,7 +124,8 @@ func TestModelS1(t *testing.T) {
 	var eps []string
 	for i := 0; i < 3; i++ {
 		r := schemarepo.New()
-		h := &modelHost{repo: r, handler: schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": r})}
+		h := &modelHost{repo: r, handler: schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": r}),
+			broken: map[string]bool{}}
 		h.change(func() {
 			for _, title := range titles {
 				r.Put(title, "1.0.0", schemarepo.Doc(title, "1.0.0"))
@@ -132,6 +156,23 @@ func TestModelS1(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		start()
 	}
+	// A peer with another endpoint set: the first two hosts and one of its own, which serves every version
+	// ever rolled out. It shares its held versions; the others must not adopt them.
+	extra := schemarepo.New()
+	extraSrv := httptest.NewServer(schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": extra}))
+	t.Cleanup(extraSrv.Close)
+	for _, title := range titles {
+		for m := 0; m <= steps; m++ {
+			v := fmt.Sprintf("1.%d.0", m)
+			extra.Put(title, v, schemarepo.Doc(title, v))
+		}
+	}
+	otherEps := []string{eps[0], eps[1], extraSrv.URL + "/repositories/primary/jsonschema/"}
+	oo := o
+	oo.repos = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: otherEps}}
+	other := startNode(t, "other-config", otherEps, []string{live[0].cluster.Addr()}, oo)
+	other.run(t)
+	liar := newGossipLiar(t, fn, live[0].cluster.Addr())
 
 	checks, violations := 0, 0
 	check := func(step int, action string) {
@@ -160,7 +201,10 @@ func TestModelS1(t *testing.T) {
 
 	for step := 1; step <= steps; step++ {
 		var action string
-		switch k := rng.Intn(10); {
+		for _, e := range eps {
+			liar.lie(e)
+		}
+		switch k := rng.Intn(12); {
 		case k < 3: // roll a version out to one host
 			title := titles[rng.Intn(len(titles))]
 			h := hosts[rng.Intn(len(hosts))]
@@ -196,6 +240,13 @@ func TestModelS1(t *testing.T) {
 				start()
 				action = "start " + live[len(live)-1].name
 			}
+		case k < 10: // a version file stops answering GET (HEAD still says 200), or answers again
+			title := titles[rng.Intn(len(titles))]
+			h := hosts[rng.Intn(len(hosts))]
+			vs := h.repo.Versions(title)
+			key := title + "/" + vs[rng.Intn(len(vs))]
+			h.change(func() { h.broken[key] = !h.broken[key] })
+			action = fmt.Sprintf("%s: %s broken=%v", h.url, key, h.broken[key])
 		default: // partition the nodes in two, or heal
 			if rng.Intn(2) == 0 {
 				var a, b []string

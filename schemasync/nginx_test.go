@@ -151,25 +151,23 @@ func TestRealNginx(t *testing.T) {
 	}
 }
 
-// TestRealNginxListingCacheInPlace: a git pull changes files in place, inside existing directories, and nginx
-// reports directory mtimes in whole seconds. Against real nginx, a rescan of an unchanged tree reuses the
-// cached listings, and a version added or removed in place is seen at once, also when two changes fall in the
-// same second (the racy window).
-func TestRealNginxListingCacheInPlace(t *testing.T) {
-	const title = "mediawiki/page/change"
+// agedDemoOnNginx writes the demo repository to a directory, dates its directories an hour ago (the checkout
+// was pulled then: its listings may be trusted, as they are fetched long after), and serves it with real nginx.
+// It returns the repository's directory, its endpoint, and the time its directories are dated.
+func agedDemoOnNginx(t *testing.T) (dir, endpoint string, old time.Time) {
+	t.Helper()
 	root := t.TempDir()
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(root, "primary")
+	dir = filepath.Join(root, "primary")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := schemarepo.Demo().WriteDir(dir); err != nil {
 		t.Fatal(err)
 	}
-	// The checkout was pulled an hour ago: its listings may be trusted (they were fetched long after).
-	old := time.Now().Add(-time.Hour)
+	old = time.Now().Add(-time.Hour)
 	err := filepath.WalkDir(filepath.Join(dir, "jsonschema"), func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
 			err = os.Chtimes(p, old, old)
@@ -180,7 +178,16 @@ func TestRealNginxListingCacheInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := nginxtest.Start(t, map[string]string{"primary": dir})
-	ep := srv.URL + "/repositories/primary/jsonschema/"
+	return dir, srv.URL + "/repositories/primary/jsonschema/", old
+}
+
+// TestRealNginxListingCacheInPlace: a git pull changes files in place, inside existing directories, and nginx
+// reports directory mtimes in whole seconds. Against real nginx, a rescan of an unchanged tree reuses the
+// cached listings, and a version added or removed in place is seen at once, also when two changes fall in the
+// same second (the racy window).
+func TestRealNginxListingCacheInPlace(t *testing.T) {
+	const title = "mediawiki/page/change"
+	dir, ep, _ := agedDemoOnNginx(t)
 	cfg := schemasync.DefaultScanConfig()
 	cfg.FullRescanEvery = 1 << 30 // the cache alone
 	sc := schemasync.NewScanner(cfg, nil)
@@ -230,4 +237,59 @@ func TestRealNginxListingCacheInPlace(t *testing.T) {
 	if settled.Reused == 0 {
 		t.Fatalf("after the racy window the unchanged listings are not reused: %+v", settled)
 	}
+}
+
+// TestRealNginxFileStopsAnswering: a version file that stops answering while its directory listing stays the
+// same (here its symlink's target is removed and the directory's mtime put back, as a host that copies
+// mtimes would leave it; a chmod 000 does the same to a non-root nginx) stops counting within max_staleness,
+// although the cached listing still shows the file.
+func TestRealNginxFileStopsAnswering(t *testing.T) {
+	const title = "mediawiki/page/change"
+	dir, ep, old := agedDemoOnNginx(t)
+	cfg := schemasync.DefaultConfig()
+	cfg.Cluster.NodeName = "n1"
+	cfg.ScanInterval, cfg.MaxStaleness = 300*time.Millisecond, 3*time.Second
+	cfg.Scan.Timeout = time.Second
+	cfg.Scan.FullRescanEvery = 1 << 30 // the cache alone: only re-confirmation can see the change
+	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: []string{ep}}}
+	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = svc.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	safe := func() string {
+		sv, ok := svc.View().Schema("primary", title)
+		if !ok || sv.SafeVersion == nil {
+			return ""
+		}
+		return sv.SafeVersion.String()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for safe() != "1.1.0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("safe version %q, want 1.1.0", safe())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // a few warm scans that reuse the listing
+	d := filepath.Join(dir, "jsonschema", filepath.FromSlash(title))
+	if err := os.Remove(filepath.Join(d, "1.1.0.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(d, old, old); err != nil {
+		t.Fatal(err)
+	}
+	broke := time.Now()
+	for safe() == "1.1.0" {
+		if time.Since(broke) > cfg.MaxStaleness+time.Second {
+			t.Fatalf("1.1.0 still safe %s after its file stopped answering (max_staleness %s)",
+				time.Since(broke).Round(time.Millisecond), cfg.MaxStaleness)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("1.1.0 stopped counting %s after its file stopped answering; safe now %q",
+		time.Since(broke).Round(time.Millisecond), safe())
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,11 +62,57 @@ type Service struct {
 	reg     prometheus.Registerer
 	cluster *Cluster // nil when running alone
 
+	shared      atomic.Pointer[sharedState] // what push/pull sends, taken without ever waiting for mu
+	sharedDirty atomic.Bool
+
 	snap      atomic.Pointer[snapshot]
 	viewDirty atomic.Bool // observations arrived since the snapshot was computed
 	refreshMu sync.Mutex  // one view computation at a time, so that changes are logged once and in order
 	ready     atomic.Bool
 	reloaded  chan struct{}
+	apiConns  atomic.Int64 // open API connections (see Listen)
+}
+
+// sharedState is what this node tells another in push/pull: its observations (shared, immutable) and its
+// held versions in repositories with an unknown endpoint, as of at.
+type sharedState struct {
+	at   time.Time
+	obs  []*Observation
+	held []HeldVersion
+	sets map[string]string
+}
+
+// sharedFor returns the state to send in push/pull at now. It never waits for the service's lock (memberlist
+// calls it from its own goroutines, which must not block): when the state changed since the last one was
+// taken, or that one is older than a second, it takes a new one only if the lock is free, and otherwise
+// returns the last one. Ages are computed from each observation's At when the message is built, so an old
+// snapshot never under-reports an age; it may only lack the newest observations, which broadcasts carry.
+func (s *Service) sharedFor(now time.Time) *sharedState {
+	cur := s.shared.Load()
+	if cur == nil || s.sharedDirty.Load() || now.Sub(cur.at) > time.Second || now.Before(cur.at) {
+		if s.mu.TryLock() {
+			s.takeSharedLocked(now)
+			s.mu.Unlock()
+			cur = s.shared.Load()
+		}
+	}
+	return cur
+}
+
+// takeSharedLocked takes the push/pull state; s.mu is held.
+func (s *Service) takeSharedLocked(now time.Time) {
+	s.sharedDirty.Store(false)
+	st := &sharedState{at: now, obs: s.state.Observations(), held: s.state.HeldWhileStale(now)}
+	if len(st.held) > 0 {
+		st.sets = s.state.EndpointSets()
+	}
+	s.shared.Store(st)
+}
+
+// changed marks the view and the push/pull state out of date.
+func (s *Service) changed() {
+	s.sharedDirty.Store(true)
+	s.viewDirty.Store(true)
 }
 
 // snapshot is the view served to readers, with lazily encoded JSON per schema.
@@ -74,8 +121,11 @@ type snapshot struct {
 	encoded sync.Map // schemaKey -> []byte
 }
 
-// NewService validates cfg and returns a service that has not scanned yet.
+// NewService normalises (Config.Normalize) and validates cfg and returns a service that has not scanned yet.
+// Credentials files are read by LoadConfig (Config.LoadFiles); a cfg built in code carries the credentials
+// its URLs hold.
 func NewService(cfg Config, opts ServiceOptions) (*Service, error) {
+	cfg = cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -96,7 +146,7 @@ func NewService(cfg Config, opts ServiceOptions) (*Service, error) {
 		s.now = time.Now
 	}
 	s.state = NewState(cfg.stateRepositories(), cfg.MaxStaleness)
-	s.scanner = NewScanner(cfg.Scan, s.fetcher)
+	s.scanner = NewScanner(cfg.scanConfig(), s.fetcher)
 	s.metrics = newMetrics(s)
 	if opts.Registerer != nil {
 		if err := s.metrics.register(opts.Registerer); err != nil {
@@ -117,6 +167,7 @@ func (s *Service) Config() Config {
 // Reload replaces the configuration: repositories, intervals and scan bounds take effect at the next scan.
 // Listen cannot change without a restart; the caller handles that.
 func (s *Service) Reload(cfg Config) error {
+	cfg = cfg.Normalize()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -130,7 +181,7 @@ func (s *Service) Reload(cfg Config) error {
 		}
 	}
 	old := s.scanner
-	s.scanner = NewScanner(cfg.Scan, s.fetcher)
+	s.scanner = NewScanner(cfg.scanConfig(), s.fetcher)
 	old.mu.Lock()
 	for u, c := range old.caches { // keep what the old scanner learnt
 		if keep[u] {
@@ -155,18 +206,18 @@ func (s *Service) Observe(o Observation) bool {
 	ok := s.state.Observe(o, s.now())
 	s.mu.Unlock()
 	if ok {
-		s.viewDirty.Store(true)
+		s.changed()
 	}
 	return ok
 }
 
 // adoptHeld takes another node's held safe versions where this node holds none (see State.AdoptHeld).
-func (s *Service) adoptHeld(hv []HeldVersion) {
+func (s *Service) adoptHeld(hv []HeldVersion, sets map[string]string) {
 	s.mu.Lock()
-	ok := s.state.AdoptHeld(hv, s.now())
+	ok := s.state.AdoptHeld(hv, sets, s.now())
 	s.mu.Unlock()
 	if ok {
-		s.viewDirty.Store(true)
+		s.changed()
 		s.log.Info("adopted held safe versions from another node (this node has no history of them)", "versions", len(hv))
 	}
 }
@@ -192,6 +243,21 @@ func (s *Service) observationSeq(endpoint, observer string) (uint64, bool) {
 		return 0, false
 	}
 	return o.Seq, true
+}
+
+// configuredEndpoint reports whether endpoint is configured here, in repository repo.
+func (s *Service) configuredEndpoint(repo, endpoint string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return repo != "" && s.state.endpointRepo[endpoint] == repo
+}
+
+// forgetAfter is how old an observation may grow before the state drops it: no node keeps one older, so
+// gossip that reports an older one is out of range.
+func (s *Service) forgetAfter() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 10*s.cfg.MaxStaleness + time.Hour
 }
 
 // contentByHash finds the content of a successful observation the state holds, by its hash.
@@ -258,7 +324,7 @@ func (s *Service) ScanOnce(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.scanEndpoint(ctx, scanner, cfg.Cluster.NodeName, j.repo, j.endpoint, limit)
+			s.scanEndpoint(ctx, scanner, cfg.Cluster.NodeName, j.repo, j.endpoint, cfg.credential(j.endpoint), limit)
 		}()
 	}
 	wg.Wait()
@@ -288,17 +354,15 @@ func (s *Service) endpointTimeoutFor(cfg *Config) time.Duration {
 	if s.endpointTimeout > 0 {
 		return s.endpointTimeout
 	}
-	if cfg.Scan.EndpointTimeout > 0 {
-		return cfg.Scan.EndpointTimeout
-	}
-	return max(cfg.ScanInterval, cfg.MaxStaleness/2)
+	return cfg.endpointTimeout()
 }
 
 // scanEndpoint scans one endpoint within limit and records its observation, dated by the scan's start.
-func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo, endpoint string, limit time.Duration) {
+func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo, endpoint string, cred *url.Userinfo,
+	limit time.Duration) {
 	start := s.now()
 	ectx, cancel := context.WithTimeoutCause(ctx, limit, errEndpointDeadline)
-	r := scanner.Scan(ectx, repo, endpoint)
+	r := scanner.scan(ectx, repo, endpoint, cred)
 	cancel()
 	if !r.OK() {
 		if ctx.Err() != nil {
@@ -311,7 +375,9 @@ func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo
 		r.Hash = ContentHash(r.Schemas)
 	}
 	r.Observer = node
-	r.At = start // the service's clock, which the state judges freshness by: the age is never under-reported
+	// The service's clock, which the state judges freshness by, and the oldest confirmation the scan relied
+	// on: the age is never under-reported, so no version counts on a GET older than max_staleness.
+	r.At = start.Add(-r.ConfirmedBefore)
 	s.mu.Lock()
 	now := s.now()
 	// Strictly increasing even when the wall clock steps back (NTP), or the state would reject this node's
@@ -330,7 +396,7 @@ func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo
 	case recorded:
 		// Readers recompute the view when they next read it; the round refreshes it once at its end. A view
 		// per endpoint would cost a full recomputation per endpoint (8 per round in a typical fleet).
-		s.viewDirty.Store(true)
+		s.changed()
 	case configured:
 		var heldSeq uint64
 		if heldOK {
@@ -448,7 +514,10 @@ func (s *Service) refreshLocked() {
 	s.mu.Lock()
 	now := s.now()
 	v := s.state.View(now)
-	s.state.Forget(now, 10*s.cfg.MaxStaleness+time.Hour)
+	s.state.Forget(now, 10*s.cfg.MaxStaleness+time.Hour) // the same bound as forgetAfter
+	if s.cluster != nil {
+		s.takeSharedLocked(now)
+	}
 	s.mu.Unlock()
 	cur := &snapshot{view: v}
 	prev := s.snap.Swap(cur)

@@ -44,6 +44,8 @@ func svcConfig(eps ...string) Config {
 	cfg.ScanInterval = time.Second
 	cfg.MaxStaleness = time.Minute
 	cfg.Scan = testScanConfig()
+	cfg.Scan.ReconfirmAfter = 0 // a quarter of max_staleness
+	cfg.Scan.Timeout = time.Second
 	cfg.Repositories = []RepositoryConfig{{Name: "primary", Endpoints: eps}}
 	return cfg
 }
@@ -341,5 +343,47 @@ func TestServiceLastSuccessMetrics(t *testing.T) {
 	}
 	if up := values["schemasync_endpoint_up"][ep]; up != 0 {
 		t.Errorf("endpoint_up = %v for a failing endpoint", up)
+	}
+}
+
+// TestServiceRedactsCredentials: an endpoint URL with user:password is scanned with those credentials, and the
+// password appears nowhere the service prints or exports it: the API, /metrics, the log.
+func TestServiceRedactsCredentials(t *testing.T) {
+	repo := schemarepo.Demo()
+	host := schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": repo})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "reader" || p != "hunter2" {
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		host.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	good := strings.Replace(srv.URL, "http://", "http://reader:hunter2@", 1) + "/repositories/primary/jsonschema/"
+	bad := strings.Replace(srv.URL, "http://", "http://reader:wrong-hunter3@", 1) + "/repositories/secondary/jsonschema/"
+	cfg := svcConfig(good)
+	cfg.Repositories = append(cfg.Repositories, RepositoryConfig{Name: "secondary", Endpoints: []string{bad}})
+	var logs syncbuf.Buffer
+	reg := prometheus.NewRegistry()
+	s := newTestService(t, cfg, ServiceOptions{Registerer: reg, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	scanNow(t, s)
+	v := s.View()
+	if sv, ok := v.Schema("primary", "mediawiki/page/change"); !ok || sv.SafeVersion == nil {
+		t.Fatalf("the scan with credentials did not see the schema: %+v", v.Endpoints)
+	}
+	h := s.Handler(reg)
+	var out strings.Builder
+	for _, p := range []string{"/v1/state", "/v1/repositories/primary/schemas/mediawiki/page/change", "/metrics"} {
+		_, body := apiGet(t, h, p)
+		out.WriteString(body)
+	}
+	out.WriteString(logs.String())
+	for _, secret := range []string{"hunter2", "hunter3", "reader:"} {
+		if strings.Contains(out.String(), secret) {
+			t.Fatalf("%q appears in the API, metrics or log", secret)
+		}
+	}
+	if !strings.Contains(out.String(), "***@") {
+		t.Fatal("the endpoints are not shown with *** for their credentials")
 	}
 }

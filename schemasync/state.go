@@ -1,35 +1,13 @@
 package schemasync
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 )
-
-// Observation is one scan of one endpoint by one node (the observer).
-type Observation struct {
-	Repository string `json:"repository"`
-	Endpoint   string `json:"endpoint"`
-	Observer   string `json:"observer"`
-	// Seq orders the observations of one observer of one endpoint: a newer scan has a higher Seq. Observers use
-	// their wall-clock time in nanoseconds, kept strictly increasing across clock steps (see Service). It is
-	// never compared across observers, so clock skew between nodes does not matter to it.
-	Seq uint64 `json:"seq"`
-	// At is when the scan started, by the clock of the State that holds the observation: dating an observation
-	// by its start never under-reports its age, however long the scan took. The local service sets it from its
-	// own clock; gossip sets it from the receiver's clock and the age the sender reported.
-	At time.Time `json:"-"`
-	// Err is empty when the scan succeeded. A failed scan says nothing about which versions the endpoint serves.
-	Err string `json:"error,omitempty"`
-	// Schemas maps each title the endpoint serves to its confirmed versions, ascending and without duplicates.
-	Schemas map[string][]Version `json:"schemas,omitempty"`
-	// Hash is ContentHash(Schemas) for a successful observation: gossip carries it instead of the content.
-	Hash string `json:"hash,omitempty"`
-}
-
-// OK reports whether the scan succeeded.
-func (o *Observation) OK() bool { return o.Err == "" }
 
 // Repository is the configuration the state needs: a repository's name and its endpoints' base URLs.
 type Repository struct {
@@ -64,12 +42,21 @@ type State struct {
 	repos        []Repository
 	endpointRepo map[string]string
 	latest       map[obsKey]*Observation
+	observers    map[string]int // endpoint -> observers in latest
 	held         map[schemaKey]Version
 	heldUntil    map[string]time.Time // repository -> when time alone can next change its safe versions (zero: never)
 	lastOK       map[string]time.Time // endpoint -> At of its latest successful observation, kept after Forget
 }
 
 type obsKey struct{ endpoint, observer string }
+
+// MaxObserversPerEndpoint bounds the observers whose observations of one endpoint the state holds: cluster
+// members, normally a handful. Observations from more are ignored until old ones are forgotten.
+const MaxObserversPerEndpoint = 256
+
+// maxTitleBytes bounds a title that arrives from another node (the scanner's depth and body bounds limit
+// its own).
+const maxTitleBytes = 4096
 
 type schemaKey struct{ repo, title string }
 
@@ -78,6 +65,7 @@ func NewState(repos []Repository, maxStaleness time.Duration) *State {
 	s := &State{
 		maxStaleness: maxStaleness,
 		latest:       map[obsKey]*Observation{},
+		observers:    map[string]int{},
 		held:         map[schemaKey]Version{},
 		heldUntil:    map[string]time.Time{},
 		lastOK:       map[string]time.Time{},
@@ -100,7 +88,7 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 	}
 	for k, o := range s.latest {
 		if s.endpointRepo[k.endpoint] != o.Repository {
-			delete(s.latest, k)
+			s.drop(k)
 		}
 	}
 	names := map[string]bool{}
@@ -133,12 +121,18 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	if hadOld && old.Seq >= o.Seq {
 		return false
 	}
+	if !hadOld && s.observers[o.Endpoint] >= MaxObserversPerEndpoint {
+		return false // a peer inventing observer names cannot grow the state without bound
+	}
 	repo := s.repo(o.Repository)
 	if until, ok := s.heldUntil[repo.Name]; !ok || !until.IsZero() && !now.Before(until) {
 		s.updateHeld(repo, now) // what a view just before o would have answered, had time alone changed it
 	}
 	cp := o
 	s.latest[k] = &cp
+	if !hadOld {
+		s.observers[o.Endpoint]++
+	}
 	if o.OK() && o.At.After(s.lastOK[o.Endpoint]) {
 		s.lastOK[o.Endpoint] = o.At
 	}
@@ -151,13 +145,6 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	}
 	s.updateHeld(repo, now)
 	return true
-}
-
-// HeldVersion is one held safe version, as nodes share them.
-type HeldVersion struct {
-	Repository string  `json:"r"`
-	Title      string  `json:"t"`
-	Version    Version `json:"v"`
 }
 
 // HeldWhileStale returns the held versions of the repositories that have an unknown endpoint at now: the only
@@ -185,17 +172,45 @@ func (s *State) HeldWhileStale(now time.Time) []HeldVersion {
 	return out
 }
 
+// EndpointSetHash names a repository's set of endpoints, whatever their order: two nodes adopt each other's
+// held versions of a repository only when its hashes are equal.
+func EndpointSetHash(endpoints []string) string {
+	sorted := append([]string(nil), endpoints...)
+	sort.Strings(sorted)
+	h := sha256.New()
+	for _, e := range sorted {
+		h.Write([]byte(e))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// EndpointSets returns EndpointSetHash of every configured repository's endpoints, by repository name.
+func (s *State) EndpointSets() map[string]string {
+	out := make(map[string]string, len(s.repos))
+	for _, r := range s.repos {
+		out[r.Name] = EndpointSetHash(r.Endpoints)
+	}
+	return out
+}
+
 // AdoptHeld takes held versions from another node, at now, for the (repository, title)s this state holds none
 // for: a node that restarts while an endpoint is down has observations but no history, and would otherwise
 // answer "no safe version" where its peers answer the version they held. Each adopted version is then lowered,
 // like any held version, by what this state's known endpoints serve. It reports whether anything was adopted.
 // The peer's held version carries the same guarantee as the peer's own answer: every endpoint was confirmed,
-// by a fresh observation, to serve it before the endpoint became unknown.
-func (s *State) AdoptHeld(hv []HeldVersion, now time.Time) bool {
+// by a fresh observation, to serve it before the endpoint became unknown. That holds here only for the same
+// endpoints: sets gives the peer's EndpointSetHash per repository, and a repository whose endpoint set
+// differs from this node's (a configuration rollout half done) adopts nothing.
+func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Time) bool {
 	adopted := map[string]bool{}
+	equal := map[string]bool{}
+	for _, r := range s.repos {
+		equal[r.Name] = sets[r.Name] == EndpointSetHash(r.Endpoints)
+	}
 	for _, h := range hv {
 		k := schemaKey{h.Repository, h.Title}
-		if s.repo(h.Repository) == nil || h.Title == "" {
+		if !equal[h.Repository] || h.Title == "" || len(h.Title) > maxTitleBytes {
 			continue
 		}
 		if _, ok := s.held[k]; ok {
@@ -268,8 +283,15 @@ func (s *State) Observations() []*Observation {
 func (s *State) Forget(now time.Time, keep time.Duration) {
 	for k, o := range s.latest {
 		if now.Sub(o.At) > keep {
-			delete(s.latest, k)
+			s.drop(k)
 		}
+	}
+}
+
+func (s *State) drop(k obsKey) {
+	delete(s.latest, k)
+	if s.observers[k.endpoint]--; s.observers[k.endpoint] <= 0 {
+		delete(s.observers, k.endpoint)
 	}
 }
 

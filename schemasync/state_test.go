@@ -728,7 +728,8 @@ func TestStateRandomized(t *testing.T) {
 		observers = 2
 	)
 	titles := []string{"a/one", "b/two/deep", "c"}
-	pool := []Version{{1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {1, 9, 0}, {1, 10, 0}, {2, 0, 0}}
+	pool := []Version{MustParseVersion("1.0.0"), MustParseVersion("1.1.0"), MustParseVersion("1.2.0"),
+		MustParseVersion("1.9.0"), MustParseVersion("1.10.0"), MustParseVersion("2.0.0")}
 	for _, seed := range []int64{1, 2, 3} {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewSource(seed))

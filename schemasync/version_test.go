@@ -16,10 +16,10 @@ func TestParseVersion(t *testing.T) {
 		want Version
 		ok   bool
 	}{
-		{"simple", "1.2.3", Version{1, 2, 3}, true},
-		{"zeros", "0.0.0", Version{0, 0, 0}, true},
-		{"two-digit minor", "1.10.0", Version{1, 10, 0}, true},
-		{"max uint32", "4294967295.4294967295.4294967295", Version{4294967295, 4294967295, 4294967295}, true},
+		{"simple", "1.2.3", Version{Major: 1, Minor: 2, Patch: 3}, true},
+		{"zeros", "0.0.0", Version{Major: 0, Minor: 0, Patch: 0}, true},
+		{"two-digit minor", "1.10.0", Version{Major: 1, Minor: 10, Patch: 0}, true},
+		{"max uint32", "4294967295.4294967295.4294967295", Version{Major: 4294967295, Minor: 4294967295, Patch: 4294967295}, true},
 		{"overflow major", "4294967296.0.0", Version{}, false},
 		{"overflow patch", "0.0.4294967296", Version{}, false},
 		{"overflow huge", "1.2.99999999999999999999999", Version{}, false},
@@ -154,11 +154,11 @@ func TestVersionText(t *testing.T) {
 		})
 	}
 	t.Run("bad text leaves the value alone", func(t *testing.T) {
-		v := Version{7, 8, 9}
+		v := Version{Major: 7, Minor: 8, Patch: 9}
 		if err := v.UnmarshalText([]byte("1.2")); !errors.Is(err, ErrBadVersion) {
 			t.Fatalf("UnmarshalText(1.2) = %v, want ErrBadVersion", err)
 		}
-		if v != (Version{7, 8, 9}) {
+		if v != (Version{Major: 7, Minor: 8, Patch: 9}) {
 			t.Fatalf("UnmarshalText changed the value to %v on error", v)
 		}
 	})
@@ -184,10 +184,10 @@ func TestVersionEntry(t *testing.T) {
 		kind string
 		want Version
 	}{
-		{"1.2.3", version, Version{1, 2, 3}},
-		{"1.2.3.yaml", version, Version{1, 2, 3}},
-		{"1.2.3.json", version, Version{1, 2, 3}},
-		{"1.10.0", version, Version{1, 10, 0}},
+		{"1.2.3", version, Version{Major: 1, Minor: 2, Patch: 3}},
+		{"1.2.3.yaml", version, Version{Major: 1, Minor: 2, Patch: 3}},
+		{"1.2.3.json", version, Version{Major: 1, Minor: 2, Patch: 3}},
+		{"1.10.0", version, Version{Major: 1, Minor: 10, Patch: 0}},
 		{"0.0.0.yaml", version, Version{}},
 		{"current.yaml", ignored, Version{}},
 		{"latest", ignored, Version{}},
@@ -314,7 +314,7 @@ func TestVersionOrderProperty(t *testing.T) {
 	}
 	vs := make([]Version, 300)
 	for i := range vs {
-		vs[i] = Version{pick(), pick(), pick()}
+		vs[i] = Version{Major: pick(), Minor: pick(), Patch: pick()}
 	}
 	ref := func(a, b Version) bool {
 		if a.Major != b.Major {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/evenkeel/evenkeel/canary"
 	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 func main() {
@@ -199,7 +200,7 @@ func writeTable(w io.Writer, results []canary.Result) {
 			detail = r.Error
 			var se *canary.StreamError
 			if errors.As(r.Err, &se) {
-				detail = string(se.Step) + ": " + se.Err.Error()
+				detail = string(se.Step) + ": " + safetext.RedactURL(se.Err.Error())
 			}
 		case r.DryRun:
 			result = "ok (dry run)"
@@ -221,8 +222,8 @@ func writeTable(w io.Writer, results []canary.Result) {
 		if version == "" {
 			version = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Stream, r.SchemaTitle, version, r.VersionSource, result,
-			r.Duration.Round(time.Millisecond), detail)
+		cli.Row(tw, r.Stream, r.SchemaTitle, version, string(r.VersionSource), result,
+			r.Duration.Round(time.Millisecond).String(), detail)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d streams, %d ok, %d failed\n", len(results), len(results)-failed, failed)
@@ -291,10 +292,11 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	for _, s := range streams {
 		if s.Problem != "" {
-			fmt.Fprintf(stdout, "  %s (%s): PROBLEM: %s\n", s.Name, s.SchemaTitle, s.Problem)
+			fmt.Fprintf(stdout, "  %s (%s): PROBLEM: %s\n", safetext.Escape(s.Name), safetext.Escape(s.SchemaTitle), safetext.Escape(s.Problem))
 			continue
 		}
-		fmt.Fprintf(stdout, "  %s (%s) -> %s\n", s.Name, s.SchemaTitle, strings.Join(s.Destinations, ", "))
+		fmt.Fprintf(stdout, "  %s (%s) -> %s\n", safetext.Escape(s.Name), safetext.Escape(s.SchemaTitle),
+			safetext.Escape(safetext.RedactURL(strings.Join(s.Destinations, ", "))))
 	}
 	return code
 }

@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/eventgate/fakeintake"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 )
 
 // world starts a schema host, a schemasync stand-in that answers every title with safe version 1.0.0 of
 // test/event, and an intake. It returns a config body for the given stream list.
-func world(t *testing.T) (configFor func(extra string) string, g *eventgate.Intake) {
+func world(t *testing.T) (configFor func(extra string) string, g *fakeintake.Intake) {
 	t.Helper()
 	repo := schemarepo.Demo()
 	host := httptest.NewServer(schemarepo.NewHost(map[string]*schemarepo.Repo{"primary": repo}))
@@ -38,7 +38,7 @@ func world(t *testing.T) (configFor func(extra string) string, g *eventgate.Inta
 		_ = json.NewEncoder(w).Encode(map[string]any{"repository": "primary", "title": title, "safe_version": vs[len(vs)-1], "latest_version": vs[len(vs)-1]})
 	}))
 	t.Cleanup(node.Close)
-	g, err := eventgate.New(eventgate.Config{SchemaBaseURIs: []string{base}, Streams: map[string]string{"test.event": "test/event", "page": "mediawiki/page/change"}}, eventgate.Options{})
+	g, err := fakeintake.New(fakeintake.Config{SchemaBaseURIs: []string{base}, Streams: map[string]string{"test.event": "test/event", "page": "mediawiki/page/change"}}, fakeintake.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

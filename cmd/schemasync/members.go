@@ -88,7 +88,7 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if m.State == "alive" {
 			alive++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, m.State, m.Address, m.Datacenter, m.API)
+		cli.Row(tw, name, m.State, m.Address, m.Datacenter, m.API)
 	}
 	tw.Flush()
 	if !mr.Cluster {

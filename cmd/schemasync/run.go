@@ -11,11 +11,13 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -79,7 +81,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "schemasync serve:", err)
 		return cli.ExitFailure
 	}
-	srv := &http.Server{Handler: svc.Handler(reg), ReadHeaderTimeout: 10 * time.Second}
+	srv := schemasync.Server(cfg.API, svc.Handler(reg))
 	var cluster *schemasync.Cluster
 	if cfg.Cluster.Enabled() {
 		cluster, err = svc.StartCluster(schemasync.ClusterOptions{APIURL: cfg.PeerAPIURL(port(ln.Addr()))})
@@ -96,9 +98,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
+	// Every goroutine started here is waited for before serve returns: the scan loop ends with ctx, the HTTP
+	// server with Shutdown.
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	go func() { errc <- svc.Run(ctx) }()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); errc <- srv.Serve(svc.Listen(ln)) }()
+	go func() { defer wg.Done(); errc <- svc.Run(ctx) }()
 	log.Info("serving", "listen", ln.Addr().String(), "node", cfg.Cluster.NodeName, "repositories", len(cfg.Repositories),
 		"scan_interval", cfg.ScanInterval, "max_staleness", cfg.MaxStaleness, "version", cli.Version())
 	code := cli.ExitOK
@@ -146,7 +152,9 @@ loop:
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Error("http shutdown", "err", err)
+		_ = srv.Close()
 	}
+	wg.Wait()
 	return code
 }
 
@@ -236,7 +244,7 @@ func printTable(w io.Writer, v *schemasync.View) {
 				fmt.Fprintln(w, "Unknown endpoints:")
 			}
 			unknown++
-			fmt.Fprintf(w, "  %s  %s\n", e.URL, e.Reason)
+			fmt.Fprintf(w, "  %s  %s\n", safetext.Escape(e.URL), safetext.Escape(e.Reason))
 		}
 	}
 	if unknown > 0 {
@@ -282,9 +290,9 @@ func printTable(w io.Writer, v *schemasync.View) {
 				vs = "(missing)"
 			}
 			if i == 0 {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Repository, s.Title, safe, strings.Join(flags, ","), e.URL, vs)
+				cli.Row(tw, s.Repository, s.Title, safe, strings.Join(flags, ","), e.URL, vs)
 			} else {
-				fmt.Fprintf(tw, "\t\t\t\t%s\t%s\n", e.URL, vs)
+				cli.Row(tw, "", "", "", "", e.URL, vs)
 			}
 		}
 	}

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/canary"
-	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/eventgate/fakeintake"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/schemasync"
 )
@@ -143,13 +143,13 @@ func run(ctx context.Context, out io.Writer) error {
 	defer stopLB()
 	schemaBase := lbURL + "/repositories/primary/jsonschema"
 	// EventGate runs as several pods behind a service, each with its own cache of successfully loaded schemas.
-	var pods []*eventgate.Intake
+	var pods []*fakeintake.Intake
 	var podHandlers []http.Handler
 	for i := 0; i < intakePods; i++ {
-		pod, err := eventgate.New(eventgate.Config{
+		pod, err := fakeintake.New(fakeintake.Config{
 			SchemaBaseURIs: []string{schemaBase},
 			Streams:        map[string]string{stream: title},
-		}, eventgate.Options{})
+		}, fakeintake.Options{})
 		if err != nil {
 			return err
 		}

@@ -14,10 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/evenkeel/evenkeel/internal/buildinfo"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // Exit codes shared by every evenkeel binary.
@@ -169,23 +171,15 @@ func SignalContext(parent context.Context) (context.Context, context.CancelFunc)
 	return signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 }
 
-// version is set at link time: -ldflags "-X github.com/evenkeel/evenkeel/internal/cli.version=v1.2.3".
-var version string
+// Version is the build's version (see buildinfo.Version).
+func Version() string { return buildinfo.Version() }
 
-// Version is the build's version: the link-time value, else the module version or VCS revision, else "devel".
-func Version() string {
-	if version != "" {
-		return version
+// Row writes one table row to w (a tabwriter): the cells separated by tabs, each escaped for the terminal
+// (safetext.Escape), so that a title, reason or address from outside can neither move the cursor nor add a
+// column.
+func Row(w io.Writer, cells ...string) {
+	for i, c := range cells {
+		cells[i] = safetext.Escape(c)
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return s.Value[:12]
-			}
-		}
-	}
-	return "devel"
+	fmt.Fprintln(w, strings.Join(cells, "\t"))
 }

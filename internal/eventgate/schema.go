@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // DecodeDocument decodes a schema or event document served as JSON or YAML (the extensionless X.Y.Z file is

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Doc renders an event schema as the real repositories hold them (DESIGN.md §6): $id /<title>/<version>,
+// Doc renders an event schema as the real repositories hold them: $id /<title>/<version>,
 // draft-07 $schema, required $schema and meta, meta.dt and meta.stream required, additionalProperties false,
 // and one example. fields are extra string properties, each required and set in the example, so that later
 // versions of a schema can differ from earlier ones.

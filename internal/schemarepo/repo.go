@@ -1,4 +1,4 @@
-// Package schemarepo builds schema repositories laid out as the real ones are (DESIGN.md §6), for tests, the demo
+// Package schemarepo builds schema repositories laid out as the real ones are, for tests, the demo
 // and benchmarks. A Repo lives in memory. It can serve itself over HTTP the way nginx does with
 // "autoindex on; autoindex_format json;", and it can write itself to a directory with real symlinks, for a
 // real nginx to serve.
@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Repo is an in-memory schema repository. It is safe for concurrent use: one goroutine can roll versions out

@@ -172,12 +172,9 @@ func (r *Repo) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case strings.HasSuffix(req.URL.Path, "/"):
 		http.NotFound(w, req)
 	default:
+		// As nginx does: Last-Modified, conditional and Range requests (a scanner confirms with bytes=0-0).
 		w.Header().Set("Content-Type", "text/plain")
-		w.Header().Set("Content-Length", strconv.Itoa(len(n.data)))
-		w.Header().Set("Last-Modified", n.mod.UTC().Format(http.TimeFormat))
-		if req.Method == http.MethodGet {
-			_, _ = w.Write(n.data)
-		}
+		http.ServeContent(w, req, "", n.mod, bytes.NewReader(n.data))
 	}
 }
 

@@ -21,6 +21,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
+	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
 // ErrUnknownSchema means every node answered, and no repository on any node knows the title.
@@ -64,7 +67,7 @@ type NodeError struct {
 	Err  error
 }
 
-func (e *NodeError) Error() string { return e.Node + ": " + e.Err.Error() }
+func (e *NodeError) Error() string { return safetext.RedactURL(e.Node) + ": " + e.Err.Error() }
 func (e *NodeError) Unwrap() error { return e.Err }
 
 // AllNodesFailedError is returned when no node gave an answer; it lists each node's reason.
@@ -99,9 +102,9 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	if e.Message != "" {
-		return fmt.Sprintf("GET %s: HTTP %d: %s", e.URL, e.Status, e.Message)
+		return fmt.Sprintf("GET %s: HTTP %d: %s", safetext.RedactURL(e.URL), e.Status, safetext.Escape(safetext.Bound(e.Message, 300)))
 	}
-	return fmt.Sprintf("GET %s: HTTP %d", e.URL, e.Status)
+	return fmt.Sprintf("GET %s: HTTP %d", safetext.RedactURL(e.URL), e.Status)
 }
 
 // DefaultRepositories is the order in which repositories are tried: EventGate's schema base URI order.
@@ -175,7 +178,7 @@ func (c *Client) SafeVersion(ctx context.Context, repos []string, title string) 
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		c.log.Debug("schemasync node failed", "node", node, "title", title, "err", err)
+		c.log.Debug("schemasync node failed", "node", safetext.RedactURL(node), "title", title, "err", safetext.RedactURL(err.Error()))
 		if errors.Is(err, ErrUnknownSchema) {
 			unknown++
 		}
@@ -253,7 +256,7 @@ func ParseView(body []byte) (*SchemaView, error) {
 	if v.Title == "" {
 		return nil, errors.New("schemasync answer has no title")
 	}
-	if v.SafeVersion != nil && *v.SafeVersion != "" && !validVersion(*v.SafeVersion) {
+	if v.SafeVersion != nil && *v.SafeVersion != "" && !version.Valid(*v.SafeVersion) {
 		return nil, fmt.Errorf("schemasync answer has a malformed safe_version %q", *v.SafeVersion)
 	}
 	return &v, nil
@@ -279,22 +282,4 @@ func escapePath(p string) string {
 		parts[i] = url.PathEscape(s)
 	}
 	return strings.Join(parts, "/")
-}
-
-func validVersion(v string) bool {
-	parts := strings.Split(v, ".")
-	if len(parts) != 3 {
-		return false
-	}
-	for _, p := range parts {
-		if p == "" || len(p) > 9 {
-			return false
-		}
-		for _, r := range p {
-			if r < '0' || r > '9' {
-				return false
-			}
-		}
-	}
-	return true
 }

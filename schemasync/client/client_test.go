@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
 // fakeNode answers schema views from a map of "repo/title" to body; "503" as a body means not ready, "hang"
@@ -262,8 +264,20 @@ func FuzzParseView(f *testing.F) {
 		if v.Title == "" {
 			t.Fatal("accepted a view without a title")
 		}
-		if v.SafeVersion != nil && *v.SafeVersion != "" && !validVersion(*v.SafeVersion) {
+		if v.SafeVersion != nil && *v.SafeVersion != "" && !version.Valid(*v.SafeVersion) {
 			t.Fatalf("accepted safe version %q", *v.SafeVersion)
 		}
 	})
+}
+
+// TestParseViewStrictVersion: the client applies schemasync's one X.Y.Z rule: 01.2.3 is no version.
+func TestParseViewStrictVersion(t *testing.T) {
+	for _, v := range []string{"01.2.3", "1.02.3", "1.2.3.4", "4294967296.0.0"} {
+		if _, err := ParseView([]byte(`{"title":"x","safe_version":"` + v + `"}`)); err == nil {
+			t.Errorf("safe_version %q accepted", v)
+		}
+	}
+	if _, err := ParseView([]byte(`{"title":"x","safe_version":"10.2.3"}`)); err != nil {
+		t.Fatal(err)
+	}
 }

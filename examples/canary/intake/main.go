@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/eventgate/fakeintake"
 )
 
 type list []string
@@ -54,7 +54,7 @@ func run() error {
 			"eventgate-analytics.link_suggestion_interaction=analytics/mediawiki/structured_task/article/link_suggestion_interaction",
 		}
 	}
-	cfg := eventgate.Config{SchemaBaseURIs: bases, Streams: map[string]string{}}
+	cfg := fakeintake.Config{SchemaBaseURIs: bases, Streams: map[string]string{}}
 	for _, s := range streams {
 		name, title, ok := strings.Cut(s, "=")
 		if !ok {
@@ -63,7 +63,7 @@ func run() error {
 		cfg.Streams[name] = title
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	g, err := eventgate.New(cfg, eventgate.Options{Logger: logger})
+	g, err := fakeintake.New(cfg, fakeintake.Options{Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,6 @@
-// Package eventgate is an EventGate-compatible event intake, for tests, benchmarks and the demo (EventGate itself
-// is not packaged anywhere we can install it from). It follows DESIGN.md §6:
+// Package fakeintake is an EventGate-compatible event intake, for tests, benchmarks and the demo only (EventGate
+// itself is not packaged anywhere we can install it from); production code uses the protocol pieces in package
+// eventgate, never this. It answers as EventGate does:
 //
 //   - POST /v1/events takes a JSON array of events (or one event object);
 //   - each event's $schema is resolved against the schema base URIs in order, and the first that loads wins;
@@ -14,7 +15,7 @@
 // Which outcome counts as "invalid" and which as "error": anything wrong with the event itself (not an object,
 // no $schema, no meta.stream, an unknown stream, a schema title the stream does not allow, a validation
 // failure) is invalid; failing to load or compile the schema is an error.
-package eventgate
+package fakeintake
 
 import (
 	"context"
@@ -31,6 +32,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/evenkeel/evenkeel/internal/eventgate"
 )
 
 // Doer is the part of *http.Client the intake uses to load schemas.
@@ -188,19 +191,19 @@ func (g *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		writeResult(w, http.StatusBadRequest, Response{Invalid: []Entry{{Status: "invalid", Context: EntryContext{Message: "reading request body: " + err.Error()}}}})
+		writeResult(w, http.StatusBadRequest, eventgate.Response{Invalid: []eventgate.Entry{{Status: "invalid", Context: eventgate.EntryContext{Message: "reading request body: " + err.Error()}}}})
 		return
 	}
 	if len(body) > maxBody {
-		writeResult(w, http.StatusRequestEntityTooLarge, Response{Invalid: []Entry{{Status: "invalid", Context: EntryContext{Message: "request body too large"}}}})
+		writeResult(w, http.StatusRequestEntityTooLarge, eventgate.Response{Invalid: []eventgate.Entry{{Status: "invalid", Context: eventgate.EntryContext{Message: "request body too large"}}}})
 		return
 	}
 	events, err := splitEvents(body)
 	if err != nil {
-		writeResult(w, http.StatusBadRequest, Response{Invalid: []Entry{{Status: "invalid", Context: EntryContext{Message: err.Error()}}}})
+		writeResult(w, http.StatusBadRequest, eventgate.Response{Invalid: []eventgate.Entry{{Status: "invalid", Context: eventgate.EntryContext{Message: err.Error()}}}})
 		return
 	}
-	var resp Response
+	var resp eventgate.Response
 	accepted := 0
 	for _, raw := range events {
 		rec := g.process(r.Context(), raw)
@@ -248,8 +251,8 @@ func splitEvents(body []byte) ([]json.RawMessage, error) {
 	return events, nil
 }
 
-func (rec Received) entry() Entry {
-	return Entry{Status: rec.Status, Event: rec.Event, Context: EntryContext{Message: rec.Message}}
+func (rec Received) entry() eventgate.Entry {
+	return eventgate.Entry{Status: rec.Status, Event: rec.Event, Context: eventgate.EntryContext{Message: rec.Message}}
 }
 
 func (g *Intake) record(rec Received) {
@@ -275,7 +278,7 @@ func (g *Intake) record(rec Received) {
 // process decides one event.
 func (g *Intake) process(ctx context.Context, raw json.RawMessage) Received {
 	rec := Received{Event: raw, Status: "invalid"}
-	doc, err := DecodeDocument(raw)
+	doc, err := eventgate.DecodeDocument(raw)
 	if err != nil {
 		rec.Message = "event is not JSON: " + err.Error()
 		return rec
@@ -314,7 +317,7 @@ func (g *Intake) process(ctx context.Context, raw json.RawMessage) Received {
 		return rec
 	}
 	if err := l.schema.Validate(doc); err != nil {
-		rec.Message = fmt.Sprintf("event does not validate against %s: %s", rec.Schema, strings.Join(ValidationMessages(err), "; "))
+		rec.Message = fmt.Sprintf("event does not validate against %s: %s", rec.Schema, strings.Join(eventgate.ValidationMessages(err), "; "))
 		return rec
 	}
 	rec.Status, rec.Message = "accepted", ""
@@ -389,11 +392,11 @@ func (g *Intake) fetch(ctx context.Context, u string) (*loaded, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
 	}
-	doc, err := DecodeDocument(body)
+	doc, err := eventgate.DecodeDocument(body)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
-	s, err := Compile(u, doc)
+	s, err := eventgate.Compile(u, doc)
 	if err != nil {
 		return nil, err
 	}
@@ -417,15 +420,15 @@ func titleFromURI(s string) string {
 	return s
 }
 
-// writeResult writes the body the table in DESIGN.md §6 documents: 400 {"invalid":[...]}, 207 with both lists
+// writeResult writes the body EventGate answers with (see the package doc): 400 {"invalid":[...]}, 207 with both lists
 // (possibly empty), 500 {"error":[...]} plus "invalid" when some events were invalid too.
-func writeResult(w http.ResponseWriter, status int, r Response) {
-	body := map[string][]Entry{}
+func writeResult(w http.ResponseWriter, status int, r eventgate.Response) {
+	body := map[string][]eventgate.Entry{}
 	if len(r.Invalid) > 0 || status == http.StatusMultiStatus {
-		body["invalid"] = append([]Entry{}, r.Invalid...)
+		body["invalid"] = append([]eventgate.Entry{}, r.Invalid...)
 	}
 	if len(r.Error) > 0 || status == http.StatusMultiStatus {
-		body["error"] = append([]Entry{}, r.Error...)
+		body["error"] = append([]eventgate.Entry{}, r.Error...)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -1,4 +1,4 @@
-package eventgate
+package fakeintake
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/evenkeel/evenkeel/internal/eventgate"
 )
 
 const (
@@ -144,7 +146,7 @@ func TestIntakeResponses(t *testing.T) {
 			if status == 400 && keys["error"] != nil {
 				t.Errorf("400 body must carry only invalid: %s", body)
 			}
-			r, err := ParseResponse(body)
+			r, err := eventgate.ParseResponse(body)
 			if err != nil {
 				t.Fatal(err)
 			}

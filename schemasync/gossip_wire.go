@@ -1,0 +1,145 @@
+package schemasync
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// broadcastMsg is one gossip broadcast: an 8-byte big-endian age in milliseconds, then this as JSON.
+// The age is written when memberlist sends the message, not when it was queued.
+type broadcastMsg struct {
+	// From names the member that sent (or relayed) the digest. Receivers fetch its content from that
+	// member's API, at the address the member advertises in its memberlist metadata: never from a URL that
+	// a message names, so that no message can make a node send requests elsewhere.
+	From  string `json:"from"`
+	D     digest `json:"d"`
+	Leave string `json:"leave,omitempty"` // set instead of D when the named node is leaving on purpose
+	// Direct marks a digest the observer sent straight to every member because its scan result changed,
+	// rather than through gossip. Receivers treat both alike; it only labels the metrics.
+	Direct bool `json:"direct,omitempty"`
+}
+
+// pushPullMsg is a node's full state in memberlist's push/pull: digests of every observation it holds.
+type pushPullMsg struct {
+	Node    string   `json:"node"`
+	Digests []digest `json:"digests"`
+	// Held are the sender's held safe versions in repositories with an unknown endpoint (usually none): a
+	// node that restarted during an outage adopts them where it holds nothing (State.AdoptHeld), for the
+	// repositories whose endpoint set (Sets: repository -> EndpointSetHash) equals its own.
+	Held []HeldVersion     `json:"held,omitempty"`
+	Sets map[string]string `json:"sets,omitempty"`
+}
+
+// nodeMeta is memberlist node metadata (at most 512 bytes).
+type nodeMeta struct {
+	DC  string `json:"dc,omitempty"`
+	API string `json:"api"`
+}
+
+// obsBroadcast is a queued digest. Message computes the age at each transmission, in a fixed-width field
+// (memberlist requires a message's length not to change while it is queued).
+type obsBroadcast struct {
+	name string
+	body []byte
+	at   time.Time
+	now  func() time.Time
+}
+
+var _ memberlist.NamedBroadcast = (*obsBroadcast)(nil)
+
+func (b *obsBroadcast) Name() string { return b.name }
+
+func (b *obsBroadcast) Invalidates(other memberlist.Broadcast) bool {
+	o, ok := other.(*obsBroadcast)
+	return ok && o.name == b.name
+}
+
+func (b *obsBroadcast) Message() []byte {
+	msg := make([]byte, 8+len(b.body))
+	age := b.now().Sub(b.at).Milliseconds()
+	if age < 0 {
+		age = 0
+	}
+	binary.BigEndian.PutUint64(msg, uint64(age))
+	copy(msg[8:], b.body)
+	return msg
+}
+
+func (b *obsBroadcast) Finished() {}
+
+// Bounds on what gossip may carry. A peer that holds the gossip key can send anything; these keep what it
+// sends from taking unbounded memory, or from dating an observation outside the range any node would.
+const (
+	maxNameBytes      = 256      // a node (observer) name
+	maxContentBytes   = 64 << 20 // one observation's content, fetched by hash
+	maxHeldPerMessage = 100000   // held versions in one push/pull
+	maxSeqAhead       = 24 * time.Hour
+)
+
+// decodeBroadcast decodes a broadcast or direct message: the 8-byte age, then JSON. The age goes into the
+// digest; one above the int64 range arrives negative, and checkDigest rejects it.
+func decodeBroadcast(b []byte) (broadcastMsg, error) {
+	var m broadcastMsg
+	if len(b) < 8 {
+		return m, errors.New("shorter than its 8-byte age")
+	}
+	if err := json.Unmarshal(b[8:], &m); err != nil {
+		return broadcastMsg{}, err
+	}
+	m.D.AgeMS = int64(binary.BigEndian.Uint64(b[:8]))
+	return m, nil
+}
+
+// decodePushPull decodes a push/pull state message.
+func decodePushPull(b []byte) (pushPullMsg, error) {
+	var m pushPullMsg
+	err := json.Unmarshal(b, &m)
+	return m, err
+}
+
+// checkDigest is the rule: an age from 0 to maxAge, a sequence number above 0 and at most a day ahead of
+// recv's (sequence numbers are nanosecond clock readings), a bounded observer name, an endpoint configured
+// here in the repository the digest names, a bounded error or else a well-formed content hash.
+func checkDigest(d *digest, recv time.Time, maxAge time.Duration, configured func(repo, endpoint string) bool) string {
+	switch {
+	case d.AgeMS < 0 || d.AgeMS > maxAge.Milliseconds():
+		return "age"
+	case d.Seq == 0 || d.Seq > uint64(max(recv.Add(maxSeqAhead).UnixNano(), 0)):
+		return "seq"
+	case d.Observer == "" || len(d.Observer) > maxNameBytes:
+		return "observer"
+	case !configured(d.Repository, d.Endpoint):
+		return "endpoint"
+	case len(d.Err) > MaxReasonBytes || d.Err != "" && d.Hash != "":
+		return "error"
+	case d.Err == "" && !validHash(d.Hash):
+		return "hash"
+	}
+	return ""
+}
+
+// validHash reports whether h looks like a ContentHash: 32 lowercase hex digits.
+func validHash(h string) bool {
+	if len(h) != 32 {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validAPIURL reports whether a member's advertised API is a URL this node may fetch content from: http(s),
+// with a host, without credentials, query or fragment.
+func validAPIURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		u.RawQuery == "" && u.Fragment == "" && len(s) <= 256
+}
