@@ -14,7 +14,7 @@ import (
 
 func planMove(t testing.TB, c *dbstate.Client, seed string, o dbstate.MoveOptions) (*dbstate.Plan, error) {
 	t.Helper()
-	return dbstate.PlanMove(c, discover(t, c, seed), o)
+	return dbstate.PlanMove(context.Background(), c, discover(t, c, seed), o)
 }
 
 func TestMoveAndRefusals(t *testing.T) {

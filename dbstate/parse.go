@@ -1,10 +1,8 @@
 package dbstate
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -302,100 +300,6 @@ func ParseRoleGrant(line string) (string, bool) {
 		return "", false
 	}
 	return role, true
-}
-
-// OptionFile is the [client] part of a MariaDB option file (also [client-server] and [client-mariadb]).
-// Password is never printed: see Credentials.
-type OptionFile struct {
-	User     string
-	Password string
-	Host     string
-	Port     int
-	Socket   string
-	SSLCA    string
-	SSLCert  string
-	SSLKey   string
-	SSL      bool // ssl, or ssl-ca given
-	// SSLVerifyServerCert is ssl-verify-server-cert.
-	SSLVerifyServerCert bool
-}
-
-// ParseOptionFile reads a MariaDB option file and returns the options of the client groups. It understands
-// "key = value", "key=value", bare "key" (true), quoted values ('..' or ".." with backslash escapes), comments
-// starting with # or ; and dashes or underscores in names. !include directives are not followed.
-func ParseOptionFile(r io.Reader) (*OptionFile, error) {
-	o := &OptionFile{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	inClient := false
-	lineNo := 0
-	for sc.Scan() {
-		lineNo++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' || line[0] == '!' {
-			continue
-		}
-		if line[0] == '[' {
-			end := strings.IndexByte(line, ']')
-			if end < 0 {
-				return nil, fmt.Errorf("%w option file line %d: unterminated group", ErrParse, lineNo)
-			}
-			g := strings.ToLower(strings.TrimSpace(line[1:end]))
-			inClient = g == "client" || g == "client-server" || g == "client-mariadb"
-			continue
-		}
-		if !inClient {
-			continue
-		}
-		key, val, hasVal := strings.Cut(line, "=")
-		key = strings.ReplaceAll(strings.ToLower(strings.TrimSpace(key)), "_", "-")
-		if hasVal {
-			v, err := unquoteOption(strings.TrimSpace(val))
-			if err != nil {
-				return nil, fmt.Errorf("%w option file line %d (%s): %v", ErrParse, lineNo, key, err)
-			}
-			val = v
-		}
-		switch key {
-		case "user":
-			o.User = val
-		case "password":
-			o.Password = val
-		case "host":
-			o.Host = val
-		case "socket":
-			o.Socket = val
-		case "port":
-			p, err := strconv.Atoi(val)
-			if err != nil || p <= 0 || p > 65535 {
-				return nil, fmt.Errorf("%w option file line %d: port %q", ErrParse, lineNo, val)
-			}
-			o.Port = p
-		case "ssl-ca":
-			o.SSLCA, o.SSL = val, true
-		case "ssl-cert":
-			o.SSLCert = val
-		case "ssl-key":
-			o.SSLKey = val
-		case "ssl", "ssl-verify-server-cert":
-			b := true
-			if hasVal {
-				var err error
-				if b, err = ParseBool(val); err != nil {
-					return nil, fmt.Errorf("option file line %d: %w", lineNo, err)
-				}
-			}
-			if key == "ssl" {
-				o.SSL = b
-			} else {
-				o.SSLVerifyServerCert = b
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w option file: %v", ErrParse, err)
-	}
-	return o, nil
 }
 
 func unquoteOption(v string) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,15 +30,18 @@ type Step struct {
 	// runs even when ctx is cancelled, bounded by ExecOptions.UndoTimeout. Its Do must be safe to run when the
 	// steps it cleans up after did not run or were undone.
 	Cleanup bool `json:"cleanup,omitempty"`
+	// ReadsOnly marks a step that only reads and waits: it changes no server, so it needs no undo.
+	ReadsOnly bool `json:"reads_only,omitempty"`
 
 	Check func(ctx context.Context) error `json:"-"`
 	Do    func(ctx context.Context) error `json:"-"`
 	Undo  func(ctx context.Context) error `json:"-"`
 }
 
-// PreflightCheck is one check that planning ran and passed.
+// PreflightCheck is one check that planning ran: a plan holds those that passed; a *RefusalError holds all.
 type PreflightCheck struct {
 	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
 	Detail string `json:"detail"`
 }
 
@@ -48,17 +52,27 @@ type Plan struct {
 	Preflight []PreflightCheck `json:"preflight"`
 	Warnings  []string         `json:"warnings,omitempty"`
 	Steps     []*Step          `json:"steps"`
+	// OneShot plans run once: their steps hand state to each other and their checks were made against one
+	// snapshot of the topology. Execute refuses to run them again (ErrPlanExecuted); plan again instead.
+	OneShot bool `json:"one_shot"`
+
+	executed atomic.Bool
 }
+
+// ErrPlanExecuted is returned by Execute for a second run of a one-shot plan.
+var ErrPlanExecuted = errors.New("this plan was already executed and runs only once: discover and plan again")
+
+// ErrNothingChanged is what an Undo returns when its step had changed nothing, so there was nothing to undo.
+// Execute does not count it as a failed undo, and reports a failure before any change as "nothing changed".
+var ErrNothingChanged = errors.New("nothing to undo: the step changed nothing")
 
 // WriteText prints the plan for a human (the dry run).
 func (p *Plan) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Plan: %s\n", p.Summary)
 	if len(p.Preflight) > 0 {
-		b.WriteString("\nPreflight checks (passed):\n")
-		for _, c := range p.Preflight {
-			fmt.Fprintf(&b, "  ok  %-22s %s\n", c.Name, c.Detail)
-		}
+		b.WriteString("\nPreflight checks:\n")
+		_ = writeChecks(&b, p.Preflight)
 	}
 	for _, wn := range p.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", wn)
@@ -98,7 +112,7 @@ type AuditRecord struct {
 	Step       string    `json:"step"`
 	Instance   string    `json:"instance,omitempty"`
 	Phase      string    `json:"phase"`  // check, do, undo, cleanup (a cleanup step run after a failure), plan
-	Result     string    `json:"result"` // start, ok, failed; for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
+	Result     string    `json:"result"` // start, ok, failed, nothing-changed (an undo); for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
 	Error      string    `json:"error,omitempty"`
 	DurationMS float64   `json:"duration_ms"`
 }
@@ -128,6 +142,11 @@ type ExecError struct {
 	Err        error
 	RolledBack bool    // every completed step was undone
 	UndoErrs   []error // undos that failed (RolledBack is then false)
+	// Undone are the steps whose undo reverted a change, in the order they ran.
+	Undone []string
+	// NothingChanged: the failure came before any step had changed a server (no undo had anything to revert,
+	// and every step that ran either only reads or has an undo). RolledBack is then true as well.
+	NothingChanged bool
 	// PastPointOfNoReturn: the failure came after the point of no return; nothing was undone.
 	PastPointOfNoReturn bool
 	// Remaining are, past the point of no return, the steps that did not complete (the failed one and those after
@@ -149,8 +168,10 @@ func (e *ExecError) Error() string {
 	switch {
 	case e.PastPointOfNoReturn:
 		fmt.Fprintf(&b, "NOT rolled back: the plan was past its point of no return; finish by hand: %s", strings.Join(e.Remaining, ", "))
+	case e.NothingChanged && len(e.CleanupErrs) == 0:
+		b.WriteString("nothing changed: the failure came before any step changed a server")
 	case e.RolledBack:
-		b.WriteString("rolled back: every completed step was undone, the original topology is restored")
+		fmt.Fprintf(&b, "rolled back: every completed step was undone (%s), the original topology is restored", strings.Join(e.Undone, ", "))
 	case len(e.UndoErrs) > 0:
 		fmt.Fprintf(&b, "rollback INCOMPLETE (%d undo errors): %v", len(e.UndoErrs), errors.Join(e.UndoErrs...))
 	default:
@@ -184,12 +205,19 @@ func (a *auditor) record(s *Step, phase, result string, err error, d time.Durati
 	if err != nil {
 		r.Error = err.Error()
 	}
-	lv := slog.LevelInfo
-	if err != nil {
-		lv = slog.LevelWarn
+	// The audit log is the record; the logger only echoes it, at debug level, without empty fields.
+	if a.log.Enabled(context.Background(), slog.LevelDebug) {
+		attrs := []any{"plan", r.Plan, "phase", phase, "result", result}
+		for _, kv := range [][2]string{{"step", r.Step}, {"instance", r.Instance}, {"error", r.Error}} {
+			if kv[1] != "" {
+				attrs = append(attrs, kv[0], kv[1])
+			}
+		}
+		if d > 0 {
+			attrs = append(attrs, "duration_ms", r.DurationMS)
+		}
+		a.log.Debug("dbstate step", attrs...)
 	}
-	a.log.Log(context.Background(), lv, "dbstate step", "plan", r.Plan, "step", r.Step, "instance", r.Instance,
-		"phase", phase, "result", result, "error", r.Error, "duration_ms", r.DurationMS)
 	if a.w == nil {
 		return
 	}
@@ -212,6 +240,9 @@ func OSUser() string {
 // says whether the rollback was complete. After the point of no return it stops and reports. Either way, the
 // cleanup steps after the failed one still run (see Step.Cleanup).
 func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
+	if p.OneShot && !p.executed.CompareAndSwap(false, true) {
+		return fmt.Errorf("%s: %w", p.Kind, ErrPlanExecuted)
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -270,11 +301,15 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 				}
 				ustart := time.Now()
 				a.record(u, "undo", "start", nil, 0)
-				if uerr := u.Undo(uctx); uerr != nil {
+				switch uerr := u.Undo(uctx); {
+				case errors.Is(uerr, ErrNothingChanged):
+					a.record(u, "undo", "nothing-changed", nil, time.Since(ustart))
+				case uerr != nil:
 					a.record(u, "undo", "failed", uerr, time.Since(ustart))
 					ee.UndoErrs = append(ee.UndoErrs, fmt.Errorf("undo %s on %s: %w", u.Name, u.Instance, uerr))
-				} else {
+				default:
 					a.record(u, "undo", "ok", nil, time.Since(ustart))
+					ee.Undone = append(ee.Undone, u.Name)
 				}
 			}
 			cancel()
@@ -303,6 +338,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			}
 		} else {
 			ee.RolledBack = len(ee.UndoErrs) == 0 && len(ee.CleanupErrs) == 0
+			ee.NothingChanged = len(ee.UndoErrs) == 0 && len(ee.Undone) == 0 && untracked(p.Steps[:k+1]) == 0
 			result = "rolled-back"
 			if !ee.RolledBack {
 				result = "rollback-incomplete"
@@ -313,6 +349,17 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	}
 	a.record(nil, "plan", "ok", nil, 0)
 	return nil
+}
+
+// untracked counts the steps that may change a server without an undo to say whether they did.
+func untracked(steps []*Step) int {
+	n := 0
+	for _, s := range steps {
+		if s.Undo == nil && !s.ReadsOnly && !s.Cleanup {
+			n++
+		}
+	}
+	return n
 }
 
 // detach returns a context that ignores ctx's cancellation and ends after d, for undo and cleanup.

@@ -363,8 +363,15 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 			if !errors.As(err, &ee) || !errors.Is(err, injected) || !ee.RolledBack {
 				t.Fatalf("err = %v, want a rolled-back ExecError\naudit:\n%s", err, audit)
 			}
-			if !strings.Contains(err.Error(), "rolled back") {
-				t.Fatalf("the error does not tell the user: %v", err)
+			want := "rolled back"
+			if ee.NothingChanged {
+				want = "nothing changed"
+			}
+			if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "INCOMPLETE") {
+				t.Fatalf("the error does not tell the user %q: %v", want, err)
+			}
+			if (step == "move-replica") != ee.NothingChanged {
+				t.Fatalf("NothingChanged = %v for a failure before %s: %v", ee.NothingChanged, step, err)
 			}
 			assertOriginal(t, c, p, replicas)
 		})

@@ -328,7 +328,7 @@ type DiscoverOptions struct {
 // result. An unreachable instance is recorded with its error, not returned as an error. Instances are keyed by
 // report_host:port (else the address they were reached at, localhost written 127.0.0.1); one server reached
 // under several names (same server_id and port) is one instance, and Topology.Resolve maps the other names.
-func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOptions) (*Topology, error) {
+func Discover(ctx context.Context, r InstanceReader, seeds []string, opt DiscoverOptions) (*Topology, error) {
 	start := time.Now()
 	if opt.MaxInstances <= 0 {
 		opt.MaxInstances = 1000
@@ -361,7 +361,7 @@ func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOption
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				results[k] = readInstance(ctx, c, a)
+				results[k] = r.ReadInstance(ctx, a)
 			}()
 		}
 		wg.Wait()
@@ -420,10 +420,6 @@ func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOption
 
 // ReadInstance reads one instance at addr (host:port or socket). Errors are recorded in Instance.Error.
 func (c *Client) ReadInstance(ctx context.Context, addr string) *Instance {
-	return readInstance(ctx, c, addr)
-}
-
-func readInstance(ctx context.Context, c *Client, addr string) *Instance {
 	// A server that accepts connections but does not answer must not hang the crawl.
 	ctx, cancel := context.WithTimeout(ctx, c.timeout+10*time.Second)
 	defer cancel()

@@ -12,8 +12,10 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate"
@@ -53,6 +55,7 @@ type conn struct {
 	tlsMode, tlsCA, tlsCert, tlsKey  string
 	timeout                          time.Duration
 	logLevel, logFormat              string
+	verbose                          bool
 }
 
 func (c *conn) register(fs *flag.FlagSet) {
@@ -63,14 +66,22 @@ func (c *conn) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate file (PEM)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "client key file (PEM)")
-	fs.DurationVar(&c.timeout, "connect-timeout", 5*time.Second, "timeout for connecting to an instance")
+	fs.DurationVar(&c.timeout, "connect-timeout", 5*time.Second, "bound for connecting to an instance: dial, TLS, handshake and login (must be > 0)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fs.BoolVar(&c.verbose, "v", false, "verbose: --log-level debug (each step also logged on stderr)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 }
 
 // client resolves the credentials and returns a client and the option file's default address ("" if none).
 func (c *conn) client(stderr io.Writer) (*dbstate.Client, string, *slog.Logger, error) {
-	logger, err := cli.NewLogger(stderr, c.logLevel, c.logFormat)
+	if c.timeout <= 0 {
+		return nil, "", nil, cli.Usagef("--connect-timeout %v: must be > 0", c.timeout)
+	}
+	level := c.logLevel
+	if c.verbose {
+		level = "debug"
+	}
+	logger, err := cli.NewLogger(stderr, level, c.logFormat)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -78,14 +89,8 @@ func (c *conn) client(stderr io.Writer) (*dbstate.Client, string, *slog.Logger, 
 	_ = mysql.SetLogger(log.New(slogWriter{logger}, "", 0))
 	opt := &dbstate.OptionFile{}
 	if c.defaultsFile != "" {
-		f, err := os.Open(c.defaultsFile)
-		if err != nil {
+		if opt, err = dbstate.ReadOptionFile(c.defaultsFile); err != nil {
 			return nil, "", nil, cli.Usagef("--defaults-file: %v", err)
-		}
-		opt, err = dbstate.ParseOptionFile(f)
-		f.Close()
-		if err != nil {
-			return nil, "", nil, cli.Usagef("--defaults-file %s: %v", c.defaultsFile, err)
 		}
 	}
 	creds := dbstate.Credentials{User: opt.User, Password: opt.Password}
@@ -155,9 +160,27 @@ type seeds []string
 func (s *seeds) String() string     { return strings.Join(*s, ",") }
 func (s *seeds) Set(v string) error { *s = append(*s, v); return nil }
 
+// fail prints err with one prefix: prog's, unless err is a refusal or a plan's failure, which name their
+// operation themselves.
 func fail(stderr io.Writer, prog string, err error) int {
-	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+	var re *dbstate.RefusalError
+	var ee *dbstate.ExecError
+	if errors.As(err, &re) || errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "dbstate %v\n", err)
+	} else {
+		fmt.Fprintf(stderr, "dbstate %s: %v\n", prog, err)
+	}
 	return cli.ExitCode(err)
+}
+
+// positive rejects a zero or negative duration flag: zero would otherwise silently mean a default.
+func positive(flags map[string]time.Duration) error {
+	for name, d := range flags {
+		if d <= 0 {
+			return cli.Usagef("--%s %v: must be > 0", name, d)
+		}
+	}
+	return nil
 }
 
 const showUsage = `
@@ -180,9 +203,12 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var ss seeds
 	fs.Var(&ss, "seed", "instance to start from, host:port or socket path (repeatable; default: the option file's host/socket)")
 	asJSON := fs.Bool("json", false, "print the full model as JSON")
-	maxLag := fs.Duration("max-lag", 10*time.Second, "report lag above this")
+	maxLag := fs.Duration("max-lag", 10*time.Second, "report lag above this (beyond a replica's MASTER_DELAY; must be > 0)")
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
+	}
+	if err := positive(map[string]time.Duration{"max-lag": *maxLag}); err != nil {
+		return fail(stderr, "topology show", err)
 	}
 	c, def, _, err := cn.client(stderr)
 	if err != nil {
@@ -227,39 +253,80 @@ func (ch *change) register(fs *flag.FlagSet) {
 }
 
 type result struct {
-	Plan       *dbstate.Plan `json:"plan"`
-	Executed   bool          `json:"executed"`
-	Error      string        `json:"error,omitempty"`
-	RolledBack *bool         `json:"rolled_back,omitempty"`
+	Plan           *dbstate.Plan            `json:"plan,omitempty"`
+	Refused        bool                     `json:"refused,omitempty"`
+	Checks         []dbstate.PreflightCheck `json:"checks,omitempty"` // of a refusal: every check, passed or failed
+	Executed       bool                     `json:"executed"`
+	Error          string                   `json:"error,omitempty"`
+	RolledBack     *bool                    `json:"rolled_back,omitempty"`
+	NothingChanged *bool                    `json:"nothing_changed,omitempty"`
 }
 
-// execute prints the plan and, with --yes, runs it.
+// planned prints the outcome of planning: the refusal with every check (on stdout, as text or JSON), or, with a
+// plan, the plan and, with --yes, its execution.
+func (ch *change) planned(ctx context.Context, prog string, plan *dbstate.Plan, err error, logger *slog.Logger, stdout, stderr io.Writer) int {
+	var re *dbstate.RefusalError
+	if errors.As(err, &re) {
+		res := result{Refused: true, Checks: re.Checks, Error: re.Error()}
+		var werr error
+		if ch.asJSON {
+			werr = cli.WriteJSON(stdout, res)
+		} else {
+			werr = re.WriteText(stdout)
+		}
+		if werr != nil {
+			return fail(stderr, prog, fmt.Errorf("write: %w", werr))
+		}
+		var failed []string
+		for _, c := range re.Checks {
+			if !c.Passed && !slices.Contains(failed, c.Name) {
+				failed = append(failed, c.Name)
+			}
+		}
+		fmt.Fprintf(stderr, "dbstate %s: refused, nothing changed; failed checks: %s\n", prog, strings.Join(failed, ", "))
+		return cli.ExitFailure
+	}
+	if err != nil {
+		return fail(stderr, prog, err)
+	}
+	return ch.execute(ctx, prog, plan, logger, stdout, stderr)
+}
+
+// execute prints the plan and, with --yes, runs it. A failed write to stdout or the audit log is a failure.
 func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, logger *slog.Logger, stdout, stderr io.Writer) int {
 	res := result{Plan: plan}
 	if !ch.yes || ch.dryRun {
+		var err error
 		if ch.asJSON {
-			cli.WriteJSON(stdout, res)
+			err = cli.WriteJSON(stdout, res)
 		} else {
-			plan.WriteText(stdout)
+			err = plan.WriteText(stdout)
+		}
+		if err != nil {
+			return fail(stderr, prog, fmt.Errorf("write: %w", err))
 		}
 		if !ch.dryRun {
-			fmt.Fprintf(stderr, "%s: nothing changed: pass --yes to execute this plan, or --dry-run to only print it\n", prog)
+			fmt.Fprintf(stderr, "dbstate %s: nothing changed: pass --yes to execute this plan, or --dry-run to only print it\n", prog)
 			return cli.ExitUsage
 		}
 		return cli.ExitOK
 	}
 	if !ch.asJSON {
-		plan.WriteText(stdout)
-		fmt.Fprintln(stdout, "\nExecuting...")
+		if err := plan.WriteText(stdout); err != nil {
+			return fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
+		}
+		if _, err := fmt.Fprintln(stdout, "\nExecuting..."); err != nil {
+			return fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
+		}
 	}
-	var audit io.Writer = stderr
+	audit := &checkedWriter{w: stderr}
 	if ch.auditLog != "" {
 		f, err := os.OpenFile(ch.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
 		if err != nil {
 			return fail(stderr, prog, cli.Usagef("--audit-log: %v", err))
 		}
 		defer f.Close()
-		audit = f
+		audit.w = f
 	}
 	start := time.Now()
 	err := plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger})
@@ -268,19 +335,53 @@ func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, 
 		res.Error = err.Error()
 		var ee *dbstate.ExecError
 		if errors.As(err, &ee) {
-			rb := ee.RolledBack
-			res.RolledBack = &rb
+			rb, nc := ee.RolledBack, ee.NothingChanged
+			res.RolledBack, res.NothingChanged = &rb, &nc
 		}
 	}
+	var werr error
 	if ch.asJSON {
-		cli.WriteJSON(stdout, res)
+		werr = cli.WriteJSON(stdout, res)
 	} else if err == nil {
-		fmt.Fprintf(stdout, "Done in %v.\n", time.Since(start).Round(time.Millisecond))
+		_, werr = fmt.Fprintf(stdout, "Done in %v.\n", time.Since(start).Round(time.Millisecond))
+	}
+	if aerr := audit.Err(); aerr != nil {
+		fmt.Fprintf(stderr, "dbstate %s: the audit log is incomplete: %v\n", prog, aerr)
+		if err == nil {
+			err = fmt.Errorf("audit log: %w (the plan itself succeeded)", aerr)
+		}
+	}
+	if err == nil && werr != nil {
+		err = fmt.Errorf("write: %w (the plan itself succeeded)", werr)
 	}
 	if err != nil {
 		return fail(stderr, prog, err)
 	}
 	return cli.ExitOK
+}
+
+// checkedWriter remembers the first write error (the audit log must not fail silently).
+type checkedWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// Err is the first write error.
+func (c *checkedWriter) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 const moveUsage = `
@@ -311,6 +412,9 @@ func runMove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *replica == "" || *under == "" {
 		return fail(stderr, "topology move", cli.Usagef("--replica and --under are required"))
 	}
+	if err := positive(map[string]time.Duration{"timeout": *timeout}); err != nil {
+		return fail(stderr, "topology move", err)
+	}
 	mo := dbstate.MoveOptions{Replica: *replica, Under: *under, Timeout: *timeout}
 	if err := mo.Validate(); err != nil {
 		return fail(stderr, "topology move", cli.Usagef("%v", err))
@@ -324,11 +428,8 @@ func runMove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "topology move", err)
 	}
-	plan, err := dbstate.PlanMove(c, topo, mo)
-	if err != nil {
-		return fail(stderr, "topology move", err)
-	}
-	return ch.execute(ctx, "topology move", plan, logger, stdout, stderr)
+	plan, err := dbstate.PlanMove(ctx, c, topo, mo)
+	return ch.planned(ctx, "topology move", plan, err, logger, stdout, stderr)
 }
 
 const switchoverUsage = `
@@ -398,9 +499,8 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *fence != string(dbstate.FenceLock) && *fence != string(dbstate.FenceRefuse) {
 		return fail(stderr, "switchover", cli.Usagef("--fence %q: want lock or refuse", *fence))
 	}
-	if err := (dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow,
-		MaxLag: *maxLag, Fence: dbstate.FenceMode(*fence)}).Validate(); err != nil {
-		return fail(stderr, "switchover", cli.Usagef("%v", err))
+	if err := positive(map[string]time.Duration{"timeout": *timeout, "max-window": *maxWindow, "max-lag": *maxLag}); err != nil {
+		return fail(stderr, "switchover", err)
 	}
 	var never []dbstate.Account // nil: the default
 	for _, a := range neverLock {
@@ -416,22 +516,22 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		never = append(never, acc)
 	}
+	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
+		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never}
+	if err := o.Validate(); err != nil {
+		return fail(stderr, "switchover", cli.Usagef("%v", err))
+	}
 	c, _, logger, err := cn.client(stderr)
 	if err != nil {
 		return fail(stderr, "switchover", err)
 	}
 	defer c.Close()
-	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
-		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never}
-	topo, err := dbstate.Discover(ctx, c, []string{*primary, *to}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: *maxLag}})
+	topo, err := dbstate.Discover(ctx, c, []string{o.Primary, o.Candidate}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: o.MaxLag}})
 	if err != nil {
 		return fail(stderr, "switchover", err)
 	}
 	plan, err := dbstate.PlanSwitchover(ctx, c, topo, o)
-	if err != nil {
-		return fail(stderr, "switchover", err)
-	}
-	return ch.execute(ctx, "switchover", plan, logger, stdout, stderr)
+	return ch.planned(ctx, "switchover", plan, err, logger, stdout, stderr)
 }
 
 const checkConfigUsage = `

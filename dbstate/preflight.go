@@ -1,0 +1,77 @@
+package dbstate
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// checklist collects the preflight checks of one operation, passed and failed, in the order they ran.
+type checklist struct {
+	op      string
+	checks  []PreflightCheck
+	reasons []error
+}
+
+func (l *checklist) pass(name, format string, args ...any) {
+	l.checks = append(l.checks, PreflightCheck{Name: name, Passed: true, Detail: fmt.Sprintf(format, args...)})
+}
+
+// fail records a failed check: the reason wraps sentinel with detail.
+func (l *checklist) fail(name string, sentinel error, detail string) {
+	r := because(sentinel, detail)
+	l.reasons = append(l.reasons, r)
+	l.checks = append(l.checks, PreflightCheck{Name: name, Detail: r.Error()})
+}
+
+// failed reports whether a check has failed so far.
+func (l *checklist) failed() bool { return len(l.reasons) > 0 }
+
+// result returns the passed checks, or a *RefusalError with every check and reason.
+func (l *checklist) result() ([]PreflightCheck, error) {
+	if l.failed() {
+		return nil, &RefusalError{Op: l.op, Reasons: l.reasons, Checks: l.checks}
+	}
+	return l.checks, nil
+}
+
+// pair is the preamble that move and switchover share: both instances are in t, were read, and differ. It
+// returns them, or false after recording why not.
+func (l *checklist) pair(t *Topology, roleA, a, roleB, b string) (*Instance, *Instance, bool) {
+	ia, ib := t.Instances[a], t.Instances[b]
+	for _, e := range []struct {
+		role, addr string
+		in         *Instance
+	}{{roleA, a, ia}, {roleB, b, ib}} {
+		switch {
+		case e.in == nil:
+			l.fail(e.role+" known", ErrUnknownInstance, e.addr)
+		case e.in.Error != "":
+			l.fail(e.role+" readable", ErrUnreachable, e.addr+": "+e.in.Error)
+		default:
+			l.pass(e.role+" readable", "%s answered", e.addr)
+		}
+	}
+	if l.failed() {
+		return nil, nil, false
+	}
+	if a == b {
+		l.fail("two instances", ErrSameInstance, a)
+		return nil, nil, false
+	}
+	return ia, ib, true
+}
+
+// writeChecks prints checks one a line, "ok" or "FAIL" first.
+func writeChecks(w io.Writer, checks []PreflightCheck) error {
+	var b strings.Builder
+	for _, c := range checks {
+		mark := "ok"
+		if !c.Passed {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(&b, "  %-4s %-22s %s\n", mark, c.Name, c.Detail)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
