@@ -27,6 +27,7 @@ type fakeServers struct {
 	writers *FenceInfo
 	locked  map[Account]bool
 	log     []string
+	privs   map[string]*Privileges // default: ALL PRIVILEGES
 }
 
 var _ Servers = (*fakeServers)(nil)
@@ -34,7 +35,7 @@ var _ Servers = (*fakeServers)(nil)
 // newFake has a writable primary x ("x:1") and replicas of it, all at 0-1-10.
 func newFake(replicas ...string) *fakeServers {
 	f := &fakeServers{vars: map[string]*Vars{}, status: map[string]*ReplicaStatus{}, reads: map[string]int{},
-		fail: map[string]error{}, locked: map[Account]bool{}, writers: &FenceInfo{},
+		fail: map[string]error{}, privs: map[string]*Privileges{}, locked: map[Account]bool{}, writers: &FenceInfo{},
 		varsAfter: map[string]struct {
 			n int
 			v Vars
@@ -193,6 +194,15 @@ func (f *fakeServers) KillClientSessions(_ context.Context, addr string, _ time.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return 0, f.record(addr, "kill sessions")
+}
+
+func (f *fakeServers) Privileges(_ context.Context, addr string) (*Privileges, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.privs[addr]; ok {
+		return p, nil
+	}
+	return &Privileges{Account: "dbstate@%", Held: map[string]bool{"ALL PRIVILEGES": true}}, nil
 }
 
 func (f *fakeServers) Credentials() Credentials { return Credentials{User: "dbstate"} }

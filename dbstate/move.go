@@ -70,15 +70,15 @@ func (t *Topology) errantOf(addr string) []GTID {
 // and every reason to refuse moving o.Replica under o.Under in t.
 func CheckMove(t *Topology, o MoveOptions) ([]PreflightCheck, error) {
 	o.Replica, o.Under = t.Resolve(o.Replica), t.Resolve(o.Under)
-	return checkMove(t, o)
+	return checkMove(t, o).result()
 }
 
-// checkMove is CheckMove on resolved addresses.
-func checkMove(t *Topology, o MoveOptions) ([]PreflightCheck, error) {
+// checkMove is CheckMove on resolved addresses. With both instances read, it returns them.
+func checkMove(t *Topology, o MoveOptions) *checklist {
 	l := &checklist{op: "move"}
 	r, y, ok := l.pair(t, "replica", o.Replica, "new master", o.Under)
 	if !ok {
-		return l.result()
+		return l
 	}
 	switch {
 	case r.Replication == nil || r.Master == "":
@@ -129,7 +129,8 @@ func checkMove(t *Topology, o MoveOptions) ([]PreflightCheck, error) {
 		l.fail("position", ErrPositionUnreachable, fmt.Sprintf("%s is at %s, %s needs %s, and %s is not replicating",
 			o.Under, y.GTIDCurrentPos, o.Replica, need, o.Under))
 	}
-	return l.result()
+	l.known = true
+	return l
 }
 
 func splitAddr(addr string) (string, int, error) {
@@ -207,15 +208,20 @@ func moveStep(s Servers, resolve func(string) string, replica, oldMaster, newMas
 	}, nil
 }
 
-// PlanMove checks the move against t (see CheckMove) and returns its plan. ctx is not used yet: the plan is
-// made from t alone.
+// PlanMove checks the move against t (see CheckMove) and that dbstate's account holds the privileges the move
+// needs on both instances (MovePrivileges, ReadPrivileges), and returns its plan.
 func PlanMove(ctx context.Context, s Servers, t *Topology, o MoveOptions) (*Plan, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	o.defaults()
 	o.Replica, o.Under = t.Resolve(o.Replica), t.Resolve(o.Under)
-	checks, err := checkMove(t, o)
+	l := checkMove(t, o)
+	if l.known {
+		checkPrivileges(ctx, l, s, []string{o.Replica, o.Under}, map[string][]Privilege{
+			o.Replica: append(slices.Clip(ReadPrivileges), MovePrivileges...), o.Under: ReadPrivileges})
+	}
+	checks, err := l.result()
 	if err != nil {
 		return nil, err
 	}

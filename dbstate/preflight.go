@@ -11,6 +11,7 @@ type checklist struct {
 	op      string
 	checks  []PreflightCheck
 	reasons []error
+	known   bool // the instances the operation names were found and read: live checks can follow
 }
 
 func (l *checklist) pass(name, format string, args ...any) {
@@ -46,6 +47,8 @@ func (l *checklist) pair(t *Topology, roleA, a, roleB, b string) (*Instance, *In
 		switch {
 		case e.in == nil:
 			l.fail(e.role+" known", ErrUnknownInstance, e.addr)
+		case e.in.Denied:
+			l.fail(e.role+" readable", ErrMissingPrivilege, e.addr+": "+e.in.Error)
 		case e.in.Error != "":
 			l.fail(e.role+" readable", ErrUnreachable, e.addr+": "+e.in.Error)
 		default:

@@ -35,6 +35,8 @@ type Servers interface {
 	// KillClientSessions kills every client session on addr but the caller's own, replicas' binlog dumps and
 	// server threads, and waits (up to wait) until they are gone. It returns how many it killed.
 	KillClientSessions(ctx context.Context, addr string, wait time.Duration) (int, error)
+	// Privileges reads what dbstate's account holds on addr (see Privileges).
+	Privileges(ctx context.Context, addr string) (*Privileges, error)
 	// Credentials are the login used for every instance (the default replication credentials).
 	Credentials() Credentials
 }

@@ -3,6 +3,7 @@ package dbstate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -93,16 +94,17 @@ func (o *SwitchoverOptions) defaults(s Servers) {
 func CheckSwitchover(t *Topology, o SwitchoverOptions) ([]PreflightCheck, error) {
 	o.defaults(nil)
 	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
-	return checkSwitchover(t, o)
+	return checkSwitchover(t, o).result()
 }
 
 // checkSwitchover is CheckSwitchover on options with defaults and resolved addresses.
-func checkSwitchover(t *Topology, o SwitchoverOptions) ([]PreflightCheck, error) {
+func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 	l := &checklist{op: "switchover"}
 	x, y, ok := l.pair(t, "primary", o.Primary, "candidate", o.Candidate)
 	if !ok {
-		return l.result()
+		return l
 	}
+	l.known = true
 	if x.Replication != nil {
 		l.fail("primary is a root", ErrPrimaryReplicates, fmt.Sprintf("%s replicates from %s", o.Primary, x.Master))
 	} else {
@@ -187,11 +189,12 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) ([]PreflightCheck, error)
 	if len(loops) == 0 {
 		l.pass("no loop", "no replication loop in the tree")
 	}
-	return l.result()
+	return l
 }
 
-// PlanSwitchover checks the switchover against t and against live X (connected accounts that write through
-// read_only), and returns its plan, which runs once (Plan.OneShot). The steps, in order (Vitess's ordering: the
+// PlanSwitchover checks the switchover against t, that dbstate's account holds every privilege the steps use
+// on every instance they touch (PrimaryPrivileges, CandidatePrivileges, MovePrivileges, ReadPrivileges), and
+// against live X (connected accounts that write through read_only), and returns its plan, which runs once (Plan.OneShot). The steps, in order (Vitess's ordering: the
 // candidate catches up before the primary is demoted), each built by its own function:
 //
 //  1. move X's other replicas under Y (moveStep; each waits until Y has its position);
@@ -215,11 +218,26 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	adminAsRepl := o.Replication.User == ""
 	o.defaults(s)
 	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
-	checks, err := checkSwitchover(t, o)
+	X, Y := o.Primary, o.Candidate
+	l := checkSwitchover(t, o)
+	if l.known {
+		order := []string{X, Y}
+		needs := map[string][]Privilege{
+			X: append(slices.Clip(ReadPrivileges), PrimaryPrivileges...),
+			Y: append(slices.Clip(ReadPrivileges), CandidatePrivileges...),
+		}
+		for _, r := range t.Children(X) {
+			if r != Y {
+				order = append(order, r)
+				needs[r] = append(slices.Clip(ReadPrivileges), MovePrivileges...)
+			}
+		}
+		checkPrivileges(ctx, l, s, order, needs)
+	}
+	checks, err := l.result()
 	if err != nil {
 		return nil, err
 	}
-	X, Y := o.Primary, o.Candidate
 	x := t.Instances[X]
 	fi, err := s.Writers(ctx, X, o.NeverLock)
 	if err != nil {

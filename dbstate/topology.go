@@ -22,6 +22,8 @@ type Instance struct {
 	Master      string         `json:"master,omitempty"`   // Replication.MasterAddr(), "" for a root
 	Replicas    []string       `json:"replicas,omitempty"` // from SHOW SLAVE HOSTS, sorted
 	Error       string         `json:"error,omitempty"`    // set when the instance could not be read
+	// Denied: the instance answered but refused a read for lack of a privilege (Error names it).
+	Denied bool `json:"denied,omitempty"`
 }
 
 // Topology is the discovered replication tree (or forest) and what is wrong with it.
@@ -73,6 +75,7 @@ type ProblemKind string
 // The diagnoses of Diagnose.
 const (
 	ProblemUnreachable   ProblemKind = "unreachable"
+	ProblemPrivilege     ProblemKind = "missing-privilege" // it answered, but dbstate's account may not read it
 	ProblemBroken        ProblemKind = "replication-broken"  // a thread stopped with an error, or not connecting
 	ProblemStopped       ProblemKind = "replication-stopped" // a thread stopped without an error
 	ProblemLag           ProblemKind = "lag"
@@ -111,7 +114,11 @@ func Diagnose(t *Topology, opt DiagnoseOptions) []Problem {
 	for _, addr := range t.sortedAddrs() {
 		in := t.Instances[addr]
 		if in.Error != "" {
-			add(addr, ProblemUnreachable, "%s", in.Error)
+			kind := ProblemUnreachable
+			if in.Denied {
+				kind = ProblemPrivilege
+			}
+			add(addr, kind, "%s", in.Error)
 			continue
 		}
 		if !in.ReadOnly {
@@ -287,6 +294,9 @@ func (t *Topology) WriteTree(w io.Writer) error {
 }
 
 func (in *Instance) summary(root, masterKnown bool) string {
+	if in.Denied {
+		return fmt.Sprintf("%s LACKS PRIVILEGE (dbstate's account may not read it)", in.Addr)
+	}
 	if in.Error != "" {
 		return fmt.Sprintf("%s UNREACHABLE", in.Addr)
 	}
@@ -430,6 +440,10 @@ func (c *Client) ReadInstance(ctx context.Context, addr string) *Instance {
 	}
 	if err != nil {
 		in.Error = err.Error()
+		if isDenied(err) {
+			in.Denied = true
+			in.Error = "lacks privilege: " + in.Error
+		}
 		return in
 	}
 	// An instance is known by report_host:port when it sets report_host (the name SHOW SLAVE HOSTS gives its
