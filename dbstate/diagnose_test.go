@@ -172,3 +172,52 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestDelayedReplicas(t *testing.T) {
+	sec := func(n int64) *int64 { return &n }
+	for _, tt := range []struct {
+		behind *int64
+		delay  int64
+		want   string
+	}{{sec(13), 20, "0s"}, {sec(25), 20, "5s"}, {sec(3), 0, "3s"}, {nil, 20, "NULL"}} {
+		r := &ReplicaStatus{SecondsBehind: tt.behind, SQLDelay: tt.delay}
+		if got := r.LagString(); got != tt.want {
+			t.Errorf("behind %v delay %d: lag %s, want %s", tt.behind, tt.delay, got, tt.want)
+		}
+	}
+	delayed := func(addr string, behind, delay int64) func(map[string]*Instance) {
+		return func(in map[string]*Instance) {
+			in[addr].Replication.SecondsBehind, in[addr].Replication.SQLDelay = &behind, delay
+		}
+	}
+	edges := map[string]string{"y:1": "x:1", "z:1": "x:1"}
+	t.Run("a delayed replica 13s behind with MASTER_DELAY=20 is neither lagging nor a reason to refuse", func(t *testing.T) {
+		tp := testTopo(t, edges, delayed("z:1", 13, 20))
+		if ps := Diagnose(tp, DiagnoseOptions{}); len(ps) != 0 {
+			t.Fatalf("problems: %v", ps)
+		}
+		if _, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"}); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		tp.WriteTree(&b)
+		if !strings.Contains(b.String(), "z:1 [replica]") || !strings.Contains(b.String(), "lag=0s delayed=20s") {
+			t.Fatalf("tree:\n%s", b.String())
+		}
+	})
+	t.Run("lag beyond the delay counts", func(t *testing.T) {
+		tp := testTopo(t, edges, delayed("z:1", 35, 20))
+		if ps := Diagnose(tp, DiagnoseOptions{}); len(ps) != 1 || ps[0].Kind != ProblemLag {
+			t.Fatalf("problems: %v", ps)
+		}
+		if _, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"}); !errors.Is(err, ErrLagTooHigh) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a delayed candidate is refused", func(t *testing.T) {
+		tp := testTopo(t, edges, delayed("y:1", 0, 20))
+		if _, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"}); !errors.Is(err, ErrDelayedCandidate) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}

@@ -27,6 +27,7 @@ var (
 	ErrMultipleWritable    = errors.New("more than one writable instance")
 	ErrUnfencedWriters     = errors.New("connected accounts write through read_only")
 	ErrSameInstance        = errors.New("the two instances are the same")
+	ErrDelayedCandidate    = errors.New("the candidate is a delayed replica")
 )
 
 // RefusalError is returned when planning refuses an operation. It lists every reason; errors.Is matches any of

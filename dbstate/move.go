@@ -151,8 +151,9 @@ func splitAddr(addr string) (string, int, error) {
 // moveStep returns the step that stops replica, waits (up to timeout) until newMaster has logged the replica's
 // position (its gtid_binlog_pos contains the replica's gtid_slave_pos; newMaster may be the root primary), points
 // the replica at newMaster and starts it; its undo points it back at oldMaster, if the step stopped it.
-// resolve maps the master address a server reports to the topology's key for it.
-func moveStep(s Servers, resolve func(string) string, replica, oldMaster, newMaster string, timeout time.Duration) (*Step, error) {
+// resolve maps the master address a server reports to the topology's key for it. delay is the replica's
+// MASTER_DELAY in seconds, kept in both directions.
+func moveStep(s Servers, resolve func(string) string, replica, oldMaster, newMaster string, delay int, timeout time.Duration) (*Step, error) {
 	nh, np, err := splitAddr(newMaster)
 	if err != nil {
 		return nil, err
@@ -161,13 +162,17 @@ func moveStep(s Servers, resolve func(string) string, replica, oldMaster, newMas
 	if err != nil {
 		return nil, err
 	}
+	to, back := ChangeMaster{Host: nh, Port: np, Delay: delay}, ChangeMaster{Host: oh, Port: op, Delay: delay}
+	if _, err := to.SQL(); err != nil {
+		return nil, err
+	}
 	var touched atomic.Bool
 	return &Step{
 		Name:         "move-replica",
 		Instance:     replica,
-		Description:  fmt.Sprintf("STOP SLAVE on %s; wait until %s has logged its gtid_slave_pos (gtid_binlog_pos, polled, up to %v); %s; START SLAVE", replica, newMaster, timeout, ChangeMaster{Host: nh, Port: np}.Redacted()),
+		Description:  fmt.Sprintf("STOP SLAVE on %s; wait until %s has logged its gtid_slave_pos (gtid_binlog_pos, polled, up to %v); %s; START SLAVE", replica, newMaster, timeout, to.Redacted()),
 		Precondition: fmt.Sprintf("%s still replicates from %s", replica, oldMaster),
-		UndoText:     fmt.Sprintf("point %s back at %s (%s) and start it", replica, oldMaster, ChangeMaster{Host: oh, Port: op}.Redacted()),
+		UndoText:     fmt.Sprintf("point %s back at %s (%s) and start it", replica, oldMaster, back.Redacted()),
 		Check: func(ctx context.Context) error {
 			st, err := s.ReplicaStatus(ctx, replica)
 			if err != nil {
@@ -194,7 +199,7 @@ func moveStep(s Servers, resolve func(string) string, replica, oldMaster, newMas
 				}
 				return err
 			}
-			if err := s.ChangeMaster(ctx, replica, ChangeMaster{Host: nh, Port: np}, true); err != nil {
+			if err := s.ChangeMaster(ctx, replica, to, true); err != nil {
 				return err
 			}
 			return waitReplicating(ctx, s, replica, newMaster, 10*time.Second)
@@ -203,7 +208,7 @@ func moveStep(s Servers, resolve func(string) string, replica, oldMaster, newMas
 			if !touched.Load() {
 				return ErrNothingChanged
 			}
-			return s.ChangeMaster(ctx, replica, ChangeMaster{Host: oh, Port: op}, true)
+			return s.ChangeMaster(ctx, replica, back, true)
 		},
 	}, nil
 }
@@ -225,7 +230,7 @@ func PlanMove(ctx context.Context, s Servers, t *Topology, o MoveOptions) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	st, err := moveStep(s, t.Resolve, o.Replica, t.Instances[o.Replica].Master, o.Under, o.Timeout)
+	st, err := moveStep(s, t.Resolve, o.Replica, t.Instances[o.Replica].Master, o.Under, delayOf(t.Instances[o.Replica]), o.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -236,6 +241,14 @@ func PlanMove(ctx context.Context, s Servers, t *Topology, o MoveOptions) (*Plan
 		Steps:     []*Step{st},
 		OneShot:   true,
 	}, nil
+}
+
+// delayOf is an instance's MASTER_DELAY in seconds (0 for none).
+func delayOf(in *Instance) int {
+	if in == nil || in.Replication == nil {
+		return 0
+	}
+	return int(min(in.Replication.SQLDelay, 1<<31-1))
 }
 
 // Move discovers the topology from the two instances, plans the move and executes it.

@@ -47,6 +47,8 @@ type ChangeMaster struct {
 	Password      string `json:"-"`
 	DemoteToSlave bool   // MASTER_DEMOTE_TO_SLAVE=1 (MariaDB 10.10 and later)
 	ConnectRetry  int    // seconds; 0 keeps the current value
+	// Delay is MASTER_DELAY in seconds, for a delayed replica that must stay delayed; 0 keeps the current value.
+	Delay int
 }
 
 // SQL builds the validated literal statement. Always MASTER_USE_GTID=slave_pos.
@@ -57,8 +59,8 @@ func (c ChangeMaster) String() string { return c.Redacted() }
 
 // GoString keeps the password out of %#v.
 func (c ChangeMaster) GoString() string {
-	return fmt.Sprintf("dbstate.ChangeMaster{Host:%q, Port:%d, User:%q, Password:%s, DemoteToSlave:%v, ConnectRetry:%d}",
-		c.Host, c.Port, c.User, redactedLiteral(c.Password), c.DemoteToSlave, c.ConnectRetry)
+	return fmt.Sprintf("dbstate.ChangeMaster{Host:%q, Port:%d, User:%q, Password:%s, DemoteToSlave:%v, ConnectRetry:%d, Delay:%d}",
+		c.Host, c.Port, c.User, redactedLiteral(c.Password), c.DemoteToSlave, c.ConnectRetry, c.Delay)
 }
 
 // LogValue keeps the password out of slog output.
@@ -101,6 +103,12 @@ func (c ChangeMaster) build(redact bool) (string, error) {
 	}
 	if c.ConnectRetry > 0 {
 		parts = append(parts, "MASTER_CONNECT_RETRY="+strconv.Itoa(c.ConnectRetry))
+	}
+	if c.Delay < 0 || c.Delay > 1<<31-1 {
+		return "", fmt.Errorf("%w: delay %d", ErrInvalidValue, c.Delay)
+	}
+	if c.Delay > 0 {
+		parts = append(parts, "MASTER_DELAY="+strconv.Itoa(c.Delay))
 	}
 	parts = append(parts, "MASTER_USE_GTID=slave_pos")
 	if c.DemoteToSlave {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrParse is returned (wrapped) when server output or an option file cannot be understood.
@@ -30,6 +31,27 @@ type ReplicaStatus struct {
 	LastSQLError  string `json:"last_sql_error,omitempty"`
 	UsingGTID     string `json:"using_gtid"` // No, Slave_Pos, Current_Pos
 	MasterID      uint32 `json:"master_server_id"`
+}
+
+// Delayed reports whether the replica applies with an intended delay (MASTER_DELAY, SQL_Delay > 0).
+func (r *ReplicaStatus) Delayed() bool { return r.SQLDelay > 0 }
+
+// Lag is how far the replica is behind beyond its intended delay: Seconds_Behind_Master, which counts the
+// MASTER_DELAY too, minus SQL_Delay, never below zero. ok is false when the server reports NULL.
+func (r *ReplicaStatus) Lag() (lag time.Duration, ok bool) {
+	if r.SecondsBehind == nil {
+		return 0, false
+	}
+	return time.Duration(max(*r.SecondsBehind-r.SQLDelay, 0)) * time.Second, true
+}
+
+// LagString is Lag for people: "3s", or "NULL".
+func (r *ReplicaStatus) LagString() string {
+	lag, ok := r.Lag()
+	if !ok {
+		return "NULL"
+	}
+	return lag.String()
 }
 
 // MasterAddr is "host:port" of the master, with localhost written as 127.0.0.1.

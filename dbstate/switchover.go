@@ -136,12 +136,15 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 			l.fail("replication healthy", ErrReplicaUnhealthy, fmt.Sprintf("%s: io=%s sql=%s %s%s", a, r.Replication.IORunning,
 				r.Replication.SQLRunning, r.Replication.LastIOError, r.Replication.LastSQLError))
 			healthy = false
-		case r.Replication.SecondsBehind == nil || time.Duration(*r.Replication.SecondsBehind)*time.Second > o.MaxLag:
-			lag := "NULL"
-			if r.Replication.SecondsBehind != nil {
-				lag = fmt.Sprintf("%ds", *r.Replication.SecondsBehind)
+		default:
+			if lag, ok := r.Replication.Lag(); !ok || lag > o.MaxLag {
+				l.fail("lag", ErrLagTooHigh, fmt.Sprintf("%s is %s behind beyond its delay of %ds (bound %v)", a, r.Replication.LagString(), r.Replication.SQLDelay, o.MaxLag))
+				healthy = false
 			}
-			l.fail("lag", ErrLagTooHigh, fmt.Sprintf("%s is %s behind (bound %v)", a, lag, o.MaxLag))
+		}
+		if a == o.Candidate && r.Replication != nil && r.Replication.Delayed() {
+			l.fail("candidate not delayed", ErrDelayedCandidate, fmt.Sprintf("%s applies with MASTER_DELAY=%d: it would stay behind in the window; "+
+				"remove its delay first (CHANGE MASTER TO MASTER_DELAY=0) or promote another replica", a, r.Replication.SQLDelay))
 			healthy = false
 		}
 		if r.Replication != nil && r.Replication.UsingGTID != "Slave_Pos" && r.Replication.UsingGTID != "Current_Pos" {
@@ -149,7 +152,7 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 		}
 	}
 	if healthy {
-		l.pass("healthy, no lag", "%s healthy with lag within %v", strings.Join(replicas, ", "), o.MaxLag)
+		l.pass("healthy, no lag", "%s healthy with lag within %v (beyond any MASTER_DELAY, which moved replicas keep)", strings.Join(replicas, ", "), o.MaxLag)
 	}
 	errant := false
 	for _, p := range t.Problems {
@@ -275,7 +278,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		if r == Y {
 			continue
 		}
-		st, err := moveStep(s, t.Resolve, r, X, Y, o.Timeout)
+		st, err := moveStep(s, t.Resolve, r, X, Y, delayOf(t.Instances[r]), o.Timeout)
 		if err != nil {
 			return nil, err
 		}

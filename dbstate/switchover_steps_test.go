@@ -309,7 +309,7 @@ func TestVerifyStep(t *testing.T) {
 func TestMoveStep(t *testing.T) {
 	t.Run("moves and undoes", func(t *testing.T) {
 		f := newFake("y:1", "z:1")
-		st, err := moveStep(f, identity, "z:1", "x:1", "y:1", time.Second)
+		st, err := moveStep(f, identity, "z:1", "x:1", "y:1", 0, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,10 +322,26 @@ func TestMoveStep(t *testing.T) {
 		wantStatements(t, f, "z:1: STOP SLAVE; z:1: CHANGE MASTER TO MASTER_HOST='y', MASTER_PORT=1, MASTER_USE_GTID=slave_pos; "+
 			"z:1: CHANGE MASTER TO MASTER_HOST='x', MASTER_PORT=1, MASTER_USE_GTID=slave_pos")
 	})
+	t.Run("a delayed replica keeps its delay", func(t *testing.T) {
+		f := newFake("y:1", "z:1")
+		st, err := moveStep(f, identity, "z:1", "x:1", "y:1", 20, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := runStep(t, st); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Undo(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.statements(); strings.Count(got, "MASTER_DELAY=20") != 2 {
+			t.Fatalf("statements: %s", got)
+		}
+	})
 	t.Run("a connection error is not called a missing position", func(t *testing.T) {
 		f := newFake("y:1", "z:1")
 		f.fail["y:1: vars"] = errors.New("dial tcp: connection refused")
-		st, _ := moveStep(f, identity, "z:1", "x:1", "y:1", time.Second)
+		st, _ := moveStep(f, identity, "z:1", "x:1", "y:1", 0, time.Second)
 		err := runStep(t, st)
 		if err == nil || errors.Is(err, ErrPositionUnreachable) || !strings.Contains(err.Error(), "connection refused") {
 			t.Fatalf("err = %v", err)
@@ -334,14 +350,14 @@ func TestMoveStep(t *testing.T) {
 	t.Run("a new master that never gets the position", func(t *testing.T) {
 		f := newFake("y:1", "z:1")
 		f.vars["y:1"].GTIDBinlogPos = MustParsePosition("0-1-9")
-		st, _ := moveStep(f, identity, "z:1", "x:1", "y:1", 50*time.Millisecond)
+		st, _ := moveStep(f, identity, "z:1", "x:1", "y:1", 0, 50*time.Millisecond)
 		if err := runStep(t, st); !errors.Is(err, ErrPositionUnreachable) {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("not run: undo changes nothing", func(t *testing.T) {
 		f := newFake("y:1", "z:1")
-		st, _ := moveStep(f, identity, "z:1", "x:1", "y:1", time.Second)
+		st, _ := moveStep(f, identity, "z:1", "x:1", "y:1", 0, time.Second)
 		if err := st.Undo(context.Background()); !errors.Is(err, ErrNothingChanged) {
 			t.Fatalf("undo = %v", err)
 		}

@@ -392,13 +392,26 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 		assertOriginal(t, c, p, replicas)
 	})
 
-	t.Run("catch-up times out on a lagging candidate", func(t *testing.T) {
-		r1.AddLag(t, 60*time.Second)
-		p.Exec(t, "INSERT INTO test.w (seq, via, at) VALUES (-2, 0, NOW(6))")
-		time.Sleep(200 * time.Millisecond)
-		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{Timeout: time.Second}, nil)
-		if !errors.Is(err, dbstate.ErrWaitTimeout) && !errors.Is(err, dbstate.ErrPositionUnreachable) {
+	t.Run("catch-up times out on a candidate that falls behind after planning", func(t *testing.T) {
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{Timeout: time.Second}, func(ctx context.Context, s *dbstate.Step) error {
+			if s.Name == "catch-up" {
+				r1.AddLag(t, 30*time.Second)
+				p.Exec(t, "INSERT INTO test.w (seq, via, at) VALUES (-2, 0, NOW(6))")
+			}
+			return nil
+		})
+		if !errors.Is(err, dbstate.ErrWaitTimeout) {
 			t.Fatalf("err = %v, want a timeout\naudit:\n%s", err, audit)
+		}
+		r1.AddLag(t, 0)
+		assertOriginal(t, c, p, replicas)
+	})
+
+	t.Run("a delayed candidate is refused, nothing changed", func(t *testing.T) {
+		r1.AddLag(t, 60*time.Second)
+		_, _, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, nil)
+		if !errors.Is(err, dbstate.ErrDelayedCandidate) {
+			t.Fatalf("err = %v, want ErrDelayedCandidate", err)
 		}
 		r1.AddLag(t, 0)
 		assertOriginal(t, c, p, replicas)

@@ -75,7 +75,7 @@ type ProblemKind string
 // The diagnoses of Diagnose.
 const (
 	ProblemUnreachable   ProblemKind = "unreachable"
-	ProblemPrivilege     ProblemKind = "missing-privilege" // it answered, but dbstate's account may not read it
+	ProblemPrivilege     ProblemKind = "missing-privilege"   // it answered, but dbstate's account may not read it
 	ProblemBroken        ProblemKind = "replication-broken"  // a thread stopped with an error, or not connecting
 	ProblemStopped       ProblemKind = "replication-stopped" // a thread stopped without an error
 	ProblemLag           ProblemKind = "lag"
@@ -144,8 +144,8 @@ func Diagnose(t *Topology, opt DiagnoseOptions) []Problem {
 		case r.IORunning != "Yes":
 			add(addr, ProblemBroken, "IO thread is %s (cannot reach %s?)", r.IORunning, r.MasterAddr())
 		}
-		if r.SecondsBehind != nil && time.Duration(*r.SecondsBehind)*time.Second > opt.MaxLag {
-			add(addr, ProblemLag, "%ds behind master (bound %v)", *r.SecondsBehind, opt.MaxLag)
+		if lag, ok := r.Lag(); ok && lag > opt.MaxLag {
+			add(addr, ProblemLag, "%v behind master beyond its delay of %ds (bound %v)", lag, r.SQLDelay, opt.MaxLag)
 		}
 		if !strings.EqualFold(r.UsingGTID, "Slave_Pos") && !strings.EqualFold(r.UsingGTID, "Current_Pos") {
 			add(addr, ProblemNoGTID, "replicates by file and position (Using_Gtid=%s)", r.UsingGTID)
@@ -315,11 +315,10 @@ func (in *Instance) summary(root, masterKnown bool) string {
 	s := fmt.Sprintf("%s [%s] server_id=%d %s %s binlog=%s gtid=%s", in.Addr, role, in.ServerID, rw,
 		strings.SplitN(in.Version, "-", 2)[0], in.BinlogFormat, in.GTIDCurrentPos)
 	if r := in.Replication; r != nil {
-		lag := "NULL"
-		if r.SecondsBehind != nil {
-			lag = strconv.FormatInt(*r.SecondsBehind, 10) + "s"
+		s += fmt.Sprintf(" io=%s sql=%s lag=%s", r.IORunning, r.SQLRunning, r.LagString())
+		if r.Delayed() {
+			s += fmt.Sprintf(" delayed=%ds (intended: lag is counted beyond it)", r.SQLDelay)
 		}
-		s += fmt.Sprintf(" io=%s sql=%s lag=%s", r.IORunning, r.SQLRunning, lag)
 	}
 	return s
 }
