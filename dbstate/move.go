@@ -193,7 +193,9 @@ func moveStep(s Servers, resolve func(string) string, replica, oldMaster, newMas
 				return err
 			}
 			// newMaster may be the root primary, whose gtid_slave_pos does not move: wait on what it logged.
-			if err := waitLogged(ctx, s, newMaster, v.GTIDSlavePos, timeout); err != nil {
+			err = waitReporting(ctx, s, fmt.Sprintf("move-replica: %s to log %s's position", newMaster, replica), newMaster, v.GTIDSlavePos, loggedPos,
+				func(ctx context.Context) error { return waitLogged(ctx, s, newMaster, v.GTIDSlavePos, timeout) })
+			if err != nil {
 				if errors.Is(err, ErrWaitTimeout) {
 					return fmt.Errorf("%w: %w", ErrPositionUnreachable, err)
 				}
@@ -222,8 +224,9 @@ func PlanMove(ctx context.Context, s Servers, t *Topology, o MoveOptions) (*Plan
 	o.defaults()
 	o.Replica, o.Under = t.Resolve(o.Replica), t.Resolve(o.Under)
 	l := checkMove(t, o)
+	account := s.Credentials().User
 	if l.known {
-		checkPrivileges(ctx, l, s, []string{o.Replica, o.Under}, map[string][]Privilege{
+		account = checkPrivileges(ctx, l, s, []string{o.Replica, o.Under}, map[string][]Privilege{
 			o.Replica: append(slices.Clip(ReadPrivileges), MovePrivileges...), o.Under: ReadPrivileges})
 	}
 	checks, err := l.result()
@@ -240,6 +243,7 @@ func PlanMove(ctx context.Context, s Servers, t *Topology, o MoveOptions) (*Plan
 		Preflight: checks,
 		Steps:     []*Step{st},
 		OneShot:   true,
+		Account:   account,
 	}, nil
 }
 

@@ -2,11 +2,14 @@ package dbstate
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/user"
 	"strings"
 	"sync"
@@ -33,6 +36,10 @@ type Step struct {
 	// ReadsOnly marks a step that only reads and waits: it changes no server, so it needs no undo.
 	ReadsOnly bool `json:"reads_only,omitempty"`
 
+	// Detail, when set, is asked after Do succeeds (or fails) for what the step did, in words, for the audit
+	// log: which accounts it locked, how many sessions it killed, the position it waited for.
+	Detail func() string `json:"-"`
+
 	Check func(ctx context.Context) error `json:"-"`
 	Do    func(ctx context.Context) error `json:"-"`
 	Undo  func(ctx context.Context) error `json:"-"`
@@ -55,6 +62,8 @@ type Plan struct {
 	// OneShot plans run once: their steps hand state to each other and their checks were made against one
 	// snapshot of the topology. Execute refuses to run them again (ErrPlanExecuted); plan again instead.
 	OneShot bool `json:"one_shot"`
+	// Account is the database account the plan runs as, for the audit log.
+	Account string `json:"account,omitempty"`
 
 	executed atomic.Bool
 }
@@ -106,15 +115,20 @@ func (p *Plan) WriteText(w io.Writer) error {
 // check and action run (so that after a crash of dbstate the log shows which step was running), and a record of
 // its outcome.
 type AuditRecord struct {
-	Time       time.Time `json:"time"`
-	User       string    `json:"user"`
-	Plan       string    `json:"plan"`
-	Step       string    `json:"step"`
-	Instance   string    `json:"instance,omitempty"`
-	Phase      string    `json:"phase"`  // check, do, undo, cleanup (a cleanup step run after a failure), plan
-	Result     string    `json:"result"` // start, ok, failed, nothing-changed (an undo); for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
-	Error      string    `json:"error,omitempty"`
-	DurationMS float64   `json:"duration_ms"`
+	Time time.Time `json:"time"`
+	Run  string    `json:"run"`  // one id per Execute, shared by all its records
+	Host string    `json:"host"` // the host dbstate ran on
+	User string    `json:"user"` // the OS user (or ExecOptions.User)
+	// Account is the database account the plan runs as.
+	Account    string  `json:"db_account,omitempty"`
+	Plan       string  `json:"plan"`
+	Step       string  `json:"step"`
+	Instance   string  `json:"instance,omitempty"`
+	Phase      string  `json:"phase"`  // check, do, undo, cleanup (a cleanup step run after a failure), plan
+	Result     string  `json:"result"` // start, ok, failed, nothing-changed (an undo); for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
+	Error      string  `json:"error,omitempty"`
+	Detail     string  `json:"detail,omitempty"` // what the step did (Step.Detail)
+	DurationMS float64 `json:"duration_ms"`
 }
 
 // ExecOptions tune Execute.
@@ -123,8 +137,17 @@ type ExecOptions struct {
 	// the plan's start and result. Each line is one Write. nil means no audit log.
 	Audit io.Writer
 	// User is recorded in the audit log; empty means the OS user.
-	User   string
-	Logger *slog.Logger
+	User string
+	// RunID names this execution in the audit log; empty means a random one (Execute returns it in
+	// ExecError.Run and the log's every record).
+	RunID string
+	// Host is recorded in the audit log; empty means os.Hostname.
+	Host string
+	// Progress, when set, receives progress reports of long waits (see Progress), every ProgressEvery.
+	Progress func(Progress)
+	// ProgressEvery is how often a wait reports; zero means 1 s.
+	ProgressEvery time.Duration
+	Logger        *slog.Logger
 	// BeforeStep, when set, runs before each step's check; an error fails that step. Tests use it to inject
 	// faults; automation can use it to ask for confirmation. It is not asked before cleanup steps that run after
 	// a failure.
@@ -136,6 +159,7 @@ type ExecOptions struct {
 
 // ExecError is returned by Execute when a step fails.
 type ExecError struct {
+	Run        string // the run id of the audit log
 	Plan       string
 	Step       string
 	Instance   string
@@ -191,24 +215,26 @@ func (e *ExecError) Unwrap() error { return e.Err }
 type auditor struct {
 	mu   sync.Mutex
 	w    io.Writer
-	user string
-	plan string
+	base AuditRecord // run, host, user, account, plan
 	log  *slog.Logger
 }
 
 func (a *auditor) record(s *Step, phase, result string, err error, d time.Duration) {
-	r := AuditRecord{Time: time.Now().UTC(), User: a.user, Plan: a.plan, Phase: phase, Result: result,
-		DurationMS: float64(d.Microseconds()) / 1000}
+	r := a.base
+	r.Time, r.Phase, r.Result, r.DurationMS = time.Now().UTC(), phase, result, float64(d.Microseconds())/1000
 	if s != nil {
 		r.Step, r.Instance = s.Name, s.Instance
+		if s.Detail != nil && result != "start" && phase != "undo" {
+			r.Detail = s.Detail()
+		}
 	}
 	if err != nil {
 		r.Error = err.Error()
 	}
 	// The audit log is the record; the logger only echoes it, at debug level, without empty fields.
 	if a.log.Enabled(context.Background(), slog.LevelDebug) {
-		attrs := []any{"plan", r.Plan, "phase", phase, "result", result}
-		for _, kv := range [][2]string{{"step", r.Step}, {"instance", r.Instance}, {"error", r.Error}} {
+		attrs := []any{"run", r.Run, "plan", r.Plan, "phase", phase, "result", result}
+		for _, kv := range [][2]string{{"step", r.Step}, {"instance", r.Instance}, {"error", r.Error}, {"detail", r.Detail}} {
 			if kv[1] != "" {
 				attrs = append(attrs, kv[0], kv[1])
 			}
@@ -252,7 +278,17 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	if opt.UndoTimeout <= 0 {
 		opt.UndoTimeout = 2 * time.Minute
 	}
-	a := &auditor{w: opt.Audit, user: opt.User, plan: p.Kind + ": " + p.Summary, log: opt.Logger}
+	if opt.RunID == "" {
+		opt.RunID = NewRunID()
+	}
+	if opt.Host == "" {
+		opt.Host, _ = os.Hostname()
+	}
+	a := &auditor{w: opt.Audit, log: opt.Logger, base: AuditRecord{Run: opt.RunID, Host: opt.Host, User: opt.User,
+		Account: p.Account, Plan: p.Kind + ": " + p.Summary}}
+	if opt.Progress != nil {
+		ctx = withProgress(ctx, opt.Progress, opt.ProgressEvery)
+	}
 	a.record(nil, "plan", "start", nil, 0)
 	pastPNR := false
 	for k, s := range p.Steps {
@@ -291,7 +327,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			continue
 		}
 		a.record(s, phase, "failed", err, time.Since(start))
-		ee := &ExecError{Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err, PastPointOfNoReturn: pastPNR}
+		ee := &ExecError{Run: opt.RunID, Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err, PastPointOfNoReturn: pastPNR}
 		if !pastPNR {
 			uctx, cancel := detach(ctx, opt.UndoTimeout)
 			for j := k; j >= 0; j-- {
@@ -349,6 +385,13 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	}
 	a.record(nil, "plan", "ok", nil, 0)
 	return nil
+}
+
+// NewRunID returns a new run id for ExecOptions.RunID: 8 random bytes in hex.
+func NewRunID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
 }
 
 // untracked counts the steps that may change a server without an undo to say whether they did.

@@ -269,12 +269,17 @@ func isDenied(err error) bool {
 }
 
 // checkPrivileges adds to l one check per instance: dbstate's account holds every privilege in needs[addr].
-func checkPrivileges(ctx context.Context, l *checklist, s Servers, order []string, needs map[string][]Privilege) {
+// It returns the account as the first instance names it (CURRENT_USER()).
+func checkPrivileges(ctx context.Context, l *checklist, s Servers, order []string, needs map[string][]Privilege) string {
+	account := ""
 	for _, addr := range order {
 		p, err := s.Privileges(ctx, addr)
 		if err != nil {
 			l.fail("privileges", ErrUnreachable, err.Error())
 			continue
+		}
+		if account == "" {
+			account = p.Account
 		}
 		missing := p.Missing(needs[addr])
 		if len(missing) == 0 {
@@ -291,4 +296,5 @@ func checkPrivileges(ctx context.Context, l *checklist, s Servers, order []strin
 		}
 		l.fail("privileges", ErrMissingPrivilege, fmt.Sprintf("%s on %s lacks %s", p.Account, addr, strings.Join(parts, ", ")))
 	}
+	return account
 }

@@ -223,6 +223,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
 	X, Y := o.Primary, o.Candidate
 	l := checkSwitchover(t, o)
+	account := s.Credentials().User
 	if l.known {
 		order := []string{X, Y}
 		needs := map[string][]Privilege{
@@ -235,7 +236,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 				needs[r] = append(slices.Clip(ReadPrivileges), MovePrivileges...)
 			}
 		}
-		checkPrivileges(ctx, l, s, order, needs)
+		account = checkPrivileges(ctx, l, s, order, needs)
 	}
 	checks, err := l.result()
 	if err != nil {
@@ -246,7 +247,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Kind: "switchover", Summary: fmt.Sprintf("make %s the primary in place of %s", Y, X), Preflight: checks, OneShot: true}
+	p := &Plan{Kind: "switchover", Summary: fmt.Sprintf("make %s the primary in place of %s", Y, X), Preflight: checks, OneShot: true, Account: account}
 	if o.Fence == FenceRefuse {
 		if w := fi.writers(); w != "" {
 			l := &checklist{op: "switchover", checks: checks}

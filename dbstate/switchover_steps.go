@@ -86,7 +86,9 @@ func catchUpStep(s Servers, resolve func(string) string, X, Y string, timeout ti
 			if err != nil {
 				return err
 			}
-			return s.WaitApplied(ctx, Y, v.GTIDBinlogPos, timeout)
+			pos := v.GTIDBinlogPos
+			return waitReporting(ctx, s, fmt.Sprintf("catch-up: %s to apply %s's position", Y, X), Y, pos, appliedPos,
+				func(ctx context.Context) error { return s.WaitApplied(ctx, Y, pos, timeout) })
 		},
 	}
 }
@@ -100,6 +102,7 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 		Description: fmt.Sprintf("lock (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the connected accounts that write through read_only "+
 			"(READ ONLY ADMIN or ALL PRIVILEGES, directly or through a role), re-detected now; at planning: %s", orNone(accountList(planned))),
 		UndoText: "unlock the accounts this step locked (sql_log_bin=0)",
+		Detail:   func() string { return "locked on " + X + ": " + orNone(accountList(fs.snapshot())) },
 		Do: func(ctx context.Context) error {
 			now, err := s.Writers(ctx, X, neverLock)
 			if err != nil {
@@ -119,6 +122,12 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 func setReadOnlyStep(s Servers, X string) *Step {
 	var attempted atomic.Bool
 	return &Step{
+		Detail: func() string {
+			if attempted.Load() {
+				return "SET GLOBAL read_only=1 sent"
+			}
+			return "already read-only: nothing changed"
+		},
 		Name: "set-read-only", Instance: X,
 		Description: fmt.Sprintf("SET GLOBAL read_only=1 on %s (the write-unavailability window starts)", X),
 		UndoText:    "SET GLOBAL read_only=0, if this step made it read-only",
@@ -153,11 +162,14 @@ func setReadOnlyStep(s Servers, X string) *Step {
 
 // killSessionsStep kills every client session on X but dbstate's own and replicas' binlog dumps.
 func killSessionsStep(s Servers, X string) *Step {
+	var killed atomic.Int64
 	return &Step{
-		Name: "kill-sessions", Instance: X,
+		Detail: func() string { return fmt.Sprintf("killed %d sessions", killed.Load()) },
+		Name:   "kill-sessions", Instance: X,
 		Description: fmt.Sprintf("KILL CONNECTION every client session on %s except dbstate's own and replicas' binlog dumps, and wait until they are gone", X),
 		Do: func(ctx context.Context) error {
-			_, err := s.KillClientSessions(ctx, X, 5*time.Second)
+			n, err := s.KillClientSessions(ctx, X, 5*time.Second)
+			killed.Store(int64(n))
 			return err
 		},
 	}
@@ -168,6 +180,7 @@ func killSessionsStep(s Servers, X string) *Step {
 func waitForCandidateStep(s Servers, X, Y string, maxWindow time.Duration, h *handoff) *Step {
 	return &Step{
 		Name: "wait-for-candidate", ReadsOnly: true, Instance: Y,
+		Detail:       func() string { return fmt.Sprintf("%s's final position: %s", X, orNone(h.get().String())) },
 		Description:  fmt.Sprintf("read %s's final gtid_binlog_pos; MASTER_GTID_WAIT on %s (up to %v); check %s logged nothing since", X, Y, maxWindow, X),
 		Precondition: fmt.Sprintf("%s is read-only", X),
 		Check: func(ctx context.Context) error {
@@ -187,7 +200,9 @@ func waitForCandidateStep(s Servers, X, Y string, maxWindow time.Duration, h *ha
 			}
 			final := v.GTIDBinlogPos
 			h.set(final)
-			if err := s.WaitApplied(ctx, Y, final, maxWindow); err != nil {
+			err = waitReporting(ctx, s, fmt.Sprintf("wait-for-candidate (%s is read-only): %s to apply its final position", X, Y), Y, final, appliedPos,
+				func(ctx context.Context) error { return s.WaitApplied(ctx, Y, final, maxWindow) })
+			if err != nil {
 				return err
 			}
 			after, err := s.Vars(ctx, X)

@@ -37,6 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: "topology", Summary: "show the replication tree (topology show) or move a replica (topology move)", Run: runTopology},
 		{Name: "switchover", Summary: "make a replica the primary, with no acknowledged write lost", Run: runSwitchover},
 		{Name: "check-config", Summary: "check the connection flags and option file, and try to connect", Run: runCheckConfig},
+		{Name: "audit", Summary: "read an audit log: one run as a timeline (audit show FILE)", Run: runAudit},
 	}
 	return cli.Dispatch(ctx, "dbstate", about, cmds, args, stdout, stderr)
 }
@@ -257,6 +258,7 @@ type result struct {
 	Refused        bool                     `json:"refused,omitempty"`
 	Checks         []dbstate.PreflightCheck `json:"checks,omitempty"` // of a refusal: every check, passed or failed
 	Executed       bool                     `json:"executed"`
+	Run            string                   `json:"run,omitempty"` // the run id in the audit log
 	Error          string                   `json:"error,omitempty"`
 	RolledBack     *bool                    `json:"rolled_back,omitempty"`
 	NothingChanged *bool                    `json:"nothing_changed,omitempty"`
@@ -329,7 +331,15 @@ func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, 
 		audit.w = f
 	}
 	start := time.Now()
-	err := plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger})
+	runID := dbstate.NewRunID()
+	res.Run = runID
+	fmt.Fprintf(stderr, "dbstate %s: run %s", prog, runID)
+	if ch.auditLog != "" {
+		fmt.Fprintf(stderr, " (dbstate audit show %s --run %s)", ch.auditLog, runID)
+	}
+	fmt.Fprintln(stderr)
+	err := plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger, RunID: runID,
+		Progress: func(p dbstate.Progress) { fmt.Fprintf(stderr, "dbstate %s: %s\n", prog, p) }})
 	res.Executed = true
 	if err != nil {
 		res.Error = err.Error()

@@ -54,6 +54,8 @@ func TestUsage(t *testing.T) {
 		{name: "zero move timeout", args: []string{"topology", "move", "--user", "x", "--replica", "a:1", "--under", "b:1", "--timeout", "0s"}, code: 2, want: "--timeout"},
 		{name: "zero connect timeout", args: []string{"topology", "show", "--user", "x", "--seed", "a:1", "--connect-timeout", "0s"}, code: 2, want: "--connect-timeout"},
 		{name: "option file typo", args: []string{"topology", "show", "--defaults-file", typoCnf, "--seed", "a:1"}, code: 2, want: `unknown option "pasword"`},
+		{name: "audit show without a file", args: []string{"audit", "show"}, code: 2, want: "FILE"},
+		{name: "audit show of a missing file", args: []string{"audit", "show", "/nonexistent/audit"}, code: 2, want: "no such file"},
 		{name: "stray argument", args: []string{"topology", "show", "extra"}, code: 2},
 		{name: "switchover without --repl-user", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1"},
 			code: 2, want: "--repl-user is required: the old primary stores its replication user and password in master.info"},
@@ -117,10 +119,20 @@ func TestCLIOnRealTopology(t *testing.T) {
 		}
 	})
 	t.Run("switchover", func(t *testing.T) {
-		code, out, errs := runCLI(t, append(sw, "--yes", "--audit-log", audit, "--log-level", "debug")...)
+		code, out, errs := runCLI(t, append(sw, "--yes", "--audit-log", audit)...)
 		if code != 0 || !strings.Contains(out, "Done in") {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
+		// With an audit log, stderr says only which run to look at.
+		if strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "dbstate audit show "+audit+" --run ") {
+			t.Fatalf("stderr is not quiet:\n%s", errs)
+		}
+		code, tl, errs := runCLI(t, "audit", "show", audit)
+		if code != 0 || !strings.Contains(tl, "Write window (set-read-only started to promote done):") || !strings.Contains(tl, "Result: ok") ||
+			!strings.Contains(tl, "as database account "+dbtest.AdminUser+"@") || !strings.Contains(tl, "fence-writers on "+p.Addr()) {
+			t.Fatalf("audit show: exit %d\n%s%s", code, tl, errs)
+		}
+		t.Log("\n" + tl)
 		code, out, errs = runCLI(t, "topology", "show", "--defaults-file", cnf, "--seed", p.Addr())
 		if code != 0 || !strings.HasPrefix(out, a.Addr()+" [primary]") {
 			t.Fatalf("after switchover: exit %d\n%s%s", code, out, errs)
