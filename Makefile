@@ -4,7 +4,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # The whole suite must stay under 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 14m
 
-.PHONY: all demo test deps test-go test-rules bench lint build clean
+.PHONY: all demo sandbox test deps test-go test-rules bench lint build clean
 
 all: build
 
@@ -14,6 +14,10 @@ build:
 ## demo: the schema rollout story on loopback, with nothing to install.
 demo:
 	$(GO) run ./examples/demo
+
+## sandbox: a MariaDB primary on 127.0.0.1:3306 and replicas on 3307-3309 to try dbstate in, until Ctrl-C.
+sandbox: deps
+	$(GO) run ./examples/sandbox
 
 ## deps: install the Debian packages the integration tests use (as root, when missing).
 deps:

@@ -12,12 +12,18 @@ import (
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
 )
 
-// The least privileges of dbstate's account, as the README gives them.
+// The least privileges of dbstate's account, as dbtest.LeastPrivilegeGrants and dbtest.ReadGrant (and the
+// README) give them.
 var (
-	readGrants   = []string{"SLAVE MONITOR", "REPLICATION MASTER ADMIN"}
-	changeGrants = []string{"SLAVE MONITOR", "REPLICATION MASTER ADMIN", "REPLICATION SLAVE ADMIN", "RELOAD", "READ_ONLY ADMIN",
-		"PROCESS", "CONNECTION ADMIN", "CREATE USER", "BINLOG ADMIN"}
+	readGrants   = grantedPrivileges(dbtest.ReadGrant)
+	changeGrants = grantedPrivileges(dbtest.LeastPrivilegeGrants[0])
 )
+
+// grantedPrivileges is the privilege list of "GRANT a, b ON *.* TO %s".
+func grantedPrivileges(grant string) []string {
+	list, _, _ := strings.Cut(strings.TrimPrefix(grant, "GRANT "), " ON ")
+	return strings.Split(list, ", ")
+}
 
 // createAccount creates user@'127.0.0.1' on the primary (it replicates) with privs on *.* and, when
 // selectMySQL, SELECT on mysql.*.
