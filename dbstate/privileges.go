@@ -204,11 +204,10 @@ func (c *Client) Privileges(ctx context.Context, addr string) (*Privileges, erro
 		if err != nil {
 			return fmt.Errorf("show grants: %w", err)
 		}
-		roles := addGrantRows(p, rows, nil)
+		addGrantRows(p, rows, nil) // the roles it lists are granted, not necessarily enabled
+		var roles []string
 		if role != "" && role != "NONE" {
 			roles = []string{role} // only the enabled role counts, and what it was granted
-		} else {
-			roles = nil
 		}
 		seen := map[string]bool{}
 		for depth := 0; len(roles) > 0 && depth < 8; depth++ {

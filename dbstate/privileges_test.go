@@ -73,6 +73,13 @@ func TestPrivileges(t *testing.T) {
 		clients[cs.user] = createAccount(t, p, cs.user, without(changeGrants, cs.drop), cs.drop != "SELECT ON mysql")
 	}
 	least := createAccount(t, p, "least", changeGrants, true)
+	// The same privileges through a default role, granted a nested role with part of them.
+	p.Exec(t, "CREATE ROLE dbstate_inner", "CREATE ROLE dbstate_role",
+		"GRANT "+strings.Join(changeGrants[:4], ", ")+" ON *.* TO dbstate_inner",
+		"GRANT "+strings.Join(changeGrants[4:], ", ")+" ON *.* TO dbstate_role", "GRANT SELECT ON mysql.* TO dbstate_role",
+		"GRANT dbstate_inner TO dbstate_role")
+	viaRole := createAccount(t, p, "viarole", nil, false)
+	p.Exec(t, "GRANT dbstate_role TO 'viarole'@'127.0.0.1'", "SET DEFAULT ROLE dbstate_role FOR 'viarole'@'127.0.0.1'")
 	ro := createAccount(t, p, "readonly", readGrants, false)
 	noMonitor := createAccount(t, p, "nomonitor", []string{"REPLICATION MASTER ADMIN"}, false)
 	for _, r := range []*dbtest.Instance{r1, r2} {
@@ -128,6 +135,12 @@ func TestPrivileges(t *testing.T) {
 		if !hasProblem(topo, p.Addr(), dbstate.ProblemPrivilege) || hasProblem(topo, p.Addr(), dbstate.ProblemUnreachable) ||
 			!strings.Contains(b.String(), "LACKS PRIVILEGE") || strings.Contains(b.String(), "UNREACHABLE") || !strings.Contains(b.String(), "SLAVE MONITOR") {
 			t.Fatalf("%+v\n%s", topo.Problems, b.String())
+		}
+	})
+	t.Run("privileges through a default role and a nested role count", func(t *testing.T) {
+		if _, err := dbstate.PlanSwitchover(ctx, viaRole, discover(t, viaRole, p.Addr()), dbstate.SwitchoverOptions{
+			Primary: p.Addr(), Candidate: r1.Addr(), Replication: replCreds()}); err != nil {
+			t.Fatal(err)
 		}
 	})
 	t.Run("the least privileges switch over and back", func(t *testing.T) {
