@@ -137,19 +137,7 @@ func TestDiscoverChain(t *testing.T) {
 	})
 	t.Run("lag", func(t *testing.T) {
 		// Real lag, not an intended delay (MASTER_DELAY is not lag): c2's SQL thread waits for a table lock.
-		c2i := tp.Get("c2")
-		tp.Get("c1").Exec(t, "CREATE TABLE test.lag (id INT)")
-		c2i.WaitCaughtUp(t, tp.Get("c1"))
-		conn, err := c2i.DB().Conn(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(context.Background(), "LOCK TABLES test.lag WRITE"); err != nil {
-			t.Fatal(err)
-		}
-		defer conn.ExecContext(context.Background(), "UNLOCK TABLES")
-		tp.Get("c1").Exec(t, "INSERT INTO test.lag VALUES (1)")
+		defer holdLag(t, tp.Get("c2"), tp.Get("c1"), "lag")()
 		waitUntil(t, 15*time.Second, func() error {
 			topo, err := dbstate.Discover(context.Background(), c, []string{c1}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: time.Second}})
 			if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/evenkeel/evenkeel/internal/ctxwait"
 )
 
 // InstanceReader reads one instance by address; Discover needs nothing else. *Client implements it.
@@ -100,7 +102,7 @@ func waitLogged(ctx context.Context, s Servers, addr string, pos Position, timeo
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: %w %s after %v (it logged %s)", addr, ErrWaitTimeout, pos, timeout, v.GTIDBinlogPos)
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := ctxwait.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -125,20 +127,8 @@ func waitReplicating(ctx context.Context, s Servers, addr, master string, timeou
 			return fmt.Errorf("%s: replication from %s not running after %v: io=%s sql=%s %s %s", addr, st.MasterAddr(),
 				timeout, st.IORunning, st.SQLRunning, st.LastIOError, st.LastSQLError)
 		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+		if err := ctxwait.Sleep(ctx, 10*time.Millisecond); err != nil {
 			return err
 		}
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

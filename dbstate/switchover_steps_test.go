@@ -307,37 +307,31 @@ func TestVerifyStep(t *testing.T) {
 }
 
 func TestMoveStep(t *testing.T) {
-	t.Run("moves and undoes", func(t *testing.T) {
-		f := newFake("y:1", "z:1")
-		st, err := moveStep(f, identity, "z:1", "x:1", "y:1", 0, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := runStep(t, st); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Undo(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		wantStatements(t, f, "z:1: STOP SLAVE; z:1: CHANGE MASTER TO MASTER_HOST='y', MASTER_PORT=1, MASTER_USE_GTID=slave_pos; "+
-			"z:1: CHANGE MASTER TO MASTER_HOST='x', MASTER_PORT=1, MASTER_USE_GTID=slave_pos")
-	})
-	t.Run("a delayed replica keeps its delay", func(t *testing.T) {
-		f := newFake("y:1", "z:1")
-		st, err := moveStep(f, identity, "z:1", "x:1", "y:1", 20, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := runStep(t, st); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Undo(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if got := f.statements(); strings.Count(got, "MASTER_DELAY=20") != 2 {
-			t.Fatalf("statements: %s", got)
-		}
-	})
+	for _, tt := range []struct {
+		name  string
+		delay int
+		want  string
+	}{
+		{"moves and undoes", 0, "z:1: STOP SLAVE; z:1: CHANGE MASTER TO MASTER_HOST='y', MASTER_PORT=1, MASTER_USE_GTID=slave_pos; " +
+			"z:1: CHANGE MASTER TO MASTER_HOST='x', MASTER_PORT=1, MASTER_USE_GTID=slave_pos"},
+		{"a delayed replica keeps its delay both ways", 20, "z:1: STOP SLAVE; z:1: CHANGE MASTER TO MASTER_HOST='y', MASTER_PORT=1, MASTER_DELAY=20, MASTER_USE_GTID=slave_pos; " +
+			"z:1: CHANGE MASTER TO MASTER_HOST='x', MASTER_PORT=1, MASTER_DELAY=20, MASTER_USE_GTID=slave_pos"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake("y:1", "z:1")
+			st, err := moveStep(f, identity, "z:1", "x:1", "y:1", tt.delay, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := runStep(t, st); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Undo(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			wantStatements(t, f, tt.want)
+		})
+	}
 	t.Run("a connection error is not called a missing position", func(t *testing.T) {
 		f := newFake("y:1", "z:1")
 		f.fail["y:1: vars"] = errors.New("dial tcp: connection refused")

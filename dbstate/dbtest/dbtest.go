@@ -377,7 +377,9 @@ func (a accounts) bootstrap() []string {
 
 // quote is a SQL string literal for the passwords a caller chose (no backslash escapes needed in them; quotes
 // doubled).
-func quote(s string) string { return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'" }
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
+}
 
 // LeastPrivilegeGrants are the grants, measured on MariaDB 10.11, that dbstate's account needs to discover,
 // move and switch over (fmt verbs take the account, e.g. 'dbstate'@'127.0.0.1'); the README gives the same SQL.

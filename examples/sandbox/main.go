@@ -282,4 +282,3 @@ func checkAcked(tp *dbtest.Topology, acked []int64) error {
 	}
 	return errors.Join(errs...)
 }
-

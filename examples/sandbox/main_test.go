@@ -79,8 +79,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestSandboxRunsTheREADME starts the sandbox on free ports, runs every dbstate command of the README as written
 // (only the ports changed, and the binary built into a temporary directory, where the commands run), under the
@@ -96,7 +100,9 @@ func TestSandboxRunsTheREADME(t *testing.T) {
 	var out, errs syncBuffer
 	ready := make(chan *dbtest.Topology, 1)
 	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"--base-port", strconv.Itoa(base), "--writes", "20"}, &out, &errs, ready) }()
+	go func() {
+		exit <- run(ctx, []string{"--base-port", strconv.Itoa(base), "--writes", "20"}, &out, &errs, ready)
+	}()
 	var tp *dbtest.Topology
 	select {
 	case tp = <-ready:
@@ -165,5 +171,23 @@ func TestSandboxRunsTheREADME(t *testing.T) {
 	}
 	if err := errors.Join(left...); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestREADMEGrantsAreTheSandboxGrants: the least privileges the README gives are the ones the sandbox (and
+// dbstate's tests) grant.
+func TestREADMEGrantsAreTheSandboxGrants(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range append(append([]string{dbtest.ReadGrant}, dbtest.LeastPrivilegeGrants...), dbtest.ReplGrant) {
+		acc := "'dbstate'@'%'"
+		if g == dbtest.ReplGrant {
+			acc = "'repl'@'%'"
+		}
+		if want := fmt.Sprintf(g, acc) + ";"; !strings.Contains(string(b), want) {
+			t.Errorf("README lacks %s", want)
+		}
 	}
 }
