@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -131,6 +132,16 @@ func checkMove(t *Topology, o MoveOptions) *checklist {
 	}
 	l.known = true
 	return l
+}
+
+// ValidateAddr checks an instance address as Client takes it: host:port with a port of 1-65535, or a unix
+// socket path ("/run/mysqld/mysqld.sock" or "unix:/path").
+func ValidateAddr(addr string) error {
+	if strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "unix:/") {
+		return nil
+	}
+	_, _, err := splitAddr(addr)
+	return err
 }
 
 func splitAddr(addr string) (string, int, error) {

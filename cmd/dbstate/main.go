@@ -222,6 +222,11 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(ss) == 0 {
 		return fail(stderr, "topology show", cli.Usagef("no --seed"))
 	}
+	for _, s := range ss {
+		if err := dbstate.ValidateAddr(s); err != nil {
+			return fail(stderr, "topology show", cli.Usagef("--seed: %v", err))
+		}
+	}
 	topo, err := dbstate.Discover(ctx, c, ss, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: *maxLag}})
 	if err != nil {
 		return fail(stderr, "topology show", err)
@@ -450,7 +455,14 @@ Makes the replica --to the primary in place of --primary, with no acknowledged w
 replicas under the candidate, catches the candidate up while the primary still takes writes, makes the primary
 read-only, locks the accounts of connected users that write through read_only (READ ONLY ADMIN or ALL
 PRIVILEGES, whatever the account's host) and kills the remaining sessions, waits with MASTER_GTID_WAIT until the candidate has the primary's last write, promotes it,
-and repoints the old primary under it. Any failure before the candidate is writable undoes everything.
+and repoints the old primary under it. Any failure before the candidate is writable undoes what was changed
+(or says "nothing changed").
+
+Before anything changes it checks, and lists with ok or FAIL (also with --json, on stdout): the candidate is a
+direct, healthy replica, lagging at most --max-lag beyond any MASTER_DELAY and not delayed itself; no errant
+GTIDs; dbstate's account holds every privilege the steps use on every instance they touch (see the README for
+the grants). Replicas with a MASTER_DELAY are moved with their delay kept. Waits that take longer than a second
+print their progress on stderr. The run id goes to stderr: "dbstate audit show FILE --run ID" prints the run.
 
 The old primary replicates from the new one as --repl-user (required), with the password in
 --repl-password-file. The old primary stores them in its master.info, readable by anyone with access to its data
@@ -572,6 +584,9 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 	if addr == "" {
 		fmt.Fprintln(stdout, "no seed: not connecting")
 		return cli.ExitOK
+	}
+	if err := dbstate.ValidateAddr(addr); err != nil {
+		return fail(stderr, "check-config", cli.Usagef("--seed: %v", err))
 	}
 	in := c.ReadInstance(ctx, addr)
 	if in.Error != "" {

@@ -47,6 +47,8 @@ func TestUsage(t *testing.T) {
 		{name: "switchover address without port", args: append(sw, "--primary", "db1", "--to", "db2:1"), code: 2, want: "host:port"},
 		{name: "switchover bad fence", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--fence", "no"), code: 2, want: "--fence"},
 		{name: "bad never-lock", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--never-lock", "root"), code: 2, want: "--never-lock"},
+		{name: "seed port out of range", args: []string{"topology", "show", "--user", "x", "--seed", "127.0.0.1:99999"}, code: 2, want: "port must be 1-65535"},
+		{name: "check-config seed without port", args: []string{"check-config", "--user", "x", "--seed", "db1"}, code: 2, want: "host:port"},
 		{name: "port out of range", args: append(sw, "--primary", "127.0.0.1:99999", "--to", "db2:1"), code: 2, want: "port must be 1-65535"},
 		{name: "zero max-lag", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--max-lag", "0s"), code: 2, want: "--max-lag 0s: must be > 0"},
 		{name: "zero max-window", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--max-window", "0s"), code: 2, want: "--max-window 0s: must be > 0"},
