@@ -221,3 +221,44 @@ func TestDelayedReplicas(t *testing.T) {
 		}
 	})
 }
+
+func TestErrantAgainst(t *testing.T) {
+	for _, tt := range []struct {
+		name, replica, primary, want string
+	}{
+		{"replicated, behind", "0-1-5", "0-1-9", ""},
+		{"replicated, caught up", "0-1-9", "0-1-9", ""},
+		{"a write with the primary's server id", "0-1-10", "0-1-9", "0-1-10"},
+		{"a write with its own server id", "0-2-10", "0-1-9", "0-2-10"},
+		{"diverged at the same sequence", "0-2-9", "0-1-9", "0-2-9"},
+		{"a domain the primary lacks", "0-1-9,7-2-1", "0-1-9", "7-2-1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Position(ErrantAgainst(MustParsePosition(tt.replica), MustParsePosition(tt.primary))).String()
+			if got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
+	edges := map[string]string{"y:1": "x:1", "z:1": "x:1"}
+	t.Run("a candidate with replication filters", func(t *testing.T) {
+		tp := testTopo(t, edges, func(in map[string]*Instance) {
+			in["y:1"].Replication.Filters = map[string]string{"Replicate_Ignore_Table": "evk.w"}
+		})
+		_, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"})
+		if !errors.Is(err, ErrReplicationFilter) || !strings.Contains(err.Error(), "Replicate_Ignore_Table=evk.w") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("an instance of the tree that could not be read", func(t *testing.T) {
+		tp := testTopo(t, edges, nil)
+		tp.Instances["w:1"] = &Instance{Addr: "w:1", Error: "dial tcp: connection refused"}
+		_, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"})
+		if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "w:1: dial tcp") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}

@@ -28,6 +28,7 @@ var (
 	ErrUnfencedWriters     = errors.New("connected accounts write through read_only")
 	ErrSameInstance        = errors.New("the two instances are the same")
 	ErrDelayedCandidate    = errors.New("the candidate is a delayed replica")
+	ErrReplicationFilter   = errors.New("the candidate filters what it replicates: it is not a full copy")
 )
 
 // RefusalError is returned when planning refuses an operation. It lists every reason; errors.Is matches any of

@@ -31,6 +31,25 @@ type ReplicaStatus struct {
 	LastSQLError  string `json:"last_sql_error,omitempty"`
 	UsingGTID     string `json:"using_gtid"` // No, Slave_Pos, Current_Pos
 	MasterID      uint32 `json:"master_server_id"`
+	// Filters are the replication filters in effect, by column (Replicate_Do_DB, Replicate_Ignore_Table, ...,
+	// Replicate_Do_Domain_Ids, Replicate_Ignore_Server_Ids): a replica with any of them is not a full copy.
+	Filters map[string]string `json:"filters,omitempty"`
+}
+
+// filterColumns are the SHOW SLAVE STATUS columns of MariaDB 10.11 that filter what a replica applies.
+var filterColumns = []string{"Replicate_Do_DB", "Replicate_Ignore_DB", "Replicate_Do_Table", "Replicate_Ignore_Table",
+	"Replicate_Wild_Do_Table", "Replicate_Wild_Ignore_Table", "Replicate_Rewrite_DB", "Replicate_Ignore_Server_Ids",
+	"Replicate_Do_Domain_Ids", "Replicate_Ignore_Domain_Ids"}
+
+// FilterString names the filters in effect, "" when there is none.
+func (r *ReplicaStatus) FilterString() string {
+	var parts []string
+	for _, c := range filterColumns {
+		if v, ok := r.Filters[c]; ok {
+			parts = append(parts, c+"="+v)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // Delayed reports whether the replica applies with an intended delay (MASTER_DELAY, SQL_Delay > 0).
@@ -122,6 +141,17 @@ func ParseReplicaStatus(r Row) (*ReplicaStatus, error) {
 		return nil, err
 	}
 	s.LastSQLErrno = int(n)
+	for _, c := range filterColumns {
+		if v := strings.TrimSpace(r[c]); v != "" {
+			if s.Filters == nil {
+				s.Filters = map[string]string{}
+			}
+			if len(v) > 512 {
+				v = v[:512] + "..."
+			}
+			s.Filters[c] = v
+		}
+	}
 	if v := r["Master_Server_Id"]; v != "" {
 		id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 		if err != nil {

@@ -1,6 +1,7 @@
 package dbstate
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -63,6 +64,63 @@ func (l *checklist) pair(t *Topology, roleA, a, roleB, b string) (*Instance, *In
 		return nil, nil, false
 	}
 	return ia, ib, true
+}
+
+// allReadable fails for each instance of t that could not be read (a replica that is left out of a plan would
+// keep replicating from the old primary), or passes once.
+func (l *checklist) allReadable(t *Topology) {
+	bad := 0
+	for _, a := range t.sortedAddrs() {
+		if in := t.Instances[a]; in.Error != "" {
+			bad++
+			sentinel := ErrUnreachable
+			if in.Denied {
+				sentinel = ErrMissingPrivilege
+			}
+			l.fail("every instance readable", sentinel, a+": "+in.Error)
+		}
+	}
+	if bad == 0 {
+		l.pass("every instance readable", "all %d instances of the tree answered", len(t.Instances))
+	}
+}
+
+// checkErrantLive reads every replica's gtid_binlog_pos, then the primary's, and fails for each replica with a
+// GTID that the primary lacks, compared per domain by sequence number whatever the server id (see
+// ErrantAgainst). Reading the primary last makes a replica that is merely ahead of an older read impossible.
+func checkErrantLive(ctx context.Context, l *checklist, s Servers, primary string, replicas []string) {
+	got := map[string]Position{}
+	var unread []string
+	for _, r := range replicas {
+		v, err := s.Vars(ctx, r)
+		if err != nil {
+			unread = append(unread, r+" ("+err.Error()+")")
+			continue
+		}
+		got[r] = v.GTIDBinlogPos
+	}
+	pv, err := s.Vars(ctx, primary)
+	if err != nil {
+		l.fail("no errant GTIDs (live)", ErrUnreachable, primary+": "+err.Error())
+		return
+	}
+	pos := pv.GTIDBinlogPos.Merge(pv.GTIDCurrentPos)
+	bad := false
+	for _, r := range replicas {
+		if p, ok := got[r]; ok {
+			if e := ErrantAgainst(p, pos); len(e) > 0 {
+				bad = true
+				l.fail("no errant GTIDs (live)", ErrErrantGTID, fmt.Sprintf("%s has %s, which %s (%s) lacks", r, Position(e), primary, pos))
+			}
+		}
+	}
+	if len(unread) > 0 {
+		l.fail("no errant GTIDs (live)", ErrUnreachable, "could not check "+strings.Join(unread, ", "))
+		return
+	}
+	if !bad {
+		l.pass("no errant GTIDs (live)", "%d replicas, read before %s, have nothing it lacks (per domain, whatever the server id)", len(replicas), primary)
+	}
 }
 
 // writeChecks prints checks one a line, "ok" or "FAIL" first.

@@ -105,6 +105,7 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 		return l
 	}
 	l.known = true
+	l.allReadable(t)
 	if x.Replication != nil {
 		l.fail("primary is a root", ErrPrimaryReplicates, fmt.Sprintf("%s replicates from %s", o.Primary, x.Master))
 	} else {
@@ -126,8 +127,7 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 	for _, a := range replicas {
 		r := t.Instances[a]
 		switch {
-		case r.Error != "":
-			l.fail("replica readable", ErrUnreachable, a+": "+r.Error)
+		case r.Error != "": // reported by allReadable
 			healthy = false
 			continue
 		case r.Replication == nil:
@@ -142,7 +142,11 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 				healthy = false
 			}
 		}
-		if a == o.Candidate && r.Replication != nil && r.Replication.Delayed() {
+		if f := r.Replication.FilterString(); a == o.Candidate && f != "" {
+			l.fail("candidate not filtered", ErrReplicationFilter, fmt.Sprintf("%s has replication filters (%s): the writes it skipped would be lost", a, f))
+			healthy = false
+		}
+		if a == o.Candidate && r.Replication.Delayed() {
 			l.fail("candidate not delayed", ErrDelayedCandidate, fmt.Sprintf("%s applies with MASTER_DELAY=%d: it would stay behind in the window; "+
 				"remove its delay first (CHANGE MASTER TO MASTER_DELAY=0) or promote another replica", a, r.Replication.SQLDelay))
 			healthy = false
@@ -237,6 +241,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 			}
 		}
 		account = checkPrivileges(ctx, l, s, order, needs)
+		checkErrantLive(ctx, l, s, X, t.Descendants(X))
 	}
 	checks, err := l.result()
 	if err != nil {

@@ -282,6 +282,9 @@ func repointOldPrimaryStep(s Servers, X, Y string, repl Credentials, demote bool
 		return nil, err
 	}
 	cm := ChangeMaster{Host: yh, Port: yp, User: repl.User, Password: repl.Password, DemoteToSlave: demote}
+	if _, err := cm.SQL(); err != nil {
+		return nil, fmt.Errorf("repoint-old-primary: %w", err) // at plan time, never inside a printed plan
+	}
 	how := "MASTER_DEMOTE_TO_SLAVE=1 puts its gtid_binlog_pos into gtid_slave_pos"
 	if !demote {
 		how = "SET GLOBAL gtid_slave_pos = its gtid_binlog_pos first (before 10.10)"

@@ -404,3 +404,14 @@ func TestSwitchoverPlanOnFake(t *testing.T) {
 		}
 	})
 }
+
+func TestSwitchoverRefusesErrantWithThePrimarysServerID(t *testing.T) {
+	f := newFake("y:1", "z:1")
+	// z logged a transaction under x's server id: Diagnose (by server id) cannot tell; the live check can.
+	f.vars["z:1"].GTIDBinlogPos = MustParsePosition("0-1-11")
+	_, err := PlanSwitchover(context.Background(), f, f.topology(), SwitchoverOptions{Primary: "x:1", Candidate: "y:1", Replication: Credentials{User: "repl"}})
+	if !errors.Is(err, ErrErrantGTID) || !strings.Contains(err.Error(), "z:1 has 0-1-11") {
+		t.Fatalf("err = %v", err)
+	}
+	wantStatements(t, f, "")
+}

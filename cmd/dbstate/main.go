@@ -293,6 +293,11 @@ func (ch *change) planned(ctx context.Context, prog string, plan *dbstate.Plan, 
 		fmt.Fprintf(stderr, "dbstate %s: refused, nothing changed; failed checks: %s\n", prog, strings.Join(failed, ", "))
 		return cli.ExitFailure
 	}
+	if errors.Is(err, dbstate.ErrInvalidValue) {
+		// A statement of the plan cannot be built from what the servers or the flags said (a report_host that
+		// is no host name, say): nothing was planned, nothing changed.
+		return fail(stderr, prog, cli.Usagef("%v; nothing changed", err))
+	}
 	if err != nil {
 		return fail(stderr, prog, err)
 	}
