@@ -29,6 +29,7 @@ var (
 	ErrSameInstance        = errors.New("the two instances are the same")
 	ErrDelayedCandidate    = errors.New("the candidate is a delayed replica")
 	ErrReplicationFilter   = errors.New("the candidate filters what it replicates: it is not a full copy")
+	ErrReplicationLogin    = errors.New("the replication account cannot replicate from the candidate")
 )
 
 // RefusalError is returned when planning refuses an operation. It lists every reason; errors.Is matches any of

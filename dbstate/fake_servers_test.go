@@ -205,6 +205,15 @@ func (f *fakeServers) Privileges(_ context.Context, addr string) (*Privileges, e
 	return &Privileges{Account: "dbstate@%", Held: map[string]bool{"ALL PRIVILEGES": true}}, nil
 }
 
+func (f *fakeServers) LoginPrivileges(_ context.Context, addr string, creds Credentials) (*Privileges, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[addr+": login "+creds.User]; err != nil {
+		return nil, err
+	}
+	return &Privileges{Account: creds.User + "@%", Held: map[string]bool{"REPLICATION SLAVE": true}}, nil
+}
+
 func (f *fakeServers) Credentials() Credentials { return Credentials{User: "dbstate"} }
 
 // topology is what Discover would see of the fake.

@@ -45,6 +45,14 @@ func TestSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
 		}
 		assertOriginal(t, newClient(t), p, []*dbtest.Instance{a, b, cc})
 	})
+	t.Run("a wrong replication password", func(t *testing.T) {
+		_, _, err := switchover(t, newClient(t), p, cc, dbstate.SwitchoverOptions{
+			Replication: dbstate.Credentials{User: dbtest.ReplUser, Password: "wrong"}}, nil)
+		if !errors.Is(err, dbstate.ErrReplicationLogin) || !strings.Contains(err.Error(), "1045") {
+			t.Fatalf("err = %v, want ErrReplicationLogin", err)
+		}
+		assertOriginal(t, newClient(t), p, []*dbtest.Instance{a, b, cc})
+	})
 	t.Run("an errant transaction with the primary's server id", func(t *testing.T) {
 		oneSession(t, b, "SET SESSION server_id="+strconv.Itoa(p.ServerID), "CREATE TABLE test.errant (id INT)")
 		refused(t, cc, dbstate.ErrErrantGTID, b.Addr()+" has 0-"+strconv.Itoa(p.ServerID)+"-")

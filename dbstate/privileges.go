@@ -35,6 +35,7 @@ var (
 	privCreateUser   = Privilege{Any: []string{"CREATE USER"}, For: "ALTER USER ... ACCOUNT LOCK/UNLOCK"}
 	privBinlogAdmin  = Privilege{Any: []string{"BINLOG ADMIN", "SUPER"}, For: "SET SESSION sql_log_bin=0 (account locks stay local)"}
 	privSelectMySQL  = Privilege{Any: []string{"SELECT ON mysql"}, For: "reading mysql.global_priv and SHOW GRANTS FOR other accounts"}
+	privReplSlave    = Privilege{Any: []string{"REPLICATION SLAVE"}, For: "replicating (the replication account)"}
 
 	// ReadPrivileges are what discovery needs on every instance.
 	ReadPrivileges = []Privilege{privSlaveMonitor, privMasterAdmin}
@@ -235,6 +236,17 @@ func (c *Client) Privileges(ctx context.Context, addr string) (*Privileges, erro
 		return nil, fmt.Errorf("%s: read privileges: %w", addr, err)
 	}
 	return p, nil
+}
+
+// LoginPrivileges implements Servers: it logs in to addr as creds (with this client's TLS settings and
+// timeout) on a connection of its own, and reads that account's privileges.
+func (c *Client) LoginPrivileges(ctx context.Context, addr string, creds Credentials) (*Privileges, error) {
+	if creds.TLS == nil {
+		creds.TLS = c.creds.TLS
+	}
+	other := NewClient(creds, c.timeout, c.log)
+	defer other.Close()
+	return other.Privileges(ctx, addr)
 }
 
 // addGrantRows adds the grant lines of SHOW GRANTS rows to p and appends the roles they grant to roles.

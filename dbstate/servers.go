@@ -39,6 +39,9 @@ type Servers interface {
 	KillClientSessions(ctx context.Context, addr string, wait time.Duration) (int, error)
 	// Privileges reads what dbstate's account holds on addr (see Privileges).
 	Privileges(ctx context.Context, addr string) (*Privileges, error)
+	// LoginPrivileges logs in to addr with other credentials (the replication account's) and reads what that
+	// account holds there: a wrong password fails here.
+	LoginPrivileges(ctx context.Context, addr string, creds Credentials) (*Privileges, error)
 	// Credentials are the login used for every instance (the default replication credentials).
 	Credentials() Credentials
 }

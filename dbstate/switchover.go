@@ -39,6 +39,10 @@ type SwitchoverOptions struct {
 	// the ADMIN PASSWORD in X's master.info; the plan then carries a warning. Avoid it: the dbstate command
 	// requires --repl-user.
 	Replication Credentials
+	// SkipReplicationLogin skips the check, before step 1, that Replication can log in to the candidate and
+	// holds REPLICATION SLAVE there. That check logs in from dbstate's host, which the account may not be
+	// allowed from even where the old primary is; skip it only then.
+	SkipReplicationLogin bool
 	// Fence defaults to FenceLock.
 	Fence FenceMode
 	// NeverLock are accounts that fencing kills the sessions of but never locks, so that a crash of dbstate in
@@ -242,6 +246,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		}
 		account = checkPrivileges(ctx, l, s, order, needs)
 		checkErrantLive(ctx, l, s, X, t.Descendants(X))
+		checkReplicationLogin(ctx, l, s, Y, o, adminAsRepl)
 	}
 	checks, err := l.result()
 	if err != nil {
@@ -310,6 +315,33 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		verifyStep(s, Y, append([]string{X}, moved...)),
 	)
 	return p, nil
+}
+
+// checkReplicationLogin logs in to Y as the replication account, so that a wrong password or a missing grant
+// is found before step 1, not after the point of no return.
+func checkReplicationLogin(ctx context.Context, l *checklist, s Servers, Y string, o SwitchoverOptions, adminAsRepl bool) {
+	const name = "replication login"
+	switch {
+	case adminAsRepl:
+		l.pass(name, "dbstate's own login replicates (see the warning)")
+		return
+	case o.SkipReplicationLogin:
+		l.pass(name, "not checked (asked): %q logging in to %s is not verified", o.Replication.User, Y)
+		return
+	case o.Replication.Password == "":
+		l.pass(name, "not checked: no password given, the old primary keeps the one in its master.info")
+		return
+	}
+	p, err := s.LoginPrivileges(ctx, Y, o.Replication)
+	if err != nil {
+		l.fail(name, ErrReplicationLogin, fmt.Sprintf("%q cannot log in to %s from dbstate's host: %v", o.Replication.User, Y, err))
+		return
+	}
+	if !p.Has(privReplSlave) {
+		l.fail(name, ErrReplicationLogin, fmt.Sprintf("%s on %s lacks REPLICATION SLAVE", p.Account, Y))
+		return
+	}
+	l.pass(name, "%s logs in to %s and holds REPLICATION SLAVE", p.Account, Y)
 }
 
 func accountList(as []Account) string {

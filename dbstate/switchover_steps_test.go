@@ -405,6 +405,25 @@ func TestSwitchoverPlanOnFake(t *testing.T) {
 	})
 }
 
+func TestSwitchoverChecksTheReplicationLogin(t *testing.T) {
+	o := SwitchoverOptions{Primary: "x:1", Candidate: "y:1", Replication: Credentials{User: "repl", Password: "pw"}}
+	f := newFake("y:1")
+	f.fail["y:1: login repl"] = errors.New("Error 1045 (28000): Access denied for user 'repl'@'127.0.0.1' (using password: YES)")
+	if _, err := PlanSwitchover(context.Background(), f, f.topology(), o); !errors.Is(err, ErrReplicationLogin) {
+		t.Fatalf("err = %v", err)
+	}
+	o.SkipReplicationLogin = true
+	p, err := PlanSwitchover(context.Background(), f, f.topology(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	p.WriteText(&b)
+	if !strings.Contains(b.String(), "replication login") || !strings.Contains(b.String(), "not checked (asked)") {
+		t.Fatalf("plan:\n%s", b.String())
+	}
+}
+
 func TestSwitchoverRefusesErrantWithThePrimarysServerID(t *testing.T) {
 	f := newFake("y:1", "z:1")
 	// z logged a transaction under x's server id: Diagnose (by server id) cannot tell; the live check can.

@@ -501,6 +501,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked (repeatable; default root@localhost; \"none\" for no exception)")
 	replUser := fs.String("repl-user", "", "user the old primary replicates with, a REPLICATION SLAVE account (required)")
 	replPwFile := fs.String("repl-password-file", "", "file whose first line is --repl-user's password (needs --repl-user)")
+	skipReplLogin := fs.Bool("skip-repl-login-check", false, "do not log in to --to as --repl-user before step 1 (that login comes from dbstate's host, which the account may not be allowed from)")
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
@@ -544,7 +545,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		never = append(never, acc)
 	}
 	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
-		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never}
+		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never, SkipReplicationLogin: *skipReplLogin}
 	if err := o.Validate(); err != nil {
 		return fail(stderr, "switchover", cli.Usagef("%v", err))
 	}
