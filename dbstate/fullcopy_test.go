@@ -77,3 +77,36 @@ func oneSession(t *testing.T, in *dbtest.Instance, stmts ...string) {
 		}
 	}
 }
+
+// TestSwitchoverUsesTheOperatorsAddresses: the candidate reports a report_host that does not resolve. dbstate
+// connects to the addresses the operator gave, and the old primary and the moved replica replicate from the
+// candidate by that address.
+func TestSwitchoverUsesTheOperatorsAddresses(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.BuildWith(t, "p>a p>b", map[string][]string{"a": {"--report-host=nonexistent.invalid"}})
+	p, a, b := tp.Get("p"), tp.Get("a"), tp.Get("b")
+	c := newClient(t)
+	ctx := context.Background()
+	topo, err := dbstate.Discover(ctx, c, []string{p.Addr(), a.Addr()}, dbstate.DiscoverOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := dbstate.PlanSwitchover(ctx, c, topo, dbstate.SwitchoverOptions{Primary: p.Addr(), Candidate: a.Addr(), Replication: replCreds()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text strings.Builder
+	plan.WriteText(&text)
+	if strings.Contains(text.String(), "MASTER_HOST='nonexistent.invalid'") {
+		t.Fatalf("the plan names the candidate by its report_host:\n%s", text.String())
+	}
+	if err := plan.Execute(ctx, dbstate.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*dbtest.Instance{p, b} {
+		st := r.SlaveStatus(t)
+		if st["Master_Host"] != "127.0.0.1" || st["Master_Port"] != strconv.Itoa(a.Port) || st["Slave_SQL_Running"] != "Yes" {
+			t.Fatalf("%s replicates from %s:%s (sql %s)", r.Name, st["Master_Host"], st["Master_Port"], st["Slave_SQL_Running"])
+		}
+	}
+}

@@ -190,7 +190,7 @@ func moveStep(s Servers, resolve func(string) string, replica, oldMaster, newMas
 			if err != nil {
 				return err
 			}
-			if st == nil || resolve(st.MasterAddr()) != oldMaster {
+			if st == nil || resolve(st.MasterAddr()) != resolve(oldMaster) {
 				return fmt.Errorf("%w: %s no longer replicates from %s", ErrNotReplica, replica, oldMaster)
 			}
 			return nil
@@ -234,24 +234,28 @@ func PlanMove(ctx context.Context, s Servers, t *Topology, o MoveOptions) (*Plan
 		return nil, err
 	}
 	o.defaults()
+	// The step connects to the addresses the operator gave and names the new master by its; keys are for t.
+	replica, under := operatorAddr(o.Replica), operatorAddr(o.Under)
 	o.Replica, o.Under = t.Resolve(o.Replica), t.Resolve(o.Under)
 	l := checkMove(t, o)
 	account := s.Credentials().User
 	if l.known {
-		account = checkPrivileges(ctx, l, s, []string{o.Replica, o.Under}, map[string][]Privilege{
-			o.Replica: append(slices.Clip(ReadPrivileges), MovePrivileges...), o.Under: ReadPrivileges})
+		account = checkPrivileges(ctx, l, s, []string{replica, under}, map[string][]Privilege{
+			replica: append(slices.Clip(ReadPrivileges), MovePrivileges...), under: ReadPrivileges})
 	}
 	checks, err := l.result()
 	if err != nil {
 		return nil, err
 	}
-	st, err := moveStep(s, t.Resolve, o.Replica, t.Instances[o.Replica].Master, o.Under, delayOf(t.Instances[o.Replica]), o.Timeout)
+	r := t.Instances[o.Replica]
+	// Undo points it back at the master it names now, exactly as it names it.
+	st, err := moveStep(s, t.Resolve, replica, r.Replication.MasterAddr(), under, delayOf(r), o.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	return &Plan{
 		Kind:      "move",
-		Summary:   fmt.Sprintf("move %s from %s to under %s", o.Replica, t.Instances[o.Replica].Master, o.Under),
+		Summary:   fmt.Sprintf("move %s from %s to under %s", replica, r.Master, under),
 		Preflight: checks,
 		Steps:     []*Step{st},
 		OneShot:   true,

@@ -228,31 +228,50 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	}
 	adminAsRepl := o.Replication.User == ""
 	o.defaults(s)
+	// X and Y are the addresses the operator gave: the steps connect to them and CHANGE MASTER names Y by
+	// them, whatever the servers report as report_host. kx and ky are their keys in t, for lookups.
+	X, Y := operatorAddr(o.Primary), operatorAddr(o.Candidate)
 	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
-	X, Y := o.Primary, o.Candidate
+	kx, ky := o.Primary, o.Candidate
+	connect := func(key string) string {
+		switch key {
+		case kx:
+			return X
+		case ky:
+			return Y
+		}
+		return key
+	}
 	l := checkSwitchover(t, o)
 	account := s.Credentials().User
+	var others []string // X's replicas other than Y, by key
+	for _, r := range t.Children(kx) {
+		if r != ky {
+			others = append(others, r)
+		}
+	}
 	if l.known {
-		order := []string{X, Y}
+		order := append([]string{X, Y}, others...)
 		needs := map[string][]Privilege{
 			X: append(slices.Clip(ReadPrivileges), PrimaryPrivileges...),
 			Y: append(slices.Clip(ReadPrivileges), CandidatePrivileges...),
 		}
-		for _, r := range t.Children(X) {
-			if r != Y {
-				order = append(order, r)
-				needs[r] = append(slices.Clip(ReadPrivileges), MovePrivileges...)
-			}
+		for _, r := range others {
+			needs[r] = append(slices.Clip(ReadPrivileges), MovePrivileges...)
 		}
 		account = checkPrivileges(ctx, l, s, order, needs)
-		checkErrantLive(ctx, l, s, X, t.Descendants(X))
+		var below []string
+		for _, d := range t.Descendants(kx) {
+			below = append(below, connect(d))
+		}
+		checkErrantLive(ctx, l, s, X, below)
 		checkReplicationLogin(ctx, l, s, Y, o, adminAsRepl)
 	}
 	checks, err := l.result()
 	if err != nil {
 		return nil, err
 	}
-	x := t.Instances[X]
+	x := t.Instances[kx]
 	fi, err := s.Writers(ctx, X, o.NeverLock)
 	if err != nil {
 		return nil, err
@@ -285,11 +304,8 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 			"they are killed but the account cannot be locked", fi.Shared, fi.Self))
 	}
 	var moved []string
-	for _, r := range t.Children(X) {
-		if r == Y {
-			continue
-		}
-		st, err := moveStep(s, t.Resolve, r, X, Y, delayOf(t.Instances[r]), o.Timeout)
+	for _, r := range others {
+		st, err := moveStep(s, t.Resolve, r, t.Instances[r].Replication.MasterAddr(), Y, delayOf(t.Instances[r]), o.Timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -342,6 +358,14 @@ func checkReplicationLogin(ctx context.Context, l *checklist, s Servers, Y strin
 		return
 	}
 	l.pass(name, "%s logs in to %s and holds REPLICATION SLAVE", p.Account, Y)
+}
+
+// operatorAddr is an address as the operator gave it, with localhost written 127.0.0.1 (as NormalizeAddr).
+func operatorAddr(addr string) string {
+	if h, p, err := splitAddr(addr); err == nil {
+		return NormalizeAddr(h, p)
+	}
+	return addr
 }
 
 func accountList(as []Account) string {

@@ -65,7 +65,7 @@ func checkReplicating(ctx context.Context, s Servers, resolve func(string) strin
 	if err != nil {
 		return err
 	}
-	if st == nil || resolve(st.MasterAddr()) != master {
+	if st == nil || resolve(st.MasterAddr()) != resolve(master) {
 		return fmt.Errorf("%w: %s does not replicate from %s", ErrNotReplica, replica, master)
 	}
 	if !st.Healthy() {
