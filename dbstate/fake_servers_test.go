@@ -28,6 +28,8 @@ type fakeServers struct {
 	locked  map[Account]bool
 	log     []string
 	privs   map[string]*Privileges // default: ALL PRIVILEGES
+	// blockWait makes WaitApplied wait until its ctx ends (a wait that never completes by itself).
+	blockWait bool
 }
 
 var _ Servers = (*fakeServers)(nil)
@@ -149,11 +151,17 @@ func (f *fakeServers) ChangeMaster(_ context.Context, addr string, cm ChangeMast
 	return nil
 }
 
-func (f *fakeServers) WaitApplied(_ context.Context, addr string, pos Position, timeout time.Duration) error {
+func (f *fakeServers) WaitApplied(ctx context.Context, addr string, pos Position, timeout time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.record(addr, "wait "+pos.String()); err != nil {
 		return err
+	}
+	if f.blockWait {
+		f.mu.Unlock()
+		<-ctx.Done()
+		f.mu.Lock()
+		return ctx.Err()
 	}
 	if !f.vars[addr].GTIDCurrentPos.Contains(pos) {
 		return fmt.Errorf("%s: %w %s after %v", addr, ErrWaitTimeout, pos, timeout)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/evenkeel/evenkeel/internal/ctxwait"
 )
 
 // The steps of a switchover from X to Y, each built by its own function (see PlanSwitchover for their order).
@@ -201,7 +203,7 @@ func waitForCandidateStep(s Servers, X, Y string, maxWindow time.Duration, h *ha
 			final := v.GTIDBinlogPos
 			h.set(final)
 			err = waitReporting(ctx, s, fmt.Sprintf("wait-for-candidate (%s is read-only): %s to apply its final position", X, Y), Y, final, appliedPos,
-				func(ctx context.Context) error { return s.WaitApplied(ctx, Y, final, maxWindow) })
+				func(ctx context.Context) error { return waitWhileApplying(ctx, s, Y, final, maxWindow) })
 			if err != nil {
 				return err
 			}
@@ -215,6 +217,38 @@ func waitForCandidateStep(s Servers, X, Y string, maxWindow time.Duration, h *ha
 			return nil
 		},
 	}
+}
+
+// ErrCandidateStopped is returned when the candidate's replication stops during the final wait: the wait fails at
+// once instead of running out the window.
+var ErrCandidateStopped = errors.New("the candidate's replication stopped during the wait")
+
+// waitWhileApplying waits (MASTER_GTID_WAIT, up to timeout) until Y applied pos, and fails at once when Y's
+// replication threads stop meanwhile (checked every 20 ms on another connection).
+func waitWhileApplying(ctx context.Context, s Servers, Y string, pos Position, timeout time.Duration) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		for wctx.Err() == nil {
+			if ctxwait.Sleep(wctx, 20*time.Millisecond) != nil {
+				return
+			}
+			st, err := s.ReplicaStatus(wctx, Y)
+			if err == nil && (st == nil || st.SQLRunning != "Yes" || st.LastSQLErrno != 0) {
+				what := "it replicates from no one"
+				if st != nil {
+					what = fmt.Sprintf("sql=%s %s", st.SQLRunning, st.LastSQLError)
+				}
+				cancel(fmt.Errorf("%w: %s: %s", ErrCandidateStopped, Y, what))
+				return
+			}
+		}
+	}()
+	err := s.WaitApplied(wctx, Y, pos, timeout)
+	if cause := context.Cause(wctx); err != nil && errors.Is(cause, ErrCandidateStopped) {
+		return cause
+	}
+	return err
 }
 
 // promoteStep stops replication on Y, checks it has X's final position and that X logged nothing more and is

@@ -189,6 +189,17 @@ func TestWaitForCandidateStep(t *testing.T) {
 	})
 }
 
+func TestWaitForCandidateFailsWhenItStopsApplying(t *testing.T) {
+	f := newFake("y:1")
+	f.vars["x:1"].ReadOnly = true
+	f.blockWait = true
+	f.status["y:1"].SQLRunning, f.status["y:1"].LastSQLError = "No", "Error 1062: duplicate key"
+	err := runStep(t, waitForCandidateStep(f, "x:1", "y:1", time.Hour, &handoff{}))
+	if !errors.Is(err, ErrCandidateStopped) || !strings.Contains(err.Error(), "duplicate key") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestPromoteStep(t *testing.T) {
 	final := func() *handoff { h := &handoff{}; h.set(MustParsePosition("0-1-10")); return h }
 	t.Run("makes the candidate writable", func(t *testing.T) {
