@@ -47,6 +47,23 @@ func TestAuditRecordsCarryWhoWhereWhich(t *testing.T) {
 	}
 }
 
+func TestRollbackIsVerified(t *testing.T) {
+	var log []string
+	p := fakePlan(3, 2, -1, -1, &log)
+	p.VerifyRollback = func(context.Context) error { return errors.New("db:1 does not replicate") }
+	out, err := auditOf(t, p, ExecOptions{})
+	var ee *ExecError
+	if !errors.As(err, &ee) || ee.RolledBack || ee.VerifyErr == nil || !strings.Contains(err.Error(), "rollback NOT VERIFIED") ||
+		!strings.Contains(out, `"phase":"verify","result":"failed"`) {
+		t.Fatalf("err = %v\n%s", err, out)
+	}
+	p = fakePlan(3, 2, -1, -1, &log)
+	p.VerifyRollback = func(context.Context) error { return nil }
+	if _, err := auditOf(t, p, ExecOptions{}); !errors.As(err, &ee) || !ee.RolledBack {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestOneShotPlanRunsOnce(t *testing.T) {
 	var log []string
 	p := fakePlan(1, -1, -1, -1, &log)

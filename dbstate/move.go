@@ -253,6 +253,7 @@ func PlanMove(ctx context.Context, s Servers, t *Topology, o MoveOptions) (*Plan
 	if err != nil {
 		return nil, err
 	}
+	was := r.Replication.MasterAddr()
 	return &Plan{
 		Kind:      "move",
 		Summary:   fmt.Sprintf("move %s from %s to under %s", replica, r.Master, under),
@@ -260,6 +261,9 @@ func PlanMove(ctx context.Context, s Servers, t *Topology, o MoveOptions) (*Plan
 		Steps:     []*Step{st},
 		OneShot:   true,
 		Account:   account,
+		VerifyRollback: func(ctx context.Context) error {
+			return waitReplicating(ctx, s, replica, was, 10*time.Second)
+		},
 	}, nil
 }
 

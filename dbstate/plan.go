@@ -64,6 +64,9 @@ type Plan struct {
 	OneShot bool `json:"one_shot"`
 	// Account is the database account the plan runs as, for the audit log.
 	Account string `json:"account,omitempty"`
+	// VerifyRollback, when set, reads the servers back after a complete rollback: Execute says "rolled back"
+	// only when it returns nil, and reports what it found otherwise.
+	VerifyRollback func(ctx context.Context) error `json:"-"`
 
 	executed atomic.Bool
 }
@@ -180,6 +183,8 @@ type ExecError struct {
 	// (RolledBack is then false).
 	CleanedUp   []string
 	CleanupErrs []error
+	// VerifyErr is what Plan.VerifyRollback found wrong after the undos (RolledBack is then false).
+	VerifyErr error
 }
 
 func (e *ExecError) Error() string {
@@ -192,6 +197,8 @@ func (e *ExecError) Error() string {
 	switch {
 	case e.PastPointOfNoReturn:
 		fmt.Fprintf(&b, "NOT rolled back: the plan was past its point of no return; finish by hand: %s", strings.Join(e.Remaining, ", "))
+	case e.VerifyErr != nil:
+		fmt.Fprintf(&b, "rollback NOT VERIFIED: every undo ran, but reading the servers back found: %v", e.VerifyErr)
 	case e.NothingChanged && len(e.CleanupErrs) == 0:
 		b.WriteString("nothing changed: the failure came before any step changed a server")
 	case e.RolledBack:
@@ -374,6 +381,18 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			}
 		} else {
 			ee.RolledBack = len(ee.UndoErrs) == 0 && len(ee.CleanupErrs) == 0
+			if ee.RolledBack && p.VerifyRollback != nil {
+				vctx, cancel := detach(ctx, opt.UndoTimeout)
+				vstart := time.Now()
+				a.record(nil, "verify", "start", nil, 0)
+				if verr := p.VerifyRollback(vctx); verr != nil {
+					ee.VerifyErr, ee.RolledBack = verr, false
+					a.record(nil, "verify", "failed", verr, time.Since(vstart))
+				} else {
+					a.record(nil, "verify", "ok", nil, time.Since(vstart))
+				}
+				cancel()
+			}
 			ee.NothingChanged = len(ee.UndoErrs) == 0 && len(ee.Undone) == 0 && untracked(p.Steps[:k+1]) == 0
 			result = "rolled-back"
 			if !ee.RolledBack {

@@ -2,6 +2,7 @@ package dbstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -318,6 +319,11 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	}
 	fs := &fenceState{}
 	hand := &handoff{}
+	restored := map[string]string{Y: t.Instances[ky].Replication.MasterAddr()}
+	for _, r := range others {
+		restored[r] = t.Instances[r].Replication.MasterAddr()
+	}
+	p.VerifyRollback = func(ctx context.Context) error { return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs) }
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
 		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),
@@ -358,6 +364,43 @@ func checkReplicationLogin(ctx context.Context, l *checklist, s Servers, Y strin
 		return
 	}
 	l.pass(name, "%s logs in to %s and holds REPLICATION SLAVE", p.Account, Y)
+}
+
+// verifyRestored reads back what a rolled-back switchover must have restored: X writable (if it was), every
+// replica replicating from the master it had (both threads running, within 10 s), no account still locked by
+// the fence, and no replica with a GTID that X lacks.
+func verifyRestored(ctx context.Context, s Servers, X string, writable bool, replicas map[string]string, fs *fenceState) error {
+	var errs []error
+	if v, err := s.Vars(ctx, X); err != nil {
+		errs = append(errs, err)
+	} else if writable && v.ReadOnly {
+		errs = append(errs, fmt.Errorf("%s is still read-only", X))
+	}
+	if left := fs.snapshot(); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("still locked on %s: %s", X, accountList(left)))
+	}
+	addrs := make([]string, 0, len(replicas))
+	for r := range replicas {
+		addrs = append(addrs, r)
+	}
+	slices.Sort(addrs)
+	got := map[string]Position{}
+	for _, r := range addrs {
+		if err := waitReplicating(ctx, s, r, replicas[r], 10*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+		if v, err := s.Vars(ctx, r); err == nil {
+			got[r] = v.GTIDBinlogPos
+		}
+	}
+	if v, err := s.Vars(ctx, X); err == nil {
+		for _, r := range addrs {
+			if e := ErrantAgainst(got[r], v.GTIDBinlogPos.Merge(v.GTIDCurrentPos)); len(e) > 0 {
+				errs = append(errs, fmt.Errorf("%s has %s, which %s lacks", r, Position(e), X))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // operatorAddr is an address as the operator gave it, with localhost written 127.0.0.1 (as NormalizeAddr).

@@ -425,9 +425,11 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 			}
 			return nil
 		})
+		// Everything was undone, but r1 is dead: the rollback is not called verified.
 		var ee *dbstate.ExecError
-		if !errors.As(err, &ee) || !ee.RolledBack {
-			t.Fatalf("err = %v, want a rolled-back ExecError\naudit:\n%s", err, audit)
+		if !errors.As(err, &ee) || ee.RolledBack || ee.VerifyErr == nil || !strings.Contains(ee.VerifyErr.Error(), r1.Addr()) ||
+			len(ee.UndoErrs) > 0 || !strings.Contains(err.Error(), "rollback NOT VERIFIED") {
+			t.Fatalf("err = %v, want a rollback that is not verified because of r1\naudit:\n%s", err, audit)
 		}
 		// The other replicas are back under p and p is writable, with r1 dead.
 		assertOriginal(t, c, p, []*dbtest.Instance{r2, r3})
