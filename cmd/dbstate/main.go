@@ -1,6 +1,6 @@
-// Command dbstate shows MariaDB replication topologies, moves replicas and switches primaries over. It is a thin
-// wrapper around the dbstate package: flags, credentials, output, exit codes (0 ok, 1 failure or problems found,
-// 2 usage).
+// Command dbstate shows MariaDB replication topologies, moves replicas, switches primaries over and reads its
+// audit logs. It is a thin wrapper around the dbstate package: flags, credentials, output, exit codes (0 ok, 1
+// failure, refusal or problems found, 2 usage).
 package main
 
 import (
