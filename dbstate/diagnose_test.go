@@ -242,7 +242,7 @@ func TestErrantAgainst(t *testing.T) {
 	}
 }
 
-func TestSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
+func TestCheckSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
 	edges := map[string]string{"y:1": "x:1", "z:1": "x:1"}
 	t.Run("a candidate with replication filters", func(t *testing.T) {
 		tp := testTopo(t, edges, func(in map[string]*Instance) {
@@ -259,6 +259,15 @@ func TestSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
 		_, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"})
 		if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "w:1: dial tcp") {
 			t.Fatalf("err = %v", err)
+		}
+		checks, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1", AllowUnreachable: []string{"w:1"}})
+		if err != nil {
+			t.Fatalf("allowed unreachable: %v", err)
+		}
+		var b strings.Builder
+		writeChecks(&b, checks)
+		if !strings.Contains(b.String(), "w:1 is LEFT BEHIND") {
+			t.Fatalf("checks do not say what is left behind:\n%s", b.String())
 		}
 	})
 }

@@ -81,7 +81,7 @@ func checkMove(t *Topology, o MoveOptions) *checklist {
 	if !ok {
 		return l
 	}
-	l.allReadable(t)
+	l.allReadable(t, nil)
 	switch {
 	case r.Replication == nil || r.Master == "":
 		l.fail("is a replica", ErrNotReplica, o.Replica+" replicates from no one; only replicas can be moved")

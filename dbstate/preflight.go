@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -67,11 +68,16 @@ func (l *checklist) pair(t *Topology, roleA, a, roleB, b string) (*Instance, *In
 }
 
 // allReadable fails for each instance of t that could not be read (a replica that is left out of a plan would
-// keep replicating from the old primary), or passes once.
-func (l *checklist) allReadable(t *Topology) {
+// keep replicating from the old primary), except those in allowed, which pass as left behind.
+func (l *checklist) allReadable(t *Topology, allowed []string) {
 	bad := 0
 	for _, a := range t.sortedAddrs() {
-		if in := t.Instances[a]; in.Error != "" {
+		in := t.Instances[a]
+		if in.Error != "" && slices.ContainsFunc(allowed, func(x string) bool { return t.Resolve(x) == a }) {
+			l.pass("every instance readable", "%s is LEFT BEHIND (allowed unreachable): it is not moved and keeps what it had: %s", a, in.Error)
+			continue
+		}
+		if in.Error != "" {
 			bad++
 			sentinel := ErrUnreachable
 			if in.Denied {

@@ -44,6 +44,9 @@ type SwitchoverOptions struct {
 	// holds REPLICATION SLAVE there. That check logs in from dbstate's host, which the account may not be
 	// allowed from even where the old primary is; skip it only then.
 	SkipReplicationLogin bool
+	// AllowUnreachable are instances (host:port) that may be unreadable: the switchover proceeds without them
+	// and the plan says they are left behind. Every other instance of the tree must answer.
+	AllowUnreachable []string
 	// Fence defaults to FenceLock.
 	Fence FenceMode
 	// NeverLock are accounts that fencing kills the sessions of but never locks, so that a crash of dbstate in
@@ -60,6 +63,11 @@ func (o SwitchoverOptions) Validate() error {
 	for _, a := range []struct{ flag, addr string }{{"primary", o.Primary}, {"candidate", o.Candidate}} {
 		if _, _, err := splitAddr(a.addr); err != nil {
 			return fmt.Errorf("%s: %w", a.flag, err)
+		}
+	}
+	for _, a := range o.AllowUnreachable {
+		if _, _, err := splitAddr(a); err != nil {
+			return fmt.Errorf("allow-unreachable: %w", err)
 		}
 	}
 	if o.Timeout < 0 || o.MaxWindow < 0 || o.MaxLag < 0 {
@@ -110,7 +118,7 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 		return l
 	}
 	l.known = true
-	l.allReadable(t)
+	l.allReadable(t, o.AllowUnreachable)
 	if x.Replication != nil {
 		l.fail("primary is a root", ErrPrimaryReplicates, fmt.Sprintf("%s replicates from %s", o.Primary, x.Master))
 	} else {

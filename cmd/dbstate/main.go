@@ -497,6 +497,8 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	maxWindow := fs.Duration("max-window", 5*time.Second, "bound for the final wait while the primary is read-only")
 	maxLag := fs.Duration("max-lag", 10*time.Second, "refuse when a replica lags more")
 	fence := fs.String("fence", "lock", "lock: lock accounts that write through read_only for the window; refuse: refuse, naming them")
+	var allowUnreachable seeds
+	fs.Var(&allowUnreachable, "allow-unreachable", "host:port of an instance of the tree that may be down: the switchover leaves it behind, and the plan says so (repeatable)")
 	var neverLock seeds
 	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked (repeatable; default root@localhost; \"none\" for no exception)")
 	replUser := fs.String("repl-user", "", "user the old primary replicates with, a REPLICATION SLAVE account (required)")
@@ -545,7 +547,8 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		never = append(never, acc)
 	}
 	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
-		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never, SkipReplicationLogin: *skipReplLogin}
+		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never, SkipReplicationLogin: *skipReplLogin,
+		AllowUnreachable: allowUnreachable}
 	if err := o.Validate(); err != nil {
 		return fail(stderr, "switchover", cli.Usagef("%v", err))
 	}

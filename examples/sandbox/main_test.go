@@ -13,11 +13,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
 // readmeCommands returns the shell commands of the README's dbstate section, in order: every line of its ```sh
@@ -74,18 +74,6 @@ func freeBase(t *testing.T) int {
 	return 0
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestSandboxRunsTheREADME starts the sandbox on free ports, runs every dbstate command of the README as written
 // (only the ports changed, and the binary built into a temporary directory, where the commands run), under the
 // sandbox's write load; then stops it and checks that no acknowledged write was lost and nothing is left behind.
@@ -97,7 +85,7 @@ func TestSandboxRunsTheREADME(t *testing.T) {
 	base := freeBase(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errs syncBuffer
+	var out, errs syncbuf.Buffer
 	ready := make(chan *dbtest.Topology, 1)
 	exit := make(chan int, 1)
 	go func() {
