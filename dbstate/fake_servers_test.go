@@ -117,6 +117,9 @@ func (f *fakeServers) Exec(_ context.Context, addr string, stmts ...string) erro
 			return err
 		}
 		v, st := f.vars[addr], f.status[addr]
+		if strings.HasSuffix(s, " FOR SET GLOBAL read_only=1") { // bounded by max_statement_time
+			s = "SET GLOBAL read_only=1"
+		}
 		switch s {
 		case "SET GLOBAL read_only=1":
 			v.ReadOnly = true

@@ -335,7 +335,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
 		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),
-		setReadOnlyStep(s, X),
+		setReadOnlyStep(s, X, o.MaxWindow),
 		killSessionsStep(s, X),
 		waitForCandidateStep(s, X, Y, o.MaxWindow, hand),
 		promoteStep(s, X, Y, hand),

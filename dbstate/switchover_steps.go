@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/ctxwait"
+	"github.com/go-sql-driver/mysql"
 )
 
 // The steps of a switchover from X to Y, each built by its own function (see PlanSwitchover for their order).
@@ -119,9 +120,12 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 	}
 }
 
-// setReadOnlyStep sets X read-only: the write-unavailability window starts. Its undo makes X writable again
-// only when X was writable at planning and is read-only now.
-func setReadOnlyStep(s Servers, X string) *Step {
+// setReadOnlyStep sets X read-only: the write-unavailability window starts. SET GLOBAL read_only=1 waits for
+// LOCK TABLES and long writes to end, and every other write queues behind it; max_statement_time bounds that
+// wait by bound (the window), after which the step fails and the switchover rolls back. Its undo makes X
+// writable again only when this step made it read-only.
+func setReadOnlyStep(s Servers, X string, bound time.Duration) *Step {
+	stmt := fmt.Sprintf("SET STATEMENT max_statement_time=%.3f FOR SET GLOBAL read_only=1", max(bound.Seconds(), 0.001))
 	var attempted atomic.Bool
 	return &Step{
 		Detail: func() string {
@@ -131,7 +135,7 @@ func setReadOnlyStep(s Servers, X string) *Step {
 			return "already read-only: nothing changed"
 		},
 		Name: "set-read-only", Instance: X,
-		Description: fmt.Sprintf("SET GLOBAL read_only=1 on %s (the write-unavailability window starts)", X),
+		Description: fmt.Sprintf("SET GLOBAL read_only=1 on %s (the write-unavailability window starts), waiting at most %v for LOCK TABLES and long writes (max_statement_time)", X, bound),
 		UndoText:    "SET GLOBAL read_only=0, if this step made it read-only",
 		Do: func(ctx context.Context) error {
 			// The topology may be stale: read_only as it is now decides what the undo restores.
@@ -143,7 +147,13 @@ func setReadOnlyStep(s Servers, X string) *Step {
 				return nil // nothing to change, nothing to undo
 			}
 			attempted.Store(true)
-			return s.Exec(ctx, X, "SET GLOBAL read_only=1")
+			if err := s.Exec(ctx, X, stmt); err != nil {
+				if isStatementTimeout(err) {
+					return fmt.Errorf("%s: read_only=1 did not take within %v: LOCK TABLES or a long write holds it (see SHOW PROCESSLIST): %w", X, bound, err)
+				}
+				return err
+			}
+			return nil
 		},
 		Undo: func(ctx context.Context) error {
 			if !attempted.Load() {
@@ -160,6 +170,12 @@ func setReadOnlyStep(s Servers, X string) *Step {
 			return s.Exec(ctx, X, "SET GLOBAL read_only=0")
 		},
 	}
+}
+
+// isStatementTimeout reports whether err is MariaDB's ER_STATEMENT_TIMEOUT (max_statement_time exceeded).
+func isStatementTimeout(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1969
 }
 
 // killSessionsStep kills every client session on X but dbstate's own and replicas' binlog dumps.

@@ -112,7 +112,7 @@ func TestFenceWritersStep(t *testing.T) {
 func TestSetReadOnlyStep(t *testing.T) {
 	t.Run("sets and undoes", func(t *testing.T) {
 		f := newFake("y:1")
-		st := setReadOnlyStep(f, "x:1")
+		st := setReadOnlyStep(f, "x:1", time.Second)
 		if err := runStep(t, st); err != nil || !f.vars["x:1"].ReadOnly {
 			t.Fatalf("err = %v, read_only = %v", err, f.vars["x:1"].ReadOnly)
 		}
@@ -122,8 +122,8 @@ func TestSetReadOnlyStep(t *testing.T) {
 	})
 	t.Run("denied (no READ_ONLY ADMIN): undo changes nothing", func(t *testing.T) {
 		f := newFake("y:1")
-		f.fail["x:1: SET GLOBAL read_only=1"] = errDenied
-		st := setReadOnlyStep(f, "x:1")
+		f.fail["x:1: "+readOnlyStmt] = errDenied
+		st := setReadOnlyStep(f, "x:1", time.Second)
 		if err := runStep(t, st); !errors.Is(err, errDenied) {
 			t.Fatalf("err = %v", err)
 		}
@@ -131,12 +131,12 @@ func TestSetReadOnlyStep(t *testing.T) {
 		if err := st.Undo(context.Background()); !errors.Is(err, ErrNothingChanged) {
 			t.Fatalf("undo = %v, want ErrNothingChanged", err)
 		}
-		wantStatements(t, f, "x:1: SET GLOBAL read_only=1")
+		wantStatements(t, f, "x:1: "+readOnlyStmt)
 	})
 	t.Run("already read-only: nothing to set, nothing to undo", func(t *testing.T) {
 		f := newFake("y:1")
 		f.vars["x:1"].ReadOnly = true
-		st := setReadOnlyStep(f, "x:1")
+		st := setReadOnlyStep(f, "x:1", time.Second)
 		if err := runStep(t, st); err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +146,9 @@ func TestSetReadOnlyStep(t *testing.T) {
 		wantStatements(t, f, "")
 	})
 }
+
+// readOnlyStmt is what setReadOnlyStep sends with a bound of 1 s.
+const readOnlyStmt = "SET STATEMENT max_statement_time=1.000 FOR SET GLOBAL read_only=1"
 
 func TestKillSessionsStep(t *testing.T) {
 	f := newFake("y:1")
@@ -396,7 +399,7 @@ func TestSwitchoverPlanOnFake(t *testing.T) {
 	})
 	t.Run("denied set-read-only: nothing changed, no undo errors", func(t *testing.T) {
 		f := newFake("y:1")
-		f.fail["x:1: SET GLOBAL read_only=1"] = errDenied
+		f.fail["x:1: SET STATEMENT max_statement_time=5.000 FOR SET GLOBAL read_only=1"] = errDenied // the default window, 5 s
 		f.fail["x:1: SET GLOBAL read_only=0"] = errDenied
 		p, err := PlanSwitchover(ctx, f, f.topology(), o)
 		if err != nil {

@@ -408,6 +408,25 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 		assertOriginal(t, c, p, replicas)
 	})
 
+	t.Run("LOCK TABLES on the primary: read_only waits at most the window, then a rollback", func(t *testing.T) {
+		p.Exec(t, "CREATE TABLE IF NOT EXISTS test.lockme (id INT)")
+		conn, err := p.DB().Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(context.Background(), "LOCK TABLES test.lockme WRITE"); err != nil {
+			t.Fatal(err)
+		}
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{MaxWindow: time.Second}, nil)
+		conn.ExecContext(context.Background(), "UNLOCK TABLES")
+		var ee *dbstate.ExecError
+		if !errors.As(err, &ee) || ee.Step != "set-read-only" || !ee.RolledBack || !strings.Contains(err.Error(), "LOCK TABLES or a long write") {
+			t.Fatalf("err = %v, want set-read-only to fail and roll back\naudit:\n%s", err, audit)
+		}
+		assertOriginal(t, c, p, replicas)
+	})
+
 	t.Run("a delayed candidate is refused, nothing changed", func(t *testing.T) {
 		r1.AddLag(t, 60*time.Second)
 		_, _, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, nil)
