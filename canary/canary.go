@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/ctxwait"
 	"github.com/evenkeel/evenkeel/internal/eventgate"
 	"github.com/evenkeel/evenkeel/internal/origin"
 	"github.com/evenkeel/evenkeel/internal/safetext"
@@ -319,7 +320,7 @@ func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 func (r *Runner) withRetries(ctx context.Context, try func() (ok bool, status int, body []byte, err error)) int {
 	attempts := 0
 	for attempt := 0; attempt <= r.cfg.Retries; attempt++ {
-		if attempt > 0 && sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)) != nil {
+		if attempt > 0 && ctxwait.Sleep(ctx, backoff(r.cfg.RetryBackoff, attempt)) != nil {
 			break
 		}
 		attempts++
@@ -710,15 +711,4 @@ func backoff(base time.Duration, attempt int) time.Duration {
 		d = 10 * time.Second
 	}
 	return d
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -169,7 +169,7 @@ func (c *Client) DB(addr string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", addr, err)
 	}
-	db := sql.OpenDB(&trackingConnector{inner: conn, own: &c.own})
+	db := sql.OpenDB(&trackingConnector{inner: conn, own: &c.own, timeout: c.timeout})
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
 	c.dbs[addr] = db
@@ -339,16 +339,24 @@ type driverConn interface {
 }
 
 // trackingConnector records the connection id of every connection it opens in own, until the connection closes.
+// timeout bounds the whole connect: dial, TLS, handshake, login and the identity query (the driver's own
+// Timeout bounds the dial only; a listener that never sends a handshake would hang until the caller's ctx ends).
 type trackingConnector struct {
-	inner driver.Connector
-	own   *ownConns
+	inner   driver.Connector
+	own     *ownConns
+	timeout time.Duration
 }
 
 func (t *trackingConnector) Driver() driver.Driver { return t.inner.Driver() }
 
-func (t *trackingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+func (t *trackingConnector) Connect(parent context.Context) (driver.Conn, error) {
+	ctx, cancel := context.WithTimeout(parent, t.timeout)
+	defer cancel()
 	c, err := t.inner.Connect(ctx)
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			return nil, fmt.Errorf("connect, TLS and handshake took longer than the connect timeout %v: %w", t.timeout, err)
+		}
 		return nil, err
 	}
 	dc, ok := c.(driverConn)

@@ -172,3 +172,102 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestDelayedReplicas(t *testing.T) {
+	sec := func(n int64) *int64 { return &n }
+	for _, tt := range []struct {
+		behind *int64
+		delay  int64
+		want   string
+	}{{sec(13), 20, "0s"}, {sec(25), 20, "5s"}, {sec(3), 0, "3s"}, {nil, 20, "NULL"}} {
+		r := &ReplicaStatus{SecondsBehind: tt.behind, SQLDelay: tt.delay}
+		if got := r.LagString(); got != tt.want {
+			t.Errorf("behind %v delay %d: lag %s, want %s", tt.behind, tt.delay, got, tt.want)
+		}
+	}
+	delayed := func(addr string, behind, delay int64) func(map[string]*Instance) {
+		return func(in map[string]*Instance) {
+			in[addr].Replication.SecondsBehind, in[addr].Replication.SQLDelay = &behind, delay
+		}
+	}
+	edges := map[string]string{"y:1": "x:1", "z:1": "x:1"}
+	t.Run("a delayed replica 13s behind with MASTER_DELAY=20 is neither lagging nor a reason to refuse", func(t *testing.T) {
+		tp := testTopo(t, edges, delayed("z:1", 13, 20))
+		if ps := Diagnose(tp, DiagnoseOptions{}); len(ps) != 0 {
+			t.Fatalf("problems: %v", ps)
+		}
+		if _, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"}); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		tp.WriteTree(&b)
+		if !strings.Contains(b.String(), "z:1 [replica]") || !strings.Contains(b.String(), "lag=0s delayed=20s") {
+			t.Fatalf("tree:\n%s", b.String())
+		}
+	})
+	t.Run("lag beyond the delay counts", func(t *testing.T) {
+		tp := testTopo(t, edges, delayed("z:1", 35, 20))
+		if ps := Diagnose(tp, DiagnoseOptions{}); len(ps) != 1 || ps[0].Kind != ProblemLag {
+			t.Fatalf("problems: %v", ps)
+		}
+		if _, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"}); !errors.Is(err, ErrLagTooHigh) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a delayed candidate is refused", func(t *testing.T) {
+		tp := testTopo(t, edges, delayed("y:1", 0, 20))
+		if _, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"}); !errors.Is(err, ErrDelayedCandidate) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestErrantAgainst(t *testing.T) {
+	for _, tt := range []struct {
+		name, replica, primary, want string
+	}{
+		{"replicated, behind", "0-1-5", "0-1-9", ""},
+		{"replicated, caught up", "0-1-9", "0-1-9", ""},
+		{"a write with the primary's server id", "0-1-10", "0-1-9", "0-1-10"},
+		{"a write with its own server id", "0-2-10", "0-1-9", "0-2-10"},
+		{"diverged at the same sequence", "0-2-9", "0-1-9", "0-2-9"},
+		{"a domain the primary lacks", "0-1-9,7-2-1", "0-1-9", "7-2-1"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Position(ErrantAgainst(MustParsePosition(tt.replica), MustParsePosition(tt.primary))).String()
+			if got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
+	edges := map[string]string{"y:1": "x:1", "z:1": "x:1"}
+	t.Run("a candidate with replication filters", func(t *testing.T) {
+		tp := testTopo(t, edges, func(in map[string]*Instance) {
+			in["y:1"].Replication.Filters = map[string]string{"Replicate_Ignore_Table": "evk.w"}
+		})
+		_, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"})
+		if !errors.Is(err, ErrReplicationFilter) || !strings.Contains(err.Error(), "Replicate_Ignore_Table=evk.w") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("an instance of the tree that could not be read", func(t *testing.T) {
+		tp := testTopo(t, edges, nil)
+		tp.Instances["w:1"] = &Instance{Addr: "w:1", Error: "dial tcp: connection refused"}
+		_, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"})
+		if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "w:1: dial tcp") {
+			t.Fatalf("err = %v", err)
+		}
+		checks, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1", AllowUnreachable: []string{"w:1"}})
+		if err != nil {
+			t.Fatalf("allowed unreachable: %v", err)
+		}
+		var b strings.Builder
+		writeChecks(&b, checks)
+		if !strings.Contains(b.String(), "w:1 is LEFT BEHIND") {
+			t.Fatalf("checks do not say what is left behind:\n%s", b.String())
+		}
+	})
+}

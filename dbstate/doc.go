@@ -4,25 +4,41 @@
 //
 // # Model
 //
-// Parsing (SHOW SLAVE STATUS, SHOW SLAVE HOSTS, server variables, GTID positions, SHOW GRANTS lines, option files)
-// and every decision are pure functions over plain structs: ParsePosition, Errant, ParseReplicaStatus, Diagnose,
-// CheckMove, CheckSwitchover. Only thin functions touch a server, through a Querier (*sql.DB, *sql.Conn, *sql.Tx)
-// or a Client, which keeps one pool per instance address.
+// Parsing (SHOW SLAVE STATUS, SHOW SLAVE HOSTS, server variables, GTID positions, SHOW GRANTS lines, option files,
+// audit logs) and every decision are pure functions over plain structs: ParsePosition, Errant, ErrantAgainst,
+// ParseReplicaStatus, Diagnose, CheckMove, CheckSwitchover, ReadAuditRun. Only thin functions touch a server,
+// through a Querier (*sql.DB, *sql.Conn, *sql.Tx) or a Client, which keeps one pool per instance address.
+// Discover needs only an InstanceReader and planning only Servers, the few reads and statements the steps use:
+// *Client implements both, and each step of a switchover is built by its own function and tested against a
+// small fake of Servers.
 //
 // Every change is a Plan: an ordered list of steps, each with a precondition, an action and, where possible, an
 // undo. A plan prints (Plan.WriteText, JSON) before anything runs, and Execute writes an audit log as JSON lines
 // (time, user, step, result): a start line before each step runs and a line with its outcome after, so that after
 // a crash of dbstate the log shows which step was running. If a step fails before the plan's point of no return,
-// every completed step is undone in reverse order and the error says so (ExecError.RolledBack). Cleanup steps
-// (Step.Cleanup) run whether or not an earlier step failed, before or after the point of no return.
+// every completed step is undone in reverse order, each undo reverting only what its step changed
+// (ErrNothingChanged otherwise), and the error says so: "nothing changed" when the failure came before any change
+// (ExecError.NothingChanged), "rolled back" only after Plan.VerifyRollback read the servers back, "rollback NOT
+// VERIFIED" with what it found otherwise. Cleanup steps (Step.Cleanup) run whether or not an earlier step failed,
+// before or after the point of no return. Plans of moves and switchovers run once (Plan.OneShot). Each audit
+// record carries the run id, host, OS user and database account; ReadAuditRun and AuditRun.WriteTimeline read
+// a run back.
 //
 // Moving a replica waits until its new master has logged the replica's position (gtid_binlog_pos, polled and
 // compared per domain), so the new master may be the root primary as well as another replica.
 //
 // # Guarantees of Switchover (primary X to replica Y)
 //
-//   - Preflight refuses unless Y is a direct, healthy replica of X with lag under a bound, no instance of the tree
-//     has errant GTIDs, X and Y use the same binlog format, and X replicates from no one.
+//   - Preflight refuses unless Y is a direct, healthy replica of X with lag under a bound (lag counts beyond a
+//     replica's MASTER_DELAY), without a MASTER_DELAY or replication filters of its own; every instance of the
+//     tree answered; no instance has errant GTIDs (also checked live: the replicas read before X and compared
+//     per domain by sequence number, whatever the server id); X and Y use the same binlog format; X
+//     replicates from no one; dbstate's account holds every privilege the steps use on every instance they
+//     touch (PrimaryPrivileges, CandidatePrivileges, MovePrivileges, ReadPrivileges, also through roles); and
+//     the replication account logs in to Y with REPLICATION SLAVE. A refusal lists every check, passed or
+//     failed (RefusalError.Checks).
+//   - The steps connect to the addresses the caller gave for X and Y, and CHANGE MASTER names Y by that
+//     address, whatever report_host says. Delayed replicas are moved with their delay kept.
 //   - Y is caught up while X still takes writes; only then are the accounts that write through read_only (READ
 //     ONLY ADMIN, included in ALL PRIVILEGES in 10.11, directly or through a role) locked, X made read-only and
 //     every client session on X killed, and Y waits with MASTER_GTID_WAIT for X's final gtid_binlog_pos. Every
@@ -79,5 +95,6 @@
 // authentication strings never appear in plans, errors, logs or JSON (GrantChange.SQL is redacted, the statement
 // that runs is unexported).
 //
-// The dbtest subpackage starts real mariadbd instances and topologies for tests.
+// The dbtest subpackage starts real mariadbd instances and topologies for tests, and (StartTopology) outside
+// tests, as examples/sandbox does.
 package dbstate

@@ -2,6 +2,8 @@ package dbstate
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"strings"
 )
 
@@ -25,6 +27,9 @@ var (
 	ErrMultipleWritable    = errors.New("more than one writable instance")
 	ErrUnfencedWriters     = errors.New("connected accounts write through read_only")
 	ErrSameInstance        = errors.New("the two instances are the same")
+	ErrDelayedCandidate    = errors.New("the candidate is a delayed replica")
+	ErrReplicationFilter   = errors.New("the candidate filters what it replicates: it is not a full copy")
+	ErrReplicationLogin    = errors.New("the replication account cannot replicate from the candidate")
 )
 
 // RefusalError is returned when planning refuses an operation. It lists every reason; errors.Is matches any of
@@ -32,6 +37,8 @@ var (
 type RefusalError struct {
 	Op      string // "switchover" or "move"
 	Reasons []error
+	// Checks are every preflight check that ran, passed and failed, in order (WriteText prints them).
+	Checks []PreflightCheck
 }
 
 func (e *RefusalError) Error() string {
@@ -40,6 +47,14 @@ func (e *RefusalError) Error() string {
 		parts[k] = r.Error()
 	}
 	return e.Op + " refused: " + strings.Join(parts, "; ")
+}
+
+// WriteText prints the refusal for a human: a heading, then every check with ok or FAIL.
+func (e *RefusalError) WriteText(w io.Writer) error {
+	if _, err := fmt.Fprintf(w, "%s refused (%d of %d preflight checks failed):\n", e.Op, len(e.Reasons), len(e.Checks)); err != nil {
+		return err
+	}
+	return writeChecks(w, e.Checks)
 }
 
 // Unwrap returns the reasons.

@@ -85,25 +85,28 @@ func FencedUsers(sessions []Session, self int64) []string {
 	return out
 }
 
-type fenceInfo struct {
-	self     Account
-	accounts []Account // accounts of connected users that write through read_only, to lock
-	shared   int       // sessions of dbstate's own user, not dbstate's own connections, while its account bypasses read_only
-	unlocked []Account // accounts of connected users that write through read_only but are never locked (NeverLock)
+// FenceInfo is what fencing found on one instance: who is connected that writes through read_only.
+type FenceInfo struct {
+	Self     Account   `json:"self"`     // dbstate's own account
+	Accounts []Account `json:"accounts"` // accounts of connected users that write through read_only, to lock
+	// Shared counts sessions of dbstate's own user, not dbstate's own connections, while its account bypasses
+	// read_only.
+	Shared   int       `json:"shared"`
+	Unlocked []Account `json:"unlocked"` // accounts of connected users that write through read_only but are never locked (NeverLock)
 }
 
 // writers names everything that could write through read_only: the accounts to lock, the NeverLock accounts, and
 // other sessions of dbstate's own user. "" when there is none.
-func (fi *fenceInfo) writers() string {
+func (fi *FenceInfo) writers() string {
 	var parts []string
-	for _, a := range fi.accounts {
+	for _, a := range fi.Accounts {
 		parts = append(parts, a.String())
 	}
-	for _, a := range fi.unlocked {
+	for _, a := range fi.Unlocked {
 		parts = append(parts, a.String()+" (never locked)")
 	}
-	if fi.shared > 0 {
-		parts = append(parts, fmt.Sprintf("%d sessions of dbstate's own user besides dbstate's (its account %s cannot be locked)", fi.shared, fi.self))
+	if fi.Shared > 0 {
+		parts = append(parts, fmt.Sprintf("%d sessions of dbstate's own user besides dbstate's (its account %s cannot be locked)", fi.Shared, fi.Self))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -135,15 +138,15 @@ func readSessions(ctx context.Context, q Querier) ([]Session, int64, string, err
 // the account's host: the process list cannot tell which account a session logged in through (with name
 // resolution, a client at 127.0.0.1 shows as "localhost"). Accounts already locked are left out; dbstate's own
 // account is counted in shared, NeverLock accounts in unlocked.
-func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Account) (*fenceInfo, error) {
-	fi := &fenceInfo{}
+func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Account) (*FenceInfo, error) {
+	fi := &FenceInfo{}
 	// statementSession: account names are quoted for SHOW GRANTS, whatever the server's sql_mode.
 	err := c.statementSession(ctx, addr, false, func(q Querier) error {
 		cur, err := queryString(ctx, q, "SELECT CURRENT_USER()")
 		if err != nil {
 			return err
 		}
-		if fi.self, err = ParseAccount(cur); err != nil {
+		if fi.Self, err = ParseAccount(cur); err != nil {
 			return err
 		}
 		sessions, self, server, err := readSessions(ctx, q)
@@ -173,10 +176,10 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 				if !bypass {
 					continue
 				}
-				if a == fi.self {
+				if a == fi.Self {
 					for _, s := range others {
 						if s.User == a.User {
-							fi.shared++
+							fi.Shared++
 						}
 					}
 					continue
@@ -185,10 +188,10 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 					continue
 				}
 				if slices.Contains(neverLock, a) {
-					fi.unlocked = append(fi.unlocked, a)
+					fi.Unlocked = append(fi.Unlocked, a)
 					continue
 				}
-				fi.accounts = append(fi.accounts, a)
+				fi.Accounts = append(fi.Accounts, a)
 			}
 		}
 		return nil

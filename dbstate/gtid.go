@@ -144,6 +144,21 @@ func (p Position) Merge(q Position) Position {
 	return out
 }
 
+// ErrantAgainst returns the GTIDs of a replica's gtid_binlog_pos that its root primary lacks, per domain by
+// sequence number whatever the server id (a write on the replica may carry the primary's server_id): a domain
+// the primary does not have, a higher sequence number, or the same one from another server. primary must be read
+// after replica: everything the replica got from the primary is then in it.
+func ErrantAgainst(replica, primary Position) []GTID {
+	var out []GTID
+	for _, g := range replica {
+		m, ok := primary.Get(g.Domain)
+		if !ok || g.Seq > m.Seq || (g.Seq == m.Seq && g.Server != m.Server) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
 // Errant returns the transactions of a replica that its master never had, comparing per domain in Go
 // (MariaDB has no gtid_subset). replica is the replica's gtid_binlog_pos (what it logged itself), replicaID its
 // server_id, master the master's gtid_current_pos. A GTID is errant when

@@ -315,3 +315,25 @@ func closeRootSessions(t testing.TB, c *dbstate.Client, in *dbtest.Instance) {
 		return nil
 	})
 }
+
+// holdLag makes replica lag for real (not by MASTER_DELAY, which is no lag): its SQL thread waits for a lock on
+// a new table that a write on master needs. release lets it go on.
+func holdLag(t testing.TB, replica, master *dbtest.Instance, table string) (release func()) {
+	t.Helper()
+	master.Exec(t, "CREATE TABLE test."+table+" (id INT)")
+	replica.WaitCaughtUp(t, master)
+	conn, err := replica.DB().Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(context.Background(), "LOCK TABLES test."+table+" WRITE"); err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	master.Exec(t, "INSERT INTO test."+table+" VALUES (1)")
+	return func() {
+		conn.ExecContext(context.Background(), "UNLOCK TABLES")
+		conn.Close()
+		replica.WaitCaughtUp(t, master)
+	}
+}

@@ -3,6 +3,7 @@ package dbstate_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ import (
 
 func planMove(t testing.TB, c *dbstate.Client, seed string, o dbstate.MoveOptions) (*dbstate.Plan, error) {
 	t.Helper()
-	return dbstate.PlanMove(c, discover(t, c, seed), o)
+	return dbstate.PlanMove(context.Background(), c, discover(t, c, seed), o)
 }
 
 func TestMoveAndRefusals(t *testing.T) {
@@ -179,17 +180,17 @@ func TestSwitchoverRefusals(t *testing.T) {
 			before: func(t *testing.T) { a.Exec(t, "SET GLOBAL binlog_format=STATEMENT") }, after: func(t *testing.T) { a.Exec(t, "SET GLOBAL binlog_format=ROW") }, want: dbstate.ErrBinlogFormat},
 		{name: "lag above the bound", x: p, y: a,
 			before: func(t *testing.T) {
-				a.AddLag(t, time.Hour)
-				p.Exec(t, "CREATE TABLE IF NOT EXISTS test.lag (id INT)")
+				release := holdLag(t, a, p, "lag_refusal")
+				t.Cleanup(release)
 				waitUntil(t, 10*time.Second, func() error {
-					if s := a.SlaveStatus(t)["Seconds_Behind_Master"]; s == "" || s == "0" {
+					if n, _ := strconv.Atoi(a.SlaveStatus(t)["Seconds_Behind_Master"]); n < 2 {
 						return errors.New("no lag yet")
 					}
 					return nil
 				})
-				time.Sleep(1100 * time.Millisecond)
-			},
-			after: func(t *testing.T) { a.AddLag(t, 0) }, want: dbstate.ErrLagTooHigh},
+			}, want: dbstate.ErrLagTooHigh},
+		{name: "delayed candidate", x: p, y: a,
+			before: func(t *testing.T) { a.AddLag(t, time.Hour) }, after: func(t *testing.T) { a.AddLag(t, 0) }, want: dbstate.ErrDelayedCandidate},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,8 @@ type ChangeMaster struct {
 	Password      string `json:"-"`
 	DemoteToSlave bool   // MASTER_DEMOTE_TO_SLAVE=1 (MariaDB 10.10 and later)
 	ConnectRetry  int    // seconds; 0 keeps the current value
+	// Delay is MASTER_DELAY in seconds, for a delayed replica that must stay delayed; 0 keeps the current value.
+	Delay int
 }
 
 // SQL builds the validated literal statement. Always MASTER_USE_GTID=slave_pos.
@@ -84,8 +86,8 @@ func (c ChangeMaster) String() string { return c.Redacted() }
 
 // GoString keeps the password out of %#v.
 func (c ChangeMaster) GoString() string {
-	return fmt.Sprintf("dbstate.ChangeMaster{Host:%q, Port:%d, User:%q, Password:%s, DemoteToSlave:%v, ConnectRetry:%d}",
-		c.Host, c.Port, c.User, redactedLiteral(c.Password), c.DemoteToSlave, c.ConnectRetry)
+	return fmt.Sprintf("dbstate.ChangeMaster{Host:%q, Port:%d, User:%q, Password:%s, DemoteToSlave:%v, ConnectRetry:%d, Delay:%d}",
+		c.Host, c.Port, c.User, redactedLiteral(c.Password), c.DemoteToSlave, c.ConnectRetry, c.Delay)
 }
 
 // LogValue keeps the password out of slog output.
@@ -128,6 +130,12 @@ func (c ChangeMaster) build(redact bool) (string, error) {
 	}
 	if c.ConnectRetry > 0 {
 		parts = append(parts, "MASTER_CONNECT_RETRY="+strconv.Itoa(c.ConnectRetry))
+	}
+	if c.Delay < 0 || c.Delay > 1<<31-1 {
+		return "", fmt.Errorf("%w: delay %d", ErrInvalidValue, c.Delay)
+	}
+	if c.Delay > 0 {
+		parts = append(parts, "MASTER_DELAY="+strconv.Itoa(c.Delay))
 	}
 	parts = append(parts, "MASTER_USE_GTID=slave_pos")
 	if c.DemoteToSlave {
@@ -256,55 +264,4 @@ func (c *Client) waitFor(ctx context.Context, addr string, pos Position, timeout
 		return fmt.Errorf("%s: %w", addr, err)
 	}
 	return nil
-}
-
-// waitLogged polls addr (every 10 ms, up to timeout) until its gtid_binlog_pos contains pos, compared per domain
-// in Go. Unlike MASTER_GTID_WAIT, which waits on gtid_slave_pos only, it also works on a root primary, whose
-// gtid_slave_pos never moves with its own writes. gtid_binlog_pos is what addr can serve to a replica.
-func (c *Client) waitLogged(ctx context.Context, addr string, pos Position, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		v, err := c.vars(ctx, addr)
-		if err != nil {
-			return err
-		}
-		if v.GTIDBinlogPos.Contains(pos) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %w %s after %v (it logged %s)", addr, ErrWaitTimeout, pos, timeout, v.GTIDBinlogPos)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-// waitReplicating waits until addr's replication threads both run with master master, or fails after timeout
-// with the last status.
-func (c *Client) waitReplicating(ctx context.Context, addr, master string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		s, err := c.replicaStatus(ctx, addr)
-		if err == nil && s != nil && s.Healthy() && s.MasterAddr() == master {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			if err != nil {
-				return err
-			}
-			if s == nil {
-				return fmt.Errorf("%s: not a replica", addr)
-			}
-			return fmt.Errorf("%s: replication from %s not running after %v: io=%s sql=%s %s %s", addr, s.MasterAddr(),
-				timeout, s.IORunning, s.SQLRunning, s.LastIOError, s.LastSQLError)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }

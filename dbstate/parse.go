@@ -1,13 +1,12 @@
 package dbstate
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrParse is returned (wrapped) when server output or an option file cannot be understood.
@@ -32,6 +31,46 @@ type ReplicaStatus struct {
 	LastSQLError  string `json:"last_sql_error,omitempty"`
 	UsingGTID     string `json:"using_gtid"` // No, Slave_Pos, Current_Pos
 	MasterID      uint32 `json:"master_server_id"`
+	// Filters are the replication filters in effect, by column (Replicate_Do_DB, Replicate_Ignore_Table, ...,
+	// Replicate_Do_Domain_Ids, Replicate_Ignore_Server_Ids): a replica with any of them is not a full copy.
+	Filters map[string]string `json:"filters,omitempty"`
+}
+
+// filterColumns are the SHOW SLAVE STATUS columns of MariaDB 10.11 that filter what a replica applies.
+var filterColumns = []string{"Replicate_Do_DB", "Replicate_Ignore_DB", "Replicate_Do_Table", "Replicate_Ignore_Table",
+	"Replicate_Wild_Do_Table", "Replicate_Wild_Ignore_Table", "Replicate_Rewrite_DB", "Replicate_Ignore_Server_Ids",
+	"Replicate_Do_Domain_Ids", "Replicate_Ignore_Domain_Ids"}
+
+// FilterString names the filters in effect, "" when there is none.
+func (r *ReplicaStatus) FilterString() string {
+	var parts []string
+	for _, c := range filterColumns {
+		if v, ok := r.Filters[c]; ok {
+			parts = append(parts, c+"="+v)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// Delayed reports whether the replica applies with an intended delay (MASTER_DELAY, SQL_Delay > 0).
+func (r *ReplicaStatus) Delayed() bool { return r.SQLDelay > 0 }
+
+// Lag is how far the replica is behind beyond its intended delay: Seconds_Behind_Master, which counts the
+// MASTER_DELAY too, minus SQL_Delay, never below zero. ok is false when the server reports NULL.
+func (r *ReplicaStatus) Lag() (lag time.Duration, ok bool) {
+	if r.SecondsBehind == nil {
+		return 0, false
+	}
+	return time.Duration(max(*r.SecondsBehind-r.SQLDelay, 0)) * time.Second, true
+}
+
+// LagString is Lag for people: "3s", or "NULL".
+func (r *ReplicaStatus) LagString() string {
+	lag, ok := r.Lag()
+	if !ok {
+		return "NULL"
+	}
+	return lag.String()
 }
 
 // MasterAddr is "host:port" of the master, with localhost written as 127.0.0.1.
@@ -102,6 +141,17 @@ func ParseReplicaStatus(r Row) (*ReplicaStatus, error) {
 		return nil, err
 	}
 	s.LastSQLErrno = int(n)
+	for _, c := range filterColumns {
+		if v := strings.TrimSpace(r[c]); v != "" {
+			if s.Filters == nil {
+				s.Filters = map[string]string{}
+			}
+			if len(v) > 512 {
+				v = v[:512] + "..."
+			}
+			s.Filters[c] = v
+		}
+	}
 	if v := r["Master_Server_Id"]; v != "" {
 		id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
 		if err != nil {
@@ -302,100 +352,6 @@ func ParseRoleGrant(line string) (string, bool) {
 		return "", false
 	}
 	return role, true
-}
-
-// OptionFile is the [client] part of a MariaDB option file (also [client-server] and [client-mariadb]).
-// Password is never printed: see Credentials.
-type OptionFile struct {
-	User     string
-	Password string
-	Host     string
-	Port     int
-	Socket   string
-	SSLCA    string
-	SSLCert  string
-	SSLKey   string
-	SSL      bool // ssl, or ssl-ca given
-	// SSLVerifyServerCert is ssl-verify-server-cert.
-	SSLVerifyServerCert bool
-}
-
-// ParseOptionFile reads a MariaDB option file and returns the options of the client groups. It understands
-// "key = value", "key=value", bare "key" (true), quoted values ('..' or ".." with backslash escapes), comments
-// starting with # or ; and dashes or underscores in names. !include directives are not followed.
-func ParseOptionFile(r io.Reader) (*OptionFile, error) {
-	o := &OptionFile{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
-	inClient := false
-	lineNo := 0
-	for sc.Scan() {
-		lineNo++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' || line[0] == '!' {
-			continue
-		}
-		if line[0] == '[' {
-			end := strings.IndexByte(line, ']')
-			if end < 0 {
-				return nil, fmt.Errorf("%w option file line %d: unterminated group", ErrParse, lineNo)
-			}
-			g := strings.ToLower(strings.TrimSpace(line[1:end]))
-			inClient = g == "client" || g == "client-server" || g == "client-mariadb"
-			continue
-		}
-		if !inClient {
-			continue
-		}
-		key, val, hasVal := strings.Cut(line, "=")
-		key = strings.ReplaceAll(strings.ToLower(strings.TrimSpace(key)), "_", "-")
-		if hasVal {
-			v, err := unquoteOption(strings.TrimSpace(val))
-			if err != nil {
-				return nil, fmt.Errorf("%w option file line %d (%s): %v", ErrParse, lineNo, key, err)
-			}
-			val = v
-		}
-		switch key {
-		case "user":
-			o.User = val
-		case "password":
-			o.Password = val
-		case "host":
-			o.Host = val
-		case "socket":
-			o.Socket = val
-		case "port":
-			p, err := strconv.Atoi(val)
-			if err != nil || p <= 0 || p > 65535 {
-				return nil, fmt.Errorf("%w option file line %d: port %q", ErrParse, lineNo, val)
-			}
-			o.Port = p
-		case "ssl-ca":
-			o.SSLCA, o.SSL = val, true
-		case "ssl-cert":
-			o.SSLCert = val
-		case "ssl-key":
-			o.SSLKey = val
-		case "ssl", "ssl-verify-server-cert":
-			b := true
-			if hasVal {
-				var err error
-				if b, err = ParseBool(val); err != nil {
-					return nil, fmt.Errorf("option file line %d: %w", lineNo, err)
-				}
-			}
-			if key == "ssl" {
-				o.SSL = b
-			} else {
-				o.SSLVerifyServerCert = b
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w option file: %v", ErrParse, err)
-	}
-	return o, nil
 }
 
 func unquoteOption(v string) (string, error) {

@@ -2,6 +2,8 @@ package dbstate
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -269,7 +271,12 @@ func TestParseOptionFile(t *testing.T) {
 			want: OptionFile{User: "dba", Password: `p#ss "q"`, Host: "db1", Port: 3307}},
 		{name: "comments, underscores and bare ssl", in: "# x\n[client-mariadb]\n; c\nssl\nssl_ca=/ca.pem\nsocket=/run/s.sock # inline\n",
 			want: OptionFile{SSL: true, SSLCA: "/ca.pem", Socket: "/run/s.sock"}},
-		{name: "include ignored", in: "!includedir /etc/mysql/conf.d/\n[client]\nuser=a\n", want: OptionFile{User: "a"}},
+		{name: "include needs a path", in: "!includedir /etc/mysql/conf.d/\n[client]\nuser=a\n", wantErr: "ReadOptionFile"},
+		{name: "typo is an error that names the line", in: "[client]\nuser=a\npasword = abc\n", wantErr: `line 3: unknown option "pasword" in a client group (did you mean "password"?)`},
+		{name: "other client options and loose- are accepted", in: "[client]\ndefault-character-set=utf8mb4\nloose-frobnicate=abc\nuser=a\n", want: OptionFile{User: "a"}},
+		{name: "unknown keys outside client groups are not ours", in: "[mysqld]\npasword=abc\n", want: OptionFile{}},
+		{name: "empty file", in: "", want: OptionFile{}},
+		{name: "unknown directive", in: "!frob x\n", wantErr: "unknown directive"},
 		{name: "single quotes", in: "[client]\npassword='a b'\n", want: OptionFile{Password: "a b"}},
 		{name: "bad port", in: "[client]\nport=x\n", wantErr: "port"},
 		{name: "unterminated quote", in: "[client]\npassword='abc\n", wantErr: "unterminated"},
@@ -295,6 +302,60 @@ func TestParseOptionFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestReadOptionFileIncludes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("conf.d/b.cnf", "[client]\nport=3310\n")
+	write("conf.d/a.cnf", "[client]\nport=3309\nhost=db2\n")
+	write("conf.d/ignored.txt", "[client]\nbogus=1\n")
+	write("secret.cnf", "[client]\npassword=\"s3cret\"\n")
+	main := write("main.cnf", "[client]\nuser=dba\nhost=db1\n!include secret.cnf\n!includedir "+filepath.Join(dir, "conf.d")+"\n")
+	got, err := ReadOptionFile(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := OptionFile{User: "dba", Password: "s3cret", Host: "db2", Port: 3310}
+	if *got != want {
+		t.Fatalf("got %+v, want %+v", *got, want)
+	}
+
+	t.Run("empty file", func(t *testing.T) {
+		got, err := ReadOptionFile(write("empty.cnf", ""))
+		if err != nil || *got != (OptionFile{}) {
+			t.Fatalf("got %+v, %v", got, err)
+		}
+	})
+	t.Run("missing include names the file and line", func(t *testing.T) {
+		_, err := ReadOptionFile(write("missing.cnf", "[client]\n!include nope.cnf\n"))
+		if err == nil || !strings.Contains(err.Error(), "missing.cnf line 2") || !strings.Contains(err.Error(), "nope.cnf") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("include loop is bounded", func(t *testing.T) {
+		_, err := ReadOptionFile(write("loop.cnf", "!include loop.cnf\n"))
+		if err == nil || !strings.Contains(err.Error(), "nested deeper") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("typo in an included file", func(t *testing.T) {
+		write("typo.cnf", "[client]\npasword=s3cret\n")
+		_, err := ReadOptionFile(write("top.cnf", "!include typo.cnf\n"))
+		if err == nil || !strings.Contains(err.Error(), "typo.cnf line 2") || strings.Contains(err.Error(), "s3cret") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }
 
 func TestFencedUsers(t *testing.T) {

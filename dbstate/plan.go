@@ -2,14 +2,18 @@ package dbstate
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/user"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,15 +33,22 @@ type Step struct {
 	// runs even when ctx is cancelled, bounded by ExecOptions.UndoTimeout. Its Do must be safe to run when the
 	// steps it cleans up after did not run or were undone.
 	Cleanup bool `json:"cleanup,omitempty"`
+	// ReadsOnly marks a step that only reads and waits: it changes no server, so it needs no undo.
+	ReadsOnly bool `json:"reads_only,omitempty"`
+
+	// Detail, when set, is asked after Do succeeds (or fails) for what the step did, in words, for the audit
+	// log: which accounts it locked, how many sessions it killed, the position it waited for.
+	Detail func() string `json:"-"`
 
 	Check func(ctx context.Context) error `json:"-"`
 	Do    func(ctx context.Context) error `json:"-"`
 	Undo  func(ctx context.Context) error `json:"-"`
 }
 
-// PreflightCheck is one check that planning ran and passed.
+// PreflightCheck is one check that planning ran: a plan holds those that passed; a *RefusalError holds all.
 type PreflightCheck struct {
 	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
 	Detail string `json:"detail"`
 }
 
@@ -48,17 +59,32 @@ type Plan struct {
 	Preflight []PreflightCheck `json:"preflight"`
 	Warnings  []string         `json:"warnings,omitempty"`
 	Steps     []*Step          `json:"steps"`
+	// OneShot plans run once: their steps hand state to each other and their checks were made against one
+	// snapshot of the topology. Execute refuses to run them again (ErrPlanExecuted); plan again instead.
+	OneShot bool `json:"one_shot"`
+	// Account is the database account the plan runs as, for the audit log.
+	Account string `json:"account,omitempty"`
+	// VerifyRollback, when set, reads the servers back after a complete rollback: Execute says "rolled back"
+	// only when it returns nil, and reports what it found otherwise.
+	VerifyRollback func(ctx context.Context) error `json:"-"`
+
+	executed atomic.Bool
 }
+
+// ErrPlanExecuted is returned by Execute for a second run of a one-shot plan.
+var ErrPlanExecuted = errors.New("this plan was already executed and runs only once: discover and plan again")
+
+// ErrNothingChanged is what an Undo returns when its step had changed nothing, so there was nothing to undo.
+// Execute does not count it as a failed undo, and reports a failure before any change as "nothing changed".
+var ErrNothingChanged = errors.New("nothing to undo: the step changed nothing")
 
 // WriteText prints the plan for a human (the dry run).
 func (p *Plan) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Plan: %s\n", p.Summary)
 	if len(p.Preflight) > 0 {
-		b.WriteString("\nPreflight checks (passed):\n")
-		for _, c := range p.Preflight {
-			fmt.Fprintf(&b, "  ok  %-22s %s\n", c.Name, c.Detail)
-		}
+		b.WriteString("\nPreflight checks:\n")
+		_ = writeChecks(&b, p.Preflight)
 	}
 	for _, wn := range p.Warnings {
 		fmt.Fprintf(&b, "  warning: %s\n", wn)
@@ -92,15 +118,20 @@ func (p *Plan) WriteText(w io.Writer) error {
 // check and action run (so that after a crash of dbstate the log shows which step was running), and a record of
 // its outcome.
 type AuditRecord struct {
-	Time       time.Time `json:"time"`
-	User       string    `json:"user"`
-	Plan       string    `json:"plan"`
-	Step       string    `json:"step"`
-	Instance   string    `json:"instance,omitempty"`
-	Phase      string    `json:"phase"`  // check, do, undo, cleanup (a cleanup step run after a failure), plan
-	Result     string    `json:"result"` // start, ok, failed; for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
-	Error      string    `json:"error,omitempty"`
-	DurationMS float64   `json:"duration_ms"`
+	Time time.Time `json:"time"`
+	Run  string    `json:"run"`  // one id per Execute, shared by all its records
+	Host string    `json:"host"` // the host dbstate ran on
+	User string    `json:"user"` // the OS user (or ExecOptions.User)
+	// Account is the database account the plan runs as.
+	Account    string  `json:"db_account,omitempty"`
+	Plan       string  `json:"plan"`
+	Step       string  `json:"step"`
+	Instance   string  `json:"instance,omitempty"`
+	Phase      string  `json:"phase"`  // check, do, undo, cleanup (a cleanup step run after a failure), plan
+	Result     string  `json:"result"` // start, ok, failed, nothing-changed (an undo); for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
+	Error      string  `json:"error,omitempty"`
+	Detail     string  `json:"detail,omitempty"` // what the step did (Step.Detail)
+	DurationMS float64 `json:"duration_ms"`
 }
 
 // ExecOptions tune Execute.
@@ -109,8 +140,17 @@ type ExecOptions struct {
 	// the plan's start and result. Each line is one Write. nil means no audit log.
 	Audit io.Writer
 	// User is recorded in the audit log; empty means the OS user.
-	User   string
-	Logger *slog.Logger
+	User string
+	// RunID names this execution in the audit log; empty means a random one (Execute returns it in
+	// ExecError.Run and the log's every record).
+	RunID string
+	// Host is recorded in the audit log; empty means os.Hostname.
+	Host string
+	// Progress, when set, receives progress reports of long waits (see Progress), every ProgressEvery.
+	Progress func(Progress)
+	// ProgressEvery is how often a wait reports; zero means 1 s.
+	ProgressEvery time.Duration
+	Logger        *slog.Logger
 	// BeforeStep, when set, runs before each step's check; an error fails that step. Tests use it to inject
 	// faults; automation can use it to ask for confirmation. It is not asked before cleanup steps that run after
 	// a failure.
@@ -122,12 +162,18 @@ type ExecOptions struct {
 
 // ExecError is returned by Execute when a step fails.
 type ExecError struct {
+	Run        string // the run id of the audit log
 	Plan       string
 	Step       string
 	Instance   string
 	Err        error
 	RolledBack bool    // every completed step was undone
 	UndoErrs   []error // undos that failed (RolledBack is then false)
+	// Undone are the steps whose undo reverted a change, in the order they ran.
+	Undone []string
+	// NothingChanged: the failure came before any step had changed a server (no undo had anything to revert,
+	// and every step that ran either only reads or has an undo). RolledBack is then true as well.
+	NothingChanged bool
 	// PastPointOfNoReturn: the failure came after the point of no return; nothing was undone.
 	PastPointOfNoReturn bool
 	// Remaining are, past the point of no return, the steps that did not complete (the failed one and those after
@@ -137,6 +183,8 @@ type ExecError struct {
 	// (RolledBack is then false).
 	CleanedUp   []string
 	CleanupErrs []error
+	// VerifyErr is what Plan.VerifyRollback found wrong after the undos (RolledBack is then false).
+	VerifyErr error
 }
 
 func (e *ExecError) Error() string {
@@ -149,8 +197,12 @@ func (e *ExecError) Error() string {
 	switch {
 	case e.PastPointOfNoReturn:
 		fmt.Fprintf(&b, "NOT rolled back: the plan was past its point of no return; finish by hand: %s", strings.Join(e.Remaining, ", "))
+	case e.VerifyErr != nil:
+		fmt.Fprintf(&b, "rollback NOT VERIFIED: every undo ran, but reading the servers back found: %v", e.VerifyErr)
+	case e.NothingChanged && len(e.CleanupErrs) == 0:
+		b.WriteString("nothing changed: the failure came before any step changed a server")
 	case e.RolledBack:
-		b.WriteString("rolled back: every completed step was undone, the original topology is restored")
+		fmt.Fprintf(&b, "rolled back: every completed step was undone (%s), the original topology is restored", strings.Join(e.Undone, ", "))
 	case len(e.UndoErrs) > 0:
 		fmt.Fprintf(&b, "rollback INCOMPLETE (%d undo errors): %v", len(e.UndoErrs), errors.Join(e.UndoErrs...))
 	default:
@@ -170,26 +222,35 @@ func (e *ExecError) Unwrap() error { return e.Err }
 type auditor struct {
 	mu   sync.Mutex
 	w    io.Writer
-	user string
-	plan string
+	base AuditRecord // run, host, user, account, plan
 	log  *slog.Logger
 }
 
 func (a *auditor) record(s *Step, phase, result string, err error, d time.Duration) {
-	r := AuditRecord{Time: time.Now().UTC(), User: a.user, Plan: a.plan, Phase: phase, Result: result,
-		DurationMS: float64(d.Microseconds()) / 1000}
+	r := a.base
+	r.Time, r.Phase, r.Result, r.DurationMS = time.Now().UTC(), phase, result, float64(d.Microseconds())/1000
 	if s != nil {
 		r.Step, r.Instance = s.Name, s.Instance
+		if s.Detail != nil && result != "start" && phase != "undo" {
+			r.Detail = s.Detail()
+		}
 	}
 	if err != nil {
 		r.Error = err.Error()
 	}
-	lv := slog.LevelInfo
-	if err != nil {
-		lv = slog.LevelWarn
+	// The audit log is the record; the logger only echoes it, at debug level, without empty fields.
+	if a.log.Enabled(context.Background(), slog.LevelDebug) {
+		attrs := []any{"run", r.Run, "plan", r.Plan, "phase", phase, "result", result}
+		for _, kv := range [][2]string{{"step", r.Step}, {"instance", r.Instance}, {"error", r.Error}, {"detail", r.Detail}} {
+			if kv[1] != "" {
+				attrs = append(attrs, kv[0], kv[1])
+			}
+		}
+		if d > 0 {
+			attrs = append(attrs, "duration_ms", r.DurationMS)
+		}
+		a.log.Debug("dbstate step", attrs...)
 	}
-	a.log.Log(context.Background(), lv, "dbstate step", "plan", r.Plan, "step", r.Step, "instance", r.Instance,
-		"phase", phase, "result", result, "error", r.Error, "duration_ms", r.DurationMS)
 	if a.w == nil {
 		return
 	}
@@ -212,6 +273,9 @@ func OSUser() string {
 // says whether the rollback was complete. After the point of no return it stops and reports. Either way, the
 // cleanup steps after the failed one still run (see Step.Cleanup).
 func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
+	if p.OneShot && !p.executed.CompareAndSwap(false, true) {
+		return fmt.Errorf("%s: %w", p.Kind, ErrPlanExecuted)
+	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -221,7 +285,17 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	if opt.UndoTimeout <= 0 {
 		opt.UndoTimeout = 2 * time.Minute
 	}
-	a := &auditor{w: opt.Audit, user: opt.User, plan: p.Kind + ": " + p.Summary, log: opt.Logger}
+	if opt.RunID == "" {
+		opt.RunID = NewRunID()
+	}
+	if opt.Host == "" {
+		opt.Host, _ = os.Hostname()
+	}
+	a := &auditor{w: opt.Audit, log: opt.Logger, base: AuditRecord{Run: opt.RunID, Host: opt.Host, User: opt.User,
+		Account: p.Account, Plan: p.Kind + ": " + p.Summary}}
+	if opt.Progress != nil {
+		ctx = withProgress(ctx, opt.Progress, opt.ProgressEvery)
+	}
 	a.record(nil, "plan", "start", nil, 0)
 	pastPNR := false
 	for k, s := range p.Steps {
@@ -260,7 +334,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			continue
 		}
 		a.record(s, phase, "failed", err, time.Since(start))
-		ee := &ExecError{Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err, PastPointOfNoReturn: pastPNR}
+		ee := &ExecError{Run: opt.RunID, Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err, PastPointOfNoReturn: pastPNR}
 		if !pastPNR {
 			uctx, cancel := detach(ctx, opt.UndoTimeout)
 			for j := k; j >= 0; j-- {
@@ -270,11 +344,15 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 				}
 				ustart := time.Now()
 				a.record(u, "undo", "start", nil, 0)
-				if uerr := u.Undo(uctx); uerr != nil {
+				switch uerr := u.Undo(uctx); {
+				case errors.Is(uerr, ErrNothingChanged):
+					a.record(u, "undo", "nothing-changed", nil, time.Since(ustart))
+				case uerr != nil:
 					a.record(u, "undo", "failed", uerr, time.Since(ustart))
 					ee.UndoErrs = append(ee.UndoErrs, fmt.Errorf("undo %s on %s: %w", u.Name, u.Instance, uerr))
-				} else {
+				default:
 					a.record(u, "undo", "ok", nil, time.Since(ustart))
+					ee.Undone = append(ee.Undone, u.Name)
 				}
 			}
 			cancel()
@@ -303,6 +381,19 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			}
 		} else {
 			ee.RolledBack = len(ee.UndoErrs) == 0 && len(ee.CleanupErrs) == 0
+			if ee.RolledBack && p.VerifyRollback != nil {
+				vctx, cancel := detach(ctx, opt.UndoTimeout)
+				vstart := time.Now()
+				a.record(nil, "verify", "start", nil, 0)
+				if verr := p.VerifyRollback(vctx); verr != nil {
+					ee.VerifyErr, ee.RolledBack = verr, false
+					a.record(nil, "verify", "failed", verr, time.Since(vstart))
+				} else {
+					a.record(nil, "verify", "ok", nil, time.Since(vstart))
+				}
+				cancel()
+			}
+			ee.NothingChanged = len(ee.UndoErrs) == 0 && len(ee.Undone) == 0 && untracked(p.Steps[:k+1]) == 0
 			result = "rolled-back"
 			if !ee.RolledBack {
 				result = "rollback-incomplete"
@@ -313,6 +404,24 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	}
 	a.record(nil, "plan", "ok", nil, 0)
 	return nil
+}
+
+// NewRunID returns a new run id for ExecOptions.RunID: 8 random bytes in hex.
+func NewRunID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
+
+// untracked counts the steps that may change a server without an undo to say whether they did.
+func untracked(steps []*Step) int {
+	n := 0
+	for _, s := range steps {
+		if s.Undo == nil && !s.ReadsOnly && !s.Cleanup {
+			n++
+		}
+	}
+	return n
 }
 
 // detach returns a context that ignores ctx's cancellation and ends after d, for undo and cleanup.

@@ -115,11 +115,11 @@ func TestWriteTextShowsEverything(t *testing.T) {
 	p := fakePlan(3, -1, 1, -1, &log)
 	p.Steps[0].Precondition, p.Steps[0].UndoText = "pre", "undo it"
 	p.Steps[2].Cleanup = true
-	p.Preflight = []PreflightCheck{{Name: "c1", Detail: "fine"}}
+	p.Preflight = []PreflightCheck{{Name: "c1", Passed: true, Detail: "fine"}}
 	p.Warnings = []string{"careful"}
 	var b strings.Builder
 	p.WriteText(&b)
-	for _, s := range []string{"Plan: fake", "ok  c1", "warning: careful", "1. s0 on db:1", "check: pre", "undo:  undo it", "point of no return", "cleanup: always runs"} {
+	for _, s := range []string{"Plan: fake", "ok   c1", "warning: careful", "1. s0 on db:1", "check: pre", "undo:  undo it", "point of no return", "cleanup: always runs"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("plan text lacks %q:\n%s", s, b.String())
 		}

@@ -2,10 +2,10 @@ package dbstate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -40,6 +40,13 @@ type SwitchoverOptions struct {
 	// the ADMIN PASSWORD in X's master.info; the plan then carries a warning. Avoid it: the dbstate command
 	// requires --repl-user.
 	Replication Credentials
+	// SkipReplicationLogin skips the check, before step 1, that Replication can log in to the candidate and
+	// holds REPLICATION SLAVE there. That check logs in from dbstate's host, which the account may not be
+	// allowed from even where the old primary is; skip it only then.
+	SkipReplicationLogin bool
+	// AllowUnreachable are instances (host:port) that may be unreadable: the switchover proceeds without them
+	// and the plan says they are left behind. Every other instance of the tree must answer.
+	AllowUnreachable []string
 	// Fence defaults to FenceLock.
 	Fence FenceMode
 	// NeverLock are accounts that fencing kills the sessions of but never locks, so that a crash of dbstate in
@@ -55,21 +62,26 @@ var DefaultNeverLock = []Account{{User: "root", Host: "localhost"}}
 func (o SwitchoverOptions) Validate() error {
 	for _, a := range []struct{ flag, addr string }{{"primary", o.Primary}, {"candidate", o.Candidate}} {
 		if _, _, err := splitAddr(a.addr); err != nil {
-			return fmt.Errorf("switchover %s: %w", a.flag, err)
+			return fmt.Errorf("%s: %w", a.flag, err)
+		}
+	}
+	for _, a := range o.AllowUnreachable {
+		if _, _, err := splitAddr(a); err != nil {
+			return fmt.Errorf("allow-unreachable: %w", err)
 		}
 	}
 	if o.Timeout < 0 || o.MaxWindow < 0 || o.MaxLag < 0 {
-		return fmt.Errorf("switchover: %w: negative duration", ErrInvalidValue)
+		return fmt.Errorf("%w: negative duration", ErrInvalidValue)
 	}
 	switch o.Fence {
 	case "", FenceLock, FenceRefuse:
 	default:
-		return fmt.Errorf("switchover: %w: fence mode %q (want lock or refuse)", ErrInvalidValue, o.Fence)
+		return fmt.Errorf("%w: fence mode %q (want lock or refuse)", ErrInvalidValue, o.Fence)
 	}
 	return nil
 }
 
-func (o *SwitchoverOptions) defaults(c *Client) {
+func (o *SwitchoverOptions) defaults(s Servers) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
@@ -79,8 +91,8 @@ func (o *SwitchoverOptions) defaults(c *Client) {
 	if o.MaxLag <= 0 {
 		o.MaxLag = 10 * time.Second
 	}
-	if o.Replication.User == "" && c != nil {
-		o.Replication = c.Credentials()
+	if o.Replication.User == "" && s != nil {
+		o.Replication = s.Credentials()
 	}
 	if o.Fence == "" {
 		o.Fence = FenceLock
@@ -90,42 +102,32 @@ func (o *SwitchoverOptions) defaults(c *Client) {
 	}
 }
 
-// CheckSwitchover is pure: it returns the checks that passed, or a *RefusalError with every reason to refuse
-// switching t from o.Primary to o.Candidate.
+// CheckSwitchover is pure: it returns the checks that passed, or a *RefusalError with every check, passed or
+// failed, and every reason to refuse switching t from o.Primary to o.Candidate.
 func CheckSwitchover(t *Topology, o SwitchoverOptions) ([]PreflightCheck, error) {
 	o.defaults(nil)
 	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
-	var reasons []error
-	var ok []PreflightCheck
-	pass := func(name, format string, args ...any) {
-		ok = append(ok, PreflightCheck{Name: name, Detail: fmt.Sprintf(format, args...)})
+	return checkSwitchover(t, o).result()
+}
+
+// checkSwitchover is CheckSwitchover on options with defaults and resolved addresses.
+func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
+	l := &checklist{op: "switchover"}
+	x, y, ok := l.pair(t, "primary", o.Primary, "candidate", o.Candidate)
+	if !ok {
+		return l
 	}
-	x, y := t.Instances[o.Primary], t.Instances[o.Candidate]
-	for _, e := range []struct {
-		addr string
-		in   *Instance
-	}{{o.Primary, x}, {o.Candidate, y}} {
-		if e.in == nil {
-			reasons = append(reasons, because(ErrUnknownInstance, e.addr))
-		} else if e.in.Error != "" {
-			reasons = append(reasons, because(ErrUnreachable, e.addr+": "+e.in.Error))
-		}
-	}
-	if len(reasons) > 0 {
-		return nil, &RefusalError{Op: "switchover", Reasons: reasons}
-	}
-	if o.Primary == o.Candidate {
-		return nil, &RefusalError{Op: "switchover", Reasons: []error{because(ErrSameInstance, o.Primary)}}
-	}
+	l.known = true
+	l.allReadable(t, o.AllowUnreachable)
 	if x.Replication != nil {
-		reasons = append(reasons, because(ErrPrimaryReplicates, fmt.Sprintf("%s replicates from %s", o.Primary, x.Master)))
+		l.fail("primary is a root", ErrPrimaryReplicates, fmt.Sprintf("%s replicates from %s", o.Primary, x.Master))
 	} else {
-		pass("primary is a root", "%s replicates from no one", o.Primary)
+		l.pass("primary is a root", "%s replicates from no one", o.Primary)
 	}
 	if y.Master != o.Primary {
-		reasons = append(reasons, because(ErrNotReplica, fmt.Sprintf("%s is not a direct replica of %s (its master: %q)", o.Candidate, o.Primary, y.Master)))
+		l.fail("direct replica", ErrNotReplica, fmt.Sprintf("%s is not a direct replica of %s (its master: %q)", o.Candidate, o.Primary, y.Master))
 	} else {
-		pass("direct replica", "%s replicates from %s", o.Candidate, o.Primary)
+		l.pass("direct replica", "%s replicates from %s", o.Candidate, o.Primary)
 	}
 	// The candidate and every replica to move must replicate, by GTID, without lag beyond the bound.
 	replicas := []string{o.Candidate}
@@ -134,50 +136,60 @@ func CheckSwitchover(t *Topology, o SwitchoverOptions) ([]PreflightCheck, error)
 			replicas = append(replicas, c)
 		}
 	}
+	healthy := true
 	for _, a := range replicas {
 		r := t.Instances[a]
 		switch {
-		case r.Error != "":
-			reasons = append(reasons, because(ErrUnreachable, a+": "+r.Error))
+		case r.Error != "": // reported by allReadable
+			healthy = false
 			continue
 		case r.Replication == nil:
 			continue
 		case !r.Replication.Healthy():
-			reasons = append(reasons, because(ErrReplicaUnhealthy, fmt.Sprintf("%s: io=%s sql=%s %s%s", a, r.Replication.IORunning,
-				r.Replication.SQLRunning, r.Replication.LastIOError, r.Replication.LastSQLError)))
-		case r.Replication.SecondsBehind == nil || time.Duration(*r.Replication.SecondsBehind)*time.Second > o.MaxLag:
-			lag := "NULL"
-			if r.Replication.SecondsBehind != nil {
-				lag = fmt.Sprintf("%ds", *r.Replication.SecondsBehind)
+			l.fail("replication healthy", ErrReplicaUnhealthy, fmt.Sprintf("%s: io=%s sql=%s %s%s", a, r.Replication.IORunning,
+				r.Replication.SQLRunning, r.Replication.LastIOError, r.Replication.LastSQLError))
+			healthy = false
+		default:
+			if lag, ok := r.Replication.Lag(); !ok || lag > o.MaxLag {
+				l.fail("lag", ErrLagTooHigh, fmt.Sprintf("%s is %s behind beyond its delay of %ds (bound %v)", a, r.Replication.LagString(), r.Replication.SQLDelay, o.MaxLag))
+				healthy = false
 			}
-			reasons = append(reasons, because(ErrLagTooHigh, fmt.Sprintf("%s is %s behind (bound %v)", a, lag, o.MaxLag)))
+		}
+		if f := r.Replication.FilterString(); a == o.Candidate && f != "" {
+			l.fail("candidate not filtered", ErrReplicationFilter, fmt.Sprintf("%s has replication filters (%s): the writes it skipped would be lost", a, f))
+			healthy = false
+		}
+		if a == o.Candidate && r.Replication.Delayed() {
+			l.fail("candidate not delayed", ErrDelayedCandidate, fmt.Sprintf("%s applies with MASTER_DELAY=%d: it would stay behind in the window; "+
+				"remove its delay first (CHANGE MASTER TO MASTER_DELAY=0) or promote another replica", a, r.Replication.SQLDelay))
+			healthy = false
 		}
 		if r.Replication != nil && r.Replication.UsingGTID != "Slave_Pos" && r.Replication.UsingGTID != "Current_Pos" {
-			reasons = append(reasons, because(ErrNoGTID, a+" replicates by file and position"))
+			l.fail("GTID", ErrNoGTID, a+" replicates by file and position")
 		}
 	}
-	if !hasReason(reasons, ErrReplicaUnhealthy, ErrLagTooHigh) {
-		pass("healthy, no lag", "%s healthy with lag within %v", strings.Join(replicas, ", "), o.MaxLag)
+	if healthy {
+		l.pass("healthy, no lag", "%s healthy with lag within %v (beyond any MASTER_DELAY, which moved replicas keep)", strings.Join(replicas, ", "), o.MaxLag)
 	}
 	errant := false
 	for _, p := range t.Problems {
 		if p.Kind == ProblemErrant {
 			errant = true
-			reasons = append(reasons, because(ErrErrantGTID, p.Instance+": "+p.Detail))
+			l.fail("no errant GTIDs", ErrErrantGTID, p.Instance+": "+p.Detail)
 		}
 	}
 	if !errant {
-		pass("no errant GTIDs", "no instance of the tree has transactions its master lacks")
+		l.pass("no errant GTIDs", "no instance of the tree has transactions its master lacks")
 	}
 	if x.BinlogFormat != y.BinlogFormat {
-		reasons = append(reasons, because(ErrBinlogFormat, fmt.Sprintf("%s uses %s, %s uses %s", o.Primary, x.BinlogFormat, o.Candidate, y.BinlogFormat)))
+		l.fail("binlog format", ErrBinlogFormat, fmt.Sprintf("%s uses %s, %s uses %s", o.Primary, x.BinlogFormat, o.Candidate, y.BinlogFormat))
 	} else {
-		pass("binlog format", "both %s", x.BinlogFormat)
+		l.pass("binlog format", "both %s", x.BinlogFormat)
 	}
 	if !y.LogBin || !y.LogSlaveUpdates {
-		reasons = append(reasons, because(ErrNoBinlog, fmt.Sprintf("%s: log_bin=%v log_slave_updates=%v; its replicas would miss writes", o.Candidate, y.LogBin, y.LogSlaveUpdates)))
+		l.fail("candidate binlog", ErrNoBinlog, fmt.Sprintf("%s: log_bin=%v log_slave_updates=%v; its replicas would miss writes", o.Candidate, y.LogBin, y.LogSlaveUpdates))
 	} else {
-		pass("candidate binlog", "%s has log_bin and log_slave_updates", o.Candidate)
+		l.pass("candidate binlog", "%s has log_bin and log_slave_updates", o.Candidate)
 	}
 	var writable []string
 	for _, a := range t.sortedAddrs() {
@@ -186,308 +198,225 @@ func CheckSwitchover(t *Topology, o SwitchoverOptions) ([]PreflightCheck, error)
 		}
 	}
 	if len(writable) > 0 {
-		reasons = append(reasons, because(ErrMultipleWritable, "writable besides the primary: "+strings.Join(writable, ", ")))
+		l.fail("one writable", ErrMultipleWritable, "writable besides the primary: "+strings.Join(writable, ", "))
 	} else {
-		pass("one writable", "only %s is writable", o.Primary)
+		l.pass("one writable", "only %s is writable", o.Primary)
 	}
-	for _, l := range t.loops() {
-		reasons = append(reasons, because(ErrLoop, strings.Join(l, " -> ")))
+	loops := t.loops()
+	for _, lp := range loops {
+		l.fail("no loop", ErrLoop, strings.Join(lp, " -> "))
 	}
-	if len(reasons) > 0 {
-		return nil, &RefusalError{Op: "switchover", Reasons: reasons}
+	if len(loops) == 0 {
+		l.pass("no loop", "no replication loop in the tree")
 	}
-	return ok, nil
+	return l
 }
 
-func hasReason(reasons []error, sentinels ...error) bool {
-	for _, r := range reasons {
-		for _, s := range sentinels {
-			if u, ok := r.(*reason); ok && u.err == s {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// PlanSwitchover checks the switchover against t and against live X (connected accounts that write through
-// read_only), and returns its plan. The steps, in order (Vitess's ordering: the candidate catches up before
-// the primary is demoted):
+// PlanSwitchover checks the switchover against t, that dbstate's account holds every privilege the steps use
+// on every instance they touch (PrimaryPrivileges, CandidatePrivileges, MovePrivileges, ReadPrivileges), and
+// against live X (connected accounts that write through read_only), and returns its plan, which runs once (Plan.OneShot). The steps, in order (Vitess's ordering: the
+// candidate catches up before the primary is demoted), each built by its own function:
 //
-//  1. move X's other replicas under Y (each waits until Y has its position);
-//  2. wait until Y has X's current position, while X still takes writes;
-//  3. lock the accounts that write through read_only (not binlogged, X only);
-//  4. set X read-only;
-//  5. kill the remaining client sessions on X;
-//  6. wait with MASTER_GTID_WAIT until Y has X's final gtid_binlog_pos (bounded by MaxWindow);
+//  1. move X's other replicas under Y (moveStep; each waits until Y has its position);
+//  2. wait until Y has X's current position, while X still takes writes (catchUpStep);
+//  3. lock the accounts that write through read_only (not binlogged, X only) (fenceWritersStep);
+//  4. set X read-only (setReadOnlyStep);
+//  5. kill the remaining client sessions on X (killSessionsStep);
+//  6. wait with MASTER_GTID_WAIT until Y has X's final gtid_binlog_pos, bounded by MaxWindow
+//     (waitForCandidateStep);
 //  7. promote Y: stop replication, check that X logged nothing since the final wait, make Y writable (the point of
-//     no return), forget its master;
-//  8. repoint X under Y with MASTER_DEMOTE_TO_SLAVE=1 (or gtid_slave_pos from gtid_binlog_pos before 10.10);
+//     no return) (promoteStep), and forget its master (resetCandidateStep);
+//  8. repoint X under Y with MASTER_DEMOTE_TO_SLAVE=1 (or gtid_slave_pos from gtid_binlog_pos before 10.10)
+//     (repointOldPrimaryStep);
 //  9. unlock the fenced accounts on X: a cleanup step, which runs even when an earlier step fails (after the
-//     rollback, or past the point of no return), so that no failure leaves them locked;
-//  10. verify that X and the moved replicas replicate from Y.
-func PlanSwitchover(ctx context.Context, c *Client, t *Topology, o SwitchoverOptions) (*Plan, error) {
+//     rollback, or past the point of no return), so that no failure leaves them locked (unfenceWritersStep);
+//  10. verify that X and the moved replicas replicate from Y (verifyStep).
+func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOptions) (*Plan, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	adminAsRepl := o.Replication.User == ""
-	o.defaults(c)
+	o.defaults(s)
+	// X and Y are the addresses the operator gave: the steps connect to them and CHANGE MASTER names Y by
+	// them, whatever the servers report as report_host. kx and ky are their keys in t, for lookups.
+	X, Y := operatorAddr(o.Primary), operatorAddr(o.Candidate)
 	o.Primary, o.Candidate = t.Resolve(o.Primary), t.Resolve(o.Candidate)
-	checks, err := CheckSwitchover(t, o)
-	if err != nil {
-		return nil, err
+	kx, ky := o.Primary, o.Candidate
+	connect := func(key string) string {
+		switch key {
+		case kx:
+			return X
+		case ky:
+			return Y
+		}
+		return key
 	}
-	X, Y := o.Primary, o.Candidate
-	x := t.Instances[X]
-	fi, err := c.detectFence(ctx, X, o.NeverLock)
-	if err != nil {
-		return nil, err
-	}
-	p := &Plan{Kind: "switchover", Summary: fmt.Sprintf("make %s the primary in place of %s", Y, X), Preflight: checks}
-	if o.Fence == FenceRefuse {
-		if w := fi.writers(); w != "" {
-			return nil, &RefusalError{Op: "switchover", Reasons: []error{because(ErrUnfencedWriters,
-				fmt.Sprintf("connected to %s with READ ONLY ADMIN or ALL PRIVILEGES: %s", X, w))}}
+	l := checkSwitchover(t, o)
+	account := s.Credentials().User
+	var others []string // X's replicas other than Y, by key
+	for _, r := range t.Children(kx) {
+		if r != ky {
+			others = append(others, r)
 		}
 	}
-	if len(fi.accounts) > 0 {
-		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers fenced", Detail: fmt.Sprintf(
-			"%s write through read_only; they will be locked on %s for the window", accountList(fi.accounts), X)})
-	} else {
-		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers", Detail: "no connected account writes through read_only"})
+	if l.known {
+		order := append([]string{X, Y}, others...)
+		needs := map[string][]Privilege{
+			X: append(slices.Clip(ReadPrivileges), PrimaryPrivileges...),
+			Y: append(slices.Clip(ReadPrivileges), CandidatePrivileges...),
+		}
+		for _, r := range others {
+			needs[r] = append(slices.Clip(ReadPrivileges), MovePrivileges...)
+		}
+		account = checkPrivileges(ctx, l, s, order, needs)
+		var below []string
+		for _, d := range t.Descendants(kx) {
+			below = append(below, connect(d))
+		}
+		checkErrantLive(ctx, l, s, X, below)
+		checkReplicationLogin(ctx, l, s, Y, o, adminAsRepl)
 	}
-	if len(fi.unlocked) > 0 {
+	checks, err := l.result()
+	if err != nil {
+		return nil, err
+	}
+	x := t.Instances[kx]
+	fi, err := s.Writers(ctx, X, o.NeverLock)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Kind: "switchover", Summary: fmt.Sprintf("make %s the primary in place of %s", Y, X), Preflight: checks, OneShot: true, Account: account}
+	if o.Fence == FenceRefuse {
+		if w := fi.writers(); w != "" {
+			l := &checklist{op: "switchover", checks: checks}
+			l.fail("writers", ErrUnfencedWriters, fmt.Sprintf("connected to %s with READ ONLY ADMIN or ALL PRIVILEGES: %s", X, w))
+			_, err := l.result()
+			return nil, err
+		}
+	}
+	if len(fi.Accounts) > 0 {
+		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers fenced", Passed: true, Detail: fmt.Sprintf(
+			"%s write through read_only; they will be locked on %s for the window", accountList(fi.Accounts), X)})
+	} else {
+		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers", Passed: true, Detail: "no connected account writes through read_only"})
+	}
+	if len(fi.Unlocked) > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (NeverLock): their "+
-			"sessions are killed, but a new session in the window could write to %s", accountList(fi.unlocked), X))
+			"sessions are killed, but a new session in the window could write to %s", accountList(fi.Unlocked), X))
 	}
 	if adminAsRepl {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("no replication credentials given: %s will replicate as dbstate's own login %q, "+
 			"whose password it stores in its master.info; prefer an account with REPLICATION SLAVE only", X, o.Replication.User))
 	}
-	if fi.shared > 0 {
+	if fi.Shared > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%d other sessions use dbstate's own user (account %s, which bypasses read_only); "+
-			"they are killed but the account cannot be locked", fi.shared, fi.self))
-	}
-	yh, yp, err := splitAddr(Y)
-	if err != nil {
-		return nil, err
+			"they are killed but the account cannot be locked", fi.Shared, fi.Self))
 	}
 	var moved []string
-	for _, r := range t.Children(X) {
-		if r == Y {
-			continue
-		}
-		st, err := moveStep(c, t.Resolve, r, X, Y, o.Timeout)
+	for _, r := range others {
+		st, err := moveStep(s, t.Resolve, r, t.Instances[r].Replication.MasterAddr(), Y, delayOf(t.Instances[r]), o.Timeout)
 		if err != nil {
 			return nil, err
 		}
 		moved = append(moved, r)
 		p.Steps = append(p.Steps, st)
 	}
-	p.Steps = append(p.Steps, &Step{
-		Name: "catch-up", Instance: Y,
-		Description:  fmt.Sprintf("wait (up to %v) until %s has applied %s's current gtid_binlog_pos, while %s still takes writes", o.Timeout, Y, X, X),
-		Precondition: fmt.Sprintf("%s replicates from %s with both threads running", Y, X),
-		Check:        func(ctx context.Context) error { return checkReplicating(ctx, c, t.Resolve, Y, X) },
-		Do: func(ctx context.Context) error {
-			v, err := c.vars(ctx, X)
-			if err != nil {
-				return err
-			}
-			return c.waitFor(ctx, Y, v.GTIDBinlogPos, o.Timeout)
-		},
-	})
-
-	// Fencing: the accounts are re-detected when the step runs; undo, and the cleanup step unfence-writers, unlock
-	// exactly those it locked and not yet unlocked.
-	var lockMu sync.Mutex
-	var locked []Account
-	unlock := func(ctx context.Context) error {
-		lockMu.Lock()
-		accs := append([]Account(nil), locked...)
-		lockMu.Unlock()
-		return c.setAccountsLocked(ctx, X, accs, false, func(a Account) {
-			lockMu.Lock()
-			locked = slices.DeleteFunc(locked, func(b Account) bool { return a == b })
-			lockMu.Unlock()
-		})
+	repoint, err := repointOldPrimaryStep(s, X, Y, o.Replication, VersionAtLeast(x.Version, 10, 10))
+	if err != nil {
+		return nil, err
 	}
-	p.Steps = append(p.Steps, &Step{
-		Name: "fence-writers", Instance: X,
-		Description: fmt.Sprintf("lock (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the connected accounts that write through read_only "+
-			"(READ ONLY ADMIN or ALL PRIVILEGES, directly or through a role), re-detected now; at planning: %s", orNone(accountList(fi.accounts))),
-		UndoText: "unlock the accounts this step locked (sql_log_bin=0)",
-		Do: func(ctx context.Context) error {
-			now, err := c.detectFence(ctx, X, o.NeverLock)
-			if err != nil {
-				return err
-			}
-			if w := now.writers(); o.Fence == FenceRefuse && w != "" {
-				return fmt.Errorf("%w: connected to %s since planning: %s", ErrUnfencedWriters, X, w)
-			}
-			accs := mergeAccounts(fi.accounts, now.accounts)
-			return c.setAccountsLocked(ctx, X, accs, true, func(a Account) {
-				lockMu.Lock()
-				locked = append(locked, a)
-				lockMu.Unlock()
-			})
-		},
-		Undo: unlock,
-	})
-	wasReadOnly := x.ReadOnly
-	p.Steps = append(p.Steps, &Step{
-		Name: "set-read-only", Instance: X,
-		Description: fmt.Sprintf("SET GLOBAL read_only=1 on %s (the write-unavailability window starts)", X),
-		UndoText:    "SET GLOBAL read_only=0",
-		Do:          func(ctx context.Context) error { return c.exec(ctx, X, "SET GLOBAL read_only=1") },
-		Undo: func(ctx context.Context) error {
-			if wasReadOnly {
-				return nil
-			}
-			return c.exec(ctx, X, "SET GLOBAL read_only=0")
-		},
-	})
-	p.Steps = append(p.Steps, &Step{
-		Name: "kill-sessions", Instance: X,
-		Description: fmt.Sprintf("KILL CONNECTION every client session on %s except dbstate's own and replicas' binlog dumps, and wait until they are gone", X),
-		Do: func(ctx context.Context) error {
-			_, err := c.killClientSessions(ctx, X, 5*time.Second)
-			return err
-		},
-	})
-	var finalPos Position
-	p.Steps = append(p.Steps, &Step{
-		Name: "wait-for-candidate", Instance: Y,
-		Description:  fmt.Sprintf("read %s's final gtid_binlog_pos; MASTER_GTID_WAIT on %s (up to %v); check %s logged nothing since", X, Y, o.MaxWindow, X),
-		Precondition: fmt.Sprintf("%s is read-only", X),
-		Check: func(ctx context.Context) error {
-			v, err := c.vars(ctx, X)
-			if err != nil {
-				return err
-			}
-			if !v.ReadOnly {
-				return fmt.Errorf("%s is writable again", X)
-			}
-			return nil
-		},
-		Do: func(ctx context.Context) error {
-			v, err := c.vars(ctx, X)
-			if err != nil {
-				return err
-			}
-			finalPos = v.GTIDBinlogPos
-			if err := c.waitFor(ctx, Y, finalPos, o.MaxWindow); err != nil {
-				return err
-			}
-			after, err := c.vars(ctx, X)
-			if err != nil {
-				return err
-			}
-			if after.GTIDBinlogPos.String() != finalPos.String() {
-				return fmt.Errorf("%s logged more transactions while read-only (%s -> %s): a writer is not fenced", X, finalPos, after.GTIDBinlogPos)
-			}
-			return nil
-		},
-	})
-	stopped := false
-	p.Steps = append(p.Steps, &Step{
-		Name: "promote", Instance: Y,
-		Description: fmt.Sprintf("STOP SLAVE on %s; check it has %s's final position; right before the point of no return, read %s's "+
-			"gtid_binlog_pos and read_only again and fail (rolling back) if %s logged anything %s lacks or is writable; "+
-			"SET GLOBAL read_only=0 on %s (the window ends)", Y, X, X, X, Y, Y),
-		UndoText:        fmt.Sprintf("SET GLOBAL read_only=1 and START SLAVE on %s, if they were changed", Y),
-		PointOfNoReturn: true,
-		Do: func(ctx context.Context) error {
-			if err := c.exec(ctx, Y, "STOP SLAVE"); err != nil {
-				return err
-			}
-			stopped = true
-			v, err := c.vars(ctx, Y)
-			if err != nil {
-				return err
-			}
-			if !v.GTIDCurrentPos.Contains(finalPos) {
-				return fmt.Errorf("%s stopped at %s, short of %s", Y, v.GTIDCurrentPos, finalPos)
-			}
-			// The last look at X: a session that was not fenced (a NeverLock account) may have written since the
-			// final wait. Y no longer replicates, so such a write would be lost once Y is writable.
-			xv, err := c.vars(ctx, X)
-			if err != nil {
-				return err
-			}
-			if !v.GTIDCurrentPos.Contains(xv.GTIDBinlogPos) {
-				return fmt.Errorf("%s logged transactions after the final wait (%s; %s has %s): a writer is not fenced",
-					X, xv.GTIDBinlogPos, Y, v.GTIDCurrentPos)
-			}
-			if !xv.ReadOnly {
-				return fmt.Errorf("%s is writable again", X)
-			}
-			return c.exec(ctx, Y, "SET GLOBAL read_only=0")
-		},
-		Undo: func(ctx context.Context) error {
-			if !stopped {
-				return nil
-			}
-			return c.exec(ctx, Y, "SET GLOBAL read_only=1", "START SLAVE")
-		},
-	})
-	p.Steps = append(p.Steps, &Step{
-		Name: "reset-candidate", Instance: Y,
-		Description: fmt.Sprintf("RESET SLAVE ALL on %s: it replicates from no one", Y),
-		Do:          func(ctx context.Context) error { return c.exec(ctx, Y, "RESET SLAVE ALL") },
-	})
-	demote := ChangeMaster{Host: yh, Port: yp, User: o.Replication.User, Password: o.Replication.Password, DemoteToSlave: VersionAtLeast(x.Version, 10, 10)}
-	how := "MASTER_DEMOTE_TO_SLAVE=1 puts its gtid_binlog_pos into gtid_slave_pos"
-	if !demote.DemoteToSlave {
-		how = "SET GLOBAL gtid_slave_pos = its gtid_binlog_pos first (before 10.10)"
+	fs := &fenceState{}
+	hand := &handoff{}
+	restored := map[string]string{Y: t.Instances[ky].Replication.MasterAddr()}
+	for _, r := range others {
+		restored[r] = t.Instances[r].Replication.MasterAddr()
 	}
-	p.Steps = append(p.Steps, &Step{
-		Name: "repoint-old-primary", Instance: X,
-		Description: fmt.Sprintf("%s; START SLAVE (%s)", demote.Redacted(), how),
-		Do: func(ctx context.Context) error {
-			if !demote.DemoteToSlave {
-				if err := c.exec(ctx, X, "STOP SLAVE", "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
-					return err
-				}
-			}
-			return c.changeMaster(ctx, X, demote, true)
-		},
-	})
-	p.Steps = append(p.Steps, &Step{
-		Name: "unfence-writers", Instance: X,
-		Description: "unlock the accounts locked by fence-writers and not unlocked yet (sql_log_bin=0); " +
-			"it runs even when an earlier step fails, past the point of no return too",
-		Cleanup: true,
-		Do:      unlock,
-	})
-	p.Steps = append(p.Steps, &Step{
-		Name: "verify", Instance: X,
-		Description: fmt.Sprintf("wait (up to 10s) until %s and %s replicate from %s with both threads running",
-			X, orNone(strings.Join(moved, ", ")), Y),
-		Do: func(ctx context.Context) error {
-			for _, r := range append([]string{X}, moved...) {
-				if err := c.waitReplicating(ctx, r, Y, 10*time.Second); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	})
+	p.VerifyRollback = func(ctx context.Context) error { return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs) }
+	p.Steps = append(p.Steps,
+		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
+		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),
+		setReadOnlyStep(s, X, o.MaxWindow),
+		killSessionsStep(s, X),
+		waitForCandidateStep(s, X, Y, o.MaxWindow, hand),
+		promoteStep(s, X, Y, hand),
+		resetCandidateStep(s, Y),
+		repoint,
+		unfenceWritersStep(s, X, fs),
+		verifyStep(s, Y, append([]string{X}, moved...)),
+	)
 	return p, nil
 }
 
-func checkReplicating(ctx context.Context, c *Client, resolve func(string) string, replica, master string) error {
-	s, err := c.replicaStatus(ctx, replica)
+// checkReplicationLogin logs in to Y as the replication account, so that a wrong password or a missing grant
+// is found before step 1, not after the point of no return.
+func checkReplicationLogin(ctx context.Context, l *checklist, s Servers, Y string, o SwitchoverOptions, adminAsRepl bool) {
+	const name = "replication login"
+	switch {
+	case adminAsRepl:
+		l.pass(name, "dbstate's own login replicates (see the warning)")
+		return
+	case o.SkipReplicationLogin:
+		l.pass(name, "not checked (asked): %q logging in to %s is not verified", o.Replication.User, Y)
+		return
+	case o.Replication.Password == "":
+		l.pass(name, "not checked: no password given, the old primary keeps the one in its master.info")
+		return
+	}
+	p, err := s.LoginPrivileges(ctx, Y, o.Replication)
 	if err != nil {
-		return err
+		l.fail(name, ErrReplicationLogin, fmt.Sprintf("%q cannot log in to %s from dbstate's host: %v", o.Replication.User, Y, err))
+		return
 	}
-	if s == nil || resolve(s.MasterAddr()) != master {
-		return fmt.Errorf("%w: %s does not replicate from %s", ErrNotReplica, replica, master)
+	if !p.Has(privReplSlave) {
+		l.fail(name, ErrReplicationLogin, fmt.Sprintf("%s on %s lacks REPLICATION SLAVE", p.Account, Y))
+		return
 	}
-	if !s.Healthy() {
-		return fmt.Errorf("%w: %s: io=%s sql=%s %s%s", ErrReplicaUnhealthy, replica, s.IORunning, s.SQLRunning, s.LastIOError, s.LastSQLError)
+	l.pass(name, "%s logs in to %s and holds REPLICATION SLAVE", p.Account, Y)
+}
+
+// verifyRestored reads back what a rolled-back switchover must have restored: X writable (if it was), every
+// replica replicating from the master it had (both threads running, within 10 s), no account still locked by
+// the fence, and no replica with a GTID that X lacks.
+func verifyRestored(ctx context.Context, s Servers, X string, writable bool, replicas map[string]string, fs *fenceState) error {
+	var errs []error
+	if v, err := s.Vars(ctx, X); err != nil {
+		errs = append(errs, err)
+	} else if writable && v.ReadOnly {
+		errs = append(errs, fmt.Errorf("%s is still read-only", X))
 	}
-	return nil
+	if left := fs.snapshot(); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("still locked on %s: %s", X, accountList(left)))
+	}
+	addrs := make([]string, 0, len(replicas))
+	for r := range replicas {
+		addrs = append(addrs, r)
+	}
+	slices.Sort(addrs)
+	got := map[string]Position{}
+	for _, r := range addrs {
+		if err := waitReplicating(ctx, s, r, replicas[r], 10*time.Second); err != nil {
+			errs = append(errs, err)
+		}
+		if v, err := s.Vars(ctx, r); err == nil {
+			got[r] = v.GTIDBinlogPos
+		}
+	}
+	if v, err := s.Vars(ctx, X); err == nil {
+		for _, r := range addrs {
+			if e := ErrantAgainst(got[r], v.GTIDBinlogPos.Merge(v.GTIDCurrentPos)); len(e) > 0 {
+				errs = append(errs, fmt.Errorf("%s has %s, which %s lacks", r, Position(e), X))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// operatorAddr is an address as the operator gave it, with localhost written 127.0.0.1 (as NormalizeAddr).
+func operatorAddr(addr string) string {
+	if h, p, err := splitAddr(addr); err == nil {
+		return NormalizeAddr(h, p)
+	}
+	return addr
 }
 
 func accountList(as []Account) string {
@@ -518,17 +447,12 @@ func mergeAccounts(a, b []Account) []Account {
 }
 
 // Switchover discovers the topology from X and Y, plans the switchover and executes it.
-func Switchover(ctx context.Context, c *Client, o SwitchoverOptions, eo ExecOptions) (*Plan, error) {
+func Switchover(ctx context.Context, s Servers, o SwitchoverOptions, eo ExecOptions) (*Plan, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	t, err := Discover(ctx, c, []string{o.Primary, o.Candidate}, DiscoverOptions{Diagnose: DiagnoseOptions{MaxLag: o.MaxLag}})
-	if err != nil {
-		return nil, err
-	}
-	p, err := PlanSwitchover(ctx, c, t, o)
-	if err != nil {
-		return nil, err
-	}
-	return p, p.Execute(ctx, eo)
+	do := DiscoverOptions{Diagnose: DiagnoseOptions{MaxLag: o.MaxLag}}
+	return discoverPlanExecute(ctx, s, []string{o.Primary, o.Candidate}, do, eo, func(t *Topology) (*Plan, error) {
+		return PlanSwitchover(ctx, s, t, o)
+	})
 }

@@ -363,35 +363,75 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 			if !errors.As(err, &ee) || !errors.Is(err, injected) || !ee.RolledBack {
 				t.Fatalf("err = %v, want a rolled-back ExecError\naudit:\n%s", err, audit)
 			}
-			if !strings.Contains(err.Error(), "rolled back") {
-				t.Fatalf("the error does not tell the user: %v", err)
+			want := "rolled back"
+			if ee.NothingChanged {
+				want = "nothing changed"
+			}
+			if !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "INCOMPLETE") {
+				t.Fatalf("the error does not tell the user %q: %v", want, err)
+			}
+			if (step == "move-replica") != ee.NothingChanged {
+				t.Fatalf("NothingChanged = %v for a failure before %s: %v", ee.NothingChanged, step, err)
 			}
 			assertOriginal(t, c, p, replicas)
 		})
 	}
 
 	t.Run("candidate SQL thread stopped before the final wait", func(t *testing.T) {
-		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{MaxWindow: time.Second}, func(ctx context.Context, s *dbstate.Step) error {
+		// The wait fails as soon as it sees the SQL thread stopped, not at the end of the window.
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{MaxWindow: time.Minute}, func(ctx context.Context, s *dbstate.Step) error {
 			if s.Name == "set-read-only" {
 				r1.StopSQLThread(t)
 				p.Exec(t, "INSERT INTO test.w (seq, via, at) VALUES (-1, 0, NOW(6))") // something r1 must apply
 			}
 			return nil
 		})
-		if !errors.Is(err, dbstate.ErrWaitTimeout) {
-			t.Fatalf("err = %v, want ErrWaitTimeout\naudit:\n%s", err, audit)
+		if !errors.Is(err, dbstate.ErrCandidateStopped) {
+			t.Fatalf("err = %v, want ErrCandidateStopped\naudit:\n%s", err, audit)
 		}
 		r1.StartSQLThread(t)
 		assertOriginal(t, c, p, replicas)
 	})
 
-	t.Run("catch-up times out on a lagging candidate", func(t *testing.T) {
-		r1.AddLag(t, 60*time.Second)
-		p.Exec(t, "INSERT INTO test.w (seq, via, at) VALUES (-2, 0, NOW(6))")
-		time.Sleep(200 * time.Millisecond)
-		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{Timeout: time.Second}, nil)
-		if !errors.Is(err, dbstate.ErrWaitTimeout) && !errors.Is(err, dbstate.ErrPositionUnreachable) {
+	t.Run("catch-up times out on a candidate that falls behind after planning", func(t *testing.T) {
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{Timeout: time.Second}, func(ctx context.Context, s *dbstate.Step) error {
+			if s.Name == "catch-up" {
+				r1.AddLag(t, 30*time.Second)
+				p.Exec(t, "INSERT INTO test.w (seq, via, at) VALUES (-2, 0, NOW(6))")
+			}
+			return nil
+		})
+		if !errors.Is(err, dbstate.ErrWaitTimeout) {
 			t.Fatalf("err = %v, want a timeout\naudit:\n%s", err, audit)
+		}
+		r1.AddLag(t, 0)
+		assertOriginal(t, c, p, replicas)
+	})
+
+	t.Run("LOCK TABLES on the primary: read_only waits at most the window, then a rollback", func(t *testing.T) {
+		p.Exec(t, "CREATE TABLE IF NOT EXISTS test.lockme (id INT)")
+		conn, err := p.DB().Conn(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(context.Background(), "LOCK TABLES test.lockme WRITE"); err != nil {
+			t.Fatal(err)
+		}
+		_, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{MaxWindow: time.Second}, nil)
+		conn.ExecContext(context.Background(), "UNLOCK TABLES")
+		var ee *dbstate.ExecError
+		if !errors.As(err, &ee) || ee.Step != "set-read-only" || !ee.RolledBack || !strings.Contains(err.Error(), "LOCK TABLES or a long write") {
+			t.Fatalf("err = %v, want set-read-only to fail and roll back\naudit:\n%s", err, audit)
+		}
+		assertOriginal(t, c, p, replicas)
+	})
+
+	t.Run("a delayed candidate is refused, nothing changed", func(t *testing.T) {
+		r1.AddLag(t, 60*time.Second)
+		_, _, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, nil)
+		if !errors.Is(err, dbstate.ErrDelayedCandidate) {
+			t.Fatalf("err = %v, want ErrDelayedCandidate", err)
 		}
 		r1.AddLag(t, 0)
 		assertOriginal(t, c, p, replicas)
@@ -404,9 +444,11 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 			}
 			return nil
 		})
+		// Everything was undone, but r1 is dead: the rollback is not called verified.
 		var ee *dbstate.ExecError
-		if !errors.As(err, &ee) || !ee.RolledBack {
-			t.Fatalf("err = %v, want a rolled-back ExecError\naudit:\n%s", err, audit)
+		if !errors.As(err, &ee) || ee.RolledBack || ee.VerifyErr == nil || !strings.Contains(ee.VerifyErr.Error(), r1.Addr()) ||
+			len(ee.UndoErrs) > 0 || !strings.Contains(err.Error(), "rollback NOT VERIFIED") {
+			t.Fatalf("err = %v, want a rollback that is not verified because of r1\naudit:\n%s", err, audit)
 		}
 		// The other replicas are back under p and p is writable, with r1 dead.
 		assertOriginal(t, c, p, []*dbtest.Instance{r2, r3})

@@ -22,6 +22,8 @@ type Instance struct {
 	Master      string         `json:"master,omitempty"`   // Replication.MasterAddr(), "" for a root
 	Replicas    []string       `json:"replicas,omitempty"` // from SHOW SLAVE HOSTS, sorted
 	Error       string         `json:"error,omitempty"`    // set when the instance could not be read
+	// Denied: the instance answered but refused a read for lack of a privilege (Error names it).
+	Denied bool `json:"denied,omitempty"`
 }
 
 // Topology is the discovered replication tree (or forest) and what is wrong with it.
@@ -73,6 +75,7 @@ type ProblemKind string
 // The diagnoses of Diagnose.
 const (
 	ProblemUnreachable   ProblemKind = "unreachable"
+	ProblemPrivilege     ProblemKind = "missing-privilege"   // it answered, but dbstate's account may not read it
 	ProblemBroken        ProblemKind = "replication-broken"  // a thread stopped with an error, or not connecting
 	ProblemStopped       ProblemKind = "replication-stopped" // a thread stopped without an error
 	ProblemLag           ProblemKind = "lag"
@@ -111,7 +114,11 @@ func Diagnose(t *Topology, opt DiagnoseOptions) []Problem {
 	for _, addr := range t.sortedAddrs() {
 		in := t.Instances[addr]
 		if in.Error != "" {
-			add(addr, ProblemUnreachable, "%s", in.Error)
+			kind := ProblemUnreachable
+			if in.Denied {
+				kind = ProblemPrivilege
+			}
+			add(addr, kind, "%s", in.Error)
 			continue
 		}
 		if !in.ReadOnly {
@@ -137,8 +144,8 @@ func Diagnose(t *Topology, opt DiagnoseOptions) []Problem {
 		case r.IORunning != "Yes":
 			add(addr, ProblemBroken, "IO thread is %s (cannot reach %s?)", r.IORunning, r.MasterAddr())
 		}
-		if r.SecondsBehind != nil && time.Duration(*r.SecondsBehind)*time.Second > opt.MaxLag {
-			add(addr, ProblemLag, "%ds behind master (bound %v)", *r.SecondsBehind, opt.MaxLag)
+		if lag, ok := r.Lag(); ok && lag > opt.MaxLag {
+			add(addr, ProblemLag, "%v behind master beyond its delay of %ds (bound %v)", lag, r.SQLDelay, opt.MaxLag)
 		}
 		if !strings.EqualFold(r.UsingGTID, "Slave_Pos") && !strings.EqualFold(r.UsingGTID, "Current_Pos") {
 			add(addr, ProblemNoGTID, "replicates by file and position (Using_Gtid=%s)", r.UsingGTID)
@@ -287,6 +294,9 @@ func (t *Topology) WriteTree(w io.Writer) error {
 }
 
 func (in *Instance) summary(root, masterKnown bool) string {
+	if in.Denied {
+		return fmt.Sprintf("%s LACKS PRIVILEGE (dbstate's account may not read it)", in.Addr)
+	}
 	if in.Error != "" {
 		return fmt.Sprintf("%s UNREACHABLE", in.Addr)
 	}
@@ -305,11 +315,10 @@ func (in *Instance) summary(root, masterKnown bool) string {
 	s := fmt.Sprintf("%s [%s] server_id=%d %s %s binlog=%s gtid=%s", in.Addr, role, in.ServerID, rw,
 		strings.SplitN(in.Version, "-", 2)[0], in.BinlogFormat, in.GTIDCurrentPos)
 	if r := in.Replication; r != nil {
-		lag := "NULL"
-		if r.SecondsBehind != nil {
-			lag = strconv.FormatInt(*r.SecondsBehind, 10) + "s"
+		s += fmt.Sprintf(" io=%s sql=%s lag=%s", r.IORunning, r.SQLRunning, r.LagString())
+		if r.Delayed() {
+			s += fmt.Sprintf(" delayed=%ds (intended: lag is counted beyond it)", r.SQLDelay)
 		}
-		s += fmt.Sprintf(" io=%s sql=%s lag=%s", r.IORunning, r.SQLRunning, lag)
 	}
 	return s
 }
@@ -328,7 +337,7 @@ type DiscoverOptions struct {
 // result. An unreachable instance is recorded with its error, not returned as an error. Instances are keyed by
 // report_host:port (else the address they were reached at, localhost written 127.0.0.1); one server reached
 // under several names (same server_id and port) is one instance, and Topology.Resolve maps the other names.
-func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOptions) (*Topology, error) {
+func Discover(ctx context.Context, r InstanceReader, seeds []string, opt DiscoverOptions) (*Topology, error) {
 	start := time.Now()
 	if opt.MaxInstances <= 0 {
 		opt.MaxInstances = 1000
@@ -361,7 +370,7 @@ func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOption
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				results[k] = readInstance(ctx, c, a)
+				results[k] = r.ReadInstance(ctx, a)
 			}()
 		}
 		wg.Wait()
@@ -420,10 +429,6 @@ func Discover(ctx context.Context, c *Client, seeds []string, opt DiscoverOption
 
 // ReadInstance reads one instance at addr (host:port or socket). Errors are recorded in Instance.Error.
 func (c *Client) ReadInstance(ctx context.Context, addr string) *Instance {
-	return readInstance(ctx, c, addr)
-}
-
-func readInstance(ctx context.Context, c *Client, addr string) *Instance {
 	// A server that accepts connections but does not answer must not hang the crawl.
 	ctx, cancel := context.WithTimeout(ctx, c.timeout+10*time.Second)
 	defer cancel()
@@ -434,6 +439,10 @@ func readInstance(ctx context.Context, c *Client, addr string) *Instance {
 	}
 	if err != nil {
 		in.Error = err.Error()
+		if isDenied(err) {
+			in.Denied = true
+			in.Error = "lacks privilege: " + in.Error
+		}
 		return in
 	}
 	// An instance is known by report_host:port when it sets report_host (the name SHOW SLAVE HOSTS gives its

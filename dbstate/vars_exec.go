@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -421,7 +422,11 @@ type VarsExecOptions struct {
 	// verification). nil means no audit log.
 	Audit io.Writer
 	// User is recorded in the audit log; empty means the OS user.
-	User   string
+	User string
+	// RunID names this push in the audit log; empty means a random one.
+	RunID string
+	// Host is recorded in the audit log; empty means os.Hostname.
+	Host   string
 	Logger *slog.Logger
 	// BeforePhase, when set, runs before each phase (snapshot, apply, read-back, restore); an error fails the push
 	// at that point (before restore it is logged and the restore runs anyway). Tests use it to inject faults.
@@ -501,7 +506,14 @@ func (p *VarsPlan) Execute(ctx context.Context, opt VarsExecOptions) (*VarsResul
 		res.Outcome = OutcomeNothingToDo
 		return done(nil)
 	}
-	a := &auditor{w: opt.Audit, user: opt.User, plan: p.Plan.Kind + ": " + p.Plan.Summary, log: opt.Logger}
+	if opt.RunID == "" {
+		opt.RunID = NewRunID()
+	}
+	if opt.Host == "" {
+		opt.Host, _ = os.Hostname()
+	}
+	a := &auditor{w: opt.Audit, log: opt.Logger, base: AuditRecord{Run: opt.RunID, Host: opt.Host, User: opt.User,
+		Account: p.Plan.Account, Plan: p.Plan.Kind + ": " + p.Plan.Summary}}
 	a.record(nil, "plan", "start", nil, 0)
 	// hook runs BeforePhase; its error fails the phase before anything of it runs.
 	hook := func(ctx context.Context, name string) []phaseError {

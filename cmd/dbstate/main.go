@@ -1,6 +1,6 @@
-// Command dbstate shows MariaDB replication topologies, moves replicas and switches primaries over. It is a thin
-// wrapper around the dbstate package: flags, credentials, output, exit codes (0 ok, 1 failure or problems found,
-// 2 usage).
+// Command dbstate shows MariaDB replication topologies, moves replicas, switches primaries over and reads its
+// audit logs. It is a thin wrapper around the dbstate package: flags, credentials, output, exit codes (0 ok, 1
+// failure, refusal or problems found, 2 usage).
 package main
 
 import (
@@ -12,8 +12,10 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate"
@@ -38,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: "check-config", Summary: "check the connection flags and option file, and try to connect", Run: runCheckConfig},
 		{Name: "vars", Summary: "plan or push runtime variables (SET GLOBAL) to many instances as one transaction", Run: runVars},
 		{Name: "exporter", Summary: "serve Prometheus metrics: desired beside observed state (variables, replication, topology)", Run: runExporter},
+		{Name: "audit", Summary: "read an audit log: one run as a timeline (audit show FILE)", Run: runAudit},
 	}
 	return cli.Dispatch(ctx, "dbstate", about, cmds, args, stdout, stderr)
 }
@@ -56,6 +59,7 @@ type conn struct {
 	tlsMode, tlsCA, tlsCert, tlsKey  string
 	timeout                          time.Duration
 	logLevel, logFormat              string
+	verbose                          bool
 }
 
 func (c *conn) register(fs *flag.FlagSet) {
@@ -66,14 +70,22 @@ func (c *conn) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate file (PEM)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "client key file (PEM)")
-	fs.DurationVar(&c.timeout, "connect-timeout", 5*time.Second, "timeout for connecting to an instance")
+	fs.DurationVar(&c.timeout, "connect-timeout", 5*time.Second, "bound for connecting to an instance: dial, TLS, handshake and login (must be > 0)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
+	fs.BoolVar(&c.verbose, "v", false, "verbose: --log-level debug (each step also logged on stderr)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 }
 
 // client resolves the credentials and returns a client and the option file's default address ("" if none).
 func (c *conn) client(stderr io.Writer) (*dbstate.Client, string, *slog.Logger, error) {
-	logger, err := cli.NewLogger(stderr, c.logLevel, c.logFormat)
+	if c.timeout <= 0 {
+		return nil, "", nil, cli.Usagef("--connect-timeout %v: must be > 0", c.timeout)
+	}
+	level := c.logLevel
+	if c.verbose {
+		level = "debug"
+	}
+	logger, err := cli.NewLogger(stderr, level, c.logFormat)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -81,14 +93,8 @@ func (c *conn) client(stderr io.Writer) (*dbstate.Client, string, *slog.Logger, 
 	_ = mysql.SetLogger(log.New(slogWriter{logger}, "", 0))
 	opt := &dbstate.OptionFile{}
 	if c.defaultsFile != "" {
-		f, err := os.Open(c.defaultsFile)
-		if err != nil {
+		if opt, err = dbstate.ReadOptionFile(c.defaultsFile); err != nil {
 			return nil, "", nil, cli.Usagef("--defaults-file: %v", err)
-		}
-		opt, err = dbstate.ParseOptionFile(f)
-		f.Close()
-		if err != nil {
-			return nil, "", nil, cli.Usagef("--defaults-file %s: %v", c.defaultsFile, err)
 		}
 	}
 	creds := dbstate.Credentials{User: opt.User, Password: opt.Password}
@@ -158,9 +164,27 @@ type seeds []string
 func (s *seeds) String() string     { return strings.Join(*s, ",") }
 func (s *seeds) Set(v string) error { *s = append(*s, v); return nil }
 
+// fail prints err with one prefix: prog's, unless err is a refusal or a plan's failure, which name their
+// operation themselves.
 func fail(stderr io.Writer, prog string, err error) int {
-	fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+	var re *dbstate.RefusalError
+	var ee *dbstate.ExecError
+	if errors.As(err, &re) || errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "dbstate %v\n", err)
+	} else {
+		fmt.Fprintf(stderr, "dbstate %s: %v\n", prog, err)
+	}
 	return cli.ExitCode(err)
+}
+
+// positive rejects a zero or negative duration flag: zero would otherwise silently mean a default.
+func positive(flags map[string]time.Duration) error {
+	for name, d := range flags {
+		if d <= 0 {
+			return cli.Usagef("--%s %v: must be > 0", name, d)
+		}
+	}
+	return nil
 }
 
 const showUsage = `
@@ -183,9 +207,12 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var ss seeds
 	fs.Var(&ss, "seed", "instance to start from, host:port or socket path (repeatable; default: the option file's host/socket)")
 	asJSON := fs.Bool("json", false, "print the full model as JSON")
-	maxLag := fs.Duration("max-lag", 10*time.Second, "report lag above this")
+	maxLag := fs.Duration("max-lag", 10*time.Second, "report lag above this (beyond a replica's MASTER_DELAY; must be > 0)")
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
+	}
+	if err := positive(map[string]time.Duration{"max-lag": *maxLag}); err != nil {
+		return fail(stderr, "topology show", err)
 	}
 	c, def, _, err := cn.client(stderr)
 	if err != nil {
@@ -197,6 +224,11 @@ func runShow(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if len(ss) == 0 {
 		return fail(stderr, "topology show", cli.Usagef("no --seed"))
+	}
+	for _, s := range ss {
+		if err := dbstate.ValidateAddr(s); err != nil {
+			return fail(stderr, "topology show", cli.Usagef("--seed: %v", err))
+		}
 	}
 	topo, err := dbstate.Discover(ctx, c, ss, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: *maxLag}})
 	if err != nil {
@@ -230,60 +262,149 @@ func (ch *change) register(fs *flag.FlagSet) {
 }
 
 type result struct {
-	Plan       *dbstate.Plan `json:"plan"`
-	Executed   bool          `json:"executed"`
-	Error      string        `json:"error,omitempty"`
-	RolledBack *bool         `json:"rolled_back,omitempty"`
+	Plan           *dbstate.Plan            `json:"plan,omitempty"`
+	Refused        bool                     `json:"refused,omitempty"`
+	Checks         []dbstate.PreflightCheck `json:"checks,omitempty"` // of a refusal: every check, passed or failed
+	Executed       bool                     `json:"executed"`
+	Run            string                   `json:"run,omitempty"` // the run id in the audit log
+	Error          string                   `json:"error,omitempty"`
+	RolledBack     *bool                    `json:"rolled_back,omitempty"`
+	NothingChanged *bool                    `json:"nothing_changed,omitempty"`
 }
 
-// execute prints the plan and, with --yes, runs it.
+// planned prints the outcome of planning: the refusal with every check (on stdout, as text or JSON), or, with a
+// plan, the plan and, with --yes, its execution.
+func (ch *change) planned(ctx context.Context, prog string, plan *dbstate.Plan, err error, logger *slog.Logger, stdout, stderr io.Writer) int {
+	var re *dbstate.RefusalError
+	if errors.As(err, &re) {
+		res := result{Refused: true, Checks: re.Checks, Error: re.Error()}
+		var werr error
+		if ch.asJSON {
+			werr = cli.WriteJSON(stdout, res)
+		} else {
+			werr = re.WriteText(stdout)
+		}
+		if werr != nil {
+			return fail(stderr, prog, fmt.Errorf("write: %w", werr))
+		}
+		var failed []string
+		for _, c := range re.Checks {
+			if !c.Passed && !slices.Contains(failed, c.Name) {
+				failed = append(failed, c.Name)
+			}
+		}
+		fmt.Fprintf(stderr, "dbstate %s: refused, nothing changed; failed checks: %s\n", prog, strings.Join(failed, ", "))
+		return cli.ExitFailure
+	}
+	if errors.Is(err, dbstate.ErrInvalidValue) {
+		// A statement of the plan cannot be built from what the servers or the flags said (a report_host that
+		// is no host name, say): nothing was planned, nothing changed.
+		return fail(stderr, prog, cli.Usagef("%v; nothing changed", err))
+	}
+	if err != nil {
+		return fail(stderr, prog, err)
+	}
+	return ch.execute(ctx, prog, plan, logger, stdout, stderr)
+}
+
+// execute prints the plan and, with --yes, runs it. A failed write to stdout or the audit log is a failure.
 func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, logger *slog.Logger, stdout, stderr io.Writer) int {
 	res := result{Plan: plan}
 	if !ch.yes || ch.dryRun {
+		var err error
 		if ch.asJSON {
-			cli.WriteJSON(stdout, res)
+			err = cli.WriteJSON(stdout, res)
 		} else {
-			plan.WriteText(stdout)
+			err = plan.WriteText(stdout)
+		}
+		if err != nil {
+			return fail(stderr, prog, fmt.Errorf("write: %w", err))
 		}
 		if !ch.dryRun {
-			fmt.Fprintf(stderr, "%s: nothing changed: pass --yes to execute this plan, or --dry-run to only print it\n", prog)
+			fmt.Fprintf(stderr, "dbstate %s: nothing changed: pass --yes to execute this plan, or --dry-run to only print it\n", prog)
 			return cli.ExitUsage
 		}
 		return cli.ExitOK
 	}
 	if !ch.asJSON {
-		plan.WriteText(stdout)
-		fmt.Fprintln(stdout, "\nExecuting...")
+		if err := plan.WriteText(stdout); err != nil {
+			return fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
+		}
+		if _, err := fmt.Fprintln(stdout, "\nExecuting..."); err != nil {
+			return fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
+		}
 	}
-	var audit io.Writer = stderr
+	audit := &checkedWriter{w: stderr}
 	if ch.auditLog != "" {
 		f, err := os.OpenFile(ch.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
 		if err != nil {
 			return fail(stderr, prog, cli.Usagef("--audit-log: %v", err))
 		}
 		defer f.Close()
-		audit = f
+		audit.w = f
 	}
 	start := time.Now()
-	err := plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger})
+	runID := dbstate.NewRunID()
+	res.Run = runID
+	fmt.Fprintf(stderr, "dbstate %s: run %s", prog, runID)
+	if ch.auditLog != "" {
+		fmt.Fprintf(stderr, " (dbstate audit show %s --run %s)", ch.auditLog, runID)
+	}
+	fmt.Fprintln(stderr)
+	err := plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger, RunID: runID,
+		Progress: func(p dbstate.Progress) { fmt.Fprintf(stderr, "dbstate %s: %s\n", prog, p) }})
 	res.Executed = true
 	if err != nil {
 		res.Error = err.Error()
 		var ee *dbstate.ExecError
 		if errors.As(err, &ee) {
-			rb := ee.RolledBack
-			res.RolledBack = &rb
+			rb, nc := ee.RolledBack, ee.NothingChanged
+			res.RolledBack, res.NothingChanged = &rb, &nc
 		}
 	}
+	var werr error
 	if ch.asJSON {
-		cli.WriteJSON(stdout, res)
+		werr = cli.WriteJSON(stdout, res)
 	} else if err == nil {
-		fmt.Fprintf(stdout, "Done in %v.\n", time.Since(start).Round(time.Millisecond))
+		_, werr = fmt.Fprintf(stdout, "Done in %v.\n", time.Since(start).Round(time.Millisecond))
+	}
+	if aerr := audit.Err(); aerr != nil {
+		fmt.Fprintf(stderr, "dbstate %s: the audit log is incomplete: %v\n", prog, aerr)
+		if err == nil {
+			err = fmt.Errorf("audit log: %w (the plan itself succeeded)", aerr)
+		}
+	}
+	if err == nil && werr != nil {
+		err = fmt.Errorf("write: %w (the plan itself succeeded)", werr)
 	}
 	if err != nil {
 		return fail(stderr, prog, err)
 	}
 	return cli.ExitOK
+}
+
+// checkedWriter remembers the first write error (the audit log must not fail silently).
+type checkedWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// Err is the first write error.
+func (c *checkedWriter) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 const moveUsage = `
@@ -314,6 +435,9 @@ func runMove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *replica == "" || *under == "" {
 		return fail(stderr, "topology move", cli.Usagef("--replica and --under are required"))
 	}
+	if err := positive(map[string]time.Duration{"timeout": *timeout}); err != nil {
+		return fail(stderr, "topology move", err)
+	}
 	mo := dbstate.MoveOptions{Replica: *replica, Under: *under, Timeout: *timeout}
 	if err := mo.Validate(); err != nil {
 		return fail(stderr, "topology move", cli.Usagef("%v", err))
@@ -327,11 +451,8 @@ func runMove(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(stderr, "topology move", err)
 	}
-	plan, err := dbstate.PlanMove(c, topo, mo)
-	if err != nil {
-		return fail(stderr, "topology move", err)
-	}
-	return ch.execute(ctx, "topology move", plan, logger, stdout, stderr)
+	plan, err := dbstate.PlanMove(ctx, c, topo, mo)
+	return ch.planned(ctx, "topology move", plan, err, logger, stdout, stderr)
 }
 
 const switchoverUsage = `
@@ -342,7 +463,14 @@ Makes the replica --to the primary in place of --primary, with no acknowledged w
 replicas under the candidate, catches the candidate up while the primary still takes writes, makes the primary
 read-only, locks the accounts of connected users that write through read_only (READ ONLY ADMIN or ALL
 PRIVILEGES, whatever the account's host) and kills the remaining sessions, waits with MASTER_GTID_WAIT until the candidate has the primary's last write, promotes it,
-and repoints the old primary under it. Any failure before the candidate is writable undoes everything.
+and repoints the old primary under it. Any failure before the candidate is writable undoes what was changed
+(or says "nothing changed").
+
+Before anything changes it checks, and lists with ok or FAIL (also with --json, on stdout): the candidate is a
+direct, healthy replica, lagging at most --max-lag beyond any MASTER_DELAY and not delayed itself; no errant
+GTIDs; dbstate's account holds every privilege the steps use on every instance they touch (see the README for
+the grants). Replicas with a MASTER_DELAY are moved with their delay kept. Waits that take longer than a second
+print their progress on stderr. The run id goes to stderr: "dbstate audit show FILE --run ID" prints the run.
 
 The old primary replicates from the new one as --repl-user (required), with the password in
 --repl-password-file. The old primary stores them in its master.info, readable by anyone with access to its data
@@ -372,10 +500,13 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	maxWindow := fs.Duration("max-window", 5*time.Second, "bound for the final wait while the primary is read-only")
 	maxLag := fs.Duration("max-lag", 10*time.Second, "refuse when a replica lags more")
 	fence := fs.String("fence", "lock", "lock: lock accounts that write through read_only for the window; refuse: refuse, naming them")
+	var allowUnreachable seeds
+	fs.Var(&allowUnreachable, "allow-unreachable", "host:port of an instance of the tree that may be down: the switchover leaves it behind, and the plan says so (repeatable)")
 	var neverLock seeds
 	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked (repeatable; default root@localhost; \"none\" for no exception)")
 	replUser := fs.String("repl-user", "", "user the old primary replicates with, a REPLICATION SLAVE account (required)")
 	replPwFile := fs.String("repl-password-file", "", "file whose first line is --repl-user's password (needs --repl-user)")
+	skipReplLogin := fs.Bool("skip-repl-login-check", false, "do not log in to --to as --repl-user before step 1 (that login comes from dbstate's host, which the account may not be allowed from)")
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
@@ -401,9 +532,8 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *fence != string(dbstate.FenceLock) && *fence != string(dbstate.FenceRefuse) {
 		return fail(stderr, "switchover", cli.Usagef("--fence %q: want lock or refuse", *fence))
 	}
-	if err := (dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow,
-		MaxLag: *maxLag, Fence: dbstate.FenceMode(*fence)}).Validate(); err != nil {
-		return fail(stderr, "switchover", cli.Usagef("%v", err))
+	if err := positive(map[string]time.Duration{"timeout": *timeout, "max-window": *maxWindow, "max-lag": *maxLag}); err != nil {
+		return fail(stderr, "switchover", err)
 	}
 	var never []dbstate.Account // nil: the default
 	for _, a := range neverLock {
@@ -419,22 +549,23 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		never = append(never, acc)
 	}
+	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
+		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never, SkipReplicationLogin: *skipReplLogin,
+		AllowUnreachable: allowUnreachable}
+	if err := o.Validate(); err != nil {
+		return fail(stderr, "switchover", cli.Usagef("%v", err))
+	}
 	c, _, logger, err := cn.client(stderr)
 	if err != nil {
 		return fail(stderr, "switchover", err)
 	}
 	defer c.Close()
-	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
-		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never}
-	topo, err := dbstate.Discover(ctx, c, []string{*primary, *to}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: *maxLag}})
+	topo, err := dbstate.Discover(ctx, c, []string{o.Primary, o.Candidate}, dbstate.DiscoverOptions{Diagnose: dbstate.DiagnoseOptions{MaxLag: o.MaxLag}})
 	if err != nil {
 		return fail(stderr, "switchover", err)
 	}
 	plan, err := dbstate.PlanSwitchover(ctx, c, topo, o)
-	if err != nil {
-		return fail(stderr, "switchover", err)
-	}
-	return ch.execute(ctx, "switchover", plan, logger, stdout, stderr)
+	return ch.planned(ctx, "switchover", plan, err, logger, stdout, stderr)
 }
 
 const checkConfigUsage = `
@@ -465,6 +596,9 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 	if addr == "" {
 		fmt.Fprintln(stdout, "no seed: not connecting")
 		return cli.ExitOK
+	}
+	if err := dbstate.ValidateAddr(addr); err != nil {
+		return fail(stderr, "check-config", cli.Usagef("--seed: %v", err))
 	}
 	in := c.ReadInstance(ctx, addr)
 	if in.Error != "" {

@@ -26,6 +26,10 @@ func runCLI(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestUsage(t *testing.T) {
+	typoCnf := filepath.Join(t.TempDir(), "typo.cnf")
+	if err := os.WriteFile(typoCnf, []byte("[client]\nuser=x\npasword=secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	sw := []string{"switchover", "--user", "x", "--repl-user", "repl"}
 	tests := []struct {
 		name string
@@ -43,6 +47,17 @@ func TestUsage(t *testing.T) {
 		{name: "switchover address without port", args: append(sw, "--primary", "db1", "--to", "db2:1"), code: 2, want: "host:port"},
 		{name: "switchover bad fence", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--fence", "no"), code: 2, want: "--fence"},
 		{name: "bad never-lock", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--never-lock", "root"), code: 2, want: "--never-lock"},
+		{name: "seed port out of range", args: []string{"topology", "show", "--user", "x", "--seed", "127.0.0.1:99999"}, code: 2, want: "port must be 1-65535"},
+		{name: "check-config seed without port", args: []string{"check-config", "--user", "x", "--seed", "db1"}, code: 2, want: "host:port"},
+		{name: "port out of range", args: append(sw, "--primary", "127.0.0.1:99999", "--to", "db2:1"), code: 2, want: "port must be 1-65535"},
+		{name: "zero max-lag", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--max-lag", "0s"), code: 2, want: "--max-lag 0s: must be > 0"},
+		{name: "zero max-window", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--max-window", "0s"), code: 2, want: "--max-window 0s: must be > 0"},
+		{name: "zero timeout", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--timeout", "0s"), code: 2, want: "--timeout 0s: must be > 0"},
+		{name: "zero move timeout", args: []string{"topology", "move", "--user", "x", "--replica", "a:1", "--under", "b:1", "--timeout", "0s"}, code: 2, want: "--timeout"},
+		{name: "zero connect timeout", args: []string{"topology", "show", "--user", "x", "--seed", "a:1", "--connect-timeout", "0s"}, code: 2, want: "--connect-timeout"},
+		{name: "option file typo", args: []string{"topology", "show", "--defaults-file", typoCnf, "--seed", "a:1"}, code: 2, want: `unknown option "pasword"`},
+		{name: "audit show without a file", args: []string{"audit", "show"}, code: 2, want: "FILE"},
+		{name: "audit show of a missing file", args: []string{"audit", "show", "/nonexistent/audit"}, code: 2, want: "no such file"},
 		{name: "stray argument", args: []string{"topology", "show", "extra"}, code: 2},
 		{name: "switchover without --repl-user", args: []string{"switchover", "--user", "x", "--primary", "db1:1", "--to", "db2:1"},
 			code: 2, want: "--repl-user is required: the old primary stores its replication user and password in master.info"},
@@ -106,10 +121,20 @@ func TestCLIOnRealTopology(t *testing.T) {
 		}
 	})
 	t.Run("switchover", func(t *testing.T) {
-		code, out, errs := runCLI(t, append(sw, "--yes", "--audit-log", audit, "--log-level", "debug")...)
+		code, out, errs := runCLI(t, append(sw, "--yes", "--audit-log", audit)...)
 		if code != 0 || !strings.Contains(out, "Done in") {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
+		// With an audit log, stderr says only which run to look at.
+		if strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "dbstate audit show "+audit+" --run ") {
+			t.Fatalf("stderr is not quiet:\n%s", errs)
+		}
+		code, tl, errs := runCLI(t, "audit", "show", audit)
+		if code != 0 || !strings.Contains(tl, "Write window (set-read-only started to promote done):") || !strings.Contains(tl, "Result: ok") ||
+			!strings.Contains(tl, "as database account "+dbtest.AdminUser+"@") || !strings.Contains(tl, "fence-writers on "+p.Addr()) {
+			t.Fatalf("audit show: exit %d\n%s%s", code, tl, errs)
+		}
+		t.Log("\n" + tl)
 		code, out, errs = runCLI(t, "topology", "show", "--defaults-file", cnf, "--seed", p.Addr())
 		if code != 0 || !strings.HasPrefix(out, a.Addr()+" [primary]") {
 			t.Fatalf("after switchover: exit %d\n%s%s", code, out, errs)
@@ -134,9 +159,31 @@ func TestCLIOnRealTopology(t *testing.T) {
 		}
 	})
 	t.Run("move refused", func(t *testing.T) {
-		code, _, errs := runCLI(t, "topology", "move", "--defaults-file", cnf, "--replica", p.Addr(), "--under", b.Addr(), "--yes")
-		if code != 1 || !strings.Contains(errs, "loop") {
-			t.Fatalf("exit %d\n%s", code, errs)
+		code, out, errs := runCLI(t, "topology", "move", "--defaults-file", cnf, "--replica", p.Addr(), "--under", b.Addr(), "--yes")
+		if code != 1 || !strings.Contains(errs, "no loop") || !strings.Contains(out, "FAIL no loop") || !strings.Contains(out, "ok   replica readable") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		if strings.Count(errs, "\n") != 1 || strings.Count(errs, "refused") != 1 {
+			t.Fatalf("stderr is not one line with one prefix:\n%s", errs)
+		}
+	})
+	t.Run("move refused json", func(t *testing.T) {
+		code, out, errs := runCLI(t, "topology", "move", "--defaults-file", cnf, "--replica", p.Addr(), "--under", b.Addr(), "--yes", "--json")
+		var res struct {
+			Refused bool
+			Checks  []dbstate.PreflightCheck
+		}
+		if code != 1 || json.Unmarshal([]byte(out), &res) != nil || !res.Refused || len(res.Checks) < 3 {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+		failed := 0
+		for _, c := range res.Checks {
+			if !c.Passed {
+				failed++
+			}
+		}
+		if failed == 0 || failed == len(res.Checks) {
+			t.Fatalf("want passed and failed checks: %+v", res.Checks)
 		}
 	})
 }

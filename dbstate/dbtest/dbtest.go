@@ -7,6 +7,10 @@
 // use MASTER_USE_GTID=slave_pos and are read-only. Everything is torn down by t.Cleanup: no mariadbd process and no
 // file is left behind.
 //
+// Outside tests (a sandbox to try dbstate in, see examples/sandbox), StartTopology does what Build does and
+// returns an error instead of failing a test; Options choose the ports, the passwords and least-privilege
+// accounts, and Topology.Stop removes every process and file.
+//
 // Every instance has two accounts besides root: AdminUser (ALL PRIVILEGES WITH GRANT OPTION, what dbstate
 // connects as) and ReplUser (REPLICATION SLAVE, what replicas connect as). Their passwords are the exported
 // constants, and the files from PasswordFile hold them for code that reads credentials from a file.
@@ -76,6 +80,7 @@ type Instance struct {
 	base    string
 	extra   []string
 	resolve bool // start without --skip-name-resolve
+	acc     accounts
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -166,30 +171,67 @@ func freePort() (int, error) {
 // Start starts n unconnected instances in parallel and returns them once they accept connections.
 func Start(t testing.TB, n int) []*Instance {
 	t.Helper()
-	return start(t, make([][]string, n), false)
-}
-
-// start starts len(extra) instances; extra[k] are additional mariadbd options of instance k; resolve starts them
-// without --skip-name-resolve.
-func start(t testing.TB, extra [][]string, resolve bool) []*Instance {
-	t.Helper()
-	n := len(extra)
-	tmpl, err := acquireTemplate()
+	insts, stop, err := startInstances(make([]instanceSpec, n), Options{})
+	t.Cleanup(stop)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(releaseTemplate)
-	out := make([]*Instance, n)
-	errs := make([]error, n)
+	return insts
+}
+
+// instanceSpec is what differs between the instances of one start: extra mariadbd options, a fixed port.
+type instanceSpec struct {
+	extra []string
+	port  int // 0: a free one
+}
+
+// accounts are the passwords and grants that an instance's bootstrap creates.
+type accounts struct {
+	adminPassword, replPassword string
+	least                       bool
+}
+
+func (o Options) accounts() accounts {
+	a := accounts{adminPassword: o.AdminPassword, replPassword: o.ReplPassword, least: o.LeastPrivilege}
+	if a.adminPassword == "" {
+		a.adminPassword = AdminPassword
+	}
+	if a.replPassword == "" {
+		a.replPassword = ReplPassword
+	}
+	return a
+}
+
+// startInstances starts one instance per spec, in parallel. stop kills them and removes their files (and the
+// template when no other instance uses it); it is safe to call after an error, and more than once.
+func startInstances(specs []instanceSpec, o Options) ([]*Instance, func(), error) {
+	tmpl, err := acquireTemplate()
+	if err != nil {
+		return nil, func() {}, err
+	}
+	var out []*Instance
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			var wg sync.WaitGroup
+			for _, in := range out {
+				wg.Add(1)
+				go func() { defer wg.Done(); in.teardown() }()
+			}
+			wg.Wait()
+			releaseTemplate()
+		})
+	}
+	errs := make([]error, len(specs))
 	var wg sync.WaitGroup
-	for k := range n {
-		inst, err := newInstance(tmpl)
+	for k, sp := range specs {
+		inst, err := newInstance(tmpl, sp.port)
 		if err != nil {
-			t.Fatal(err)
+			wg.Wait()
+			return nil, stop, err
 		}
-		inst.extra, inst.resolve = extra[k], resolve
-		out[k] = inst
-		t.Cleanup(inst.teardown)
+		inst.extra, inst.resolve, inst.acc = sp.extra, o.ResolveNames, o.accounts()
+		out = append(out, inst)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -198,21 +240,22 @@ func start(t testing.TB, extra [][]string, resolve bool) []*Instance {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
+		return nil, stop, err
 	}
-	return out
+	return out, stop, nil
 }
 
-func newInstance(tmpl string) (*Instance, error) {
+func newInstance(tmpl string, port int) (*Instance, error) {
 	// A short base directory: unix socket paths are limited to 107 bytes.
 	base, err := os.MkdirTemp("", "dbtest-")
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
-	if err != nil {
-		os.RemoveAll(base)
-		return nil, err
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			os.RemoveAll(base)
+			return nil, err
+		}
 	}
 	inst := &Instance{
 		Port: port, Socket: filepath.Join(base, "sock"), Dir: filepath.Join(base, "data"),
@@ -297,17 +340,7 @@ func (i *Instance) start(first bool) error {
 			return err
 		}
 		defer conn.Close()
-		for _, q := range []string{
-			"SET SESSION sql_log_bin=0",
-			fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", AdminUser, AdminPassword),
-			fmt.Sprintf("CREATE USER '%s'@'localhost' IDENTIFIED BY '%s'", AdminUser, AdminPassword),
-			fmt.Sprintf("GRANT ALL ON *.* TO '%s'@'127.0.0.1' WITH GRANT OPTION", AdminUser),
-			fmt.Sprintf("GRANT ALL ON *.* TO '%s'@'localhost' WITH GRANT OPTION", AdminUser),
-			fmt.Sprintf("CREATE USER '%s'@'127.0.0.1' IDENTIFIED BY '%s'", ReplUser, ReplPassword),
-			fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO '%s'@'127.0.0.1'", ReplUser),
-			"SET SESSION sql_log_bin=1", // the connection goes back to the pool
-			"SET GLOBAL read_only=0",
-		} {
+		for _, q := range i.acc.bootstrap() {
 			if _, err := conn.ExecContext(context.Background(), q); err != nil {
 				return fmt.Errorf("dbtest: bootstrap %d: %w", i.Port, err)
 			}
@@ -315,6 +348,53 @@ func (i *Instance) start(first bool) error {
 	}
 	return nil
 }
+
+// bootstrap is what a new instance runs as root: the accounts, then read_only=0.
+func (a accounts) bootstrap() []string {
+	q := []string{"SET SESSION sql_log_bin=0"}
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		acc := fmt.Sprintf("'%s'@'%s'", AdminUser, host)
+		q = append(q, fmt.Sprintf("CREATE USER %s IDENTIFIED BY %s", acc, quote(a.adminPassword)))
+		if a.least {
+			for _, g := range LeastPrivilegeGrants {
+				q = append(q, fmt.Sprintf(g, acc))
+			}
+		} else {
+			q = append(q, fmt.Sprintf("GRANT ALL ON *.* TO %s WITH GRANT OPTION", acc))
+		}
+	}
+	repl := fmt.Sprintf("'%s'@'127.0.0.1'", ReplUser)
+	q = append(q, fmt.Sprintf("CREATE USER %s IDENTIFIED BY %s", repl, quote(a.replPassword)))
+	if a.least {
+		q = append(q, fmt.Sprintf(ReplGrant, repl))
+	} else {
+		q = append(q, fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO %s", repl))
+	}
+	return append(q,
+		"SET SESSION sql_log_bin=1", // the connection goes back to the pool
+		"SET GLOBAL read_only=0")
+}
+
+// quote is a SQL string literal for the passwords a caller chose (no backslash escapes needed in them; quotes
+// doubled).
+func quote(s string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
+}
+
+// LeastPrivilegeGrants are the grants, measured on MariaDB 10.11, that dbstate's account needs to discover,
+// move and switch over (fmt verbs take the account, e.g. 'dbstate'@'127.0.0.1'); the README gives the same SQL.
+// ReadGrant alone is enough for topology show and check-config.
+var LeastPrivilegeGrants = []string{
+	"GRANT SLAVE MONITOR, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN, RELOAD, READ_ONLY ADMIN, PROCESS, " +
+		"CONNECTION ADMIN, CREATE USER, BINLOG ADMIN ON *.* TO %s",
+	"GRANT SELECT ON mysql.* TO %s",
+}
+
+// ReadGrant is what dbstate's account needs to read topologies (SHOW SLAVE STATUS, SHOW SLAVE HOSTS).
+const ReadGrant = "GRANT SLAVE MONITOR, REPLICATION MASTER ADMIN ON *.* TO %s"
+
+// ReplGrant is the replication account's only grant.
+const ReplGrant = "GRANT REPLICATION SLAVE ON *.* TO %s"
 
 func (i *Instance) errorLogTail() string {
 	b, _ := os.ReadFile(filepath.Join(i.base, "error.log"))
@@ -390,31 +470,56 @@ func (i *Instance) teardown() {
 // Exec runs statements (as root, over the socket, binlogged) and fails the test on error.
 func (i *Instance) Exec(t testing.TB, queries ...string) {
 	t.Helper()
+	if err := i.ExecErr(queries...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ExecErr is Exec outside tests: it returns the first error.
+func (i *Instance) ExecErr(queries ...string) error {
 	for _, q := range queries {
 		if _, err := i.DB().Exec(q); err != nil {
-			t.Fatalf("dbtest: %s on %s: %v", q, i.Name, err)
+			return fmt.Errorf("dbtest: %s on %s: %w", q, i.Name, err)
 		}
 	}
+	return nil
 }
 
 // QueryString runs a query that returns one value and returns it ("" for NULL).
 func (i *Instance) QueryString(t testing.TB, query string, args ...any) string {
 	t.Helper()
+	v, err := i.queryString(query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (i *Instance) queryString(query string, args ...any) (string, error) {
 	var v sql.NullString
 	if err := i.DB().QueryRow(query, args...).Scan(&v); err != nil {
-		t.Fatalf("dbtest: %s on %s: %v", query, i.Name, err)
+		return "", fmt.Errorf("dbtest: %s on %s: %w", query, i.Name, err)
 	}
-	return v.String
+	return v.String, nil
 }
 
 // ReplicateFrom makes i a read-only GTID replica of master (MASTER_USE_GTID=slave_pos) and starts replication.
 func (i *Instance) ReplicateFrom(t testing.TB, master *Instance) {
 	t.Helper()
-	i.Exec(t, "STOP SLAVE",
+	if err := i.replicateFrom(master); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (i *Instance) replicateFrom(master *Instance) error {
+	err := i.ExecErr("STOP SLAVE",
 		fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', "+
-			"MASTER_PASSWORD='%s', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1", master.Port, ReplUser, ReplPassword),
+			"MASTER_PASSWORD=%s, MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1", master.Port, ReplUser, quote(i.acc.replPassword)),
 		"SET GLOBAL read_only=1", "START SLAVE")
-	i.waitThreads(t)
+	if err != nil {
+		return err
+	}
+	return i.waitThreadsErr()
 }
 
 // SlaveStatus returns the row of SHOW SLAVE STATUS by column name (empty when i is not a replica). NULL is "".
@@ -471,27 +576,76 @@ func (i *Instance) AddLag(t testing.TB, d time.Duration) {
 // waitThreads waits (up to 10 s) until both replication threads run.
 func (i *Instance) waitThreads(t testing.TB) {
 	t.Helper()
+	if err := i.waitThreadsErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (i *Instance) waitThreadsErr() error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		s := i.SlaveStatus(t)
-		if s["Slave_IO_Running"] == "Yes" && s["Slave_SQL_Running"] == "Yes" {
-			return
+		io, _ := i.queryStatus("Slave_IO_Running")
+		sqlt, _ := i.queryStatus("Slave_SQL_Running")
+		if io == "Yes" && sqlt == "Yes" {
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dbtest: replication threads of %s not running after 10s: io=%s sql=%s %s %s", i.Name,
-				s["Slave_IO_Running"], s["Slave_SQL_Running"], s["Last_IO_Error"], s["Last_SQL_Error"])
+			ioe, _ := i.queryStatus("Last_IO_Error")
+			sqle, _ := i.queryStatus("Last_SQL_Error")
+			return fmt.Errorf("dbtest: replication threads of %s not running after 10s: io=%s sql=%s %s %s", i.Name, io, sqlt, ioe, sqle)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
+// queryStatus is one column of SHOW SLAVE STATUS ("" when i is not a replica).
+func (i *Instance) queryStatus(col string) (string, error) {
+	rows, err := i.DB().Query("SHOW SLAVE STATUS")
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	if !rows.Next() {
+		return "", rows.Err()
+	}
+	vals := make([]sql.NullString, len(cols))
+	ptrs := make([]any, len(cols))
+	for k := range vals {
+		ptrs[k] = &vals[k]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "", err
+	}
+	for k, c := range cols {
+		if c == col {
+			return vals[k].String, nil
+		}
+	}
+	return "", nil
+}
+
 // WaitCaughtUp waits (up to 30 s) until replica i has applied everything master has logged.
 func (i *Instance) WaitCaughtUp(t testing.TB, master *Instance) {
 	t.Helper()
-	pos := master.QueryString(t, "SELECT @@gtid_binlog_pos")
-	if got := i.QueryString(t, "SELECT MASTER_GTID_WAIT(?, 30)", pos); got != "0" {
-		t.Fatalf("dbtest: %s did not reach %s's position %q in 30s", i.Name, master.Name, pos)
+	if err := i.waitCaughtUp(master); err != nil {
+		t.Fatal(err)
 	}
+}
+
+func (i *Instance) waitCaughtUp(master *Instance) error {
+	pos, err := master.queryString("SELECT @@gtid_binlog_pos")
+	if err != nil {
+		return err
+	}
+	got, err := i.queryString("SELECT MASTER_GTID_WAIT(?, 30)", pos)
+	if err != nil {
+		return err
+	}
+	if got != "0" {
+		return fmt.Errorf("dbtest: %s did not reach %s's position %q in 30s", i.Name, master.Name, pos)
+	}
+	return nil
 }
 
 // PasswordFile writes password to a file (mode 0600) in a test temp dir and returns its path.
@@ -504,11 +658,20 @@ func PasswordFile(t testing.TB, password string) string {
 	return p
 }
 
-// Topology is a set of named instances wired by Build.
+// Topology is a set of named instances wired by Build or StartTopology.
 type Topology struct {
 	Instances []*Instance          // in order of first appearance in the description
 	Master    map[string]string    // replica name -> master name
 	byName    map[string]*Instance //
+	stop      func()
+}
+
+// Stop kills every instance of a topology that StartTopology started and removes all its files (data
+// directories, sockets, logs, and the shared template once no instance uses it). It is safe to call twice.
+func (tp *Topology) Stop() {
+	if tp.stop != nil {
+		tp.stop()
+	}
 }
 
 // Get returns the instance with the given name, or fails the test.
@@ -597,57 +760,98 @@ type Options struct {
 	ResolveNames bool
 	// Extra are additional mariadbd options per instance name, as for BuildWith.
 	Extra map[string][]string
+	// Ports are fixed ports per instance name; the others get a free port. A port in use fails the start.
+	Ports map[string]int
+	// AdminPassword and ReplPassword replace the passwords of AdminUser and ReplUser (empty: the constants).
+	AdminPassword, ReplPassword string
+	// LeastPrivilege gives AdminUser only LeastPrivilegeGrants and ReplUser only ReplGrant, instead of ALL
+	// PRIVILEGES and REPLICATION SLAVE, REPLICATION CLIENT.
+	LeastPrivilege bool
 }
 
 // BuildOpts is Build with options.
 func BuildOpts(t testing.TB, desc string, o Options) *Topology {
 	t.Helper()
-	extra := o.Extra
-	names, master, err := ParseDescription(desc)
+	tp, err := StartTopology(desc, o)
+	if tp != nil {
+		t.Cleanup(tp.Stop)
+	}
 	if err != nil {
 		t.Fatal(err)
-	}
-	for n := range extra {
-		if !slices.Contains(names, n) {
-			t.Fatalf("dbtest: options for %q, which is not in %q", n, desc)
-		}
-	}
-	args := make([][]string, len(names))
-	for k, n := range names {
-		args[k] = extra[n]
-	}
-	insts := start(t, args, o.ResolveNames)
-	tp := &Topology{Instances: insts, Master: master, byName: map[string]*Instance{}}
-	for k, n := range names {
-		insts[k].Name = n
-		tp.byName[n] = insts[k]
-	}
-	for _, n := range names {
-		if _, ok := master[n]; !ok {
-			tp.byName[n].Exec(t, "CREATE DATABASE IF NOT EXISTS "+Database)
-		}
-	}
-	// Wire top-down so that each master is configured before its replicas.
-	for _, n := range names {
-		if m, ok := master[n]; ok {
-			tp.byName[n].ReplicateFrom(t, tp.byName[m])
-		}
-	}
-	for _, n := range names {
-		tp.waitTree(t, n)
 	}
 	return tp
 }
 
-func (tp *Topology) waitTree(t testing.TB, n string) {
-	chain := []string{n}
-	for m, ok := tp.Master[n]; ok; m, ok = tp.Master[m] {
-		chain = append(chain, m)
+// StartTopology is Build outside tests (a sandbox, a demo): it starts and wires the instances and returns them,
+// or an error after stopping whatever it had started. The caller must call Stop, which removes every process
+// and file. Instance methods that take a testing.TB need one; ExecErr and DB do not.
+func StartTopology(desc string, o Options) (*Topology, error) {
+	names, master, err := ParseDescription(desc)
+	if err != nil {
+		return nil, err
 	}
-	root := tp.byName[chain[len(chain)-1]]
-	if len(chain) > 1 {
-		tp.byName[n].WaitCaughtUp(t, root)
+	for _, m := range []map[string][]string{o.Extra} {
+		for n := range m {
+			if !slices.Contains(names, n) {
+				return nil, fmt.Errorf("dbtest: options for %q, which is not in %q", n, desc)
+			}
+		}
 	}
+	for n := range o.Ports {
+		if !slices.Contains(names, n) {
+			return nil, fmt.Errorf("dbtest: a port for %q, which is not in %q", n, desc)
+		}
+	}
+	specs := make([]instanceSpec, len(names))
+	for k, n := range names {
+		specs[k] = instanceSpec{extra: o.Extra[n], port: o.Ports[n]}
+	}
+	insts, stop, err := startInstances(specs, o)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	tp := &Topology{Instances: insts, Master: master, byName: map[string]*Instance{}, stop: stop}
+	for k, n := range names {
+		insts[k].Name = n
+		tp.byName[n] = insts[k]
+	}
+	if err := tp.wire(names); err != nil {
+		stop()
+		return nil, err
+	}
+	return tp, nil
+}
+
+// wire creates the test database on every root, points each replica at its master (top-down, so that each
+// master is configured before its replicas) and waits until every replica has caught up.
+func (tp *Topology) wire(names []string) error {
+	for _, n := range names {
+		if _, ok := tp.Master[n]; !ok {
+			if err := tp.byName[n].ExecErr("CREATE DATABASE IF NOT EXISTS " + Database); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range names {
+		if m, ok := tp.Master[n]; ok {
+			if err := tp.byName[n].replicateFrom(tp.byName[m]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, n := range names {
+		chain := []string{n}
+		for m, ok := tp.Master[n]; ok; m, ok = tp.Master[m] {
+			chain = append(chain, m)
+		}
+		if len(chain) > 1 {
+			if err := tp.byName[n].waitCaughtUp(tp.byName[chain[len(chain)-1]]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // PrimaryWithReplicas builds a primary "p" with replicas "r1".."rN".

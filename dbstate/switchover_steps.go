@@ -1,0 +1,387 @@
+package dbstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evenkeel/evenkeel/internal/ctxwait"
+	"github.com/go-sql-driver/mysql"
+)
+
+// The steps of a switchover from X to Y, each built by its own function (see PlanSwitchover for their order).
+// What one step hands to a later one goes through a value made for that purpose (fenceState, handoff), created
+// with the plan: that is why a switchover plan runs once.
+
+// fenceState is what fence-writers hands to its undo and to unfence-writers: the accounts it locked on X and
+// that nobody has unlocked yet.
+type fenceState struct {
+	mu     sync.Mutex
+	locked []Account
+}
+
+func (f *fenceState) add(a Account) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.locked = append(f.locked, a)
+}
+
+func (f *fenceState) remove(a Account) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.locked = slices.DeleteFunc(f.locked, func(b Account) bool { return a == b })
+}
+
+func (f *fenceState) snapshot() []Account {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Account(nil), f.locked...)
+}
+
+// unlock unlocks on X the accounts still locked; ErrNothingChanged when there are none.
+func (f *fenceState) unlock(ctx context.Context, s Servers, X string) error {
+	accs := f.snapshot()
+	if len(accs) == 0 {
+		return ErrNothingChanged
+	}
+	return s.SetAccountsLocked(ctx, X, accs, false, f.remove)
+}
+
+// handoff carries X's final position from wait-for-candidate to promote.
+type handoff struct {
+	mu       sync.Mutex
+	finalPos Position
+}
+
+func (h *handoff) set(p Position) { h.mu.Lock(); h.finalPos = p; h.mu.Unlock() }
+
+func (h *handoff) get() Position { h.mu.Lock(); defer h.mu.Unlock(); return h.finalPos }
+
+// checkReplicating fails unless replica replicates from master with both threads running.
+func checkReplicating(ctx context.Context, s Servers, resolve func(string) string, replica, master string) error {
+	st, err := s.ReplicaStatus(ctx, replica)
+	if err != nil {
+		return err
+	}
+	if st == nil || resolve(st.MasterAddr()) != resolve(master) {
+		return fmt.Errorf("%w: %s does not replicate from %s", ErrNotReplica, replica, master)
+	}
+	if !st.Healthy() {
+		return fmt.Errorf("%w: %s: io=%s sql=%s %s%s", ErrReplicaUnhealthy, replica, st.IORunning, st.SQLRunning, st.LastIOError, st.LastSQLError)
+	}
+	return nil
+}
+
+// catchUpStep waits (up to timeout) until Y has applied X's current gtid_binlog_pos, while X still takes writes.
+func catchUpStep(s Servers, resolve func(string) string, X, Y string, timeout time.Duration) *Step {
+	return &Step{
+		Name: "catch-up", ReadsOnly: true, Instance: Y,
+		Description:  fmt.Sprintf("wait (up to %v) until %s has applied %s's current gtid_binlog_pos, while %s still takes writes", timeout, Y, X, X),
+		Precondition: fmt.Sprintf("%s replicates from %s with both threads running", Y, X),
+		Check:        func(ctx context.Context) error { return checkReplicating(ctx, s, resolve, Y, X) },
+		Do: func(ctx context.Context) error {
+			v, err := s.Vars(ctx, X)
+			if err != nil {
+				return err
+			}
+			pos := v.GTIDBinlogPos
+			return waitReporting(ctx, s, fmt.Sprintf("catch-up: %s to apply %s's position", Y, X), Y, pos, appliedPos,
+				func(ctx context.Context) error { return s.WaitApplied(ctx, Y, pos, timeout) })
+		},
+	}
+}
+
+// fenceWritersStep locks, on X only, the connected accounts that write through read_only: those found at
+// planning (planned) and those found again when the step runs. With FenceRefuse it fails instead when any such
+// writer connected since planning. Its undo unlocks exactly what it locked.
+func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []Account, fs *fenceState) *Step {
+	return &Step{
+		Name: "fence-writers", Instance: X,
+		Description: fmt.Sprintf("lock (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the connected accounts that write through read_only "+
+			"(READ ONLY ADMIN or ALL PRIVILEGES, directly or through a role), re-detected now; at planning: %s", orNone(accountList(planned))),
+		UndoText: "unlock the accounts this step locked (sql_log_bin=0)",
+		Detail:   func() string { return "locked on " + X + ": " + orNone(accountList(fs.snapshot())) },
+		Do: func(ctx context.Context) error {
+			now, err := s.Writers(ctx, X, neverLock)
+			if err != nil {
+				return err
+			}
+			if w := now.writers(); mode == FenceRefuse && w != "" {
+				return fmt.Errorf("%w: connected to %s since planning: %s", ErrUnfencedWriters, X, w)
+			}
+			return s.SetAccountsLocked(ctx, X, mergeAccounts(planned, now.Accounts), true, fs.add)
+		},
+		Undo: func(ctx context.Context) error { return fs.unlock(ctx, s, X) },
+	}
+}
+
+// setReadOnlyStep sets X read-only: the write-unavailability window starts. SET GLOBAL read_only=1 waits for
+// LOCK TABLES and long writes to end, and every other write queues behind it; max_statement_time bounds that
+// wait by bound (the window), after which the step fails and the switchover rolls back. Its undo makes X
+// writable again only when this step made it read-only.
+func setReadOnlyStep(s Servers, X string, bound time.Duration) *Step {
+	stmt := fmt.Sprintf("SET STATEMENT max_statement_time=%.3f FOR SET GLOBAL read_only=1", max(bound.Seconds(), 0.001))
+	var attempted atomic.Bool
+	return &Step{
+		Detail: func() string {
+			if attempted.Load() {
+				return "SET GLOBAL read_only=1 sent"
+			}
+			return "already read-only: nothing changed"
+		},
+		Name: "set-read-only", Instance: X,
+		Description: fmt.Sprintf("SET GLOBAL read_only=1 on %s (the write-unavailability window starts), waiting at most %v for LOCK TABLES and long writes (max_statement_time)", X, bound),
+		UndoText:    "SET GLOBAL read_only=0, if this step made it read-only",
+		Do: func(ctx context.Context) error {
+			// The topology may be stale: read_only as it is now decides what the undo restores.
+			v, err := s.Vars(ctx, X)
+			if err != nil {
+				return err
+			}
+			if v.ReadOnly {
+				return nil // nothing to change, nothing to undo
+			}
+			attempted.Store(true)
+			if err := s.Exec(ctx, X, stmt); err != nil {
+				if isStatementTimeout(err) {
+					return fmt.Errorf("%s: read_only=1 did not take within %v: LOCK TABLES or a long write holds it (see SHOW PROCESSLIST): %w", X, bound, err)
+				}
+				return err
+			}
+			return nil
+		},
+		Undo: func(ctx context.Context) error {
+			if !attempted.Load() {
+				return ErrNothingChanged
+			}
+			// A statement that failed may or may not have taken effect (a lost connection): look.
+			v, err := s.Vars(ctx, X)
+			if err != nil {
+				return err
+			}
+			if !v.ReadOnly {
+				return ErrNothingChanged
+			}
+			return s.Exec(ctx, X, "SET GLOBAL read_only=0")
+		},
+	}
+}
+
+// isStatementTimeout reports whether err is MariaDB's ER_STATEMENT_TIMEOUT (max_statement_time exceeded).
+func isStatementTimeout(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1969
+}
+
+// killSessionsStep kills every client session on X but dbstate's own and replicas' binlog dumps.
+func killSessionsStep(s Servers, X string) *Step {
+	var killed atomic.Int64
+	return &Step{
+		Detail: func() string { return fmt.Sprintf("killed %d sessions", killed.Load()) },
+		Name:   "kill-sessions", Instance: X,
+		Description: fmt.Sprintf("KILL CONNECTION every client session on %s except dbstate's own and replicas' binlog dumps, and wait until they are gone", X),
+		Do: func(ctx context.Context) error {
+			n, err := s.KillClientSessions(ctx, X, 5*time.Second)
+			killed.Store(int64(n))
+			return err
+		},
+	}
+}
+
+// waitForCandidateStep reads X's final gtid_binlog_pos (handed to promote), waits with MASTER_GTID_WAIT (up to
+// maxWindow) until Y applied it, and checks that X logged nothing meanwhile.
+func waitForCandidateStep(s Servers, X, Y string, maxWindow time.Duration, h *handoff) *Step {
+	return &Step{
+		Name: "wait-for-candidate", ReadsOnly: true, Instance: Y,
+		Detail:       func() string { return fmt.Sprintf("%s's final position: %s", X, orNone(h.get().String())) },
+		Description:  fmt.Sprintf("read %s's final gtid_binlog_pos; MASTER_GTID_WAIT on %s (up to %v); check %s logged nothing since", X, Y, maxWindow, X),
+		Precondition: fmt.Sprintf("%s is read-only", X),
+		Check: func(ctx context.Context) error {
+			v, err := s.Vars(ctx, X)
+			if err != nil {
+				return err
+			}
+			if !v.ReadOnly {
+				return fmt.Errorf("%s is writable again", X)
+			}
+			return nil
+		},
+		Do: func(ctx context.Context) error {
+			v, err := s.Vars(ctx, X)
+			if err != nil {
+				return err
+			}
+			final := v.GTIDBinlogPos
+			h.set(final)
+			err = waitReporting(ctx, s, fmt.Sprintf("wait-for-candidate (%s is read-only): %s to apply its final position", X, Y), Y, final, appliedPos,
+				func(ctx context.Context) error { return waitWhileApplying(ctx, s, Y, final, maxWindow) })
+			if err != nil {
+				return err
+			}
+			after, err := s.Vars(ctx, X)
+			if err != nil {
+				return err
+			}
+			if after.GTIDBinlogPos.String() != final.String() {
+				return fmt.Errorf("%s logged more transactions while read-only (%s -> %s): a writer is not fenced", X, final, after.GTIDBinlogPos)
+			}
+			return nil
+		},
+	}
+}
+
+// ErrCandidateStopped is returned when the candidate's replication stops during the final wait: the wait fails at
+// once instead of running out the window.
+var ErrCandidateStopped = errors.New("the candidate's replication stopped during the wait")
+
+// waitWhileApplying waits (MASTER_GTID_WAIT, up to timeout) until Y applied pos, and fails at once when Y's
+// replication threads stop meanwhile (checked every 20 ms on another connection).
+func waitWhileApplying(ctx context.Context, s Servers, Y string, pos Position, timeout time.Duration) error {
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		for wctx.Err() == nil {
+			if ctxwait.Sleep(wctx, 20*time.Millisecond) != nil {
+				return
+			}
+			st, err := s.ReplicaStatus(wctx, Y)
+			if err == nil && (st == nil || st.SQLRunning != "Yes" || st.LastSQLErrno != 0) {
+				what := "it replicates from no one"
+				if st != nil {
+					what = fmt.Sprintf("sql=%s %s", st.SQLRunning, st.LastSQLError)
+				}
+				cancel(fmt.Errorf("%w: %s: %s", ErrCandidateStopped, Y, what))
+				return
+			}
+		}
+	}()
+	err := s.WaitApplied(wctx, Y, pos, timeout)
+	if cause := context.Cause(wctx); err != nil && errors.Is(cause, ErrCandidateStopped) {
+		return cause
+	}
+	return err
+}
+
+// promoteStep stops replication on Y, checks it has X's final position and that X logged nothing more and is
+// still read-only, then makes Y writable: the point of no return.
+func promoteStep(s Servers, X, Y string, h *handoff) *Step {
+	var stopped atomic.Bool
+	return &Step{
+		Name: "promote", Instance: Y,
+		Description: fmt.Sprintf("STOP SLAVE on %s; check it has %s's final position; right before the point of no return, read %s's "+
+			"gtid_binlog_pos and read_only again and fail (rolling back) if %s logged anything %s lacks or is writable; "+
+			"SET GLOBAL read_only=0 on %s (the window ends)", Y, X, X, X, Y, Y),
+		UndoText:        fmt.Sprintf("SET GLOBAL read_only=1 and START SLAVE on %s, if they were changed", Y),
+		PointOfNoReturn: true,
+		Do: func(ctx context.Context) error {
+			if err := s.Exec(ctx, Y, "STOP SLAVE"); err != nil {
+				return err // not stopped: nothing to undo
+			}
+			stopped.Store(true)
+			final := h.get()
+			v, err := s.Vars(ctx, Y)
+			if err != nil {
+				return err
+			}
+			if !v.GTIDCurrentPos.Contains(final) {
+				return fmt.Errorf("%s stopped at %s, short of %s", Y, v.GTIDCurrentPos, final)
+			}
+			// The last look at X: a session that was not fenced (a NeverLock account) may have written since the
+			// final wait. Y no longer replicates, so such a write would be lost once Y is writable.
+			xv, err := s.Vars(ctx, X)
+			if err != nil {
+				return err
+			}
+			if !v.GTIDCurrentPos.Contains(xv.GTIDBinlogPos) {
+				return fmt.Errorf("%s logged transactions after the final wait (%s; %s has %s): a writer is not fenced",
+					X, xv.GTIDBinlogPos, Y, v.GTIDCurrentPos)
+			}
+			if !xv.ReadOnly {
+				return fmt.Errorf("%s is writable again", X)
+			}
+			return s.Exec(ctx, Y, "SET GLOBAL read_only=0")
+		},
+		Undo: func(ctx context.Context) error {
+			if !stopped.Load() {
+				return ErrNothingChanged
+			}
+			return s.Exec(ctx, Y, "SET GLOBAL read_only=1", "START SLAVE")
+		},
+	}
+}
+
+// resetCandidateStep makes Y forget its master.
+func resetCandidateStep(s Servers, Y string) *Step {
+	return &Step{
+		Name: "reset-candidate", Instance: Y,
+		Description: fmt.Sprintf("RESET SLAVE ALL on %s: it replicates from no one", Y),
+		Do:          func(ctx context.Context) error { return s.Exec(ctx, Y, "RESET SLAVE ALL") },
+	}
+}
+
+// repointOldPrimaryStep makes X a replica of Y with repl's credentials. demote: X is 10.10 or later and has
+// MASTER_DEMOTE_TO_SLAVE; before that, gtid_slave_pos is set from gtid_binlog_pos first.
+func repointOldPrimaryStep(s Servers, X, Y string, repl Credentials, demote bool) (*Step, error) {
+	yh, yp, err := splitAddr(Y)
+	if err != nil {
+		return nil, err
+	}
+	cm := ChangeMaster{Host: yh, Port: yp, User: repl.User, Password: repl.Password, DemoteToSlave: demote}
+	if _, err := cm.SQL(); err != nil {
+		return nil, fmt.Errorf("repoint-old-primary: %w", err) // at plan time, never inside a printed plan
+	}
+	how := "MASTER_DEMOTE_TO_SLAVE=1 puts its gtid_binlog_pos into gtid_slave_pos"
+	if !demote {
+		how = "SET GLOBAL gtid_slave_pos = its gtid_binlog_pos first (before 10.10)"
+	}
+	return &Step{
+		Name: "repoint-old-primary", Instance: X,
+		Description: fmt.Sprintf("%s; START SLAVE (%s)", cm.Redacted(), how),
+		Do: func(ctx context.Context) error {
+			if !demote {
+				if err := s.Exec(ctx, X, "STOP SLAVE", "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_binlog_pos"); err != nil {
+					return err
+				}
+			}
+			return s.ChangeMaster(ctx, X, cm, true)
+		},
+	}, nil
+}
+
+// unfenceWritersStep is the cleanup step that unlocks what fence-writers locked and nobody unlocked yet.
+func unfenceWritersStep(s Servers, X string, fs *fenceState) *Step {
+	return &Step{
+		Name: "unfence-writers", Instance: X,
+		Description: "unlock the accounts locked by fence-writers and not unlocked yet (sql_log_bin=0); " +
+			"it runs even when an earlier step fails, past the point of no return too",
+		Cleanup: true,
+		Do: func(ctx context.Context) error {
+			if err := fs.unlock(ctx, s, X); err != nil && !errors.Is(err, ErrNothingChanged) {
+				return err
+			}
+			return nil
+		},
+	}
+}
+
+// verifyStep waits (up to 10 s each) until every one of replicas replicates from Y with both threads running.
+func verifyStep(s Servers, Y string, replicas []string) *Step {
+	return &Step{
+		Name: "verify", ReadsOnly: true, Instance: replicas[0],
+		Description: fmt.Sprintf("wait (up to 10s) until %s replicate from %s with both threads running",
+			orNone(strings.Join(replicas, ", ")), Y),
+		Do: func(ctx context.Context) error {
+			for _, r := range replicas {
+				if err := waitReplicating(ctx, s, r, Y, 10*time.Second); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,19 @@
+// Package ctxwait holds the one context-aware sleep that the evenkeel libraries share.
+package ctxwait
+
+import (
+	"context"
+	"time"
+)
+
+// Sleep waits d, or until ctx ends (then it returns ctx.Err()).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
