@@ -20,7 +20,8 @@ import (
 	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
-// readmeCommands returns the shell commands of the README's dbstate section, in order: every line of its ```sh
+// readmeCommands returns the shell commands of the README's dbstate section (its topology part, up to "dbstate vars
+// and exporter", whose commands cmd/dbstate's TestReadmeVarsCommands runs), in order: every line of its ```sh
 // blocks.
 func readmeCommands(t *testing.T) []string {
 	t.Helper()
@@ -37,6 +38,7 @@ func readmeCommands(t *testing.T) []string {
 	if end := strings.Index(s, "\n## "); end >= 0 {
 		s = s[:end]
 	}
+	s, _, _ = strings.Cut(s, "\n### dbstate vars and exporter")
 	var cmds []string
 	in := false
 	for _, line := range strings.Split(s, "\n") {
