@@ -3,7 +3,7 @@ GO          ?= go
 # The version every binary reports (version subcommand, *_build_info): the nearest tag, commits since, and
 # whether the tree was dirty; "devel" outside a git checkout.
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-LDFLAGS     := -X github.com/evenkeel/evenkeel/internal/cli.version=$(VERSION)
+LDFLAGS     := -X github.com/evenkeel/evenkeel/internal/buildinfo.version=$(VERSION)
 # The whole suite must stay under 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 14m
 
