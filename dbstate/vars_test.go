@@ -208,6 +208,17 @@ groups:
 		{"group bad instance", "groups: {g: {instances: [nohost], variables: {a: 1}}}\n", "host:port"},
 		{"instance in two groups", "groups: {g: {instances: [\"a:1\"], variables: {a: 1}}, h: {instances: [\"a:1\"], variables: {a: 2}}}\n", "groups g and h"},
 		{"list value", "variables: {a: [1, 2]}\n", "cannot unmarshal"},
+		{"map value", "variables: {a: {b: 1}}\n", "cannot unmarshal"},
+		{"null value (no value written)", "variables:\n  init_connect:\n", "init_connect: no value"},
+		{"null value (~)", "variables: {max_connections: ~}\n", "max_connections: no value"},
+		{"null value in a group", "groups: {g: {instances: [\"a:1\"], variables: {a: null}}}\n", "group g: a: no value"},
+		{"a second document", "variables: {a: 1}\n---\nvariables: {b: 2}\n", "more than one document"},
+		{"duplicate key", "variables: {a: 1, a: 2}\n", "already defined"},
+		{"instance twice in one group", "groups: {g: {instances: [\"localhost:1\", \"127.0.0.1:1\"], variables: {a: 1}}}\n", "listed twice in group g"},
+		{"alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+			"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n" +
+			"g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nvariables: {a: 1}\n", "desired variables"},
+		{"larger than the bound", "variables: {init_connect: \"" + strings.Repeat("x", 1<<20) + "\"}\n", "larger than"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseDesiredVars(strings.NewReader(c.doc))
