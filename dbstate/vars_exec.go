@@ -129,7 +129,18 @@ func PlanVariables(ctx context.Context, c *Client, instances []string, d *Desire
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	insts := append([]string(nil), instances...)
+	// One instance, one spelling (localhost:P is 127.0.0.1:P): else it would be pushed twice, in parallel.
+	insts := make([]string, 0, len(instances))
+	for _, in := range instances {
+		a, err := ParseInstance(in)
+		if err != nil && !isSocketPath(in) {
+			return nil, fmt.Errorf("vars: %w", err)
+		}
+		if err != nil {
+			a = in
+		}
+		insts = append(insts, a)
+	}
 	sort.Strings(insts)
 	insts = compactStrings(insts)
 	type res struct {

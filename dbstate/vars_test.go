@@ -1,11 +1,15 @@
 package dbstate
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/rand"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Metadata as MariaDB 10.11 reports it in information_schema.SYSTEM_VARIABLES.
@@ -350,4 +354,26 @@ func FuzzParseDesiredVars(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPlanVariablesOneInstanceOneSpelling: the same instance written two ways (localhost:P and 127.0.0.1:P) is
+// planned once, not pushed twice in parallel (each push's snapshot would then be the other's new value).
+func TestPlanVariablesOneInstanceOneSpelling(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	c := NewClient(Credentials{User: "u"}, time.Second, nil)
+	defer c.Close()
+	d := &DesiredVars{Variables: map[string]string{"max_connections": "500"}}
+	_, err = PlanVariables(context.Background(), c, []string{fmt.Sprintf("localhost:%d", dead), fmt.Sprintf("127.0.0.1:%d", dead)}, d, VarsOptions{})
+	want := fmt.Sprintf("127.0.0.1:%d", dead)
+	if !errors.Is(err, ErrUnreachable) || strings.Count(err.Error(), want+" (") != 1 || strings.Contains(err.Error(), "localhost") {
+		t.Fatalf("err = %v, want %s named once", err, want)
+	}
+	if _, err := PlanVariables(context.Background(), c, []string{"no port"}, d, VarsOptions{}); err == nil || !strings.Contains(err.Error(), "host:port") {
+		t.Fatalf("bad instance: err = %v", err)
+	}
 }
