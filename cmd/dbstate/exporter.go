@@ -41,7 +41,8 @@ With --seed the tree is rediscovered every --discovery-interval; with --instance
 Grants drift (--desired-grants, dbstate_grants_drift_accounts) is not available yet: it waits for the grants diff.
 
 Runs in the foreground. SIGTERM or SIGINT shuts down gracefully; SIGHUP reloads the --desired-vars file (a file
-that does not parse keeps the running one, and the error is logged).
+that does not parse keeps the running one, the error is logged and dbstate_exporter_config_last_reload_successful
+turns 0).
 
 Examples:
   dbstate exporter --listen 127.0.0.1:9104 --defaults-file dbstate.cnf --seed 127.0.0.1:3306 --desired-vars examples/dbstate/vars.yml
@@ -91,8 +92,7 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		return readDesiredVars(*desiredVars)
 	}
-	desired, err := load()
-	if err != nil {
+	if _, err := load(); err != nil {
 		return fail(stderr, prog, err)
 	}
 	cfg := exporter.Config{Seeds: ss, Instances: insts, RefreshInterval: *refresh, InstanceTimeout: *timeout,
@@ -111,7 +111,9 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(stderr, prog, err)
 	}
-	e.SetDesiredVars(desired)
+	if err := e.ReloadDesiredVars(load); err != nil {
+		return fail(stderr, prog, err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{logger}, Timeout: 10 * time.Second}))
@@ -150,12 +152,10 @@ loop:
 			logger.Info("shutting down")
 			break loop
 		case <-hup:
-			d, err := load()
-			if err != nil {
+			if err := e.ReloadDesiredVars(load); err != nil {
 				logger.Error("reload failed; keeping the running desired files", "err", err)
 				continue
 			}
-			e.SetDesiredVars(d)
 			logger.Info("reloaded the desired files", "desired_vars", *desiredVars)
 		case err := <-errc:
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -222,8 +222,18 @@ groups:
 			_, m := get("/metrics")
 			return strings.Contains(m, `dbstate_variable_drift{instance="`+p.Addr()+`",variable="slow_query_log"} 1`)
 		})
+		// A broken file on SIGHUP keeps the running one, is logged, and shows in the reload metric.
+		os.WriteFile(dv, []byte("variables: {max_connections: 456\n"), 0o644)
+		syscall.Kill(os.Getpid(), syscall.SIGHUP)
+		waitFor("the failed reload in the metrics", func() bool {
+			_, m := get("/metrics")
+			return strings.Contains(m, "dbstate_exporter_config_last_reload_successful 0") &&
+				strings.Contains(m, `dbstate_exporter_config_reloads_total{result="failure"} 1`) &&
+				strings.Contains(m, `dbstate_variable_drift{instance="`+p.Addr()+`",variable="slow_query_log"} 1`)
+		})
 		cancel()
-		if code := <-done; code != 0 || !strings.Contains(errs.String(), "reloaded") || !strings.Contains(errs.String(), "stopped") {
+		if code := <-done; code != 0 || !strings.Contains(errs.String(), "reloaded") || !strings.Contains(errs.String(), "stopped") ||
+			!strings.Contains(errs.String(), "reload failed; keeping the running desired files") {
 			t.Fatalf("exit %d\n%s", code, errs.String())
 		}
 	})

@@ -155,6 +155,8 @@ type Exporter struct {
 
 	refreshes *prometheus.CounterVec
 	discovery *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
+	reloadOK  prometheus.Gauge
 	descs     descs
 }
 
@@ -174,7 +176,15 @@ func New(c *dbstate.Client, cfg Config, reg prometheus.Registerer, logger *slog.
 		Help: "Reads of the instance by the exporter, by result (success, failure)."}, []string{"instance", "result"})
 	e.discovery = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dbstate_discovery_runs_total",
 		Help: "Topology discoveries from the seeds, by result (success, failure)."}, []string{"result"})
-	for _, col := range []prometheus.Collector{e, e.refreshes, e.discovery} {
+	e.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dbstate_exporter_config_reloads_total",
+		Help: "Loads of the desired files (at start and on SIGHUP), by result (success, failure)."}, []string{"result"})
+	e.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "dbstate_exporter_config_last_reload_successful",
+		Help: "1 when the last load of the desired files succeeded (at start or on SIGHUP), 0 when it failed and the previous ones are still used."})
+	e.reloadOK.Set(1)
+	for _, res := range []string{"success", "failure"} {
+		e.reloads.WithLabelValues(res)
+	}
+	for _, col := range []prometheus.Collector{e, e.refreshes, e.discovery, e.reloads, e.reloadOK} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("exporter: register metrics: %w", err)
 		}
@@ -197,6 +207,22 @@ func (e *Exporter) SetDesiredVars(d *dbstate.DesiredVars) {
 	e.desired = d
 	e.mu.Unlock()
 	e.poke()
+}
+
+// ReloadDesiredVars loads the desired-variables document with load (nil and no error: none) and uses it. When
+// load fails, the running document is kept, dbstate_exporter_config_last_reload_successful turns 0 and a failure
+// is counted, so that an alert sees a reload that did not take; the error is returned for the caller to log.
+func (e *Exporter) ReloadDesiredVars(load func() (*dbstate.DesiredVars, error)) error {
+	d, err := load()
+	if err != nil {
+		e.reloads.WithLabelValues("failure").Inc()
+		e.reloadOK.Set(0)
+		return err
+	}
+	e.reloads.WithLabelValues("success").Inc()
+	e.reloadOK.Set(1)
+	e.SetDesiredVars(d)
+	return nil
 }
 
 func (e *Exporter) poke() {
