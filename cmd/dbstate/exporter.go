@@ -32,7 +32,7 @@ Serves Prometheus metrics that put the observed state of the instances beside th
   dbstate_writable_instances{cluster}, dbstate_errant_gtid, dbstate_variable_drift{variable} and
   dbstate_variable_invalid{variable} (only variables the --desired-vars file names), refresh and discovery
   durations and counts, dbstate_exporter_build_info.
-  GET /metrics, /healthz (the process runs), /readyz (every instance has been read once)
+  GET /metrics, /healthz (the process runs), /readyz (a seed answered, and every instance has been read once)
 
 Each instance is read in the background every --refresh-interval, at most --parallel at once, each read bounded
 by --instance-timeout; a scrape serves the last reads, so one slow or hung instance never delays the others.
@@ -120,7 +120,7 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !e.Ready() {
-			http.Error(w, "not ready: the first read of every instance has not ended", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: no seed has answered yet, or the first read of every instance has not ended", http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ready\n")
