@@ -154,6 +154,26 @@ groups:
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
 	})
+	t.Run("no password in any output, log or audit record, with --json and debug logs", func(t *testing.T) {
+		const secret = "Wr0ng-s3cret-'\"pw"
+		pwf := filepath.Join(dir, "pw")
+		os.WriteFile(pwf, []byte(secret+"\n"), 0o600)
+		for _, args := range [][]string{
+			{"vars", "plan", "--json", "--desired", vars, "--seed", p.Addr()},
+			{"vars", "apply", "--yes", "--json", "--desired", vars, "--instances", p.Addr() + "," + r.Addr(), "--audit-log", audit},
+		} {
+			args = append(args, "--user", dbtest.AdminUser, "--password-file", pwf, "--log-level", "debug", "--log-format", "json")
+			var out, errs bytes.Buffer
+			code := run(context.Background(), args, &out, &errs)
+			logged, _ := os.ReadFile(audit)
+			if code == 0 || strings.Contains(out.String()+errs.String()+string(logged), secret) || !strings.Contains(errs.String(), "Access denied") {
+				t.Fatalf("%v: exit %d (want a refused login, the password never shown)\n%s%s", args, code, out.String(), errs.String())
+			}
+		}
+		if logged, _ := os.ReadFile(audit); strings.Contains(string(logged), dbtest.AdminPassword) {
+			t.Fatalf("the audit log holds the password:\n%s", logged)
+		}
+	})
 	t.Run("an unreachable instance fails planning with exit 1, and nothing is sent", func(t *testing.T) {
 		l, _ := net.Listen("tcp", "127.0.0.1:0")
 		dead := l.Addr().String()
