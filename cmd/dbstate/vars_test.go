@@ -313,4 +313,67 @@ func TestReadmeVarsCommands(t *testing.T) {
 	if r := tp.Get("r2").QueryString(t, "SELECT @@GLOBAL.max_connections"); r != "1000" {
 		t.Fatalf("replica max_connections %s, want the group's 1000", r)
 	}
+
+	// The exporter's commands, as written (its default 10 s refresh included): readyz, the metrics the README
+	// greps for, a hand-made change on 127.0.0.1:3307 and its drift within the README's sleep of 11 s.
+	var exp, set, grep string
+	for _, l := range strings.Split(section, "\n") {
+		switch {
+		case strings.HasPrefix(l, "bin/dbstate exporter "):
+			exp = strings.TrimSuffix(strings.TrimSpace(l), " &")
+		case strings.HasPrefix(l, "mariadb --defaults-file=dbstate.cnf "):
+			set = l
+		case strings.HasPrefix(l, "sleep 11; curl"):
+			grep = l[strings.Index(l, "grep '")+len("grep '") : len(l)-1]
+		}
+	}
+	if exp == "" || !strings.Contains(set, "-P 3307 -e 'SET GLOBAL max_connections = 999'") || grep == "" {
+		t.Fatalf("README exporter commands: %q %q %q", exp, set, grep)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	args := strings.Fields(strings.ReplaceAll(paths.Replace(ports.Replace(strings.TrimPrefix(exp, "bin/dbstate "))), "127.0.0.1:9104", listen))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errs bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run(ctx, args, &out, &errs) }()
+	metrics := func(path string) string {
+		resp, err := http.Get("http://" + listen + path)
+		if err != nil {
+			return ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return ""
+		}
+		return string(b)
+	}
+	wait := func(what string, ok func() bool) {
+		for deadline := time.Now().Add(25 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				cancel()
+				<-done
+				t.Fatalf("%s: not within 25s\n%s", what, errs.String())
+			}
+		}
+	}
+	wait("/readyz", func() bool { return metrics("/readyz") == "ready\n" })
+	r1 := tp.Get("r1")
+	if m := metrics("/metrics"); !strings.Contains(m, `dbstate_up{instance="`+r1.Addr()+`"} 1`) ||
+		!strings.Contains(m, `dbstate_writable_instances{cluster="`+tp.Get("p").Addr()+`"} 1`) || !strings.Contains(m, "dbstate_variable_drift{") {
+		t.Fatalf("metrics:\n%s", m)
+	}
+	r1.Exec(t, "SET GLOBAL max_connections = 999")
+	drift := ports.Replace(grep) + " 1"
+	wait(drift, func() bool { return strings.Contains(metrics("/metrics"), drift) })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exporter exit %d\n%s", code, errs.String())
+	}
 }
