@@ -55,6 +55,8 @@ type VarsOptions struct {
 	// Parallel is how many instances are read or changed at once. Zero means 8.
 	Parallel int
 	// Timeout bounds each instance's part of each phase (snapshot, apply, read-back, restore). Zero means 10 s.
+	// The restore of one instance has three parts, each bounded by Timeout (read what differs, set it back,
+	// verify), so an instance that hangs after it changed costs a push at most four Timeouts.
 	Timeout time.Duration
 }
 

@@ -154,6 +154,17 @@ groups:
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
 	})
+	t.Run("a group names an instance outside the tree (warned) and one as localhost (the same instance)", func(t *testing.T) {
+		g := filepath.Join(dir, "groups.yml")
+		_, port, _ := net.SplitHostPort(r.Addr())
+		os.WriteFile(g, []byte("variables: {max_connections: 456}\ngroups:\n  gone: {instances: [\"db9.example:3306\"], variables: {max_connections: 600}}\n"+
+			"  local: {instances: [\"localhost:"+port+"\"], variables: {max_connections: 700}}\n"), 0o644)
+		code, out, errs := runCLI(t, append([]string{"vars", "plan", "--desired", g}, seed...)...)
+		if code != 1 || !strings.Contains(out, "warning: group gone names db9.example:3306, which is not among the instances planned") ||
+			!strings.Contains(out, "-> 700") || strings.Contains(out, "-> 600") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
 	t.Run("no password in any output, log or audit record, with --json and debug logs", func(t *testing.T) {
 		const secret = "Wr0ng-s3cret-'\"pw"
 		pwf := filepath.Join(dir, "pw")
