@@ -327,7 +327,9 @@ func FuzzParseDesiredVars(f *testing.F) {
 	for _, s := range []string{"variables: {max_connections: 500}\n",
 		"variables: {a: 1}\ngroups: {g: {instances: ['127.0.0.1:3307', 'localhost:3308'], variables: {a: 2}}}\n",
 		"variables: {\"a; DROP\": 1}\n", "groups: {g: {instances: [x], variables: {}}}\n", "variables: [1, 2]\n",
-		"variables: {a: &x 1, b: *x}\n", "variables: {init_connect: \"SET NAMES 'utf8mb4'\"}\n"} {
+		"variables: {a: &x 1, b: *x}\n", "variables: {init_connect: \"SET NAMES 'utf8mb4'\"}\n",
+		"variables: {a: ~, b: null}\n", "variables: {a: 1}\n---\nvariables: {b: 2}\n", "variables: {a: \"\\0\"}\n",
+		"groups: {g: {instances: ['localhost:1', '127.0.0.1:1'], variables: {a: 1}}}\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
