@@ -212,25 +212,9 @@ groups:
 			done <- run(ctx, []string{"exporter", "--defaults-file", cnf, "--seed", p.Addr(), "--listen", addr, "--desired-vars", dv,
 				"--refresh-interval", "100ms", "--instance-timeout", "1s"}, &out, &errs)
 		}()
-		get := func(path string) (int, string) {
-			resp, err := http.Get("http://" + addr + path)
-			if err != nil {
-				return 0, err.Error()
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}
+		get := func(path string) (int, string) { return httpGet(addr, path) }
 		waitFor := func(what string, ok func() bool) {
-			deadline := time.Now().Add(20 * time.Second)
-			for !ok() {
-				if time.Now().After(deadline) {
-					cancel()
-					<-done
-					t.Fatalf("%s: not within 20s\n%s", what, errs.String())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			waitUntil(t, what, ok, func() string { cancel(); <-done; return errs.String() })
 		}
 		waitFor("/readyz", func() bool { code, _ := get("/readyz"); return code == 200 })
 		if code, body := get("/healthz"); code != 200 || body != "ok\n" {
@@ -354,25 +338,13 @@ func TestReadmeVarsCommands(t *testing.T) {
 	done := make(chan int)
 	go func() { done <- run(ctx, args, &out, &errs) }()
 	metrics := func(path string) string {
-		resp, err := http.Get("http://" + listen + path)
-		if err != nil {
-			return ""
+		if code, body := httpGet(listen, path); code == 200 {
+			return body
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			return ""
-		}
-		return string(b)
+		return ""
 	}
 	wait := func(what string, ok func() bool) {
-		for deadline := time.Now().Add(25 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				cancel()
-				<-done
-				t.Fatalf("%s: not within 25s\n%s", what, errs.String())
-			}
-		}
+		waitUntil(t, what, ok, func() string { cancel(); <-done; return errs.String() })
 	}
 	wait("/readyz", func() bool { return metrics("/readyz") == "ready\n" })
 	r1 := tp.Get("r1")
@@ -386,5 +358,27 @@ func TestReadmeVarsCommands(t *testing.T) {
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exporter exit %d\n%s", code, errs.String())
+	}
+}
+
+// httpGet returns the status and body of GET http://addr/path (0 and the error when it fails).
+func httpGet(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitUntil polls ok for up to 25 s (the README's exporter refreshes every 10 s); on failure it calls stop, which
+// ends what runs and returns its log, and fails the test with it.
+func waitUntil(t *testing.T, what string, ok func() bool, stop func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(25 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 25s\n%s", what, stop())
+		}
 	}
 }
