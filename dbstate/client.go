@@ -133,13 +133,16 @@ func (c *Client) User() string { return c.creds.User }
 // Credentials returns the client's credentials (for reuse as replication credentials).
 func (c *Client) Credentials() Credentials { return c.creds }
 
+// isSocketPath reports whether an address names a unix socket ("/path" or "unix:/path") rather than host:port.
+func isSocketPath(addr string) bool {
+	return strings.HasPrefix(addr, "/") || strings.HasPrefix(addr, "unix:")
+}
+
 func (c *Client) config(addr string) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.User, cfg.Passwd = c.creds.User, c.creds.Password
-	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
-		cfg.Net, cfg.Addr = "unix", p
-	} else if strings.HasPrefix(addr, "/") {
-		cfg.Net, cfg.Addr = "unix", addr
+	if isSocketPath(addr) {
+		cfg.Net, cfg.Addr = "unix", strings.TrimPrefix(addr, "unix:")
 	} else {
 		cfg.Net, cfg.Addr = "tcp", addr
 	}

@@ -77,17 +77,57 @@ func ParseDesiredVars(r io.Reader) (*DesiredVars, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	var d DesiredVars
-	if err := dec.Decode(&d); err != nil {
+	var raw rawDesiredVars
+	if err := dec.Decode(&raw); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("desired variables: empty document")
 		}
 		return nil, fmt.Errorf("desired variables: %w", err)
 	}
+	// A second document would be ignored silently: a file made by concatenating two is refused instead.
+	if err := dec.Decode(new(yaml.Node)); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("desired variables: more than one document (---): put every variable in one")
+	}
+	d := DesiredVars{Groups: map[string]VarGroup{}}
+	if d.Variables, err = raw.Variables.values("variables"); err != nil {
+		return nil, err
+	}
+	for name, g := range raw.Groups {
+		vg := VarGroup{Instances: g.Instances}
+		if vg.Variables, err = g.Variables.values("group " + name); err != nil {
+			return nil, err
+		}
+		d.Groups[name] = vg
+	}
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
 	return &d, nil
+}
+
+// rawDesiredVars is the file as decoded: a value is a pointer so that a null one (written as ~, null or
+// nothing) is told apart from an empty string, and refused rather than read as "".
+type rawDesiredVars struct {
+	Variables rawVarMap              `yaml:"variables"`
+	Groups    map[string]rawVarGroup `yaml:"groups"`
+}
+
+type rawVarGroup struct {
+	Instances []string  `yaml:"instances"`
+	Variables rawVarMap `yaml:"variables"`
+}
+
+type rawVarMap map[string]*string
+
+func (m rawVarMap) values(where string) (map[string]string, error) {
+	out := make(map[string]string, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if m[k] == nil {
+			return nil, fmt.Errorf("desired variables: %s: %s: no value (null): write the value, or \"\" for an empty string", where, k)
+		}
+		out[k] = *m[k]
+	}
+	return out, nil
 }
 
 // Validate checks the document's shape: variable names are identifiers (lower-cased here), values are bounded
@@ -120,7 +160,9 @@ func (d *DesiredVars) Validate() error {
 			if err != nil {
 				return fmt.Errorf("desired variables: group %s: %w", name, err)
 			}
-			if o, dup := owner[a]; dup {
+			if o, dup := owner[a]; dup && o == name {
+				return fmt.Errorf("desired variables: instance %s is listed twice in group %s (%q)", a, name, in)
+			} else if dup {
 				return fmt.Errorf("desired variables: instance %s is in groups %s and %s: which value wins would be a guess", a, o, name)
 			}
 			owner[a] = name

@@ -326,6 +326,69 @@ func TestVarsPushInstanceDies(t *testing.T) {
 			t.Errorf("after the report's statements: %v, want %v", g, before)
 		}
 	})
+	t.Run("cancelled (ctrl-C) after apply: the restore still runs, rolled back everywhere", func(t *testing.T) {
+		live := insts[:3]
+		before := globals(t, live[0], names...)
+		p, err := dbstate.PlanVariables(ctx, c, addrs(live), desired(t, doc), dbstate.VarsOptions{Timeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var restoreCtxErr error
+		res, err := p.Execute(cctx, dbstate.VarsExecOptions{BeforePhase: func(hctx context.Context, phase string) error {
+			switch phase {
+			case "read-back":
+				cancel()
+			case "restore":
+				restoreCtxErr = hctx.Err()
+			}
+			return nil
+		}})
+		if !errors.Is(err, dbstate.ErrVarsRolledBack) || res.Outcome != dbstate.OutcomeRolledBack || restoreCtxErr != nil {
+			t.Fatalf("err = %v, outcome %q, restore ctx %v", err, res.Outcome, restoreCtxErr)
+		}
+		for _, in := range live {
+			if g := globals(t, in, names...); !sameMaps(g, before) {
+				t.Errorf("%s not restored: %v, want %v", in.Addr(), g, before)
+			}
+		}
+	})
+	t.Run("hung (SIGSTOP) during the restore: the report says so, the others are restored", func(t *testing.T) {
+		live := insts[:3]
+		before := globals(t, live[0], names...)
+		p, err := dbstate.PlanVariables(ctx, c, addrs(live), desired(t, doc), dbstate.VarsOptions{Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hung := live[0]
+		pid := hung.Pid()
+		res, err := p.Execute(ctx, dbstate.VarsExecOptions{BeforePhase: func(ctx context.Context, phase string) error {
+			switch phase {
+			case "read-back":
+				return errors.New("injected read-back failure")
+			case "restore":
+				syscall.Kill(pid, syscall.SIGSTOP)
+			}
+			return nil
+		}})
+		syscall.Kill(pid, syscall.SIGCONT)
+		if !errors.Is(err, dbstate.ErrVarsRollbackIncomplete) || len(res.Incomplete) != 1 || res.Incomplete[0].Instance != hung.Addr() ||
+			res.Incomplete[0].Values["max_connections"] != "unknown" {
+			t.Fatalf("err = %v, incomplete %+v", err, res.Incomplete)
+		}
+		for _, in := range live[1:] {
+			if g := globals(t, in, names...); !sameMaps(g, before) {
+				t.Errorf("%s not restored: %v, want %v", in.Addr(), g, before)
+			}
+		}
+		for _, stmt := range res.Incomplete[0].Statements {
+			hung.Exec(t, stmt)
+		}
+		if g := globals(t, hung, names...); !sameMaps(g, before) {
+			t.Errorf("after the report's statements: %v, want %v", g, before)
+		}
+	})
 	t.Run("killed between apply and read-back: the others are restored and verified", func(t *testing.T) {
 		live := insts[:3]
 		before := globals(t, live[0], names...)

@@ -56,6 +56,8 @@ type VarsOptions struct {
 	// Parallel is how many instances are read or changed at once. Zero means 8.
 	Parallel int
 	// Timeout bounds each instance's part of each phase (snapshot, apply, read-back, restore). Zero means 10 s.
+	// The restore of one instance has three parts, each bounded by Timeout (read what differs, set it back,
+	// verify), so an instance that hangs after it changed costs a push at most four Timeouts.
 	Timeout time.Duration
 }
 
@@ -130,7 +132,18 @@ func PlanVariables(ctx context.Context, c *Client, instances []string, d *Desire
 	if err := d.Validate(); err != nil {
 		return nil, err
 	}
-	insts := append([]string(nil), instances...)
+	// One instance, one spelling (localhost:P is 127.0.0.1:P): else it would be pushed twice, in parallel.
+	insts := make([]string, 0, len(instances))
+	for _, in := range instances {
+		a, err := ParseInstance(in)
+		if err != nil && !isSocketPath(in) {
+			return nil, fmt.Errorf("vars: %w", err)
+		}
+		if err != nil {
+			a = in
+		}
+		insts = append(insts, a)
+	}
 	sort.Strings(insts)
 	insts = compactStrings(insts)
 	type res struct {

@@ -1,11 +1,15 @@
 package dbstate
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/rand"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Metadata as MariaDB 10.11 reports it in information_schema.SYSTEM_VARIABLES.
@@ -208,6 +212,17 @@ groups:
 		{"group bad instance", "groups: {g: {instances: [nohost], variables: {a: 1}}}\n", "host:port"},
 		{"instance in two groups", "groups: {g: {instances: [\"a:1\"], variables: {a: 1}}, h: {instances: [\"a:1\"], variables: {a: 2}}}\n", "groups g and h"},
 		{"list value", "variables: {a: [1, 2]}\n", "cannot unmarshal"},
+		{"map value", "variables: {a: {b: 1}}\n", "cannot unmarshal"},
+		{"null value (no value written)", "variables:\n  init_connect:\n", "init_connect: no value"},
+		{"null value (~)", "variables: {max_connections: ~}\n", "max_connections: no value"},
+		{"null value in a group", "groups: {g: {instances: [\"a:1\"], variables: {a: null}}}\n", "group g: a: no value"},
+		{"a second document", "variables: {a: 1}\n---\nvariables: {b: 2}\n", "more than one document"},
+		{"duplicate key", "variables: {a: 1, a: 2}\n", "already defined"},
+		{"instance twice in one group", "groups: {g: {instances: [\"localhost:1\", \"127.0.0.1:1\"], variables: {a: 1}}}\n", "listed twice in group g"},
+		{"alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+			"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n" +
+			"g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nvariables: {a: 1}\n", "desired variables"},
+		{"larger than the bound", "variables: {init_connect: \"" + strings.Repeat("x", 1<<20) + "\"}\n", "larger than"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseDesiredVars(strings.NewReader(c.doc))
@@ -312,7 +327,9 @@ func FuzzParseDesiredVars(f *testing.F) {
 	for _, s := range []string{"variables: {max_connections: 500}\n",
 		"variables: {a: 1}\ngroups: {g: {instances: ['127.0.0.1:3307', 'localhost:3308'], variables: {a: 2}}}\n",
 		"variables: {\"a; DROP\": 1}\n", "groups: {g: {instances: [x], variables: {}}}\n", "variables: [1, 2]\n",
-		"variables: {a: &x 1, b: *x}\n", "variables: {init_connect: \"SET NAMES 'utf8mb4'\"}\n"} {
+		"variables: {a: &x 1, b: *x}\n", "variables: {init_connect: \"SET NAMES 'utf8mb4'\"}\n",
+		"variables: {a: ~, b: null}\n", "variables: {a: 1}\n---\nvariables: {b: 2}\n", "variables: {a: \"\\0\"}\n",
+		"groups: {g: {instances: ['localhost:1', '127.0.0.1:1'], variables: {a: 1}}}\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, doc string) {
@@ -339,4 +356,26 @@ func FuzzParseDesiredVars(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPlanVariablesOneInstanceOneSpelling: the same instance written two ways (localhost:P and 127.0.0.1:P) is
+// planned once, not pushed twice in parallel (each push's snapshot would then be the other's new value).
+func TestPlanVariablesOneInstanceOneSpelling(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	c := NewClient(Credentials{User: "u"}, time.Second, nil)
+	defer c.Close()
+	d := &DesiredVars{Variables: map[string]string{"max_connections": "500"}}
+	_, err = PlanVariables(context.Background(), c, []string{fmt.Sprintf("localhost:%d", dead), fmt.Sprintf("127.0.0.1:%d", dead)}, d, VarsOptions{})
+	want := fmt.Sprintf("127.0.0.1:%d", dead)
+	if !errors.Is(err, ErrUnreachable) || strings.Count(err.Error(), want+" (") != 1 || strings.Contains(err.Error(), "localhost") {
+		t.Fatalf("err = %v, want %s named once", err, want)
+	}
+	if _, err := PlanVariables(context.Background(), c, []string{"no port"}, d, VarsOptions{}); err == nil || !strings.Contains(err.Error(), "host:port") {
+		t.Fatalf("bad instance: err = %v", err)
+	}
 }

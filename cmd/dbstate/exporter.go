@@ -32,7 +32,7 @@ Serves Prometheus metrics that put the observed state of the instances beside th
   dbstate_writable_instances{cluster}, dbstate_errant_gtid, dbstate_variable_drift{variable} and
   dbstate_variable_invalid{variable} (only variables the --desired-vars file names), refresh and discovery
   durations and counts, dbstate_exporter_build_info.
-  GET /metrics, /healthz (the process runs), /readyz (every instance has been read once)
+  GET /metrics, /healthz (the process runs), /readyz (a seed answered, and every instance has been read once)
 
 Each instance is read in the background every --refresh-interval, at most --parallel at once, each read bounded
 by --instance-timeout; a scrape serves the last reads, so one slow or hung instance never delays the others.
@@ -41,7 +41,8 @@ With --seed the tree is rediscovered every --discovery-interval; with --instance
 Grants drift (--desired-grants, dbstate_grants_drift_accounts) is not available yet: it waits for the grants diff.
 
 Runs in the foreground. SIGTERM or SIGINT shuts down gracefully; SIGHUP reloads the --desired-vars file (a file
-that does not parse keeps the running one, and the error is logged).
+that does not parse keeps the running one, the error is logged and dbstate_exporter_config_last_reload_successful
+turns 0).
 
 Examples:
   dbstate exporter --listen 127.0.0.1:9104 --defaults-file dbstate.cnf --seed 127.0.0.1:3306 --desired-vars examples/dbstate/vars.yml
@@ -91,8 +92,7 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 		return readDesiredVars(*desiredVars)
 	}
-	desired, err := load()
-	if err != nil {
+	if _, err := load(); err != nil {
 		return fail(stderr, prog, err)
 	}
 	cfg := exporter.Config{Seeds: ss, Instances: insts, RefreshInterval: *refresh, InstanceTimeout: *timeout,
@@ -111,14 +111,16 @@ func runExporter(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return fail(stderr, prog, err)
 	}
-	e.SetDesiredVars(desired)
+	if err := e.ReloadDesiredVars(load); err != nil {
+		return fail(stderr, prog, err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: promLog{logger}, Timeout: 10 * time.Second}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !e.Ready() {
-			http.Error(w, "not ready: the first read of every instance has not ended", http.StatusServiceUnavailable)
+			http.Error(w, "not ready: no seed has answered yet, or the first read of every instance has not ended", http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ready\n")
@@ -150,12 +152,10 @@ loop:
 			logger.Info("shutting down")
 			break loop
 		case <-hup:
-			d, err := load()
-			if err != nil {
+			if err := e.ReloadDesiredVars(load); err != nil {
 				logger.Error("reload failed; keeping the running desired files", "err", err)
 				continue
 			}
-			e.SetDesiredVars(d)
 			logger.Info("reloaded the desired files", "desired_vars", *desiredVars)
 		case err := <-errc:
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -220,8 +219,10 @@ func runVarsApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return code
 	}
 	if *persist != "" {
-		if fi, err := os.Stat(filepath.Dir(*persist)); err != nil || !fi.IsDir() {
-			return fail(stderr, "vars apply", cli.Usagef("--persist %s: its directory does not exist", *persist))
+		// Checked before anything is planned or sent: a push applied everywhere whose fragment then cannot be
+		// written would leave the static configuration behind the servers.
+		if err := atomicfile.CheckWritable(*persist); err != nil {
+			return fail(stderr, "vars apply", cli.Usagef("--persist %s: %v", *persist, err))
 		}
 	}
 	var audit io.Writer = stderr

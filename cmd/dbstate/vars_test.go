@@ -36,6 +36,10 @@ func TestVarsUsage(t *testing.T) {
 		{"unknown key in the file", append([]string{"vars", "plan", "--desired", bad, "--instances", "a:1"}, base...), "field variable not found"},
 		{"bad instance", append([]string{"vars", "plan", "--desired", good, "--instances", "a"}, base...), "want host:port"},
 		{"parallel 0", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--parallel", "0"}, base...), "--parallel"},
+		{"parallel negative", append([]string{"vars", "plan", "--desired", good, "--instances", "a:1", "--parallel", "-3"}, base...), "--parallel"},
+		{"timeout 0", append([]string{"vars", "plan", "--desired", good, "--instances", "a:1", "--timeout", "0s"}, base...), "--timeout"},
+		{"persist into a directory nobody may write (even root)", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--persist", "/proc/dbstate-vars.cnf"}, base...), "--persist /proc/dbstate-vars.cnf: cannot write"},
+		{"persist onto a directory", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--persist", dir}, base...), "is a directory"},
 		{"persist into a missing directory", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--persist", "/nonexistent/x.cnf"}, base...), "--persist"},
 		{"exporter without --listen", []string{"exporter", "--user", "x", "--seed", "a:1"}, "--listen"},
 		{"exporter with --desired-grants", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--desired-grants", "g.yml"}, "not available yet"},
@@ -150,6 +154,37 @@ groups:
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
 	})
+	t.Run("a group names an instance outside the tree (warned) and one as localhost (the same instance)", func(t *testing.T) {
+		g := filepath.Join(dir, "groups.yml")
+		_, port, _ := net.SplitHostPort(r.Addr())
+		os.WriteFile(g, []byte("variables: {max_connections: 456}\ngroups:\n  gone: {instances: [\"db9.example:3306\"], variables: {max_connections: 600}}\n"+
+			"  local: {instances: [\"localhost:"+port+"\"], variables: {max_connections: 700}}\n"), 0o644)
+		code, out, errs := runCLI(t, append([]string{"vars", "plan", "--desired", g}, seed...)...)
+		if code != 1 || !strings.Contains(out, "warning: group gone names db9.example:3306, which is not among the instances planned") ||
+			!strings.Contains(out, "-> 700") || strings.Contains(out, "-> 600") {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
+	t.Run("no password in any output, log or audit record, with --json and debug logs", func(t *testing.T) {
+		const secret = "Wr0ng-s3cret-'\"pw"
+		pwf := filepath.Join(dir, "pw")
+		os.WriteFile(pwf, []byte(secret+"\n"), 0o600)
+		for _, args := range [][]string{
+			{"vars", "plan", "--json", "--desired", vars, "--seed", p.Addr()},
+			{"vars", "apply", "--yes", "--json", "--desired", vars, "--instances", p.Addr() + "," + r.Addr(), "--audit-log", audit},
+		} {
+			args = append(args, "--user", dbtest.AdminUser, "--password-file", pwf, "--log-level", "debug", "--log-format", "json")
+			var out, errs bytes.Buffer
+			code := run(context.Background(), args, &out, &errs)
+			logged, _ := os.ReadFile(audit)
+			if code == 0 || strings.Contains(out.String()+errs.String()+string(logged), secret) || !strings.Contains(errs.String(), "Access denied") {
+				t.Fatalf("%v: exit %d (want a refused login, the password never shown)\n%s%s", args, code, out.String(), errs.String())
+			}
+		}
+		if logged, _ := os.ReadFile(audit); strings.Contains(string(logged), dbtest.AdminPassword) {
+			t.Fatalf("the audit log holds the password:\n%s", logged)
+		}
+	})
 	t.Run("an unreachable instance fails planning with exit 1, and nothing is sent", func(t *testing.T) {
 		l, _ := net.Listen("tcp", "127.0.0.1:0")
 		dead := l.Addr().String()
@@ -177,25 +212,9 @@ groups:
 			done <- run(ctx, []string{"exporter", "--defaults-file", cnf, "--seed", p.Addr(), "--listen", addr, "--desired-vars", dv,
 				"--refresh-interval", "100ms", "--instance-timeout", "1s"}, &out, &errs)
 		}()
-		get := func(path string) (int, string) {
-			resp, err := http.Get("http://" + addr + path)
-			if err != nil {
-				return 0, err.Error()
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}
+		get := func(path string) (int, string) { return httpGet(addr, path) }
 		waitFor := func(what string, ok func() bool) {
-			deadline := time.Now().Add(20 * time.Second)
-			for !ok() {
-				if time.Now().After(deadline) {
-					cancel()
-					<-done
-					t.Fatalf("%s: not within 20s\n%s", what, errs.String())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			waitUntil(t, what, ok, func() string { cancel(); <-done; return errs.String() })
 		}
 		waitFor("/readyz", func() bool { code, _ := get("/readyz"); return code == 200 })
 		if code, body := get("/healthz"); code != 200 || body != "ok\n" {
@@ -218,8 +237,18 @@ groups:
 			_, m := get("/metrics")
 			return strings.Contains(m, `dbstate_variable_drift{instance="`+p.Addr()+`",variable="slow_query_log"} 1`)
 		})
+		// A broken file on SIGHUP keeps the running one, is logged, and shows in the reload metric.
+		os.WriteFile(dv, []byte("variables: {max_connections: 456\n"), 0o644)
+		syscall.Kill(os.Getpid(), syscall.SIGHUP)
+		waitFor("the failed reload in the metrics", func() bool {
+			_, m := get("/metrics")
+			return strings.Contains(m, "dbstate_exporter_config_last_reload_successful 0") &&
+				strings.Contains(m, `dbstate_exporter_config_reloads_total{result="failure"} 1`) &&
+				strings.Contains(m, `dbstate_variable_drift{instance="`+p.Addr()+`",variable="slow_query_log"} 1`)
+		})
 		cancel()
-		if code := <-done; code != 0 || !strings.Contains(errs.String(), "reloaded") || !strings.Contains(errs.String(), "stopped") {
+		if code := <-done; code != 0 || !strings.Contains(errs.String(), "reloaded") || !strings.Contains(errs.String(), "stopped") ||
+			!strings.Contains(errs.String(), "reload failed; keeping the running desired files") {
 			t.Fatalf("exit %d\n%s", code, errs.String())
 		}
 	})
@@ -278,5 +307,78 @@ func TestReadmeVarsCommands(t *testing.T) {
 	}
 	if r := tp.Get("r2").QueryString(t, "SELECT @@GLOBAL.max_connections"); r != "1000" {
 		t.Fatalf("replica max_connections %s, want the group's 1000", r)
+	}
+
+	// The exporter's commands, as written (its default 10 s refresh included): readyz, the metrics the README
+	// greps for, a hand-made change on 127.0.0.1:3307 and its drift within the README's sleep of 11 s.
+	var exp, set, grep string
+	for _, l := range strings.Split(section, "\n") {
+		switch {
+		case strings.HasPrefix(l, "bin/dbstate exporter "):
+			exp = strings.TrimSuffix(strings.TrimSpace(l), " &")
+		case strings.HasPrefix(l, "mariadb --defaults-file=dbstate.cnf "):
+			set = l
+		case strings.HasPrefix(l, "sleep 11; curl"):
+			grep = l[strings.Index(l, "grep '")+len("grep '") : len(l)-1]
+		}
+	}
+	if exp == "" || !strings.Contains(set, "-P 3307 -e 'SET GLOBAL max_connections = 999'") || grep == "" {
+		t.Fatalf("README exporter commands: %q %q %q", exp, set, grep)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	args := strings.Fields(strings.ReplaceAll(paths.Replace(ports.Replace(strings.TrimPrefix(exp, "bin/dbstate "))), "127.0.0.1:9104", listen))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errs bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run(ctx, args, &out, &errs) }()
+	metrics := func(path string) string {
+		if code, body := httpGet(listen, path); code == 200 {
+			return body
+		}
+		return ""
+	}
+	wait := func(what string, ok func() bool) {
+		waitUntil(t, what, ok, func() string { cancel(); <-done; return errs.String() })
+	}
+	wait("/readyz", func() bool { return metrics("/readyz") == "ready\n" })
+	r1 := tp.Get("r1")
+	if m := metrics("/metrics"); !strings.Contains(m, `dbstate_up{instance="`+r1.Addr()+`"} 1`) ||
+		!strings.Contains(m, `dbstate_writable_instances{cluster="`+tp.Get("p").Addr()+`"} 1`) || !strings.Contains(m, "dbstate_variable_drift{") {
+		t.Fatalf("metrics:\n%s", m)
+	}
+	r1.Exec(t, "SET GLOBAL max_connections = 999")
+	drift := ports.Replace(grep) + " 1"
+	wait(drift, func() bool { return strings.Contains(metrics("/metrics"), drift) })
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exporter exit %d\n%s", code, errs.String())
+	}
+}
+
+// httpGet returns the status and body of GET http://addr/path (0 and the error when it fails).
+func httpGet(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// waitUntil polls ok for up to 25 s (the README's exporter refreshes every 10 s); on failure it calls stop, which
+// ends what runs and returns its log, and fails the test with it.
+func waitUntil(t *testing.T, what string, ok func() bool, stop func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(25 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 25s\n%s", what, stop())
+		}
 	}
 }

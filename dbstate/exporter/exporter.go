@@ -6,7 +6,8 @@
 // # Model
 //
 // An Exporter keeps a set of targets: the instances found by dbstate.Discover from the seeds, rediscovered every
-// DiscoveryInterval, plus the masters and replicas that each read names (or, with Config.Instances, exactly those
+// DiscoveryInterval (every RefreshInterval while no seed answers: the seeds are then watched, down, and the
+// exporter is not ready), plus the masters and replicas that each read names (or, with Config.Instances, exactly those
 // instances and no discovery). Every RefreshInterval it reads each target in the background, with at most
 // Parallel reads at once and each read bounded by InstanceTimeout, and keeps the result in a cache. A scrape only
 // formats the cache: it does no I/O, so a slow or hung instance (SIGSTOPped, a dead network) never delays the
@@ -155,6 +156,8 @@ type Exporter struct {
 
 	refreshes *prometheus.CounterVec
 	discovery *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
+	reloadOK  prometheus.Gauge
 	descs     descs
 }
 
@@ -174,7 +177,16 @@ func New(c *dbstate.Client, cfg Config, reg prometheus.Registerer, logger *slog.
 		Help: "Reads of the instance by the exporter, by result (success, failure)."}, []string{"instance", "result"})
 	e.discovery = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dbstate_discovery_runs_total",
 		Help: "Topology discoveries from the seeds, by result (success, failure)."}, []string{"result"})
-	for _, col := range []prometheus.Collector{e, e.refreshes, e.discovery} {
+	e.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dbstate_exporter_config_reloads_total",
+		Help: "Loads of the desired files (at start and on SIGHUP), by result (success, failure)."}, []string{"result"})
+	e.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "dbstate_exporter_config_last_reload_successful",
+		Help: "1 when the last load of the desired files succeeded (at start or on SIGHUP), 0 when it failed and the previous ones are still used."})
+	e.reloadOK.Set(1)
+	for _, res := range []string{"success", "failure"} {
+		e.reloads.WithLabelValues(res)
+		e.discovery.WithLabelValues(res)
+	}
+	for _, col := range []prometheus.Collector{e, e.refreshes, e.discovery, e.reloads, e.reloadOK} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("exporter: register metrics: %w", err)
 		}
@@ -199,6 +211,22 @@ func (e *Exporter) SetDesiredVars(d *dbstate.DesiredVars) {
 	e.poke()
 }
 
+// ReloadDesiredVars loads the desired-variables document with load (nil and no error: none) and uses it. When
+// load fails, the running document is kept, dbstate_exporter_config_last_reload_successful turns 0 and a failure
+// is counted, so that an alert sees a reload that did not take; the error is returned for the caller to log.
+func (e *Exporter) ReloadDesiredVars(load func() (*dbstate.DesiredVars, error)) error {
+	d, err := load()
+	if err != nil {
+		e.reloads.WithLabelValues("failure").Inc()
+		e.reloadOK.Set(0)
+		return err
+	}
+	e.reloads.WithLabelValues("success").Inc()
+	e.reloadOK.Set(1)
+	e.SetDesiredVars(d)
+	return nil
+}
+
 func (e *Exporter) poke() {
 	select {
 	case e.wake <- struct{}{}:
@@ -206,7 +234,14 @@ func (e *Exporter) poke() {
 	}
 }
 
-// Ready reports whether the exporter has discovered the topology and read every target at least once.
+func (e *Exporter) isDiscovered() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.discovered
+}
+
+// Ready reports whether the exporter has discovered the topology (some seed answered) and read every target at
+// least once.
 func (e *Exporter) Ready() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -238,6 +273,9 @@ func (e *Exporter) Run(ctx context.Context) error {
 			e.wg.Wait()
 			return nil
 		case <-refresh.C:
+			if len(e.cfg.Seeds) > 0 && !e.isDiscovered() {
+				e.startDiscovery(ctx)
+			}
 			e.refreshAll(ctx)
 		case <-e.wake:
 			e.refreshAll(ctx)
@@ -282,15 +320,27 @@ func (e *Exporter) discover(ctx context.Context) {
 		}
 		return
 	}
-	e.discovery.WithLabelValues("success").Inc()
 	now := time.Now()
-	e.discoOK = now
-	added := 0
-	for addr := range topo.Instances {
+	added, answered := 0, false
+	for addr, in := range topo.Instances {
 		if e.addTarget(addr, now) {
 			added++
 		}
+		answered = answered || in.Error == ""
 	}
+	if !answered {
+		// No seed answered: the topology is unknown. The seeds are watched (their dbstate_up is 0), the
+		// exporter is not ready, and discovery is retried every refresh interval until one answers.
+		e.discovery.WithLabelValues("failure").Inc()
+		e.mu.Unlock()
+		e.log.Warn("discovery failed: no seed answers", "seeds", len(e.cfg.Seeds), "took", took)
+		if added > 0 {
+			e.poke()
+		}
+		return
+	}
+	e.discovery.WithLabelValues("success").Inc()
+	e.discoOK = now
 	e.forget(now)
 	e.discovered = true
 	e.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -27,5 +28,27 @@ func TestWrite(t *testing.T) {
 	}
 	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o644 {
 		t.Fatalf("mode %v", fi.Mode())
+	}
+}
+
+func TestCheckWritable(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, path, err string
+	}{
+		{"new file in a writable directory", filepath.Join(dir, "x.cnf"), ""},
+		{"the target is a directory", dir, "is a directory"},
+		{"missing directory", filepath.Join(dir, "missing", "x.cnf"), "cannot write"},
+		{"a directory nobody may write, root included", "/proc/x.cnf", "cannot write"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := CheckWritable(c.path)
+			if (c.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.err)) {
+				t.Fatalf("err = %v, want %q", err, c.err)
+			}
+		})
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("the probe left %v", left)
 	}
 }
