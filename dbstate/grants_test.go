@@ -209,6 +209,7 @@ func TestParseDesiredGrants(t *testing.T) {
 		"two auths":           "users: [{name: a, host: h, auth: {none: true, unix_socket: true}}]",
 		"no auth":             "users: [{name: a, host: h}]",
 		"undeclared role":     "users: [{name: a, host: h, auth: {none: true}, roles: [r]}]",
+		"role cycle":          "roles: [{name: r1, roles: [r2]}, {name: r2, roles: [r3]}, {name: r3, admin_roles: [r1]}]",
 		"default not granted": "roles: [{name: r}]\nusers: [{name: a, host: h, auth: {none: true}, default_role: r}]",
 		"bad host":            "users: [{name: a, host: \"h'x\", auth: {none: true}}]",
 		"newline name":        "users: [{name: \"a\\nb\", host: h, auth: {none: true}}]",
