@@ -603,3 +603,35 @@ users:
 		t.Fatalf("after repair: %+v", p.Changes)
 	}
 }
+
+// TestGrantsPrunePublicAndReplication: on a real 10.11 server, grants TO PUBLIC show up as a role row that prune
+// keeps (DROP ROLE PUBLIC fails), and the plan warns before pruning the replication account.
+func TestGrantsPrunePublicAndReplication(t *testing.T) {
+	in := dbtest.Start(t, 1)[0]
+	c := newClient(t)
+	in.Exec(t, "GRANT SELECT ON test.* TO PUBLIC", "CREATE USER IF NOT EXISTS repl@'10.%'", "GRANT REPLICATION SLAVE ON *.* TO repl@'10.%'")
+	d := mustDesired(t, "prune: true\nprotect: [dbstate@127.0.0.1]\n") // the account newClient logs in as
+	ctx := context.Background()
+	target := dbstate.GrantsTarget{Independent: []string{in.Addr()}}
+	p, err := dbstate.PlanGrants(ctx, c, target, d, dbstate.GrantsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range p.Changes {
+		if strings.Contains(ch.SQL, "PUBLIC") {
+			t.Fatalf("prune touches PUBLIC: %s", ch.SQL)
+		}
+	}
+	if !slices.Contains(p.Kept, "role PUBLIC (system account)") {
+		t.Errorf("kept: %q", p.Kept)
+	}
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "prune drops 'repl'@'10.%'") }) {
+		t.Errorf("no warning about the replication account: %q", p.Warnings)
+	}
+	if _, err := p.Execute(ctx, dbstate.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := dbstate.PlanGrants(ctx, c, target, d, dbstate.GrantsOptions{}); err != nil || !p.Empty() {
+		t.Fatalf("second plan: %v %+v", err, p)
+	}
+}

@@ -3,6 +3,7 @@ package dbstate
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -553,5 +554,43 @@ func TestParseShowGrantsFixtures(t *testing.T) {
 	}
 	if seen != len(want) || len(blocks) != 10 {
 		t.Fatalf("%d blocks, %d checked", len(blocks), seen)
+	}
+}
+
+// Prune keeps the PUBLIC role row (MariaDB 10.11 stores grants TO PUBLIC as one, and refuses DROP ROLE PUBLIC)
+// and warns before dropping an account that can replicate.
+func TestDiffGrantsPruneSpecialAccounts(t *testing.T) {
+	self := AccountKey{User: "dbstate", Host: "127.0.0.1"}
+	acct := func(k AccountKey, g map[Object]*Privs) *AccountState {
+		return &AccountState{Key: k, Auth: []AuthMethod{{Plugin: PluginNative}}, Require: RequireNone, Roles: map[string]bool{}, Grants: g}
+	}
+	repl := AccountKey{User: "repl", Host: "10.%"}
+	pub := AccountKey{User: "PUBLIC", IsRole: true}
+	rs, _ := canonicalPriv("REPLICATION SLAVE")
+	actual := &GrantState{Self: self, Accounts: map[AccountKey]*AccountState{
+		self: acct(self, map[Object]*Privs{}),
+		pub:  {Key: pub, Roles: map[string]bool{}, Grants: map[Object]*Privs{{DB: "test", Table: "*"}: {Mask: 1}}},
+		repl: acct(repl, map[Object]*Privs{{DB: "*", Table: "*"}: {Mask: 1 << rs.bit}}),
+	}}
+	d, err := ParseDesiredGrants([]byte("prune: true\nprotect: [dbstate@127.0.0.1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := d.Normalize(DefaultServerPrivileges(), func(string) (string, error) { return "", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff, err := DiffGrants(want, actual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diff.Changes) != 1 || diff.Changes[0].SQL != "DROP USER `repl`@`10.%`" {
+		t.Fatalf("changes: %+v", diff.Changes)
+	}
+	if !slices.Contains(diff.Kept, "role PUBLIC (system account)") {
+		t.Errorf("kept: %q", diff.Kept)
+	}
+	if len(diff.Warnings) != 1 || !strings.Contains(diff.Warnings[0], "'repl'@'10.%'") || !strings.Contains(diff.Warnings[0], "REPLICATION SLAVE") {
+		t.Errorf("warnings: %q", diff.Warnings)
 	}
 }
