@@ -594,3 +594,39 @@ func TestDiffGrantsPruneSpecialAccounts(t *testing.T) {
 		t.Errorf("warnings: %q", diff.Warnings)
 	}
 }
+
+func TestReadPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for name, tc := range map[string]struct{ content, want string }{
+		"newline":      {"s3cret\n", "s3cret"},
+		"crlf":         {"s3cret\r\n", "s3cret"},
+		"no newline":   {"s3cret", "s3cret"},
+		"second line":  {"s3cret\nignored\n", "s3cret"},
+		"empty":        {"", ""},
+		"inner spaces": {" a b \n", " a b "},
+		"long last":    {strings.Repeat("x", 4096), strings.Repeat("x", 4096)},
+	} {
+		got, err := ReadPasswordFile(write(strings.ReplaceAll(name, " ", "_"), tc.content))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, tc.want)
+		}
+	}
+	// A huge file without a newline (a log, /dev/zero) is refused after a bounded read, without echoing it.
+	big := write("big", strings.Repeat("y", 8<<20))
+	if got, err := ReadPasswordFile(big); err == nil || strings.Contains(err.Error(), "yyyy") {
+		t.Errorf("8 MiB first line: %d bytes, %v", len(got), err)
+	}
+	if _, err := ReadPasswordFile(dir); err == nil {
+		t.Error("a directory read as a password file")
+	}
+	if _, err := ReadPasswordFile(dir + "/missing"); err == nil {
+		t.Error("a missing file read")
+	}
+}
