@@ -92,6 +92,16 @@ type DesiredGrant struct {
 // maxDesiredSize bounds a desired-state file (20,000 accounts take about 4 MB).
 const maxDesiredSize = 64 << 20
 
+// ReadDesiredGrants reads a desired-state file from r (at most 64 MiB: a path such as /dev/zero is refused, not
+// read forever) and parses it as ParseDesiredGrants does.
+func ReadDesiredGrants(r io.Reader) (*DesiredGrants, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxDesiredSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return ParseDesiredGrants(data)
+}
+
 // ParseDesiredGrants decodes a desired-state file. Unknown keys, several YAML documents and structural errors
 // (see Validate) are refused with ErrDesiredGrants.
 func ParseDesiredGrants(data []byte) (*DesiredGrants, error) {
