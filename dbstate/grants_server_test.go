@@ -635,3 +635,28 @@ func TestGrantsPrunePublicAndReplication(t *testing.T) {
 		t.Fatalf("second plan: %v %+v", err, p)
 	}
 }
+
+// TestGrantsStarNamedObjects: a database or table literally named * (backquoted) is not the wildcard. Reading it
+// as *.* or db.* would make a plan revoke a global or database privilege the account does not have; such rows
+// are left alone with a warning.
+func TestGrantsStarNamedObjects(t *testing.T) {
+	in := dbtest.Start(t, 1)[0]
+	in.Exec(t, "CREATE DATABASE IF NOT EXISTS test", "CREATE TABLE test.`*` (c INT)", "CREATE TABLE test.t (c INT)", "CREATE USER u@'%'", "GRANT SELECT ON `*`.* TO u@'%'", "GRANT INSERT ON test.`*` TO u@'%'",
+		"GRANT UPDATE (`c`) ON test.`*` TO u@'%'", "GRANT DELETE ON test.t TO u@'%'")
+	c := newClient(t)
+	db, err := c.DB(in.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := dbstate.ReadGrants(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := st.Accounts[dbstate.AccountKey{User: "u", Host: "%"}]
+	if a == nil || len(a.Grants) != 1 || a.Grants[dbstate.Object{DB: "test", Table: "t"}] == nil {
+		t.Fatalf("grants of u: %+v", a)
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(st.Warnings), func(w string) bool { return !strings.Contains(w, "named *") })); n != 3 {
+		t.Errorf("warnings: %q", st.Warnings)
+	}
+}
