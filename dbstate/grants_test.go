@@ -103,7 +103,8 @@ func TestParseGrantLine(t *testing.T) {
 	}
 	for _, bad := range []string{"", "GRANT", "GRANT SELECT ON", "GRANT SELECT ON *.* TO", "GRANT SELECT ON `db.* TO u@h",
 		"GRANT FLY ON *.* TO u@h", "GRANT SELECT ON *.* TO u@h WITH", "GRANT SELECT, ON *.* TO u@h", "REVOKE SELECT ON *.* FROM u@h",
-		"GRANT SELECT ON *.t TO u@h", "GRANT DELETE (a) ON db.t TO u@h", "SET DEFAULT ROLE r", "GRANT SELECT ON *.* TO u@h junk"} {
+		"GRANT SELECT ON *.t TO u@h", "GRANT DELETE (a) ON db.t TO u@h", "SET DEFAULT ROLE r", "GRANT SELECT ON *.* TO u@h junk",
+		"GRANT SELECT ON `*`.* TO u@h", "GRANT SELECT ON `db`.`*` TO u@h", "GRANT SELECT ON `*`.`*` TO u@h"} {
 		if _, err := ParseGrantLine(bad); !errors.Is(err, ErrShowGrants) {
 			t.Errorf("%q: err = %v, want ErrShowGrants", bad, err)
 		}
