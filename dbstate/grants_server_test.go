@@ -660,3 +660,37 @@ func TestGrantsStarNamedObjects(t *testing.T) {
 		t.Errorf("warnings: %q", st.Warnings)
 	}
 }
+
+// TestGrantsApplyReplicaStopped: a replica whose replication was stopped by hand makes apply wait no longer than
+// WaitTimeout; the error names the replica and the timeout, the result says the statement ran on the primary
+// and nothing is verified; once replication runs again the next plan is empty (the replica catches up).
+func TestGrantsApplyReplicaStopped(t *testing.T) {
+	tp := dbtest.Build(t, "p p>r")
+	p, r := tp.Get("p"), tp.Get("r")
+	c := newClient(t)
+	ctx := context.Background()
+	topo := discover(t, c, p.Addr())
+	target, err := dbstate.GrantsTargetFromTopology(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := mustDesired(t, "users: [{name: late, host: '10.%', auth: {none: true}}]\n")
+	opts := dbstate.GrantsOptions{WaitTimeout: 2 * time.Second}
+	plan, err := dbstate.PlanGrants(ctx, c, target, d, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.StopSQLThread(t)
+	res, err := plan.Execute(ctx, dbstate.ExecOptions{})
+	if !errors.Is(err, dbstate.ErrWaitTimeout) || !strings.Contains(err.Error(), r.Addr()) {
+		t.Fatalf("err = %v, want a wait timeout naming %s", err, r.Addr())
+	}
+	if res == nil || res.Verified || len(res.Applied) != 1 || res.Applied[0].Instance != p.Addr() {
+		t.Fatalf("result: %+v", res)
+	}
+	r.StartSQLThread(t)
+	r.WaitCaughtUp(t, p)
+	if again, err := dbstate.PlanGrants(ctx, c, target, d, opts); err != nil || !again.Empty() {
+		t.Fatalf("plan after replication resumed: %v %+v", err, again)
+	}
+}
