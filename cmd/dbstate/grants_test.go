@@ -119,3 +119,23 @@ func TestGrantsCheckHostileFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestGrantsREADMEExample: the desired-state file the README's grants section shows is valid as written.
+func TestGrantsREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## dbstate grants")
+	if !ok {
+		t.Fatal("README has no dbstate grants section")
+	}
+	_, block, ok := strings.Cut(sec, "\n```yaml\n")
+	if !ok {
+		t.Fatal("the grants section shows no YAML file")
+	}
+	block, _, _ = strings.Cut(block, "\n```")
+	if _, err := dbstate.ParseDesiredGrants([]byte(block)); err != nil {
+		t.Fatalf("README desired file: %v", err)
+	}
+}
