@@ -8,6 +8,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -69,13 +70,26 @@ func redactedLiteral(secret string) string {
 	return `"<redacted>"`
 }
 
-// ReadPasswordFile reads a password from the first line of a file.
+// maxPasswordLine bounds what ReadPasswordFile reads: a path such as /dev/zero or a log file by mistake must not
+// fill the memory.
+const maxPasswordLine = 4096
+
+// ReadPasswordFile reads a password from the first line of a file (a trailing CR, from CRLF, is dropped). It
+// reads at most 4096 bytes and refuses a longer first line. Pipes (/dev/fd/N) work; a directory does not.
 func ReadPasswordFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("password file: %w", err)
 	}
-	line, _, _ := strings.Cut(string(b), "\n")
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswordLine+1))
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	line, _, found := strings.Cut(string(b), "\n")
+	if !found && len(b) > maxPasswordLine {
+		return "", fmt.Errorf("password file %s: first line longer than %d bytes", path, maxPasswordLine)
+	}
 	return strings.TrimRight(line, "\r"), nil
 }
 

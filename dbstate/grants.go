@@ -434,7 +434,8 @@ func sortedObjects(m map[Object]*Privs) []Object {
 // mariadb.sys and mysql@localhost (created by mariadb-install-db for the server's OS user).
 func systemAccount(k AccountKey) bool {
 	if k.IsRole {
-		return false
+		// MariaDB 10.11 keeps the grants made TO PUBLIC as a role row named PUBLIC; DROP ROLE PUBLIC fails.
+		return k.User == "PUBLIC"
 	}
 	return k.User == "root" || (k.User == "mariadb.sys" && k.Host == "localhost") || (k.User == "mysql" && k.Host == "localhost")
 }

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -89,6 +91,16 @@ type DesiredGrant struct {
 
 // maxDesiredSize bounds a desired-state file (20,000 accounts take about 4 MB).
 const maxDesiredSize = 64 << 20
+
+// ReadDesiredGrants reads a desired-state file from r (at most 64 MiB: a path such as /dev/zero is refused, not
+// read forever) and parses it as ParseDesiredGrants does.
+func ReadDesiredGrants(r io.Reader) (*DesiredGrants, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxDesiredSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return ParseDesiredGrants(data)
+}
 
 // ParseDesiredGrants decodes a desired-state file. Unknown keys, several YAML documents and structural errors
 // (see Validate) are refused with ErrDesiredGrants.
@@ -192,6 +204,9 @@ func (d *DesiredGrants) normalize(sp ServerPrivileges, readFile func(string) (st
 		}
 		st.Accounts[k] = a
 	}
+	if err := roleCycle(st); err != nil {
+		return nil, bad("%w", err)
+	}
 	for _, u := range d.Users {
 		if err := checkUserName("user name", u.Name, MaxUserNameLen); err != nil {
 			return nil, bad("%w", err)
@@ -238,6 +253,49 @@ func (d *DesiredGrants) normalize(sp ServerPrivileges, readFile func(string) (st
 		st.Accounts[k] = a
 	}
 	return st, nil
+}
+
+// roleCycle refuses roles granted to each other in a cycle (r1 to r2 and r2 to r1, or longer): MariaDB refuses
+// the GRANT that closes it ("Cannot grant role"), so an apply would stop midway.
+func roleCycle(st *GrantState) error {
+	const (
+		unseen = iota
+		active
+		done
+	)
+	state := map[string]int{}
+	var path []string
+	var visit func(r string) error
+	visit = func(r string) error {
+		switch state[r] {
+		case active:
+			k := slices.Index(path, r)
+			return fmt.Errorf("roles granted in a cycle: %s", strings.Join(append(path[k:], r), " -> "))
+		case done:
+			return nil
+		}
+		state[r] = active
+		path = append(path, r)
+		a := st.Accounts[AccountKey{User: r, IsRole: true}]
+		if a != nil {
+			for _, sub := range slices.Sorted(maps.Keys(a.Roles)) {
+				if err := visit(sub); err != nil {
+					return err
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[r] = done
+		return nil
+	}
+	for _, k := range st.sortedKeys() {
+		if k.IsRole {
+			if err := visit(k.User); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func checkLimits(l Limits) error {

@@ -58,6 +58,9 @@ type GrantDiff struct {
 	Changes []GrantChange
 	// Kept are the accounts that prune would have dropped but does not (system and protected accounts).
 	Kept []string
+	// Warnings are changes worth a second look: prune dropping an account that can replicate (REPLICATION
+	// SLAVE on *.*), which stops every replica that connects with it at its next reconnect.
+	Warnings []string
 }
 
 // DiffGrants is pure: the statements that turn actual into desired, in the order they must run. It refuses
@@ -104,6 +107,10 @@ func DiffGrants(desired, actual *GrantState) (*GrantDiff, error) {
 				d.Kept = append(d.Kept, printable(k.String())+" (system account)")
 				continue
 			}
+			if replicationAccount(actual.Accounts[k]) {
+				d.Warnings = append(d.Warnings, fmt.Sprintf("prune drops %s, which has REPLICATION SLAVE: a replica that connects with it "+
+					"stops at its next reconnect; list it in the file or under protect to keep it", printable(k.String())))
+			}
 			c, err := dropAccount(k)
 			if err != nil {
 				// A name from the server that cannot be quoted safely (invalid UTF-8, NUL) is left alone.
@@ -115,6 +122,16 @@ func DiffGrants(desired, actual *GrantState) (*GrantDiff, error) {
 	}
 	sort.SliceStable(d.Changes, func(i, j int) bool { return d.Changes[i].rank < d.Changes[j].rank })
 	return d, nil
+}
+
+// replicationAccount says whether an account may connect as a replica (REPLICATION SLAVE on *.*).
+func replicationAccount(a *AccountState) bool {
+	if a == nil || a.Key.IsRole {
+		return false
+	}
+	pr, _ := canonicalPriv("REPLICATION SLAVE")
+	g := a.Grants[Object{DB: "*", Table: "*"}]
+	return g != nil && g.Mask&(1<<pr.bit) != 0
 }
 
 // withoutCreatorRoles drops, from the own account's actual state, the admin-option role rows that want does not

@@ -199,6 +199,9 @@ func diffAll(desired *DesiredGrants, actual map[string]*GrantState, readFile fun
 			return nil, nil, fmt.Errorf("%s: %w", a, err)
 		}
 		out[a] = d
+		for _, w := range d.Warnings {
+			warnings = appendNew(warnings, a+": "+w)
+		}
 		for _, w := range st.Warnings {
 			warnings = appendNew(warnings, a+": "+w)
 		}

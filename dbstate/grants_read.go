@@ -211,6 +211,21 @@ func ReadGrants(ctx context.Context, q Querier) (*GrantState, error) {
 		return a
 	}
 
+	// starNamed skips a row on a database or table literally named *: read as the wildcard it would become *.* or
+	// db.*, and a plan would revoke a global or database privilege that the account does not have.
+	starNamed := func(a *AccountState, db, table, tbl string) bool {
+		if db != "*" && table != "*" {
+			return false
+		}
+		obj := "`" + printable(db) + "`.*"
+		if table != "" {
+			obj = "`" + printable(db) + "`.`" + printable(table) + "`"
+		}
+		st.Warnings = append(st.Warnings, fmt.Sprintf("%s has a row for %s on %s, an object named *: not managed by dbstate, left alone",
+			tbl, printable(a.Key.String()), obj))
+		return true
+	}
+
 	rm, err := queryRows(ctx, q, "SELECT Host, User, Role, Admin_option FROM mysql.roles_mapping")
 	if err != nil {
 		return nil, fmt.Errorf("read grants: mysql.roles_mapping: %w", err)
@@ -227,7 +242,7 @@ func ReadGrants(ctx context.Context, q Querier) (*GrantState, error) {
 	}
 	for _, r := range dbRows {
 		a := grantee(r["User"], r["Host"], "mysql.db")
-		if a == nil {
+		if a == nil || starNamed(a, r["Db"], "", "mysql.db") {
 			continue
 		}
 		p := &Privs{GrantOption: r["Grant_priv"] == "Y"}
@@ -247,7 +262,7 @@ func ReadGrants(ctx context.Context, q Querier) (*GrantState, error) {
 	}
 	for _, r := range tp {
 		a := grantee(r["User"], r["Host"], "mysql.tables_priv")
-		if a == nil {
+		if a == nil || starNamed(a, r["Db"], r["Table_name"], "mysql.tables_priv") {
 			continue
 		}
 		m, g, err := parsePrivSet(r["Table_priv"])
@@ -269,7 +284,7 @@ func ReadGrants(ctx context.Context, q Querier) (*GrantState, error) {
 	}
 	for _, r := range cp {
 		a := grantee(r["User"], r["Host"], "mysql.columns_priv")
-		if a == nil {
+		if a == nil || starNamed(a, r["Db"], r["Table_name"], "mysql.columns_priv") {
 			continue
 		}
 		m, _, err := parsePrivSet(r["Column_priv"])

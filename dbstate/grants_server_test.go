@@ -603,3 +603,94 @@ users:
 		t.Fatalf("after repair: %+v", p.Changes)
 	}
 }
+
+// TestGrantsPrunePublicAndReplication: on a real 10.11 server, grants TO PUBLIC show up as a role row that prune
+// keeps (DROP ROLE PUBLIC fails), and the plan warns before pruning the replication account.
+func TestGrantsPrunePublicAndReplication(t *testing.T) {
+	in := dbtest.Start(t, 1)[0]
+	c := newClient(t)
+	in.Exec(t, "GRANT SELECT ON test.* TO PUBLIC", "CREATE USER IF NOT EXISTS repl@'10.%'", "GRANT REPLICATION SLAVE ON *.* TO repl@'10.%'")
+	d := mustDesired(t, "prune: true\nprotect: [dbstate@127.0.0.1]\n") // the account newClient logs in as
+	ctx := context.Background()
+	target := dbstate.GrantsTarget{Independent: []string{in.Addr()}}
+	p, err := dbstate.PlanGrants(ctx, c, target, d, dbstate.GrantsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range p.Changes {
+		if strings.Contains(ch.SQL, "PUBLIC") {
+			t.Fatalf("prune touches PUBLIC: %s", ch.SQL)
+		}
+	}
+	if !slices.Contains(p.Kept, "role PUBLIC (system account)") {
+		t.Errorf("kept: %q", p.Kept)
+	}
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "prune drops 'repl'@'10.%'") }) {
+		t.Errorf("no warning about the replication account: %q", p.Warnings)
+	}
+	if _, err := p.Execute(ctx, dbstate.ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := dbstate.PlanGrants(ctx, c, target, d, dbstate.GrantsOptions{}); err != nil || !p.Empty() {
+		t.Fatalf("second plan: %v %+v", err, p)
+	}
+}
+
+// TestGrantsStarNamedObjects: a database or table literally named * (backquoted) is not the wildcard. Reading it
+// as *.* or db.* would make a plan revoke a global or database privilege the account does not have; such rows
+// are left alone with a warning.
+func TestGrantsStarNamedObjects(t *testing.T) {
+	in := dbtest.Start(t, 1)[0]
+	in.Exec(t, "CREATE DATABASE IF NOT EXISTS test", "CREATE TABLE test.`*` (c INT)", "CREATE TABLE test.t (c INT)", "CREATE USER u@'%'", "GRANT SELECT ON `*`.* TO u@'%'", "GRANT INSERT ON test.`*` TO u@'%'",
+		"GRANT UPDATE (`c`) ON test.`*` TO u@'%'", "GRANT DELETE ON test.t TO u@'%'")
+	c := newClient(t)
+	db, err := c.DB(in.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := dbstate.ReadGrants(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := st.Accounts[dbstate.AccountKey{User: "u", Host: "%"}]
+	if a == nil || len(a.Grants) != 1 || a.Grants[dbstate.Object{DB: "test", Table: "t"}] == nil {
+		t.Fatalf("grants of u: %+v", a)
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(st.Warnings), func(w string) bool { return !strings.Contains(w, "named *") })); n != 3 {
+		t.Errorf("warnings: %q", st.Warnings)
+	}
+}
+
+// TestGrantsApplyReplicaStopped: a replica whose replication was stopped by hand makes apply wait no longer than
+// WaitTimeout; the error names the replica and the timeout, the result says the statement ran on the primary
+// and nothing is verified; once replication runs again the next plan is empty (the replica catches up).
+func TestGrantsApplyReplicaStopped(t *testing.T) {
+	tp := dbtest.Build(t, "p p>r")
+	p, r := tp.Get("p"), tp.Get("r")
+	c := newClient(t)
+	ctx := context.Background()
+	topo := discover(t, c, p.Addr())
+	target, err := dbstate.GrantsTargetFromTopology(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := mustDesired(t, "users: [{name: late, host: '10.%', auth: {none: true}}]\n")
+	opts := dbstate.GrantsOptions{WaitTimeout: 2 * time.Second}
+	plan, err := dbstate.PlanGrants(ctx, c, target, d, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.StopSQLThread(t)
+	res, err := plan.Execute(ctx, dbstate.ExecOptions{})
+	if !errors.Is(err, dbstate.ErrWaitTimeout) || !strings.Contains(err.Error(), r.Addr()) {
+		t.Fatalf("err = %v, want a wait timeout naming %s", err, r.Addr())
+	}
+	if res == nil || res.Verified || len(res.Applied) != 1 || res.Applied[0].Instance != p.Addr() {
+		t.Fatalf("result: %+v", res)
+	}
+	r.StartSQLThread(t)
+	r.WaitCaughtUp(t, p)
+	if again, err := dbstate.PlanGrants(ctx, c, target, d, opts); err != nil || !again.Empty() {
+		t.Fatalf("plan after replication resumed: %v %+v", err, again)
+	}
+}

@@ -357,6 +357,9 @@ func (p *lineParser) object() (Object, error) {
 			return "*", nil
 		case t.kind == tPunct:
 			return "", p.errf("want an object")
+		case t.text == "*":
+			// `*` quoted is a database or table named *, not the wildcard: refused rather than confused.
+			return "", p.errf("an object named * (quoted) is not managed")
 		}
 		return t.text, nil
 	}

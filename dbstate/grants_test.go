@@ -3,6 +3,7 @@ package dbstate
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -102,7 +103,8 @@ func TestParseGrantLine(t *testing.T) {
 	}
 	for _, bad := range []string{"", "GRANT", "GRANT SELECT ON", "GRANT SELECT ON *.* TO", "GRANT SELECT ON `db.* TO u@h",
 		"GRANT FLY ON *.* TO u@h", "GRANT SELECT ON *.* TO u@h WITH", "GRANT SELECT, ON *.* TO u@h", "REVOKE SELECT ON *.* FROM u@h",
-		"GRANT SELECT ON *.t TO u@h", "GRANT DELETE (a) ON db.t TO u@h", "SET DEFAULT ROLE r", "GRANT SELECT ON *.* TO u@h junk"} {
+		"GRANT SELECT ON *.t TO u@h", "GRANT DELETE (a) ON db.t TO u@h", "SET DEFAULT ROLE r", "GRANT SELECT ON *.* TO u@h junk",
+		"GRANT SELECT ON `*`.* TO u@h", "GRANT SELECT ON `db`.`*` TO u@h", "GRANT SELECT ON `*`.`*` TO u@h"} {
 		if _, err := ParseGrantLine(bad); !errors.Is(err, ErrShowGrants) {
 			t.Errorf("%q: err = %v, want ErrShowGrants", bad, err)
 		}
@@ -209,6 +211,7 @@ func TestParseDesiredGrants(t *testing.T) {
 		"two auths":           "users: [{name: a, host: h, auth: {none: true, unix_socket: true}}]",
 		"no auth":             "users: [{name: a, host: h}]",
 		"undeclared role":     "users: [{name: a, host: h, auth: {none: true}, roles: [r]}]",
+		"role cycle":          "roles: [{name: r1, roles: [r2]}, {name: r2, roles: [r3]}, {name: r3, admin_roles: [r1]}]",
 		"default not granted": "roles: [{name: r}]\nusers: [{name: a, host: h, auth: {none: true}, default_role: r}]",
 		"bad host":            "users: [{name: a, host: \"h'x\", auth: {none: true}}]",
 		"newline name":        "users: [{name: \"a\\nb\", host: h, auth: {none: true}}]",
@@ -552,5 +555,79 @@ func TestParseShowGrantsFixtures(t *testing.T) {
 	}
 	if seen != len(want) || len(blocks) != 10 {
 		t.Fatalf("%d blocks, %d checked", len(blocks), seen)
+	}
+}
+
+// Prune keeps the PUBLIC role row (MariaDB 10.11 stores grants TO PUBLIC as one, and refuses DROP ROLE PUBLIC)
+// and warns before dropping an account that can replicate.
+func TestDiffGrantsPruneSpecialAccounts(t *testing.T) {
+	self := AccountKey{User: "dbstate", Host: "127.0.0.1"}
+	acct := func(k AccountKey, g map[Object]*Privs) *AccountState {
+		return &AccountState{Key: k, Auth: []AuthMethod{{Plugin: PluginNative}}, Require: RequireNone, Roles: map[string]bool{}, Grants: g}
+	}
+	repl := AccountKey{User: "repl", Host: "10.%"}
+	pub := AccountKey{User: "PUBLIC", IsRole: true}
+	rs, _ := canonicalPriv("REPLICATION SLAVE")
+	actual := &GrantState{Self: self, Accounts: map[AccountKey]*AccountState{
+		self: acct(self, map[Object]*Privs{}),
+		pub:  {Key: pub, Roles: map[string]bool{}, Grants: map[Object]*Privs{{DB: "test", Table: "*"}: {Mask: 1}}},
+		repl: acct(repl, map[Object]*Privs{{DB: "*", Table: "*"}: {Mask: 1 << rs.bit}}),
+	}}
+	d, err := ParseDesiredGrants([]byte("prune: true\nprotect: [dbstate@127.0.0.1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := d.Normalize(DefaultServerPrivileges(), func(string) (string, error) { return "", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff, err := DiffGrants(want, actual)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diff.Changes) != 1 || diff.Changes[0].SQL != "DROP USER `repl`@`10.%`" {
+		t.Fatalf("changes: %+v", diff.Changes)
+	}
+	if !slices.Contains(diff.Kept, "role PUBLIC (system account)") {
+		t.Errorf("kept: %q", diff.Kept)
+	}
+	if len(diff.Warnings) != 1 || !strings.Contains(diff.Warnings[0], "'repl'@'10.%'") || !strings.Contains(diff.Warnings[0], "REPLICATION SLAVE") {
+		t.Errorf("warnings: %q", diff.Warnings)
+	}
+}
+
+func TestReadPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for name, tc := range map[string]struct{ content, want string }{
+		"newline":      {"s3cret\n", "s3cret"},
+		"crlf":         {"s3cret\r\n", "s3cret"},
+		"no newline":   {"s3cret", "s3cret"},
+		"second line":  {"s3cret\nignored\n", "s3cret"},
+		"empty":        {"", ""},
+		"inner spaces": {" a b \n", " a b "},
+		"long last":    {strings.Repeat("x", 4096), strings.Repeat("x", 4096)},
+	} {
+		got, err := ReadPasswordFile(write(strings.ReplaceAll(name, " ", "_"), tc.content))
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, tc.want)
+		}
+	}
+	// A huge file without a newline (a log, /dev/zero) is refused after a bounded read, without echoing it.
+	big := write("big", strings.Repeat("y", 8<<20))
+	if got, err := ReadPasswordFile(big); err == nil || strings.Contains(err.Error(), "yyyy") {
+		t.Errorf("8 MiB first line: %d bytes, %v", len(got), err)
+	}
+	if _, err := ReadPasswordFile(dir); err == nil {
+		t.Error("a directory read as a password file")
+	}
+	if _, err := ReadPasswordFile(dir + "/missing"); err == nil {
+		t.Error("a missing file read")
 	}
 }

@@ -107,11 +107,12 @@ func loadDesired(path string) (*dbstate.DesiredGrants, func(string) (string, err
 	if path == "" {
 		return nil, nil, cli.Usagef("--desired FILE is required")
 	}
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, cli.Usagef("--desired: %v", err)
 	}
-	d, err := dbstate.ParseDesiredGrants(b)
+	d, err := dbstate.ReadDesiredGrants(f)
+	f.Close()
 	if err != nil {
 		return nil, nil, cli.Usagef("%s: %v", path, err)
 	}

@@ -83,3 +83,59 @@ func TestGrantsREADMELoop(t *testing.T) {
 		t.Fatalf("check example: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// TestGrantsCheckHostileFiles: desired files that are not files, too large, or YAML alias bombs are refused with
+// exit 2 after a bounded read; password files that are empty, directories or missing too.
+func TestGrantsCheckHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A billion-laughs file: 9^10 strings if the aliases were expanded.
+	bomb := "protect:\n  - &a [x, x, x, x, x, x, x, x, x]\n"
+	for i := 'b'; i <= 'j'; i++ {
+		prev := string(i - 1)
+		bomb += fmt.Sprintf("  - &%c [*%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s, *%s]\n", i, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+	}
+	write("empty.pw", "")
+	os.Mkdir(filepath.Join(dir, "dir.pw"), 0o700)
+	for name, path := range map[string]string{
+		"/dev/zero":          "/dev/zero",
+		"directory":          dir,
+		"missing":            filepath.Join(dir, "missing.yml"),
+		"alias bomb":         write("bomb.yml", bomb),
+		"empty password":     write("e.yml", "users: [{name: a, host: h, auth: {password_file: empty.pw}}]\n"),
+		"directory password": write("d.yml", "users: [{name: a, host: h, auth: {password_file: dir.pw}}]\n"),
+		"missing password":   write("m.yml", "users: [{name: a, host: h, auth: {password_file: nope.pw}}]\n"),
+		"devzero password":   write("z.yml", "users: [{name: a, host: h, auth: {password_file: /dev/zero}}]\n"),
+	} {
+		if code, out, errs := runCLI(t, "grants", "check", "--desired", path); code != 2 || !strings.HasPrefix(errs, "grants check: ") ||
+			len(errs) > 4096 {
+			t.Errorf("%s: exit %d\n%s%s", name, code, out, errs)
+		}
+	}
+}
+
+// TestGrantsREADMEExample: the desired-state file the README's grants section shows is valid as written.
+func TestGrantsREADMEExample(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "\n## dbstate grants")
+	if !ok {
+		t.Fatal("README has no dbstate grants section")
+	}
+	_, block, ok := strings.Cut(sec, "\n```yaml\n")
+	if !ok {
+		t.Fatal("the grants section shows no YAML file")
+	}
+	block, _, _ = strings.Cut(block, "\n```")
+	if _, err := dbstate.ParseDesiredGrants([]byte(block)); err != nil {
+		t.Fatalf("README desired file: %v", err)
+	}
+}
