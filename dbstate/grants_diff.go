@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // Kinds of GrantChange.
@@ -170,27 +170,10 @@ func (b *builder) add(kind string, rank int, stmt, redacted string, secrets ...s
 		SQL: printable(redacted), secrets: secrets})
 }
 
-// printable escapes control characters and invalid UTF-8 (a newline or an escape sequence in a name read from a
-// server) so that a plan printed to a terminal or a log shows them instead of acting on them.
-func printable(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) && utf8.ValidString(s) {
-		return s
-	}
-	var b strings.Builder
-	for k := 0; k < len(s); {
-		r, n := utf8.DecodeRuneInString(s[k:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[k])
-		case unicode.IsControl(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-		k += n
-	}
-	return b.String()
-}
+// printable escapes what a terminal could act on (control and format characters, invalid UTF-8) in a name or
+// statement read from a server, so that a plan printed to a terminal or a log shows them instead of acting on
+// them. It is the project's one rule for that (safetext.Escape).
+func printable(s string) string { return safetext.Escape(s) }
 
 func (b *builder) plain(kind string, rank int, stmt string) { b.add(kind, rank, stmt, stmt) }
 

@@ -494,7 +494,7 @@ func TestDiffGrantsHostileActualNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Changes) != 1 || d.Changes[0].SQL != "DROP USER `ev\\x0ail\\x1b[2J`@`%`" || d.Changes[0].Statement() != "DROP USER `ev\nil\x1b[2J`@`%`" {
+	if len(d.Changes) != 1 || d.Changes[0].SQL != "DROP USER `ev\\nil\\x1b[2J`@`%`" || d.Changes[0].Statement() != "DROP USER `ev\nil\x1b[2J`@`%`" {
 		t.Fatalf("%+v", d.Changes)
 	}
 	if len(d.Kept) != 2 || !strings.Contains(strings.Join(d.Kept, " "), "cannot be quoted safely") || strings.Contains(strings.Join(d.Kept, " "), "\xff") {
