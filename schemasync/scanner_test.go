@@ -861,13 +861,24 @@ func TestScannerKeepsProgressOfAFailedScan(t *testing.T) {
 	bad := "/" + schemarepo.SyntheticTitle(39) + "/"
 	var failing atomic.Bool
 	failing.Store(true)
+	// The slow directory answers only once every other directory's versions were confirmed (39 x 3 GETs of
+	// extensionless files), however long the others take on a loaded machine.
+	var confirms atomic.Int64
+	othersDone := make(chan struct{})
 	ep := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if failing.Load() && req.URL.Path == bad {
-			time.Sleep(300 * time.Millisecond) // let the other directories finish first
+			select {
+			case <-othersDone:
+			case <-req.Context().Done():
+			}
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return
 		}
 		r.ServeHTTP(w, req)
+		if p := req.URL.Path; failing.Load() && !strings.HasSuffix(p, "/") && strings.HasPrefix(p, "/synthetic/") &&
+			!strings.HasPrefix(p, bad) && confirms.Add(1) == 39*3 {
+			close(othersDone)
+		}
 	}))
 	cfg := testScanConfig()
 	cfg.FullRescanEvery = 1000
