@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/refused"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 )
 
@@ -413,12 +414,10 @@ func TestScannerFaults(t *testing.T) {
 }
 
 func TestScannerConnectionRefused(t *testing.T) {
-	srv := httptest.NewServer(faultRepo())
-	ep := srv.URL + "/"
-	srv.Close()
+	ep := refused.URL(t) + "/"
 	res := scanOnce(t, testScanConfig(), ep)
 	if res.OK() || res.Schemas != nil {
-		t.Fatalf("scan of a closed server: %+v", res)
+		t.Fatalf("scan of a port that refuses connections: %+v", res)
 	}
 	if strings.Contains(res.Err, "http://") || !strings.Contains(res.Err, "refused") {
 		t.Fatalf("error %q should say refused, without repeating the endpoint's URL (the observation names it)", res.Err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/refused"
 	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
@@ -59,9 +60,7 @@ func view(repo, title, safe string, stale bool) string {
 
 func TestSafeVersion(t *testing.T) {
 	const title = "mediawiki/page/change"
-	down := httptest.NewServer(http.NotFoundHandler())
-	downURL := down.URL
-	down.Close() // connection refused from now on
+	downURL := refused.URL(t) // connection refused until the test ends
 
 	tests := []struct {
 		name      string
