@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/evenkeel/evenkeel/internal/eventgate/fakeintake"
+	"github.com/evenkeel/evenkeel/internal/refused"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 )
 
@@ -114,13 +115,10 @@ func scriptedURL(t testing.TB, s *scripted) string {
 	return srv.URL + "/v1/events"
 }
 
-// closedURL is an intake URL where nothing listens.
+// closedURL is an intake URL that refuses connections until the test ends.
 func closedURL(t testing.TB) string {
 	t.Helper()
-	srv := httptest.NewServer(http.NotFoundHandler())
-	u := srv.URL + "/v1/events"
-	srv.Close()
-	return u
+	return refused.URL(t) + "/v1/events"
 }
 
 // docWithout returns schemarepo.Doc(title, version, fields...) with every occurrence of cut removed.

@@ -68,7 +68,7 @@ func TestIntakeSlowBodyAfter201(t *testing.T) {
 	}))
 	t.Cleanup(slow.Close)
 	cfg := testConfig(node.URL, []string{base}, []Stream{{Name: "s", SchemaTitle: "test/event", Destinations: []string{slow.URL}}})
-	cfg.Timeout = 500 * time.Millisecond
+	cfg.Timeout = 2 * time.Second // reading the slow body would take it all and fail
 	res, err := Run(context.Background(), cfg, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -215,13 +215,14 @@ func TestPushOneGroupPerStream(t *testing.T) {
 	}
 }
 
-// TestPushTimeoutIsPerPush: 200 streams against a Pushgateway that takes 30 ms per push all succeed with a
-// 300 ms timeout, because each push has its own (one deadline for all would expire after 10 of them), and
-// pushes overlap up to Concurrency. A push slower than its timeout fails alone, with its stream named.
+// TestPushTimeoutIsPerPush: 200 streams against a Pushgateway that takes 100 ms per push all succeed with a
+// 1 s timeout, because each push has its own (one deadline for all would expire after 10 rounds of the 25),
+// and pushes overlap up to Concurrency. Each push has 900 ms to spare, so a loaded machine does not make one
+// miss it. A push slower than its timeout fails alone, with its stream named.
 func TestPushTimeoutIsPerPush(t *testing.T) {
 	var inFlight, peak, pushes atomic.Int64
 	delay := atomic.Int64{}
-	delay.Store(int64(30 * time.Millisecond))
+	delay.Store(int64(100 * time.Millisecond))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
@@ -241,7 +242,7 @@ func TestPushTimeoutIsPerPush(t *testing.T) {
 	for i := range 200 {
 		many = append(many, Result{Stream: fmt.Sprintf("s%03d", i), OK: i%2 == 0, Version: "1.0.0", Started: time.Unix(1_800_000_000, 0)})
 	}
-	opts := PushOptions{URL: srv.URL, Job: "canary", Timeout: 300 * time.Millisecond, Concurrency: 8}
+	opts := PushOptions{URL: srv.URL, Job: "canary", Timeout: time.Second, Concurrency: 8}
 	if err := Push(context.Background(), many, opts); err != nil {
 		t.Fatal(err)
 	}

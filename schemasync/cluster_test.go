@@ -376,7 +376,7 @@ func TestClusterRestartAfterClockStepBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "node1 has node0's scans", func() bool { return safeOf(n1, faultTitle) == "1.1.0" })
-	if err := n0.cluster.Leave(time.Second); err != nil {
+	if err := n0.cluster.Leave(5 * time.Second); err != nil { // returns once the leave went out
 		t.Fatal(err)
 	}
 	n0.api.Close()
@@ -436,7 +436,7 @@ func TestClusterRestartDuringOutage(t *testing.T) {
 		s, _, stale := view(n0)
 		return s == "1.1.0" && stale
 	})
-	if err := n1.cluster.Leave(time.Second); err != nil {
+	if err := n1.cluster.Leave(5 * time.Second); err != nil { // returns once the leave went out
 		t.Fatal(err)
 	}
 	n1.api.Close()

@@ -232,7 +232,7 @@ func TestFaultLeaveAndRestart(t *testing.T) {
 	o := nodeOpts{net: fn, scanFrom: scanFrom, stale: 5 * time.Second, interval: 200 * time.Millisecond}
 	nodes := faultCluster(t, fn, 3, eps, o)
 	eventually(t, 15*time.Second, "all nodes see 1.1.0", allSee(nodes, "1.1.0", false))
-	if err := nodes[2].cluster.Leave(time.Second); err != nil {
+	if err := nodes[2].cluster.Leave(5 * time.Second); err != nil { // returns once the leave went out
 		t.Fatal(err)
 	}
 	nodes[2].cancel()

@@ -116,6 +116,7 @@ type Scanner struct {
 	cfg   ScanConfig
 	fetch Fetcher
 	total chan struct{}
+	now   func() time.Time // the clock that dates confirmations and decides their reuse; tests replace it
 
 	mu     sync.Mutex
 	caches map[string]*endpointCache
@@ -165,7 +166,8 @@ func NewScanner(cfg ScanConfig, f Fetcher) *Scanner {
 		tr.MaxIdleConns = 2 * cfg.Concurrency
 		f = &http.Client{Transport: tr, CheckRedirect: origin.Redirects(origin.MaxRedirects)}
 	}
-	return &Scanner{cfg: cfg, fetch: f, total: make(chan struct{}, cfg.Concurrency), caches: map[string]*endpointCache{}}
+	return &Scanner{cfg: cfg, fetch: f, total: make(chan struct{}, cfg.Concurrency), now: time.Now,
+		caches: map[string]*endpointCache{}}
 }
 
 // ErrRedirectOffOrigin is wrapped by the error of a scan request that was redirected to another scheme, host
@@ -204,7 +206,7 @@ func (s *Scanner) Scan(ctx context.Context, repo, endpoint string) ScanResult {
 
 // scan is Scan, with the credentials to send (nil: none).
 func (s *Scanner) scan(ctx context.Context, repo, endpoint string, cred *url.Userinfo) ScanResult {
-	start := time.Now()
+	start := s.now()
 	s.mu.Lock()
 	ec := s.caches[endpoint]
 	if ec == nil {
@@ -248,7 +250,7 @@ func (s *Scanner) scan(ctx context.Context, repo, endpoint string, cred *url.Use
 	if ctx.Err() != nil && res.Err == "" {
 		res.Err = "scan cancelled"
 	}
-	end := time.Now()
+	end := s.now()
 	res.At, res.Seq, res.Duration = start, uint64(max(end.UnixNano(), 0)), end.Sub(start)
 	res.Requests, res.Bytes, res.Reused, res.Reconfirmed = w.requests.Load(), w.bytes.Load(), w.reused.Load(), w.reconfirmed.Load()
 	s.mu.Lock()
@@ -464,7 +466,7 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 				}
 				w.reconfirmed.Add(1)
 			}
-			sent := time.Now()
+			sent := w.s.now()
 			found, err := w.confirm(rel + v.String())
 			if err != nil {
 				w.fail(err)

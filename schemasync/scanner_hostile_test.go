@@ -29,17 +29,20 @@ func TestScannerReconfirms(t *testing.T) {
 			cfg.FullRescanEvery = 1000
 			cfg.ReconfirmAfter = 300 * time.Millisecond
 			s := NewScanner(cfg, nil)
+			clk := newFakeClock() // the scans' own duration must not age the confirmations
+			s.now = clk.Now
 			cold := scan(t, s, ep)
 			if !cold.OK() || len(cold.Schemas[title]) != 2 || cold.ConfirmedBefore != 0 {
 				t.Fatalf("cold scan: %s %v, confirmed before %s", cold.Err, cold.Schemas, cold.ConfirmedBefore)
 			}
 			h.on.Store(true)
+			clk.Add(cfg.ReconfirmAfter / 3)
 			warm := scan(t, s, ep)
 			if !warm.OK() || len(warm.Schemas[title]) != 2 || warm.ConfirmedBefore <= 0 || warm.Reconfirmed != 0 {
 				t.Fatalf("warm scan within reconfirm_after: %s %v, confirmed before %s, %d reconfirmed", warm.Err,
 					warm.Schemas[title], warm.ConfirmedBefore, warm.Reconfirmed)
 			}
-			time.Sleep(cfg.ReconfirmAfter)
+			clk.Add(cfg.ReconfirmAfter)
 			later := scan(t, s, ep)
 			if code == http.StatusNotFound {
 				if !later.OK() || len(later.Schemas[title]) != 1 || later.Reconfirmed == 0 {

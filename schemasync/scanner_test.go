@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/refused"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 )
 
@@ -413,12 +414,10 @@ func TestScannerFaults(t *testing.T) {
 }
 
 func TestScannerConnectionRefused(t *testing.T) {
-	srv := httptest.NewServer(faultRepo())
-	ep := srv.URL + "/"
-	srv.Close()
+	ep := refused.URL(t) + "/"
 	res := scanOnce(t, testScanConfig(), ep)
 	if res.OK() || res.Schemas != nil {
-		t.Fatalf("scan of a closed server: %+v", res)
+		t.Fatalf("scan of a port that refuses connections: %+v", res)
 	}
 	if strings.Contains(res.Err, "http://") || !strings.Contains(res.Err, "refused") {
 		t.Fatalf("error %q should say refused, without repeating the endpoint's URL (the observation names it)", res.Err)
@@ -861,13 +860,24 @@ func TestScannerKeepsProgressOfAFailedScan(t *testing.T) {
 	bad := "/" + schemarepo.SyntheticTitle(39) + "/"
 	var failing atomic.Bool
 	failing.Store(true)
+	// The slow directory answers only once every other directory's versions were confirmed (39 x 3 GETs of
+	// extensionless files), however long the others take on a loaded machine.
+	var confirms atomic.Int64
+	othersDone := make(chan struct{})
 	ep := serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if failing.Load() && req.URL.Path == bad {
-			time.Sleep(300 * time.Millisecond) // let the other directories finish first
+			select {
+			case <-othersDone:
+			case <-req.Context().Done():
+			}
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return
 		}
 		r.ServeHTTP(w, req)
+		if p := req.URL.Path; failing.Load() && !strings.HasSuffix(p, "/") && strings.HasPrefix(p, "/synthetic/") &&
+			!strings.HasPrefix(p, bad) && confirms.Add(1) == 39*3 {
+			close(othersDone)
+		}
 	}))
 	cfg := testScanConfig()
 	cfg.FullRescanEvery = 1000

@@ -195,21 +195,22 @@ func TestHelpOnce(t *testing.T) {
 	}
 }
 
-// TestPushgatewaySlowPushes: each stream's push has its own timeout (the config's), so 20 streams and a
-// Pushgateway that takes 40 ms per push all get through a 200 ms timeout.
+// TestPushgatewaySlowPushes: each stream's push has its own timeout (the config's), so 20 streams pushed two at
+// a time to a Pushgateway that takes 150 ms per push (1.5 s in all) all get through a 1 s timeout. Each push
+// has 850 ms to spare, so a loaded machine does not make one miss it.
 func TestPushgatewaySlowPushes(t *testing.T) {
 	configFor, _ := world(t)
 	var pushes atomic.Int64
 	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		select {
-		case <-time.After(40 * time.Millisecond):
+		case <-time.After(150 * time.Millisecond):
 			pushes.Add(1)
 		case <-r.Context().Done():
 		}
 	}))
 	defer gw.Close()
-	streams := "timeout: 200ms\nstreams:\n"
+	streams := "timeout: 1s\nconcurrency: 2\nstreams:\n"
 	for i := range 20 {
 		streams += fmt.Sprintf("  - {name: ghost%02d, schema_title: no/such/title, destinations: [INTAKE]}\n", i)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/refused"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
@@ -63,13 +64,12 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("listen: 127.0.0.1:1\nscan_intervall: 1s\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	down := httptest.NewServer(http.NotFoundHandler())
-	down.Close()
+	down := refused.URL(t) // a stopped node or host: connections refused until the test ends
 	keyring := filepath.Join(t.TempDir(), "keyring.yml")
 	if err := os.WriteFile(keyring, []byte("- AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	withDown := writeConfig(t, "127.0.0.1:0", append(append([]string{}, eps...), down.URL+"/repositories/primary/jsonschema/"))
+	withDown := writeConfig(t, "127.0.0.1:0", append(append([]string{}, eps...), down+"/repositories/primary/jsonschema/"))
 
 	tests := []struct {
 		name     string
@@ -100,7 +100,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "keys show", args: []string{"keys", "show", "--keyring", keyring}, code: 0, inStdout: "primary: encrypts and decrypts"},
 		{name: "keys show bad file", args: []string{"keys", "show", "--keyring", bad}, code: 1, inStderr: "keyring"},
 		{name: "members without target", args: []string{"members"}, code: 2, inStderr: "--config or --node"},
-		{name: "members of a stopped node", args: []string{"members", "--node", down.URL}, code: 1, inStderr: "is the node running?"},
+		{name: "members of a stopped node", args: []string{"members", "--node", down}, code: 1, inStderr: "is the node running?"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/refused"
 	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
@@ -59,9 +60,7 @@ func view(repo, title, safe string, stale bool) string {
 
 func TestSafeVersion(t *testing.T) {
 	const title = "mediawiki/page/change"
-	down := httptest.NewServer(http.NotFoundHandler())
-	downURL := down.URL
-	down.Close() // connection refused from now on
+	downURL := refused.URL(t) // connection refused until the test ends
 
 	tests := []struct {
 		name      string
@@ -171,7 +170,7 @@ func TestSafeVersion(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(tt.nodes(t), Options{Timeout: 300 * time.Millisecond})
+			c, err := New(tt.nodes(t), Options{Timeout: time.Second}) // the answering nodes need far less, even on a loaded machine
 			if err != nil {
 				t.Fatal(err)
 			}
