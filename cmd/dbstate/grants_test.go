@@ -113,7 +113,7 @@ func TestGrantsCheckHostileFiles(t *testing.T) {
 		"missing password":   write("m.yml", "users: [{name: a, host: h, auth: {password_file: nope.pw}}]\n"),
 		"devzero password":   write("z.yml", "users: [{name: a, host: h, auth: {password_file: /dev/zero}}]\n"),
 	} {
-		if code, out, errs := runCLI(t, "grants", "check", "--desired", path); code != 2 || !strings.HasPrefix(errs, "grants check: ") ||
+		if code, out, errs := runCLI(t, "grants", "check", "--desired", path); code != 2 || !strings.HasPrefix(errs, "dbstate grants check: ") ||
 			len(errs) > 4096 {
 			t.Errorf("%s: exit %d\n%s%s", name, code, out, errs)
 		}
