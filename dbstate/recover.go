@@ -272,7 +272,11 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 		return nil, fmt.Errorf("run %s: %w", l.Run, ErrNothingToRecover)
 	}
 	ck := &checklist{op: "recover"}
-	ck.pass("leftovers", "run %s (%s, %s): %s", l.Run, l.Plan, orNone(l.Result), l.String())
+	state := "interrupted in step " + l.LastStep
+	if l.Result != "" {
+		state = "result " + l.Result
+	}
+	ck.pass("leftovers", "run %s (%s; %s): %s", l.Run, l.Plan, state, l.String())
 	var others []string // other instances of the tree, to read again right before lifting read_only
 	for _, x := range l.ReadOnly {
 		if l.Promoted == PromotedMaybe {
