@@ -85,6 +85,35 @@ func (l *Leftovers) String() string {
 	return strings.Join(parts, "; ")
 }
 
+// Describe names the run for a terminal, cleaned of control characters: its id, plan and how it ended.
+func (l *Leftovers) Describe() string {
+	state := "interrupted in step " + orNone(l.LastStep)
+	if l.Result != "" {
+		state = "result " + l.Result
+	}
+	return clean(fmt.Sprintf("run %s (%s; %s)", l.Run, l.Plan, state))
+}
+
+// Validate checks what came from the log before it reaches a connection, a statement or a terminal: addresses
+// are host:port, account names have no control characters.
+func (l *Leftovers) Validate() error {
+	addrs := slices.Clone(l.ReadOnly)
+	for _, la := range l.Locked {
+		addrs = append(addrs, la.Instance)
+		for _, a := range la.Accounts {
+			if clean(a.User) != a.User || clean(a.Host) != a.Host {
+				return fmt.Errorf("%w: audit log: account %q@%q", ErrInvalidValue, clean(a.User), clean(a.Host))
+			}
+		}
+	}
+	for _, a := range addrs {
+		if _, _, err := splitAddr(a); err != nil || clean(a) != a {
+			return fmt.Errorf("%w: audit log: instance %q", ErrInvalidValue, clean(a))
+		}
+	}
+	return nil
+}
+
 // runState is the fold of one run's records.
 type runState struct {
 	l        Leftovers
@@ -271,12 +300,11 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 	if l.Empty() {
 		return nil, fmt.Errorf("run %s: %w", l.Run, ErrNothingToRecover)
 	}
-	ck := &checklist{op: "recover"}
-	state := "interrupted in step " + l.LastStep
-	if l.Result != "" {
-		state = "result " + l.Result
+	if err := l.Validate(); err != nil {
+		return nil, err
 	}
-	ck.pass("leftovers", "run %s (%s; %s): %s", l.Run, l.Plan, state, l.String())
+	ck := &checklist{op: "recover"}
+	ck.pass("leftovers", "%s: %s", l.Describe(), l.String())
 	var others []string // other instances of the tree, to read again right before lifting read_only
 	for _, x := range l.ReadOnly {
 		if l.Promoted == PromotedMaybe {

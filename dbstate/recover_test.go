@@ -217,6 +217,16 @@ func TestPlanRecover(t *testing.T) {
 	if _, err := PlanRecover(ctx, f, topo, clean); !errors.Is(err, ErrNothingToRecover) {
 		t.Errorf("rolled back: err = %v, want ErrNothingToRecover", err)
 	}
+	hostile, _ := FindLeftovers([]AuditRecord{{Run: "r", Step: stepFenceWriters, Instance: "x:1", Phase: "do", Result: "intent",
+		Fence: &FenceAction{Lock: []Account{{User: "a\x1b[2J", Host: "%"}}}}}, "")
+	if _, err := PlanRecover(ctx, f, nil, hostile); !errors.Is(err, ErrInvalidValue) || strings.Contains(err.Error(), "\x1b") {
+		t.Errorf("control characters in an account: err = %q, want ErrInvalidValue, cleaned", err)
+	}
+	badAddr, _ := FindLeftovers([]AuditRecord{{Run: "r", Step: stepSetReadOnly, Instance: "no port", Phase: "do", Result: "intent",
+		Fence: &FenceAction{ReadOnly: &ro1}}}, "")
+	if _, err := PlanRecover(ctx, f, nil, badAddr); !errors.Is(err, ErrInvalidValue) {
+		t.Errorf("instance without a port: err = %v, want ErrInvalidValue", err)
+	}
 	onlyLocked, _ := FindLeftovers(with(toWindow, promS, promOK), "")
 	p, err = PlanRecover(ctx, f, nil, onlyLocked)
 	if err != nil {

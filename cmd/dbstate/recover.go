@@ -72,16 +72,15 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 			return cli.ExitOK
 		}
-		state := "result " + l.Result
-		if l.Result == "" {
-			state = "interrupted in step " + l.LastStep + ", before it changed anything that must be lifted"
-		}
-		if _, err := fmt.Fprintf(stdout, "nothing to recover: run %s (%s; %s) left nothing locked or read-only\n", l.Run, l.Plan, state); err != nil {
+		if _, err := fmt.Fprintf(stdout, "nothing to recover: %s left nothing locked or read-only\n", l.Describe()); err != nil {
 			return fail(stderr, "recover", err)
 		}
 		return cli.ExitOK
 	}
-	fmt.Fprintf(stderr, "dbstate recover: run %s left: %s\n", l.Run, l)
+	if err := l.Validate(); err != nil {
+		return fail(stderr, "recover", cli.Usagef("%v; nothing changed", err))
+	}
+	fmt.Fprintf(stderr, "dbstate recover: %s left: %s\n", l.Describe(), l)
 	c, _, logger, err := cn.client(stderr)
 	if err != nil {
 		return fail(stderr, "recover", err)

@@ -119,4 +119,19 @@ func TestRecoverUsage(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "--audit-log FILE is required") {
 		t.Fatalf("no log: exit %d\n%s", code, errs)
 	}
+	// What comes from the log is cleaned for the terminal and checked before it is used: a hostile log changes
+	// nothing and connects nowhere.
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean.jsonl")
+	os.WriteFile(clean, []byte(`{"run":"r\u001b[2J","phase":"plan","result":"start"}`+"\n"+`{"run":"r\u001b[2J","phase":"plan","result":"ok"}`+"\n"), 0o600)
+	code, out, errs := runCLI(t, "recover", "--audit-log", clean)
+	if code != 0 || !strings.HasPrefix(out, "nothing to recover") || strings.Contains(out, "\x1b") {
+		t.Fatalf("clean run: exit %d\n%q%s", code, out, errs)
+	}
+	hostile := filepath.Join(dir, "hostile.jsonl")
+	os.WriteFile(hostile, []byte(`{"run":"r","step":"fence-writers","instance":"x:1","phase":"do","result":"intent","fence":{"lock":[{"user":"a\u001b[2J","host":"%"}]}}`+"\n"), 0o600)
+	code, out, errs = runCLI(t, "recover", "--audit-log", hostile, "--user", "nobody")
+	if code != 2 || strings.Contains(out+errs, "\x1b") || !strings.Contains(errs, "nothing changed") {
+		t.Fatalf("hostile account: exit %d\n%q%q", code, out, errs)
+	}
 }
