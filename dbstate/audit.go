@@ -38,7 +38,41 @@ func ReadAuditRun(r io.Reader, runID string) (*AuditRun, error) {
 	out := &AuditRun{}
 	seen := map[string]bool{}
 	var cur *AuditRun
-	legacy := 0
+	skipped, err := scanAudit(r, func(id string, rec AuditRecord) error {
+		if !seen[id] && len(seen) < maxAuditRuns {
+			seen[id] = true
+			out.Runs = append(out.Runs, id)
+		}
+		if runID != "" && id != runID {
+			return nil
+		}
+		if cur == nil || cur.ID != id {
+			cur = &AuditRun{ID: id} // without runID: the last run is the last one seen
+		}
+		if len(cur.Records) >= maxAuditRecords {
+			return fmt.Errorf("audit log: run %s has more than %d records", id, maxAuditRecords)
+		}
+		cur.Records = append(cur.Records, rec)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		if runID != "" {
+			return nil, fmt.Errorf("%w: %q", ErrRunNotFound, runID)
+		}
+		return nil, fmt.Errorf("%w: the log has no records", ErrRunNotFound)
+	}
+	cur.Runs, cur.Skipped = out.Runs, skipped
+	return cur, nil
+}
+
+// scanAudit calls fn with each audit record of r and its run id, in order, up to fn's first error. Records
+// without a run id (logs of older versions) get one per plan start. It returns how many lines it skipped
+// (blank, not JSON, no phase, longer than 1 MiB).
+func scanAudit(r io.Reader, fn func(id string, rec AuditRecord) error) (int, error) {
+	skipped, legacy := 0, 0
 	src := bufio.NewReader(r)
 	newScanner := func() *bufio.Scanner {
 		sc := bufio.NewScanner(src)
@@ -50,20 +84,20 @@ func ReadAuditRun(r io.Reader, runID string) (*AuditRun, error) {
 		if !sc.Scan() {
 			if errors.Is(sc.Err(), bufio.ErrTooLong) {
 				// The scanner holds the first MiB of the line: skip the rest of it and go on.
-				out.Skipped++
+				skipped++
 				skipLine(src)
 				sc = newScanner()
 				continue
 			}
 			if err := sc.Err(); err != nil {
-				return nil, fmt.Errorf("audit log: %w", err)
+				return skipped, fmt.Errorf("audit log: %w", err)
 			}
-			break
+			return skipped, nil
 		}
 		line := strings.TrimSpace(sc.Text())
 		var rec AuditRecord
 		if line == "" || json.Unmarshal([]byte(line), &rec) != nil || rec.Phase == "" {
-			out.Skipped++
+			skipped++
 			continue
 		}
 		id := rec.Run
@@ -73,29 +107,10 @@ func ReadAuditRun(r io.Reader, runID string) (*AuditRun, error) {
 			}
 			id = fmt.Sprintf("(no id %d)", legacy)
 		}
-		if !seen[id] && len(seen) < maxAuditRuns {
-			seen[id] = true
-			out.Runs = append(out.Runs, id)
+		if err := fn(id, rec); err != nil {
+			return skipped, err
 		}
-		if runID != "" && id != runID {
-			continue
-		}
-		if cur == nil || cur.ID != id {
-			cur = &AuditRun{ID: id} // without runID: the last run is the last one seen
-		}
-		if len(cur.Records) >= maxAuditRecords {
-			return nil, fmt.Errorf("audit log: run %s has more than %d records", id, maxAuditRecords)
-		}
-		cur.Records = append(cur.Records, rec)
 	}
-	if cur == nil {
-		if runID != "" {
-			return nil, fmt.Errorf("%w: %q", ErrRunNotFound, runID)
-		}
-		return nil, fmt.Errorf("%w: the log has no records", ErrRunNotFound)
-	}
-	cur.Runs, cur.Skipped = out.Runs, out.Skipped
-	return cur, nil
 }
 
 // skipLine reads br up to and including the next newline (or to its end).

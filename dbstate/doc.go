@@ -6,7 +6,7 @@
 //
 // Parsing (SHOW SLAVE STATUS, SHOW SLAVE HOSTS, server variables, GTID positions, SHOW GRANTS lines, option files,
 // audit logs) and every decision are pure functions over plain structs: ParsePosition, Errant, ErrantAgainst,
-// ParseReplicaStatus, Diagnose, CheckMove, CheckSwitchover, ReadAuditRun. Only thin functions touch a server,
+// ParseReplicaStatus, Diagnose, CheckMove, CheckSwitchover, ReadAuditRun, FindLeftovers. Only thin functions touch a server,
 // through a Querier (*sql.DB, *sql.Conn, *sql.Tx) or a Client, which keeps one pool per instance address.
 // Discover needs only an InstanceReader and planning only Servers, the few reads and statements the steps use:
 // *Client implements both, and each step of a switchover is built by its own function and tested against a
@@ -22,7 +22,9 @@
 // VERIFIED" with what it found otherwise. Cleanup steps (Step.Cleanup) run whether or not an earlier step failed,
 // before or after the point of no return. Plans of moves and switchovers run once (Plan.OneShot). Each audit
 // record carries the run id, host, OS user and database account; ReadAuditRun and AuditRun.WriteTimeline read
-// a run back.
+// a run back. A step that changes what must not outlive its run (fence-writers locking accounts, set-read-only)
+// writes an "intent" record (AuditRecord.Fence) before the change; after a kill -9 of dbstate, ReadLeftovers
+// (pure: FindLeftovers) says what the run left, and PlanRecover plans lifting exactly that.
 //
 // Moving a replica waits until its new master has logged the replica's position (gtid_binlog_pos, polled and
 // compared per domain), so the new master may be the root primary as well as another replica.

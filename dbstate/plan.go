@@ -128,10 +128,34 @@ type AuditRecord struct {
 	Step       string  `json:"step"`
 	Instance   string  `json:"instance,omitempty"`
 	Phase      string  `json:"phase"`  // check, do, undo, cleanup (a cleanup step run after a failure), plan
-	Result     string  `json:"result"` // start, ok, failed, nothing-changed (an undo); for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
+	Result     string  `json:"result"` // start, intent (see Fence), ok, failed, nothing-changed (an undo); for the plan: start, ok, rolled-back, rollback-incomplete, not-rolled-back
 	Error      string  `json:"error,omitempty"`
 	Detail     string  `json:"detail,omitempty"` // what the step did (Step.Detail)
 	DurationMS float64 `json:"duration_ms"`
+	// Fence, on a record with result "intent", is what the step is about to change on Instance: written before
+	// the change, so that after a crash of dbstate the log says what may be left (see Recover).
+	Fence *FenceAction `json:"fence,omitempty"`
+}
+
+// FenceAction is a change that must not outlive a run, announced in the audit log before it is made.
+type FenceAction struct {
+	// OfRun, in a recover run, is the run whose leftovers this lifts.
+	OfRun  string    `json:"of_run,omitempty"`
+	Lock   []Account `json:"lock,omitempty"`   // accounts about to be locked (ACCOUNT LOCK, sql_log_bin=0)
+	Unlock []Account `json:"unlock,omitempty"` // accounts about to be unlocked
+	// ReadOnly is the read_only about to be set (SET GLOBAL read_only=1 by set-read-only, 0 by a recover run);
+	// nil when the action leaves it alone.
+	ReadOnly *bool `json:"read_only,omitempty"`
+}
+
+type intentKey struct{}
+
+// announce writes, when ctx comes from Execute, an audit record (result "intent") of what the running step is
+// about to change, with detail in words. It returns only after the record was written.
+func announce(ctx context.Context, fa FenceAction, detail string) {
+	if f, ok := ctx.Value(intentKey{}).(func(FenceAction, string)); ok {
+		f(fa, detail)
+	}
 }
 
 // ExecOptions tune Execute.
@@ -251,6 +275,11 @@ func (a *auditor) record(s *Step, phase, result string, err error, d time.Durati
 		}
 		a.log.Debug("dbstate step", attrs...)
 	}
+	a.write(r)
+}
+
+// write appends r to the audit log as one line, in one Write.
+func (a *auditor) write(r AuditRecord) {
 	if a.w == nil {
 		return
 	}
@@ -258,6 +287,15 @@ func (a *auditor) record(s *Step, phase, result string, err error, d time.Durati
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	_, _ = a.w.Write(append(b, '\n'))
+}
+
+// intent records what s is about to change (see announce).
+func (a *auditor) intent(s *Step, fa FenceAction, detail string) {
+	r := a.base
+	r.Time, r.Phase, r.Result = time.Now().UTC(), "do", "intent"
+	r.Step, r.Instance, r.Detail, r.Fence = s.Name, s.Instance, detail, &fa
+	a.log.Debug("dbstate step", "run", r.Run, "plan", r.Plan, "step", r.Step, "instance", r.Instance, "result", "intent", "detail", detail)
+	a.write(r)
 }
 
 // OSUser is the name of the user running this process, for the audit log.
@@ -318,6 +356,7 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			}
 			// Written before anything runs: after a crash, the log shows which step was running.
 			a.record(s, "do", "start", nil, 0)
+			sctx = context.WithValue(sctx, intentKey{}, func(fa FenceAction, detail string) { a.intent(s, fa, detail) })
 			if s.Check != nil {
 				if err := s.Check(sctx); err != nil {
 					phase = "check"

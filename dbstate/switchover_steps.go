@@ -101,7 +101,7 @@ func catchUpStep(s Servers, resolve func(string) string, X, Y string, timeout ti
 // writer connected since planning. Its undo unlocks exactly what it locked.
 func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []Account, fs *fenceState) *Step {
 	return &Step{
-		Name: "fence-writers", Instance: X,
+		Name: stepFenceWriters, Instance: X,
 		Description: fmt.Sprintf("lock (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the connected accounts that write through read_only "+
 			"(READ ONLY ADMIN or ALL PRIVILEGES, directly or through a role), re-detected now; at planning: %s", orNone(accountList(planned))),
 		UndoText: "unlock the accounts this step locked (sql_log_bin=0)",
@@ -114,7 +114,11 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 			if w := now.writers(); mode == FenceRefuse && w != "" {
 				return fmt.Errorf("%w: connected to %s since planning: %s", ErrUnfencedWriters, X, w)
 			}
-			return s.SetAccountsLocked(ctx, X, mergeAccounts(planned, now.Accounts), true, fs.add)
+			lock := mergeAccounts(planned, now.Accounts)
+			if len(lock) > 0 {
+				announce(ctx, FenceAction{Lock: lock}, "about to lock on "+X+": "+accountList(lock))
+			}
+			return s.SetAccountsLocked(ctx, X, lock, true, fs.add)
 		},
 		Undo: func(ctx context.Context) error { return fs.unlock(ctx, s, X) },
 	}
@@ -134,7 +138,7 @@ func setReadOnlyStep(s Servers, X string, bound time.Duration) *Step {
 			}
 			return "already read-only: nothing changed"
 		},
-		Name: "set-read-only", Instance: X,
+		Name: stepSetReadOnly, Instance: X,
 		Description: fmt.Sprintf("SET GLOBAL read_only=1 on %s (the write-unavailability window starts), waiting at most %v for LOCK TABLES and long writes (max_statement_time)", X, bound),
 		UndoText:    "SET GLOBAL read_only=0, if this step made it read-only",
 		Do: func(ctx context.Context) error {
@@ -147,6 +151,8 @@ func setReadOnlyStep(s Servers, X string, bound time.Duration) *Step {
 				return nil // nothing to change, nothing to undo
 			}
 			attempted.Store(true)
+			ro := true
+			announce(ctx, FenceAction{ReadOnly: &ro}, "about to SET GLOBAL read_only=1 on "+X+" (it was writable)")
 			if err := s.Exec(ctx, X, stmt); err != nil {
 				if isStatementTimeout(err) {
 					return fmt.Errorf("%s: read_only=1 did not take within %v: LOCK TABLES or a long write holds it (see SHOW PROCESSLIST): %w", X, bound, err)
@@ -272,7 +278,7 @@ func waitWhileApplying(ctx context.Context, s Servers, Y string, pos Position, t
 func promoteStep(s Servers, X, Y string, h *handoff) *Step {
 	var stopped atomic.Bool
 	return &Step{
-		Name: "promote", Instance: Y,
+		Name: stepPromote, Instance: Y,
 		Description: fmt.Sprintf("STOP SLAVE on %s; check it has %s's final position; right before the point of no return, read %s's "+
 			"gtid_binlog_pos and read_only again and fail (rolling back) if %s logged anything %s lacks or is writable; "+
 			"SET GLOBAL read_only=0 on %s (the window ends)", Y, X, X, X, Y, Y),
@@ -356,7 +362,7 @@ func repointOldPrimaryStep(s Servers, X, Y string, repl Credentials, demote bool
 // unfenceWritersStep is the cleanup step that unlocks what fence-writers locked and nobody unlocked yet.
 func unfenceWritersStep(s Servers, X string, fs *fenceState) *Step {
 	return &Step{
-		Name: "unfence-writers", Instance: X,
+		Name: stepUnfenceWriters, Instance: X,
 		Description: "unlock the accounts locked by fence-writers and not unlocked yet (sql_log_bin=0); " +
 			"it runs even when an earlier step fails, past the point of no return too",
 		Cleanup: true,

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/evenkeel/evenkeel/dbstate"
+	"github.com/evenkeel/evenkeel/internal/cli"
+)
+
+const recoverUsage = `
+Usage: dbstate recover --audit-log FILE [--run ID] [--dry-run | --yes] [--json] [flags]
+
+Lifts what a switchover that did not finish (dbstate killed, the host lost) left on the servers, as its audit
+log says: before fence-writers locks accounts and before set-read-only makes the primary read-only, the log
+records what is about to change. Without --run it takes the last run of FILE that left something.
+
+It unlocks the accounts the run locked and did not unlock (ALTER USER ... ACCOUNT UNLOCK, sql_log_bin=0: on
+that instance only), and sets read_only=0 on the old primary the run left read-only, but only when the log shows
+the candidate was never promoted and no other instance of the tree is writable or unreadable; otherwise it
+refuses (exit 1) and says why. After a promotion, the old primary stays read-only, as it should.
+
+Without --yes it prints the plan and changes nothing (a dry run). With --yes it executes it and appends its own
+records to FILE, so that a second recover finds "nothing to recover". A run that completed or was rolled back
+cleanly: "nothing to recover", exit 0.
+
+Examples:
+  dbstate recover --audit-log audit.jsonl --defaults-file ~/.my.cnf
+  dbstate recover --audit-log audit.jsonl --run 3f9c2a7d51e0b6c4 --defaults-file ~/.my.cnf --yes
+  dbstate recover --audit-log audit.jsonl --defaults-file ~/.my.cnf --json
+`
+
+// recoverResult is the --json answer when there is nothing to do.
+type recoverResult struct {
+	NothingToRecover bool               `json:"nothing_to_recover"`
+	Leftovers        *dbstate.Leftovers `json:"leftovers"`
+}
+
+func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := cli.NewFlagSet("dbstate recover", recoverUsage, stderr)
+	var cn conn
+	cn.register(fs)
+	var ch change
+	ch.register(fs)
+	fs.Lookup("audit-log").Usage = "the audit log of the interrupted run (required); with --yes, recover appends its own records to it"
+	run := fs.String("run", "", "the run id to recover (default: the last run in the file that left something)")
+	if done, code := cli.Parse(fs, args, stdout); done {
+		return code
+	}
+	if ch.auditLog == "" {
+		return fail(stderr, "recover", cli.Usagef("--audit-log FILE is required: the log of the run to recover"))
+	}
+	if !ch.yes {
+		ch.dryRun = true // a dry run unless asked
+	}
+	f, err := os.Open(ch.auditLog)
+	if err != nil {
+		return fail(stderr, "recover", cli.Usagef("--audit-log: %v", err))
+	}
+	l, err := dbstate.ReadLeftovers(f, *run)
+	f.Close()
+	if err != nil {
+		return fail(stderr, "recover", err)
+	}
+	if l.Empty() {
+		if ch.asJSON {
+			if err := cli.WriteJSON(stdout, recoverResult{NothingToRecover: true, Leftovers: l}); err != nil {
+				return fail(stderr, "recover", err)
+			}
+			return cli.ExitOK
+		}
+		if _, err := fmt.Fprintf(stdout, "nothing to recover: %s left nothing locked or read-only\n", l.Describe()); err != nil {
+			return fail(stderr, "recover", err)
+		}
+		return cli.ExitOK
+	}
+	if err := l.Validate(); err != nil {
+		return fail(stderr, "recover", cli.Usagef("%v; nothing changed", err))
+	}
+	fmt.Fprintf(stderr, "dbstate recover: %s left: %s\n", l.Describe(), l)
+	c, _, logger, err := cn.client(stderr)
+	if err != nil {
+		return fail(stderr, "recover", err)
+	}
+	defer c.Close()
+	var topo *dbstate.Topology
+	if len(l.ReadOnly) > 0 {
+		topo, err = dbstate.Discover(ctx, c, l.ReadOnly, dbstate.DiscoverOptions{})
+		if err != nil {
+			return fail(stderr, "recover", err)
+		}
+	}
+	plan, err := dbstate.PlanRecover(ctx, c, topo, l)
+	if errors.Is(err, dbstate.ErrNothingToRecover) {
+		fmt.Fprintln(stdout, "nothing to recover")
+		return cli.ExitOK
+	}
+	return ch.planned(ctx, "recover", plan, err, logger, stdout, stderr)
+}

@@ -1,0 +1,401 @@
+package dbstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// Recovering from dbstate's own death. A switchover locks accounts on the old primary (fence-writers) and makes
+// it read-only (set-read-only); a kill -9 of dbstate between those steps and the end of the run leaves them so.
+// Each of those steps writes an audit record with result "intent" (AuditRecord.Fence) before it changes
+// anything, and its undo or cleanup writes an outcome record after. Leftovers folds a log into what each run
+// may have left; PlanRecover turns that into a plan that lifts exactly that, and whose own records (with
+// FenceAction.OfRun) mark it lifted, so that a second recover finds nothing.
+
+// ErrNothingToRecover is returned by PlanRecover when the run left nothing to lift.
+var ErrNothingToRecover = errors.New("nothing to recover")
+
+// ErrPromotionUnknown refuses to make the old primary writable again: the run started promoting the candidate
+// and the log does not say how that ended, so the candidate may be writable.
+var ErrPromotionUnknown = errors.New("the candidate may have been promoted")
+
+// Bounds of the fold: an audit log is outside text.
+const maxLeftoverAccounts = 10_000 // per run
+
+// Promotion says whether a run made its candidate writable.
+type Promotion string
+
+const (
+	PromotedNo    Promotion = "no"    // promote never started, or it was undone
+	PromotedYes   Promotion = "yes"   // promote succeeded: the old primary is meant to stay read-only
+	PromotedMaybe Promotion = "maybe" // promote started and the log has no outcome that settles it
+)
+
+// Step names that the fold recognises; the step constructors use them too.
+const (
+	stepFenceWriters   = "fence-writers"
+	stepUnfenceWriters = "unfence-writers"
+	stepSetReadOnly    = "set-read-only"
+	stepPromote        = "promote"
+	stepUnlockAccounts = "unlock-accounts"
+	stepLiftReadOnly   = "lift-read-only"
+)
+
+// LockedAccounts are accounts a run locked on one instance and did not unlock.
+type LockedAccounts struct {
+	Instance string    `json:"instance"`
+	Accounts []Account `json:"accounts"`
+}
+
+// Leftovers is what one run of a plan may have left on the servers, from its audit records.
+type Leftovers struct {
+	Run    string `json:"run"`
+	Plan   string `json:"plan"`
+	Result string `json:"result"` // the plan's result record; "" when the run has none (it was interrupted)
+	// LastStep is the last step that started (for an interrupted run: the one that was running).
+	LastStep string `json:"last_step,omitempty"`
+	// Locked are the accounts announced by fence-writers and not unlocked since, per instance.
+	Locked []LockedAccounts `json:"locked,omitempty"`
+	// ReadOnly are the instances that set-read-only announced making read-only, that no undo made writable again,
+	// while the candidate was not promoted (after a promotion the old primary is meant to stay read-only).
+	ReadOnly  []string  `json:"read_only,omitempty"`
+	Candidate string    `json:"candidate,omitempty"` // where promote ran, if it started
+	Promoted  Promotion `json:"promoted"`
+}
+
+// Empty reports whether the run left nothing to lift.
+func (l *Leftovers) Empty() bool { return len(l.Locked) == 0 && len(l.ReadOnly) == 0 }
+
+// String says, in words, what the run left.
+func (l *Leftovers) String() string {
+	var parts []string
+	for _, la := range l.Locked {
+		parts = append(parts, "locked on "+la.Instance+": "+accountList(la.Accounts))
+	}
+	for _, x := range l.ReadOnly {
+		parts = append(parts, x+" left read_only=1")
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Describe names the run for a terminal, cleaned of control characters: its id, plan and how it ended.
+func (l *Leftovers) Describe() string {
+	state := "interrupted in step " + orNone(l.LastStep)
+	if l.Result != "" {
+		state = "result " + l.Result
+	}
+	return clean(fmt.Sprintf("run %s (%s; %s)", l.Run, l.Plan, state))
+}
+
+// Validate checks what came from the log before it reaches a connection, a statement or a terminal: addresses
+// are host:port, account names have no control characters.
+func (l *Leftovers) Validate() error {
+	addrs := slices.Clone(l.ReadOnly)
+	for _, la := range l.Locked {
+		addrs = append(addrs, la.Instance)
+		for _, a := range la.Accounts {
+			if clean(a.User) != a.User || clean(a.Host) != a.Host {
+				return fmt.Errorf("%w: audit log: account %q@%q", ErrInvalidValue, clean(a.User), clean(a.Host))
+			}
+		}
+	}
+	for _, a := range addrs {
+		if _, _, err := splitAddr(a); err != nil || clean(a) != a {
+			return fmt.Errorf("%w: audit log: instance %q", ErrInvalidValue, clean(a))
+		}
+	}
+	return nil
+}
+
+// runState is the fold of one run's records.
+type runState struct {
+	l        Leftovers
+	locked   map[string][]Account // by instance
+	ro       map[string]bool
+	accounts int
+	pending  map[string]FenceAction // a recover run's announced lifts, by step and instance, until they succeed
+}
+
+// fold is the pure core of recovery: records go in, in log order; leftovers come out.
+type fold struct {
+	only  string // when set, only this run (and recover runs that lift its leftovers) is kept
+	runs  map[string]*runState
+	order []string
+}
+
+func (f *fold) state(id string, rec AuditRecord) (*runState, error) {
+	st := f.runs[id]
+	if st == nil {
+		if len(f.runs) >= maxAuditRuns {
+			return nil, fmt.Errorf("audit log: more than %d runs to keep", maxAuditRuns)
+		}
+		// The maps are made on first use: most runs lock nothing.
+		st = &runState{l: Leftovers{Run: id, Plan: rec.Plan, Promoted: PromotedNo}}
+		f.runs[id] = st
+		f.order = append(f.order, id)
+	}
+	return st, nil
+}
+
+func (f *fold) add(id string, rec AuditRecord) error {
+	if f.only != "" && id != f.only && (rec.Fence == nil || rec.Fence.OfRun != f.only) && f.runs[id] == nil {
+		return nil
+	}
+	st, err := f.state(id, rec)
+	if err != nil {
+		return err
+	}
+	key := rec.Step + " on " + rec.Instance
+	settled := rec.Result == "ok" || rec.Result == "nothing-changed"
+	switch {
+	case rec.Phase == "plan":
+		if rec.Result != "start" {
+			st.l.Result = rec.Result
+		}
+	case rec.Result == "intent" && rec.Fence != nil:
+		fa := *rec.Fence
+		if fa.OfRun != "" {
+			if st.pending == nil {
+				st.pending = map[string]FenceAction{}
+			}
+			st.pending[key] = fa
+			return nil
+		}
+		for _, a := range fa.Lock {
+			if !slices.Contains(st.locked[rec.Instance], a) {
+				if st.accounts++; st.accounts > maxLeftoverAccounts {
+					return fmt.Errorf("audit log: run %s locks more than %d accounts", id, maxLeftoverAccounts)
+				}
+				if st.locked == nil {
+					st.locked = map[string][]Account{}
+				}
+				st.locked[rec.Instance] = append(st.locked[rec.Instance], a)
+			}
+		}
+		if fa.ReadOnly != nil && *fa.ReadOnly {
+			if st.ro == nil {
+				st.ro = map[string]bool{}
+			}
+			st.ro[rec.Instance] = true
+		}
+	case rec.Phase == "do" && rec.Result == "start":
+		st.l.LastStep = rec.Step
+		if rec.Step == stepPromote {
+			st.l.Promoted, st.l.Candidate = PromotedMaybe, rec.Instance
+		}
+	case rec.Step == stepPromote && rec.Phase == "do" && rec.Result == "ok":
+		st.l.Promoted = PromotedYes
+	case rec.Step == stepPromote && rec.Phase == "undo" && settled:
+		st.l.Promoted = PromotedNo
+	case rec.Step == stepFenceWriters && rec.Phase == "undo" && settled,
+		rec.Step == stepUnfenceWriters && (rec.Phase == "do" || rec.Phase == "cleanup") && rec.Result == "ok":
+		delete(st.locked, rec.Instance)
+	case rec.Step == stepSetReadOnly && rec.Phase == "undo" && settled:
+		delete(st.ro, rec.Instance)
+	case rec.Phase == "do" && rec.Result == "ok":
+		// A recover run's lift succeeded: it no longer is a leftover of the run it names.
+		fa, ok := st.pending[key]
+		if !ok {
+			return nil
+		}
+		delete(st.pending, key)
+		of := f.runs[fa.OfRun]
+		if of == nil {
+			return nil
+		}
+		if left, ok := of.locked[rec.Instance]; ok {
+			left = slices.DeleteFunc(left, func(b Account) bool { return slices.Contains(fa.Unlock, b) })
+			if len(left) == 0 {
+				delete(of.locked, rec.Instance)
+			} else {
+				of.locked[rec.Instance] = left
+			}
+		}
+		if fa.ReadOnly != nil && !*fa.ReadOnly {
+			delete(of.ro, rec.Instance)
+		}
+	}
+	return nil
+}
+
+// leftovers is what run id left, from the records folded so far.
+func (f *fold) leftovers(id string) *Leftovers {
+	st := f.runs[id]
+	l := st.l
+	inst := make([]string, 0, len(st.locked))
+	for i := range st.locked {
+		inst = append(inst, i)
+	}
+	slices.Sort(inst)
+	for _, i := range inst {
+		l.Locked = append(l.Locked, LockedAccounts{Instance: i, Accounts: slices.Clone(st.locked[i])})
+	}
+	if l.Promoted != PromotedYes {
+		for i := range st.ro {
+			l.ReadOnly = append(l.ReadOnly, i)
+		}
+		slices.Sort(l.ReadOnly)
+	}
+	return &l
+}
+
+// pick returns the leftovers of runID, or, when runID is empty, of the last run that left something (or, when
+// none did, of the last run).
+func (f *fold) pick(runID string) (*Leftovers, error) {
+	if runID != "" {
+		if f.runs[runID] == nil {
+			return nil, fmt.Errorf("%w: %q", ErrRunNotFound, runID)
+		}
+		return f.leftovers(runID), nil
+	}
+	if len(f.order) == 0 {
+		return nil, fmt.Errorf("%w: the log has no records", ErrRunNotFound)
+	}
+	for k := len(f.order) - 1; k >= 0; k-- {
+		if l := f.leftovers(f.order[k]); !l.Empty() {
+			return l, nil
+		}
+	}
+	return f.leftovers(f.order[len(f.order)-1]), nil
+}
+
+// FindLeftovers is pure: from the records of an audit log, in order, what run runID left, or, when runID is
+// empty, the last run that left something (the last run when none did). A recover run's records lift what it
+// lifted from the run it names.
+func FindLeftovers(recs []AuditRecord, runID string) (*Leftovers, error) {
+	f := &fold{only: runID, runs: map[string]*runState{}}
+	for _, rec := range recs {
+		if err := f.add(rec.Run, rec); err != nil {
+			return nil, err
+		}
+	}
+	return f.pick(runID)
+}
+
+// ReadLeftovers is FindLeftovers on an audit log (JSON lines, read with the bounds of ReadAuditRun: a cut last
+// line or a line that is no record is skipped).
+func ReadLeftovers(r io.Reader, runID string) (*Leftovers, error) {
+	f := &fold{only: runID, runs: map[string]*runState{}}
+	if _, err := scanAudit(r, f.add); err != nil {
+		return nil, err
+	}
+	return f.pick(runID)
+}
+
+// PlanRecover plans lifting what l says a run left: unlock its accounts (sql_log_bin=0, on that instance only),
+// and make its old primary writable again, which it refuses (a *RefusalError) when the candidate may have been
+// promoted or any other instance of t, the tree discovered from the old primary, is writable or unreadable. t
+// may be nil when nothing is left read-only. ErrNothingToRecover when l is empty.
+//
+// The plan only goes forward (its first step, a live re-check, is its point of no return): lifting is what
+// recovery is for, so a failure names the steps left instead of locking again.
+func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Plan, error) {
+	if l.Empty() {
+		return nil, fmt.Errorf("run %s: %w", l.Run, ErrNothingToRecover)
+	}
+	if err := l.Validate(); err != nil {
+		return nil, err
+	}
+	ck := &checklist{op: "recover"}
+	ck.pass("leftovers", "%s: %s", l.Describe(), l.String())
+	var others []string // other instances of the tree, to read again right before lifting read_only
+	for _, x := range l.ReadOnly {
+		if l.Promoted == PromotedMaybe {
+			ck.fail("candidate never promoted", ErrPromotionUnknown, fmt.Sprintf("promote on %s started and the log does not say how it ended: "+
+				"%s may be writable; look (dbstate topology show) and lift read_only on %s by hand if it is not", l.Candidate, l.Candidate, x))
+			continue
+		}
+		detail := "promote never started"
+		if l.Candidate != "" {
+			detail = "promote on " + l.Candidate + " was undone"
+		}
+		ck.pass("candidate never promoted", "%s", detail)
+		if t == nil {
+			ck.fail("one writable", ErrUnreachable, "the tree of "+x+" was not read")
+			continue
+		}
+		kx := t.Resolve(x)
+		var writable, unreadable []string
+		for _, a := range t.sortedAddrs() {
+			in := t.Instances[a]
+			switch {
+			case a == kx:
+			case in.Error != "":
+				unreadable = append(unreadable, a+" ("+in.Error+")")
+			case !in.ReadOnly:
+				writable = append(writable, a)
+			default:
+				others = append(others, a)
+			}
+		}
+		if len(unreadable) > 0 {
+			ck.fail("tree readable", ErrUnreachable, "cannot tell whether they are writable: "+strings.Join(unreadable, ", "))
+		}
+		if len(writable) > 0 {
+			ck.fail("one writable", ErrMultipleWritable, fmt.Sprintf("writable besides %s: %s; making %s writable would split the tree", x, strings.Join(writable, ", "), x))
+		} else if len(unreadable) == 0 {
+			ck.pass("one writable", "no instance of %s's tree is writable", x)
+		}
+	}
+	checks, err := ck.result()
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Kind: "recover", Summary: fmt.Sprintf("lift what run %s left: %s", l.Run, l.String()), Preflight: checks,
+		OneShot: true, Account: s.Credentials().User}
+	p.Steps = append(p.Steps, &Step{
+		Name: "recheck", ReadsOnly: true, PointOfNoReturn: true, Instance: orNone(strings.Join(others, ", ")),
+		Description: "read again that every other instance of the tree is still read-only (when a read_only is lifted)",
+		Do: func(ctx context.Context) error {
+			for _, a := range others {
+				v, err := s.Vars(ctx, a)
+				if err != nil {
+					return err
+				}
+				if !v.ReadOnly {
+					return fmt.Errorf("%w: %s became writable since planning", ErrMultipleWritable, a)
+				}
+			}
+			return nil
+		},
+	})
+	for _, la := range l.Locked {
+		p.Steps = append(p.Steps, unlockLeftoverStep(s, l.Run, la))
+	}
+	for _, x := range l.ReadOnly {
+		p.Steps = append(p.Steps, liftReadOnlyStep(s, l.Run, x))
+	}
+	return p, nil
+}
+
+// unlockLeftoverStep unlocks, on la.Instance only, the accounts run left locked.
+func unlockLeftoverStep(s Servers, run string, la LockedAccounts) *Step {
+	return &Step{
+		Name: stepUnlockAccounts, Instance: la.Instance,
+		Description: fmt.Sprintf("ALTER USER ... ACCOUNT UNLOCK (sql_log_bin=0: on %s only): %s", la.Instance, accountList(la.Accounts)),
+		Do: func(ctx context.Context) error {
+			announce(ctx, FenceAction{OfRun: run, Unlock: la.Accounts}, "about to unlock on "+la.Instance+": "+accountList(la.Accounts))
+			return s.SetAccountsLocked(ctx, la.Instance, la.Accounts, false, nil)
+		},
+	}
+}
+
+// liftReadOnlyStep makes x, the old primary that run left read-only, writable again.
+func liftReadOnlyStep(s Servers, run, x string) *Step {
+	return &Step{
+		Name: stepLiftReadOnly, Instance: x,
+		Description: fmt.Sprintf("SET GLOBAL read_only=0 on %s (the old primary, left read-only by set-read-only; the candidate was never promoted)", x),
+		Do: func(ctx context.Context) error {
+			ro := false
+			announce(ctx, FenceAction{OfRun: run, ReadOnly: &ro}, "about to SET GLOBAL read_only=0 on "+x)
+			return s.Exec(ctx, x, "SET GLOBAL read_only=0")
+		},
+	}
+}
