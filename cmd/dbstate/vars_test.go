@@ -42,7 +42,8 @@ func TestVarsUsage(t *testing.T) {
 		{"persist onto a directory", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--persist", dir}, base...), "is a directory"},
 		{"persist into a missing directory", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--persist", "/nonexistent/x.cnf"}, base...), "--persist"},
 		{"exporter without --listen", []string{"exporter", "--user", "x", "--seed", "a:1"}, "--listen"},
-		{"exporter with --desired-grants", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--desired-grants", "g.yml"}, "not available yet"},
+		{"exporter with a missing --desired-grants", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--desired-grants", filepath.Join(dir, "none.yml")}, "--desired: open"},
+		{"exporter with a broken --desired-grants", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--desired-grants", bad}, "field variables not found"},
 		{"exporter refresh 0", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--refresh-interval", "0s"}, "--refresh-interval"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
