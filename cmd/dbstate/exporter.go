@@ -23,7 +23,8 @@ import (
 
 const exporterUsage = `
 Usage: dbstate exporter --listen ADDR (--seed HOST:PORT ... | --instances A,B,C) [--desired-vars FILE]
-                        [--desired-grants FILE] [--refresh-interval D] [--instance-timeout D] [--discovery-interval D] [connection flags]
+                        [--desired-grants FILE] [--refresh-interval D] [--instance-timeout D]
+                        [--discovery-interval D] [connection flags]
 
 Serves Prometheus metrics that put the observed state of the instances beside the desired state:
   dbstate_up, dbstate_instance_info{cluster,version}, dbstate_instance_role, dbstate_read_only,
@@ -51,7 +52,7 @@ dbstate_exporter_config_last_reload_successful turns 0).
 
 Examples:
   dbstate exporter --listen 127.0.0.1:9104 --defaults-file dbstate.cnf --seed 127.0.0.1:3306 --desired-vars examples/dbstate/vars.yml
-  dbstate exporter --listen 127.0.0.1:9104 --defaults-file dbstate.cnf --instances 127.0.0.1:3306,127.0.0.1:3307 --desired-grants grants.yml
+  dbstate exporter --listen 127.0.0.1:9104 --defaults-file dbstate.cnf --instances 127.0.0.1:3306,127.0.0.1:3307 --desired-grants examples/dbstate/grants.yml
   curl -s 127.0.0.1:9104/metrics | grep '^dbstate_'
   kill -HUP $(pidof dbstate)    # reload the desired files
 `
