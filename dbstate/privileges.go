@@ -263,6 +263,10 @@ func addGrantRows(p *Privileges, rows []Row, roles []string) []string {
 	return roles
 }
 
+// IsDenied reports whether err (from any read or statement, wrapped or not) is the server refusing it for lack
+// of a privilege (SELECT on a mysql table, a missing global privilege).
+func IsDenied(err error) bool { return isDenied(err) }
+
 // isDenied reports whether err is the server refusing a statement for lack of a privilege.
 func isDenied(err error) bool {
 	var me *mysql.MySQLError

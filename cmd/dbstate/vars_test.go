@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,7 +43,8 @@ func TestVarsUsage(t *testing.T) {
 		{"persist onto a directory", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--persist", dir}, base...), "is a directory"},
 		{"persist into a missing directory", append([]string{"vars", "apply", "--desired", good, "--instances", "a:1", "--persist", "/nonexistent/x.cnf"}, base...), "--persist"},
 		{"exporter without --listen", []string{"exporter", "--user", "x", "--seed", "a:1"}, "--listen"},
-		{"exporter with --desired-grants", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--desired-grants", "g.yml"}, "not available yet"},
+		{"exporter with a missing --desired-grants", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--desired-grants", filepath.Join(dir, "none.yml")}, "--desired: open"},
+		{"exporter with a broken --desired-grants", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--desired-grants", bad}, "field variables not found"},
 		{"exporter refresh 0", []string{"exporter", "--user", "x", "--seed", "a:1", "--listen", "127.0.0.1:0", "--refresh-interval", "0s"}, "--refresh-interval"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -283,7 +285,7 @@ func TestReadmeVarsCommands(t *testing.T) {
 	os.WriteFile(cnf, []byte("[client]\nuser="+dbtest.AdminUser+"\npassword=\""+dbtest.AdminPassword+"\"\n"), 0o600)
 	ports := strings.NewReplacer("127.0.0.1:3306", tp.Get("p").Addr(), "127.0.0.1:3307", tp.Get("r1").Addr(),
 		"127.0.0.1:3308", tp.Get("r2").Addr(), "127.0.0.1:3309", tp.Get("r3").Addr())
-	for _, f := range []string{"vars.yml", "vars-fails-on-replicas.yml"} {
+	for _, f := range []string{"vars.yml", "vars-fails-on-replicas.yml", "grants.yml", "shop.pw", "oncall.pw", "migrations.pw"} {
 		b, err := os.ReadFile("../../examples/dbstate/" + f)
 		if err != nil {
 			t.Fatal(err)
@@ -311,9 +313,11 @@ func TestReadmeVarsCommands(t *testing.T) {
 
 	// The exporter's commands, as written (its default 10 s refresh included): readyz, the metrics the README
 	// greps for, a hand-made change on 127.0.0.1:3307 and its drift within the README's sleep of 11 s.
-	var exp, set, grep string
+	var exp, grantsExp, set, grep string
 	for _, l := range strings.Split(section, "\n") {
 		switch {
+		case strings.HasPrefix(l, "bin/dbstate exporter ") && strings.Contains(l, "--desired-grants "):
+			grantsExp = strings.TrimSuffix(strings.TrimSpace(l), " &")
 		case strings.HasPrefix(l, "bin/dbstate exporter "):
 			exp = strings.TrimSuffix(strings.TrimSpace(l), " &")
 		case strings.HasPrefix(l, "mariadb --defaults-file=dbstate.cnf "):
@@ -322,30 +326,10 @@ func TestReadmeVarsCommands(t *testing.T) {
 			grep = l[strings.Index(l, "grep '")+len("grep '") : len(l)-1]
 		}
 	}
-	if exp == "" || !strings.Contains(set, "-P 3307 -e 'SET GLOBAL max_connections = 999'") || grep == "" {
+	if exp == "" || grantsExp == "" || !strings.Contains(set, "-P 3307 -e 'SET GLOBAL max_connections = 999'") || grep == "" {
 		t.Fatalf("README exporter commands: %q %q %q", exp, set, grep)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := l.Addr().String()
-	l.Close()
-	args := strings.Fields(strings.ReplaceAll(paths.Replace(ports.Replace(strings.TrimPrefix(exp, "bin/dbstate "))), "127.0.0.1:9104", listen))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errs bytes.Buffer
-	done := make(chan int)
-	go func() { done <- run(ctx, args, &out, &errs) }()
-	metrics := func(path string) string {
-		if code, body := httpGet(listen, path); code == 200 {
-			return body
-		}
-		return ""
-	}
-	wait := func(what string, ok func() bool) {
-		waitUntil(t, what, ok, func() string { cancel(); <-done; return errs.String() })
-	}
+	_, metrics, wait, stop := startReadmeExporter(t, paths.Replace(ports.Replace(strings.TrimPrefix(exp, "bin/dbstate "))))
 	wait("/readyz", func() bool { return metrics("/readyz") == "ready\n" })
 	r1 := tp.Get("r1")
 	if m := metrics("/metrics"); !strings.Contains(m, `dbstate_up{instance="`+r1.Addr()+`"} 1`) ||
@@ -355,10 +339,86 @@ func TestReadmeVarsCommands(t *testing.T) {
 	r1.Exec(t, "SET GLOBAL max_connections = 999")
 	drift := ports.Replace(grep) + " 1"
 	wait(drift, func() bool { return strings.Contains(metrics("/metrics"), drift) })
-	cancel()
-	if code := <-done; code != 0 {
-		t.Fatalf("exporter exit %d\n%s", code, errs.String())
+	stop()
+
+	// The exporter with the example desired grants, not applied here: every instance drifts, none is absent.
+	_, metrics, wait, stop = startReadmeExporter(t, paths.Replace(ports.Replace(strings.TrimPrefix(grantsExp, "bin/dbstate "))))
+	for _, in := range tp.Instances {
+		series := `dbstate_grants_drift_accounts{instance="` + in.Addr() + `"} `
+		wait(series, func() bool {
+			m := metrics("/metrics")
+			return strings.Contains(m, series) && !strings.Contains(m, series+"0\n")
+		})
 	}
+	if m := metrics("/metrics"); strings.Contains(m, "dbstate_grants_read_errors_total{") {
+		t.Fatalf("grants read errors with an account that has SELECT on mysql.*:\n%s", m)
+	}
+	stop()
+}
+
+// startReadmeExporter runs `dbstate exporter` with the arguments of a README line (its 127.0.0.1:9104 replaced
+// by a free port) and returns the address, a GET of a path's body ("" unless 200), a wait that fails the test
+// with the exporter's log, and stop, which ends it and checks exit 0.
+func startReadmeExporter(t *testing.T, line string) (string, func(string) string, func(string, func() bool), func()) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close()
+	args := strings.Fields(strings.ReplaceAll(line, "127.0.0.1:9104", listen))
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errs syncBuf
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &out, &errs) }()
+	metrics := func(path string) string {
+		if code, body := httpGet(listen, path); code == 200 {
+			return body
+		}
+		return ""
+	}
+	stopped := false
+	stopLog := func() string {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+		return errs.String()
+	}
+	t.Cleanup(func() { stopLog() })
+	wait := func(what string, ok func() bool) { waitUntil(t, what, ok, stopLog) }
+	stop := func() {
+		t.Helper()
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if code := <-done; code != 0 {
+			t.Fatalf("exporter exit %d\n%s", code, errs.String())
+		}
+	}
+	return listen, metrics, wait, stop
+}
+
+// syncBuf is a bytes.Buffer that the exporter's goroutines may write while the test reads it.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // httpGet returns the status and body of GET http://addr/path (0 and the error when it fails).

@@ -20,7 +20,18 @@
 // found is forgotten after ForgetAfter. Labels are bounded: instance (at most MaxInstances), cluster (the root
 // primary of the instance's tree), version, role, and variable (only the variables the desired document names).
 //
-// Grants drift (dbstate_grants_drift_accounts) is not exported yet: it will reuse the grants diff once that exists.
+// # Grants drift
+//
+// With a desired-grants document (SetDesiredGrants), each read also runs dbstate.ReadGrants and the pure
+// dbstate.DiffGrants against the document normalised for that server's privilege list, exactly as dbstate grants
+// plan does (prune included: accounts prune would drop count, system and protected accounts do not), and exports
+// dbstate_grants_drift_accounts{instance}: how many distinct accounts (users and roles) the diff would change, 0
+// when the instance is in line. There is no per-account label. The grants read needs SELECT on mysql.* (the
+// grant tables); when it fails (no such privilege, a grant dbstate cannot represent, a diff that would change
+// the exporter's own account), no drift is exported for the instance (never a made-up 0),
+// dbstate_grants_read_errors_total{instance} counts the failure, the first failure of each kind is logged once
+// per instance at Warn, and the instance's other metrics are unaffected. Neither logs nor metrics carry
+// passwords or hashes: the diff's statements are never logged.
 package exporter
 
 import (
@@ -129,12 +140,17 @@ type target struct {
 	up       bool
 	err      string
 	// last is the last successful read; kept while the instance is down, for its cluster and version labels.
-	last        *dbstate.Instance
-	vars        map[string]dbstate.SysVar // the desired variables' rows, from the last successful read
-	varNames    map[string]bool           // the names that read asked for (a reload may name others)
-	lastOK      time.Time
-	lastRefresh time.Time
-	took        time.Duration
+	last     *dbstate.Instance
+	vars     map[string]dbstate.SysVar // the desired variables' rows, from the last successful read
+	varNames map[string]bool           // the names that read asked for (a reload may name others)
+	// grantsDrift is the accounts the grants diff would change, valid when grantsGen is the exporter's current
+	// grants generation (a reload makes it stale until the next read).
+	grantsDrift  int
+	grantsGen    uint64
+	grantsLogged string // the kind of grants failure already logged at Warn ("" none)
+	lastOK       time.Time
+	lastRefresh  time.Time
+	took         time.Duration
 }
 
 // Exporter watches instances and is a prometheus.Collector of their state.
@@ -146,6 +162,8 @@ type Exporter struct {
 	mu          sync.Mutex
 	targets     map[string]*target
 	desired     *dbstate.DesiredVars
+	grants      *desiredGrants
+	grantsGen   uint64
 	discovered  bool
 	discoTook   time.Duration
 	discoOK     time.Time
@@ -158,6 +176,7 @@ type Exporter struct {
 	discovery *prometheus.CounterVec
 	reloads   *prometheus.CounterVec
 	reloadOK  prometheus.Gauge
+	grantErrs *prometheus.CounterVec
 	descs     descs
 }
 
@@ -182,11 +201,13 @@ func New(c *dbstate.Client, cfg Config, reg prometheus.Registerer, logger *slog.
 	e.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "dbstate_exporter_config_last_reload_successful",
 		Help: "1 when the last load of the desired files succeeded (at start or on SIGHUP), 0 when it failed and the previous ones are still used."})
 	e.reloadOK.Set(1)
+	e.grantErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "dbstate_grants_read_errors_total",
+		Help: "Grants reads or diffs of the instance that failed (no SELECT on mysql.*, a grant dbstate cannot represent); no drift is exported for a failed read."}, []string{"instance"})
 	for _, res := range []string{"success", "failure"} {
 		e.reloads.WithLabelValues(res)
 		e.discovery.WithLabelValues(res)
 	}
-	for _, col := range []prometheus.Collector{e, e.refreshes, e.discovery, e.reloads, e.reloadOK} {
+	for _, col := range []prometheus.Collector{e, e.refreshes, e.discovery, e.reloads, e.reloadOK, e.grantErrs} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("exporter: register metrics: %w", err)
 		}
@@ -211,19 +232,91 @@ func (e *Exporter) SetDesiredVars(d *dbstate.DesiredVars) {
 	e.poke()
 }
 
-// ReloadDesiredVars loads the desired-variables document with load (nil and no error: none) and uses it. When
-// load fails, the running document is kept, dbstate_exporter_config_last_reload_successful turns 0 and a failure
-// is counted, so that an alert sees a reload that did not take; the error is returned for the caller to log.
+// ReloadDesiredVars is Reload of the variables only.
 func (e *Exporter) ReloadDesiredVars(load func() (*dbstate.DesiredVars, error)) error {
-	d, err := load()
+	return e.Reload(load, nil)
+}
+
+// desiredGrants is a desired-grants document, with the way to read its password files and its normalisations
+// by server privilege list (servers of one version share one).
+type desiredGrants struct {
+	doc      *dbstate.DesiredGrants
+	readFile func(string) (string, error)
+	mu       sync.Mutex
+	norm     map[dbstate.ServerPrivileges]*dbstate.GrantState
+}
+
+func (g *desiredGrants) normalize(sp dbstate.ServerPrivileges) (*dbstate.GrantState, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if st := g.norm[sp]; st != nil {
+		return st, nil
+	}
+	st, err := g.doc.Normalize(sp, g.readFile)
 	if err != nil {
+		return nil, err
+	}
+	if len(g.norm) >= 16 { // a fleet runs few versions; bound it anyway
+		clear(g.norm)
+	}
+	g.norm[sp] = st
+	return st, nil
+}
+
+// SetDesiredGrants replaces the desired-grants document (nil: no grants drift is exported). readFile reads the
+// password files the document names (see dbstate.DesiredGrants.Normalize). The document is normalised once
+// against MariaDB's default privilege list here, so that a file whose password file is missing is refused
+// before it replaces the running one; drift from the previous document is no longer exported, and the next
+// read of each instance diffs against the new one.
+func (e *Exporter) SetDesiredGrants(d *dbstate.DesiredGrants, readFile func(string) (string, error)) error {
+	var g *desiredGrants
+	if d != nil {
+		g = &desiredGrants{doc: d, readFile: readFile, norm: map[dbstate.ServerPrivileges]*dbstate.GrantState{}}
+		if _, err := g.normalize(dbstate.DefaultServerPrivileges()); err != nil {
+			return fmt.Errorf("exporter: desired grants: %w", err)
+		}
+	}
+	e.mu.Lock()
+	e.grants = g
+	e.grantsGen++
+	e.mu.Unlock()
+	e.poke()
+	return nil
+}
+
+// GrantsLoader loads a desired-grants document and the function that reads its password files; a nil document
+// and no error mean none.
+type GrantsLoader func() (*dbstate.DesiredGrants, func(string) (string, error), error)
+
+// Reload loads the desired files, the variables with vars and the grants with grants (a nil loader leaves that
+// document as it is), and uses those that loaded. When either fails, that document is kept,
+// dbstate_exporter_config_last_reload_successful turns 0 and one failure is counted, so that an alert sees a
+// reload that did not take; the errors are returned for the caller to log.
+func (e *Exporter) Reload(vars func() (*dbstate.DesiredVars, error), grants GrantsLoader) error {
+	var errs []error
+	if vars != nil {
+		if d, err := vars(); err != nil {
+			errs = append(errs, err)
+		} else {
+			e.SetDesiredVars(d)
+		}
+	}
+	if grants != nil {
+		d, read, err := grants()
+		if err == nil {
+			err = e.SetDesiredGrants(d, read)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		e.reloads.WithLabelValues("failure").Inc()
 		e.reloadOK.Set(0)
 		return err
 	}
 	e.reloads.WithLabelValues("success").Inc()
 	e.reloadOK.Set(1)
-	e.SetDesiredVars(d)
 	return nil
 }
 
@@ -379,6 +472,7 @@ func (e *Exporter) forget(now time.Time) {
 			delete(e.targets, a)
 			e.refreshes.DeleteLabelValues(a, "success")
 			e.refreshes.DeleteLabelValues(a, "failure")
+			e.grantErrs.DeleteLabelValues(a)
 		}
 	}
 }
@@ -393,6 +487,7 @@ func (e *Exporter) refreshAll(ctx context.Context) {
 	if e.desired != nil {
 		names = e.desired.Names()
 	}
+	grants, gen := e.grants, e.grantsGen
 	var start []*target
 	for _, t := range e.targets {
 		if !t.inFlight {
@@ -414,13 +509,13 @@ func (e *Exporter) refreshAll(ctx context.Context) {
 				return
 			}
 			defer func() { <-e.sem }()
-			e.refresh(ctx, t, names)
+			e.refresh(ctx, t, names, grants, gen)
 		}()
 	}
 }
 
 // refresh reads one instance, bounded by InstanceTimeout, and stores the result.
-func (e *Exporter) refresh(ctx context.Context, t *target, names []string) {
+func (e *Exporter) refresh(ctx context.Context, t *target, names []string, grants *desiredGrants, gen uint64) {
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, e.cfg.InstanceTimeout)
 	defer cancel()
@@ -435,6 +530,10 @@ func (e *Exporter) refresh(ctx context.Context, t *target, names []string) {
 			vars, derr = dbstate.ReadVariables(rctx, db, names)
 		}
 		err = derr
+	}
+	drift, gerr := -1, error(nil)
+	if err == nil && grants != nil {
+		drift, gerr = e.grantsDrift(rctx, t.addr, grants)
 	}
 	took := time.Since(start)
 	if ctx.Err() != nil {
@@ -457,6 +556,30 @@ func (e *Exporter) refresh(ctx context.Context, t *target, names []string) {
 	for _, n := range names {
 		t.varNames[n] = true
 	}
+	switch {
+	case grants == nil:
+		t.grantsGen, t.grantsLogged = 0, ""
+	case gerr != nil:
+		t.grantsGen = 0 // stale: nothing is exported
+		e.grantErrs.WithLabelValues(t.addr).Inc()
+		kind := "other"
+		if dbstate.IsDenied(gerr) {
+			kind = "denied"
+		}
+		if t.grantsLogged != kind {
+			t.grantsLogged = kind
+			if kind == "denied" {
+				e.log.Warn("grants drift not exported: the exporter's account lacks SELECT on mysql.* (GRANT SELECT ON mysql.* TO it)",
+					"instance", t.addr, "err", gerr)
+			} else {
+				e.log.Warn("grants drift not exported: grants read or diff failed", "instance", t.addr, "err", gerr)
+			}
+		} else {
+			e.log.Debug("grants read failed", "instance", t.addr, "err", gerr)
+		}
+	default:
+		t.grantsDrift, t.grantsGen, t.grantsLogged = drift, gen, ""
+	}
 	e.refreshes.WithLabelValues(t.addr, "success").Inc()
 	// The master and replicas an instance names are watched too, so new instances appear before the next discovery.
 	if len(e.cfg.Instances) == 0 {
@@ -473,9 +596,40 @@ func (e *Exporter) refresh(ctx context.Context, t *target, names []string) {
 	}
 }
 
+// grantsDrift reads the instance's grants and counts the distinct accounts the diff against the desired state
+// would change. The diff's statements (which hold password hashes) go nowhere.
+func (e *Exporter) grantsDrift(ctx context.Context, addr string, grants *desiredGrants) (int, error) {
+	db, err := e.c.DB(addr)
+	if err != nil {
+		return 0, err
+	}
+	actual, err := dbstate.ReadGrants(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	want, err := grants.normalize(actual.Privileges)
+	if err != nil {
+		return 0, err
+	}
+	d, err := dbstate.DiffGrants(want, actual)
+	if err != nil {
+		return 0, err
+	}
+	return DriftAccounts(d), nil
+}
+
+// DriftAccounts is the number of distinct accounts (users and roles) a grants diff changes.
+func DriftAccounts(d *dbstate.GrantDiff) int {
+	seen := map[dbstate.AccountKey]bool{}
+	for _, c := range d.Changes {
+		seen[c.Account] = true
+	}
+	return len(seen)
+}
+
 type descs struct {
 	up, info, role, readOnly, ioRunning, sqlRunning, behind, delay, lag, ioErrno, sqlErrno, writable, errant,
-	drift, invalid, lastRefresh, refreshDur, discoDur, discoLast, instances, desiredVars, build *prometheus.Desc
+	drift, invalid, grantsDrift, lastRefresh, refreshDur, discoDur, discoLast, instances, desiredVars, build *prometheus.Desc
 }
 
 func newDescs() descs {
@@ -503,6 +657,8 @@ func newDescs() descs {
 			"1 when the variable's observed value differs from the desired one (both normalised), 0 when they agree; only variables the desired file names.", []string{"instance", "variable"}, nil),
 		invalid: d("dbstate_variable_invalid",
 			"1 when the desired file names a variable the instance does not know, cannot set at runtime, or whose value it does not allow.", []string{"instance", "variable"}, nil),
+		grantsDrift: d("dbstate_grants_drift_accounts",
+			"Accounts (users and roles) that dbstate grants apply would change on the instance to match the desired-grants file, 0 when in line; absent while the grants read fails.", i, nil),
 		lastRefresh: d("dbstate_instance_last_refresh_timestamp_seconds", "When the exporter's last read of the instance ended (successful or not).", i, nil),
 		refreshDur:  d("dbstate_instance_refresh_duration_seconds", "How long the exporter's last read of the instance took.", i, nil),
 		discoDur:    d("dbstate_discovery_duration_seconds", "How long the last topology discovery took.", nil, nil),
@@ -517,7 +673,7 @@ func newDescs() descs {
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	d := e.descs
 	for _, x := range []*prometheus.Desc{d.up, d.info, d.role, d.readOnly, d.ioRunning, d.sqlRunning, d.behind, d.delay,
-		d.lag, d.ioErrno, d.sqlErrno, d.writable, d.errant, d.drift, d.invalid, d.lastRefresh, d.refreshDur, d.discoDur,
+		d.lag, d.ioErrno, d.sqlErrno, d.writable, d.errant, d.drift, d.invalid, d.grantsDrift, d.lastRefresh, d.refreshDur, d.discoDur,
 		d.discoLast, d.instances, d.desiredVars, d.build} {
 		ch <- x
 	}
@@ -627,6 +783,9 @@ func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 		g(d.role, 1, a, role)
 		if e.desired != nil {
 			e.collectDrift(ch, a, t)
+		}
+		if e.grants != nil && t.grantsGen == e.grantsGen {
+			g(d.grantsDrift, float64(t.grantsDrift), a)
 		}
 	}
 	for cl, n := range writable {

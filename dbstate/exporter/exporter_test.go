@@ -204,6 +204,7 @@ func TestExporterShowsHandMadeDrift(t *testing.T) {
 			t.Error("errant_gtid for the primary, which has no master")
 		}
 	})
+	t.Run("grants drift", func(t *testing.T) { testGrantsDrift(t, f, e, c, p, r1, all) })
 	t.Run("a changed variable", func(t *testing.T) {
 		r1.Exec(t, "SET GLOBAL max_connections = 301")
 		m := f.afterRefresh(all)
