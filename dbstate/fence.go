@@ -93,7 +93,16 @@ type FenceInfo struct {
 	// read_only.
 	Shared   int       `json:"shared"`
 	Unlocked []Account `json:"unlocked"` // accounts of connected users that write through read_only but are never locked (NeverLock)
+	// Idle are the other accounts that write through read_only, with no session now: they are locked too, since
+	// they can log in at any time.
+	Idle []Account `json:"idle"`
 }
+
+// maxFenceAccounts bounds the accounts fencing looks at on one instance.
+const maxFenceAccounts = 10_000
+
+// toLock is every account the fence locks: the connected ones first, then the idle ones.
+func (fi *FenceInfo) toLock() []Account { return mergeAccounts(fi.Accounts, fi.Idle) }
 
 // writers names everything that could write through read_only: the accounts to lock, the NeverLock accounts, and
 // other sessions of dbstate's own user. "" when there is none.
@@ -133,11 +142,12 @@ func readSessions(ctx context.Context, q Querier) ([]Session, int64, string, err
 	return out, self, server, nil
 }
 
-// detectFence finds, on addr, the accounts that bypass read_only (READ ONLY ADMIN or ALL PRIVILEGES on *.*,
-// directly or through a role) of every user with a client session other than dbstate's own connections, whatever
-// the account's host: the process list cannot tell which account a session logged in through (with name
-// resolution, a client at 127.0.0.1 shows as "localhost"). Accounts already locked are left out; dbstate's own
-// account is counted in shared, NeverLock accounts in unlocked.
+// detectFence finds, on addr, every account of mysql.global_priv that bypasses read_only (READ ONLY ADMIN or ALL
+// PRIVILEGES on *.*, directly or through a role), whatever its name ('system user', anonymous ”@host...). Those
+// of users with a client session other than dbstate's own connections go to Accounts (the process list cannot
+// tell which account a session logged in through: with name resolution, a client at 127.0.0.1 shows as
+// "localhost"), the others to Idle. Accounts already locked are left out; dbstate's own account is counted in
+// shared, connected NeverLock accounts in unlocked.
 func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Account) (*FenceInfo, error) {
 	fi := &FenceInfo{}
 	// statementSession: account names are quoted for SHOW GRANTS, whatever the server's sql_mode.
@@ -160,38 +170,46 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 				others = append(others, s)
 			}
 		}
+		connected := map[string]bool{}
 		for _, user := range FencedUsers(others, self) {
-			// Host '' rows are roles, not accounts one logs in through.
-			rows, err := queryRows(ctx, q, "SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') AS locked "+
-				"FROM mysql.global_priv WHERE User = ? AND Host <> ''", user)
+			connected[user] = true
+		}
+		// Every account, connected or not: a writer that opens a connection per write is rarely in the process
+		// list, and any account that bypasses read_only can log in to the demoted primary later. Host '' rows are
+		// roles, not accounts one logs in through.
+		rows, err := queryRows(ctx, q, fmt.Sprintf("SELECT User, Host, IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') AS locked "+
+			"FROM mysql.global_priv WHERE Host <> '' ORDER BY User, Host LIMIT %d", maxFenceAccounts+1))
+		if err != nil {
+			return fmt.Errorf("read accounts: %w", err)
+		}
+		if len(rows) > maxFenceAccounts {
+			return fmt.Errorf("more than %d accounts to look at", maxFenceAccounts)
+		}
+		for _, r := range rows {
+			a := Account{User: r["User"], Host: r["Host"]}
+			bypass, err := accountBypasses(ctx, q, a)
 			if err != nil {
-				return fmt.Errorf("read accounts: %w", err)
+				return err
 			}
-			for _, r := range rows {
-				a := Account{User: r["User"], Host: r["Host"]}
-				bypass, err := accountBypasses(ctx, q, a)
-				if err != nil {
-					return err
-				}
-				if !bypass {
-					continue
-				}
-				if a == fi.Self {
-					for _, s := range others {
-						if s.User == a.User {
-							fi.Shared++
-						}
+			if !bypass {
+				continue
+			}
+			switch {
+			case a == fi.Self:
+				for _, s := range others {
+					if s.User == a.User {
+						fi.Shared++
 					}
-					continue
 				}
-				if r["locked"] == "true" || r["locked"] == "1" {
-					continue
-				}
-				if slices.Contains(neverLock, a) {
+			case r["locked"] == "true" || r["locked"] == "1":
+			case slices.Contains(neverLock, a):
+				if connected[a.User] {
 					fi.Unlocked = append(fi.Unlocked, a)
-					continue
 				}
+			case connected[a.User]:
 				fi.Accounts = append(fi.Accounts, a)
+			default:
+				fi.Idle = append(fi.Idle, a)
 			}
 		}
 		return nil

@@ -33,6 +33,9 @@ type Step struct {
 	// runs even when ctx is cancelled, bounded by ExecOptions.UndoTimeout. Its Do must be safe to run when the
 	// steps it cleans up after did not run or were undone.
 	Cleanup bool `json:"cleanup,omitempty"`
+	// FailureOnly marks a cleanup step that runs only when an earlier step failed: when all goes well, it is
+	// skipped (and not recorded).
+	FailureOnly bool `json:"failure_only,omitempty"`
 	// ReadsOnly marks a step that only reads and waits: it changes no server, so it needs no undo.
 	ReadsOnly bool `json:"reads_only,omitempty"`
 
@@ -67,6 +70,9 @@ type Plan struct {
 	// VerifyRollback, when set, reads the servers back after a complete rollback: Execute says "rolled back"
 	// only when it returns nil, and reports what it found otherwise.
 	VerifyRollback func(ctx context.Context) error `json:"-"`
+	// Report, when set, says after a successful Execute what the plan leaves on purpose, for the operator (for a
+	// switchover: the accounts kept locked on the demoted primary, and how to lift them).
+	Report func() []string `json:"-"`
 
 	executed atomic.Bool
 }
@@ -106,7 +112,10 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if s.PointOfNoReturn {
 			b.WriteString("     (point of no return: after this step, failures are reported, not undone)\n")
 		}
-		if s.Cleanup {
+		switch {
+		case s.Cleanup && s.FailureOnly:
+			b.WriteString("     (cleanup: runs only when an earlier step fails, before or after the point of no return)\n")
+		case s.Cleanup:
 			b.WriteString("     (cleanup: always runs, also when an earlier step fails, before or after the point of no return)\n")
 		}
 	}
@@ -143,6 +152,9 @@ type FenceAction struct {
 	OfRun  string    `json:"of_run,omitempty"`
 	Lock   []Account `json:"lock,omitempty"`   // accounts about to be locked (ACCOUNT LOCK, sql_log_bin=0)
 	Unlock []Account `json:"unlock,omitempty"` // accounts about to be unlocked
+	// Kept are accounts a cleanup leaves locked on purpose (on the demoted primary, after a promotion): they stay
+	// leftovers of the run, for recover to lift when the operator asks.
+	Kept []Account `json:"kept,omitempty"`
 	// ReadOnly is the read_only about to be set (SET GLOBAL read_only=1 by set-read-only, 0 by a recover run);
 	// nil when the action leaves it alone.
 	ReadOnly *bool `json:"read_only,omitempty"`
@@ -337,6 +349,9 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	a.record(nil, "plan", "start", nil, 0)
 	pastPNR := false
 	for k, s := range p.Steps {
+		if s.Cleanup && s.FailureOnly {
+			continue
+		}
 		start := time.Now()
 		phase := "do"
 		err := func() error {
@@ -404,7 +419,8 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			}
 			cstart := time.Now()
 			a.record(c, "cleanup", "start", nil, 0)
-			if cerr := runCleanup(ctx, c, opt.UndoTimeout); cerr != nil {
+			cctx := context.WithValue(ctx, intentKey{}, func(fa FenceAction, detail string) { a.intent(c, fa, detail) })
+			if cerr := runCleanup(cctx, c, opt.UndoTimeout); cerr != nil {
 				a.record(c, "cleanup", "failed", cerr, time.Since(cstart))
 				ee.CleanupErrs = append(ee.CleanupErrs, fmt.Errorf("cleanup %s on %s: %w", c.Name, c.Instance, cerr))
 				remaining = append(remaining, c)

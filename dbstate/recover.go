@@ -58,7 +58,8 @@ type Leftovers struct {
 	Result string `json:"result"` // the plan's result record; "" when the run has none (it was interrupted)
 	// LastStep is the last step that started (for an interrupted run: the one that was running).
 	LastStep string `json:"last_step,omitempty"`
-	// Locked are the accounts announced by fence-writers and not unlocked since, per instance.
+	// Locked are the accounts announced by fence-writers and not unlocked since, per instance: also those a
+	// switchover kept locked on purpose on the demoted primary (after a promotion, unless UnlockDemoted).
 	Locked []LockedAccounts `json:"locked,omitempty"`
 	// ReadOnly are the instances that set-read-only announced making read-only, that no undo made writable again,
 	// while the candidate was not promoted (after a promotion the old primary is meant to stay read-only).
@@ -119,6 +120,7 @@ type runState struct {
 	l        Leftovers
 	locked   map[string][]Account // by instance
 	ro       map[string]bool
+	kept     map[string]bool // instances where a cleanup kept the locks on purpose
 	accounts int
 	pending  map[string]FenceAction // a recover run's announced lifts, by step and instance, until they succeed
 }
@@ -168,6 +170,12 @@ func (f *fold) add(id string, rec AuditRecord) error {
 			st.pending[key] = fa
 			return nil
 		}
+		if len(fa.Kept) > 0 {
+			if st.kept == nil {
+				st.kept = map[string]bool{}
+			}
+			st.kept[rec.Instance] = true
+		}
 		for _, a := range fa.Lock {
 			if !slices.Contains(st.locked[rec.Instance], a) {
 				if st.accounts++; st.accounts > maxLeftoverAccounts {
@@ -195,7 +203,7 @@ func (f *fold) add(id string, rec AuditRecord) error {
 	case rec.Step == stepPromote && rec.Phase == "undo" && settled:
 		st.l.Promoted = PromotedNo
 	case rec.Step == stepFenceWriters && rec.Phase == "undo" && settled,
-		rec.Step == stepUnfenceWriters && (rec.Phase == "do" || rec.Phase == "cleanup") && rec.Result == "ok":
+		rec.Step == stepUnfenceWriters && (rec.Phase == "do" || rec.Phase == "cleanup") && rec.Result == "ok" && !st.kept[rec.Instance]:
 		delete(st.locked, rec.Instance)
 	case rec.Step == stepSetReadOnly && rec.Phase == "undo" && settled:
 		delete(st.ro, rec.Instance)

@@ -30,7 +30,9 @@ var (
 	unfOK    = AuditRecord{Run: "r1", Step: stepUnfenceWriters, Instance: "x:1", Phase: "do", Result: "ok"}
 	unfCln   = AuditRecord{Run: "r1", Step: stepUnfenceWriters, Instance: "x:1", Phase: "cleanup", Result: "ok"}
 	unfClnF  = AuditRecord{Run: "r1", Step: stepUnfenceWriters, Instance: "x:1", Phase: "cleanup", Result: "failed"}
+	unfKeep  = AuditRecord{Run: "r1", Step: stepUnfenceWriters, Instance: "x:1", Phase: "do", Result: "intent", Fence: &FenceAction{Kept: []Account{app}}}
 	planOK   = AuditRecord{Run: "r1", Phase: "plan", Result: "ok"}
+	planNRB  = AuditRecord{Run: "r1", Phase: "plan", Result: "not-rolled-back"}
 	planRB   = AuditRecord{Run: "r1", Phase: "plan", Result: "rolled-back"}
 	planRBI  = AuditRecord{Run: "r1", Phase: "plan", Result: "rollback-incomplete"}
 	toWindow = []AuditRecord{planS, fenceS, fenceI, fenceOK, roS, roI, roOK}
@@ -91,6 +93,9 @@ func TestFindLeftovers(t *testing.T) {
 		{"killed after unfence", with(toWindow, promS, promOK, unfS, unfOK), "", want{"r1", "", "", PromotedYes, ""}},
 		{"killed while unfencing", with(toWindow, promS, promOK, unfS), "", want{"r1", "'app'@'%'", "", PromotedYes, ""}},
 		{"clean run", with(toWindow, promS, promOK, unfS, unfOK, planOK), "", want{"r1", "", "", PromotedYes, "ok"}},
+		{"clean run, locks kept on the demoted primary", with(toWindow, promS, promOK, planOK), "", want{"r1", "'app'@'%'", "", PromotedYes, "ok"}},
+		{"failed past promote, cleanup kept the locks", with(toWindow, promS, promOK, unfKeep, unfCln, planNRB), "", want{"r1", "'app'@'%'", "", PromotedYes, "not-rolled-back"}},
+		{"kept locks, then recovered", with(with(toWindow, promS, promOK, planOK), lifted(false)...), "r1", want{"r1", "", "", PromotedYes, "ok"}},
 		{"already read-only: no intent", []AuditRecord{planS, fenceS, fenceOK, roS, roOK, promS, promF}, "", want{"r1", "", "", PromotedMaybe, ""}},
 		{"rolled back cleanly", with(toWindow, promS, promF, promU, roU, fenceU, unfCln, planRB), "", want{"r1", "", "", PromotedNo, "rolled-back"}},
 		{"killed in the rollback", with(toWindow, promS, promF, promU), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, ""}},

@@ -13,9 +13,11 @@ import (
 type FenceMode string
 
 const (
-	// FenceLock locks those accounts (ALTER USER ... ACCOUNT LOCK, not binlogged) and kills their sessions for the
-	// switchover window, and unlocks them afterwards, on the old primary only. NeverLock accounts and other
-	// sessions of dbstate's own account are killed but not locked (the plan warns about them).
+	// FenceLock locks, on the old primary only, every account that writes through read_only, connected or not
+	// (ALTER USER ... ACCOUNT LOCK, not binlogged), and kills the client sessions there. After a promotion the
+	// locks stay on the demoted primary (unless SwitchoverOptions.UnlockDemoted); after a rollback they are
+	// lifted. NeverLock accounts and other sessions of dbstate's own account are killed but not locked (the plan
+	// warns about them).
 	FenceLock FenceMode = "lock"
 	// FenceRefuse refuses the switchover, at planning and again right before the window, while anything that
 	// writes through read_only is connected to the old primary: an account to lock, a NeverLock account, or a
@@ -52,6 +54,11 @@ type SwitchoverOptions struct {
 	// NeverLock are accounts that fencing kills the sessions of but never locks, so that a crash of dbstate in
 	// the window cannot lock the DBAs out. nil means DefaultNeverLock; an empty non-nil slice means none.
 	NeverLock []Account
+	// UnlockDemoted unlocks the fenced accounts on X after a successful switchover too, as dbstate did before:
+	// a writer that bypasses read_only can then write to the demoted primary (a split brain, and X's
+	// replication stops with error 1950). By default (false) they stay locked on X until the operator lifts the
+	// locks (Plan.Report says how); they are usable on Y all along, since the locks were not binlogged.
+	UnlockDemoted bool
 }
 
 // DefaultNeverLock is the break-glass account: on Debian, root@localhost logs in through the unix socket.
@@ -219,7 +226,7 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 //
 //  1. move X's other replicas under Y (moveStep; each waits until Y has its position);
 //  2. wait until Y has X's current position, while X still takes writes (catchUpStep);
-//  3. lock the accounts that write through read_only (not binlogged, X only) (fenceWritersStep);
+//  3. lock every account that writes through read_only (not binlogged, X only) (fenceWritersStep);
 //  4. set X read-only (setReadOnlyStep);
 //  5. kill the remaining client sessions on X (killSessionsStep);
 //  6. wait with MASTER_GTID_WAIT until Y has X's final gtid_binlog_pos, bounded by MaxWindow
@@ -228,8 +235,9 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 //     no return) (promoteStep), and forget its master (resetCandidateStep);
 //  8. repoint X under Y with MASTER_DEMOTE_TO_SLAVE=1 (or gtid_slave_pos from gtid_binlog_pos before 10.10)
 //     (repointOldPrimaryStep);
-//  9. unlock the fenced accounts on X: a cleanup step, which runs even when an earlier step fails (after the
-//     rollback, or past the point of no return), so that no failure leaves them locked (unfenceWritersStep);
+//  9. unlock the fenced accounts on X: a cleanup step that runs only when an earlier step fails, so that a
+//     rollback leaves nothing locked; after a promotion they stay locked on X, the demoted primary (with
+//     UnlockDemoted, it always runs and unlocks) (unfenceWritersStep);
 //  10. verify that X and the moved replicas replicate from Y (verifyStep).
 func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOptions) (*Plan, error) {
 	if err := o.Validate(); err != nil {
@@ -294,11 +302,21 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 			return nil, err
 		}
 	}
-	if len(fi.Accounts) > 0 {
+	fs := &fenceState{}
+	kept := "they stay locked on " + X + " after the switchover (the demoted primary; not binlogged, so usable on " + Y + ")"
+	if o.UnlockDemoted {
+		kept = "they are unlocked on " + X + " after the switchover (--unlock-demoted; see the warning)"
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the fenced accounts are unlocked on %s after the switchover: a writer that bypasses "+
+			"read_only and connects to %s then writes to the demoted primary (a split brain; %s's replication stops with error 1950)", X, X, X))
+	}
+	if lock := fi.toLock(); len(lock) > 0 {
 		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers fenced", Passed: true, Detail: fmt.Sprintf(
-			"%s write through read_only; they will be locked on %s for the window", accountList(fi.Accounts), X)})
+			"%s write through read_only; they will be locked on %s from before read_only=1; %s", accountList(lock), X, kept)})
 	} else {
-		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers", Passed: true, Detail: "no connected account writes through read_only"})
+		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers", Passed: true, Detail: "no account writes through read_only"})
+	}
+	if !o.UnlockDemoted {
+		p.Report = func() []string { return keptReport(X, fs) }
 	}
 	if len(fi.Unlocked) > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (NeverLock): their "+
@@ -325,7 +343,6 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	if err != nil {
 		return nil, err
 	}
-	fs := &fenceState{}
 	hand := &handoff{}
 	restored := map[string]string{Y: t.Instances[ky].Replication.MasterAddr()}
 	for _, r := range others {
@@ -338,13 +355,37 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		setReadOnlyStep(s, X, o.MaxWindow),
 		killSessionsStep(s, X),
 		waitForCandidateStep(s, X, Y, o.MaxWindow, hand),
-		promoteStep(s, X, Y, hand),
+		promoteStep(s, X, Y, hand, fs),
 		resetCandidateStep(s, Y),
 		repoint,
-		unfenceWritersStep(s, X, fs),
+		unfenceWritersStep(s, X, fs, !o.UnlockDemoted),
 		verifyStep(s, Y, append([]string{X}, moved...)),
 	)
 	return p, nil
+}
+
+// keptReport says, after a switchover, which accounts stay locked on the demoted primary X and how to lift them.
+func keptReport(X string, fs *fenceState) []string {
+	if !fs.promoted.Load() {
+		return nil
+	}
+	locked := fs.snapshot()
+	if len(locked) == 0 {
+		return nil
+	}
+	var out []string
+	out = append(out, fmt.Sprintf("kept locked on %s, the demoted primary, so that they cannot write there: %s "+
+		"(usable on the new primary; the lock was not binlogged)", X, accountList(locked)))
+	for _, a := range locked {
+		if acc, err := a.sql(); err == nil {
+			out = append(out, fmt.Sprintf("to lift on %s: SET SESSION sql_log_bin=0; ALTER USER %s ACCOUNT UNLOCK;", X, acc))
+		}
+	}
+	out = append(out, "or: dbstate recover --audit-log FILE (the audit log of this run lists them); lift them before "+X+" becomes a primary again")
+	for k := range out {
+		out[k] = clean(out[k]) // account names are outside text
+	}
+	return out
 }
 
 // checkReplicationLogin logs in to Y as the replication account, so that a wrong password or a missing grant

@@ -23,6 +23,8 @@ import (
 type fenceState struct {
 	mu     sync.Mutex
 	locked []Account
+	// promoted is set once promote made Y writable: from then on X is the demoted primary.
+	promoted atomic.Bool
 }
 
 func (f *fenceState) add(a Account) {
@@ -96,14 +98,14 @@ func catchUpStep(s Servers, resolve func(string) string, X, Y string, timeout ti
 	}
 }
 
-// fenceWritersStep locks, on X only, the connected accounts that write through read_only: those found at
-// planning (planned) and those found again when the step runs. With FenceRefuse it fails instead when any such
+// fenceWritersStep locks, on X only, every account that writes through read_only (connected or not, see
+// detectFence): those found at planning (planned) and those found again when the step runs. With FenceRefuse it fails instead when any such
 // writer connected since planning. Its undo unlocks exactly what it locked.
 func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []Account, fs *fenceState) *Step {
 	return &Step{
 		Name: stepFenceWriters, Instance: X,
-		Description: fmt.Sprintf("lock (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the connected accounts that write through read_only "+
-			"(READ ONLY ADMIN or ALL PRIVILEGES, directly or through a role), re-detected now; at planning: %s", orNone(accountList(planned))),
+		Description: fmt.Sprintf("lock on %s only (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) every account that writes through read_only "+
+			"(READ ONLY ADMIN or ALL PRIVILEGES, directly or through a role), connected or not, re-detected now; at planning: %s", X, orNone(accountList(planned))),
 		UndoText: "unlock the accounts this step locked (sql_log_bin=0)",
 		Detail:   func() string { return "locked on " + X + ": " + orNone(accountList(fs.snapshot())) },
 		Do: func(ctx context.Context) error {
@@ -114,7 +116,7 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 			if w := now.writers(); mode == FenceRefuse && w != "" {
 				return fmt.Errorf("%w: connected to %s since planning: %s", ErrUnfencedWriters, X, w)
 			}
-			lock := mergeAccounts(planned, now.Accounts)
+			lock := mergeAccounts(planned, now.toLock())
 			if len(lock) > 0 {
 				announce(ctx, FenceAction{Lock: lock}, "about to lock on "+X+": "+accountList(lock))
 			}
@@ -275,7 +277,7 @@ func waitWhileApplying(ctx context.Context, s Servers, Y string, pos Position, t
 
 // promoteStep stops replication on Y, checks it has X's final position and that X logged nothing more and is
 // still read-only, then makes Y writable: the point of no return.
-func promoteStep(s Servers, X, Y string, h *handoff) *Step {
+func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 	var stopped atomic.Bool
 	return &Step{
 		Name: stepPromote, Instance: Y,
@@ -310,7 +312,11 @@ func promoteStep(s Servers, X, Y string, h *handoff) *Step {
 			if !xv.ReadOnly {
 				return fmt.Errorf("%s is writable again", X)
 			}
-			return s.Exec(ctx, Y, "SET GLOBAL read_only=0")
+			if err := s.Exec(ctx, Y, "SET GLOBAL read_only=0"); err != nil {
+				return err
+			}
+			fs.promoted.Store(true)
+			return nil
 		},
 		Undo: func(ctx context.Context) error {
 			if !stopped.Load() {
@@ -359,14 +365,30 @@ func repointOldPrimaryStep(s Servers, X, Y string, repl Credentials, demote bool
 	}, nil
 }
 
-// unfenceWritersStep is the cleanup step that unlocks what fence-writers locked and nobody unlocked yet.
-func unfenceWritersStep(s Servers, X string, fs *fenceState) *Step {
+// unfenceWritersStep is the cleanup step that unlocks what fence-writers locked and nobody unlocked yet. With
+// keep (the default), it runs only when a step failed before promote completed (after the rollback): after a
+// promotion the accounts stay locked on X, the demoted primary, so that no writer that bypasses read_only
+// writes there; they stay usable on Y, since the lock was not binlogged.
+func unfenceWritersStep(s Servers, X string, fs *fenceState, keep bool) *Step {
+	desc := "unlock the accounts locked by fence-writers and not unlocked yet (sql_log_bin=0); " +
+		"it runs even when an earlier step fails, past the point of no return too"
+	if keep {
+		desc = "after a failure before promote completed (a rollback): unlock the accounts locked by fence-writers and not unlocked " +
+			"yet (sql_log_bin=0). After a promotion they stay locked on " + X + ", the demoted primary"
+	}
 	return &Step{
 		Name: stepUnfenceWriters, Instance: X,
-		Description: "unlock the accounts locked by fence-writers and not unlocked yet (sql_log_bin=0); " +
-			"it runs even when an earlier step fails, past the point of no return too",
-		Cleanup: true,
+		Description: desc,
+		Cleanup:     true,
+		FailureOnly: keep,
 		Do: func(ctx context.Context) error {
+			if keep && fs.promoted.Load() {
+				// Past the promotion: the demoted primary stays fenced; the record keeps them leftovers of the run.
+				if kept := fs.snapshot(); len(kept) > 0 {
+					announce(ctx, FenceAction{Kept: kept}, "kept locked on "+X+" (the demoted primary): "+accountList(kept))
+				}
+				return nil
+			}
 			if err := fs.unlock(ctx, s, X); err != nil && !errors.Is(err, ErrNothingChanged) {
 				return err
 			}

@@ -208,7 +208,7 @@ func TestPromoteStep(t *testing.T) {
 	t.Run("makes the candidate writable", func(t *testing.T) {
 		f := newFake("y:1")
 		f.vars["x:1"].ReadOnly = true
-		if err := runStep(t, promoteStep(f, "x:1", "y:1", final())); err != nil {
+		if err := runStep(t, promoteStep(f, "x:1", "y:1", final(), &fenceState{})); err != nil {
 			t.Fatal(err)
 		}
 		wantStatements(t, f, "y:1: STOP SLAVE; y:1: SET GLOBAL read_only=0")
@@ -217,7 +217,7 @@ func TestPromoteStep(t *testing.T) {
 		f := newFake("y:1")
 		f.vars["x:1"].ReadOnly = true
 		f.vars["x:1"].GTIDBinlogPos = MustParsePosition("0-1-11")
-		st := promoteStep(f, "x:1", "y:1", final())
+		st := promoteStep(f, "x:1", "y:1", final(), &fenceState{})
 		if err := runStep(t, st); err == nil || !strings.Contains(err.Error(), "after the final wait") {
 			t.Fatalf("err = %v", err)
 		}
@@ -233,13 +233,13 @@ func TestPromoteStep(t *testing.T) {
 		f := newFake("y:1")
 		f.vars["x:1"].ReadOnly = true
 		f.vars["y:1"].GTIDCurrentPos = MustParsePosition("0-1-9")
-		if err := runStep(t, promoteStep(f, "x:1", "y:1", final())); err == nil || !strings.Contains(err.Error(), "short of") {
+		if err := runStep(t, promoteStep(f, "x:1", "y:1", final(), &fenceState{})); err == nil || !strings.Contains(err.Error(), "short of") {
 			t.Fatalf("err = %v", err)
 		}
 	})
 	t.Run("a writable primary fails", func(t *testing.T) {
 		f := newFake("y:1")
-		if err := runStep(t, promoteStep(f, "x:1", "y:1", final())); err == nil || !strings.Contains(err.Error(), "writable again") {
+		if err := runStep(t, promoteStep(f, "x:1", "y:1", final(), &fenceState{})); err == nil || !strings.Contains(err.Error(), "writable again") {
 			t.Fatalf("err = %v", err)
 		}
 	})
@@ -291,7 +291,7 @@ func TestUnfenceWritersStep(t *testing.T) {
 	a := Account{User: "app", Host: "%"}
 	f := newFake("y:1")
 	fs := &fenceState{}
-	st := unfenceWritersStep(f, "x:1", fs)
+	st := unfenceWritersStep(f, "x:1", fs, false)
 	if !st.Cleanup {
 		t.Fatal("not a cleanup step")
 	}
@@ -302,6 +302,21 @@ func TestUnfenceWritersStep(t *testing.T) {
 	f.locked[a] = true
 	if err := runStep(t, st); err != nil || f.locked[a] || len(fs.snapshot()) != 0 {
 		t.Fatalf("err = %v, locked = %v", err, f.locked)
+	}
+	// keep (the default): a failure-only cleanup that unlocks after a rollback, and keeps the demoted primary fenced.
+	keep := unfenceWritersStep(f, "x:1", fs, true)
+	if !keep.Cleanup || !keep.FailureOnly {
+		t.Fatal("keep: not a failure-only cleanup step")
+	}
+	fs.add(a)
+	f.locked[a] = true
+	fs.promoted.Store(true)
+	if err := runStep(t, keep); err != nil || !f.locked[a] || len(fs.snapshot()) != 1 {
+		t.Fatalf("promoted: err = %v, locked = %v (want kept)", err, f.locked)
+	}
+	fs.promoted.Store(false)
+	if err := runStep(t, keep); err != nil || f.locked[a] || len(fs.snapshot()) != 0 {
+		t.Fatalf("not promoted: err = %v, locked = %v (want unlocked)", err, f.locked)
 	}
 }
 

@@ -145,7 +145,7 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 		t.Log("\n" + b.String())
 		assertNoSecrets(t, "plan", b.String())
 		assertNoSecrets(t, "plan json", string(js))
-		for _, s := range []string{"move-replica", "catch-up", "set-read-only", "kill-sessions", "wait-for-candidate", "promote", "repoint-old-primary", "unfence-writers", "cleanup: always runs", "MASTER_PASSWORD=<redacted>"} {
+		for _, s := range []string{"move-replica", "catch-up", "set-read-only", "kill-sessions", "wait-for-candidate", "promote", "repoint-old-primary", "unfence-writers", "cleanup: runs only when an earlier step fails", "stay locked on " + p.Addr(), "MASTER_PASSWORD=<redacted>"} {
 			if !strings.Contains(b.String(), s) {
 				t.Errorf("plan lacks %q", s)
 			}
@@ -185,7 +185,8 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 			t.Fatal("old primary is writable")
 		}
 		assertNoSecrets(t, "audit", audit)
-		checkAudit(t, audit, len(plan.Steps))
+		checkAudit(t, audit, plan)
+		liftKept(t, c, audit) // p becomes the primary again below
 	})
 
 	t.Run("r1 back to p with an ALL PRIVILEGES writer", func(t *testing.T) {
@@ -207,9 +208,10 @@ func TestSwitchoverUnderWriteLoadAndBack(t *testing.T) {
 		if !strings.Contains(audit, `"step":"fence-writers"`) {
 			t.Fatalf("no fence step in the audit:\n%s", audit)
 		}
-		if got := r1.QueryString(t, "SELECT IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') FROM mysql.global_priv WHERE User='appall'"); got == "true" || got == "1" {
-			t.Fatalf("appall still locked on r1: %s", got)
+		if !accountLocked(t, r1, "appall") || accountLocked(t, p, "appall") {
+			t.Fatalf("appall locked on the demoted r1 %v (want true), on the new primary p %v (want false)", accountLocked(t, r1, "appall"), accountLocked(t, p, "appall"))
 		}
+		liftKept(t, c, audit)
 	})
 
 	t.Run("refuse instead of fencing", func(t *testing.T) {
@@ -303,8 +305,16 @@ func TestSwitchoverRefuseNamesEveryBypassWriter(t *testing.T) {
 
 // checkAudit checks that the audit log is JSON lines with time, user, step and result, one "do start" and then one
 // "do ok" per step.
-func checkAudit(t testing.TB, audit string, steps int) {
+// checkAudit checks that every step of plan that runs when all goes well (not the failure-only cleanups) has a
+// start and an ok record in audit.
+func checkAudit(t testing.TB, audit string, plan *dbstate.Plan) {
 	t.Helper()
+	steps := 0
+	for _, s := range plan.Steps {
+		if !s.FailureOnly {
+			steps++
+		}
+	}
 	sc := bufio.NewScanner(strings.NewReader(audit))
 	oks := 0
 	running := ""
@@ -493,7 +503,8 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 	})
 
 	t.Run("a failure after the point of no return is reported, not undone", func(t *testing.T) {
-		// An ALL PRIVILEGES session on r2, so that the fence step locks an account, which must not stay locked.
+		// An ALL PRIVILEGES session on r2, so that the fence step locks an account, which must stay locked on r2,
+		// the demoted primary, and nowhere else.
 		w := startWriter(t, "appall", 50, r2, r1)
 		w.waitAcks(t, 5)
 		defer w.Stop()
@@ -511,17 +522,20 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 		if r1.QueryString(t, "SELECT @@read_only") != "0" || r2.QueryString(t, "SELECT @@read_only") != "1" {
 			t.Fatal("roles not as reported")
 		}
-		// Unlocking is a cleanup step: it ran although an earlier step failed.
+		// The cleanup step ran although an earlier step failed, and kept the demoted primary fenced: r1 is
+		// writable, so a write to r2 would split the tree.
 		if !strings.Contains(audit, `"step":"fence-writers","instance":"`+r2.Addr()+`","phase":"do","result":"ok"`) {
 			t.Fatalf("the fence step locked nothing:\n%s", audit)
 		}
-		if got := r2.QueryString(t, "SELECT IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') FROM mysql.global_priv WHERE User='appall'"); got == "true" || got == "1" {
-			t.Fatalf("appall left locked on the old primary after a failure past the point of no return\naudit:\n%s", audit)
+		if !accountLocked(t, r2, "appall") || accountLocked(t, r1, "appall") {
+			t.Fatalf("appall locked on the demoted r2 %v (want true), on the new primary r1 %v (want false)\naudit:\n%s",
+				accountLocked(t, r2, "appall"), accountLocked(t, r1, "appall"), audit)
 		}
 		if !strings.Contains(err.Error(), "unfence-writers") {
-			t.Fatalf("the error does not say the accounts were unlocked: %v", err)
+			t.Fatalf("the error does not name the cleanup step: %v", err)
 		}
 		w.waitAcks(t, 5) // the writer found r1
+		liftKept(t, c, audit)
 	})
 }
 
@@ -554,7 +568,7 @@ func TestSwitchoverFencesWithNameResolution(t *testing.T) {
 	w.Stop()
 	assertSwitched(t, c, r, all) // no errant GTIDs on p: nothing wrote through read_only in the window
 	assertAcksEverywhere(t, w.Acks(), all...)
-	if got := p.QueryString(t, "SELECT IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') FROM mysql.global_priv WHERE User='appall'"); got == "true" || got == "1" {
-		t.Fatalf("appall still locked on p: %s", got)
+	if !accountLocked(t, p, "appall") || accountLocked(t, r, "appall") {
+		t.Fatalf("appall locked on the demoted p %v (want true), on the new primary r %v (want false)", accountLocked(t, p, "appall"), accountLocked(t, r, "appall"))
 	}
 }

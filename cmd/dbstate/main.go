@@ -271,6 +271,8 @@ type result struct {
 	Error          string                   `json:"error,omitempty"`
 	RolledBack     *bool                    `json:"rolled_back,omitempty"`
 	NothingChanged *bool                    `json:"nothing_changed,omitempty"`
+	// Report is what the run leaves on purpose (accounts kept locked on a demoted primary) and how to lift it.
+	Report []string `json:"report,omitempty"`
 }
 
 // planned prints the outcome of planning: the refusal with every check (on stdout, as text or JSON), or, with a
@@ -355,6 +357,9 @@ func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, 
 	err := plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger, RunID: runID,
 		Progress: func(p dbstate.Progress) { fmt.Fprintf(stderr, "dbstate %s: %s\n", prog, p) }})
 	res.Executed = true
+	if plan.Report != nil {
+		res.Report = plan.Report() // also after a failure past the point of no return
+	}
 	if err != nil {
 		res.Error = err.Error()
 		var ee *dbstate.ExecError
@@ -368,6 +373,15 @@ func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, 
 		werr = cli.WriteJSON(stdout, res)
 	} else if err == nil {
 		_, werr = fmt.Fprintf(stdout, "Done in %v.\n", time.Since(start).Round(time.Millisecond))
+		for _, line := range res.Report {
+			if werr == nil {
+				_, werr = fmt.Fprintln(stdout, line)
+			}
+		}
+	} else {
+		for _, line := range res.Report {
+			fmt.Fprintf(stderr, "dbstate %s: %s\n", prog, line)
+		}
 	}
 	if aerr := audit.Err(); aerr != nil {
 		fmt.Fprintf(stderr, "dbstate %s: the audit log is incomplete: %v\n", prog, aerr)
@@ -480,7 +494,11 @@ directory, so dbstate does not put its own login there: use an account with REPL
 
 With --fence refuse, it refuses while anything that writes through read_only is connected to the primary: an
 account to lock, a --never-lock account (root@localhost by default), or another session of dbstate's own user.
-The fenced accounts are unlocked by a cleanup step that runs even when a step fails.
+With --fence lock (the default), every account that writes through read_only (READ ONLY ADMIN or ALL
+PRIVILEGES, connected or not) is locked on the primary before read_only=1, with sql_log_bin=0, so the lock never
+reaches the new primary. After a switchover they STAY LOCKED on the demoted primary, so that no writer can split
+the tree there; the report names them and says how to lift them (or: dbstate recover --audit-log FILE). After a
+rollback they are unlocked. --unlock-demoted unlocks them after a switchover too, and the plan warns of the risk.
 
 Examples:
   dbstate switchover --primary 127.0.0.1:3306 --to 127.0.0.1:3307 --defaults-file ~/.my.cnf \
@@ -500,13 +518,14 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	timeout := fs.Duration("timeout", 30*time.Second, "bound for each catch-up wait while the primary still takes writes")
 	maxWindow := fs.Duration("max-window", 5*time.Second, "bound for the final wait while the primary is read-only")
 	maxLag := fs.Duration("max-lag", 10*time.Second, "refuse when a replica lags more")
-	fence := fs.String("fence", "lock", "lock: lock accounts that write through read_only for the window; refuse: refuse, naming them")
+	fence := fs.String("fence", "lock", "lock: lock every account that writes through read_only on the primary (kept locked there after a switchover, see --unlock-demoted); refuse: refuse while such writers are connected, naming them")
 	var allowUnreachable seeds
 	fs.Var(&allowUnreachable, "allow-unreachable", "host:port of an instance of the tree that may be down: the switchover leaves it behind, and the plan says so (repeatable)")
 	var neverLock seeds
 	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked (repeatable; default root@localhost; \"none\" for no exception)")
 	replUser := fs.String("repl-user", "", "user the old primary replicates with, a REPLICATION SLAVE account (required)")
 	replPwFile := fs.String("repl-password-file", "", "file whose first line is --repl-user's password (needs --repl-user)")
+	unlockDemoted := fs.Bool("unlock-demoted", false, "after a switchover, unlock the fenced accounts on the demoted primary too (risk: a writer that bypasses read_only writes there, a split brain)")
 	skipReplLogin := fs.Bool("skip-repl-login-check", false, "do not log in to --to as --repl-user before step 1 (that login comes from dbstate's host, which the account may not be allowed from)")
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
@@ -552,7 +571,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
 		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never, SkipReplicationLogin: *skipReplLogin,
-		AllowUnreachable: allowUnreachable}
+		AllowUnreachable: allowUnreachable, UnlockDemoted: *unlockDemoted}
 	if err := o.Validate(); err != nil {
 		return fail(stderr, "switchover", cli.Usagef("%v", err))
 	}

@@ -125,6 +125,10 @@ func TestCLIOnRealTopology(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "Done in") {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
+		// The report says what stays locked on the demoted primary and how to lift it.
+		if !strings.Contains(out, "kept locked on "+p.Addr()) || !strings.Contains(out, "ACCOUNT UNLOCK") || !strings.Contains(out, "dbstate recover --audit-log") {
+			t.Fatalf("no report of the accounts kept locked:\n%s", out)
+		}
 		// With an audit log, stderr says only which run to look at.
 		if strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "dbstate audit show "+audit+" --run ") {
 			t.Fatalf("stderr is not quiet:\n%s", errs)

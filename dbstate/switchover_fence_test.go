@@ -1,0 +1,198 @@
+package dbstate_test
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evenkeel/evenkeel/dbstate"
+	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+	"github.com/go-sql-driver/mysql"
+)
+
+// reconnectingWriter writes, at about rate per second, to one address only, opening a new connection for every
+// write: an application that still has the old primary's address, whose next connection after an unlock would
+// land on the demoted primary.
+type reconnectingWriter struct {
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	acks []time.Time
+}
+
+func startReconnectingWriter(t testing.TB, user string, rate int, in *dbtest.Instance) *reconnectingWriter {
+	t.Helper()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, appPassword, "tcp", in.Addr()
+	cfg.Timeout = time.Second
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxIdleConns(0) // a new connection for every write
+	w := &reconnectingWriter{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		defer db.Close()
+		seq := writerBase.Add(1_000_000_000)
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := db.ExecContext(ctx, "INSERT INTO test.w (seq, via, at) VALUES (?, @@server_id, NOW(6))", seq)
+			cancel()
+			seq++
+			if err == nil {
+				w.mu.Lock()
+				w.acks = append(w.acks, time.Now())
+				w.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(w.Stop)
+	return w
+}
+
+func (w *reconnectingWriter) Stop() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// acksAfter counts the acknowledged writes after at.
+func (w *reconnectingWriter) acksAfter(at time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, a := range w.acks {
+		if a.After(at) {
+			n++
+		}
+	}
+	return n
+}
+
+func accountLocked(t testing.TB, in *dbtest.Instance, user string) bool {
+	t.Helper()
+	got := in.QueryString(t, "SELECT IFNULL(JSON_VALUE(Priv, '$.account_locked'), 'false') FROM mysql.global_priv WHERE User=? AND Host='127.0.0.1'", user)
+	return got == "true" || got == "1"
+}
+
+// liftKept runs dbstate recover on the audit log of a switchover: it unlocks what the run kept locked on the
+// demoted primary.
+func liftKept(t testing.TB, c *dbstate.Client, audit string) {
+	t.Helper()
+	l, err := dbstate.ReadLeftovers(strings.NewReader(audit), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := dbstate.PlanRecover(context.Background(), c, nil, l)
+	if err != nil {
+		t.Fatalf("recover: %v (leftovers %s)", err, l)
+	}
+	if err := plan.Execute(context.Background(), dbstate.ExecOptions{User: "test"}); err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+}
+
+// The split that an unlock after the switchover opened: an ALL PRIVILEGES account (not root) that reconnects
+// for every write, 50 writes/s, to the old primary's address. After the switchover the demoted primary must
+// take none of its writes: the fenced accounts stay locked there (not binlogged: usable on the new primary).
+func TestSwitchoverKeepsDemotedPrimaryFenced(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.PrimaryWithReplicas(t, 1)
+	p, r1 := tp.Get("p"), tp.Get("r1")
+	createAppAccounts(t, p)
+	r1.WaitCaughtUp(t, p)
+	c := newClient(t)
+
+	w := startReconnectingWriter(t, "appall", 50, p)
+	waitUntil(t, 10*time.Second, func() error {
+		if w.acksAfter(time.Time{}) < 10 {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	plan, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, nil)
+	if err != nil {
+		t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+	}
+	done := time.Now()
+	time.Sleep(time.Second) // 50 chances for the writer to reach the demoted primary
+	w.Stop()
+	if n := w.acksAfter(done); n > 0 {
+		t.Errorf("%d writes acknowledged by the demoted primary after the switchover", n)
+	}
+	waitUntil(t, 10*time.Second, func() error {
+		st, err := c.ReplicaStatus(context.Background(), p.Addr())
+		if err != nil {
+			return err
+		}
+		if st == nil || st.LastSQLErrno != 0 || !st.Healthy() {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	if st, _ := c.ReplicaStatus(context.Background(), p.Addr()); st == nil || st.LastSQLErrno == 1950 {
+		t.Fatalf("old primary's replication: %+v", st)
+	}
+	xv, err := c.Vars(context.Background(), p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	yv, err := c.Vars(context.Background(), r1.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !yv.GTIDBinlogPos.Contains(xv.GTIDBinlogPos) {
+		t.Fatalf("split: the demoted primary has %s, the new primary %s", xv.GTIDBinlogPos, yv.GTIDBinlogPos)
+	}
+	if !accountLocked(t, p, "appall") || accountLocked(t, r1, "appall") {
+		t.Fatalf("appall locked: on p %v (want true), on r1 %v (want false)", accountLocked(t, p, "appall"), accountLocked(t, r1, "appall"))
+	}
+	// The account writes on the new primary.
+	w2 := startReconnectingWriter(t, "appall", 50, r1)
+	waitUntil(t, 10*time.Second, func() error {
+		if w2.acksAfter(done) < 5 {
+			return context.DeadlineExceeded
+		}
+		return nil
+	})
+	w2.Stop()
+	report := strings.Join(plan.Report(), "\n")
+	if !strings.Contains(report, "'appall'@'127.0.0.1'") || !strings.Contains(report, "ALTER USER 'appall'@'127.0.0.1' ACCOUNT UNLOCK") ||
+		!strings.Contains(report, p.Addr()) {
+		t.Fatalf("report does not say what stays locked and how to lift it:\n%s", report)
+	}
+	// The audit log says what was kept: recover lifts exactly that.
+	liftKept(t, c, audit)
+	if accountLocked(t, p, "appall") {
+		t.Fatal("recover left appall locked on p")
+	}
+
+	t.Run("unlock-demoted unlocks and warns", func(t *testing.T) {
+		p.WaitCaughtUp(t, r1)
+		plan, audit, err := switchover(t, c, r1, p, dbstate.SwitchoverOptions{UnlockDemoted: true}, nil)
+		if err != nil {
+			t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+		}
+		if !strings.Contains(strings.Join(plan.Warnings, "\n"), "split brain") {
+			t.Fatalf("no warning of the risk: %q", plan.Warnings)
+		}
+		if accountLocked(t, r1, "appall") {
+			t.Fatal("appall locked on the demoted r1 with UnlockDemoted")
+		}
+	})
+}
