@@ -102,7 +102,7 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	if e.Message != "" {
-		return fmt.Sprintf("GET %s: HTTP %d: %s", safetext.RedactURL(e.URL), e.Status, safetext.Escape(safetext.Bound(e.Message, 300)))
+		return fmt.Sprintf("GET %s: HTTP %d: %s", safetext.RedactURL(e.URL), e.Status, safetext.Escape(e.Message))
 	}
 	return fmt.Sprintf("GET %s: HTTP %d", safetext.RedactURL(e.URL), e.Status)
 }
@@ -267,14 +267,13 @@ func errorMessage(body []byte) string {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
+		return safetext.Bound(e.Error, maxMessageBytes)
 	}
-	s := strings.TrimSpace(string(body))
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
+	return safetext.Bound(strings.TrimSpace(string(body)), maxMessageBytes)
 }
+
+// maxMessageBytes bounds StatusError.Message, whatever a node put in its error answer.
+const maxMessageBytes = 300
 
 func escapePath(p string) string {
 	parts := strings.Split(p, "/")

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evenkeel/evenkeel/internal/refused"
 	"github.com/evenkeel/evenkeel/schemasync/version"
@@ -278,5 +279,32 @@ func TestParseViewStrictVersion(t *testing.T) {
 	}
 	if _, err := ParseView([]byte(`{"title":"x","safe_version":"10.2.3"}`)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestErrorMessageBounded: whatever a node puts in an error answer, StatusError.Message stays within
+// maxMessageBytes and is cut at a character boundary, in the JSON "error" field and in a plain body alike.
+func TestErrorMessageBounded(t *testing.T) {
+	long := strings.Repeat("é", 1000) // 2 bytes a rune: a byte cut would split one
+	for _, tc := range []struct{ name, body string }{
+		{"json error", `{"error":"` + long + `"}`},
+		{"plain body", long},
+		{"plain body odd offset", "x" + long},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := errorMessage([]byte(tc.body))
+			if len(m) > maxMessageBytes {
+				t.Fatalf("message is %d bytes, more than %d", len(m), maxMessageBytes)
+			}
+			if !utf8.ValidString(m) {
+				t.Fatalf("message is not valid UTF-8: %q", m)
+			}
+			if !strings.Contains(m, "bytes)") {
+				t.Fatalf("message does not say it was cut: %q", m)
+			}
+		})
+	}
+	if m := errorMessage([]byte(`{"error":"unknown title"}`)); m != "unknown title" {
+		t.Fatalf("short message changed: %q", m)
 	}
 }
