@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/evenkeel/evenkeel/internal/ctxwait"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
@@ -241,10 +242,8 @@ func (c *Cluster) joinLoop(seeds []string, backoff time.Duration) {
 		c.log.Warn("cannot join the cluster; will retry (a wrong keyring shows here or on the seed as a decrypt "+
 			"error, a wrong label as an EOF here and \"unacceptable label\" on the seed)",
 			"seeds", seeds, "attempt", attempt, "err", err, "retry_in", backoff)
-		select {
-		case <-c.stop:
+		if ctxwait.Sleep(c.ctx, backoff) != nil { // c.ctx ends when the cluster leaves
 			return
-		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
