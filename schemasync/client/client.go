@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/origin"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync/version"
 )
@@ -112,7 +113,9 @@ var DefaultRepositories = []string{"primary", "secondary"}
 
 // Options tunes a Client. The zero value is usable.
 type Options struct {
-	// HTTPClient sends the requests. Default: a new *http.Client (per-request deadlines come from Timeout).
+	// HTTPClient sends the requests. Default: a new *http.Client that follows redirects only within the
+	// node's scheme, host and port (per-request deadlines come from Timeout). An answer that comes from
+	// another origin, whatever client followed the redirect, is a node failure.
 	HTTPClient Doer
 	// Timeout bounds each request to one node. Default: 5s.
 	Timeout time.Duration
@@ -142,7 +145,8 @@ func New(nodes []string, opts Options) (*Client, error) {
 		c.nodes = append(c.nodes, strings.TrimRight(n, "/"))
 	}
 	if c.http == nil {
-		c.http = &http.Client{}
+		// Redirects stay on the node's origin: a safe version is only believed from the node that was asked.
+		c.http = &http.Client{CheckRedirect: origin.Redirects(origin.MaxRedirects)}
 	}
 	if c.timeout <= 0 {
 		c.timeout = 5 * time.Second
@@ -228,6 +232,9 @@ func (c *Client) get(ctx context.Context, u string) (*SchemaView, int, error) {
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
+	if err := origin.CheckResponse(req.URL, resp); err != nil {
+		return nil, 0, err // a Doer supplied by the caller may have followed a redirect anywhere
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return nil, 0, fmt.Errorf("GET %s: reading body: %w", u, err)

@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/evenkeel/evenkeel/internal/origin"
 	"github.com/evenkeel/evenkeel/internal/refused"
 	"github.com/evenkeel/evenkeel/schemasync/version"
 )
@@ -306,5 +308,50 @@ func TestErrorMessageBounded(t *testing.T) {
 	}
 	if m := errorMessage([]byte(`{"error":"unknown title"}`)); m != "unknown title" {
 		t.Fatalf("short message changed: %q", m)
+	}
+}
+
+// TestRedirectsStayOnTheNode: a node that redirects to another origin is a failed node, whether the default
+// client refuses the redirect or a caller's client follows it (the answer's origin is checked); nothing the
+// other origin says becomes a safe version. A redirect within the node's origin is followed.
+func TestRedirectsStayOnTheNode(t *testing.T) {
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		_, _ = w.Write([]byte(view("primary", "a/b", "9.9.9", false)))
+	}))
+	t.Cleanup(other.Close)
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/near/"):
+			_, _ = w.Write([]byte(view("primary", "a/b", "1.1.0", false)))
+		case strings.HasSuffix(r.URL.Path, "/schemas/away"):
+			http.Redirect(w, r, other.URL+r.URL.Path, http.StatusFound)
+		default:
+			http.Redirect(w, r, "/near"+r.URL.Path, http.StatusFound)
+		}
+	}))
+	t.Cleanup(node.Close)
+	for _, tc := range []struct {
+		name string
+		doer Doer
+	}{{"default client", nil}, {"caller's client follows anything", &http.Client{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New([]string{node.URL}, Options{HTTPClient: tc.doer, Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := elsewhere.Load()
+			v, _, err := c.SafeVersion(context.Background(), []string{"primary"}, "away")
+			if !errors.Is(err, origin.ErrOffOrigin) || v != "" {
+				t.Fatalf("off-origin redirect: version %q, err %v; want ErrOffOrigin", v, err)
+			}
+			if tc.doer == nil && elsewhere.Load() != before {
+				t.Fatal("the default client sent a request to the other origin")
+			}
+			if v, _, err := c.SafeVersion(context.Background(), []string{"primary"}, "a/b"); err != nil || v != "1.1.0" {
+				t.Fatalf("same-origin redirect: version %q, err %v", v, err)
+			}
+		})
 	}
 }
