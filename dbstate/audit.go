@@ -187,13 +187,15 @@ func (r *AuditRun) WriteTimeline(w io.Writer) error {
 	return err
 }
 
-// clean makes text from a log safe for a terminal: control characters become '?', and it is cut at 2000 bytes.
+// clean makes text from a log safe for a terminal: every character that safetext.Escape would escape (control
+// characters, format characters such as bidirectional overrides, other non-printable runes, bytes that are not
+// UTF-8) becomes '?', and it is cut at 2000 bytes.
 func clean(s string) string {
 	if len(s) > 2000 {
 		s = s[:2000] + "..."
 	}
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+		if !unicode.IsPrint(r) || r == unicode.ReplacementChar {
 			return '?'
 		}
 		return r

@@ -110,6 +110,8 @@ func TestReadAuditRun(t *testing.T) {
 		{name: "empty log", log: "", wantErr: ErrRunNotFound},
 		{name: "control characters are cleaned", log: rec("r\x1b[2J", "", "plan", "start", 0), wantID: "r\x1b[2J", records: 1,
 			timeline: []string{"Run r?[2J"}},
+		{name: "bidirectional overrides and other format characters are cleaned", log: rec("r\u202ex\u2066", "", "plan", "start", 0),
+			wantID: "r\u202ex\u2066", records: 1, timeline: []string{"Run r?x?"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,8 +140,8 @@ func TestReadAuditRun(t *testing.T) {
 					t.Fatalf("timeline lacks %q:\n%s", s, b.String())
 				}
 			}
-			if strings.ContainsRune(b.String(), 0x1b) {
-				t.Fatal("escape character reached the timeline")
+			if strings.ContainsAny(b.String(), "\x1b\u202e\u2066") {
+				t.Fatal("escape or bidirectional control character reached the timeline")
 			}
 		})
 	}

@@ -310,6 +310,32 @@ func (a *auditor) intent(s *Step, fa FenceAction, detail string) {
 	a.write(r)
 }
 
+// withDefaults fills in the documented defaults of the options that every execution (a Plan's, a VarsPlan's)
+// shares: the logger, the OS user, the undo timeout, a random run id and the host name.
+func (o *ExecOptions) withDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.User == "" {
+		o.User = OSUser()
+	}
+	if o.UndoTimeout <= 0 {
+		o.UndoTimeout = 2 * time.Minute
+	}
+	if o.RunID == "" {
+		o.RunID = NewRunID()
+	}
+	if o.Host == "" {
+		o.Host, _ = os.Hostname()
+	}
+}
+
+// newAuditor is the audit log of one execution of p, with opt's defaults already filled in (withDefaults).
+func (p *Plan) newAuditor(opt ExecOptions) *auditor {
+	return &auditor{w: opt.Audit, log: opt.Logger, base: AuditRecord{Run: opt.RunID, Host: opt.Host, User: opt.User,
+		Account: p.Account, Plan: p.Kind + ": " + p.Summary}}
+}
+
 // OSUser is the name of the user running this process, for the audit log.
 func OSUser() string {
 	if u, err := user.Current(); err == nil {
@@ -326,23 +352,8 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	if p.OneShot && !p.executed.CompareAndSwap(false, true) {
 		return fmt.Errorf("%s: %w", p.Kind, ErrPlanExecuted)
 	}
-	if opt.Logger == nil {
-		opt.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opt.User == "" {
-		opt.User = OSUser()
-	}
-	if opt.UndoTimeout <= 0 {
-		opt.UndoTimeout = 2 * time.Minute
-	}
-	if opt.RunID == "" {
-		opt.RunID = NewRunID()
-	}
-	if opt.Host == "" {
-		opt.Host, _ = os.Hostname()
-	}
-	a := &auditor{w: opt.Audit, log: opt.Logger, base: AuditRecord{Run: opt.RunID, Host: opt.Host, User: opt.User,
-		Account: p.Account, Plan: p.Kind + ": " + p.Summary}}
+	opt.withDefaults()
+	a := p.newAuditor(opt)
 	if opt.Progress != nil {
 		ctx = withProgress(ctx, opt.Progress, opt.ProgressEvery)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -497,15 +496,9 @@ type VarsResult struct {
 // is cancelled, bounded by UndoTimeout.
 func (p *VarsPlan) Execute(ctx context.Context, opt VarsExecOptions) (*VarsResult, error) {
 	start := time.Now()
-	if opt.Logger == nil {
-		opt.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opt.User == "" {
-		opt.User = OSUser()
-	}
-	if opt.UndoTimeout <= 0 {
-		opt.UndoTimeout = 2 * time.Minute
-	}
+	eo := ExecOptions{Audit: opt.Audit, User: opt.User, RunID: opt.RunID, Host: opt.Host, Logger: opt.Logger, UndoTimeout: opt.UndoTimeout}
+	eo.withDefaults()
+	opt.Logger, opt.UndoTimeout = eo.Logger, eo.UndoTimeout
 	res := &VarsResult{Instances: len(p.targets)}
 	for _, t := range p.targets {
 		res.Variables += len(t.changes)
@@ -519,14 +512,7 @@ func (p *VarsPlan) Execute(ctx context.Context, opt VarsExecOptions) (*VarsResul
 		res.Outcome = OutcomeNothingToDo
 		return done(nil)
 	}
-	if opt.RunID == "" {
-		opt.RunID = NewRunID()
-	}
-	if opt.Host == "" {
-		opt.Host, _ = os.Hostname()
-	}
-	a := &auditor{w: opt.Audit, log: opt.Logger, base: AuditRecord{Run: opt.RunID, Host: opt.Host, User: opt.User,
-		Account: p.Plan.Account, Plan: p.Plan.Kind + ": " + p.Plan.Summary}}
+	a := p.Plan.newAuditor(eo)
 	a.record(nil, "plan", "start", nil, 0)
 	// hook runs BeforePhase; its error fails the phase before anything of it runs.
 	hook := func(ctx context.Context, name string) []phaseError {
