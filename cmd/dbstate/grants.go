@@ -291,15 +291,11 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 		p.WriteText(stdout)
 		fmt.Fprintln(stdout, "\nExecuting...")
 	}
-	var audit io.Writer = stderr
-	if ch.auditLog != "" {
-		f, err := os.OpenFile(ch.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
-		if err != nil {
-			return fail(stderr, "grants apply", cli.Usagef("--audit-log: %v", err))
-		}
-		defer f.Close()
-		audit = f
+	audit, closeAudit, err := openAudit(ch.auditLog, stderr)
+	if err != nil {
+		return fail(stderr, "grants apply", err)
 	}
+	defer closeAudit()
 	start := time.Now()
 	r, err := p.Execute(ctx, dbstate.ExecOptions{Audit: audit})
 	res.Executed, res.Result = true, r
@@ -325,6 +321,7 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		fmt.Fprintln(stdout, "Run dbstate grants plan to see what remains.")
 	}
+	err = audit.checkRun("grants apply", err, stderr)
 	if err != nil {
 		return fail(stderr, "grants apply", err)
 	}

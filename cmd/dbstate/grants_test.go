@@ -68,6 +68,15 @@ func TestGrantsREADMELoop(t *testing.T) {
 	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", filepath.Join(dir, "ed.yml")}, conn...)...); code != 1 || !strings.Contains(errs, "INSTALL SONAME 'auth_ed25519'") {
 		t.Fatalf("ed25519 without the plugin: exit %d\n%s%s", code, out, errs)
 	}
+	// An audit log that cannot be written is a failure that says the changes were made, not a silent success.
+	os.WriteFile(desired, []byte(edited+"  - {name: report2, host: '10.0.%', auth: {password_file: report.pw}}\n"), 0o600)
+	if code, out, errs := runCLI(t, append([]string{"grants", "apply", "--desired", desired, "--yes", "--audit-log", "/dev/full"}, conn...)...); code != 1 ||
+		!strings.Contains(errs, "the audit log is incomplete") || !strings.Contains(errs, "the plan itself succeeded") {
+		t.Fatalf("apply with an unwritable audit log: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", desired}, conn...)...); code != 0 {
+		t.Fatalf("plan after the apply with an unwritable audit log: exit %d\n%s%s", code, out, errs)
+	}
 	// Usage and config errors exit 2.
 	for _, args := range [][]string{
 		{"grants", "plan", "--defaults-file", cnf, "--seed", p.Addr()},
