@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate"
@@ -132,11 +131,11 @@ func (g *grantsFlags) target(ctx context.Context, c *dbstate.Client, def string)
 		return dbstate.GrantsTarget{}, cli.Usagef("--seed and --instances exclude each other")
 	}
 	if g.instances != "" {
-		var list []string
-		for _, a := range strings.Split(g.instances, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				list = append(list, a)
-			}
+		// The one --instances parser: host:port, localhost written 127.0.0.1, so that one server listed in two
+		// spellings is refused as listed twice rather than changed twice.
+		list, err := splitInstances(g.instances)
+		if err != nil {
+			return dbstate.GrantsTarget{}, err
 		}
 		t := dbstate.GrantsTarget{Independent: list}
 		if err := t.Validate(); err != nil {

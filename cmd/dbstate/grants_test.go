@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -83,6 +84,8 @@ func TestGrantsREADMELoop(t *testing.T) {
 		{"grants", "plan", "--desired", filepath.Join(dir, "missing.yml"), "--defaults-file", cnf, "--seed", p.Addr()},
 		{"grants", "check", "--desired", cnf},
 		{"grants", "plan", "--desired", desired, "--defaults-file", cnf, "--seed", p.Addr(), "--instances", p.Addr()},
+		{"grants", "plan", "--desired", desired, "--defaults-file", cnf, "--instances", "nohost"},
+		{"grants", "plan", "--desired", desired, "--defaults-file", cnf, "--instances", p.Addr() + ",localhost:" + strconv.Itoa(p.Port)},
 	} {
 		if code, out, errs := runCLI(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2\n%s%s", args, code, out, errs)
