@@ -96,7 +96,7 @@ type grantsFlags struct {
 func (g *grantsFlags) flags(fs *flag.FlagSet) {
 	fs.StringVar(&g.desired, "desired", "", "the desired-state file (YAML; required)")
 	fs.Var(&g.seeds, "seed", "an instance of the replicated cluster, host:port or socket path (repeatable; default: the option file's host/socket)")
-	fs.StringVar(&g.instances, "instances", "", "comma-separated independent instances (instead of --seed)")
+	fs.StringVar(&g.instances, "instances", "", "comma-separated independent instances, host:port (instead of --seed)")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "bound for each wait for the replicas")
 	fs.DurationVar(&g.stmtTime, "statement-timeout", 30*time.Second, "bound for each statement, also one waiting for a lock (a backup's FLUSH TABLES WITH READ LOCK)")
 }
