@@ -275,10 +275,14 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	res := applyResult{Plan: p}
 	if !ch.yes || ch.dryRun || p.Empty() {
+		var werr error
 		if ch.asJSON {
-			cli.WriteJSON(stdout, res)
+			werr = cli.WriteJSON(stdout, res)
 		} else {
-			p.WriteText(stdout)
+			werr = p.WriteText(stdout)
+		}
+		if werr != nil {
+			return fail(stderr, "grants apply", fmt.Errorf("write: %w, nothing changed", werr))
 		}
 		if !ch.dryRun && !p.Empty() {
 			fmt.Fprintln(stderr, "grants apply: nothing changed: pass --yes to execute this plan, or --dry-run to only print it")
@@ -287,8 +291,13 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 		return cli.ExitOK
 	}
 	if !ch.asJSON {
-		p.WriteText(stdout)
-		fmt.Fprintln(stdout, "\nExecuting...")
+		werr := p.WriteText(stdout)
+		if werr == nil {
+			_, werr = fmt.Fprintln(stdout, "\nExecuting...")
+		}
+		if werr != nil {
+			return fail(stderr, "grants apply", fmt.Errorf("write: %w, nothing changed", werr))
+		}
 	}
 	audit, closeAudit, err := openAudit(ch.auditLog, stderr)
 	if err != nil {
@@ -298,10 +307,11 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 	start := time.Now()
 	r, err := p.Execute(ctx, dbstate.ExecOptions{Audit: audit})
 	res.Executed, res.Result = true, r
+	var werr error
 	if ch.asJSON {
-		cli.WriteJSON(stdout, res)
+		werr = cli.WriteJSON(stdout, res)
 	} else if err == nil {
-		fmt.Fprintf(stdout, "Done in %v: %d statements applied, every instance verified.\n", time.Since(start).Round(time.Millisecond), len(r.Applied))
+		_, werr = fmt.Fprintf(stdout, "Done in %v: %d statements applied, every instance verified.\n", time.Since(start).Round(time.Millisecond), len(r.Applied))
 	} else {
 		fmt.Fprintf(stdout, "\nApplied (%d):\n", len(r.Applied))
 		for _, s := range r.Applied {
@@ -321,6 +331,9 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stdout, "Run dbstate grants plan to see what remains.")
 	}
 	err = audit.checkRun("grants apply", err, stderr)
+	if err == nil && werr != nil {
+		err = fmt.Errorf("write: %w (the plan itself succeeded)", werr)
+	}
 	if err != nil {
 		return fail(stderr, "grants apply", err)
 	}

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -78,6 +81,10 @@ func TestGrantsREADMELoop(t *testing.T) {
 	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", desired}, conn...)...); code != 0 {
 		t.Fatalf("plan after the apply with an unwritable audit log: exit %d\n%s%s", code, out, errs)
 	}
+	// A plan that cannot be printed is a failure, not exit 0 with nothing shown.
+	if code := run(context.Background(), append([]string{"grants", "apply", "--desired", desired, "--dry-run"}, conn...), failingWriter{}, io.Discard); code != 1 {
+		t.Fatalf("dry run to a stdout that fails: exit %d, want 1", code)
+	}
 	// Usage and config errors exit 2.
 	for _, args := range [][]string{
 		{"grants", "plan", "--defaults-file", cnf, "--seed", p.Addr()},
@@ -151,3 +158,8 @@ func TestGrantsREADMEExample(t *testing.T) {
 		t.Fatalf("README desired file: %v", err)
 	}
 }
+
+// failingWriter is a stdout that cannot be written (a closed pipe, a full disk).
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
