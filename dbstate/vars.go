@@ -177,7 +177,7 @@ func (d *DesiredVars) Validate() error {
 // instances (localhost written 127.0.0.1).
 func ParseInstance(s string) (string, error) {
 	h, port, err := splitAddr(strings.TrimSpace(s))
-	if err != nil || port <= 0 || port > 65535 || !validHost(h) {
+	if err != nil || !validHost(h) { // splitAddr bounds the port to 1-65535
 		return "", fmt.Errorf("instance %q: want host:port", s)
 	}
 	return NormalizeAddr(h, port), nil

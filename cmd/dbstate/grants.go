@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate"
@@ -97,7 +96,7 @@ type grantsFlags struct {
 func (g *grantsFlags) flags(fs *flag.FlagSet) {
 	fs.StringVar(&g.desired, "desired", "", "the desired-state file (YAML; required)")
 	fs.Var(&g.seeds, "seed", "an instance of the replicated cluster, host:port or socket path (repeatable; default: the option file's host/socket)")
-	fs.StringVar(&g.instances, "instances", "", "comma-separated independent instances (instead of --seed)")
+	fs.StringVar(&g.instances, "instances", "", "comma-separated independent instances, host:port (instead of --seed)")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "bound for each wait for the replicas")
 	fs.DurationVar(&g.stmtTime, "statement-timeout", 30*time.Second, "bound for each statement, also one waiting for a lock (a backup's FLUSH TABLES WITH READ LOCK)")
 }
@@ -132,11 +131,11 @@ func (g *grantsFlags) target(ctx context.Context, c *dbstate.Client, def string)
 		return dbstate.GrantsTarget{}, cli.Usagef("--seed and --instances exclude each other")
 	}
 	if g.instances != "" {
-		var list []string
-		for _, a := range strings.Split(g.instances, ",") {
-			if a = strings.TrimSpace(a); a != "" {
-				list = append(list, a)
-			}
+		// The one --instances parser: host:port, localhost written 127.0.0.1, so that one server listed in two
+		// spellings is refused as listed twice rather than changed twice.
+		list, err := splitInstances(g.instances)
+		if err != nil {
+			return dbstate.GrantsTarget{}, err
 		}
 		t := dbstate.GrantsTarget{Independent: list}
 		if err := t.Validate(); err != nil {
@@ -276,10 +275,14 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 	}
 	res := applyResult{Plan: p}
 	if !ch.yes || ch.dryRun || p.Empty() {
+		var werr error
 		if ch.asJSON {
-			cli.WriteJSON(stdout, res)
+			werr = cli.WriteJSON(stdout, res)
 		} else {
-			p.WriteText(stdout)
+			werr = p.WriteText(stdout)
+		}
+		if werr != nil {
+			return fail(stderr, "grants apply", fmt.Errorf("write: %w, nothing changed", werr))
 		}
 		if !ch.dryRun && !p.Empty() {
 			fmt.Fprintln(stderr, "grants apply: nothing changed: pass --yes to execute this plan, or --dry-run to only print it")
@@ -288,25 +291,27 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 		return cli.ExitOK
 	}
 	if !ch.asJSON {
-		p.WriteText(stdout)
-		fmt.Fprintln(stdout, "\nExecuting...")
-	}
-	var audit io.Writer = stderr
-	if ch.auditLog != "" {
-		f, err := os.OpenFile(ch.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
-		if err != nil {
-			return fail(stderr, "grants apply", cli.Usagef("--audit-log: %v", err))
+		werr := p.WriteText(stdout)
+		if werr == nil {
+			_, werr = fmt.Fprintln(stdout, "\nExecuting...")
 		}
-		defer f.Close()
-		audit = f
+		if werr != nil {
+			return fail(stderr, "grants apply", fmt.Errorf("write: %w, nothing changed", werr))
+		}
 	}
+	audit, closeAudit, err := openAudit(ch.auditLog, stderr)
+	if err != nil {
+		return fail(stderr, "grants apply", err)
+	}
+	defer closeAudit()
 	start := time.Now()
 	r, err := p.Execute(ctx, dbstate.ExecOptions{Audit: audit})
 	res.Executed, res.Result = true, r
+	var werr error
 	if ch.asJSON {
-		cli.WriteJSON(stdout, res)
+		werr = cli.WriteJSON(stdout, res)
 	} else if err == nil {
-		fmt.Fprintf(stdout, "Done in %v: %d statements applied, every instance verified.\n", time.Since(start).Round(time.Millisecond), len(r.Applied))
+		_, werr = fmt.Fprintf(stdout, "Done in %v: %d statements applied, every instance verified.\n", time.Since(start).Round(time.Millisecond), len(r.Applied))
 	} else {
 		fmt.Fprintf(stdout, "\nApplied (%d):\n", len(r.Applied))
 		for _, s := range r.Applied {
@@ -324,6 +329,10 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 			fmt.Fprintf(stdout, "  %s on %s: %s\n", s.Step, s.Instance, s.Statement)
 		}
 		fmt.Fprintln(stdout, "Run dbstate grants plan to see what remains.")
+	}
+	err = audit.checkRun("grants apply", err, stderr)
+	if err == nil && werr != nil {
+		err = fmt.Errorf("write: %w (the plan itself succeeded)", werr)
 	}
 	if err != nil {
 		return fail(stderr, "grants apply", err)

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -68,12 +72,27 @@ func TestGrantsREADMELoop(t *testing.T) {
 	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", filepath.Join(dir, "ed.yml")}, conn...)...); code != 1 || !strings.Contains(errs, "INSTALL SONAME 'auth_ed25519'") {
 		t.Fatalf("ed25519 without the plugin: exit %d\n%s%s", code, out, errs)
 	}
+	// An audit log that cannot be written is a failure that says the changes were made, not a silent success.
+	os.WriteFile(desired, []byte(edited+"  - {name: report2, host: '10.0.%', auth: {password_file: report.pw}}\n"), 0o600)
+	if code, out, errs := runCLI(t, append([]string{"grants", "apply", "--desired", desired, "--yes", "--audit-log", "/dev/full"}, conn...)...); code != 1 ||
+		!strings.Contains(errs, "the audit log is incomplete") || !strings.Contains(errs, "the plan itself succeeded") {
+		t.Fatalf("apply with an unwritable audit log: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := runCLI(t, append([]string{"grants", "plan", "--desired", desired}, conn...)...); code != 0 {
+		t.Fatalf("plan after the apply with an unwritable audit log: exit %d\n%s%s", code, out, errs)
+	}
+	// A plan that cannot be printed is a failure, not exit 0 with nothing shown.
+	if code := run(context.Background(), append([]string{"grants", "apply", "--desired", desired, "--dry-run"}, conn...), failingWriter{}, io.Discard); code != 1 {
+		t.Fatalf("dry run to a stdout that fails: exit %d, want 1", code)
+	}
 	// Usage and config errors exit 2.
 	for _, args := range [][]string{
 		{"grants", "plan", "--defaults-file", cnf, "--seed", p.Addr()},
 		{"grants", "plan", "--desired", filepath.Join(dir, "missing.yml"), "--defaults-file", cnf, "--seed", p.Addr()},
 		{"grants", "check", "--desired", cnf},
 		{"grants", "plan", "--desired", desired, "--defaults-file", cnf, "--seed", p.Addr(), "--instances", p.Addr()},
+		{"grants", "plan", "--desired", desired, "--defaults-file", cnf, "--instances", "nohost"},
+		{"grants", "plan", "--desired", desired, "--defaults-file", cnf, "--instances", p.Addr() + ",localhost:" + strconv.Itoa(p.Port)},
 	} {
 		if code, out, errs := runCLI(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2\n%s%s", args, code, out, errs)
@@ -139,3 +158,8 @@ func TestGrantsREADMEExample(t *testing.T) {
 		t.Fatalf("README desired file: %v", err)
 	}
 }
+
+// failingWriter is a stdout that cannot be written (a closed pipe, a full disk).
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }

@@ -337,15 +337,11 @@ func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, 
 			return fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
 		}
 	}
-	audit := &checkedWriter{w: stderr}
-	if ch.auditLog != "" {
-		f, err := os.OpenFile(ch.auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
-		if err != nil {
-			return fail(stderr, prog, cli.Usagef("--audit-log: %v", err))
-		}
-		defer f.Close()
-		audit.w = f
+	audit, closeAudit, err := openAudit(ch.auditLog, stderr)
+	if err != nil {
+		return fail(stderr, prog, err)
 	}
+	defer closeAudit()
 	start := time.Now()
 	runID := dbstate.NewRunID()
 	res.Run = runID
@@ -354,7 +350,7 @@ func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, 
 		fmt.Fprintf(stderr, " (dbstate audit show %s --run %s)", ch.auditLog, runID)
 	}
 	fmt.Fprintln(stderr)
-	err := plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger, RunID: runID,
+	err = plan.Execute(ctx, dbstate.ExecOptions{Audit: audit, Logger: logger, RunID: runID,
 		Progress: func(p dbstate.Progress) { fmt.Fprintf(stderr, "dbstate %s: %s\n", prog, p) }})
 	res.Executed = true
 	if plan.Report != nil {
@@ -383,12 +379,7 @@ func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, 
 			fmt.Fprintf(stderr, "dbstate %s: %s\n", prog, line)
 		}
 	}
-	if aerr := audit.Err(); aerr != nil {
-		fmt.Fprintf(stderr, "dbstate %s: the audit log is incomplete: %v\n", prog, aerr)
-		if err == nil {
-			err = fmt.Errorf("audit log: %w (the plan itself succeeded)", aerr)
-		}
-	}
+	err = audit.checkRun(prog, err, stderr)
 	if err == nil && werr != nil {
 		err = fmt.Errorf("write: %w (the plan itself succeeded)", werr)
 	}
@@ -396,6 +387,33 @@ func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, 
 		return fail(stderr, prog, err)
 	}
 	return cli.ExitOK
+}
+
+// openAudit opens the --audit-log file for appending (path "" is stderr). The writer records its first write
+// error, so that a run can say its audit log is incomplete; closeFn ends the file.
+func openAudit(path string, stderr io.Writer) (audit *checkedWriter, closeFn func(), err error) {
+	if path == "" {
+		return &checkedWriter{w: stderr}, func() {}, nil
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return nil, nil, cli.Usagef("--audit-log: %v", err)
+	}
+	return &checkedWriter{w: f}, func() { f.Close() }, nil
+}
+
+// checkRun says on stderr when the audit log missed a record, and makes a run that otherwise succeeded a
+// failure that says its changes were made: the servers changed but the log of who changed what is incomplete.
+func (c *checkedWriter) checkRun(prog string, err error, stderr io.Writer) error {
+	aerr := c.Err()
+	if aerr == nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "dbstate %s: the audit log is incomplete: %v\n", prog, aerr)
+	if err == nil {
+		err = fmt.Errorf("audit log: %w (the plan itself succeeded)", aerr)
+	}
+	return err
 }
 
 // checkedWriter remembers the first write error (the audit log must not fail silently).

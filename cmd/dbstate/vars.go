@@ -225,15 +225,11 @@ func runVarsApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return fail(stderr, "vars apply", cli.Usagef("--persist %s: %v", *persist, err))
 		}
 	}
-	var audit io.Writer = stderr
-	if *auditLog != "" {
-		af, err := os.OpenFile(*auditLog, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
-		if err != nil {
-			return fail(stderr, "vars apply", cli.Usagef("--audit-log: %v", err))
-		}
-		defer af.Close()
-		audit = af
+	audit, closeAudit, err := openAudit(*auditLog, stderr)
+	if err != nil {
+		return fail(stderr, "vars apply", err)
 	}
+	defer closeAudit()
 	c, logger, p, code, ok := f.plan(ctx, "vars apply", stderr)
 	if !ok {
 		return code
@@ -264,6 +260,7 @@ func runVarsApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			err = fmt.Errorf("applied everywhere, but the --persist fragment was not written: %w", perr)
 		}
 	}
+	err = audit.checkRun("vars apply", err, stderr)
 	return reportPush(p, res, err, f.asJSON, stdout, stderr)
 }
 

@@ -254,6 +254,15 @@ groups:
 			t.Fatalf("exit %d\n%s", code, errs.String())
 		}
 	})
+	t.Run("a push whose audit log cannot be written exits 1 and says it was applied", func(t *testing.T) {
+		v := filepath.Join(dir, "audit-full.yml")
+		os.WriteFile(v, []byte("variables: {key_buffer_size: 8M}\n"), 0o644)
+		code, out, errs := runCLI(t, append([]string{"vars", "apply", "--desired", v, "--yes", "--audit-log", "/dev/full"}, seed...)...)
+		if code != 1 || !strings.Contains(errs, "the audit log is incomplete") || !strings.Contains(errs, "the plan itself succeeded") ||
+			p.QueryString(t, "SELECT @@GLOBAL.key_buffer_size") != "8388608" {
+			t.Fatalf("exit %d\n%s%s", code, out, errs)
+		}
+	})
 }
 
 // TestReadmeVarsCommands runs the README's dbstate vars commands, as written, against a primary with three

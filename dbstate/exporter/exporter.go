@@ -35,6 +35,7 @@
 package exporter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,30 +83,14 @@ func DefaultConfig() Config {
 
 func (c *Config) defaults() {
 	d := DefaultConfig()
-	if c.RefreshInterval == 0 {
-		c.RefreshInterval = d.RefreshInterval
-	}
-	if c.DiscoveryInterval == 0 {
-		c.DiscoveryInterval = d.DiscoveryInterval
-	}
-	if c.InstanceTimeout == 0 {
-		c.InstanceTimeout = d.InstanceTimeout
-	}
-	if c.DiscoveryTimeout == 0 {
-		c.DiscoveryTimeout = d.DiscoveryTimeout
-	}
-	if c.Parallel == 0 {
-		c.Parallel = d.Parallel
-	}
-	if c.MaxInstances == 0 {
-		c.MaxInstances = d.MaxInstances
-	}
-	if c.ForgetAfter == 0 {
-		c.ForgetAfter = d.ForgetAfter
-	}
-	if c.Version == "" {
-		c.Version = d.Version
-	}
+	c.RefreshInterval = cmp.Or(c.RefreshInterval, d.RefreshInterval)
+	c.DiscoveryInterval = cmp.Or(c.DiscoveryInterval, d.DiscoveryInterval)
+	c.InstanceTimeout = cmp.Or(c.InstanceTimeout, d.InstanceTimeout)
+	c.DiscoveryTimeout = cmp.Or(c.DiscoveryTimeout, d.DiscoveryTimeout)
+	c.Parallel = cmp.Or(c.Parallel, d.Parallel)
+	c.MaxInstances = cmp.Or(c.MaxInstances, d.MaxInstances)
+	c.ForgetAfter = cmp.Or(c.ForgetAfter, d.ForgetAfter)
+	c.Version = cmp.Or(c.Version, d.Version)
 }
 
 // Validate checks the configuration after defaults: seeds or instances (not both), positive durations and bounds.
