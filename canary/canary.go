@@ -167,8 +167,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Runner runs the canary. It caches compiled schemas per (title, version) across runs and is safe for
-// concurrent use.
+// Runner runs the canary. It caches compiled schemas across runs, one version per title (the newest one a run
+// used: a title's older versions are dropped when a new one is cached, so the cache is bounded by the number of
+// titles, not by how many versions a schema goes through over the Runner's life), and is safe for concurrent use.
 type Runner struct {
 	cfg    Config
 	http   Doer
@@ -177,8 +178,8 @@ type Runner struct {
 	client *client.Client // nil in latest mode
 
 	mu       sync.Mutex
-	cache    map[string]*compiled // "title@version"
-	inflight map[string]*flight   // the one load under way per "title@version"
+	cache    map[string]cacheEntry // by title
+	inflight map[schemaKey]*flight // the one load under way per title and version
 	stats    Stats
 }
 
@@ -188,6 +189,15 @@ type flight struct {
 	c         *compiled
 	err       error
 	abandoned bool // the loader's context ended: err says nothing about the schema
+}
+
+// schemaKey names one version of one schema.
+type schemaKey struct{ title, version string }
+
+// cacheEntry is the one cached version of a title.
+type cacheEntry struct {
+	version string
+	c       *compiled
 }
 
 type compiled struct {
@@ -208,7 +218,7 @@ func NewRunner(cfg Config, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, http: opts.HTTPClient, now: opts.Now, log: opts.Logger,
-		cache: map[string]*compiled{}, inflight: map[string]*flight{}}
+		cache: map[string]cacheEntry{}, inflight: map[schemaKey]*flight{}}
 	if r.http == nil {
 		// Redirects stay on the origin they were sent to: an intake's 307 must not post the event elsewhere.
 		r.http = &http.Client{CheckRedirect: origin.Redirects(origin.MaxRedirects)}
@@ -383,7 +393,7 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 			return fail(StepVersion, err)
 		}
 		res.Version = version
-		c, err = r.cached(ctx, title+"@"+version, func() (*compiled, error) { return r.compile(title, version, "latest", doc) })
+		c, err = r.cached(ctx, schemaKey{title, version}, func() (*compiled, error) { return r.compile(title, version, "latest", doc) })
 		if err != nil {
 			return fail(StepFetch, err)
 		}
@@ -455,7 +465,7 @@ func (r *Runner) latest(ctx context.Context, title string) (any, string, error) 
 
 // schema returns the compiled schema of title at version, fetching it from the base URIs in order on a miss.
 func (r *Runner) schema(ctx context.Context, title, version string) (*compiled, error) {
-	return r.cached(ctx, title+"@"+version, func() (*compiled, error) {
+	return r.cached(ctx, schemaKey{title, version}, func() (*compiled, error) {
 		ferr := &FetchError{}
 		for _, base := range r.cfg.SchemaBaseURIs {
 			u := strings.TrimRight(base, "/") + "/" + title + "/" + version
@@ -470,18 +480,18 @@ func (r *Runner) schema(ctx context.Context, title, version string) (*compiled, 
 	})
 }
 
-// cached returns the compiled schema under key: from the cache, from the load of it already under way (streams
+// cached returns the compiled schema k: from the cache, from the load of it already under way (streams
 // that share a schema wait for one fetch and one compile), or from load, which it runs and caches. A failed
 // load is not cached: the next run tries again. A waiter whose loader gave up because the loader's own context
-// ended loads it itself.
-func (r *Runner) cached(ctx context.Context, key string, load func() (*compiled, error)) (*compiled, error) {
+// ended loads it itself. A loaded schema replaces the cached version of its title, if any.
+func (r *Runner) cached(ctx context.Context, k schemaKey, load func() (*compiled, error)) (*compiled, error) {
 	for {
 		r.mu.Lock()
-		if c := r.cache[key]; c != nil {
+		if e, ok := r.cache[k.title]; ok && e.version == k.version {
 			r.mu.Unlock()
-			return c, nil
+			return e.c, nil
 		}
-		if f := r.inflight[key]; f != nil {
+		if f := r.inflight[k]; f != nil {
 			r.mu.Unlock()
 			select {
 			case <-f.done:
@@ -494,15 +504,15 @@ func (r *Runner) cached(ctx context.Context, key string, load func() (*compiled,
 			return f.c, f.err
 		}
 		f := &flight{done: make(chan struct{})}
-		r.inflight[key] = f
+		r.inflight[k] = f
 		r.mu.Unlock()
 
 		f.c, f.err = load()
 		f.abandoned = f.err != nil && ctx.Err() != nil
 		r.mu.Lock()
-		delete(r.inflight, key)
+		delete(r.inflight, k)
 		if f.err == nil {
-			r.cache[key] = f.c
+			r.cache[k.title] = cacheEntry{version: k.version, c: f.c}
 		}
 		r.mu.Unlock()
 		close(f.done)

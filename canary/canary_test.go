@@ -233,6 +233,20 @@ func TestSchemasCompiledOncePerVersion(t *testing.T) {
 	if s := r.Stats(); s.SchemaFetches != 2 || s.Compiles != 2 {
 		t.Fatalf("stats after a rollout %+v, want 2 fetches, 2 compiles", s)
 	}
+	// A long-running Runner keeps one version per title, however many versions a schema goes through.
+	for minor := 2; minor < 12; minor++ {
+		v := fmt.Sprintf("1.%d.0", minor)
+		repo.Put("test/event", v, schemarepo.Doc("test/event", v, "test"))
+		if res, _ := r.Run(context.Background()); res[0].Version != v || !res[0].OK {
+			t.Fatalf("after rollout %s: %+v", v, res[0])
+		}
+	}
+	r.mu.Lock()
+	n, e := len(r.cache), r.cache["test/event"]
+	r.mu.Unlock()
+	if n != 1 || e.version != "1.11.0" {
+		t.Fatalf("cache holds %d entries (test/event at %q), want only test/event at 1.11.0", n, e.version)
+	}
 }
 
 // TestSharedFetchFailureIsNotCached: when the one shared fetch fails, every waiting stream gets its error and
