@@ -274,30 +274,8 @@ func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer
 		Result   *dbstate.GrantsResult `json:"result,omitempty"`
 	}
 	res := applyResult{Plan: p}
-	if !ch.yes || ch.dryRun || p.Empty() {
-		var werr error
-		if ch.asJSON {
-			werr = cli.WriteJSON(stdout, res)
-		} else {
-			werr = p.WriteText(stdout)
-		}
-		if werr != nil {
-			return fail(stderr, "grants apply", fmt.Errorf("write: %w, nothing changed", werr))
-		}
-		if !ch.dryRun && !p.Empty() {
-			fmt.Fprintln(stderr, "grants apply: nothing changed: pass --yes to execute this plan, or --dry-run to only print it")
-			return cli.ExitUsage
-		}
-		return cli.ExitOK
-	}
-	if !ch.asJSON {
-		werr := p.WriteText(stdout)
-		if werr == nil {
-			_, werr = fmt.Fprintln(stdout, "\nExecuting...")
-		}
-		if werr != nil {
-			return fail(stderr, "grants apply", fmt.Errorf("write: %w, nothing changed", werr))
-		}
+	if proceed, code := ch.confirm("grants apply", p.Empty(), res, p.WriteText, stdout, stderr); !proceed {
+		return code
 	}
 	audit, closeAudit, err := openAudit(ch.auditLog, stderr)
 	if err != nil {

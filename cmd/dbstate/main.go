@@ -310,32 +310,44 @@ func (ch *change) planned(ctx context.Context, prog string, plan *dbstate.Plan, 
 	return ch.execute(ctx, prog, plan, logger, stdout, stderr)
 }
 
+// confirm prints a plan before anything is executed, and says whether to go on. Without --yes, with --dry-run,
+// or for an empty plan, it prints the plan (asJSON as JSON, or text), and proceed is false with the exit code:
+// 2 when --yes is missing for a plan that would change something, else 0. Otherwise it prints the text plan
+// (JSON waits for the result) and "Executing...". A failed write to stdout is a failure: nothing changed.
+func (ch *change) confirm(prog string, empty bool, asJSON any, text func(io.Writer) error, stdout, stderr io.Writer) (proceed bool, code int) {
+	if !ch.yes || ch.dryRun || empty {
+		var err error
+		if ch.asJSON {
+			err = cli.WriteJSON(stdout, asJSON)
+		} else {
+			err = text(stdout)
+		}
+		if err != nil {
+			return false, fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
+		}
+		if !ch.dryRun && !empty {
+			fmt.Fprintf(stderr, "dbstate %s: nothing changed: pass --yes to execute this plan, or --dry-run to only print it\n", prog)
+			return false, cli.ExitUsage
+		}
+		return false, cli.ExitOK
+	}
+	if !ch.asJSON {
+		err := text(stdout)
+		if err == nil {
+			_, err = fmt.Fprintln(stdout, "\nExecuting...")
+		}
+		if err != nil {
+			return false, fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
+		}
+	}
+	return true, cli.ExitOK
+}
+
 // execute prints the plan and, with --yes, runs it. A failed write to stdout or the audit log is a failure.
 func (ch *change) execute(ctx context.Context, prog string, plan *dbstate.Plan, logger *slog.Logger, stdout, stderr io.Writer) int {
 	res := result{Plan: plan}
-	if !ch.yes || ch.dryRun {
-		var err error
-		if ch.asJSON {
-			err = cli.WriteJSON(stdout, res)
-		} else {
-			err = plan.WriteText(stdout)
-		}
-		if err != nil {
-			return fail(stderr, prog, fmt.Errorf("write: %w", err))
-		}
-		if !ch.dryRun {
-			fmt.Fprintf(stderr, "dbstate %s: nothing changed: pass --yes to execute this plan, or --dry-run to only print it\n", prog)
-			return cli.ExitUsage
-		}
-		return cli.ExitOK
-	}
-	if !ch.asJSON {
-		if err := plan.WriteText(stdout); err != nil {
-			return fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
-		}
-		if _, err := fmt.Fprintln(stdout, "\nExecuting..."); err != nil {
-			return fail(stderr, prog, fmt.Errorf("write: %w, nothing changed", err))
-		}
+	if proceed, code := ch.confirm(prog, false, res, plan.WriteText, stdout, stderr); !proceed {
+		return code
 	}
 	audit, closeAudit, err := openAudit(ch.auditLog, stderr)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -190,4 +191,45 @@ func TestCLIOnRealTopology(t *testing.T) {
 			t.Fatalf("want passed and failed checks: %+v", res.Checks)
 		}
 	})
+}
+
+// TestConfirm: every command that changes servers prints its plan through one rule before anything executes.
+func TestConfirm(t *testing.T) {
+	text := func(w io.Writer) error { _, err := io.WriteString(w, "the plan\n"); return err }
+	for _, tc := range []struct {
+		name             string
+		ch               change
+		empty            bool
+		stdout           io.Writer
+		proceed          bool
+		code             int
+		wantOut, wantErr string
+	}{
+		{name: "no --yes", ch: change{}, code: 2, wantOut: "the plan", wantErr: "dbstate x: nothing changed: pass --yes"},
+		{name: "dry run", ch: change{yes: true, dryRun: true}, code: 0, wantOut: "the plan"},
+		{name: "empty plan", ch: change{yes: true}, empty: true, code: 0, wantOut: "the plan"},
+		{name: "json without --yes", ch: change{asJSON: true}, code: 2, wantOut: `"plan"`, wantErr: "pass --yes"},
+		{name: "yes", ch: change{yes: true}, proceed: true, wantOut: "the plan\n\nExecuting..."},
+		{name: "yes json prints later", ch: change{yes: true, asJSON: true}, proceed: true},
+		{name: "unwritable stdout", ch: change{yes: true}, stdout: failingWriter{}, code: 1, wantErr: "nothing changed"},
+		{name: "unwritable stdout, dry run", ch: change{dryRun: true}, stdout: failingWriter{}, code: 1, wantErr: "nothing changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb strings.Builder
+			w := tc.stdout
+			if w == nil {
+				w = &out
+			}
+			proceed, code := tc.ch.confirm("x", tc.empty, map[string]string{"plan": "p"}, text, w, &errb)
+			if proceed != tc.proceed || code != tc.code {
+				t.Fatalf("proceed %v code %d, want %v %d (stderr %q)", proceed, code, tc.proceed, tc.code, errb.String())
+			}
+			if !strings.Contains(out.String(), tc.wantOut) || (tc.wantOut == "" && out.Len() > 0) {
+				t.Fatalf("stdout %q, want %q", out.String(), tc.wantOut)
+			}
+			if !strings.Contains(errb.String(), tc.wantErr) || (tc.wantErr == "" && errb.Len() > 0) {
+				t.Fatalf("stderr %q, want %q", errb.String(), tc.wantErr)
+			}
+		})
+	}
 }

@@ -47,8 +47,8 @@ Examples:
 `
 
 const varsApplyUsage = `
-Usage: dbstate vars apply --desired FILE (--seed HOST:PORT ... | --instances A,B,C) --yes [--parallel N]
-                          [--audit-log FILE] [--persist FILE] [--json] [connection flags]
+Usage: dbstate vars apply --desired FILE (--seed HOST:PORT ... | --instances A,B,C) (--yes | --dry-run)
+                          [--parallel N] [--audit-log FILE] [--persist FILE] [--json] [connection flags]
 
 Plans as "dbstate vars plan" does, prints the plan and, with --yes, pushes it as one transaction:
   1. snapshot: read every instance that changes, and check nothing changed since the plan;
@@ -197,10 +197,14 @@ func runVarsPlan(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return code
 	}
 	defer c.Close()
+	var werr error
 	if f.asJSON {
-		cli.WriteJSON(stdout, varsOutput{Plan: p})
+		werr = cli.WriteJSON(stdout, varsOutput{Plan: p})
 	} else {
-		p.WriteText(stdout)
+		werr = p.WriteText(stdout)
+	}
+	if werr != nil {
+		return fail(stderr, "vars plan", fmt.Errorf("write: %w", werr))
 	}
 	if p.Changed() {
 		return cli.ExitFailure
@@ -212,7 +216,8 @@ func runVarsApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := cli.NewFlagSet("dbstate vars apply", varsApplyUsage, stderr)
 	var f varsFlags
 	f.register(fs)
-	yes := fs.Bool("yes", false, "execute the push (without it, nothing changes)")
+	yes := fs.Bool("yes", false, "execute the push (without it, or with --dry-run, nothing changes)")
+	dryRun := fs.Bool("dry-run", false, "print the plan and change nothing")
 	auditLog := fs.String("audit-log", "", "append the audit log (JSON lines: a start and an outcome line per instance and phase) to this file; default stderr")
 	persist := fs.String("persist", "", "after applied everywhere, write the values as a my.cnf fragment to this file (atomically)")
 	if done, code := cli.Parse(fs, args, stdout); done {
@@ -235,21 +240,9 @@ func runVarsApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return code
 	}
 	defer c.Close()
-	if !f.asJSON {
-		p.WriteText(stdout)
-	}
-	if !p.Changed() {
-		if f.asJSON {
-			cli.WriteJSON(stdout, varsOutput{Plan: p})
-		}
-		return cli.ExitOK
-	}
-	if !*yes {
-		if f.asJSON {
-			cli.WriteJSON(stdout, varsOutput{Plan: p})
-		}
-		fmt.Fprintln(stderr, "vars apply: nothing changed: pass --yes to push this plan")
-		return cli.ExitUsage
+	ch := change{yes: *yes, dryRun: *dryRun, asJSON: f.asJSON}
+	if proceed, code := ch.confirm("vars apply", !p.Changed(), varsOutput{Plan: p}, p.WriteText, stdout, stderr); !proceed {
+		return code
 	}
 	res, err := p.Execute(ctx, dbstate.VarsExecOptions{Audit: audit, Logger: logger})
 	if err == nil && *persist != "" {
@@ -266,15 +259,20 @@ func runVarsApply(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 // reportPush prints the result and returns the exit status: 0 only for applied everywhere (or nothing to do).
 func reportPush(p *dbstate.VarsPlan, res *dbstate.VarsResult, err error, asJSON bool, stdout, stderr io.Writer) int {
+	var werr error
 	if asJSON {
 		out := varsOutput{Plan: p, Result: res}
 		if err != nil {
 			out.Error = err.Error()
 		}
-		cli.WriteJSON(stdout, out)
+		werr = cli.WriteJSON(stdout, out)
 	} else {
-		fmt.Fprintln(stdout)
-		res.WriteText(stdout)
+		if _, werr = fmt.Fprintln(stdout); werr == nil {
+			werr = res.WriteText(stdout)
+		}
+	}
+	if err == nil && werr != nil {
+		err = fmt.Errorf("write: %w (the push itself succeeded)", werr)
 	}
 	if err != nil {
 		return fail(stderr, "vars apply", err)
