@@ -247,11 +247,16 @@ func grantsBypass(ctx context.Context, q Querier, forSQL, name string, seen map[
 	var roles []string
 	for _, r := range rows {
 		for _, line := range r {
-			if GlobalGrantBypassesReadOnly(line) {
+			// A line that does not parse fails the check: the fence never assumes an account is harmless.
+			g, err := ParseGrantLine(line)
+			if err != nil {
+				return false, fmt.Errorf("show grants for %s: cannot tell whether it writes through read_only: %w", name, err)
+			}
+			if g.BypassesReadOnly() {
 				return true, nil
 			}
-			if role, ok := ParseRoleGrant(line); ok {
-				roles = append(roles, role)
+			if g.Kind == LineRole {
+				roles = append(roles, g.Role)
 			}
 		}
 	}

@@ -35,6 +35,15 @@ type GrantLine struct {
 	HasLimits     bool
 }
 
+// BypassesReadOnly reports whether the line grants, on *.*, what writes through read_only in MariaDB 10.11:
+// READ_ONLY ADMIN, or ALL PRIVILEGES (which includes it).
+func (g *GrantLine) BypassesReadOnly() bool {
+	return g.Kind == LinePrivileges && g.Object.IsGlobal() && (g.AllPrivileges || g.Privs.Mask&(1<<readOnlyAdminBit) != 0)
+}
+
+// readOnlyAdminBit is READ_ONLY ADMIN's bit in the access mask.
+var readOnlyAdminBit = privIdx.byName["READ_ONLY ADMIN"].bit
+
 type tokKind int
 
 const (
@@ -250,7 +259,7 @@ func ParseGrantLine(line string) (*GrantLine, error) {
 			return nil, err
 		}
 		t, ok := p.next()
-		if !ok || t.kind == tPunct {
+		if !ok || t.kind == tPunct || t.text == "" {
 			return nil, p.errf("want a role")
 		}
 		if !(t.kind == tWord && strings.EqualFold(t.text, "NONE")) {
@@ -289,7 +298,7 @@ func ParseGrantLine(line string) (*GrantLine, error) {
 		return nil, p.errf("no privileges")
 	}
 	if p.acceptWord("TO") {
-		if len(list) != 1 || list[0].kind == tPunct {
+		if len(list) != 1 || list[0].kind == tPunct || list[0].text == "" {
 			return nil, p.errf("a role grant names one role")
 		}
 		gl.Kind, gl.Role = LineRole, list[0].text

@@ -207,11 +207,14 @@ func TestVersionAtLeast(t *testing.T) {
 	}
 }
 
-func TestGlobalGrantBypassesReadOnly(t *testing.T) {
+// TestGrantBypassesReadOnly: which SHOW GRANTS lines the switchover fence counts as writing through read_only,
+// and which roles it follows.
+func TestGrantBypassesReadOnly(t *testing.T) {
 	tests := []struct {
 		name string
 		line string
 		want bool
+		role string
 	}{
 		{name: "all 10.11", line: "GRANT ALL PRIVILEGES ON *.* TO `app`@`%` IDENTIFIED BY PASSWORD '*ABC'", want: true},
 		{name: "all old quoting", line: "GRANT ALL PRIVILEGES ON *.* TO 'app'@'%' WITH GRANT OPTION", want: true},
@@ -220,43 +223,35 @@ func TestGlobalGrantBypassesReadOnly(t *testing.T) {
 		{name: "super only", line: "GRANT SUPER ON *.* TO `ops`@`localhost`", want: false},
 		{name: "all on one db", line: "GRANT ALL PRIVILEGES ON `app`.* TO `app`@`%`", want: false},
 		{name: "usage", line: "GRANT USAGE ON *.* TO `app`@`%`", want: false},
-		{name: "role", line: "GRANT `dba` TO `app`@`%`", want: false},
+		{name: "role", line: "GRANT `dba` TO `app`@`%`", role: "dba"},
+		{name: "role to role", line: "GRANT `r2` TO `r1`", role: "r2"},
+		{name: "single quotes, admin option", line: "GRANT 'dba' TO 'u'@'h' WITH ADMIN OPTION", role: "dba"},
+		{name: "doubled quote in role name", line: "GRANT `a``b` TO `u`@`h`", role: "a`b"},
+		{name: "bare word role", line: "GRANT r1 TO u", role: "r1"},
 		{name: "default role", line: "SET DEFAULT ROLE `dba` FOR `app`@`%`", want: false},
 		{name: "lower case", line: "grant all privileges on *.* to app@'%'", want: true},
-		{name: "empty", line: "", want: false},
+		{name: "proxy", line: "GRANT PROXY ON ``@`%` TO `root`@`localhost` WITH GRANT OPTION", want: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := GlobalGrantBypassesReadOnly(tt.line); got != tt.want {
-				t.Fatalf("got %v, want %v", got, tt.want)
+			g, err := ParseGrantLine(tt.line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			role := ""
+			if g.Kind == LineRole {
+				role = g.Role
+			}
+			if got := g.BypassesReadOnly(); got != tt.want || role != tt.role {
+				t.Fatalf("bypass %v role %q, want %v %q", got, role, tt.want, tt.role)
 			}
 		})
 	}
-}
-
-func TestParseRoleGrant(t *testing.T) {
-	tests := []struct {
-		name string
-		line string
-		role string
-		ok   bool
-	}{
-		{name: "backquotes", line: "GRANT `r1` TO `u`@`%`", role: "r1", ok: true},
-		{name: "role to role", line: "GRANT `r2` TO `r1`", role: "r2", ok: true},
-		{name: "single quotes, admin option", line: "GRANT 'dba' TO 'u'@'h' WITH ADMIN OPTION", role: "dba", ok: true},
-		{name: "doubled quote in name", line: "GRANT `a``b` TO `u`@`h`", role: "a`b", ok: true},
-		{name: "privilege grant", line: "GRANT USAGE ON *.* TO `u`@`%`", ok: false},
-		{name: "default role", line: "SET DEFAULT ROLE `r1` FOR `u`@`%`", ok: false},
-		{name: "unterminated", line: "GRANT `r1 TO u", ok: false},
-		{name: "bare word", line: "GRANT r1 TO u", role: "r1", ok: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			role, ok := ParseRoleGrant(tt.line)
-			if ok != tt.ok || role != tt.role {
-				t.Fatalf("got %q %v, want %q %v", role, ok, tt.role, tt.ok)
-			}
-		})
+	// The fence fails closed: a line it cannot read is an error, never "harmless".
+	for _, line := range []string{"", "GRANT `r1 TO u", "GRANT SUPER, TELEPORT ON *.* TO `u`@`h`", "GRANT ALL ON *.* TO"} {
+		if _, err := ParseGrantLine(line); err == nil {
+			t.Errorf("%q parsed", line)
+		}
 	}
 }
 

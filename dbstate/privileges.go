@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -78,113 +77,30 @@ func (p *Privileges) Missing(needs []Privilege) []Privilege {
 	return out
 }
 
-// addGrantLine adds what one SHOW GRANTS line grants to held: privileges on *.*, and SELECT on the mysql schema
-// (SELECT on *.* or on mysql.* counts as "SELECT ON mysql").
-func (p *Privileges) addGrantLine(line string) {
-	privs, on, ok := parsePrivilegeLine(line)
-	if !ok {
+// addGrant adds what one privilege line of SHOW GRANTS grants to held: privileges on *.* by the names
+// Privilege.Any uses, and SELECT on the mysql schema (SELECT on *.* or on mysql.* counts as "SELECT ON mysql").
+func (p *Privileges) addGrant(g *GrantLine) {
+	if g.Kind != LinePrivileges {
 		return
 	}
-	switch on {
-	case "*.*":
-		for _, pr := range privs {
-			p.Held[pr] = true
-			if pr == "SELECT" {
-				p.Held["SELECT ON mysql"] = true
+	switch {
+	case g.Object.IsGlobal():
+		if g.AllPrivileges {
+			p.Held["ALL PRIVILEGES"] = true
+		}
+		for bit, pr := range privIdx.byBit {
+			if pr != nil && g.Privs.Mask&(1<<bit) != 0 {
+				p.Held[pr.name] = true
 			}
 		}
-	case "mysql.*":
-		if slices.Contains(privs, "SELECT") || slices.Contains(privs, "ALL PRIVILEGES") {
+		if p.Held["SELECT"] {
+			p.Held["SELECT ON mysql"] = true
+		}
+	case g.Object.DB == "mysql" && g.Object.Table == "*":
+		if g.AllPrivileges || g.Privs.Mask&1 != 0 { // SELECT is bit 0
 			p.Held["SELECT ON mysql"] = true
 		}
 	}
-}
-
-// parsePrivilegeLine parses "GRANT priv[, priv...] ON object TO ..." as SHOW GRANTS prints it. Privilege names
-// come back upper-case with single spaces, REPLICA written SLAVE and "ALL" as "ALL PRIVILEGES"; the object with
-// its quotes removed (`mysql`.* is mysql.*). Column lists ("SELECT (a, b)") are dropped. Role grants and other
-// lines are not ok.
-func parsePrivilegeLine(line string) (privs []string, on string, ok bool) {
-	s := strings.TrimSpace(line)
-	if len(s) < 6 || !strings.EqualFold(s[:6], "GRANT ") {
-		return nil, "", false
-	}
-	s = s[6:]
-	// The privilege list ends at " ON " outside parentheses.
-	depth, end := 0, -1
-	for k := 0; k < len(s) && end < 0; k++ {
-		switch s[k] {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case ' ':
-			if depth == 0 && k+4 <= len(s) && strings.EqualFold(s[k:k+4], " ON ") {
-				end = k
-			}
-		}
-	}
-	if end < 0 {
-		return nil, "", false
-	}
-	list, rest := s[:end], strings.TrimSpace(s[end+4:])
-	obj, _, found := strings.Cut(rest, " ")
-	if !found || obj == "" {
-		return nil, "", false
-	}
-	on = strings.NewReplacer("`", "", "'", "", `"`, "").Replace(obj)
-	if on == "" {
-		return nil, "", false
-	}
-	var cur strings.Builder
-	depth = 0
-	flush := func() {
-		name := normalizePrivilege(cur.String())
-		if name != "" {
-			privs = append(privs, name)
-		}
-		cur.Reset()
-	}
-	for k := 0; k < len(list); k++ {
-		switch c := list[k]; {
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case depth > 0:
-		case c == ',':
-			flush()
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	flush()
-	return privs, on, len(privs) > 0
-}
-
-// normalizePrivilege spells a privilege as Privilege.Any does.
-func normalizePrivilege(p string) string {
-	// ASCII only: privilege names are ASCII, and other bytes stay as they are.
-	up := []byte(strings.ReplaceAll(p, "_", " "))
-	for k, c := range up {
-		if c >= 'a' && c <= 'z' {
-			up[k] = c - 'a' + 'A'
-		}
-	}
-	words := strings.Fields(string(up))
-	for k, w := range words {
-		if w == "REPLICA" {
-			words[k] = "SLAVE"
-		}
-	}
-	s := strings.Join(words, " ")
-	switch s {
-	case "ALL":
-		return "ALL PRIVILEGES"
-	case "READ ONLY ADMIN":
-		return "READ_ONLY ADMIN"
-	}
-	return s
 }
 
 // Privileges reads what dbstate's account holds on addr: SHOW GRANTS, then the grants of its enabled role and
@@ -249,15 +165,20 @@ func (c *Client) LoginPrivileges(ctx context.Context, addr string, creds Credent
 	return other.Privileges(ctx, addr)
 }
 
-// addGrantRows adds the grant lines of SHOW GRANTS rows to p and appends the roles they grant to roles.
+// addGrantRows adds the grant lines of SHOW GRANTS rows to p and appends the roles they grant to roles. A line
+// that does not parse grants nothing here: a privilege dbstate cannot read is missing, never assumed.
 func addGrantRows(p *Privileges, rows []Row, roles []string) []string {
 	for _, r := range rows {
 		for _, line := range r {
-			if role, ok := ParseRoleGrant(line); ok {
-				roles = append(roles, role)
+			g, err := ParseGrantLine(line)
+			if err != nil {
 				continue
 			}
-			p.addGrantLine(line)
+			if g.Kind == LineRole {
+				roles = append(roles, g.Role)
+				continue
+			}
+			p.addGrant(g)
 		}
 	}
 	return roles
