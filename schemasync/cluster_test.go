@@ -90,6 +90,14 @@ func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOp
 		cfg.Cluster.RejoinInterval = o.rejoin
 	}
 	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: eps, ScanFrom: o.scanFrom}}
+	if len(o.scanFrom) > 0 { // scan_from may name only the nodes the configuration lists
+		cfg.Cluster.Nodes = map[string]string{name: ""}
+		for _, from := range o.scanFrom {
+			for _, n := range from {
+				cfg.Cluster.Nodes[n] = ""
+			}
+		}
+	}
 	if o.repos != nil {
 		cfg.Repositories = o.repos
 	}

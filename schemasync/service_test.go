@@ -208,6 +208,7 @@ func TestServiceIgnoreScanFrom(t *testing.T) {
 	a, b := serve(t, faultRepo()), serve(t, faultRepo())
 	cfg := svcConfig(a, b)
 	cfg.Repositories[0].ScanFrom = map[string][]string{b: {"other-node"}}
+	cfg.Cluster.Nodes = map[string]string{cfg.Cluster.NodeName: "", "other-node": ""}
 	alone := newTestService(t, cfg, ServiceOptions{IgnoreScanFrom: true})
 	scanNow(t, alone)
 	if v := alone.View(); !v.Consistent() {
