@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/evenkeel/evenkeel/internal/safetext"
+	"github.com/evenkeel/evenkeel/schemasync/gossip"
 )
 
 // Config is schemasync's configuration, as read from YAML. Start from DefaultConfig.
@@ -427,7 +428,7 @@ func (c Config) Normalize() Config {
 func (c Config) LoadFiles() (Config, error) {
 	var errs []error
 	if c.Cluster.Enabled() && c.Cluster.KeyringFile != "" {
-		if _, err := LoadKeyring(c.Cluster.KeyringFile); err != nil {
+		if _, err := gossip.LoadKeyring(c.Cluster.KeyringFile); err != nil {
 			errs = append(errs, fmt.Errorf("cluster.keyring_file: %w", err))
 		}
 	}

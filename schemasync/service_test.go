@@ -245,7 +245,7 @@ func TestServiceSeqSurvivesClockStepBack(t *testing.T) {
 
 	// Should the state ever hold a newer observation of its own (a previous life's, say), the rejection is
 	// logged at warn.
-	seq, _ := s.observationSeq(ep, "n1")
+	seq, _ := (*gossipDelegate)(s).Seq(ep, "n1")
 	s.Observe(Observation{Repository: "primary", Endpoint: ep, Observer: "n1", Seq: seq + 1<<62, At: clk.Now(),
 		Schemas: faultRepoSchemas})
 	scanNow(t, s)

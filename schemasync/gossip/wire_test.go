@@ -1,4 +1,4 @@
-package schemasync
+package gossip
 
 import (
 	"encoding/binary"
@@ -14,34 +14,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/evenkeel/evenkeel/internal/syncbuf"
+	"github.com/evenkeel/evenkeel/schemasync/observation"
+	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
 func TestCheckDigest(t *testing.T) {
 	recv := time.Unix(1_800_000_000, 0)
-	ok := digest{Observer: "node1", Repository: "primary", Endpoint: "http://a/", Seq: uint64(recv.UnixNano()),
-		Hash: ContentHash(nil), AgeMS: 1000}
+	ok := observation.Digest{Observer: "node1", Repository: "primary", Endpoint: "http://a/", Seq: uint64(recv.UnixNano()),
+		Hash: observation.ContentHash(nil), AgeMS: 1000}
 	configured := func(repo, ep string) bool { return repo == "primary" && ep == "http://a/" }
 	tests := []struct {
 		name string
-		mut  func(*digest)
+		mut  func(*observation.Digest)
 		want string
 	}{
-		{"fine", func(*digest) {}, ""},
-		{"failed scan", func(d *digest) { d.Hash, d.Err = "", "HTTP 503" }, ""},
-		{"negative age", func(d *digest) { d.AgeMS = -1 }, "age"},
-		{"age above int64 on the wire", func(d *digest) { d.AgeMS = -1 << 62 }, "age"},
-		{"age that overflows a Duration", func(d *digest) { d.AgeMS = math.MaxInt64 / 2 }, "age"},
-		{"age older than any node keeps", func(d *digest) { d.AgeMS = (2*time.Hour + time.Second).Milliseconds() }, "age"},
-		{"seq zero", func(d *digest) { d.Seq = 0 }, "seq"},
-		{"seq far in the future", func(d *digest) { d.Seq = math.MaxUint64 }, "seq"},
-		{"no observer", func(d *digest) { d.Observer = "" }, "observer"},
-		{"huge observer", func(d *digest) { d.Observer = string(make([]byte, 300)) }, "observer"},
-		{"unconfigured endpoint", func(d *digest) { d.Endpoint = "http://elsewhere/" }, "endpoint"},
-		{"wrong repository", func(d *digest) { d.Repository = "secondary" }, "endpoint"},
-		{"huge error", func(d *digest) { d.Hash, d.Err = "", string(make([]byte, MaxReasonBytes+1)) }, "error"},
-		{"error and hash", func(d *digest) { d.Err = "x" }, "error"},
-		{"bad hash", func(d *digest) { d.Hash = "../../etc/passwd" }, "hash"},
-		{"no hash", func(d *digest) { d.Hash = "" }, "hash"},
+		{"fine", func(*observation.Digest) {}, ""},
+		{"failed scan", func(d *observation.Digest) { d.Hash, d.Err = "", "HTTP 503" }, ""},
+		{"negative age", func(d *observation.Digest) { d.AgeMS = -1 }, "age"},
+		{"age above int64 on the wire", func(d *observation.Digest) { d.AgeMS = -1 << 62 }, "age"},
+		{"age that overflows a Duration", func(d *observation.Digest) { d.AgeMS = math.MaxInt64 / 2 }, "age"},
+		{"age older than any node keeps", func(d *observation.Digest) { d.AgeMS = (2*time.Hour + time.Second).Milliseconds() }, "age"},
+		{"seq zero", func(d *observation.Digest) { d.Seq = 0 }, "seq"},
+		{"seq far in the future", func(d *observation.Digest) { d.Seq = math.MaxUint64 }, "seq"},
+		{"no observer", func(d *observation.Digest) { d.Observer = "" }, "observer"},
+		{"huge observer", func(d *observation.Digest) { d.Observer = string(make([]byte, 300)) }, "observer"},
+		{"unconfigured endpoint", func(d *observation.Digest) { d.Endpoint = "http://elsewhere/" }, "endpoint"},
+		{"wrong repository", func(d *observation.Digest) { d.Repository = "secondary" }, "endpoint"},
+		{"huge error", func(d *observation.Digest) { d.Hash, d.Err = "", string(make([]byte, observation.MaxReasonBytes+1)) }, "error"},
+		{"error and hash", func(d *observation.Digest) { d.Err = "x" }, "error"},
+		{"bad hash", func(d *observation.Digest) { d.Hash = "../../etc/passwd" }, "hash"},
+		{"no hash", func(d *observation.Digest) { d.Hash = "" }, "hash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,18 +67,18 @@ func broadcastBytes(age uint64, m broadcastMsg) []byte {
 // return either passes the range checks or is rejected by them; none dates an observation outside
 // [recv-maxAge, recv].
 func FuzzDecodeGossip(f *testing.F) {
-	d := digest{Observer: "n", Repository: "primary", Endpoint: "http://a/", Seq: 1, Hash: ContentHash(nil)}
+	d := observation.Digest{Observer: "n", Repository: "primary", Endpoint: "http://a/", Seq: 1, Hash: observation.ContentHash(nil)}
 	f.Add(broadcastBytes(5, broadcastMsg{From: "n", D: d}))
 	f.Add(broadcastBytes(math.MaxUint64, broadcastMsg{From: "n", D: d}))
 	f.Add(broadcastBytes(0, broadcastMsg{From: "n", Leave: "n"}))
-	pp, _ := json.Marshal(pushPullMsg{Node: "n", Digests: []digest{d}, Held: []HeldVersion{{Repository: "primary", Title: "t", Version: MustParseVersion("1.0.0")}}})
+	pp, _ := json.Marshal(pushPullMsg{Node: "n", Digests: []observation.Digest{d}, Held: []observation.HeldVersion{{Repository: "primary", Title: "t", Version: version.MustParse("1.0.0")}}})
 	f.Add(pp)
 	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01{"))
 	f.Add([]byte{})
 	recv := time.Unix(1_800_000_000, 0)
 	const maxAge = 2 * time.Hour
 	configured := func(repo, ep string) bool { return true }
-	check := func(t *testing.T, d digest) {
+	check := func(t *testing.T, d observation.Digest) {
 		if checkDigest(&d, recv, maxAge, configured) != "" {
 			return
 		}
