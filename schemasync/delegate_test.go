@@ -56,3 +56,19 @@ func TestDelegatesDoNotBlock(t *testing.T) {
 	}
 	s.mu.Unlock()
 }
+
+// TestClusterDetachedAtLeave: once its cluster has left, the service runs alone again: Cluster is nil, so
+// /v1/members shows this node only and readiness no longer depends on gossip.
+func TestClusterDetachedAtLeave(t *testing.T) {
+	s := clusterNode(t, "http://127.0.0.1:1/")
+	c := s.Cluster()
+	if c == nil {
+		t.Fatal("no cluster after NewCluster")
+	}
+	if err := c.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if s.Cluster() != nil {
+		t.Fatal("the service still answers from a cluster that left")
+	}
+}

@@ -226,10 +226,18 @@ func (s *Service) contentByHash(hash string) (map[string][]Version, bool) {
 	return nil, false
 }
 
-// Cluster returns the running cluster, or nil when the node runs alone.
+// Cluster returns the running cluster, or nil when the node runs alone or its cluster has left.
 func (s *Service) Cluster() *gossip.Cluster {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.clusterLocked()
+}
+
+// clusterLocked is the cluster this node gossips in, nil once it has left; s.mu is held.
+func (s *Service) clusterLocked() *gossip.Cluster {
+	if s.cluster != nil && s.cluster.Left() {
+		s.cluster = nil
+	}
 	return s.cluster
 }
 
@@ -340,8 +348,8 @@ func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo
 	r.Seq = s.lastSeq
 	recorded := s.state.Observe(r.Observation, now)
 	s.metrics.observeScan(&r)
-	if recorded && s.cluster != nil {
-		s.cluster.Publish(&r.Observation) // never blocks: it queues
+	if c := s.clusterLocked(); recorded && c != nil {
+		c.Publish(&r.Observation) // never blocks: it queues
 	}
 	held, heldOK := s.state.latest[obsKey{endpoint, node}]
 	configured := s.state.endpointRepo[endpoint] == repo
@@ -402,12 +410,13 @@ func (s *Service) Ready() bool {
 
 // readiness explains Ready.
 func (s *Service) readiness() string {
+	c := s.Cluster()
 	switch {
 	case !s.ready.Load():
 		return "not ready: the first scan has not completed"
-	case s.Cluster() != nil && !s.Cluster().Joined():
+	case c != nil && !c.Joined():
 		return "not ready: not joined to the cluster yet"
-	case s.Cluster() != nil && !s.Cluster().Merged():
+	case c != nil && !c.Merged():
 		return "not ready: no state merged from another node yet"
 	}
 	return "ready"
@@ -469,7 +478,7 @@ func (s *Service) refreshLocked() {
 	now := s.now()
 	v := s.state.View(now)
 	s.state.Forget(now, forgetAfter(s.cfg.MaxStaleness)) // the bound gossip ages are checked against
-	if s.cluster != nil {
+	if s.clusterLocked() != nil {
 		s.takeSharedLocked(now)
 	}
 	s.mu.Unlock()

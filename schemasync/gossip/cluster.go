@@ -402,6 +402,13 @@ func (c *Cluster) rejoin(seeds []string) {
 	c.log.Debug("members believed dead still unreachable", "targets", targets, "err", err)
 }
 
+// Left reports whether Leave (or Close) has been called.
+func (c *Cluster) Left() bool {
+	c.life.Lock()
+	defer c.life.Unlock()
+	return c.closed
+}
+
 // Close is Leave with DefaultLeaveTimeout.
 func (c *Cluster) Close() error { return c.Leave(DefaultLeaveTimeout) }
 
