@@ -19,23 +19,12 @@ import (
 )
 
 // benchFleet starts `hosts` loopback HTTP hosts, each serving `repos` synthetic repositories of n schemas ×
-// m versions, with contents pulled an hour ago (so the listing cache may trust their mtimes).
+// m versions, with contents pulled an hour ago (see schemarepo.Fleet).
 func benchFleet(b *testing.B, hosts, repos, n, m int) []schemasync.RepositoryConfig {
 	b.Helper()
-	base := schemarepo.SyntheticAt(n, m, time.Now().Add(-time.Hour))
-	base.SetClock(func() time.Time { return time.Now().Add(-time.Hour) })
-	cfgs := make([]schemasync.RepositoryConfig, repos)
-	for h := 0; h < hosts; h++ {
-		rs := map[string]*schemarepo.Repo{}
-		for r := 0; r < repos; r++ {
-			rs[fmt.Sprintf("repo%d", r)] = base.Clone()
-		}
-		srv := httptest.NewServer(schemarepo.NewHost(rs))
-		b.Cleanup(srv.Close)
-		for r := 0; r < repos; r++ {
-			cfgs[r].Name = fmt.Sprintf("repo%d", r)
-			cfgs[r].Endpoints = append(cfgs[r].Endpoints, fmt.Sprintf("%s/repositories/repo%d/jsonschema/", srv.URL, r))
-		}
+	var cfgs []schemasync.RepositoryConfig
+	for r, eps := range schemarepo.Fleet(b, hosts, repos, n, m) {
+		cfgs = append(cfgs, schemasync.RepositoryConfig{Name: fmt.Sprintf("repo%d", r), Endpoints: eps})
 	}
 	return cfgs
 }

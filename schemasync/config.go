@@ -10,6 +10,7 @@ import (
 	"os"
 	urlpath "path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/evenkeel/evenkeel/internal/safetext"
+	"github.com/evenkeel/evenkeel/schemasync/gossip"
 )
 
 // Config is schemasync's configuration, as read from YAML. Start from DefaultConfig.
@@ -69,6 +71,12 @@ type ClusterConfig struct {
 	// alone). memberlist stops gossiping to a member 30 s after declaring it dead, so without this a
 	// partition longer than that would never heal. Default 30s.
 	RejoinInterval time.Duration `yaml:"rejoin_interval"`
+	// Nodes names every node of the cluster: node name -> its datacenter tag ("" for none). It is what
+	// scan_from is checked against: a scan_from name that is neither a node nor a datacenter listed here (or
+	// this node's own node_name and datacenter) is an error, since no node would scan that endpoint from it.
+	// When set, it must list this node, with its datacenter. Default: none (scan_from may then name only
+	// this node and its datacenter).
+	Nodes map[string]string `yaml:"nodes"`
 }
 
 // APIConfig bounds the HTTP API server, so that idle or slow clients cannot hold its descriptors.
@@ -109,6 +117,47 @@ func (c APIConfig) Validate() error {
 // Enabled reports whether the node joins a cluster.
 func (c ClusterConfig) Enabled() bool { return c.Bind != "" }
 
+// maxNodeNameBytes bounds a node name or datacenter tag in cluster.nodes: gossip rejects longer names.
+const maxNodeNameBytes = 256
+
+// knownNames are the names scan_from may use: the nodes of cluster.nodes and their datacenters, and this
+// node's name and datacenter. The list names each node with its datacenter, for an error message.
+func (c ClusterConfig) knownNames() (map[string]bool, string) {
+	nodes := map[string]string{c.NodeName: c.Datacenter}
+	for n, dc := range c.Nodes {
+		if n != c.NodeName { // this node's datacenter is cluster.datacenter (Validate checks they agree)
+			nodes[n] = dc
+		}
+	}
+	known := map[string]bool{}
+	list := make([]string, 0, len(nodes))
+	for n, dc := range nodes {
+		if n == "" {
+			continue
+		}
+		known[n] = true
+		item := strconv.Quote(safetext.Bound(n, 64))
+		if dc != "" {
+			known[dc] = true
+			item += " (" + strconv.Quote(safetext.Bound(dc, 64)) + ")"
+		}
+		list = append(list, item)
+	}
+	sort.Strings(list)
+	if len(list) > 20 {
+		list = append(list[:20], fmt.Sprintf("and %d more", len(list)-20))
+	}
+	return known, strings.Join(list, ", ")
+}
+
+// nodesHint tells how to make another node's name known, when cluster.nodes is not set.
+func nodesHint(nodes map[string]string) string {
+	if len(nodes) > 0 {
+		return ""
+	}
+	return " (list every node of the cluster, with its datacenter, in cluster.nodes)"
+}
+
 // RepositoryConfig is one schema repository and its endpoints.
 type RepositoryConfig struct {
 	// Name names the repository in the API and metrics, e.g. "primary". Letters, digits, '_' and '-'.
@@ -120,9 +169,8 @@ type RepositoryConfig struct {
 	// *** everywhere (API, metrics, logs), and all nodes must then configure it alike.
 	Endpoints []string `yaml:"endpoints"`
 	// ScanFrom limits which nodes scan an endpoint: endpoint URL -> node names or datacenter tags. An endpoint
-	// without an entry is scanned by every node. Every name must be this node's or another node's name or
-	// datacenter; check-config cannot know the other nodes, so it checks only that the list is not empty.
-	// Default: none.
+	// without an entry is scanned by every node. Every name must be a node or datacenter of cluster.nodes, or
+	// this node's node_name or datacenter. Default: none.
 	ScanFrom map[string][]string `yaml:"scan_from"`
 	// CredentialsFiles gives an endpoint (by its URL) the file holding its HTTP basic-auth credentials, one
 	// line "user:password". Read at load time (and on SIGHUP), never printed. Default: none.
@@ -227,6 +275,20 @@ func (c *Config) Validate() error {
 	if len(c.Repositories) == 0 {
 		bad("repositories: at least one repository is needed")
 	}
+	known, knownList := c.Cluster.knownNames()
+	for n, dc := range c.Cluster.Nodes {
+		if n == "" || len(n) > maxNodeNameBytes || len(dc) > maxNodeNameBytes {
+			bad("cluster.nodes: node %q, datacenter %q: want a name of 1 to %d bytes and a datacenter of at most %d",
+				n, dc, maxNodeNameBytes, maxNodeNameBytes)
+		}
+	}
+	if len(c.Cluster.Nodes) > 0 {
+		if dc, ok := c.Cluster.Nodes[c.Cluster.NodeName]; !ok {
+			bad("cluster.nodes does not list this node (%q): list every node, this one included", c.Cluster.NodeName)
+		} else if dc != c.Cluster.Datacenter {
+			bad("cluster.nodes gives this node (%q) datacenter %q, but cluster.datacenter is %q", c.Cluster.NodeName, dc, c.Cluster.Datacenter)
+		}
+	}
 	names := map[string]bool{}
 	seen := map[string]string{}
 	for i := range c.Repositories {
@@ -262,8 +324,12 @@ func (c *Config) Validate() error {
 				bad("repository %q: scan_from for %q names no node or datacenter: nobody would scan it", r.Name, safetext.RedactURL(e))
 			}
 			for _, f := range from {
-				if f == "" {
+				switch {
+				case f == "":
 					bad("repository %q: scan_from for %q holds an empty name", r.Name, safetext.RedactURL(e))
+				case !known[f]:
+					bad("repository %q: scan_from for %q names %q, which is no node or datacenter of the cluster; the nodes (datacenter) are %s%s",
+						r.Name, safetext.RedactURL(e), safetext.Bound(f, 64), knownList, nodesHint(c.Cluster.Nodes))
 				}
 			}
 		}
@@ -362,7 +428,7 @@ func (c Config) Normalize() Config {
 func (c Config) LoadFiles() (Config, error) {
 	var errs []error
 	if c.Cluster.Enabled() && c.Cluster.KeyringFile != "" {
-		if _, err := LoadKeyring(c.Cluster.KeyringFile); err != nil {
+		if _, err := gossip.LoadKeyring(c.Cluster.KeyringFile); err != nil {
 			errs = append(errs, fmt.Errorf("cluster.keyring_file: %w", err))
 		}
 	}

@@ -200,7 +200,30 @@ repositories:
     endpoints: [http://h1/jsonschema/]
     scan_from:
       http://H1:80/jsonschema: [node-a]
+cluster:
+  node_name: node-a
 `, nil, []string{"http://h1/jsonschema/"}},
+		{"scan_from names an unknown node", `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/]
+    scan_from:
+      http://h1/jsonschema/: [node-b]
+cluster:
+  node_name: node-a
+  datacenter: eqiad
+`, []string{`names "node-b", which is no node or datacenter`, `"node-a" ("eqiad")`, "cluster.nodes"}, nil},
+		{"scan_from names a node of cluster.nodes", scanFromNodes("[node-b]"), nil, []string{"http://h1/jsonschema/"}},
+		{"scan_from names a datacenter of cluster.nodes", scanFromNodes("[codfw]"), nil, []string{"http://h1/jsonschema/"}},
+		{"scan_from names a node and a typo", scanFromNodes("[node-b, node-cc]"),
+			[]string{`names "node-cc"`, `"node-a" ("eqiad"), "node-b" ("codfw"), "node-c"`}, nil},
+		{"cluster.nodes without this node", minimalRepos + "cluster:\n  node_name: node-a\n  nodes: {node-b: codfw}\n",
+			[]string{"cluster.nodes does not list this node", "node-a"}, nil},
+		{"cluster.nodes with another datacenter for this node", minimalRepos +
+			"cluster:\n  node_name: node-a\n  datacenter: eqiad\n  nodes: {node-a: codfw}\n",
+			[]string{`datacenter "codfw", but cluster.datacenter is "eqiad"`}, nil},
+		{"cluster.nodes with an empty name", minimalRepos + "cluster:\n  node_name: node-a\n  nodes: {node-a: '', '': x}\n",
+			[]string{"cluster.nodes", "want a name of 1 to 256 bytes"}, nil},
 		{"credentials file of an unknown endpoint", `
 repositories:
   - name: primary
@@ -279,6 +302,22 @@ repositories:
 			}
 		})
 	}
+}
+
+// scanFromNodes is a configuration of three nodes in two datacenters whose one endpoint is scanned from
+// the scan_from list given (a YAML flow sequence).
+func scanFromNodes(from string) string {
+	return `
+repositories:
+  - name: primary
+    endpoints: [http://h1/jsonschema/]
+    scan_from:
+      http://h1/jsonschema/: ` + from + `
+cluster:
+  node_name: node-a
+  datacenter: eqiad
+  nodes: {node-a: eqiad, node-b: codfw, node-c: ""}
+`
 }
 
 // TestConfigValidateDoesNotMutate: Validate judges the normal form but changes nothing; Normalize is the

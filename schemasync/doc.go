@@ -9,7 +9,7 @@
 //
 //	schema endpoints (HTTP) -> Scanner -> Observation -> State (pure) -> View -> HTTP API, metrics
 //	                                          ^   |
-//	                          Cluster (memberlist) -+
+//	              package gossip (memberlist) -+
 //
 // An Observation is one scan of one endpoint by one node (its observer): the versions of every schema title
 // that the endpoint serves, or the reason the scan failed, and when the scan started. A version counts only
@@ -20,7 +20,8 @@
 //
 // State takes observations and the current time and makes every decision; it has no sockets, timers or
 // goroutines, so its rules are tested directly. Scanner, Service (the scan loop, the HTTP API and metrics) and
-// Cluster (gossip) are thin adapters that feed it.
+// package gossip are thin adapters that feed it. Observation and what gossip carries of it live in package
+// observation, which both use.
 //
 // # Decisions
 //
@@ -51,7 +52,7 @@
 // Each observation travels as a small digest (observer, endpoint, sequence, content hash, error, age); the
 // content itself is fetched over HTTP by hash from the member that sent the digest, at the API address that
 // member advertises (never a URL a message names), once per distinct content. Every number and string of a
-// digest is range-checked first (see checkDigest); a peer with the gossip key is still trusted for what it
+// digest is range-checked first (see package gossip); a peer with the gossip key is still trusted for what it
 // claims to have observed, within those ranges.
 // The receiver dates an observation by its own clock: receipt time minus the age the sender wrote when it
 // sent the message, so clocks that differ between nodes do not matter. From the same set of observations every
@@ -61,9 +62,7 @@
 // outage) adopts them, lowered by what its own known endpoints serve, and only for repositories whose
 // endpoint set equals its own.
 //
-// Digests travel three ways: a node whose scan of an endpoint changed result sends the digest straight to
-// every member (one hop); every digest is also gossiped, and relayed once by each node that learns it; and
-// push/pull exchanges the digests of everything a node holds, repairing whatever was lost. A node dials the
-// members it believes dead every rejoin_interval, so that a partition longer than memberlist's own memory of
-// the dead still heals.
+// How digests travel (one hop to every member when a scan's result changed, gossip with one relay, and
+// push/pull), how membership heals after a long partition, and what gossip checks are package gossip's
+// documentation. Service.NewCluster creates the gossip of a service from its configuration.
 package schemasync

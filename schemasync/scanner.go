@@ -105,10 +105,6 @@ func (c ScanConfig) Validate() error {
 // this long after the directory's mtime, so that a change within the same second cannot hide behind it.
 const racyWindow = 2 * time.Second
 
-// MaxReasonBytes bounds the reason of a failed scan (and any error text that travels by gossip or into an
-// answer): a hostile host's names cannot make answers large.
-const MaxReasonBytes = 512
-
 // Scanner scans schema endpoints. It keeps, per endpoint, the listings and confirmations of the previous scan,
 // to avoid downloading what has not changed. It is safe for concurrent use, but one endpoint must not be
 // scanned by two calls at once.

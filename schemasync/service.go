@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evenkeel/evenkeel/schemasync/gossip"
 )
 
 // ServiceOptions are the service's collaborators. Every field is optional.
@@ -60,7 +62,7 @@ type Service struct {
 	scans   uint64 // completed scan rounds
 
 	reg     prometheus.Registerer
-	cluster *Cluster // nil when running alone
+	cluster *gossip.Cluster // nil when running alone
 
 	shared      atomic.Pointer[sharedState] // what push/pull sends, taken without ever waiting for mu
 	sharedDirty atomic.Bool
@@ -211,56 +213,8 @@ func (s *Service) Observe(o Observation) bool {
 	return ok
 }
 
-// adoptHeld takes another node's held safe versions where this node holds none (see State.AdoptHeld).
-func (s *Service) adoptHeld(hv []HeldVersion, sets map[string]string) {
-	s.mu.Lock()
-	ok := s.state.AdoptHeld(hv, sets, s.now())
-	s.mu.Unlock()
-	if ok {
-		s.changed()
-		s.log.Info("adopted held safe versions from another node (this node has no history of them)", "versions", len(hv))
-	}
-}
-
-// noteOwnSeq makes this node's next observation's Seq exceed seq: another node holds an observation of this
-// node's with that Seq, from before a restart.
-func (s *Service) noteOwnSeq(seq uint64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if seq > s.lastSeq {
-		s.log.Info("continuing the sequence of this node's observations that other nodes hold from before a restart",
-			"seq", seq, "was", s.lastSeq)
-		s.lastSeq = seq
-	}
-}
-
-// observationSeq returns the Seq of the observation the state holds from observer of endpoint.
-func (s *Service) observationSeq(endpoint, observer string) (uint64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o, ok := s.state.latest[obsKey{endpoint, observer}]
-	if !ok {
-		return 0, false
-	}
-	return o.Seq, true
-}
-
-// configuredEndpoint reports whether endpoint is configured here, in repository repo.
-func (s *Service) configuredEndpoint(repo, endpoint string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return repo != "" && s.state.endpointRepo[endpoint] == repo
-}
-
-// forgetAfter is how old an observation may grow before the state drops it: no node keeps one older, so
-// gossip that reports an older one is out of range.
-func (s *Service) forgetAfter() time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return 10*s.cfg.MaxStaleness + time.Hour
-}
-
-// contentByHash finds the content of a successful observation the state holds, by its hash.
+// contentByHash finds the content of a successful observation the state holds, by its hash (for the API,
+// which serves it to other nodes, and for gossip).
 func (s *Service) contentByHash(hash string) (map[string][]Version, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,10 +226,18 @@ func (s *Service) contentByHash(hash string) (map[string][]Version, bool) {
 	return nil, false
 }
 
-// Cluster returns the running cluster, or nil when the node runs alone.
-func (s *Service) Cluster() *Cluster {
+// Cluster returns the running cluster, or nil when the node runs alone or its cluster has left.
+func (s *Service) Cluster() *gossip.Cluster {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.clusterLocked()
+}
+
+// clusterLocked is the cluster this node gossips in, nil once it has left; s.mu is held.
+func (s *Service) clusterLocked() *gossip.Cluster {
+	if s.cluster != nil && s.cluster.Left() {
+		s.cluster = nil
+	}
 	return s.cluster
 }
 
@@ -386,8 +348,8 @@ func (s *Service) scanEndpoint(ctx context.Context, scanner *Scanner, node, repo
 	r.Seq = s.lastSeq
 	recorded := s.state.Observe(r.Observation, now)
 	s.metrics.observeScan(&r)
-	if recorded && s.cluster != nil {
-		s.cluster.publish(&r.Observation)
+	if c := s.clusterLocked(); recorded && c != nil {
+		c.Publish(&r.Observation) // never blocks: it queues
 	}
 	held, heldOK := s.state.latest[obsKey{endpoint, node}]
 	configured := s.state.endpointRepo[endpoint] == repo
@@ -448,12 +410,13 @@ func (s *Service) Ready() bool {
 
 // readiness explains Ready.
 func (s *Service) readiness() string {
+	c := s.Cluster()
 	switch {
 	case !s.ready.Load():
 		return "not ready: the first scan has not completed"
-	case s.Cluster() != nil && !s.Cluster().joined.Load():
+	case c != nil && !c.Joined():
 		return "not ready: not joined to the cluster yet"
-	case s.Cluster() != nil && !s.Cluster().merged.Load():
+	case c != nil && !c.Merged():
 		return "not ready: no state merged from another node yet"
 	}
 	return "ready"
@@ -514,8 +477,8 @@ func (s *Service) refreshLocked() {
 	s.mu.Lock()
 	now := s.now()
 	v := s.state.View(now)
-	s.state.Forget(now, 10*s.cfg.MaxStaleness+time.Hour) // the same bound as forgetAfter
-	if s.cluster != nil {
+	s.state.Forget(now, forgetAfter(s.cfg.MaxStaleness)) // the bound gossip ages are checked against
+	if s.clusterLocked() != nil {
 		s.takeSharedLocked(now)
 	}
 	s.mu.Unlock()

@@ -208,6 +208,7 @@ func TestServiceIgnoreScanFrom(t *testing.T) {
 	a, b := serve(t, faultRepo()), serve(t, faultRepo())
 	cfg := svcConfig(a, b)
 	cfg.Repositories[0].ScanFrom = map[string][]string{b: {"other-node"}}
+	cfg.Cluster.Nodes = map[string]string{cfg.Cluster.NodeName: "", "other-node": ""}
 	alone := newTestService(t, cfg, ServiceOptions{IgnoreScanFrom: true})
 	scanNow(t, alone)
 	if v := alone.View(); !v.Consistent() {
@@ -244,7 +245,7 @@ func TestServiceSeqSurvivesClockStepBack(t *testing.T) {
 
 	// Should the state ever hold a newer observation of its own (a previous life's, say), the rejection is
 	// logged at warn.
-	seq, _ := s.observationSeq(ep, "n1")
+	seq, _ := (*gossipDelegate)(s).Seq(ep, "n1")
 	s.Observe(Observation{Repository: "primary", Endpoint: ep, Observer: "n1", Seq: seq + 1<<62, At: clk.Now(),
 		Schemas: faultRepoSchemas})
 	scanNow(t, s)

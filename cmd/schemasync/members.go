@@ -13,6 +13,7 @@ import (
 
 	"github.com/evenkeel/evenkeel/internal/cli"
 	"github.com/evenkeel/evenkeel/schemasync"
+	"github.com/evenkeel/evenkeel/schemasync/gossip"
 )
 
 const membersUsage = `
@@ -137,7 +138,7 @@ func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, strings.TrimSpace(keysUsage))
 		return cli.ExitOK
 	case "generate":
-		k, err := schemasync.GenerateKey()
+		k, err := gossip.GenerateKey()
 		if err != nil {
 			fmt.Fprintln(stderr, "schemasync keys:", err)
 			return cli.ExitFailure
@@ -154,7 +155,7 @@ func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "schemasync keys show: --keyring is required")
 			return cli.ExitUsage
 		}
-		keys, err := schemasync.LoadKeyring(*path)
+		keys, err := gossip.LoadKeyring(*path)
 		if err != nil {
 			fmt.Fprintln(stderr, "schemasync keys show:", err)
 			return cli.ExitFailure
@@ -164,7 +165,7 @@ func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
 			if i == 0 {
 				role = "primary: encrypts and decrypts"
 			}
-			fmt.Fprintf(stdout, "%d  %s  AES-%d  %s\n", i+1, schemasync.KeyFingerprint(k), 8*len(k), role)
+			fmt.Fprintf(stdout, "%d  %s  AES-%d  %s\n", i+1, gossip.KeyFingerprint(k), 8*len(k), role)
 		}
 		return cli.ExitOK
 	}

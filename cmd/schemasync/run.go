@@ -19,6 +19,7 @@ import (
 	"github.com/evenkeel/evenkeel/internal/cli"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync"
+	"github.com/evenkeel/evenkeel/schemasync/gossip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -82,9 +83,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return cli.ExitFailure
 	}
 	srv := schemasync.Server(cfg.API, svc.Handler(reg))
-	var cluster *schemasync.Cluster
+	var cluster *gossip.Cluster
 	if cfg.Cluster.Enabled() {
-		cluster, err = svc.StartCluster(schemasync.ClusterOptions{APIURL: cfg.PeerAPIURL(port(ln.Addr()))})
+		cluster, err = svc.NewCluster(schemasync.ClusterOptions{APIURL: cfg.PeerAPIURL(port(ln.Addr()))})
 		if err != nil {
 			fmt.Fprintln(stderr, "schemasync serve:", err)
 			ln.Close()
@@ -98,13 +99,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	// Every goroutine started here is waited for before serve returns: the scan loop ends with ctx, the HTTP
-	// server with Shutdown.
-	errc := make(chan error, 2)
+	// Every goroutine started here is waited for before serve returns: the scan loop ends with ctx, the
+	// gossip with Leave (which waits for its own goroutines), the HTTP server with Shutdown.
+	errc := make(chan error, 3)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); errc <- srv.Serve(svc.Listen(ln)) }()
 	go func() { defer wg.Done(); errc <- svc.Run(ctx) }()
+	if cluster != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- cluster.Run(context.WithoutCancel(ctx)) }() // ends at Leave
+	}
 	log.Info("serving", "listen", ln.Addr().String(), "node", cfg.Cluster.NodeName, "repositories", len(cfg.Repositories),
 		"scan_interval", cfg.ScanInterval, "max_staleness", cfg.MaxStaleness, "version", cli.Version())
 	code := cli.ExitOK

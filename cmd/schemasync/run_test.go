@@ -346,7 +346,7 @@ func TestScanTimeoutHangingHost(t *testing.T) {
 // node to fill it in, scans it anyway.
 func TestScanIgnoresScanFrom(t *testing.T) {
 	_, eps := hosts(t, 2)
-	cfg := writeConfig(t, "127.0.0.1:0", eps)
+	cfg := writeConfig(t, "127.0.0.1:0", eps, "  nodes: {test: '', elsewhere: other-dc}\n")
 	b, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -357,6 +357,51 @@ func TestScanIgnoresScanFrom(t *testing.T) {
 	}
 	if code, out, errs := runCmd("scan", "--config", cfg); code != 0 || !strings.Contains(out, "2 endpoints: 0 unknown") {
 		t.Errorf("exit %d, want 0 with both endpoints scanned\nstdout: %s\nstderr: %s", code, out, errs)
+	}
+}
+
+// TestCheckConfigScanFromNamesNoNode: check-config rejects a scan_from name that is no node or datacenter
+// of the cluster, with exit 2, one line that names the repository, the endpoint and the name, and the nodes
+// it knows (with their datacenters), so the typo is plain to see.
+func TestCheckConfigScanFromNamesNoNode(t *testing.T) {
+	eps := []string{"http://h1/jsonschema/", "http://h2/jsonschema/"}
+	for _, tt := range []struct {
+		name, nodes, from string
+		want              []string // in stderr; none: accepted
+	}{
+		{"without cluster.nodes", "", "[node-b]",
+			[]string{`scan_from for "http://h2/jsonschema/" names "node-b"`, `are "test"`, "cluster.nodes"}},
+		{"a typo of a listed node", "  nodes: {test: eqiad, node-b: codfw}\n  datacenter: eqiad\n", "[node-bb]",
+			[]string{`names "node-bb"`, `"node-b" ("codfw"), "test" ("eqiad")`}},
+		{"a listed node", "  nodes: {test: eqiad, node-b: codfw}\n  datacenter: eqiad\n", "[node-b]", nil},
+		{"a listed datacenter", "  nodes: {test: eqiad, node-b: codfw}\n  datacenter: eqiad\n", "[codfw]", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := writeConfig(t, "127.0.0.1:0", eps, tt.nodes)
+			b, err := os.ReadFile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, fmt.Sprintf("    scan_from:\n      %s: %s\n", eps[1], tt.from)...)
+			if err := os.WriteFile(cfg, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd("check-config", "--config", cfg)
+			if tt.want == nil {
+				if code != 0 || !strings.Contains(out, "OK") {
+					t.Fatalf("exit %d, want 0\nstdout: %s\nstderr: %s", code, out, errs)
+				}
+				return
+			}
+			if code != 2 || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, "schemasync check-config: ") {
+				t.Fatalf("exit %d, want 2 with one line on stderr\nstdout: %s\nstderr: %s", code, out, errs)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr does not say %q:\n%s", w, errs)
+				}
+			}
+		})
 	}
 }
 

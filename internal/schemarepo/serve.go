@@ -3,7 +3,9 @@ package schemarepo
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path"
 	"path/filepath"
@@ -271,4 +273,29 @@ func (r *Repo) WriteDir(dir string) error {
 		return err
 	}
 	return os.RemoveAll(old)
+}
+
+// Fleet starts `hosts` loopback HTTP hosts (closed when tb, a testing.TB, ends), each serving `repos` synthetic
+// repositories repo0, repo1, ... of n schemas × m versions, with contents pulled an hour ago (so that a
+// listing cache may trust their mtimes). It returns, per repository, the endpoint on every host.
+func Fleet(tb interface {
+	Helper()
+	Cleanup(func())
+}, hosts, repos, n, m int) [][]string {
+	tb.Helper()
+	base := SyntheticAt(n, m, time.Now().Add(-time.Hour))
+	base.SetClock(func() time.Time { return time.Now().Add(-time.Hour) })
+	eps := make([][]string, repos)
+	for h := 0; h < hosts; h++ {
+		rs := map[string]*Repo{}
+		for r := 0; r < repos; r++ {
+			rs[fmt.Sprintf("repo%d", r)] = base.Clone()
+		}
+		srv := httptest.NewServer(NewHost(rs))
+		tb.Cleanup(srv.Close)
+		for r := 0; r < repos; r++ {
+			eps[r] = append(eps[r], fmt.Sprintf("%s/repositories/repo%d/jsonschema/", srv.URL, r))
+		}
+	}
+	return eps
 }

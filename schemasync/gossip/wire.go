@@ -1,4 +1,4 @@
-package schemasync
+package gossip
 
 import (
 	"encoding/binary"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/evenkeel/evenkeel/schemasync/observation"
 )
 
 // broadcastMsg is one gossip broadcast: an 8-byte big-endian age in milliseconds, then this as JSON.
@@ -16,9 +18,9 @@ type broadcastMsg struct {
 	// From names the member that sent (or relayed) the digest. Receivers fetch its content from that
 	// member's API, at the address the member advertises in its memberlist metadata: never from a URL that
 	// a message names, so that no message can make a node send requests elsewhere.
-	From  string `json:"from"`
-	D     digest `json:"d"`
-	Leave string `json:"leave,omitempty"` // set instead of D when the named node is leaving on purpose
+	From  string             `json:"from"`
+	D     observation.Digest `json:"d"`
+	Leave string             `json:"leave,omitempty"` // set instead of D when the named node is leaving on purpose
 	// Direct marks a digest the observer sent straight to every member because its scan result changed,
 	// rather than through gossip. Receivers treat both alike; it only labels the metrics.
 	Direct bool `json:"direct,omitempty"`
@@ -26,13 +28,13 @@ type broadcastMsg struct {
 
 // pushPullMsg is a node's full state in memberlist's push/pull: digests of every observation it holds.
 type pushPullMsg struct {
-	Node    string   `json:"node"`
-	Digests []digest `json:"digests"`
+	Node    string               `json:"node"`
+	Digests []observation.Digest `json:"digests"`
 	// Held are the sender's held safe versions in repositories with an unknown endpoint (usually none): a
-	// node that restarted during an outage adopts them where it holds nothing (State.AdoptHeld), for the
+	// node that restarted during an outage adopts them where it holds nothing (Delegate.AdoptHeld), for the
 	// repositories whose endpoint set (Sets: repository -> EndpointSetHash) equals its own.
-	Held []HeldVersion     `json:"held,omitempty"`
-	Sets map[string]string `json:"sets,omitempty"`
+	Held []observation.HeldVersion `json:"held,omitempty"`
+	Sets map[string]string         `json:"sets,omitempty"`
 }
 
 // nodeMeta is memberlist node metadata (at most 512 bytes).
@@ -105,7 +107,7 @@ func decodePushPull(b []byte) (pushPullMsg, error) {
 // checkDigest is the rule: an age from 0 to maxAge, a sequence number above 0 and at most a day ahead of
 // recv's (sequence numbers are nanosecond clock readings), a bounded observer name, an endpoint configured
 // here in the repository the digest names, a bounded error or else a well-formed content hash.
-func checkDigest(d *digest, recv time.Time, maxAge time.Duration, configured func(repo, endpoint string) bool) string {
+func checkDigest(d *observation.Digest, recv time.Time, maxAge time.Duration, configured func(repo, endpoint string) bool) string {
 	switch {
 	case d.AgeMS < 0 || d.AgeMS > maxAge.Milliseconds():
 		return "age"
@@ -115,25 +117,12 @@ func checkDigest(d *digest, recv time.Time, maxAge time.Duration, configured fun
 		return "observer"
 	case !configured(d.Repository, d.Endpoint):
 		return "endpoint"
-	case len(d.Err) > MaxReasonBytes || d.Err != "" && d.Hash != "":
+	case len(d.Err) > observation.MaxReasonBytes || d.Err != "" && d.Hash != "":
 		return "error"
-	case d.Err == "" && !validHash(d.Hash):
+	case d.Err == "" && !observation.ValidHash(d.Hash):
 		return "hash"
 	}
 	return ""
-}
-
-// validHash reports whether h looks like a ContentHash: 32 lowercase hex digits.
-func validHash(h string) bool {
-	if len(h) != 32 {
-		return false
-	}
-	for _, c := range []byte(h) {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // validAPIURL reports whether a member's advertised API is a URL this node may fetch content from: http(s),

@@ -1,4 +1,4 @@
-package schemasync_test
+package gossip_test
 
 import (
 	"context"
@@ -17,13 +17,14 @@ import (
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/internal/syncbuf"
 	"github.com/evenkeel/evenkeel/schemasync"
+	"github.com/evenkeel/evenkeel/schemasync/gossip"
 )
 
 // testNode is one schemasync node on real loopback sockets: gossip on 127.0.0.1:0, its API on httptest.
 type testNode struct {
 	name      string
 	svc       *schemasync.Service
-	cluster   *schemasync.Cluster
+	cluster   *gossip.Cluster
 	api       *httptest.Server
 	transport *faultTransport // set on a faultNet
 	cancel    context.CancelFunc
@@ -90,6 +91,14 @@ func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOp
 		cfg.Cluster.RejoinInterval = o.rejoin
 	}
 	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: eps, ScanFrom: o.scanFrom}}
+	if len(o.scanFrom) > 0 { // scan_from may name only the nodes the configuration lists
+		cfg.Cluster.Nodes = map[string]string{name: ""}
+		for _, from := range o.scanFrom {
+			for _, n := range from {
+				cfg.Cluster.Nodes[n] = ""
+			}
+		}
+	}
 	if o.repos != nil {
 		cfg.Repositories = o.repos
 	}
@@ -115,11 +124,13 @@ func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOp
 		copts.Transport, copts.Peers = n.transport, o.net.fetcher(name)
 		o.net.registerAPI(n.api.URL, name)
 	}
-	n.cluster, err = svc.StartCluster(copts)
+	n.cluster, err = svc.NewCluster(copts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = n.cluster.Leave(time.Second) })
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.cluster.Run(context.Background()) }()
+	t.Cleanup(func() { _ = n.cluster.Leave(time.Second); <-done })
 	return n
 }
 
@@ -255,8 +266,8 @@ func TestClusterWrongKey(t *testing.T) {
 		}
 		return p
 	}
-	k1, _ := schemasync.GenerateKey()
-	k2, _ := schemasync.GenerateKey()
+	k1, _ := gossip.GenerateKey()
+	k2, _ := gossip.GenerateKey()
 	_, eps := startHosts(t, 1)
 	seedLog, badLog, badLabelLog := &syncbuf.Buffer{}, &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	seed := startNode(t, "seed", eps, nil, nodeOpts{keyring: write("k1.yml", k1), label: "prod", log: seedLog})
@@ -306,8 +317,8 @@ func TestClusterKeyRotation(t *testing.T) {
 	const title = "mediawiki/page/change"
 	repos, eps := startHosts(t, 1)
 	scanFrom := map[string][]string{eps[0]: {"node0"}}
-	oldKey, _ := schemasync.GenerateKey()
-	newKey, _ := schemasync.GenerateKey()
+	oldKey, _ := gossip.GenerateKey()
+	newKey, _ := gossip.GenerateKey()
 	dir := t.TempDir()
 	files := make([]string, 3)
 	for i := range files {
@@ -354,9 +365,9 @@ func TestClusterKeyRotation(t *testing.T) {
 		}
 		propagates(step.name)
 	}
-	keys, _ := schemasync.ParseKeyring([]byte("- " + newKey + "\n"))
+	keys, _ := gossip.ParseKeyring([]byte("- " + newKey + "\n"))
 	for _, n := range nodes {
-		if got := n.cluster.KeyFingerprints(); len(got) != 1 || got[0] != schemasync.KeyFingerprint(keys[0]) {
+		if got := n.cluster.KeyFingerprints(); len(got) != 1 || got[0] != gossip.KeyFingerprint(keys[0]) {
 			t.Errorf("%s keys = %v, want only the new key", n.name, got)
 		}
 	}

@@ -1,4 +1,4 @@
-package schemasync_test
+package gossip_test
 
 import (
 	"context"
@@ -135,7 +135,10 @@ func BenchmarkDetection(b *testing.B) {
 // and heap per node, and gossip plus content-fetch bytes per second per node.
 func BenchmarkClusterCost(b *testing.B) {
 	const nodesN, measure = 10, 20 * time.Second
-	repos := benchFleet(b, 4, 2, 1000, 5)
+	var repos []schemasync.RepositoryConfig
+	for r, eps := range schemarepo.Fleet(b, 4, 2, 1000, 5) {
+		repos = append(repos, schemasync.RepositoryConfig{Name: fmt.Sprintf("repo%d", r), Endpoints: eps})
+	}
 	regs := make([]*prometheus.Registry, nodesN)
 	nodes := startCluster(b, nodesN, nil, true, func(i int) nodeOpts {
 		regs[i] = prometheus.NewRegistry()

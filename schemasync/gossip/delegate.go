@@ -1,4 +1,4 @@
-package schemasync
+package gossip
 
 import (
 	"encoding/json"
@@ -6,12 +6,12 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// clusterDelegate implements memberlist.Delegate. Its methods never block: inbound work goes to the inbox.
-type clusterDelegate Cluster
+// delegate implements memberlist.Delegate. Its methods never block: inbound work goes to the inbox.
+type delegate Cluster
 
-var _ memberlist.Delegate = (*clusterDelegate)(nil)
+var _ memberlist.Delegate = (*delegate)(nil)
 
-func (d *clusterDelegate) NodeMeta(limit int) []byte {
+func (d *delegate) NodeMeta(limit int) []byte {
 	b, _ := json.Marshal(nodeMeta{DC: d.cfg.Datacenter, API: d.apiURL})
 	if len(b) > limit {
 		return nil
@@ -19,7 +19,7 @@ func (d *clusterDelegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-func (d *clusterDelegate) NotifyMsg(b []byte) {
+func (d *delegate) NotifyMsg(b []byte) {
 	c := (*Cluster)(d)
 	m, err := decodeBroadcast(b)
 	kind := "broadcast"
@@ -45,7 +45,7 @@ func (d *clusterDelegate) NotifyMsg(b []byte) {
 	c.enqueue(inbound{d: m.D, from: m.From, recv: c.now(), kind: kind})
 }
 
-func (d *clusterDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	c := (*Cluster)(d)
 	msgs := c.queue.GetBroadcasts(overhead, limit)
 	for _, m := range msgs {
@@ -55,16 +55,12 @@ func (d *clusterDelegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return msgs
 }
 
-func (d *clusterDelegate) LocalState(join bool) []byte {
+func (d *delegate) LocalState(join bool) []byte {
 	c := (*Cluster)(d)
 	now := c.now()
 	msg := pushPullMsg{Node: c.cfg.NodeName}
-	if st := c.svc.sharedFor(now); st != nil { // never waits for the service's lock
-		for _, o := range st.obs {
-			msg.Digests = append(msg.Digests, digestOf(o, now.Sub(o.At)))
-		}
-		msg.Held, msg.Sets = st.held, st.sets
-	}
+	st := c.d.Digests(now) // never waits for the service's lock
+	msg.Digests, msg.Held, msg.Sets = st.Digests, st.Held, st.Sets
 	b, _ := json.Marshal(msg)
 	c.m.msgs.WithLabelValues("sent", "push_pull").Inc()
 	c.m.bytes.WithLabelValues("sent", "push_pull").Add(float64(len(b)))
@@ -72,7 +68,7 @@ func (d *clusterDelegate) LocalState(join bool) []byte {
 	return b
 }
 
-func (d *clusterDelegate) MergeRemoteState(buf []byte, join bool) {
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	c := (*Cluster)(d)
 	c.m.msgs.WithLabelValues("received", "push_pull").Inc()
 	c.m.bytes.WithLabelValues("received", "push_pull").Add(float64(len(buf)))
@@ -104,41 +100,3 @@ func (d *clusterDelegate) MergeRemoteState(buf []byte, join bool) {
 		c.merged.Store(true)
 	}
 }
-
-// clusterEvents implements memberlist.EventDelegate: it keeps the member list, with the dead and departed.
-type clusterEvents Cluster
-
-// note records a member event. memberlist does not say whether a departed node died or left (Node.State is
-// not updated before NotifyLeave), so a departure is "left" only if the node announced it.
-func (e *clusterEvents) note(n *memberlist.Node, how string) {
-	c := (*Cluster)(e)
-	var meta nodeMeta
-	_ = json.Unmarshal(n.Meta, &meta)
-	if !validAPIURL(meta.API) {
-		meta.API = "" // content is never fetched from this member
-	}
-	c.mu.Lock()
-	state := "alive"
-	switch how {
-	case "joined":
-		delete(c.leaving, n.Name)
-	case "left":
-		state = "dead"
-		if c.leaving[n.Name] {
-			state = "left"
-		}
-	}
-	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
-	c.mu.Unlock()
-	if n.Name != c.cfg.NodeName {
-		if state == "dead" {
-			c.log.Warn("member failed", "member", n.Name, "address", n.Address())
-		} else {
-			c.log.Info("member "+how, "member", n.Name, "address", n.Address(), "state", state)
-		}
-	}
-}
-
-func (e *clusterEvents) NotifyJoin(n *memberlist.Node)   { e.note(n, "joined") }
-func (e *clusterEvents) NotifyLeave(n *memberlist.Node)  { e.note(n, "left") }
-func (e *clusterEvents) NotifyUpdate(n *memberlist.Node) { e.note(n, "updated") }

@@ -1,11 +1,11 @@
-package schemasync
+package gossip
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// clusterMetrics are the gossip metrics.
-type clusterMetrics struct {
+// metrics are the gossip metrics.
+type metrics struct {
 	c                  *Cluster
 	msgs               *prometheus.CounterVec
 	bytes              *prometheus.CounterVec
@@ -19,8 +19,8 @@ type clusterMetrics struct {
 	membersDesc        *prometheus.Desc
 }
 
-func newClusterMetrics(c *Cluster) *clusterMetrics {
-	return &clusterMetrics{
+func newMetrics(c *Cluster) *metrics {
+	return &metrics{
 		c: c,
 		msgs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "schemasync_gossip_messages_total",
 			Help: "Gossip messages, by direction (sent, received) and kind (broadcast, direct, push_pull)."}, []string{"direction", "kind"}),
@@ -49,19 +49,19 @@ func newClusterMetrics(c *Cluster) *clusterMetrics {
 	}
 }
 
-func (m *clusterMetrics) Describe(ch chan<- *prometheus.Desc) {
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.membersDesc
 	for _, c := range m.collectors() {
 		c.Describe(ch)
 	}
 }
 
-func (m *clusterMetrics) collectors() []prometheus.Collector {
+func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.msgs, m.bytes, m.stateBytes, m.propagation, m.dropped, m.fetchErrors, m.fetchBytes,
 		m.rejected, m.memberlistProblems}
 }
 
-func (m *clusterMetrics) Collect(ch chan<- prometheus.Metric) {
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counts := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
 	for _, mv := range m.c.Members() {
 		counts[mv.State]++

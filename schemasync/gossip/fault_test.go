@@ -1,4 +1,4 @@
-package schemasync_test
+package gossip_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package schemasync
+package gossip
 
 import (
 	"bufio"

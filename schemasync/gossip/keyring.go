@@ -1,6 +1,7 @@
-package schemasync
+package gossip
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -64,4 +65,52 @@ func GenerateKey() (string, error) {
 		return "", err
 	}
 	return base64.StdEncoding.EncodeToString(k), nil
+}
+
+// ReloadKeyring makes the running keyring equal to the file's keys: it adds new keys, makes the file's first
+// key primary, then removes keys that are no longer listed. See "schemasync keys --help" for rotation.
+func (c *Cluster) ReloadKeyring(path string) error {
+	if c.keyring == nil {
+		return errors.New("cluster: gossip is not encrypted; a keyring needs a restart with keyring_file set")
+	}
+	keys, err := LoadKeyring(path)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := c.keyring.AddKey(k); err != nil {
+			return err
+		}
+	}
+	if err := c.keyring.UseKey(keys[0]); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[string(k)] = true
+	}
+	for _, k := range c.keyring.GetKeys() {
+		if !want[string(k)] {
+			if err := c.keyring.RemoveKey(k); err != nil {
+				return err
+			}
+		}
+	}
+	c.log.Info("keyring reloaded", "keys", len(keys), "primary", KeyFingerprint(keys[0]))
+	return nil
+}
+
+// KeyFingerprints lists the installed keys' fingerprints, primary first.
+func (c *Cluster) KeyFingerprints() []string {
+	if c.keyring == nil {
+		return nil
+	}
+	primary := c.keyring.GetPrimaryKey()
+	out := []string{KeyFingerprint(primary)}
+	for _, k := range c.keyring.GetKeys() {
+		if !bytes.Equal(k, primary) {
+			out = append(out, KeyFingerprint(k))
+		}
+	}
+	return out
 }

@@ -1,0 +1,71 @@
+package gossip
+
+import (
+	"encoding/json"
+	"sort"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Members lists every member this node knows of, sorted by name, with the dead and the departed.
+func (c *Cluster) Members() []MemberView {
+	// memberlist raises no event when it suspects a member: ask it. Before taking c.mu, because memberlist
+	// holds its own lock while it calls our event delegate, which takes c.mu.
+	suspect := map[string]bool{}
+	for _, n := range c.ml.Members() {
+		if n.State == memberlist.StateSuspect {
+			suspect[n.Name] = true
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]MemberView, 0, len(c.members))
+	for _, m := range c.members {
+		mv := *m
+		mv.Self = m.Name == c.cfg.NodeName
+		if mv.State == "alive" && suspect[mv.Name] {
+			mv.State = "suspect"
+		}
+		out = append(out, mv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// events implements memberlist.EventDelegate: it keeps the member list, with the dead and departed.
+type events Cluster
+
+// note records a member event. memberlist does not say whether a departed node died or left (Node.State is
+// not updated before NotifyLeave), so a departure is "left" only if the node announced it.
+func (e *events) note(n *memberlist.Node, how string) {
+	c := (*Cluster)(e)
+	var meta nodeMeta
+	_ = json.Unmarshal(n.Meta, &meta)
+	if !validAPIURL(meta.API) {
+		meta.API = "" // content is never fetched from this member
+	}
+	c.mu.Lock()
+	state := "alive"
+	switch how {
+	case "joined":
+		delete(c.leaving, n.Name)
+	case "left":
+		state = "dead"
+		if c.leaving[n.Name] {
+			state = "left"
+		}
+	}
+	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
+	c.mu.Unlock()
+	if n.Name != c.cfg.NodeName {
+		if state == "dead" {
+			c.log.Warn("member failed", "member", n.Name, "address", n.Address())
+		} else {
+			c.log.Info("member "+how, "member", n.Name, "address", n.Address(), "state", state)
+		}
+	}
+}
+
+func (e *events) NotifyJoin(n *memberlist.Node)   { e.note(n, "joined") }
+func (e *events) NotifyLeave(n *memberlist.Node)  { e.note(n, "left") }
+func (e *events) NotifyUpdate(n *memberlist.Node) { e.note(n, "updated") }

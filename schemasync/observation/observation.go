@@ -1,0 +1,105 @@
+// Package observation holds what schemasync nodes observe and share: an Observation (one scan of one
+// endpoint by one node), the ContentHash that names its content, the Digest that gossip carries instead of
+// the content, and the held safe versions that nodes exchange. Both the service (package schemasync) and
+// its gossip (package gossip) use these types; this package depends on neither.
+package observation
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"time"
+
+	"github.com/evenkeel/evenkeel/schemasync/version"
+)
+
+// MaxReasonBytes bounds the reason of a failed scan (and any error text that travels by gossip or into an
+// answer): a hostile host's names cannot make answers large.
+const MaxReasonBytes = 512
+
+// Observation is one scan of one endpoint by one node (the observer).
+type Observation struct {
+	Repository string `json:"repository"`
+	Endpoint   string `json:"endpoint"`
+	Observer   string `json:"observer"`
+	// Seq orders the observations of one observer of one endpoint: a newer scan has a higher Seq. Observers use
+	// their wall-clock time in nanoseconds, kept strictly increasing across clock steps (see Service). It is
+	// never compared across observers, so clock skew between nodes does not matter to it.
+	Seq uint64 `json:"seq"`
+	// At is when the scan started, by the clock of the State that holds the observation: dating an observation
+	// by its start never under-reports its age, however long the scan took. The local service sets it from its
+	// own clock; gossip sets it from the receiver's clock and the age the sender reported.
+	At time.Time `json:"-"`
+	// Err is empty when the scan succeeded. A failed scan says nothing about which versions the endpoint serves.
+	Err string `json:"error,omitempty"`
+	// Schemas maps each title the endpoint serves to its confirmed versions, ascending and without duplicates.
+	Schemas map[string][]version.Version `json:"schemas,omitempty"`
+	// Hash is ContentHash(Schemas) for a successful observation: gossip carries it instead of the content.
+	Hash string `json:"hash,omitempty"`
+}
+
+// OK reports whether the scan succeeded.
+func (o *Observation) OK() bool { return o.Err == "" }
+
+// HeldVersion is one held safe version, as nodes share them.
+type HeldVersion struct {
+	Repository string          `json:"r"`
+	Title      string          `json:"t"`
+	Version    version.Version `json:"v"`
+}
+
+// ContentHash names the content of an observation (its titles and versions), so that nodes fetch each
+// distinct content once, and check what they fetched.
+func ContentHash(schemas map[string][]version.Version) string {
+	titles := make([]string, 0, len(schemas))
+	for t := range schemas {
+		titles = append(titles, t)
+	}
+	sort.Strings(titles)
+	h := sha256.New()
+	var buf []byte
+	for _, t := range titles {
+		buf = append(buf[:0], t...)
+		buf = append(buf, 0)
+		for _, v := range schemas[t] {
+			buf = v.Append(buf)
+			buf = append(buf, ',')
+		}
+		buf = append(buf, '\n')
+		h.Write(buf)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Digest is what gossip carries of an observation: everything but its content, which receivers fetch by
+// hash over HTTP from the node that sent the digest (once per distinct content).
+type Digest struct {
+	Observer   string `json:"o"`
+	Repository string `json:"r"`
+	Endpoint   string `json:"e"`
+	Seq        uint64 `json:"s"`
+	Hash       string `json:"h,omitempty"`
+	Err        string `json:"x,omitempty"`
+	// AgeMS is the observation's age when the message was sent, by the sender's clock: receivers date the
+	// observation by their own clock (receipt time minus age), so clock skew between nodes does not matter.
+	AgeMS int64 `json:"a"`
+}
+
+// DigestOf is o's digest, with o's age (by the sender's clock) as given.
+func DigestOf(o *Observation, age time.Duration) Digest {
+	return Digest{Observer: o.Observer, Repository: o.Repository, Endpoint: o.Endpoint, Seq: o.Seq, Hash: o.Hash,
+		Err: o.Err, AgeMS: age.Milliseconds()}
+}
+
+// ValidHash reports whether h looks like a ContentHash: 32 lowercase hex digits.
+func ValidHash(h string) bool {
+	if len(h) != 32 {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
