@@ -151,9 +151,13 @@ type Cluster struct {
 	stop    chan struct{}  // closed by Leave: Run ends
 	running sync.WaitGroup // Run calls
 
-	mu       sync.Mutex
-	members  map[string]*MemberView
-	leaving  map[string]bool   // nodes that announced they leave: their departure is "left", not "dead"
+	mu      sync.Mutex
+	members map[string]*MemberView
+	leaving map[string]bool // nodes that announced they leave: their departure is "left", not "dead"
+	// live are copies of the live members' nodes, taken in the event delegate (under memberlist's lock): a
+	// direct send reads a node's fields (PMax), which memberlist rewrites in place under its lock, so sending
+	// to the *Node that Members() returns is a data race.
+	live     map[string]memberlist.Node
 	outcomes map[string]string // endpoint -> content hash or error of this node's last scan of it
 
 	m *metrics
@@ -188,7 +192,7 @@ func New(d Delegate, cfg Config, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		d: d, cfg: cfg, apiURL: cfg.APIURL, log: opts.Logger, reg: opts.Registerer, peers: opts.Peers, now: opts.Now,
 		inbox: make(chan inbound, 4096), heldInbox: make(chan heldMsg, 16), direct: make(chan *obsBroadcast, 64),
-		stop: make(chan struct{}), members: map[string]*MemberView{}, leaving: map[string]bool{}, outcomes: map[string]string{},
+		stop: make(chan struct{}), members: map[string]*MemberView{}, leaving: map[string]bool{}, live: map[string]memberlist.Node{}, outcomes: map[string]string{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))

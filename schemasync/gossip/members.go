@@ -56,6 +56,11 @@ func (e *events) note(n *memberlist.Node, how string) {
 		}
 	}
 	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
+	if state == "alive" {
+		c.live[n.Name] = *n
+	} else {
+		delete(c.live, n.Name)
+	}
 	c.mu.Unlock()
 	if n.Name != c.cfg.NodeName {
 		if state == "dead" {

@@ -12,6 +12,7 @@ import (
 	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync/observation"
 	"github.com/evenkeel/evenkeel/schemasync/version"
+	"github.com/hashicorp/memberlist"
 )
 
 // Publish queues a broadcast of an observation's digest (a local one, or a relayed one); it replaces the
@@ -55,10 +56,16 @@ func (c *Cluster) directSender(ctx context.Context) {
 // like the gossip. A lost packet costs only latency: the gossip and push/pull carry the same digest.
 func (c *Cluster) sendDirect(b *obsBroadcast) {
 	msg := b.Message() // the age is written now, at sending
-	for _, n := range c.ml.Members() {
-		if n.Name == c.cfg.NodeName {
-			continue
+	c.mu.Lock()
+	peers := make([]memberlist.Node, 0, len(c.live))
+	for name, n := range c.live {
+		if name != c.cfg.NodeName {
+			peers = append(peers, n)
 		}
+	}
+	c.mu.Unlock()
+	for i := range peers {
+		n := &peers[i]
 		if err := c.ml.SendBestEffort(n, msg); err != nil {
 			c.log.Debug("sending a digest directly failed", "to", n.Name, "err", err)
 			continue
