@@ -78,15 +78,24 @@ func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("no such endpoint: %s %s",
 			safetext.Bound(r.Method, 32), safetext.Bound(r.URL.Path, 200))})
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet {
-			if repo, title, ok := lookupPath(r.URL.Path, r.URL.RawPath); ok {
-				s.serveSchema(w, repo, title)
-				return
-			}
+	return &apiHandler{svc: s, mux: mux}
+}
+
+// apiHandler is the API as a net/http handler: the lookup without the mux, the rest through it. Server
+// recognises it and serves the lookup without net/http as well.
+type apiHandler struct {
+	svc *Service
+	mux *http.ServeMux
+}
+
+func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		if repo, title, ok := lookupPath(r.URL.Path, r.URL.RawPath); ok {
+			h.svc.serveSchema(w, repo, title)
+			return
 		}
-		mux.ServeHTTP(w, r)
-	})
+	}
+	h.mux.ServeHTTP(w, r)
 }
 
 // lookupPrefix starts the path of the one endpoint that is served without the mux.
@@ -116,13 +125,6 @@ func cleanSegments(p string) bool {
 		}
 	}
 	return true
-}
-
-// Server returns an http.Server for handler with the API bounds of cfg (timeouts). Serve it on a listener
-// limited by Service.Listen: srv.Serve(svc.Listen(ln)).
-func Server(cfg APIConfig, handler http.Handler) *http.Server {
-	return &http.Server{Handler: handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
-		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10}
 }
 
 // Listen limits ln to api.max_connections connections at once (further ones wait in the kernel's listen
@@ -163,19 +165,9 @@ func (s *Service) handleSchema(w http.ResponseWriter, r *http.Request) {
 
 // serveSchema answers one lookup: a map read, and a write of bytes and header values encoded once per view.
 func (s *Service) serveSchema(w http.ResponseWriter, repo, title string) {
-	if !s.ready.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: s.readiness()})
-		return
-	}
-	snap := s.current()
-	a, ok, err := snap.answer(repo, title)
-	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: err.Error()})
-		return
-	}
-	if !ok {
-		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("schema %q not found in repository %q",
-			safetext.Bound(title, 200), safetext.Bound(repo, 200))})
+	a, code, msg := s.lookup(repo, title)
+	if a == nil {
+		writeJSON(w, code, ErrorResponse{Error: msg})
 		return
 	}
 	h := w.Header()
@@ -183,6 +175,22 @@ func (s *Service) serveSchema(w http.ResponseWriter, repo, title string) {
 	h["Content-Length"] = a.length
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(a.body)
+}
+
+// lookup returns the answer for (repo, title) or, when there is none, the status and message to answer.
+func (s *Service) lookup(repo, title string) (a *answer, code int, msg string) {
+	if !s.ready.Load() {
+		return nil, http.StatusServiceUnavailable, s.readiness()
+	}
+	a, ok, err := s.current().answer(repo, title)
+	switch {
+	case err != nil:
+		return nil, http.StatusInternalServerError, err.Error()
+	case !ok:
+		return nil, http.StatusNotFound, fmt.Sprintf("schema %q not found in repository %q",
+			safetext.Bound(title, 200), safetext.Bound(repo, 200))
+	}
+	return a, http.StatusOK, ""
 }
 
 // answer is one schema's encoded answer and its Content-Length value, made once per view and then only read.
@@ -246,11 +254,17 @@ func (s *Service) handleState(w http.ResponseWriter, _ *http.Request, onlyDirty 
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	code, b := encodeJSON(code, v)
+	writeRaw(w, code, b)
+}
+
+// encodeJSON is an answer's body, and its status (500 if v does not encode).
+func encodeJSON(code int, v any) (int, []byte) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding the response failed"}`)
+		return http.StatusInternalServerError, []byte("{\"error\":\"encoding the response failed\"}\n")
 	}
-	writeRaw(w, code, append(b, '\n'))
+	return code, append(b, '\n')
 }
 
 func writeRaw(w http.ResponseWriter, code int, b []byte) {
