@@ -2,11 +2,13 @@ package schemasync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"unsafe"
 
@@ -80,6 +82,7 @@ func Server(cfg APIConfig, handler http.Handler) *APIServer {
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		SecureErrorLogMessage:        true, // no request content in logs
+		ErrorHandler:                 requestError,
 		Logger:                       debugLogger{log},
 		ConnState:                    a.track,
 	}
@@ -125,12 +128,38 @@ func (a *APIServer) track(c net.Conn, st fasthttp.ConnState) {
 	}
 }
 
+// requestError answers a request that could not be read, as net/http's server does: 431 for headers over the
+// bound, 413 for a body over it, 408 when the client was too slow, 400 otherwise; the connection is closed.
+func requestError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var netErr net.Error
+	code := http.StatusBadRequest
+	switch {
+	case errors.As(err, &small):
+		code = http.StatusRequestHeaderFieldsTooLarge
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		code = http.StatusRequestEntityTooLarge
+	case errors.As(err, &netErr) && netErr.Timeout():
+		code = http.StatusRequestTimeout
+	}
+	writePlainError(ctx, code)
+}
+
+// writePlainError answers code with net/http's plain-text body for it ("400 Bad Request").
+func writePlainError(ctx *fasthttp.RequestCtx, code int) {
+	ctx.Response.Reset()
+	ctx.SetStatusCode(code)
+	ctx.SetContentType("text/plain; charset=utf-8")
+	ctx.SetBodyString(strconv.Itoa(code) + " " + http.StatusText(code))
+	ctx.SetConnectionClose()
+}
+
 // netHTTPFallback answers 400, as net/http's server does, a request target that net/http cannot parse (the
 // adaptor would answer 500), and hands the rest to next.
 func netHTTPFallback(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		if _, err := url.ParseRequestURI(string(ctx.RequestURI())); err != nil {
-			writeFastJSON(ctx, http.StatusBadRequest, "malformed request target")
+			writePlainError(ctx, http.StatusBadRequest)
 			return
 		}
 		next(ctx)
