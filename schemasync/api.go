@@ -44,7 +44,8 @@ type ErrorResponse struct {
 //
 // Every answer is for an instant at most about a second old (generated_at): the view is recomputed on read
 // when it is older, or when an observation has arrived or turned stale since it was computed. gatherer, when not nil, is served at
-// /metrics.
+// /metrics. A schema's answer is encoded once per view; the lookup is routed without the mux when its path
+// needs no cleaning or unescaping (see lookupPath). Serve the handler with Server.
 func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/repositories/{repo}/schemas/{title...}", s.handleSchema)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -212,14 +213,24 @@ func responseBytes(b *testing.B, url string) (head, body int) {
 // keepalive_requests high enough that, like schemasync, it keeps every connection for the whole run.
 // schemasync runs as in production: schemasync.Server on Service.Listen with the default API bounds, and
 // GOMAXPROCS at the machine's cores (go test's -cpu, default all). wrk shares those cores with the server it
-// loads. The three are measured in turn, apiVsNginxRuns times, and the medians are reported (and printed
-// as a table).
+// loads. The same handler on net/http's own server (net/http in the table) shows what fasthttp gains. The
+// four are measured in turn, apiVsNginxRuns times, and the medians are reported (and printed as a table).
 func BenchmarkAPIvsNginx(b *testing.B) {
 	const apiVsNginxRuns, runFor = 3, 5 * time.Second
 	if _, err := exec.LookPath("wrk"); err != nil {
 		b.Fatal("wrk not found: install the Debian package wrk (apt-get install wrk, or make deps)")
 	}
-	addr, paths := apiNode(b)
+	svc, addr, paths := apiNode(b)
+	// The same handler on net/http's server with the same bounds: what the lookup costs without fasthttp.
+	nethttpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	api := svc.Config().API
+	nethttp := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: api.ReadHeaderTimeout, ReadTimeout: api.ReadTimeout,
+		WriteTimeout: api.WriteTimeout, IdleTimeout: api.IdleTimeout, MaxHeaderBytes: 64 << 10}
+	go func() { _ = nethttp.Serve(svc.Listen(nethttpLn)) }()
+	b.Cleanup(func() { _ = nethttp.Close() })
 	resp, err := http.Get("http://" + addr + paths[0])
 	if err != nil {
 		b.Fatal(err)
@@ -233,7 +244,8 @@ func BenchmarkAPIvsNginx(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(dir, "answer.json"), body, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	targets := []struct{ name, url string }{{"schemasync", "http://" + addr + paths[0]}}
+	targets := []struct{ name, url string }{{"schemasync", "http://" + addr + paths[0]},
+		{"net/http", "http://" + nethttpLn.Addr().String() + paths[0]}}
 	for _, workers := range []int{1, 2} {
 		ngx := nginxtest.StartWith(b, map[string]string{"static": dir}, nginxtest.Options{Workers: workers, KeepaliveRequests: 1 << 30})
 		targets = append(targets, struct{ name, url string }{fmt.Sprintf("nginx-%dw", workers), ngx.URL + "/repositories/static/answer.json"})

@@ -115,7 +115,7 @@ func BenchmarkScanGrowth(b *testing.B) {
 // apiNode starts a node that knows 400 schemas on 8 endpoints, serves its API on loopback with the production
 // server (schemasync.Server on Service.Listen, the default API bounds), and returns its address and the
 // request paths of its schemas.
-func apiNode(b *testing.B) (addr string, paths []string) {
+func apiNode(b *testing.B) (svc *schemasync.Service, addr string, paths []string) {
 	b.Helper()
 	repos := benchFleet(b, 4, 2, 200, 5)
 	cfg := schemasync.DefaultConfig()
@@ -145,7 +145,7 @@ func apiNode(b *testing.B) (addr string, paths []string) {
 	for i := 0; i < 400; i++ {
 		paths = append(paths, fmt.Sprintf("/v1/repositories/repo%d/schemas/%s", i%2, schemarepo.SyntheticTitle(i/2)))
 	}
-	return ln.Addr().String(), paths
+	return svc, ln.Addr().String(), paths
 }
 
 // rawClient is one keep-alive HTTP/1.1 connection driven by hand: a lean load generator that allocates nothing
@@ -220,7 +220,7 @@ func percentile(all []time.Duration, p float64) float64 {
 //     was due (not when it was sent), so a stall is not hidden (no coordinated omission).
 func BenchmarkAPILookup(b *testing.B) {
 	const clients = 50
-	addr, paths := apiNode(b)
+	_, addr, paths := apiNode(b)
 	b.Run("max", func(b *testing.B) {
 		conns := make([]*rawClient, clients)
 		for i := range conns {
