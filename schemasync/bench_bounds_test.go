@@ -144,9 +144,28 @@ func BenchmarkServiceMemory(b *testing.B) {
 // wrkResult is one wrk run's requests/s and latency percentiles in milliseconds.
 type wrkResult struct{ rps, p50, p99 float64 }
 
-// wrkRun runs wrk with 2 threads and 50 keep-alive connections for d against url.
+// wrkCPUsEnv names the CPUs (a taskset list such as "1" or "2-3") that wrk runs on, when set: make bench sets
+// it, and runs the benchmark process itself on the other CPUs (taskset -c 0), so that server and load
+// generator do not share cores.
+const wrkCPUsEnv = "EVENKEEL_BENCH_WRK_CPUS"
+
+// wrkCPUs is the value of wrkCPUsEnv, checked: "" when unset.
+func wrkCPUs(b *testing.B) string {
+	v := os.Getenv(wrkCPUsEnv)
+	if strings.Trim(v, "0123456789,-") != "" {
+		b.Fatalf("%s=%q: want a CPU list such as 1 or 2-3", wrkCPUsEnv, v)
+	}
+	return v
+}
+
+// wrkRun runs wrk with 2 threads and 50 keep-alive connections for d against url, on the CPUs of wrkCPUsEnv
+// if set.
 func wrkRun(b *testing.B, url string, d time.Duration) wrkResult {
-	out, err := exec.Command("wrk", "-t2", "-c50", "-d"+d.String(), "--latency", url).CombinedOutput()
+	args := []string{"wrk", "-t2", "-c50", "-d" + d.String(), "--latency", url}
+	if cpus := wrkCPUs(b); cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {
 		b.Fatalf("wrk: %v: %s", err, out)
 	}
@@ -211,10 +230,11 @@ func responseBytes(b *testing.B, url string) (head, body int) {
 // same answer as a static file, on the same machine, with the same load generator (wrk: 2 threads, 50
 // keep-alive connections, 5 s a run) in the same run. nginx runs with one worker and with two, and with
 // keepalive_requests high enough that, like schemasync, it keeps every connection for the whole run.
-// schemasync runs as in production: schemasync.Server on Service.Listen with the default API bounds, and
-// GOMAXPROCS at the machine's cores (go test's -cpu, default all). wrk shares those cores with the server it
-// loads. The same handler on net/http's own server (net/http in the table) shows what fasthttp gains. The
-// four are measured in turn, apiVsNginxRuns times, and the medians are reported (and printed as a table).
+// schemasync runs as in production: schemasync.Server on Service.Listen with the default API bounds, and Go's
+// default GOMAXPROCS (the CPUs the process may use). wrk shares those CPUs with the server it loads, unless
+// wrkCPUsEnv puts wrk on CPUs of its own (make bench runs it both ways). The same handler on net/http's own
+// server (net/http in the table) shows what fasthttp gains. The servers are measured in turn,
+// apiVsNginxRuns times, and the medians are reported (and printed as a table).
 func BenchmarkAPIvsNginx(b *testing.B) {
 	const apiVsNginxRuns, runFor = 3, 5 * time.Second
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -246,7 +266,11 @@ func BenchmarkAPIvsNginx(b *testing.B) {
 	}
 	targets := []struct{ name, url string }{{"schemasync", "http://" + addr + paths[0]},
 		{"net/http", "http://" + nethttpLn.Addr().String() + paths[0]}}
-	for _, workers := range []int{1, 2} {
+	workerCounts := []int{1, 2}
+	if runtime.NumCPU() == 1 {
+		workerCounts = []int{1} // the process has one CPU (make bench's second run): two workers there measure nothing
+	}
+	for _, workers := range workerCounts {
 		ngx := nginxtest.StartWith(b, map[string]string{"static": dir}, nginxtest.Options{Workers: workers, KeepaliveRequests: 1 << 30})
 		targets = append(targets, struct{ name, url string }{fmt.Sprintf("nginx-%dw", workers), ngx.URL + "/repositories/static/answer.json"})
 	}
@@ -259,8 +283,12 @@ func BenchmarkAPIvsNginx(b *testing.B) {
 			}
 		}
 		var table strings.Builder
-		fmt.Fprintf(&table, "\nsafe-version lookup, wrk -t2 -c50 -d%s, median of %d runs (GOMAXPROCS %d, %d CPUs shared with wrk)\n",
-			runFor, apiVsNginxRuns, runtime.GOMAXPROCS(0), runtime.NumCPU())
+		cpus := fmt.Sprintf("servers and wrk share the %d CPUs", runtime.NumCPU())
+		if c := wrkCPUs(b); c != "" {
+			cpus = fmt.Sprintf("servers on %d CPU(s), wrk on CPU(s) %s", runtime.NumCPU(), c)
+		}
+		fmt.Fprintf(&table, "\nsafe-version lookup, wrk -t2 -c50 -d%s, median of %d runs; GOMAXPROCS %d; %s\n",
+			runFor, apiVsNginxRuns, runtime.GOMAXPROCS(0), cpus)
 		fmt.Fprintf(&table, "%-12s %12s %9s %9s %14s\n", "server", "requests/s", "p50 ms", "p99 ms", "answer bytes")
 		var baseRPS, baseP99 float64
 		for t, tg := range targets {
