@@ -91,3 +91,67 @@ func FuzzLookupPath(f *testing.F) {
 		}
 	})
 }
+
+// TestPlainPathByte: the bytes the raw lookup takes as they are are exactly those net/url leaves unescaped in
+// a path, so that a path of them is the path net/http decodes (with no RawPath).
+func TestPlainPathByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		target := "/x" + string([]byte{byte(c)})
+		u, err := url.ParseRequestURI(target)
+		asIs := err == nil && u.RawPath == "" && u.Path == target && u.RawQuery == "" && !u.ForceQuery
+		if plainPathByte(byte(c)) && !asIs {
+			t.Errorf("byte %#x is taken as it is, but net/url makes %q of %q (%v)", c, u, target, err)
+		}
+	}
+}
+
+// TestRawLookupPath: the raw request targets that Server serves itself, and those it hands to net/http.
+func TestRawLookupPath(t *testing.T) {
+	for _, tt := range []struct {
+		name, uri, repo, title string
+		ok                     bool
+	}{
+		{"plain", "/v1/repositories/primary/schemas/a/b", "primary", "a/b", true},
+		{"query", "/v1/repositories/primary/schemas/a/b?x=1", "primary", "a/b", true},
+		{"empty query", "/v1/repositories/primary/schemas/a/b?", "primary", "a/b", true},
+		{"sub-delims", "/v1/repositories/r/schemas/a+b,c;d=e@f:g", "r", "a+b,c;d=e@f:g", true},
+		{"escape", "/v1/repositories/r/schemas/a%20b", "", "", false},
+		{"non-ASCII", "/v1/repositories/r/schemas/\xc3\xa9", "", "", false},
+		{"control byte in the query", "/v1/repositories/r/schemas/a?\x01", "", "", false},
+		{"fragment mark", "/v1/repositories/r/schemas/a#b", "", "", false},
+		{"absolute form", "http://x/v1/repositories/r/schemas/a", "", "", false},
+		{"dot dot", "/v1/repositories/r/schemas/a/../b", "", "", false},
+		{"empty", "", "", "", false},
+		{"asterisk", "*", "", "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			repo, title, ok := rawLookupPath([]byte(tt.uri))
+			if ok != tt.ok || repo != tt.repo || title != tt.title {
+				t.Fatalf("rawLookupPath(%q) = %q, %q, %v; want %q, %q, %v", tt.uri, repo, title, ok, tt.repo, tt.title, tt.ok)
+			}
+		})
+	}
+}
+
+// FuzzRawLookupPath: a raw target that Server serves itself is one net/http parses to the same path, which the
+// mux routes to the lookup with the same repo and title.
+func FuzzRawLookupPath(f *testing.F) {
+	for _, s := range []string{"/v1/repositories/primary/schemas/a/b", "/v1/repositories/r/schemas/a/b?x=%zz",
+		"/v1/repositories/r/schemas/a%2Fb", "/v1/repositories/r/schemas/a//b", "/v1/repositories/r/schemas/a?\x7f",
+		"/v1/repositories/r/schemas/(a)!*'"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		repo, title, ok := rawLookupPath([]byte(uri))
+		if !ok {
+			return
+		}
+		u, err := url.ParseRequestURI(uri)
+		if err != nil {
+			t.Fatalf("rawLookupPath takes %q, which net/http refuses: %v", uri, err)
+		}
+		if mr, mt, mok := muxLookup(uri); !mok || mr != repo || mt != title || u.RawPath != "" {
+			t.Fatalf("rawLookupPath(%q) = %q, %q; the mux: %q, %q, %v (RawPath %q)", uri, repo, title, mr, mt, mok, u.RawPath)
+		}
+	})
+}

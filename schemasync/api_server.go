@@ -221,7 +221,7 @@ func plainPathByte(c byte) bool {
 		return true
 	}
 	switch c {
-	case '-', '.', '_', '~', '/', '$', '&', '+', ',', ':', ';', '=', '@', '!', '\'', '(', ')', '*':
+	case '-', '.', '_', '~', '/', '$', '&', '+', ',', ':', ';', '=', '@':
 		return true
 	}
 	return false

@@ -85,6 +85,7 @@ func TestAPIServerAnswersAsHandler(t *testing.T) {
 		{"empty title", "GET /v1/repositories/primary/schemas/ HTTP/1.1"},
 		{"absolute form", "GET http://x/v1/repositories/primary/schemas/a/b HTTP/1.1"},
 		{"non-ASCII", "GET /v1/repositories/primary/schemas/\xc3\xa9 HTTP/1.1"},
+		{"sub-delims net/url keeps raw", "GET /v1/repositories/primary/schemas/(a)!*' HTTP/1.1"},
 		{"control byte in the query", "GET /v1/repositories/primary/schemas/a/b?x=\x01 HTTP/1.1"},
 		{"HEAD", "HEAD /v1/repositories/primary/schemas/a/b HTTP/1.1"},
 		{"POST", "POST /v1/repositories/primary/schemas/a/b HTTP/1.1"},
