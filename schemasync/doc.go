@@ -55,11 +55,11 @@
 // handler, so that they answer as before (405 with Allow, HEAD, /metrics and its series cap, paths that need
 // cleaning or unescaping). It does so because net/http alone, after every overhead of ours was removed, still
 // allocated 17 objects (2.3 KB) per lookup, and on the same two cores beside nginx serving the answer as a
-// static file it reached about 0.75x nginx's requests per second (BenchmarkAPIvsNginx; numbers in the
-// README); with fasthttp it serves more than nginx with one worker. The bounds are the same either way:
-// api.read_header_timeout, read_timeout, write_timeout and idle_timeout, api.max_connections (Service.Listen),
-// 16 KiB of request headers (431) and 64 KiB of body (413), and a request target net/http would reject is
-// answered 400.
+// static file it served 0.56-0.81x nginx's requests per second (BenchmarkAPIvsNginx; numbers in the
+// README); with fasthttp it serves about as much as nginx with one worker or more. Every request, whichever
+// path serves it, is within the same bounds: api.read_header_timeout, read_timeout, write_timeout and
+// idle_timeout, api.max_connections (Service.Listen), 16 KiB of request headers (431) and 64 KiB of body
+// (413); a request target net/http would reject is answered 400.
 //
 // # Merge rule (the cluster)
 //
