@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +44,8 @@ type ErrorResponse struct {
 //
 // Every answer is for an instant at most about a second old (generated_at): the view is recomputed on read
 // when it is older, or when an observation has arrived or turned stale since it was computed. gatherer, when not nil, is served at
-// /metrics.
+// /metrics. A schema's answer is encoded once per view; the lookup is routed without the mux when its path
+// needs no cleaning or unescaping (see lookupPath). Serve the handler with Server.
 func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/repositories/{repo}/schemas/{title...}", s.handleSchema)
@@ -76,14 +79,53 @@ func (s *Service) Handler(gatherer ...prometheus.Gatherer) http.Handler {
 		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("no such endpoint: %s %s",
 			safetext.Bound(r.Method, 32), safetext.Bound(r.URL.Path, 200))})
 	})
-	return mux
+	return &apiHandler{svc: s, mux: mux}
 }
 
-// Server returns an http.Server for handler with the API bounds of cfg (timeouts). Serve it on a listener
-// limited by Service.Listen: srv.Serve(svc.Listen(ln)).
-func Server(cfg APIConfig, handler http.Handler) *http.Server {
-	return &http.Server{Handler: handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, ReadTimeout: cfg.ReadTimeout,
-		WriteTimeout: cfg.WriteTimeout, IdleTimeout: cfg.IdleTimeout, MaxHeaderBytes: 64 << 10}
+// apiHandler is the API as a net/http handler: the lookup without the mux, the rest through it. Server
+// recognises it and serves the lookup without net/http as well.
+type apiHandler struct {
+	svc *Service
+	mux *http.ServeMux
+}
+
+func (h *apiHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		if repo, title, ok := lookupPath(r.URL.Path, r.URL.RawPath); ok {
+			h.svc.serveSchema(w, repo, title)
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// lookupPrefix starts the path of the one endpoint that is served without the mux.
+const lookupPrefix = "/v1/repositories/"
+
+// lookupPath splits a GET /v1/repositories/{repo}/schemas/{title...} path into repo and title without the
+// mux's per-request matching. It takes only paths the mux would route there unchanged: clean (no empty, "."
+// or ".." segment, which the mux redirects) and without escapes that decode to a different path (rawPath
+// set, e.g. %2F); every other path goes through the mux, which answers it as before.
+func lookupPath(path, rawPath string) (repo, title string, ok bool) {
+	rest, found := strings.CutPrefix(path, lookupPrefix)
+	if !found || rawPath != "" {
+		return "", "", false
+	}
+	repo, title, found = strings.Cut(rest, "/schemas/")
+	if !found || repo == "" || title == "" || strings.IndexByte(repo, '/') >= 0 || !cleanSegments(title) {
+		return "", "", false
+	}
+	return repo, title, true
+}
+
+// cleanSegments reports whether p (a path remainder, which may end in "/") has no empty, "." or ".." segment.
+func cleanSegments(p string) bool {
+	for seg := range strings.SplitSeq(strings.TrimSuffix(p, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // Listen limits ln to api.max_connections connections at once (further ones wait in the kernel's listen
@@ -117,31 +159,73 @@ func (c *countedConn) Close() error {
 	return c.Conn.Close()
 }
 
+// handleSchema serves a lookup that came through the mux (a path that needed cleaning or unescaping, or HEAD).
 func (s *Service) handleSchema(w http.ResponseWriter, r *http.Request) {
+	s.serveSchema(w, r.PathValue("repo"), r.PathValue("title"))
+}
+
+// serveSchema answers one lookup: a map read, and a write of bytes and header values encoded once per view.
+func (s *Service) serveSchema(w http.ResponseWriter, repo, title string) {
+	a, code, msg := s.lookup(repo, title)
+	if a == nil {
+		writeJSON(w, code, ErrorResponse{Error: msg})
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Content-Length"] = a.length
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(a.body)
+}
+
+// lookup returns the answer for (repo, title) or, when there is none, the status and message to answer.
+func (s *Service) lookup(repo, title string) (a *answer, code int, msg string) {
 	if !s.ready.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Error: s.readiness()})
-		return
+		return nil, http.StatusServiceUnavailable, s.readiness()
 	}
-	repo, title := r.PathValue("repo"), r.PathValue("title")
-	snap := s.current()
-	key := schemaKey{repo, title}
-	if b, ok := snap.encoded.Load(key); ok {
-		writeRaw(w, http.StatusOK, b.([]byte))
-		return
+	a, ok, err := s.current().answer(repo, title)
+	switch {
+	case err != nil:
+		return nil, http.StatusInternalServerError, err.Error()
+	case !ok:
+		return nil, http.StatusNotFound, fmt.Sprintf("schema %q not found in repository %q",
+			safetext.Bound(title, 200), safetext.Bound(repo, 200))
 	}
-	sv, ok := snap.view.Schema(repo, title)
+	return a, http.StatusOK, ""
+}
+
+// answer is one schema's encoded answer and its Content-Length value, made once per view and then only read.
+type answer struct {
+	body   []byte
+	length []string
+}
+
+func newAnswer(body []byte) *answer {
+	return &answer{body: body, length: []string{strconv.Itoa(len(body))}}
+}
+
+// contentTypeJSON is the Content-Type of every API answer but /metrics and the plain-text probes; assigned to
+// headers as it is (net/http copies header values before it writes them), never modified.
+var contentTypeJSON = []string{"application/json"}
+
+// answer returns the encoded answer for (repo, title), encoding it on first use.
+func (snap *snapshot) answer(repo, title string) (*answer, bool, error) {
+	i, ok := snap.view.index[schemaKey{repo, title}]
 	if !ok {
-		writeJSON(w, http.StatusNotFound, ErrorResponse{Error: fmt.Sprintf("schema %q not found in repository %q", title, repo)})
-		return
+		return nil, false, nil
 	}
-	b, err := json.Marshal(sv)
+	if a := snap.answers[i].Load(); a != nil {
+		return a, true, nil
+	}
+	b, err := json.Marshal(&snap.view.Schemas[i])
 	if err != nil {
-		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: err.Error()})
-		return
+		return nil, false, err
 	}
-	b = append(b, '\n')
-	snap.encoded.Store(key, b)
-	writeRaw(w, http.StatusOK, b)
+	a := newAnswer(append(b, '\n'))
+	if !snap.answers[i].CompareAndSwap(nil, a) {
+		a = snap.answers[i].Load() // another reader encoded it first: serve the same bytes
+	}
+	return a, true, nil
 }
 
 func (s *Service) handleState(w http.ResponseWriter, _ *http.Request, onlyDirty bool) {
@@ -171,15 +255,21 @@ func (s *Service) handleState(w http.ResponseWriter, _ *http.Request, onlyDirty 
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	code, b := encodeJSON(code, v)
+	writeRaw(w, code, b)
+}
+
+// encodeJSON is an answer's body, and its status (500 if v does not encode).
+func encodeJSON(code int, v any) (int, []byte) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encoding the response failed"}`)
+		return http.StatusInternalServerError, []byte("{\"error\":\"encoding the response failed\"}\n")
 	}
-	writeRaw(w, code, append(b, '\n'))
+	return code, append(b, '\n')
 }
 
 func writeRaw(w http.ResponseWriter, code int, b []byte) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand"
 	"net"
-	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
@@ -101,9 +100,10 @@ func BenchmarkScanGrowth(b *testing.B) {
 	}
 }
 
-// apiNode starts a node that knows 400 schemas on 8 endpoints, serves its API on loopback, and returns the
+// apiNode starts a node that knows 400 schemas on 8 endpoints, serves its API on loopback with the production
+// server (schemasync.Server on Service.Listen, the default API bounds), and returns its address and the
 // request paths of its schemas.
-func apiNode(b *testing.B) (addr string, paths []string) {
+func apiNode(b *testing.B) (svc *schemasync.Service, addr string, paths []string) {
 	b.Helper()
 	repos := benchFleet(b, 4, 2, 200, 5)
 	cfg := schemasync.DefaultConfig()
@@ -116,12 +116,24 @@ func apiNode(b *testing.B) (addr string, paths []string) {
 	if err := svc.ScanOnce(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(svc.Handler())
-	b.Cleanup(srv.Close)
+	// Served as cmd/schemasync serves it: the production server, its bounds, and the connection limit.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := schemasync.Server(cfg.API, svc.Handler())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(svc.Listen(ln)) }()
+	b.Cleanup(func() {
+		_ = srv.Close()
+		if err := <-served; err != nil {
+			b.Errorf("serving the API: %v", err)
+		}
+	})
 	for i := 0; i < 400; i++ {
 		paths = append(paths, fmt.Sprintf("/v1/repositories/repo%d/schemas/%s", i%2, schemarepo.SyntheticTitle(i/2)))
 	}
-	return srv.Listener.Addr().String(), paths
+	return svc, ln.Addr().String(), paths
 }
 
 // rawClient is one keep-alive HTTP/1.1 connection driven by hand: a lean load generator that allocates nothing
@@ -196,7 +208,7 @@ func percentile(all []time.Duration, p float64) float64 {
 //     was due (not when it was sent), so a stall is not hidden (no coordinated omission).
 func BenchmarkAPILookup(b *testing.B) {
 	const clients = 50
-	addr, paths := apiNode(b)
+	_, addr, paths := apiNode(b)
 	b.Run("max", func(b *testing.B) {
 		conns := make([]*rawClient, clients)
 		for i := range conns {

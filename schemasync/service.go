@@ -117,10 +117,10 @@ func (s *Service) changed() {
 	s.viewDirty.Store(true)
 }
 
-// snapshot is the view served to readers, with lazily encoded JSON per schema.
+// snapshot is the view served to readers, with each schema's answer encoded once, on first read.
 type snapshot struct {
 	view    *View
-	encoded sync.Map // schemaKey -> []byte
+	answers []atomic.Pointer[answer] // by the schema's index in view.Schemas
 }
 
 // NewService normalises (Config.Normalize) and validates cfg and returns a service that has not scanned yet.
@@ -482,7 +482,7 @@ func (s *Service) refreshLocked() {
 		s.takeSharedLocked(now)
 	}
 	s.mu.Unlock()
-	cur := &snapshot{view: v}
+	cur := &snapshot{view: v, answers: make([]atomic.Pointer[answer], len(v.Schemas))}
 	prev := s.snap.Swap(cur)
 	s.logChanges(prev, cur)
 }

@@ -40,13 +40,34 @@ func Binary() (string, error) {
 // ends. The directories must be readable by root (nginx's workers run as root here).
 func Start(t testing.TB, repos map[string]string) *Server {
 	t.Helper()
+	return StartWith(t, repos, Options{})
+}
+
+// Options tune the nginx that StartWith starts. Zero values keep nginx's defaults (one worker).
+type Options struct {
+	// Workers is worker_processes. Default 1.
+	Workers int
+	// KeepaliveRequests is keepalive_requests, the requests served on one connection before nginx closes it.
+	// Default nginx's own (1000).
+	KeepaliveRequests int
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, repos map[string]string, opts Options) *Server {
+	t.Helper()
+	if opts.Workers < 1 {
+		opts.Workers = 1
+	}
+	if opts.KeepaliveRequests < 1 {
+		opts.KeepaliveRequests = 1000
+	}
 	bin, err := Binary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		s, err := start(bin, t.TempDir(), repos)
+		s, err := start(bin, t.TempDir(), repos, opts)
 		if err == nil {
 			t.Cleanup(s.stop)
 			return s
@@ -66,7 +87,7 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(bin, dir string, repos map[string]string) (*Server, error) {
+func start(bin, dir string, repos map[string]string, opts Options) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -86,12 +107,13 @@ func start(bin, dir string, repos map[string]string) (*Server, error) {
 	}
 	conf := fmt.Sprintf(`daemon off;
 user root;
-worker_processes 1;
+worker_processes %[4]d;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 256; }
 http {
   access_log off;
+  keepalive_requests %[5]d;
   client_body_temp_path %[1]s/body;
   proxy_temp_path %[1]s/proxy;
   fastcgi_temp_path %[1]s/fastcgi;
@@ -103,7 +125,7 @@ http {
     listen 127.0.0.1:%[2]d;
 %[3]s  }
 }
-`, dir, port, locs.String())
+`, dir, port, locs.String(), opts.Workers, opts.KeepaliveRequests)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err
