@@ -1,9 +1,12 @@
 package schemasync
 
 import (
+	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestValidateReadsNoFile: Validate checks the configuration as written and reads nothing; the keyring and
@@ -50,4 +53,62 @@ func TestEndpointPortSpellings(t *testing.T) {
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "already listed") {
 		t.Fatalf("http://h1/j/ and http://h1:080/j/ both accepted: %v", err)
 	}
+}
+
+// TestSchemaAnswerBoundedUnderObserverFlood: a peer that holds the gossip key fills every endpoint's observer
+// slots with failed observations carrying the longest errors. A schema answer does not grow with them: it
+// lists at most MaxSchemaObservers observers per endpoint, without their errors (the endpoint's reason says
+// why it is unknown, and /v1/state's endpoints list every observer with its error), the fresh successful ones
+// first, and counts the rest. Before, each answer repeated 8 × 256 errors (1.2 MB a schema, 5.7 GB of
+// /v1/state at 5,000 schemas).
+func TestSchemaAnswerBoundedUnderObserverFlood(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	var eps []string
+	for i := 0; i < 8; i++ {
+		eps = append(eps, fmt.Sprintf("http://h%d/j/", i))
+	}
+	st := NewState([]Repository{{Name: "primary", Endpoints: eps}}, time.Minute)
+	schemas := map[string][]Version{}
+	for i := 0; i < 50; i++ {
+		schemas[fmt.Sprintf("t/%d", i)] = []Version{MustParseVersion("1.0.0")}
+	}
+	h := ContentHash(schemas)
+	for _, e := range eps {
+		for o := 0; o < MaxObserversPerEndpoint-1; o++ { // names that sort before the honest node's
+			st.Observe(Observation{Repository: "primary", Endpoint: e, Observer: fmt.Sprintf("a-liar-%03d", o), Seq: 1,
+				At: now, Err: strings.Repeat("e", MaxReasonBytes)}, now)
+		}
+		st.Observe(Observation{Repository: "primary", Endpoint: e, Observer: "honest", Seq: 1, At: now,
+			Schemas: schemas, Hash: h}, now)
+	}
+	v := st.View(now)
+	sv, ok := v.Schema("primary", "t/1")
+	if !ok || sv.SafeVersion == nil || sv.SafeVersion.String() != "1.0.0" {
+		t.Fatalf("schema t/1: %+v", sv)
+	}
+	b, _ := json.Marshal(sv)
+	const bound = 32 << 10
+	if len(b) > bound {
+		t.Fatalf("one schema answer is %d KB with %d observers per endpoint, above %d KB", len(b)>>10,
+			MaxObserversPerEndpoint, bound>>10)
+	}
+	for _, se := range sv.Endpoints {
+		if len(se.Observers) != MaxSchemaObservers || se.ObserversOmitted != MaxObserversPerEndpoint-MaxSchemaObservers {
+			t.Fatalf("endpoint %s: %d observers listed, %d omitted", se.URL, len(se.Observers), se.ObserversOmitted)
+		}
+		honest := false
+		for _, o := range se.Observers {
+			honest = honest || o.Node == "honest"
+			if o.Error != "" {
+				t.Fatalf("a schema answer repeats an observer's error: %.80q", o.Error)
+			}
+		}
+		if !honest {
+			t.Fatalf("endpoint %s: the fresh successful observer is not listed among %+v", se.URL, se.Observers)
+		}
+	}
+	if n := len(v.Endpoints[0].Observers); n != MaxObserversPerEndpoint || v.Endpoints[0].Observers[0].Error == "" {
+		t.Fatalf("the endpoint view lists %d observers (want every one, with its error)", n)
+	}
+	t.Logf("one schema answer: %d bytes", len(b))
 }

@@ -341,9 +341,18 @@ type SchemaEndpoint struct {
 	Latest   *Version  `json:"latest"`
 	// LastScan is when the freshest fresh successful scan of the endpoint started, by this node's clock; nil
 	// while the endpoint is unknown.
-	LastScan  *time.Time     `json:"last_scan"`
-	Observers []ObserverView `json:"observers"`
+	LastScan *time.Time `json:"last_scan"`
+	// Observers are the observers of the endpoint, without their errors (Reason says why the endpoint is
+	// unknown; the View's Endpoints list every observer with its error): at most MaxSchemaObservers of them,
+	// the fresh successful ones first, in name order. ObserversOmitted counts the others.
+	Observers        []ObserverView `json:"observers"`
+	ObserversOmitted int            `json:"observers_omitted,omitempty"`
 }
+
+// MaxSchemaObservers bounds the observers each endpoint of a schema answer lists, so that an answer, repeated
+// for every schema in /v1/state, does not grow with the observers (up to MaxObserversPerEndpoint, which a peer
+// holding the gossip key can fill) or their errors.
+const MaxSchemaObservers = 16
 
 // ObserverView is one observer's latest observation of an endpoint.
 type ObserverView struct {
@@ -400,6 +409,9 @@ type endpointState struct {
 	distinct  []*Observation // the fresh successful observations, one per distinct content (Hash)
 	lastScan  *time.Time
 	observers []ObserverView
+	// brief is observers as a schema answer lists them (see SchemaEndpoint.Observers); omitted counts the rest.
+	brief   []ObserverView
+	omitted int
 }
 
 // View computes the answer at now. It only reads the state.
@@ -499,6 +511,7 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 			allKnown = false
 		}
 		if views {
+			es.brief, es.omitted = briefObservers(es.observers)
 			switch {
 			case es.known:
 			case failed != nil:
@@ -520,6 +533,29 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 		}
 	}
 	return eps, allKnown, titles
+}
+
+// briefObservers returns at most MaxSchemaObservers of all (sorted by name), without their errors: the fresh
+// successful ones first, the others after, each kept in name order; and how many it left out.
+func briefObservers(all []ObserverView) ([]ObserverView, int) {
+	keep := make([]bool, len(all))
+	n := 0
+	for _, first := range []bool{true, false} {
+		for i, o := range all {
+			if n < MaxSchemaObservers && !keep[i] && (o.OK && o.Fresh) == first {
+				keep[i] = true
+				n++
+			}
+		}
+	}
+	out := make([]ObserverView, 0, n)
+	for i, o := range all {
+		if keep[i] {
+			o.Error = ""
+			out = append(out, o)
+		}
+	}
+	return out, len(all) - n
 }
 
 func intersectTitles(obs []*Observation) map[string]bool {
@@ -616,7 +652,7 @@ func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bo
 	var lacking, unknown []string
 	for i, es := range eps {
 		se := SchemaEndpoint{URL: es.url, State: EndpointOK, Versions: []Version{}, LastScan: es.lastScan,
-			Observers: es.observers}
+			Observers: es.brief, ObserversOmitted: es.omitted}
 		if !es.known {
 			se.State, se.Reason = EndpointUnknown, es.reason
 			unknown = append(unknown, es.url)
