@@ -3,9 +3,11 @@ package schemasync
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,4 +161,57 @@ func TestServiceMemoryFlatUnderHostileHost(t *testing.T) {
 		}
 	}
 	t.Logf("heap in use: %.1f MiB after 10 scans, %.1f MiB after 100", float64(after10)/(1<<20), float64(after100)/(1<<20))
+}
+
+// TestScannerWideListingBoundedGoroutines: one listing of 5,000 directories is walked by the endpoint's
+// endpoint_concurrency workers, never a goroutine per directory (which a listing of 100,000 made 100,000
+// goroutines at once, each waiting for a request slot): while it is walked, the process never runs more than
+// a hundred goroutines above what it ran before.
+func TestScannerWideListingBoundedGoroutines(t *testing.T) {
+	const dirs = 5000
+	root := make([]fakeEntry, dirs)
+	for i := range root {
+		root[i] = fakeDirEntry(fmt.Sprintf("d%05d", i))
+	}
+	rootBody := fakeListing(root...)
+	leafBody := fakeListing()
+	ep := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			_, _ = w.Write(rootBody)
+			return
+		}
+		time.Sleep(200 * time.Microsecond) // a slow host: the walk stays wide for a while
+		_, _ = w.Write(leafBody)
+	}))
+	cfg := testScanConfig()
+	cfg.MaxDirectories = dirs + 1
+	s := NewScanner(cfg, nil)
+	base := runtime.NumGoroutine()
+	var peak atomic.Int64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if n := int64(runtime.NumGoroutine()); n > peak.Load() {
+				peak.Store(n)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	res := scan(t, s, ep)
+	close(done)
+	<-sampled
+	if !res.OK() {
+		t.Fatalf("scan: %s", res.Err)
+	}
+	if p := peak.Load(); p > int64(base)+100 {
+		t.Fatalf("%d goroutines at the peak of a walk of %d directories, %d before: the walk is not bounded by its workers",
+			p, dirs, base)
+	}
+	t.Logf("goroutines: %d before, %d at the peak of the walk", base, peak.Load())
 }
