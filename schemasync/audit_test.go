@@ -215,3 +215,51 @@ func TestScannerWideListingBoundedGoroutines(t *testing.T) {
 	}
 	t.Logf("goroutines: %d before, %d at the peak of the walk", base, peak.Load())
 }
+
+// TestScannerTitleLengthBounded: a host may name a directory with megabytes (within max_body_bytes), and nest
+// such names max_depth deep. A title, the path of a directory below the endpoint, longer than 4,096 bytes
+// (PATH_MAX, which no real repository reaches) fails the endpoint with that reason, instead of becoming a
+// schema whose title of megabytes every answer, metric label and peer would carry.
+func TestScannerTitleLengthBounded(t *testing.T) {
+	long := strings.Repeat("n", 3000)
+	for _, tt := range []struct {
+		name string
+		path []string // the directories, nested, that hold a version
+		ok   bool
+	}{
+		{"a long but real title", []string{strings.Repeat("a", 255), strings.Repeat("b", 255)}, true},
+		{"one name of a megabyte", []string{strings.Repeat("m", 1<<20)}, false},
+		{"two names of 3,000 bytes nested", []string{long, long}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			title := strings.Join(tt.path, "/")
+			ep := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rel := strings.Trim(r.URL.Path, "/")
+				switch {
+				case rel == title+"/1.0.0":
+					_, _ = w.Write([]byte("{}"))
+				case rel == title:
+					_, _ = w.Write(fakeListing(fakeFileEntry("1.0.0"), fakeFileEntry("1.0.0.yaml")))
+				case rel == "" || strings.HasPrefix(title, rel+"/"):
+					depth := 0
+					if rel != "" {
+						depth = strings.Count(rel, "/") + 1
+					}
+					_, _ = w.Write(fakeListing(fakeDirEntry(tt.path[depth])))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			res := scanOnce(t, testScanConfig(), ep)
+			if tt.ok {
+				if !res.OK() || len(res.Schemas[title]) != 1 {
+					t.Fatalf("scan: %s, %d schemas", res.Err, len(res.Schemas))
+				}
+				return
+			}
+			if res.OK() || !strings.Contains(res.Err, "longer than") || len(res.Err) > MaxReasonBytes {
+				t.Fatalf("a title of %d bytes: ok %v, %d schemas, reason %.200q", len(title), res.OK(), len(res.Schemas), res.Err)
+			}
+		})
+	}
+}

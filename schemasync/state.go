@@ -54,8 +54,8 @@ type obsKey struct{ endpoint, observer string }
 // members, normally a handful. Observations from more are ignored until old ones are forgotten.
 const MaxObserversPerEndpoint = 256
 
-// maxTitleBytes bounds a title that arrives from another node (the scanner's depth and body bounds limit
-// its own).
+// maxTitleBytes bounds a title: the scanner fails an endpoint whose directory paths are longer (PATH_MAX,
+// which no real repository reaches), and AdoptHeld ignores a held version of a longer title.
 const maxTitleBytes = 4096
 
 type schemaKey struct{ repo, title string }
