@@ -263,3 +263,25 @@ func TestScannerTitleLengthBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestStateRejectsLongTitles: an observation whose content (fetched from a peer that holds the gossip key)
+// names a title of a megabyte is not recorded, so it reaches no answer or metric label; the same observer's
+// next observation with real titles is.
+func TestStateRejectsLongTitles(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	st := NewState([]Repository{{Name: "primary", Endpoints: []string{"http://h1/j/"}}}, time.Minute)
+	v1 := []Version{MustParseVersion("1.0.0")}
+	long := map[string][]Version{strings.Repeat("t", 1<<20): v1, "a/b": v1}
+	if st.Observe(Observation{Repository: "primary", Endpoint: "http://h1/j/", Observer: "peer", Seq: 1, At: now,
+		Schemas: long, Hash: ContentHash(long)}, now) {
+		t.Fatal("an observation naming a title of 1 MiB was recorded")
+	}
+	ok := map[string][]Version{"a/b": v1}
+	if !st.Observe(Observation{Repository: "primary", Endpoint: "http://h1/j/", Observer: "peer", Seq: 2, At: now,
+		Schemas: ok, Hash: ContentHash(ok)}, now) {
+		t.Fatal("the next observation, with real titles, was not recorded")
+	}
+	if v := st.View(now); len(v.Schemas) != 1 || v.Schemas[0].Title != "a/b" {
+		t.Fatalf("view: %+v", v.Schemas)
+	}
+}

@@ -55,7 +55,8 @@ type obsKey struct{ endpoint, observer string }
 const MaxObserversPerEndpoint = 256
 
 // maxTitleBytes bounds a title: the scanner fails an endpoint whose directory paths are longer (PATH_MAX,
-// which no real repository reaches), and AdoptHeld ignores a held version of a longer title.
+// which no real repository reaches); Observe rejects an observation (from a peer) that names a longer title,
+// and AdoptHeld ignores a held version of one.
 const maxTitleBytes = 4096
 
 type schemaKey struct{ repo, title string }
@@ -110,8 +111,8 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 
 // Observe records o, applied at now, if it is newer (by Seq) than what the state holds from the same observer
 // of the same endpoint, and updates the repository's held versions (see State). It reports whether o was
-// recorded. Observations of endpoints that are not configured, or that name the wrong repository, are
-// ignored.
+// recorded. Observations of endpoints that are not configured, that name the wrong repository, or that name a
+// title longer than 4,096 bytes are ignored.
 func (s *State) Observe(o Observation, now time.Time) bool {
 	if o.Observer == "" || s.endpointRepo[o.Endpoint] != o.Repository || o.Repository == "" {
 		return false
@@ -123,6 +124,9 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	}
 	if !hadOld && s.observers[o.Endpoint] >= MaxObserversPerEndpoint {
 		return false // a peer inventing observer names cannot grow the state without bound
+	}
+	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && !titlesBounded(o.Schemas) {
+		return false // content from a peer; the scanner fails its own endpoint instead
 	}
 	repo := s.repo(o.Repository)
 	if until, ok := s.heldUntil[repo.Name]; !ok || !until.IsZero() && !now.Before(until) {
@@ -223,6 +227,16 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 		s.updateHeld(s.repo(name), now)
 	}
 	return len(adopted) > 0
+}
+
+// titlesBounded reports whether every title is at most maxTitleBytes long.
+func titlesBounded(schemas map[string][]Version) bool {
+	for t := range schemas {
+		if len(t) > maxTitleBytes {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *State) repo(name string) *Repository {
