@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/atomicfile"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 	"github.com/prometheus/common/expfmt"
@@ -225,7 +226,25 @@ func pushOne(ctx context.Context, r Result, opts PushOptions) error {
 		defer cancel()
 	}
 	if err := p.AddContext(ctx); err != nil {
-		return fmt.Errorf("pushing stream %s: %w", r.Stream, err)
+		return &pushError{stream: r.Stream, err: err}
 	}
 	return nil
 }
+
+// pushError is a failed push. The push library's error quotes the Pushgateway's URL whole, credentials
+// included, and its answer's body whole; the message redacts the one and escapes and bounds the other. The
+// library's error stays in the chain (a timeout is still context.DeadlineExceeded).
+type pushError struct {
+	stream string
+	err    error
+}
+
+// maxPushErrorBytes bounds the message of one failed push, the Pushgateway's body included.
+const maxPushErrorBytes = 600
+
+func (e *pushError) Error() string {
+	return "pushing stream " + safetext.Escape(safetext.Bound(e.stream, 200)) + ": " +
+		safetext.Bound(safetext.Escape(safetext.RedactURL(e.err.Error())), maxPushErrorBytes)
+}
+
+func (e *pushError) Unwrap() error { return e.err }

@@ -346,8 +346,9 @@ func (c *Config) Validate() error {
 }
 
 // NormalizeEndpoint puts an endpoint URL in its one form: http or https in lower case, the host in lower case,
-// no default port, a path cleaned of "//", "." and ".." that ends in "/", and the credentials, if any,
-// replaced by ***. It returns the form, the credentials (nil when none), or why the URL is not an endpoint.
+// a port from 1 to 65535 written without leading zeros and dropped when it is the default, a path cleaned of
+// "//", "." and ".." that ends in "/", and the credentials, if any, replaced by ***. It returns the form, the
+// credentials (nil when none), or why the URL is not an endpoint.
 func NormalizeEndpoint(raw string) (string, *url.Userinfo, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -359,6 +360,13 @@ func NormalizeEndpoint(raw string) (string, *url.Userinfo, error) {
 		return "", nil, errors.New("want an http(s) URL without query or fragment")
 	}
 	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if port != "" { // a number: ":080" is the default port too
+		n, err := strconv.ParseUint(port, 10, 16)
+		if err != nil || n == 0 {
+			return "", nil, fmt.Errorf("port %q is not a number from 1 to 65535", port)
+		}
+		port = strconv.FormatUint(n, 10)
+	}
 	if u.Scheme == "http" && port == "80" || u.Scheme == "https" && port == "443" {
 		port = ""
 	}

@@ -426,6 +426,10 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	for _, e := range entries {
 		if e.Type == TypeDirectory {
 			cd.leaf = false
+			if len(rel)+len(e.Name) > maxTitleBytes { // a title every answer, label and peer would carry
+				w.fail(fmt.Errorf("%s: a directory path longer than %d bytes", relName(rel+e.Name), maxTitleBytes))
+				return
+			}
 			if !w.enqueue(rel+e.Name+"/", e.MTime, depth+1) {
 				return
 			}

@@ -54,8 +54,9 @@ type obsKey struct{ endpoint, observer string }
 // members, normally a handful. Observations from more are ignored until old ones are forgotten.
 const MaxObserversPerEndpoint = 256
 
-// maxTitleBytes bounds a title that arrives from another node (the scanner's depth and body bounds limit
-// its own).
+// maxTitleBytes bounds a title: the scanner fails an endpoint whose directory paths are longer (PATH_MAX,
+// which no real repository reaches); Observe rejects an observation (from a peer) that names a longer title,
+// and AdoptHeld ignores a held version of one.
 const maxTitleBytes = 4096
 
 type schemaKey struct{ repo, title string }
@@ -110,8 +111,8 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 
 // Observe records o, applied at now, if it is newer (by Seq) than what the state holds from the same observer
 // of the same endpoint, and updates the repository's held versions (see State). It reports whether o was
-// recorded. Observations of endpoints that are not configured, or that name the wrong repository, are
-// ignored.
+// recorded. Observations of endpoints that are not configured, that name the wrong repository, or that name a
+// title longer than 4,096 bytes are ignored.
 func (s *State) Observe(o Observation, now time.Time) bool {
 	if o.Observer == "" || s.endpointRepo[o.Endpoint] != o.Repository || o.Repository == "" {
 		return false
@@ -123,6 +124,9 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	}
 	if !hadOld && s.observers[o.Endpoint] >= MaxObserversPerEndpoint {
 		return false // a peer inventing observer names cannot grow the state without bound
+	}
+	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && !titlesBounded(o.Schemas) {
+		return false // content from a peer; the scanner fails its own endpoint instead
 	}
 	repo := s.repo(o.Repository)
 	if until, ok := s.heldUntil[repo.Name]; !ok || !until.IsZero() && !now.Before(until) {
@@ -223,6 +227,16 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 		s.updateHeld(s.repo(name), now)
 	}
 	return len(adopted) > 0
+}
+
+// titlesBounded reports whether every title is at most maxTitleBytes long.
+func titlesBounded(schemas map[string][]Version) bool {
+	for t := range schemas {
+		if len(t) > maxTitleBytes {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *State) repo(name string) *Repository {
@@ -341,9 +355,18 @@ type SchemaEndpoint struct {
 	Latest   *Version  `json:"latest"`
 	// LastScan is when the freshest fresh successful scan of the endpoint started, by this node's clock; nil
 	// while the endpoint is unknown.
-	LastScan  *time.Time     `json:"last_scan"`
-	Observers []ObserverView `json:"observers"`
+	LastScan *time.Time `json:"last_scan"`
+	// Observers are the observers of the endpoint, without their errors (Reason says why the endpoint is
+	// unknown; the View's Endpoints list every observer with its error): at most MaxSchemaObservers of them,
+	// the fresh successful ones first, in name order. ObserversOmitted counts the others.
+	Observers        []ObserverView `json:"observers"`
+	ObserversOmitted int            `json:"observers_omitted,omitempty"`
 }
+
+// MaxSchemaObservers bounds the observers each endpoint of a schema answer lists, so that an answer, repeated
+// for every schema in /v1/state, does not grow with the observers (up to MaxObserversPerEndpoint, which a peer
+// holding the gossip key can fill) or their errors.
+const MaxSchemaObservers = 16
 
 // ObserverView is one observer's latest observation of an endpoint.
 type ObserverView struct {
@@ -400,6 +423,9 @@ type endpointState struct {
 	distinct  []*Observation // the fresh successful observations, one per distinct content (Hash)
 	lastScan  *time.Time
 	observers []ObserverView
+	// brief is observers as a schema answer lists them (see SchemaEndpoint.Observers); omitted counts the rest.
+	brief   []ObserverView
+	omitted int
 }
 
 // View computes the answer at now. It only reads the state.
@@ -499,6 +525,7 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 			allKnown = false
 		}
 		if views {
+			es.brief, es.omitted = briefObservers(es.observers)
 			switch {
 			case es.known:
 			case failed != nil:
@@ -520,6 +547,29 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 		}
 	}
 	return eps, allKnown, titles
+}
+
+// briefObservers returns at most MaxSchemaObservers of all (sorted by name), without their errors: the fresh
+// successful ones first, the others after, each kept in name order; and how many it left out.
+func briefObservers(all []ObserverView) ([]ObserverView, int) {
+	keep := make([]bool, len(all))
+	n := 0
+	for _, first := range []bool{true, false} {
+		for i, o := range all {
+			if n < MaxSchemaObservers && !keep[i] && (o.OK && o.Fresh) == first {
+				keep[i] = true
+				n++
+			}
+		}
+	}
+	out := make([]ObserverView, 0, n)
+	for i, o := range all {
+		if keep[i] {
+			o.Error = ""
+			out = append(out, o)
+		}
+	}
+	return out, len(all) - n
 }
 
 func intersectTitles(obs []*Observation) map[string]bool {
@@ -616,7 +666,7 @@ func (s *State) schemaView(repo, title string, eps []*endpointState, allKnown bo
 	var lacking, unknown []string
 	for i, es := range eps {
 		se := SchemaEndpoint{URL: es.url, State: EndpointOK, Versions: []Version{}, LastScan: es.lastScan,
-			Observers: es.observers}
+			Observers: es.brief, ObserversOmitted: es.omitted}
 		if !es.known {
 			se.State, se.Reason = EndpointUnknown, es.reason
 			unknown = append(unknown, es.url)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync"
 	"github.com/evenkeel/evenkeel/schemasync/gossip"
 )
@@ -67,7 +68,8 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	defer resp.Body.Close()
 	var mr schemasync.MembersResponse
 	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "schemasync members: %s answered %s\n", base, resp.Status)
+		fmt.Fprintf(stderr, "schemasync members: %s answered %s\n", safetext.RedactURL(base),
+			safetext.Escape(safetext.Bound(resp.Status, 80)))
 		return cli.ExitFailure
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&mr); err != nil {
@@ -104,7 +106,7 @@ func keysOrNone(k []string) string {
 	if len(k) == 0 {
 		return "none (unencrypted)"
 	}
-	return strings.Join(k, ", ")
+	return safetext.Escape(safetext.Bound(strings.Join(k, ", "), 1024)) // from the node: outside text
 }
 
 const keysUsage = `
