@@ -6,6 +6,8 @@ VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 
 LDFLAGS     := -X github.com/evenkeel/evenkeel/internal/buildinfo.version=$(VERSION)
 # The whole suite must stay under 15 minutes on 2 cores.
 TEST_TIMEOUT ?= 14m
+# Switchovers per cell of dbstate's split matrix benchmark (BenchmarkSplitMatrix): 30 take about half an hour.
+SPLIT_RUNS  ?= 30
 
 .PHONY: all demo sandbox test deps test-go test-rules bench lint build clean
 
@@ -43,7 +45,7 @@ test-rules:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./schemasync/...
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./canary/...
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./dbstate/...
+	EVENKEEL_SPLIT_RUNS=$(SPLIT_RUNS) $(GO) test -run '^$$' -bench . -benchtime 1x -timeout 90m ./dbstate/...
 
 ## lint: gofmt, go vet and staticcheck must all be clean. staticcheck is a tool of go.mod (go tool): nothing is
 ## downloaded at run time after go mod download.
