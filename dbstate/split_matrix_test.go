@@ -274,16 +274,14 @@ type splitRow struct {
 
 // splitWriter is a hostile application: every write opens a new connection, tries the old primary first and,
 // when refused there, the candidate and the other instance, in that order; so a write lands wherever the fence
-// leaves a gap. Each acknowledged write has a unique sequence number and records where it landed. It runs
-// workers in parallel (one per 100 writes/s) to keep the rate while connections are slow.
+// leaves a gap. Each acknowledged write has a unique sequence number and records where it landed.
 type splitWriter struct {
 	dbs   map[string]*sql.DB // by instance name
 	order atomic.Pointer[[]string]
 	seq   atomic.Uint64
 
-	mu    sync.Mutex
-	acks  []ack
-	fails int
+	mu   sync.Mutex
+	acks []ack
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -312,11 +310,14 @@ func startSplitWriter(tb testing.TB, k splitKind, rate int, insts []*dbtest.Inst
 		db.SetMaxIdleConns(0) // a new connection for every write
 		w.dbs[in.Name] = db
 	}
-	workers := max(1, rate/100)
-	interval := time.Second * time.Duration(workers) / time.Duration(rate)
-	for range workers {
+	// One pacer hands out evenly spaced turns to a pool of workers, so that writes stay evenly spaced (a window
+	// is measured to within 1/rate) while some of them wait on slow connections.
+	turns := make(chan struct{})
+	w.wg.Add(1)
+	go w.pace(time.Second/time.Duration(rate), turns)
+	for range max(2, rate/50) {
 		w.wg.Add(1)
-		go w.work(interval)
+		go w.work(turns)
 	}
 	tb.Cleanup(w.Stop)
 	return w
@@ -324,35 +325,11 @@ func startSplitWriter(tb testing.TB, k splitKind, rate int, insts []*dbtest.Inst
 
 func (w *splitWriter) setOrder(order []string) { w.order.Store(&order) }
 
-func (w *splitWriter) work(interval time.Duration) {
+// pace sends a turn every interval; it does not burst after a stall (every worker busy).
+func (w *splitWriter) pace(interval time.Duration, turns chan<- struct{}) {
 	defer w.wg.Done()
 	next := time.Now()
 	for {
-		select {
-		case <-w.stop:
-			return
-		default:
-		}
-		seq := w.seq.Add(1)
-		start := time.Now()
-		landed := ""
-		for _, name := range *w.order.Load() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, err := w.dbs[name].ExecContext(ctx, "INSERT INTO test.m (seq, via, at_us) VALUES (?, @@server_id, UNIX_TIMESTAMP(NOW(6))*1000000)", seq)
-			cancel()
-			var me *mysql.MySQLError
-			if err == nil || errors.As(err, &me) && me.Number == 1062 { // 1062: an earlier attempt of this seq is there
-				landed = name
-				break
-			}
-		}
-		w.mu.Lock()
-		if landed != "" {
-			w.acks = append(w.acks, ack{seq: int64(seq), via: landed, at: time.Now(), took: time.Since(start)})
-		} else {
-			w.fails++
-		}
-		w.mu.Unlock()
 		next = next.Add(interval)
 		if d := time.Until(next); d > 0 {
 			select {
@@ -361,8 +338,47 @@ func (w *splitWriter) work(interval time.Duration) {
 			case <-time.After(d):
 			}
 		} else if d < -100*time.Millisecond {
-			next = time.Now() // no burst after a stall
+			next = time.Now()
 		}
+		select {
+		case <-w.stop:
+			return
+		case turns <- struct{}{}:
+		}
+	}
+}
+
+func (w *splitWriter) work(turns <-chan struct{}) {
+	defer w.wg.Done()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-turns:
+		}
+		w.write()
+	}
+}
+
+// write writes the next sequence number to the first instance of the order that takes it.
+func (w *splitWriter) write() {
+	seq := w.seq.Add(1)
+	start := time.Now()
+	landed := ""
+	for _, name := range *w.order.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := w.dbs[name].ExecContext(ctx, "INSERT INTO test.m (seq, via, at_us) VALUES (?, @@server_id, UNIX_TIMESTAMP(NOW(6))*1000000)", seq)
+		cancel()
+		var me *mysql.MySQLError
+		if err == nil || errors.As(err, &me) && me.Number == 1062 { // 1062: an earlier attempt of this seq is there
+			landed = name
+			break
+		}
+	}
+	if landed != "" {
+		w.mu.Lock()
+		w.acks = append(w.acks, ack{seq: int64(seq), via: landed, at: time.Now(), took: time.Since(start)})
+		w.mu.Unlock()
 	}
 }
 
