@@ -51,6 +51,9 @@ func BenchmarkSplitMatrix(b *testing.B) {
 		splitTable(stats), runs, time.Since(start).Round(time.Second))
 	failed := 0
 	for _, s := range stats {
+		if n := s.notes(); len(n) > 0 {
+			fmt.Printf("%s: %d refused or rolled back, the first: %s\n", s.cell, len(n), n[0])
+		}
 		if f := s.failed(); len(f) > 0 {
 			failed++
 			fmt.Printf("%s: %d problems, the first: %s\n", s.cell, len(f), strings.Join(f[:min(3, len(f))], "; "))

@@ -92,6 +92,7 @@ type splitRun struct {
 	split    bool
 	lost     int
 	problems []string // empty: the run passed
+	note     string   // why it was refused or rolled back
 }
 
 // splitStats are the runs of one cell.
@@ -99,6 +100,17 @@ type splitStats struct {
 	cell  splitCell
 	runs  []splitRun
 	rates []float64 // measured writes/s while the cell ran
+}
+
+// notes are the errors of the runs that were refused or rolled back, and passed.
+func (s *splitStats) notes() []string {
+	var out []string
+	for k, r := range s.runs {
+		if r.note != "" && len(r.problems) == 0 {
+			out = append(out, fmt.Sprintf("run %d (%s): %s", k+1, r.outcome, r.note))
+		}
+	}
+	return out
 }
 
 func (s *splitStats) failed() []string {
@@ -434,8 +446,12 @@ func (b *splitBed) runRate(k splitKind, rate int, sp splitPlan) []*splitStats {
 	ctx := context.Background()
 	var w *splitWriter
 	start := func() {
+		// Each writer starts on an empty table (replicated): the checks read it whole.
+		if err := b.exec(ctx, b.primary, "DROP EVENT IF EXISTS test.split_writer", "TRUNCATE TABLE test.m"); err != nil {
+			tb.Fatal(err)
+		}
 		if k.event {
-			if err := b.exec(ctx, b.primary, "DROP EVENT IF EXISTS test.split_writer", splitEventSQL(rate)); err != nil {
+			if err := b.exec(ctx, b.primary, splitEventSQL(rate)); err != nil {
 				tb.Fatal(err)
 			}
 			return
@@ -541,6 +557,9 @@ func (b *splitBed) runOnce(k splitKind, cell splitCell, w *splitWriter, post tim
 	default:
 		r.outcome, want = "failed", x
 		problem("neither switched, refused nor rolled back: %v", err)
+	}
+	if err != nil {
+		r.note = err.Error()
 	}
 	writable := b.writable(ctx)
 	if len(writable) != 1 || writable[0] != want.Name {
@@ -868,6 +887,9 @@ func TestSwitchoverSplitMatrix(t *testing.T) {
 	t.Log(splitTable(stats))
 	for _, s := range stats {
 		t.Run(s.cell.String(), func(t *testing.T) {
+			for _, n := range s.notes() {
+				t.Log(n)
+			}
 			for _, f := range s.failed() {
 				t.Error(f)
 			}
