@@ -183,15 +183,17 @@ func (b *splitBed) build() {
 
 // lockedAccounts lists the accounts locked on in.
 func (b *splitBed) lockedAccounts(ctx context.Context, in *dbtest.Instance) ([]dbstate.Account, error) {
-	rows, err := b.query(ctx, in, "SELECT User, Host FROM mysql.global_priv WHERE JSON_VALUE(Priv, '$.account_locked') IN ('true', '1')")
-	if err != nil {
-		return nil, err
-	}
 	var out []dbstate.Account
-	for _, r := range rows {
-		out = append(out, dbstate.Account{User: r[0].String, Host: r[1].String})
-	}
-	return out, nil
+	err := b.each(ctx, in, "SELECT User, Host FROM mysql.global_priv WHERE JSON_VALUE(Priv, '$.account_locked') IN ('true', '1')",
+		func(rows *sql.Rows) error {
+			var a dbstate.Account
+			if err := rows.Scan(&a.User, &a.Host); err != nil {
+				return err
+			}
+			out = append(out, a)
+			return nil
+		})
+	return out, err
 }
 
 // rebuild replaces a testbed that a cell left broken.
@@ -235,48 +237,38 @@ func (b *splitBed) exec(ctx context.Context, in *dbtest.Instance, stmts ...strin
 	return nil
 }
 
-func (b *splitBed) query(ctx context.Context, in *dbtest.Instance, q string, args ...any) ([][]sql.NullString, error) {
+// each runs q on in as dbstate's account and calls row for every row, to scan it.
+func (b *splitBed) each(ctx context.Context, in *dbtest.Instance, q string, row func(*sql.Rows) error, args ...any) error {
 	db, err := b.c.DB(in.Addr())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("%s on %s: %w", q, in.Name, err)
+		return fmt.Errorf("%s on %s: %w", q, in.Name, err)
 	}
 	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out [][]sql.NullString
 	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for k := range vals {
-			ptrs[k] = &vals[k]
+		if err := row(rows); err != nil {
+			return err
 		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		out = append(out, vals)
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // seqs reads the sequence numbers in test.m on in, with the server_id each landed on and its time.
 func (b *splitBed) seqs(ctx context.Context, in *dbtest.Instance) (map[uint64]splitRow, error) {
-	rows, err := b.query(ctx, in, "SELECT seq, via, at_us FROM test.m")
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[uint64]splitRow, len(rows))
-	for _, r := range rows {
-		var row splitRow
+	out := map[uint64]splitRow{}
+	err := b.each(ctx, in, "SELECT seq, via, at_us FROM test.m", func(rows *sql.Rows) error {
 		var seq uint64
-		if _, err := fmt.Sscan(r[0].String+" "+r[1].String+" "+r[2].String, &seq, &row.via, &row.atUS); err != nil {
-			return nil, err
+		var row splitRow
+		if err := rows.Scan(&seq, &row.via, &row.atUS); err != nil {
+			return err
 		}
 		out[seq] = row
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 type splitRow struct {
@@ -592,12 +584,10 @@ func (b *splitBed) landed(ctx context.Context, k splitKind, w *splitWriter, in *
 		}
 		return n
 	}
-	rows, err := b.query(ctx, in, "SELECT COUNT(*) FROM test.m WHERE via=@@server_id AND at_us >= ?", since.UnixMicro())
-	if err != nil || len(rows) != 1 {
-		return 0
-	}
-	var n int
-	fmt.Sscan(rows[0][0].String, &n)
+	n := 0
+	b.each(ctx, in, "SELECT COUNT(*) FROM test.m WHERE via=@@server_id AND at_us >= ?", func(rows *sql.Rows) error {
+		return rows.Scan(&n)
+	}, since.UnixMicro())
 	return n
 }
 
@@ -719,15 +709,14 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 func (b *splitBed) window(ctx context.Context, k splitKind, w *splitWriter, p *dbtest.Instance, from, to time.Time) time.Duration {
 	var times []time.Time
 	if k.event {
-		rows, err := b.query(ctx, p, "SELECT at_us FROM test.m WHERE at_us BETWEEN ? AND ? ORDER BY at_us",
-			from.Add(-2*time.Second).UnixMicro(), to.UnixMicro())
+		err := b.each(ctx, p, "SELECT at_us FROM test.m WHERE at_us BETWEEN ? AND ? ORDER BY at_us", func(rows *sql.Rows) error {
+			var us int64
+			err := rows.Scan(&us)
+			times = append(times, time.UnixMicro(us))
+			return err
+		}, from.Add(-2*time.Second).UnixMicro(), to.UnixMicro())
 		if err != nil {
 			return 0
-		}
-		for _, r := range rows {
-			var us int64
-			fmt.Sscan(r[0].String, &us)
-			times = append(times, time.UnixMicro(us))
 		}
 	} else {
 		for _, a := range w.Acks() {
@@ -756,11 +745,9 @@ func (b *splitBed) window(ctx context.Context, k splitKind, w *splitWriter, p *d
 // When it does not run on y, it enables it there (so that the next cells still have a writer) and says so.
 func (b *splitBed) checkEventMoved(ctx context.Context, x, y *dbtest.Instance, end time.Time, problem func(string, ...any)) {
 	if n := b.landed(ctx, splitKind{event: true}, nil, y, end); n == 0 {
-		rows, _ := b.query(ctx, y, "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA='test' AND EVENT_NAME='split_writer'")
 		status := "(none)"
-		if len(rows) == 1 {
-			status = rows[0][0].String
-		}
+		b.each(ctx, y, "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA='test' AND EVENT_NAME='split_writer'",
+			func(rows *sql.Rows) error { return rows.Scan(&status) })
 		problem("the event does not run on the new primary %s (status %s)", y.Name, status)
 		if err := b.exec(ctx, y, "SET GLOBAL event_scheduler=ON", "ALTER EVENT test.split_writer ENABLE"); err != nil {
 			problem("enable the event on %s: %v", y.Name, err)
