@@ -44,11 +44,11 @@ func BenchmarkSplitMatrix(b *testing.B) {
 	}
 	start := time.Now()
 	b.ResetTimer()
-	stats := runSplitMatrix(b, splitPlan{runs: runs, post: 500 * time.Millisecond}, kinds)
+	stats, rebuilds := runSplitMatrix(b, splitPlan{runs: runs, post: 500 * time.Millisecond}, kinds)
 	b.StopTimer()
 	// Printed, not logged: a benchmark's log is cut at 10 lines without -v.
-	fmt.Printf("%s\nunprivileged baseline of BenchmarkSwitchoverWindow (README): window median 7.6 ms\nsplit matrix: %d runs per cell, %s in all\n",
-		splitTable(stats), runs, time.Since(start).Round(time.Second))
+	fmt.Printf("%s\nunprivileged baseline of BenchmarkSwitchoverWindow (README): window median 7.6 ms\nsplit matrix: %d runs per cell, %s in all, testbed rebuilt %d times after a run broke it\n",
+		splitTable(stats), runs, time.Since(start).Round(time.Second), rebuilds)
 	failed := 0
 	for _, s := range stats {
 		if n := s.notes(); len(n) > 0 {

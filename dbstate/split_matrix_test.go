@@ -136,6 +136,8 @@ type splitBed struct {
 	turn int
 	// locked are the accounts locked before any switchover (mariadb.sys@localhost is, from mariadb-install-db).
 	locked map[string]bool
+	// rebuilds counts the testbeds that cells left broken.
+	rebuilds int
 }
 
 func newSplitBed(tb testing.TB) *splitBed {
@@ -199,6 +201,7 @@ func (b *splitBed) lockedAccounts(ctx context.Context, in *dbtest.Instance) ([]d
 // rebuild replaces a testbed that a cell left broken.
 func (b *splitBed) rebuild() {
 	b.tb.Helper()
+	b.rebuilds++
 	b.tp.Stop()
 	b.build()
 }
@@ -418,8 +421,9 @@ type splitPlan struct {
 	post time.Duration
 }
 
-// runSplitMatrix runs every cell of the matrix, back to back on one testbed, and returns the stats of each.
-func runSplitMatrix(tb testing.TB, sp splitPlan, kinds []splitKind) []*splitStats {
+// runSplitMatrix runs every cell of the matrix, back to back on one testbed, and returns the stats of each and
+// how many times a broken testbed was replaced.
+func runSplitMatrix(tb testing.TB, sp splitPlan, kinds []splitKind) ([]*splitStats, int) {
 	tb.Helper()
 	b := newSplitBed(tb)
 	var out []*splitStats
@@ -428,7 +432,7 @@ func runSplitMatrix(tb testing.TB, sp splitPlan, kinds []splitKind) []*splitStat
 			out = append(out, b.runRate(k, rate, sp)...)
 		}
 	}
-	return out
+	return out, b.rebuilds
 }
 
 // runRate runs the cells of one writer kind at one rate: one writer (or event) for all of them.
@@ -870,8 +874,8 @@ func splitTable(stats []*splitStats) string {
 // each 30 times (BenchmarkSplitMatrix).
 func TestSwitchoverSplitMatrix(t *testing.T) {
 	t.Parallel()
-	stats := runSplitMatrix(t, splitPlan{runs: 1, post: time.Second}, splitKinds)
-	t.Log(splitTable(stats))
+	stats, rebuilds := runSplitMatrix(t, splitPlan{runs: 1, post: time.Second}, splitKinds)
+	t.Logf("%stestbed rebuilt %d times after a cell broke it", splitTable(stats), rebuilds)
 	for _, s := range stats {
 		t.Run(s.cell.String(), func(t *testing.T) {
 			for _, n := range s.notes() {
