@@ -753,7 +753,7 @@ func (b *splitBed) checkEventMoved(ctx context.Context, x, y *dbtest.Instance, e
 		b.each(ctx, y, "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA='test' AND EVENT_NAME='split_writer'",
 			func(rows *sql.Rows) error { return rows.Scan(&status) })
 		problem("the event does not run on the new primary %s (status %s)", y.Name, status)
-		if err := b.exec(ctx, y, "SET GLOBAL event_scheduler=ON", "ALTER EVENT test.split_writer ENABLE"); err != nil {
+		if err := b.exec(ctx, y, "SET GLOBAL event_scheduler=ON", "ALTER DEFINER='root'@'localhost' EVENT test.split_writer ENABLE"); err != nil {
 			problem("enable the event on %s: %v", y.Name, err)
 		}
 	}
