@@ -484,7 +484,8 @@ func (c *trackedConn) Close() error {
 
 // ErrStatementTimeout is returned (wrapped) when a statement got no answer within its bound: the client
 // closed the connection. The server may be hung, overloaded or unreachable; the statement may or may not have
-// taken effect there.
+// taken effect there, and a hung server that resumes may still run it (it is in the server's socket buffer):
+// whatever depends on it must treat it as maybe done.
 var ErrStatementTimeout = errors.New("no answer within the statement timeout")
 
 type allowanceKey struct{}
@@ -508,7 +509,7 @@ func (c *trackedConn) bound(ctx context.Context) (context.Context, context.Cance
 // timedOut names the statement timeout in err when the statement's own deadline, not the caller's, ended it.
 func timedOut(parent, bctx context.Context, d time.Duration, err error) error {
 	if err != nil && bctx.Err() != nil && parent.Err() == nil {
-		return fmt.Errorf("%w (%v): %w", ErrStatementTimeout, d, err)
+		return fmt.Errorf("%w (%v; the statement may still take effect there): %w", ErrStatementTimeout, d, err)
 	}
 	return err
 }
@@ -548,7 +549,6 @@ type driverRows interface {
 	driver.Rows
 	driver.RowsNextResultSet
 	driver.RowsColumnTypeDatabaseTypeName
-	driver.RowsColumnTypeLength
 	driver.RowsColumnTypeNullable
 	driver.RowsColumnTypePrecisionScale
 	driver.RowsColumnTypeScanType
