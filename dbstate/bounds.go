@@ -29,6 +29,12 @@ var ErrWindowExceeded = errors.New("the write-unavailability window reached its 
 // the primary would make read_only=1 wait (see SwitchoverOptions.KillLongWrites).
 var ErrLongWrites = errors.New("long writes or table locks on the primary")
 
+// unanswered reports whether a statement failed for want of an answer (its statement timeout, or the deadline
+// of its context, passed): it may have been sent, and may still take effect on the server.
+func unanswered(err error) bool {
+	return errors.Is(err, ErrStatementTimeout) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // window measures and bounds the write-unavailability window of one switchover.
 type window struct {
 	bound time.Duration
@@ -368,4 +374,21 @@ func longWritesStep(s Servers, X string, older time.Duration, kill bool) *Step {
 		},
 	}
 	return st
+}
+
+// undelayStep removes the MASTER_DELAY of Y, a delayed candidate the operator named (SwitchoverOptions.
+// DelayedCandidate), so that the catch-up applies what it held back; the undo puts delay back.
+func undelayStep(s Servers, Y string, delay int) *Step {
+	return &Step{
+		Name: "undelay-candidate", Instance: Y,
+		Description: fmt.Sprintf("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE on %s (it applied with MASTER_DELAY=%d; "+
+			"named as a delayed candidate)", Y, delay),
+		UndoText: fmt.Sprintf("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=%d; START SLAVE on %s", delay, Y),
+		Do: func(ctx context.Context) error {
+			return s.Exec(ctx, Y, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=0", "START SLAVE")
+		},
+		Undo: func(ctx context.Context) error {
+			return s.Exec(ctx, Y, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY="+strconv.Itoa(delay), "START SLAVE")
+		},
+	}
 }

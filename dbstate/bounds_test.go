@@ -33,12 +33,7 @@ func runBounded(t *testing.T, c *dbstate.Client, x, y *dbtest.Instance, o dbstat
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*limit)
 	defer cancel()
-	o.Primary, o.Candidate, o.Replication = x.Addr(), y.Addr(), replCreds()
-	topo, err := dbstate.Discover(ctx, c, []string{x.Addr()}, dbstate.DiscoverOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := dbstate.PlanSwitchover(ctx, c, topo, o)
+	plan, err := planSwitchover(ctx, t, c, x, y, o)
 	if err != nil {
 		return nil, "", err
 	}
@@ -66,19 +61,7 @@ func recoverLeftovers(t *testing.T, c *dbstate.Client, audit string) {
 		return
 	}
 	t.Logf("left by the run: %s", l)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var topo *dbstate.Topology
-	if len(l.ReadOnly) > 0 {
-		topo = discover(t, c, l.ReadOnly...)
-	}
-	plan, err := dbstate.PlanRecover(ctx, c, topo, l)
-	if err != nil {
-		t.Fatalf("recover: %v (leftovers %s)", err, l)
-	}
-	if err := plan.Execute(ctx, dbstate.ExecOptions{User: "test"}); err != nil {
-		t.Fatalf("recover: %v", err)
-	}
+	liftKept(t, c, audit)
 }
 
 // TestSwitchoverWithAHungInstance: the primary or the candidate hangs (SIGSTOP: alive, answering nothing) right
@@ -278,4 +261,46 @@ func TestSwitchoverLongWrites(t *testing.T) {
 			t.Fatalf("test.lw on the new primary = %s, want 0,0", got)
 		}
 	})
+}
+
+// TestSwitchoverToANamedDelayedCandidate: a candidate with a MASTER_DELAY is refused, nothing changed, unless the
+// operator names it as the delayed candidate: then its delay is removed before the catch-up, a rollback puts the
+// delay back, and a switchover loses none of the writes it held back.
+func TestSwitchoverToANamedDelayedCandidate(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.PrimaryWithReplicas(t, 1)
+	p, r1 := tp.Get("p"), tp.Get("r1")
+	createAppAccounts(t, p)
+	r1.WaitCaughtUp(t, p)
+	c := boundedClient(t)
+	r1.AddLag(t, 8*time.Second)
+	for k := 1; k <= 5; k++ {
+		p.Exec(t, fmt.Sprintf("INSERT INTO test.w (seq, via, at) VALUES (%d, 0, NOW(6))", -100-k)) // held back by r1
+	}
+
+	if _, _, err := runBounded(t, c, p, r1, dbstate.SwitchoverOptions{}, time.Minute, nil); !errors.Is(err, dbstate.ErrDelayedCandidate) {
+		t.Fatalf("err = %v, want ErrDelayedCandidate", err)
+	}
+	o := dbstate.SwitchoverOptions{DelayedCandidate: r1.Addr()}
+	_, audit, err := runBounded(t, c, p, r1, o, time.Minute, func(_ context.Context, s *dbstate.Step) error {
+		if s.Name == "catch-up" {
+			return errors.New("injected fault")
+		}
+		return nil
+	})
+	var ee *dbstate.ExecError
+	if !errors.As(err, &ee) || !ee.RolledBack || !strings.Contains(audit, `"step":"undelay-candidate"`) {
+		t.Fatalf("err = %v, want a rollback of undelay-candidate\naudit:\n%s", err, audit)
+	}
+	if got := r1.SlaveStatus(t)["SQL_Delay"]; got != "8" {
+		t.Fatalf("SQL_Delay after the rollback = %q, want 8", got)
+	}
+	_, audit, err = runBounded(t, c, p, r1, o, time.Minute, nil)
+	if err != nil {
+		t.Fatalf("%v\naudit:\n%s", err, audit)
+	}
+	assertSwitched(t, c, r1, []*dbtest.Instance{p, r1})
+	if got := r1.QueryString(t, "SELECT COUNT(*) FROM test.w WHERE seq BETWEEN -105 AND -101"); got != "5" {
+		t.Fatalf("the new primary has %s of the 5 writes it held back", got)
+	}
 }

@@ -43,6 +43,11 @@ type SwitchoverOptions struct {
 	// switchover refuse, naming them (they would make read_only=1 wait, and every write queue behind it). Zero
 	// means 1 s.
 	LongWrite time.Duration
+	// DelayedCandidate names the candidate again (host:port, as Candidate) to say that it may be a delayed
+	// replica: its MASTER_DELAY is then removed before the catch-up (CHANGE MASTER TO MASTER_DELAY=0; a rollback
+	// restores it), so that it applies what it held back while X still takes writes. Empty: a candidate with a
+	// MASTER_DELAY is refused (ErrDelayedCandidate).
+	DelayedCandidate string
 	// KillLongWrites kills those sessions (KILL CONNECTION, right before read_only=1) instead of refusing: their
 	// transactions roll back.
 	KillLongWrites bool
@@ -84,6 +89,9 @@ func (o SwitchoverOptions) Validate() error {
 		if _, _, err := splitAddr(a.addr); err != nil {
 			return fmt.Errorf("%s: %w", a.flag, err)
 		}
+	}
+	if o.DelayedCandidate != "" && operatorAddr(o.DelayedCandidate) != operatorAddr(o.Candidate) {
+		return fmt.Errorf("%w: delayed candidate %q is not the candidate %q", ErrInvalidValue, o.DelayedCandidate, o.Candidate)
 	}
 	for _, a := range o.AllowUnreachable {
 		if _, _, err := splitAddr(a); err != nil {
@@ -182,7 +190,10 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 			l.fail("candidate not filtered", ErrReplicationFilter, fmt.Sprintf("%s has replication filters (%s): the writes it skipped would be lost", a, f))
 			healthy = false
 		}
-		if a == o.Candidate && r.Replication.Delayed() {
+		if a == o.Candidate && r.Replication.Delayed() && o.DelayedCandidate != "" {
+			l.pass("candidate not delayed", "%s applies with MASTER_DELAY=%d and is named as a delayed candidate: its delay is removed "+
+				"before the catch-up (restored by a rollback)", a, r.Replication.SQLDelay)
+		} else if a == o.Candidate && r.Replication.Delayed() {
 			l.fail("candidate not delayed", ErrDelayedCandidate, fmt.Sprintf("%s applies with MASTER_DELAY=%d: it would stay behind in the window; "+
 				"remove its delay first (CHANGE MASTER TO MASTER_DELAY=0) or promote another replica", a, r.Replication.SQLDelay))
 			healthy = false
@@ -375,6 +386,9 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		restored[r] = t.Instances[r].Replication.MasterAddr()
 	}
 	p.VerifyRollback = func(ctx context.Context) error { return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs) }
+	if d := delayOf(t.Instances[ky]); d > 0 && o.DelayedCandidate != "" {
+		p.Steps = append(p.Steps, undelayStep(s, Y, d))
+	}
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
 		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),

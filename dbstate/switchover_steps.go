@@ -287,12 +287,12 @@ func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 		UndoText:        fmt.Sprintf("SET GLOBAL read_only=1 and START SLAVE on %s, if they were changed", Y),
 		PointOfNoReturn: true,
 		Do: func(ctx context.Context) error {
-			// Set first: a STOP SLAVE that got no answer (a hung Y) may still take effect there; the undo's
-			// statements do no harm if it did not.
-			stopped.Store(true)
 			if err := s.Exec(ctx, Y, "STOP SLAVE"); err != nil {
+				// A STOP SLAVE that got no answer (a hung Y) may still take effect there: undo it then too.
+				stopped.Store(unanswered(err))
 				return err
 			}
+			stopped.Store(true)
 			final := h.get()
 			v, err := s.Vars(ctx, Y)
 			if err != nil {

@@ -24,25 +24,35 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestRecoverAfterKill9: dbstate switchover runs in a subprocess and is killed (SIGKILL, by pid) as soon as its
-// audit log shows that a step started, at each step from the catch-up to the window's kill-sessions, so that the
-// kill lands in that step or the next one, at the latest in wait-for-candidate, before any promotion. dbstate
-// recover --audit-log FILE --yes then leaves nothing locked and nothing read-only: the primary is writable, its
-// replica replicates from it, and the accounts the fence locked are unlocked (never on the replica).
-func TestRecoverAfterKill9(t *testing.T) {
+// recoverTestbed is a primary p with a replica a, an ALL PRIVILEGES account appall on p (db logs in as it, not
+// connected yet) and an option file cnf with dbstate's login, in a temporary directory of its own.
+func recoverTestbed(t *testing.T) (p, a *dbtest.Instance, db *sql.DB, cnf string) {
+	t.Helper()
 	tp := dbtest.Build(t, "p>a")
-	p, a := tp.Get("p"), tp.Get("a")
-	const pw = "app-pw-9"
+	p, a = tp.Get("p"), tp.Get("a")
+	const pw = "app-pw-7"
 	p.Exec(t, "CREATE USER 'appall'@'127.0.0.1' IDENTIFIED BY '"+pw+"'", "GRANT ALL PRIVILEGES ON *.* TO 'appall'@'127.0.0.1'")
 	a.WaitCaughtUp(t, p)
 	db, err := sql.Open("mysql", "appall:"+pw+"@tcp("+p.Addr()+")/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	dir := t.TempDir()
-	cnf := filepath.Join(dir, "my.cnf")
-	os.WriteFile(cnf, []byte("[client]\nuser="+dbtest.AdminUser+"\npassword=\""+dbtest.AdminPassword+"\"\nhost=127.0.0.1\n"), 0o600)
+	t.Cleanup(func() { db.Close() })
+	cnf = filepath.Join(t.TempDir(), "my.cnf")
+	if err := os.WriteFile(cnf, []byte("[client]\nuser="+dbtest.AdminUser+"\npassword=\""+dbtest.AdminPassword+"\"\nhost=127.0.0.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, a, db, cnf
+}
+
+// TestRecoverAfterKill9: dbstate switchover runs in a subprocess and is killed (SIGKILL, by pid) as soon as its
+// audit log shows that a step started, at each step from the catch-up to the window's kill-sessions, so that the
+// kill lands in that step or the next one, at the latest in wait-for-candidate, before any promotion. dbstate
+// recover --audit-log FILE --yes then leaves nothing locked and nothing read-only: the primary is writable, its
+// replica replicates from it, and the accounts the fence locked are unlocked (never on the replica).
+func TestRecoverAfterKill9(t *testing.T) {
+	p, a, db, cnf := recoverTestbed(t)
+	dir := filepath.Dir(cnf)
 	replPw := dbtest.PasswordFile(t, dbtest.ReplPassword)
 	locked := func(in *dbtest.Instance) string {
 		return in.QueryString(t, "SELECT IFNULL(GROUP_CONCAT(CONCAT(User, '@', Host)), '') FROM mysql.global_priv "+

@@ -556,6 +556,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	timeout := fs.Duration("timeout", 30*time.Second, "bound for each catch-up wait while the primary still takes writes")
 	maxWindow := fs.Duration("max-window", 5*time.Second, "bound for the write-unavailability window: from read_only=1 on the primary until the candidate is writable; past it the switchover rolls back")
 	longWrite := fs.Duration("long-write", time.Second, "a write statement running, or a transaction that wrote and is open, this long or longer on the primary counts as long (see --kill-long-writes)")
+	delayed := fs.String("delayed-candidate", "", "host:port, the same as --to: promote it although it is a delayed replica (its MASTER_DELAY is removed before the catch-up; a rollback restores it); without it a delayed candidate is refused")
 	killLong := fs.Bool("kill-long-writes", false, "kill long writes, open write transactions and LOCK TABLES sessions on the primary right before read_only=1, instead of refusing")
 	maxLag := fs.Duration("max-lag", 10*time.Second, "refuse when a replica lags more")
 	fence := fs.String("fence", "lock", "lock: lock every account that writes through read_only on the primary (kept locked there after a switchover, see --unlock-demoted); refuse: refuse while such writers are connected, naming them")
@@ -611,7 +612,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
 		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never, SkipReplicationLogin: *skipReplLogin,
-		AllowUnreachable: allowUnreachable, UnlockDemoted: *unlockDemoted, LongWrite: *longWrite, KillLongWrites: *killLong}
+		AllowUnreachable: allowUnreachable, UnlockDemoted: *unlockDemoted, LongWrite: *longWrite, KillLongWrites: *killLong, DelayedCandidate: *delayed}
 	if err := o.Validate(); err != nil {
 		return fail(stderr, "switchover", cli.Usagef("%v", err))
 	}
