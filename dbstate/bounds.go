@@ -378,17 +378,19 @@ func longWritesStep(s Servers, X string, older time.Duration, kill bool) *Step {
 
 // undelayStep removes the MASTER_DELAY of Y, a delayed candidate the operator named (SwitchoverOptions.
 // DelayedCandidate), so that the catch-up applies what it held back; the undo puts delay back.
-func undelayStep(s Servers, Y string, delay int) *Step {
+func undelayStep(s Servers, Y, master string, delay int) *Step {
+	restart := func(ctx context.Context, d int) error {
+		if err := s.Exec(ctx, Y, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY="+strconv.Itoa(d), "START SLAVE"); err != nil {
+			return err
+		}
+		return waitReplicating(ctx, s, Y, master, 10*time.Second)
+	}
 	return &Step{
 		Name: "undelay-candidate", Instance: Y,
 		Description: fmt.Sprintf("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE on %s (it applied with MASTER_DELAY=%d; "+
-			"named as a delayed candidate)", Y, delay),
+			"named as a delayed candidate); wait (up to 10s) until both threads run", Y, delay),
 		UndoText: fmt.Sprintf("STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=%d; START SLAVE on %s", delay, Y),
-		Do: func(ctx context.Context) error {
-			return s.Exec(ctx, Y, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY=0", "START SLAVE")
-		},
-		Undo: func(ctx context.Context) error {
-			return s.Exec(ctx, Y, "STOP SLAVE", "CHANGE MASTER TO MASTER_DELAY="+strconv.Itoa(delay), "START SLAVE")
-		},
+		Do:       func(ctx context.Context) error { return restart(ctx, 0) },
+		Undo:     func(ctx context.Context) error { return restart(ctx, delay) },
 	}
 }

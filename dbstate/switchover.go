@@ -387,7 +387,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	}
 	p.VerifyRollback = func(ctx context.Context) error { return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs) }
 	if d := delayOf(t.Instances[ky]); d > 0 && o.DelayedCandidate != "" {
-		p.Steps = append(p.Steps, undelayStep(s, Y, d))
+		p.Steps = append(p.Steps, undelayStep(s, Y, t.Instances[ky].Replication.MasterAddr(), d))
 	}
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
