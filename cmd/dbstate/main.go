@@ -510,7 +510,8 @@ and repoints the old primary under it. Any failure before the candidate is writa
 
 Before anything changes it checks, and lists with ok or FAIL (also with --json, on stdout): the candidate is a
 direct, healthy replica, lagging at most --max-lag beyond any MASTER_DELAY and not delayed itself; no errant
-GTIDs; dbstate's account holds every privilege the steps use on every instance they touch (see the README for
+GTIDs (with --delayed-candidate ADDR, naming --to again, a delayed candidate is promoted: its MASTER_DELAY is
+removed before the catch-up, and a rollback restores it); dbstate's account holds every privilege the steps use on every instance they touch (see the README for
 the grants). Replicas with a MASTER_DELAY are moved with their delay kept. Waits that take longer than a second
 print their progress on stderr. The run id goes to stderr: "dbstate audit show FILE --run ID" prints the run.
 
