@@ -61,6 +61,10 @@ type conn struct {
 	timeout, stmtTimeout             time.Duration
 	logLevel, logFormat              string
 	verbose                          bool
+	// stmtDefault and stmtUsage, when set before register, are --statement-timeout's default and help text for
+	// a subcommand whose statements may wait longer by nature (grants: behind a backup's lock).
+	stmtDefault time.Duration
+	stmtUsage   string
 }
 
 func (c *conn) register(fs *flag.FlagSet) {
@@ -72,8 +76,12 @@ func (c *conn) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "client key file (PEM)")
 	fs.DurationVar(&c.timeout, "connect-timeout", dbstate.DefaultConnectTimeout, "bound for connecting to an instance: dial, TLS, handshake and login (must be > 0)")
-	fs.DurationVar(&c.stmtTimeout, "statement-timeout", dbstate.DefaultStatementTimeout, "bound for every statement sent (client deadline and the server's max_statement_time; "+
-		"waits such as MASTER_GTID_WAIT get their own bound on top): a hung server costs this, then an error (must be > 0)")
+	stmtDefault, stmtUsage := dbstate.DefaultStatementTimeout, "bound for every statement sent (client deadline and the server's max_statement_time; "+
+		"waits such as MASTER_GTID_WAIT get their own bound on top): a hung server costs this, then an error (must be > 0)"
+	if c.stmtDefault > 0 {
+		stmtDefault, stmtUsage = c.stmtDefault, c.stmtUsage
+	}
+	fs.DurationVar(&c.stmtTimeout, "statement-timeout", stmtDefault, stmtUsage)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	fs.BoolVar(&c.verbose, "v", false, "verbose: --log-level debug (each step also logged on stderr)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
