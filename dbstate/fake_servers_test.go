@@ -28,6 +28,8 @@ type fakeServers struct {
 	locked  map[Account]bool
 	log     []string
 	privs   map[string]*Privileges // default: ALL PRIVILEGES
+	// longWrites is what LongWrites finds on every instance (until KillSessions).
+	longWrites []LongWrite
 	// blockWait makes WaitApplied wait until its ctx ends (a wait that never completes by itself).
 	blockWait bool
 }
@@ -207,6 +209,27 @@ func (f *fakeServers) KillClientSessions(_ context.Context, addr string, _ time.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return 0, f.record(addr, "kill sessions")
+}
+
+func (f *fakeServers) LongWrites(_ context.Context, addr string, _ time.Duration) (*LongWrites, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[addr+": long writes"]; err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	return &LongWrites{Sessions: f.longWrites, LockInfo: true}, nil
+}
+
+func (f *fakeServers) KillSessions(_ context.Context, addr string, ids []int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if err := f.record(addr, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+			return err
+		}
+	}
+	f.longWrites = nil
+	return nil
 }
 
 func (f *fakeServers) Privileges(_ context.Context, addr string) (*Privileges, error) {

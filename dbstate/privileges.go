@@ -244,7 +244,10 @@ func (c *Client) LoginPrivileges(ctx context.Context, addr string, creds Credent
 	if creds.TLS == nil {
 		creds.TLS = c.creds.TLS
 	}
-	other := NewClient(creds, c.timeout, c.log)
+	other, err := NewClientWith(creds, ClientOptions{ConnectTimeout: c.timeout, StatementTimeout: c.stmtTimeout, Logger: c.log})
+	if err != nil {
+		return nil, err
+	}
 	defer other.Close()
 	return other.Privileges(ctx, addr)
 }

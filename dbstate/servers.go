@@ -37,6 +37,11 @@ type Servers interface {
 	// KillClientSessions kills every client session on addr but the caller's own, replicas' binlog dumps and
 	// server threads, and waits (up to wait) until they are gone. It returns how many it killed.
 	KillClientSessions(ctx context.Context, addr string, wait time.Duration) (int, error)
+	// LongWrites finds the sessions on addr that would make read_only=1 wait: write statements running for older
+	// or more, open transactions that wrote older or more ago, and LOCK TABLES sessions (see LongWrites).
+	LongWrites(ctx context.Context, addr string, older time.Duration) (*LongWrites, error)
+	// KillSessions kills the sessions ids on addr (KILL CONNECTION); one that already ended is no error.
+	KillSessions(ctx context.Context, addr string, ids []int64) error
 	// Privileges reads what dbstate's account holds on addr (see Privileges).
 	Privileges(ctx context.Context, addr string) (*Privileges, error)
 	// LoginPrivileges logs in to addr with other credentials (the replication account's) and reads what that
@@ -134,4 +139,14 @@ func waitReplicating(ctx context.Context, s Servers, addr, master string, timeou
 			return err
 		}
 	}
+}
+
+// LongWrites implements Servers.
+func (c *Client) LongWrites(ctx context.Context, addr string, older time.Duration) (*LongWrites, error) {
+	return c.longWrites(ctx, addr, older)
+}
+
+// KillSessions implements Servers.
+func (c *Client) KillSessions(ctx context.Context, addr string, ids []int64) error {
+	return c.killSessions(ctx, addr, ids)
 }

@@ -31,8 +31,26 @@ type SwitchoverOptions struct {
 	Candidate string // Y, host:port, a direct replica of X
 	// Timeout bounds each catch-up wait while X still takes writes (moving replicas, catching Y up). Zero: 30 s.
 	Timeout time.Duration
-	// MaxWindow bounds the final wait, while X is read-only, for Y to apply X's last write. Zero means 5 s.
+	// MaxWindow bounds the write-unavailability window: from the start of set-read-only until promote made Y
+	// writable, every step (the read_only=1 wait behind LOCK TABLES and long writes, killing sessions, the final
+	// wait for Y to apply X's last write, promote) runs within MaxWindow of that start (plus a tenth, at most 1 s,
+	// so that the server's own abort of a blocked read_only=1 arrives first); past it the switchover rolls back.
+	// A hung X or Y costs at most that much of writes; Plan.Report warns when the window exceeded MaxWindow.
+	// Zero means 5 s.
 	MaxWindow time.Duration
+	// LongWrite is the age from which a write statement or an open transaction that wrote counts as long: before
+	// read_only=1 (at planning, and again right before), such writes and LOCK TABLES sessions on X make the
+	// switchover refuse, naming them (they would make read_only=1 wait, and every write queue behind it). Zero
+	// means 1 s.
+	LongWrite time.Duration
+	// DelayedCandidate names the candidate again (host:port, as Candidate) to say that it may be a delayed
+	// replica: its MASTER_DELAY is then removed before the catch-up (CHANGE MASTER TO MASTER_DELAY=0; a rollback
+	// restores it), so that it applies what it held back while X still takes writes. Empty: a candidate with a
+	// MASTER_DELAY is refused (ErrDelayedCandidate).
+	DelayedCandidate string
+	// KillLongWrites kills those sessions (KILL CONNECTION, right before read_only=1) instead of refusing: their
+	// transactions roll back.
+	KillLongWrites bool
 	// MaxLag refuses the switchover when Y or a replica to move is further behind. Zero means 10 s.
 	MaxLag time.Duration
 	// Replication are the credentials that X will use to replicate from Y. X stores them in the master.info file
@@ -72,12 +90,15 @@ func (o SwitchoverOptions) Validate() error {
 			return fmt.Errorf("%s: %w", a.flag, err)
 		}
 	}
+	if o.DelayedCandidate != "" && operatorAddr(o.DelayedCandidate) != operatorAddr(o.Candidate) {
+		return fmt.Errorf("%w: delayed candidate %q is not the candidate %q", ErrInvalidValue, o.DelayedCandidate, o.Candidate)
+	}
 	for _, a := range o.AllowUnreachable {
 		if _, _, err := splitAddr(a); err != nil {
 			return fmt.Errorf("allow-unreachable: %w", err)
 		}
 	}
-	if o.Timeout < 0 || o.MaxWindow < 0 || o.MaxLag < 0 {
+	if o.Timeout < 0 || o.MaxWindow < 0 || o.MaxLag < 0 || o.LongWrite < 0 {
 		return fmt.Errorf("%w: negative duration", ErrInvalidValue)
 	}
 	switch o.Fence {
@@ -97,6 +118,9 @@ func (o *SwitchoverOptions) defaults(s Servers) {
 	}
 	if o.MaxLag <= 0 {
 		o.MaxLag = 10 * time.Second
+	}
+	if o.LongWrite <= 0 {
+		o.LongWrite = time.Second
 	}
 	if o.Replication.User == "" && s != nil {
 		o.Replication = s.Credentials()
@@ -166,7 +190,10 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 			l.fail("candidate not filtered", ErrReplicationFilter, fmt.Sprintf("%s has replication filters (%s): the writes it skipped would be lost", a, f))
 			healthy = false
 		}
-		if a == o.Candidate && r.Replication.Delayed() {
+		if a == o.Candidate && r.Replication.Delayed() && o.DelayedCandidate != "" {
+			l.pass("candidate not delayed", "%s applies with MASTER_DELAY=%d and is named as a delayed candidate: its delay is removed "+
+				"before the catch-up (restored by a rollback)", a, r.Replication.SQLDelay)
+		} else if a == o.Candidate && r.Replication.Delayed() {
 			l.fail("candidate not delayed", ErrDelayedCandidate, fmt.Sprintf("%s applies with MASTER_DELAY=%d: it would stay behind in the window; "+
 				"remove its delay first (CHANGE MASTER TO MASTER_DELAY=0) or promote another replica", a, r.Replication.SQLDelay))
 			healthy = false
@@ -227,7 +254,8 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 //  1. move X's other replicas under Y (moveStep; each waits until Y has its position);
 //  2. wait until Y has X's current position, while X still takes writes (catchUpStep);
 //  3. lock every account that writes through read_only (not binlogged, X only) (fenceWritersStep);
-//  4. set X read-only (setReadOnlyStep);
+//     then look for long writes and LOCK TABLES on X, and fail or kill them (longWritesStep);
+//  4. set X read-only (setReadOnlyStep): the window starts, bounded by MaxWindow until promote ends it;
 //  5. kill the remaining client sessions on X (killSessionsStep);
 //  6. wait with MASTER_GTID_WAIT until Y has X's final gtid_binlog_pos, bounded by MaxWindow
 //     (waitForCandidateStep);
@@ -261,6 +289,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	}
 	l := checkSwitchover(t, o)
 	account := s.Credentials().User
+	var lockWarn string
 	var others []string // X's replicas other than Y, by key
 	for _, r := range t.Children(kx) {
 		if r != ky {
@@ -283,6 +312,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		}
 		checkErrantLive(ctx, l, s, X, below)
 		checkReplicationLogin(ctx, l, s, Y, o, adminAsRepl)
+		lockWarn = checkLongWrites(ctx, l, s, X, o.LongWrite, o.KillLongWrites)
 	}
 	checks, err := l.result()
 	if err != nil {
@@ -315,8 +345,15 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	} else {
 		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers", Passed: true, Detail: "no account writes through read_only"})
 	}
-	if !o.UnlockDemoted {
-		p.Report = func() []string { return keptReport(X, fs) }
+	win := &window{bound: o.MaxWindow}
+	p.Report = func() []string {
+		if o.UnlockDemoted {
+			return win.report()
+		}
+		return append(win.report(), keptReport(X, fs)...)
+	}
+	if lockWarn != "" {
+		p.Warnings = append(p.Warnings, lockWarn)
 	}
 	if len(fi.Unlocked) > 0 {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (NeverLock): their "+
@@ -349,13 +386,18 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		restored[r] = t.Instances[r].Replication.MasterAddr()
 	}
 	p.VerifyRollback = func(ctx context.Context) error { return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs) }
+	if d := delayOf(t.Instances[ky]); d > 0 && o.DelayedCandidate != "" {
+		p.Steps = append(p.Steps, undelayStep(s, Y, t.Instances[ky].Replication.MasterAddr(), d))
+	}
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
 		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),
-		setReadOnlyStep(s, X, o.MaxWindow),
-		killSessionsStep(s, X),
-		waitForCandidateStep(s, X, Y, o.MaxWindow, hand),
-		promoteStep(s, X, Y, hand, fs),
+		longWritesStep(s, X, o.LongWrite, o.KillLongWrites),
+		// The window: every step from read_only=1 on X until Y is writable runs within MaxWindow of its start.
+		win.within(setReadOnlyStep(s, X, o.MaxWindow), false),
+		win.within(killSessionsStep(s, X), false),
+		win.within(waitForCandidateStep(s, X, Y, o.MaxWindow, hand), false),
+		win.within(promoteStep(s, X, Y, hand, fs), true),
 		resetCandidateStep(s, Y),
 		repoint,
 		unfenceWritersStep(s, X, fs, !o.UnlockDemoted),

@@ -131,7 +131,6 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 // wait by bound (the window), after which the step fails and the switchover rolls back. Its undo makes X
 // writable again only when this step made it read-only.
 func setReadOnlyStep(s Servers, X string, bound time.Duration) *Step {
-	stmt := fmt.Sprintf("SET STATEMENT max_statement_time=%.3f FOR SET GLOBAL read_only=1", max(bound.Seconds(), 0.001))
 	var attempted atomic.Bool
 	return &Step{
 		Detail: func() string {
@@ -152,10 +151,11 @@ func setReadOnlyStep(s Servers, X string, bound time.Duration) *Step {
 			if v.ReadOnly {
 				return nil // nothing to change, nothing to undo
 			}
+			stmt := "SET STATEMENT max_statement_time=" + secondsLiteral(bound) + " FOR SET GLOBAL read_only=1"
 			attempted.Store(true)
 			ro := true
 			announce(ctx, FenceAction{ReadOnly: &ro}, "about to SET GLOBAL read_only=1 on "+X+" (it was writable)")
-			if err := s.Exec(ctx, X, stmt); err != nil {
+			if err := s.Exec(allowStatement(ctx, bound), X, stmt); err != nil {
 				if isStatementTimeout(err) {
 					return fmt.Errorf("%s: read_only=1 did not take within %v: LOCK TABLES or a long write holds it (see SHOW PROCESSLIST): %w", X, bound, err)
 				}
@@ -288,7 +288,9 @@ func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 		PointOfNoReturn: true,
 		Do: func(ctx context.Context) error {
 			if err := s.Exec(ctx, Y, "STOP SLAVE"); err != nil {
-				return err // not stopped: nothing to undo
+				// A STOP SLAVE that got no answer (a hung Y) may still take effect there: undo it then too.
+				stopped.Store(unanswered(err))
+				return err
 			}
 			stopped.Store(true)
 			final := h.get()

@@ -20,6 +20,19 @@ func switchover(t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstat
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	plan, err := planSwitchover(ctx, t, c, x, y, o)
+	if err != nil {
+		return nil, "", err
+	}
+	var audit syncbuf.Buffer
+	err = plan.Execute(ctx, dbstate.ExecOptions{Audit: &audit, User: "test", BeforeStep: hook})
+	return plan, audit.String(), err
+}
+
+// planSwitchover discovers the tree from x and plans a switchover from x to y (with replCreds unless o names
+// replication credentials).
+func planSwitchover(ctx context.Context, t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstate.SwitchoverOptions) (*dbstate.Plan, error) {
+	t.Helper()
 	o.Primary, o.Candidate = x.Addr(), y.Addr()
 	if o.Replication.User == "" {
 		o.Replication = replCreds()
@@ -28,13 +41,7 @@ func switchover(t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstat
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := dbstate.PlanSwitchover(ctx, c, topo, o)
-	if err != nil {
-		return nil, "", err
-	}
-	var audit syncbuf.Buffer
-	err = plan.Execute(ctx, dbstate.ExecOptions{Audit: &audit, User: "test", BeforeStep: hook})
-	return plan, audit.String(), err
+	return dbstate.PlanSwitchover(ctx, c, topo, o)
 }
 
 // assertSwitched checks the topology after a switchover to y: y is the only writable instance, every other

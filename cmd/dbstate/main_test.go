@@ -55,6 +55,8 @@ func TestUsage(t *testing.T) {
 		{name: "zero timeout", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--timeout", "0s"), code: 2, want: "--timeout 0s: must be > 0"},
 		{name: "zero move timeout", args: []string{"topology", "move", "--user", "x", "--replica", "a:1", "--under", "b:1", "--timeout", "0s"}, code: 2, want: "--timeout"},
 		{name: "zero connect timeout", args: []string{"topology", "show", "--user", "x", "--seed", "a:1", "--connect-timeout", "0s"}, code: 2, want: "--connect-timeout"},
+		{name: "zero statement timeout", args: []string{"topology", "show", "--user", "x", "--seed", "a:1", "--statement-timeout", "0s"}, code: 2, want: "--statement-timeout"},
+		{name: "zero long write", args: []string{"switchover", "--user", "x", "--primary", "a:1", "--to", "b:1", "--repl-user", "r", "--long-write", "0s"}, code: 2, want: "long-write"},
 		{name: "option file typo", args: []string{"topology", "show", "--defaults-file", typoCnf, "--seed", "a:1"}, code: 2, want: `unknown option "pasword"`},
 		{name: "audit show without a file", args: []string{"audit", "show"}, code: 2, want: "FILE"},
 		{name: "audit show of a missing file", args: []string{"audit", "show", "/nonexistent/audit"}, code: 2, want: "no such file"},

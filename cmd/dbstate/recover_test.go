@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -20,23 +19,11 @@ import (
 // the process wrote up to then. recover --yes must leave nothing locked or read-only; a second recover finds
 // nothing.
 func TestRecoverAfterDeathInTheWindow(t *testing.T) {
-	tp := dbtest.Build(t, "p>a")
-	p, a := tp.Get("p"), tp.Get("a")
-	const pw = "app-pw-7"
-	p.Exec(t, "CREATE USER 'appall'@'127.0.0.1' IDENTIFIED BY '"+pw+"'", "GRANT ALL PRIVILEGES ON *.* TO 'appall'@'127.0.0.1'")
-	a.WaitCaughtUp(t, p)
-	db, err := sql.Open("mysql", "appall:"+pw+"@tcp("+p.Addr()+")/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	p, a, db, cnf := recoverTestbed(t)
 	if err := db.Ping(); err != nil { // a connected session: fence-writers locks its account
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	cnf := filepath.Join(dir, "my.cnf")
-	os.WriteFile(cnf, []byte("[client]\nuser="+dbtest.AdminUser+"\npassword=\""+dbtest.AdminPassword+"\"\nhost=127.0.0.1\n"), 0o600)
-	logPath := filepath.Join(dir, "audit.jsonl")
+	logPath := filepath.Join(filepath.Dir(cnf), "audit.jsonl")
 	logf, err := os.OpenFile(logPath, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
