@@ -474,8 +474,9 @@ func (b *splitBed) runRate(k splitKind, rate int, sp splitPlan) []*splitStats {
 			if rate > 0 {
 				st.rates = append(st.rates, rate)
 			}
-			if !b.healthy() {
+			if why := b.unhealthy(); why != "" {
 				// A split or a broken rollback leaves replication stopped: later runs need a sound testbed.
+				tb.Logf("%s: testbed rebuilt: %s", st.cell, why)
 				stop()
 				b.rebuild()
 				start()
@@ -799,27 +800,35 @@ func (b *splitBed) lift(ctx context.Context, audit string, problem func(string, 
 	}
 }
 
-// healthy reports whether the testbed is sound for the next run: one writable instance, the two others
-// replicating from it without error and without transactions it lacks.
-func (b *splitBed) healthy() bool {
+// unhealthy says why the testbed is not sound for the next run ("" when it is): it needs one writable instance,
+// the two others replicating from it without error, and no problem that discovery finds (errant GTIDs...).
+func (b *splitBed) unhealthy() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	w := b.writable(ctx)
 	if len(w) != 1 {
-		return false
+		return fmt.Sprintf("writable: %v", w)
 	}
 	b.primary = b.byName(w[0])
 	topo, err := dbstate.Discover(ctx, b.c, []string{b.primary.Addr()}, dbstate.DiscoverOptions{})
-	if err != nil || len(topo.Instances) != len(b.insts) || len(topo.Problems) != 0 {
-		return false
+	if err != nil {
+		return err.Error()
+	}
+	if len(topo.Problems) != 0 {
+		return fmt.Sprintf("problems: %v", topo.Problems)
 	}
 	for _, in := range b.insts {
 		i := topo.Instances[in.Addr()]
-		if i == nil || i.Error != "" || (in != b.primary && (i.Replication == nil || !i.Replication.Healthy() || i.Replication.MasterPort != b.primary.Port)) {
-			return false
+		switch {
+		case i == nil:
+			return in.Name + " not found from " + b.primary.Name
+		case i.Error != "":
+			return in.Name + ": " + i.Error
+		case in != b.primary && (i.Replication == nil || !i.Replication.Healthy() || i.Replication.MasterPort != b.primary.Port):
+			return in.Name + " does not replicate from " + b.primary.Name + " or not healthy"
 		}
 	}
-	return true
+	return ""
 }
 
 // splitTable prints the stats of every cell: per cell the window and total time, median and max, the splits
