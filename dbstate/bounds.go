@@ -287,9 +287,9 @@ func (c *Client) longWrites(ctx context.Context, addr string, older time.Duratio
 	return lw, nil
 }
 
-// killSessions implements Servers.KillSessions: KILL CONNECTION each id; a session that ended meanwhile is not an
+// killSessionIDs implements Servers.KillSessions: KILL CONNECTION each id; a session that ended meanwhile is not an
 // error.
-func (c *Client) killSessions(ctx context.Context, addr string, ids []int64) error {
+func (c *Client) killSessionIDs(ctx context.Context, addr string, ids []int64) error {
 	return c.withSession(ctx, addr, func(q Querier) error {
 		for _, id := range ids {
 			if _, err := q.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(id, 10)); err != nil {

@@ -42,6 +42,18 @@ type Servers interface {
 	LongWrites(ctx context.Context, addr string, older time.Duration) (*LongWrites, error)
 	// KillSessions kills the sessions ids on addr (KILL CONNECTION); one that already ended is no error.
 	KillSessions(ctx context.Context, addr string, ids []int64) error
+	// KillUserSessions kills the client sessions of users on addr (not dbstate's own connections) and waits (up
+	// to wait) until they are gone. It returns how many it killed.
+	KillUserSessions(ctx context.Context, addr string, users []string, wait time.Duration) (int, error)
+	// LockOwnAccount locks dbstate's own account on addr only (sql_log_bin=0) and kills the other sessions of
+	// its user there; dbstate's own open connections survive and serve the rest of the run. It returns how many
+	// sessions it killed.
+	LockOwnAccount(ctx context.Context, addr string, own Account) (int, error)
+	// Events reads the scheduled events that are ENABLED on addr.
+	Events(ctx context.Context, addr string) ([]Event, error)
+	// SetEventsEnabled enables (ALTER EVENT ... ENABLE) or stops (DISABLE ON SLAVE) events on addr, keeping each
+	// definer, without binary logging when local; done receives each event once its statement succeeded.
+	SetEventsEnabled(ctx context.Context, addr string, events []Event, enable, local bool, done func(Event)) error
 	// Privileges reads what dbstate's account holds on addr (see Privileges).
 	Privileges(ctx context.Context, addr string) (*Privileges, error)
 	// LoginPrivileges logs in to addr with other credentials (the replication account's) and reads what that
@@ -92,6 +104,29 @@ func (c *Client) SetAccountsLocked(ctx context.Context, addr string, accounts []
 // KillClientSessions implements Servers.
 func (c *Client) KillClientSessions(ctx context.Context, addr string, wait time.Duration) (int, error) {
 	return c.killClientSessions(ctx, addr, wait)
+}
+
+// KillUserSessions implements Servers.
+func (c *Client) KillUserSessions(ctx context.Context, addr string, users []string, wait time.Duration) (int, error) {
+	if len(users) == 0 {
+		return 0, nil
+	}
+	return c.killSessions(ctx, addr, users, true, wait)
+}
+
+// LockOwnAccount implements Servers.
+func (c *Client) LockOwnAccount(ctx context.Context, addr string, own Account) (int, error) {
+	return c.lockOwnAccount(ctx, addr, own)
+}
+
+// Events implements Servers.
+func (c *Client) Events(ctx context.Context, addr string) ([]Event, error) {
+	return c.enabledEvents(ctx, addr)
+}
+
+// SetEventsEnabled implements Servers.
+func (c *Client) SetEventsEnabled(ctx context.Context, addr string, events []Event, enable, local bool, done func(Event)) error {
+	return c.setEventsEnabled(ctx, addr, events, enable, local, done)
 }
 
 // waitLogged polls addr (every 10 ms, up to timeout) until its gtid_binlog_pos contains pos, compared per domain
@@ -148,5 +183,5 @@ func (c *Client) LongWrites(ctx context.Context, addr string, older time.Duratio
 
 // KillSessions implements Servers.
 func (c *Client) KillSessions(ctx context.Context, addr string, ids []int64) error {
-	return c.killSessions(ctx, addr, ids)
+	return c.killSessionIDs(ctx, addr, ids)
 }

@@ -69,8 +69,11 @@ type SwitchoverOptions struct {
 	AllowUnreachable []string
 	// Fence defaults to FenceLock.
 	Fence FenceMode
-	// NeverLock are accounts that fencing kills the sessions of but never locks, so that a crash of dbstate in
-	// the window cannot lock the DBAs out. nil means DefaultNeverLock; an empty non-nil slice means none.
+	// NeverLock are accounts that fencing kills the sessions of but never locks: an explicit opt-out, e.g. for a
+	// break-glass login (root@localhost). The plan warns of the risk: such a writer can still write to X in the
+	// window (the switchover then rolls back) or in its last round trip (that write is lost), and to the demoted
+	// X afterwards (a split brain). Empty (the default): every account that writes through read_only is locked
+	// on X, root@localhost and dbstate's own account included, and, until the promotion, on Y (but dbstate's own).
 	NeverLock []Account
 	// UnlockDemoted unlocks the fenced accounts on X after a successful switchover too, as dbstate did before:
 	// a writer that bypasses read_only can then write to the demoted primary (a split brain, and X's
@@ -78,9 +81,6 @@ type SwitchoverOptions struct {
 	// locks (Plan.Report says how); they are usable on Y all along, since the locks were not binlogged.
 	UnlockDemoted bool
 }
-
-// DefaultNeverLock is the break-glass account: on Debian, root@localhost logs in through the unix socket.
-var DefaultNeverLock = []Account{{User: "root", Host: "localhost"}}
 
 // Validate checks the options without touching a server: addresses are host:port, durations are not negative,
 // the fence mode is known.
@@ -127,9 +127,6 @@ func (o *SwitchoverOptions) defaults(s Servers) {
 	}
 	if o.Fence == "" {
 		o.Fence = FenceLock
-	}
-	if o.NeverLock == nil {
-		o.NeverLock = DefaultNeverLock
 	}
 }
 
@@ -350,22 +347,38 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		if o.UnlockDemoted {
 			return win.report()
 		}
-		return append(win.report(), keptReport(X, fs)...)
+		return append(win.report(), keptReport(X, Y, fs)...)
 	}
 	if lockWarn != "" {
 		p.Warnings = append(p.Warnings, lockWarn)
 	}
-	if len(fi.Unlocked) > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (NeverLock): their "+
-			"sessions are killed, but a new session in the window could write to %s", accountList(fi.Unlocked), X))
+	if never := fi.NeverLocked; len(never) > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (--never-lock): their "+
+			"sessions are killed, but a new session in the window fails the switchover (a rollback), one in the last round trip "+
+			"before %s becomes writable is lost to %s, and after the switchover they write to the demoted %s: a split brain, "+
+			"and %s's replication stops with error 1950", accountList(never), Y, Y, X, X))
+	}
+	events, err := s.Events(ctx, X)
+	if err != nil {
+		return nil, err
+	}
+	if len(events) > 0 {
+		p.Preflight = append(p.Preflight, PreflightCheck{Name: "events fenced", Passed: true, Detail: fmt.Sprintf(
+			"%s are ENABLED on %s: stopped there before read_only=1 (DISABLE ON SLAVE, not binlogged), enabled on %s after the promotion "+
+				"(its event_scheduler must be ON for them to run)", eventList(events), X, Y)})
+	}
+	if fi.OwnBypasses {
+		p.Preflight = append(p.Preflight, PreflightCheck{Name: "own account fenced", Passed: true, Detail: fmt.Sprintf(
+			"dbstate's own account %s writes through read_only: locked on %s right before the promotion and kept locked there "+
+				"(dbstate's open connections do the rest of the run); lift it from %s afterwards, see the report", fi.Self, X, Y)})
 	}
 	if adminAsRepl {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("no replication credentials given: %s will replicate as dbstate's own login %q, "+
 			"whose password it stores in its master.info; prefer an account with REPLICATION SLAVE only", X, o.Replication.User))
 	}
-	if fi.Shared > 0 {
+	if fi.Shared > 0 && !fi.OwnBypasses {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%d other sessions use dbstate's own user (account %s, which bypasses read_only); "+
-			"they are killed but the account cannot be locked", fi.Shared, fi.Self))
+			"they are killed but the account is never locked (--never-lock)", fi.Shared, fi.Self))
 	}
 	var moved []string
 	for _, r := range others {
@@ -385,19 +398,31 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	for _, r := range others {
 		restored[r] = t.Instances[r].Replication.MasterAddr()
 	}
-	p.VerifyRollback = func(ctx context.Context) error { return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs) }
+	fsY, es := &fenceState{}, &eventState{}
+	p.VerifyRollback = func(ctx context.Context) error {
+		return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs, map[string]*fenceState{Y: fsY}, es)
+	}
 	if d := delayOf(t.Instances[ky]); d > 0 && o.DelayedCandidate != "" {
 		p.Steps = append(p.Steps, undelayStep(s, Y, t.Instances[ky].Replication.MasterAddr(), d))
 	}
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
+		fenceCandidateStep(s, Y, o.NeverLock, fi.toLock(), fsY),
 		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),
+		disableEventsStep(s, X, events, es),
 		longWritesStep(s, X, o.LongWrite, o.KillLongWrites),
 		// The window: every step from read_only=1 on X until Y is writable runs within MaxWindow of its start.
 		win.within(setReadOnlyStep(s, X, o.MaxWindow), false),
 		win.within(killSessionsStep(s, X), false),
 		win.within(waitForCandidateStep(s, X, Y, o.MaxWindow, hand), false),
+	)
+	if fi.OwnBypasses {
+		p.Steps = append(p.Steps, win.within(fenceOwnAccountStep(s, X, fi, fs), false))
+	}
+	p.Steps = append(p.Steps,
 		win.within(promoteStep(s, X, Y, hand, fs), true),
+		unfenceCandidateStep(s, Y, fsY),
+		enableEventsStep(s, Y, es, fs),
 		resetCandidateStep(s, Y),
 		repoint,
 		unfenceWritersStep(s, X, fs, !o.UnlockDemoted),
@@ -407,7 +432,9 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 }
 
 // keptReport says, after a switchover, which accounts stay locked on the demoted primary X and how to lift them.
-func keptReport(X string, fs *fenceState) []string {
+// With dbstate's own login and root@localhost locked there too, the way in is the new primary Y: an unlock
+// binlogged on Y (a no-op there) replicates to X.
+func keptReport(X, Y string, fs *fenceState) []string {
 	if !fs.promoted.Load() {
 		return nil
 	}
@@ -420,10 +447,13 @@ func keptReport(X string, fs *fenceState) []string {
 		"(usable on the new primary; the lock was not binlogged)", X, accountList(locked)))
 	for _, a := range locked {
 		if acc, err := a.sql(); err == nil {
-			out = append(out, fmt.Sprintf("to lift on %s: SET SESSION sql_log_bin=0; ALTER USER %s ACCOUNT UNLOCK;", X, acc))
+			out = append(out, fmt.Sprintf("to lift on %s: on %s, the new primary, binlogged so that it replicates to %s: ALTER USER %s ACCOUNT UNLOCK; "+
+				"or on %s with a login that is not locked: SET SESSION sql_log_bin=0; ALTER USER %s ACCOUNT UNLOCK;", X, Y, X, acc, X, acc))
 		}
 	}
-	out = append(out, "or: dbstate recover --audit-log FILE (the audit log of this run lists them); lift them before "+X+" becomes a primary again")
+	out = append(out, "or: dbstate recover --audit-log FILE, which does the same through "+Y+" (the audit log of this run lists them; "+
+		"any admin login of "+Y+" will do, e.g. --defaults-file of another account); lift them before "+X+" becomes a primary again "+
+		"(dbstate's own login cannot switch back to "+X+" while it is locked there)")
 	for k := range out {
 		out[k] = clean(out[k]) // account names are outside text
 	}
@@ -459,8 +489,10 @@ func checkReplicationLogin(ctx context.Context, l *checklist, s Servers, Y strin
 
 // verifyRestored reads back what a rolled-back switchover must have restored: X writable (if it was), every
 // replica replicating from the master it had (both threads running, within 10 s), no account still locked by
-// the fence, and no replica with a GTID that X lacks.
-func verifyRestored(ctx context.Context, s Servers, X string, writable bool, replicas map[string]string, fs *fenceState) error {
+// the fence on X or on the candidate (others), no event left stopped on X, and no replica with a GTID that X
+// lacks.
+func verifyRestored(ctx context.Context, s Servers, X string, writable bool, replicas map[string]string, fs *fenceState,
+	others map[string]*fenceState, es *eventState) error {
 	var errs []error
 	if v, err := s.Vars(ctx, X); err != nil {
 		errs = append(errs, err)
@@ -469,6 +501,14 @@ func verifyRestored(ctx context.Context, s Servers, X string, writable bool, rep
 	}
 	if left := fs.snapshot(); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("still locked on %s: %s", X, accountList(left)))
+	}
+	for addr, f := range others {
+		if left := f.snapshot(); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("still locked on %s: %s", addr, accountList(left)))
+		}
+	}
+	if left := es.snapshot(); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("events still stopped on %s: %s", X, eventList(left)))
 	}
 	addrs := make([]string, 0, len(replicas))
 	for r := range replicas {

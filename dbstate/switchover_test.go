@@ -16,6 +16,12 @@ import (
 )
 
 // switchover plans and runs a switchover from x to y, returning the plan, the audit log and the error.
+// testbedNeverLock are what the switchover tests that are not about fencing itself exempt from the fence: the
+// test reads every instance as root over the socket and as dbtest's admin (dbstate's own account), and switches
+// back and forth. The fence tests pass NeverLock: []dbstate.Account{} for the library's default (none).
+var testbedNeverLock = []dbstate.Account{{User: "root", Host: "localhost"},
+	{User: dbtest.AdminUser, Host: "127.0.0.1"}, {User: dbtest.AdminUser, Host: "localhost"}}
+
 func switchover(t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstate.SwitchoverOptions, hook func(context.Context, *dbstate.Step) error) (*dbstate.Plan, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -34,6 +40,9 @@ func switchover(t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstat
 func planSwitchover(ctx context.Context, t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstate.SwitchoverOptions) (*dbstate.Plan, error) {
 	t.Helper()
 	o.Primary, o.Candidate = x.Addr(), y.Addr()
+	if o.NeverLock == nil {
+		o.NeverLock = testbedNeverLock
+	}
 	if o.Replication.User == "" {
 		o.Replication = replCreds()
 	}

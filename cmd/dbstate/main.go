@@ -529,12 +529,19 @@ directory, so dbstate does not put its own login there: use an account with REPL
 --repl-password-file, the old primary keeps the password already in its master.info.
 
 With --fence refuse, it refuses while anything that writes through read_only is connected to the primary: an
-account to lock, a --never-lock account (root@localhost by default), or another session of dbstate's own user.
+account to lock, a --never-lock account, or another session of dbstate's own user.
 With --fence lock (the default), every account that writes through read_only (READ ONLY ADMIN or ALL
-PRIVILEGES, connected or not) is locked on the primary before read_only=1, with sql_log_bin=0, so the lock never
-reaches the new primary. After a switchover they STAY LOCKED on the demoted primary, so that no writer can split
-the tree there; the report names them and says how to lift them (or: dbstate recover --audit-log FILE). After a
-rollback they are unlocked. --unlock-demoted unlocks them after a switchover too, and the plan warns of the risk.
+PRIVILEGES, directly or through a role, connected or not, root@localhost included) is locked with
+sql_log_bin=0, so that no lock reaches another server: on the candidate from before the final position until
+the promotion, then on the primary before read_only=1. dbstate's own account is locked on the primary right
+before the promotion (its open connections do the rest). Events ENABLED on the primary are stopped there (ALTER
+EVENT ... DISABLE ON SLAVE) before read_only=1 and enabled on the new primary after the promotion.
+After a switchover the accounts STAY LOCKED on the demoted primary, so that no writer can split the tree there;
+the report names them and says how to lift them: dbstate recover --audit-log FILE unlocks them through the new
+primary (a binlogged ALTER USER ... ACCOUNT UNLOCK, which replicates to the demoted primary), which also works
+when every admin login of the demoted primary is locked. After a rollback everything is lifted.
+--never-lock ACCOUNT exempts a login (e.g. a break-glass root@localhost) and --unlock-demoted unlocks the
+accounts after a switchover; the plan warns of the risk of each.
 
 Everything is bounded. Every statement gets no longer than --statement-timeout (waits get their own bound on
 top), so a hung instance (stopped, swapping, cut off) costs a bounded wait and a rollback, never a hang. The
@@ -572,7 +579,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var allowUnreachable seeds
 	fs.Var(&allowUnreachable, "allow-unreachable", "host:port of an instance of the tree that may be down: the switchover leaves it behind, and the plan says so (repeatable)")
 	var neverLock seeds
-	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked (repeatable; default root@localhost; \"none\" for no exception)")
+	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked, e.g. a break-glass root@localhost (repeatable; default none: every account that writes through read_only is locked; the plan warns of the risk)")
 	replUser := fs.String("repl-user", "", "user the old primary replicates with, a REPLICATION SLAVE account (required)")
 	replPwFile := fs.String("repl-password-file", "", "file whose first line is --repl-user's password (needs --repl-user)")
 	unlockDemoted := fs.Bool("unlock-demoted", false, "after a switchover, unlock the fenced accounts on the demoted primary too (risk: a writer that bypasses read_only writes there, a split brain)")

@@ -386,7 +386,7 @@ func quote(s string) string {
 // ReadGrant alone is enough for topology show and check-config.
 var LeastPrivilegeGrants = []string{
 	"GRANT SLAVE MONITOR, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN, RELOAD, READ_ONLY ADMIN, PROCESS, " +
-		"CONNECTION ADMIN, CREATE USER, BINLOG ADMIN ON *.* TO %s",
+		"CONNECTION ADMIN, CREATE USER, BINLOG ADMIN, EVENT, SET USER ON *.* TO %s",
 	"GRANT SELECT ON mysql.* TO %s",
 }
 
