@@ -573,10 +573,21 @@ func (b *splitBed) runOnce(k splitKind, cell splitCell, w *splitWriter, post tim
 	if k.event && r.outcome == "switched" {
 		b.checkEventMoved(ctx, x, y, end, problem)
 	}
-	b.lift(ctx, audit, problem)
 	if len(writable) == 1 {
 		b.primary = b.byName(writable[0])
 	}
+	// The application moves to the primary before the operator lifts what the fence kept on the demoted one:
+	// an unlock under a writer that still tries the demoted primary first would split it again.
+	if w != nil {
+		order := []string{b.primary.Name}
+		for _, in := range b.insts {
+			if in != b.primary {
+				order = append(order, in.Name)
+			}
+		}
+		w.setOrder(order)
+	}
+	b.lift(ctx, audit, problem)
 	return r, rate
 }
 
