@@ -84,6 +84,8 @@ func TestSwitchoverWithAHungInstance(t *testing.T) {
 		hung *dbtest.Instance
 		for_ time.Duration // 0: until the switchover returns
 	}{
+		{"catch-up", p, 0},
+		{"fence-writers", p, 0},
 		{"set-read-only", p, 0},
 		{"kill-sessions", p, 3 * time.Second},
 		{"wait-for-candidate", p, 3 * time.Second},
