@@ -14,11 +14,12 @@ import (
 	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
-// boundedClient connects and bounds every statement at 1 s, so that a hung server costs a second per statement.
+// boundedClient bounds connecting and every statement at 2 s, so that a hung server costs 2 s per statement (and
+// a loaded test machine does not time out healthy ones).
 func boundedClient(t testing.TB) *dbstate.Client {
 	t.Helper()
 	c, err := dbstate.NewClientWith(dbstate.Credentials{User: dbtest.AdminUser, Password: dbtest.AdminPassword},
-		dbstate.ClientOptions{ConnectTimeout: time.Second, StatementTimeout: time.Second})
+		dbstate.ClientOptions{ConnectTimeout: 2 * time.Second, StatementTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func recoverLeftovers(t *testing.T, c *dbstate.Client, audit string) {
 }
 
 // TestSwitchoverWithAHungInstance: the primary or the candidate hangs (SIGSTOP: alive, answering nothing) right
-// before a step, either until the switchover returns or for 3 s (longer than the window and the statement
+// before a step, either until the switchover returns or for 4 s (longer than the window and the statement
 // timeout). Every statement is bounded and so is the window: the switchover returns (the test bounds its own run
 // time: a hang fails it) with a rollback, and when it could not undo or verify something on the hung instance it
 // says so (never "restored"). Once the instance runs again, recover from the audit log lifts what was left:
@@ -77,19 +78,21 @@ func TestSwitchoverWithAHungInstance(t *testing.T) {
 	createAppAccounts(t, p) // appall bypasses read_only: fence-writers locks it
 	r1.WaitCaughtUp(t, p)
 	c := boundedClient(t)
-	o := dbstate.SwitchoverOptions{MaxWindow: 2 * time.Second, Timeout: 3 * time.Second}
+	o := dbstate.SwitchoverOptions{MaxWindow: 3 * time.Second, Timeout: 4 * time.Second}
 
 	for _, tc := range []struct {
 		step string
 		hung *dbtest.Instance
 		for_ time.Duration // 0: until the switchover returns
 	}{
+		{"catch-up", p, 0},
+		{"fence-writers", p, 0},
 		{"set-read-only", p, 0},
-		{"kill-sessions", p, 3 * time.Second},
-		{"wait-for-candidate", p, 3 * time.Second},
+		{"kill-sessions", p, 4 * time.Second},
+		{"wait-for-candidate", p, 4 * time.Second},
 		{"promote", p, 0},
 		{"catch-up", r1, 0},
-		{"wait-for-candidate", r1, 3 * time.Second},
+		{"wait-for-candidate", r1, 4 * time.Second},
 		{"promote", r1, 0},
 	} {
 		how := "until the switchover returns"

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evenkeel/evenkeel/dbstate"
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
 )
 
@@ -125,5 +127,76 @@ func TestRecoverAfterKill9(t *testing.T) {
 				t.Fatalf("second recover: exit %d\n%s%s", code, rout, rerr)
 			}
 		})
+	}
+}
+
+// TestSwitchoverCLIWithAHungCandidate: dbstate switchover (a subprocess, default --statement-timeout) with the
+// candidate hung (SIGSTOP) as soon as the window starts. It ends by itself with exit 1 and a rollback, the primary
+// read-only for about --max-window: the time between set-read-only's intent and its undo in the audit log is
+// logged (measured, not asserted). The primary is writable again and nothing stays locked.
+func TestSwitchoverCLIWithAHungCandidate(t *testing.T) {
+	p, a, db, cnf := recoverTestbed(t)
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(filepath.Dir(cnf), "audit.jsonl")
+	cmd := exec.Command(os.Args[0], "switchover", "--primary", p.Addr(), "--to", a.Addr(), "--defaults-file", cnf,
+		"--repl-user", dbtest.ReplUser, "--repl-password-file", dbtest.PasswordFile(t, dbtest.ReplPassword),
+		"--max-window", "2s", "--yes", "--audit-log", logPath)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	paused := false
+	var err error
+	limit := time.After(2 * time.Minute)
+wait:
+	for {
+		select {
+		case err = <-exited:
+			break wait
+		case <-limit:
+			cmd.Process.Kill()
+			t.Fatalf("dbstate still runs after 2 minutes: a hang\n%s", out.String())
+		case <-time.After(time.Millisecond):
+		}
+		if b, _ := os.ReadFile(logPath); !paused && strings.Contains(string(b), `"step":"set-read-only","instance":`) {
+			a.Pause(t)
+			paused = true
+		}
+	}
+	a.Resume(t)
+	var ee *exec.ExitError
+	if !paused || !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(out.String(), "window reached its bound") {
+		t.Fatalf("exit %v (paused %v), want 1 naming the window:\n%s", err, paused, out.String())
+	}
+	var from, to time.Time
+	f, _ := os.Open(logPath)
+	defer f.Close()
+	run, err := dbstate.ReadAuditRun(f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range run.Records {
+		switch {
+		case r.Step == "set-read-only" && r.Result == "intent":
+			from = r.Time
+		case r.Step == "set-read-only" && r.Phase == "undo" && r.Result == "ok":
+			to = r.Time
+		}
+	}
+	if from.IsZero() || to.IsZero() {
+		t.Fatalf("the audit log lacks set-read-only's intent or undo:\n%s", out.String())
+	}
+	t.Logf("the primary was read-only for %v (--max-window 2s), then writable again", to.Sub(from).Round(time.Millisecond))
+	if p.QueryString(t, "SELECT @@read_only") != "0" {
+		t.Fatalf("p still read-only:\n%s", out.String())
+	}
+	if l := p.QueryString(t, "SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'appall' AND JSON_VALUE(Priv, '$.account_locked') IN ('true', '1')"); l != "0" {
+		t.Fatalf("appall still locked:\n%s", out.String())
 	}
 }
