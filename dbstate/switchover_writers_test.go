@@ -31,7 +31,9 @@ type seqWriter struct {
 
 type target struct{ net, addr, user, password string }
 
-func tcpAs(in *dbtest.Instance, user, password string) target { return target{"tcp", in.Addr(), user, password} }
+func tcpAs(in *dbtest.Instance, user, password string) target {
+	return target{"tcp", in.Addr(), user, password}
+}
 
 func startSeqWriter(t testing.TB, rate int, targets ...target) *seqWriter {
 	t.Helper()
