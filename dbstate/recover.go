@@ -507,7 +507,8 @@ func liftReadOnlyStep(s Servers, run, x string) *Step {
 // unlockThroughStep lifts what run left locked on la.Instance, the demoted primary, from the new primary Y: a
 // binlogged ALTER USER ... ACCOUNT UNLOCK, a no-op on Y (the locks were never binlogged), replicates to
 // la.Instance and unlocks the accounts there. That works even when every admin login of la.Instance is locked
-// (dbstate's own and root@localhost included). It waits (up to 30 s) until la.Instance applied it.
+// (dbstate's own and root@localhost included). It waits (up to 30 s) until la.Instance applied it. It unlocks
+// on la.Instance directly instead when the login can (that needs no replication from Y).
 func unlockThroughStep(s Servers, run, Y string, la LockedAccounts) *Step {
 	return &Step{
 		Name: stepUnlockAccounts, Instance: Y,
@@ -523,7 +524,13 @@ func unlockThroughStep(s Servers, run, Y string, la LockedAccounts) *Step {
 				stmts = append(stmts, "ALTER USER "+acc+" ACCOUNT UNLOCK")
 			}
 			announce(ctx, FenceAction{OfRun: run, Unlock: la.Accounts, For: la.Instance},
-				"about to unlock on "+la.Instance+" through "+Y+": "+accountList(la.Accounts))
+				"about to unlock on "+la.Instance+" (directly, or through "+Y+"): "+accountList(la.Accounts))
+			// Directly first (sql_log_bin=0), when this login is not locked there: that also works when the
+			// demoted primary does not replicate from Y (a run that died before repointing it).
+			direct := s.SetAccountsLocked(ctx, la.Instance, la.Accounts, false, nil)
+			if direct == nil {
+				return nil
+			}
 			if err := s.Exec(ctx, Y, stmts...); err != nil {
 				return err
 			}
@@ -539,7 +546,8 @@ func unlockThroughStep(s Servers, run, Y string, la LockedAccounts) *Step {
 					return nil
 				}
 				if time.Now().After(deadline) {
-					return fmt.Errorf("%s has not applied the unlock from %s after 30s (does it replicate from %s?): %v", la.Instance, Y, Y, err)
+					return fmt.Errorf("%s: unlocking there failed (%v), and it has not applied the unlock from %s after 30s "+
+						"(does it replicate from %s?): %v", la.Instance, direct, Y, Y, err)
 				}
 				if err := ctxwait.Sleep(ctx, 100*time.Millisecond); err != nil {
 					return err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/evenkeel/evenkeel/dbstate"
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+	"github.com/evenkeel/evenkeel/internal/syncbuf"
 )
 
 // The test binary doubles as the dbstate command: with cliEnv set, it runs the CLI and exits, so that a test can
@@ -47,6 +48,25 @@ func recoverTestbed(t *testing.T) (p, a *dbtest.Instance, db *sql.DB, cnf string
 	return p, a, db, cnf
 }
 
+// startSwitchover starts dbstate switchover --yes from p to a, with --max-window 2s and its audit log at logPath,
+// in a subprocess (the test binary as the CLI, see TestMain). exited receives the end of the process; out
+// collects its stdout and stderr.
+func startSwitchover(t *testing.T, p, a *dbtest.Instance, cnf, logPath string) (*exec.Cmd, <-chan error, *syncbuf.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "switchover", "--primary", p.Addr(), "--to", a.Addr(), "--defaults-file", cnf,
+		"--repl-user", dbtest.ReplUser, "--repl-password-file", dbtest.PasswordFile(t, dbtest.ReplPassword),
+		"--max-window", "2s", "--yes", "--audit-log", logPath)
+	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	out := &syncbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return cmd, exited, out
+}
+
 // TestRecoverAfterKill9: dbstate switchover runs in a subprocess and is killed (SIGKILL, by pid) as soon as its
 // audit log shows that a step started, at each step from the catch-up to the window's kill-sessions, so that the
 // kill lands in that step or the next one, at the latest in wait-for-candidate, before any promotion. dbstate
@@ -55,7 +75,6 @@ func recoverTestbed(t *testing.T) (p, a *dbtest.Instance, db *sql.DB, cnf string
 func TestRecoverAfterKill9(t *testing.T) {
 	p, a, db, cnf := recoverTestbed(t)
 	dir := filepath.Dir(cnf)
-	replPw := dbtest.PasswordFile(t, dbtest.ReplPassword)
 	locked := func(in *dbtest.Instance) string {
 		return in.QueryString(t, "SELECT IFNULL(GROUP_CONCAT(CONCAT(User, '@', Host)), '') FROM mysql.global_priv "+
 			"WHERE JSON_VALUE(Priv, '$.account_locked') IN ('true', '1') AND User <> 'mariadb.sys'") // locked by the installer
@@ -67,16 +86,7 @@ func TestRecoverAfterKill9(t *testing.T) {
 				t.Fatal(err)
 			}
 			logPath := filepath.Join(dir, step+".audit")
-			cmd := exec.Command(os.Args[0], "switchover", "--primary", p.Addr(), "--to", a.Addr(), "--defaults-file", cnf,
-				"--repl-user", dbtest.ReplUser, "--repl-password-file", replPw, "--max-window", "2s", "--yes", "--audit-log", logPath)
-			cmd.Env = append(os.Environ(), cliEnv+"=1")
-			var out strings.Builder
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
+			cmd, exited, out := startSwitchover(t, p, a, cnf, logPath)
 			mark := `"step":"` + step + `","instance":`
 			deadline := time.After(30 * time.Second)
 		watch:
@@ -140,17 +150,7 @@ func TestSwitchoverCLIWithAHungCandidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(filepath.Dir(cnf), "audit.jsonl")
-	cmd := exec.Command(os.Args[0], "switchover", "--primary", p.Addr(), "--to", a.Addr(), "--defaults-file", cnf,
-		"--repl-user", dbtest.ReplUser, "--repl-password-file", dbtest.PasswordFile(t, dbtest.ReplPassword),
-		"--max-window", "2s", "--yes", "--audit-log", logPath)
-	cmd.Env = append(os.Environ(), cliEnv+"=1")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	cmd, exited, out := startSwitchover(t, p, a, cnf, logPath)
 	paused := false
 	var err error
 	limit := time.After(2 * time.Minute)
