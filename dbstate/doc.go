@@ -54,9 +54,12 @@
 //     write X acknowledged is therefore on Y before Y becomes writable.
 //   - The process list names a session's user and client host, not the account (user@host pattern) it logged in
 //     through, and with name resolution a client at 127.0.0.1 shows as "localhost". So fencing locks every
-//     account of each connected user that bypasses read_only, whatever its host, except NeverLock accounts
-//     (killed, never locked) and dbstate's own account. FenceRefuse refuses while any of these is connected,
-//     other than dbstate's own connections.
+//     account of each connected user that bypasses read_only, whatever its host, and every idle one, except
+//     NeverLock accounts (killed, never locked; none by default). dbstate's own account is locked on X right
+//     before the promotion: its open connections survive the lock and do the rest. The same accounts are locked
+//     on Y from before X is fenced until the promotion. Events ENABLED on X are stopped there before read_only=1
+//     and enabled on Y after the promotion. FenceRefuse refuses while any of these is connected, other than
+//     dbstate's own connections.
 //   - If X logs anything after its final position (a writer that was not fenced, e.g. on a NeverLock account
 //     such as root@localhost), the switchover fails and rolls back: X is checked after the final wait and again
 //     in promote, right before Y becomes writable. A write in the round trip between that last check and

@@ -16,8 +16,9 @@ const (
 	// FenceLock locks, on the old primary only, every account that writes through read_only, connected or not
 	// (ALTER USER ... ACCOUNT LOCK, not binlogged), and kills the client sessions there. After a promotion the
 	// locks stay on the demoted primary (unless SwitchoverOptions.UnlockDemoted); after a rollback they are
-	// lifted. NeverLock accounts and other sessions of dbstate's own account are killed but not locked (the plan
-	// warns about them).
+	// lifted. dbstate's own account is locked on the old primary right before the promotion, and the same
+	// accounts on the candidate until the promotion. NeverLock accounts are killed but not locked (the plan warns
+	// about them).
 	FenceLock FenceMode = "lock"
 	// FenceRefuse refuses the switchover, at planning and again right before the window, while anything that
 	// writes through read_only is connected to the old primary: an account to lock, a NeverLock account, or a
@@ -250,14 +251,18 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 //
 //  1. move X's other replicas under Y (moveStep; each waits until Y has its position);
 //  2. wait until Y has X's current position, while X still takes writes (catchUpStep);
-//  3. lock every account that writes through read_only (not binlogged, X only) (fenceWritersStep);
-//     then look for long writes and LOCK TABLES on X, and fail or kill them (longWritesStep);
-//  4. set X read-only (setReadOnlyStep): the window starts, bounded by MaxWindow until promote ends it;
+//  3. lock the same accounts on Y, but dbstate's own, until the promotion (fenceCandidateStep);
+//  4. lock every account that writes through read_only (not binlogged, X only) (fenceWritersStep), stop X's
+//     ENABLED events (disableEventsStep), look for long writes and LOCK TABLES on X and fail or kill them
+//     (longWritesStep), then set X read-only (setReadOnlyStep): the window starts, bounded by MaxWindow until
+//     promote ends it;
 //  5. kill the remaining client sessions on X (killSessionsStep);
 //  6. wait with MASTER_GTID_WAIT until Y has X's final gtid_binlog_pos, bounded by MaxWindow
-//     (waitForCandidateStep);
+//     (waitForCandidateStep), then lock dbstate's own account on X when it bypasses read_only
+//     (fenceOwnAccountStep);
 //  7. promote Y: stop replication, check that X logged nothing since the final wait, make Y writable (the point of
-//     no return) (promoteStep), and forget its master (resetCandidateStep);
+//     no return) (promoteStep), lift Y's fence (unfenceCandidateStep), enable on Y the events stopped on X
+//     (enableEventsStep), and forget its master (resetCandidateStep);
 //  8. repoint X under Y with MASTER_DEMOTE_TO_SLAVE=1 (or gtid_slave_pos from gtid_binlog_pos before 10.10)
 //     (repointOldPrimaryStep);
 //  9. unlock the fenced accounts on X: a cleanup step that runs only when an earlier step fails, so that a

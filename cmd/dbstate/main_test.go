@@ -108,7 +108,10 @@ func TestCLIOnRealTopology(t *testing.T) {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
 	})
-	sw := []string{"switchover", "--defaults-file", cnf, "--primary", p.Addr(), "--to", a.Addr(), "--repl-user", dbtest.ReplUser, "--repl-password-file", replPw}
+	// The test reads the instances as root over the socket and as dbtest's admin (dbstate's login here): it
+	// exempts them from the fence, which locks them by default (see the dbstate tests for that).
+	sw := []string{"switchover", "--defaults-file", cnf, "--primary", p.Addr(), "--to", a.Addr(), "--repl-user", dbtest.ReplUser, "--repl-password-file", replPw,
+		"--never-lock", "root@localhost", "--never-lock", dbtest.AdminUser + "@127.0.0.1", "--never-lock", dbtest.AdminUser + "@localhost"}
 	t.Run("switchover dry run", func(t *testing.T) {
 		code, out, errs := runCLI(t, append(sw, "--dry-run")...)
 		if code != 0 || !strings.Contains(out, "promote") || !strings.Contains(out, "MASTER_PASSWORD=<redacted>") {
