@@ -120,26 +120,74 @@ func TLSConfig(caFile, certFile, keyFile string, verify bool) (*tls.Config, erro
 
 // Client opens and caches one connection pool per instance address. Addresses are "host:port" or a unix socket
 // path ("/run/mysqld/mysqld.sock" or "unix:/path").
+//
+// Every statement a Client sends is bounded (see ClientOptions.StatementTimeout), so that a hung server (stopped,
+// swapping, behind a dead network path) costs a bounded wait and an error, never a hang.
 type Client struct {
-	creds   Credentials
-	timeout time.Duration
-	log     *slog.Logger
+	creds       Credentials
+	timeout     time.Duration
+	stmtTimeout time.Duration
+	log         *slog.Logger
 
 	mu  sync.Mutex
 	dbs map[string]*sql.DB
 	own ownConns
 }
 
-// NewClient returns a Client. timeout bounds connecting (0 means 5 s); logger may be nil.
-func NewClient(creds Credentials, timeout time.Duration, logger *slog.Logger) *Client {
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Client{creds: creds, timeout: timeout, log: logger, dbs: map[string]*sql.DB{}}
+// Defaults of ClientOptions.
+const (
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultStatementTimeout = 10 * time.Second
+)
+
+// ClientOptions tune a Client. Zero values mean the defaults.
+type ClientOptions struct {
+	// ConnectTimeout bounds connecting: dial, TLS, handshake, login and the first query. Zero means 5 s.
+	ConnectTimeout time.Duration
+	// StatementTimeout bounds every statement: a context deadline on the client side (the connection is closed
+	// when it passes, which also ends a wait on a server that does not answer at all), the session's
+	// max_statement_time on the server side (the server aborts the statement itself), and the driver's write
+	// timeout. Statements that wait by design (MASTER_GTID_WAIT, SET GLOBAL read_only=1 behind a lock) get their
+	// own wait on top. Zero means 10 s.
+	StatementTimeout time.Duration
+	// Logger may be nil (discard).
+	Logger *slog.Logger
 }
+
+// Validate rejects negative durations.
+func (o ClientOptions) Validate() error {
+	if o.ConnectTimeout < 0 || o.StatementTimeout < 0 {
+		return fmt.Errorf("%w: negative client timeout", ErrInvalidValue)
+	}
+	return nil
+}
+
+// NewClient returns a Client. timeout bounds connecting (0 means 5 s); logger may be nil. Statements are bounded by
+// DefaultStatementTimeout; NewClientWith chooses.
+func NewClient(creds Credentials, timeout time.Duration, logger *slog.Logger) *Client {
+	c, _ := NewClientWith(creds, ClientOptions{ConnectTimeout: max(timeout, 0), Logger: logger})
+	return c
+}
+
+// NewClientWith returns a Client with options o (see ClientOptions).
+func NewClientWith(creds Credentials, o ClientOptions) (*Client, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.StatementTimeout == 0 {
+		o.StatementTimeout = DefaultStatementTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Client{creds: creds, timeout: o.ConnectTimeout, stmtTimeout: o.StatementTimeout, log: o.Logger, dbs: map[string]*sql.DB{}}, nil
+}
+
+// StatementTimeout is the bound of every statement the client sends (see ClientOptions).
+func (c *Client) StatementTimeout() time.Duration { return c.stmtTimeout }
 
 // User is the account the client logs in as.
 func (c *Client) User() string { return c.creds.User }
@@ -163,6 +211,12 @@ func (c *Client) config(addr string) *mysql.Config {
 	// Replication statements must go as text, never as server-side prepared statements.
 	cfg.InterpolateParams = true
 	cfg.Timeout = c.timeout
+	// The server aborts a statement that runs longer than the client waits for it (a statement that waits by
+	// design sets its own bound with SET STATEMENT max_statement_time=... FOR).
+	cfg.Params = map[string]string{"max_statement_time": secondsLiteral(c.stmtTimeout)}
+	// A write blocks only while the server reads nothing (hung): a backstop under the statement's deadline. Reads
+	// are not bounded here: a wait by design reads nothing for as long as it waits; the deadline bounds them.
+	cfg.WriteTimeout = c.stmtTimeout
 	if c.creds.TLS != nil {
 		t := c.creds.TLS.Clone()
 		if t.ServerName == "" && cfg.Net == "tcp" {
@@ -186,7 +240,7 @@ func (c *Client) DB(addr string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", addr, err)
 	}
-	db := sql.OpenDB(&trackingConnector{inner: conn, own: &c.own, timeout: c.timeout})
+	db := sql.OpenDB(&trackingConnector{inner: conn, own: &c.own, timeout: c.timeout, stmtTimeout: c.stmtTimeout})
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
 	c.dbs[addr] = db
@@ -359,9 +413,10 @@ type driverConn interface {
 // timeout bounds the whole connect: dial, TLS, handshake, login and the identity query (the driver's own
 // Timeout bounds the dial only; a listener that never sends a handshake would hang until the caller's ctx ends).
 type trackingConnector struct {
-	inner   driver.Connector
-	own     *ownConns
-	timeout time.Duration
+	inner       driver.Connector
+	own         *ownConns
+	timeout     time.Duration
+	stmtTimeout time.Duration
 }
 
 func (t *trackingConnector) Driver() driver.Driver { return t.inner.Driver() }
@@ -387,7 +442,7 @@ func (t *trackingConnector) Connect(parent context.Context) (driver.Conn, error)
 		return nil, fmt.Errorf("connection id: %w", err)
 	}
 	t.own.add(server, id)
-	return &trackedConn{driverConn: dc, own: t.own, server: server, id: id}, nil
+	return &trackedConn{driverConn: dc, own: t.own, server: server, id: id, stmtTimeout: t.stmtTimeout}, nil
 }
 
 func connIdentity(ctx context.Context, c driver.QueryerContext) (int64, string, error) {
@@ -416,12 +471,100 @@ func valueString(v driver.Value) string {
 
 type trackedConn struct {
 	driverConn
-	own    *ownConns
-	server string
-	id     int64
+	own         *ownConns
+	server      string
+	id          int64
+	stmtTimeout time.Duration
 }
 
 func (c *trackedConn) Close() error {
 	c.own.remove(c.server, c.id)
 	return c.driverConn.Close()
+}
+
+// ErrStatementTimeout is returned (wrapped) when a statement got no answer within its bound: the client
+// closed the connection. The server may be hung, overloaded or unreachable; the statement may or may not have
+// taken effect there, and a hung server that resumes may still run it (it is in the server's socket buffer):
+// whatever depends on it must treat it as maybe done.
+var ErrStatementTimeout = errors.New("no answer within the statement timeout")
+
+type allowanceKey struct{}
+
+// allowStatement lets the statements sent with ctx run d longer than the statement timeout: for statements that
+// wait by design, bounded by a timeout of their own (MASTER_GTID_WAIT, SET STATEMENT max_statement_time).
+func allowStatement(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, allowanceKey{}, max(d, 0))
+}
+
+// bound is the deadline of one statement: the statement timeout plus what ctx allows, within ctx's own deadline.
+func (c *trackedConn) bound(ctx context.Context) (context.Context, context.CancelFunc, time.Duration) {
+	d := c.stmtTimeout
+	if a, ok := ctx.Value(allowanceKey{}).(time.Duration); ok {
+		d += a
+	}
+	bctx, cancel := context.WithTimeout(ctx, d)
+	return bctx, cancel, d
+}
+
+// timedOut names the statement timeout in err when the statement's own deadline, not the caller's, ended it.
+func timedOut(parent, bctx context.Context, d time.Duration, err error) error {
+	if err != nil && bctx.Err() != nil && parent.Err() == nil {
+		return fmt.Errorf("%w (%v; the statement may still take effect there): %w", ErrStatementTimeout, d, err)
+	}
+	return err
+}
+
+func (c *trackedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	bctx, cancel, d := c.bound(ctx)
+	defer cancel()
+	r, err := c.driverConn.ExecContext(bctx, query, args)
+	return r, timedOut(ctx, bctx, d, err)
+}
+
+func (c *trackedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	bctx, cancel, d := c.bound(ctx)
+	rows, err := c.driverConn.QueryContext(bctx, query, args)
+	if err != nil {
+		cancel()
+		return nil, timedOut(ctx, bctx, d, err)
+	}
+	dr, ok := rows.(driverRows)
+	if !ok {
+		rows.Close()
+		cancel()
+		return nil, fmt.Errorf("dbstate: driver rows %T lack methods database/sql uses", rows)
+	}
+	// The deadline covers reading the rows too: it ends when they are closed.
+	return &boundedRows{driverRows: dr, cancel: cancel}, nil
+}
+
+func (c *trackedConn) Ping(ctx context.Context) error {
+	bctx, cancel, d := c.bound(ctx)
+	defer cancel()
+	return timedOut(ctx, bctx, d, c.driverConn.Ping(bctx))
+}
+
+// driverRows is what database/sql uses of the driver's rows (as driverConn for connections).
+type driverRows interface {
+	driver.Rows
+	driver.RowsNextResultSet
+	driver.RowsColumnTypeDatabaseTypeName
+	driver.RowsColumnTypeNullable
+	driver.RowsColumnTypePrecisionScale
+	driver.RowsColumnTypeScanType
+}
+
+type boundedRows struct {
+	driverRows
+	cancel context.CancelFunc
+}
+
+func (r *boundedRows) Close() error {
+	defer r.cancel()
+	return r.driverRows.Close()
+}
+
+// secondsLiteral is d in seconds for max_statement_time, at least 1 ms (0 would mean no limit).
+func secondsLiteral(d time.Duration) string {
+	return strconv.FormatFloat(max(d.Seconds(), 0.001), 'f', 3, 64)
 }

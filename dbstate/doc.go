@@ -32,13 +32,20 @@
 // # Guarantees of Switchover (primary X to replica Y)
 //
 //   - Preflight refuses unless Y is a direct, healthy replica of X with lag under a bound (lag counts beyond a
-//     replica's MASTER_DELAY), without a MASTER_DELAY or replication filters of its own; every instance of the
+//     replica's MASTER_DELAY), without a MASTER_DELAY (see below) or replication filters of its own; every instance of the
 //     tree answered; no instance has errant GTIDs (also checked live: the replicas read before X and compared
 //     per domain by sequence number, whatever the server id); X and Y use the same binlog format; X
 //     replicates from no one; dbstate's account holds every privilege the steps use on every instance they
 //     touch (PrimaryPrivileges, CandidatePrivileges, MovePrivileges, ReadPrivileges, also through roles); and
 //     the replication account logs in to Y with REPLICATION SLAVE. A refusal lists every check, passed or
 //     failed (RefusalError.Checks).
+//   - Nothing waits unbounded. Every statement a Client sends has a deadline (ClientOptions.StatementTimeout, also
+//     the session's max_statement_time); waits by design get their own bound on top. The write-unavailability
+//     window, from set-read-only until promote made Y writable, lasts at most SwitchoverOptions.MaxWindow (plus
+//     a tenth, at most 1 s): past it the switchover rolls back (ErrWindowExceeded). So a hung X or Y costs a
+//     bounded window, then a rollback that names every undo it could not do there. Before read_only=1, long
+//     writes, open write transactions and LOCK TABLES sessions on X refuse the switchover (ErrLongWrites) or are
+//     killed (KillLongWrites). A delayed Y is refused unless named as SwitchoverOptions.DelayedCandidate.
 //   - The steps connect to the addresses the caller gave for X and Y, and CHANGE MASTER names Y by that
 //     address, whatever report_host says. Delayed replicas are moved with their delay kept.
 //   - Y is caught up while X still takes writes; only then are the accounts that write through read_only (READ
@@ -47,9 +54,12 @@
 //     write X acknowledged is therefore on Y before Y becomes writable.
 //   - The process list names a session's user and client host, not the account (user@host pattern) it logged in
 //     through, and with name resolution a client at 127.0.0.1 shows as "localhost". So fencing locks every
-//     account of each connected user that bypasses read_only, whatever its host, except NeverLock accounts
-//     (killed, never locked) and dbstate's own account. FenceRefuse refuses while any of these is connected,
-//     other than dbstate's own connections.
+//     account of each connected user that bypasses read_only, whatever its host, and every idle one, except
+//     NeverLock accounts (killed, never locked; none by default). dbstate's own account is locked on X right
+//     before the promotion: its open connections survive the lock and do the rest. The same accounts are locked
+//     on Y from before X is fenced until the promotion. Events ENABLED on X are stopped there before read_only=1
+//     and enabled on Y after the promotion. FenceRefuse refuses while any of these is connected, other than
+//     dbstate's own connections.
 //   - If X logs anything after its final position (a writer that was not fenced, e.g. on a NeverLock account
 //     such as root@localhost), the switchover fails and rolls back: X is checked after the final wait and again
 //     in promote, right before Y becomes writable. A write in the round trip between that last check and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,8 +27,11 @@ type fakeServers struct {
 	fail    map[string]error // "addr: statement", "addr: vars", "addr: wait", "addr: lock 'u'@'h'"
 	writers *FenceInfo
 	locked  map[Account]bool
+	events  map[string][]Event // ENABLED events by address
 	log     []string
 	privs   map[string]*Privileges // default: ALL PRIVILEGES
+	// longWrites is what LongWrites finds on every instance (until KillSessions).
+	longWrites []LongWrite
 	// blockWait makes WaitApplied wait until its ctx ends (a wait that never completes by itself).
 	blockWait bool
 }
@@ -207,6 +211,62 @@ func (f *fakeServers) KillClientSessions(_ context.Context, addr string, _ time.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return 0, f.record(addr, "kill sessions")
+}
+
+func (f *fakeServers) LongWrites(_ context.Context, addr string, _ time.Duration) (*LongWrites, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail[addr+": long writes"]; err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	return &LongWrites{Sessions: f.longWrites, LockInfo: true}, nil
+}
+
+func (f *fakeServers) KillSessions(_ context.Context, addr string, ids []int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, id := range ids {
+		if err := f.record(addr, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+			return err
+		}
+	}
+	f.longWrites = nil
+	return nil
+}
+
+func (f *fakeServers) KillUserSessions(_ context.Context, addr string, users []string, _ time.Duration) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return 0, f.record(addr, "kill sessions of "+strings.Join(users, ","))
+}
+
+func (f *fakeServers) LockOwnAccount(_ context.Context, addr string, own Account) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.locked[own] = true
+	return 0, f.record(addr, "lock own "+own.String())
+}
+
+func (f *fakeServers) Events(_ context.Context, addr string) ([]Event, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.events[addr]), f.record(addr, "events")
+}
+
+func (f *fakeServers) SetEventsEnabled(_ context.Context, addr string, events []Event, enable, local bool, done func(Event)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range events {
+		if err := f.record(addr, fmt.Sprintf("event %s enable=%v local=%v", e, enable, local)); err != nil {
+			return err
+		}
+		if done != nil {
+			f.mu.Unlock()
+			done(e)
+			f.mu.Lock()
+		}
+	}
+	return nil
 }
 
 func (f *fakeServers) Privileges(_ context.Context, addr string) (*Privileges, error) {

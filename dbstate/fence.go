@@ -2,6 +2,7 @@ package dbstate
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -96,6 +97,12 @@ type FenceInfo struct {
 	// Idle are the other accounts that write through read_only, with no session now: they are locked too, since
 	// they can log in at any time.
 	Idle []Account `json:"idle"`
+	// OwnBypasses: dbstate's own account writes through read_only and is not a NeverLock account. Another
+	// process that logs in with it writes through read_only like any other, so a switchover locks it on the old
+	// primary too, at promotion (dbstate's own open connections survive the lock and do the rest of the run).
+	OwnBypasses bool `json:"own_bypasses"`
+	// NeverLocked are the NeverLock accounts that write through read_only, connected or not.
+	NeverLocked []Account `json:"never_locked,omitempty"`
 }
 
 // maxFenceAccounts bounds the accounts fencing looks at on one instance.
@@ -196,6 +203,7 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 			}
 			switch {
 			case a == fi.Self:
+				fi.OwnBypasses = !slices.Contains(neverLock, a)
 				for _, s := range others {
 					if s.User == a.User {
 						fi.Shared++
@@ -203,6 +211,7 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 				}
 			case r["locked"] == "true" || r["locked"] == "1":
 			case slices.Contains(neverLock, a):
+				fi.NeverLocked = append(fi.NeverLocked, a)
 				if connected[a.User] {
 					fi.Unlocked = append(fi.Unlocked, a)
 				}
@@ -302,15 +311,39 @@ func (c *Client) setAccountsLocked(ctx context.Context, addr string, accounts []
 // killClientSessions kills every client session on addr except the killer's own, replicas' binlog dumps and
 // server threads, and waits (up to wait) until they are gone. It returns how many it killed.
 func (c *Client) killClientSessions(ctx context.Context, addr string, wait time.Duration) (int, error) {
+	return c.killSessions(ctx, addr, nil, false, wait)
+}
+
+// killSessions kills the client sessions on addr that match: of users only (all users when users is nil), and,
+// with spareOwn, none of dbstate's own connections (whose login may be locked by then: a new one would fail).
+// It waits (up to wait) until they are gone and returns how many it killed.
+func (c *Client) killSessions(ctx context.Context, addr string, users []string, spareOwn bool, wait time.Duration) (int, error) {
+	var n int
+	err := c.withSession(ctx, addr, func(q Querier) (err error) {
+		n, err = c.killIn(ctx, q, users, spareOwn, wait)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("%s: %w", addr, err)
+	}
+	return n, nil
+}
+
+// killIn is killSessions on the session q.
+func (c *Client) killIn(ctx context.Context, q Querier, users []string, spareOwn bool, wait time.Duration) (int, error) {
 	n := 0
-	err := c.withSession(ctx, addr, func(q Querier) error {
-		sessions, self, _, err := readSessions(ctx, q)
+	err := func() error {
+		sessions, self, server, err := readSessions(ctx, q)
 		if err != nil {
 			return err
 		}
+		own := map[int64]bool{}
+		if spareOwn {
+			own = c.own.on(server)
+		}
 		killed := map[int64]bool{}
 		for _, s := range sessions {
-			if !isClientSession(s, self) {
+			if !isClientSession(s, self) || own[s.ID] || (users != nil && !slices.Contains(users, s.User)) {
 				continue
 			}
 			if _, err := q.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(s.ID, 10)); err != nil {
@@ -343,6 +376,47 @@ func (c *Client) killClientSessions(ctx context.Context, addr string, wait time.
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+	}()
+	return n, err
+}
+
+// ownSpareConns is how many of dbstate's connections to the old primary lockOwnAccount keeps open in the pool:
+// enough for the rest of a switchover there (the last reads, CHANGE MASTER, an undo: a session with settings
+// of its own, such as sql_log_bin=0, is dropped after use), once its own login is locked and no new connection
+// can log in. The pool keeps up to 4 idle connections (Client.DB).
+const ownSpareConns = 4
+
+// lockOwnAccount locks dbstate's own account a on addr only (sql_log_bin=0) and kills the other sessions of its
+// user there, but not dbstate's own connections: it first opens ownSpareConns of them, which survive the lock
+// (MariaDB checks the lock at login only) and serve the rest of the run. It returns how many sessions it killed.
+func (c *Client) lockOwnAccount(ctx context.Context, addr string, a Account) (int, error) {
+	db, err := c.DB(addr)
+	if err != nil {
+		return 0, err
+	}
+	conns := make([]*sql.Conn, 0, ownSpareConns)
+	for range ownSpareConns {
+		cn, err := db.Conn(ctx)
+		if err != nil {
+			break // fewer spares; the lock still holds
+		}
+		conns = append(conns, cn)
+	}
+	for _, cn := range conns {
+		cn.Close() // back to the pool, still logged in
+	}
+	acc, err := a.sql()
+	if err != nil {
+		return 0, err
+	}
+	// One session for the lock and the kills: one spare less used up.
+	var n int
+	err = c.statementSession(ctx, addr, true, func(q Querier) error {
+		if _, err := q.ExecContext(ctx, "ALTER USER "+acc+" ACCOUNT LOCK"); err != nil {
+			return fmt.Errorf("ALTER USER %s ACCOUNT LOCK: %w", a, err)
+		}
+		n, err = c.killIn(ctx, q, []string{a.User}, true, 5*time.Second)
+		return err
 	})
 	if err != nil {
 		return n, fmt.Errorf("%s: %w", addr, err)

@@ -91,7 +91,7 @@ func TestSwitchoverUsesTheOperatorsAddresses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := dbstate.PlanSwitchover(ctx, c, topo, dbstate.SwitchoverOptions{Primary: p.Addr(), Candidate: a.Addr(), Replication: replCreds()})
+	plan, err := dbstate.PlanSwitchover(ctx, c, topo, dbstate.SwitchoverOptions{Primary: p.Addr(), Candidate: a.Addr(), Replication: replCreds(), NeverLock: testbedNeverLock})
 	if err != nil {
 		t.Fatal(err)
 	}

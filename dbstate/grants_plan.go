@@ -520,7 +520,9 @@ func (e *grantsExec) run(ctx context.Context, key sessionKey, c GrantChange) err
 	if err != nil {
 		return &unsentError{err}
 	}
-	if _, err := conn.ExecContext(ctx, c.stmt); err != nil {
+	// The session's max_statement_time (StatementTimeout) aborts it on the server; the client waits that long on
+	// top of its own statement timeout.
+	if _, err := conn.ExecContext(allowStatement(ctx, e.opt.StatementTimeout), c.stmt); err != nil {
 		e.drop(key)
 		for _, s := range c.secrets {
 			err = scrub(err, s)

@@ -218,7 +218,11 @@ func WaitForPosition(ctx context.Context, q Querier, pos Position, timeout time.
 	if secs <= 0 {
 		secs = 0.001
 	}
-	v, err := queryString(ctx, q, "SELECT MASTER_GTID_WAIT(?, ?)", pos.String(), secs)
+	// The wait is bounded by its own timeout: the server's max_statement_time and the client's deadline allow it
+	// (and a margin) on top of the statement timeout.
+	ctx = allowStatement(ctx, timeout)
+	v, err := queryString(ctx, q, "SET STATEMENT max_statement_time="+secondsLiteral(timeout+5*time.Second)+
+		" FOR SELECT MASTER_GTID_WAIT(?, ?)", pos.String(), secs)
 	if err != nil {
 		return fmt.Errorf("MASTER_GTID_WAIT: %w", err)
 	}

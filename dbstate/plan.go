@@ -158,6 +158,13 @@ type FenceAction struct {
 	// ReadOnly is the read_only about to be set (SET GLOBAL read_only=1 by set-read-only, 0 by a recover run);
 	// nil when the action leaves it alone.
 	ReadOnly *bool `json:"read_only,omitempty"`
+	// DisableEvents are events about to be stopped on the step's instance (ALTER EVENT ... DISABLE ON SLAVE,
+	// sql_log_bin=0); EnableEvents events about to be enabled (on the new primary, binlogged, or by a recover run).
+	DisableEvents []Event `json:"disable_events,omitempty"`
+	EnableEvents  []Event `json:"enable_events,omitempty"`
+	// For, in a recover run whose step runs on another instance (the new primary, through replication), is the
+	// instance whose leftovers it lifts.
+	For string `json:"for,omitempty"`
 }
 
 type intentKey struct{}

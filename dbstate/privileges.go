@@ -34,6 +34,8 @@ var (
 	privCreateUser   = Privilege{Any: []string{"CREATE USER"}, For: "ALTER USER ... ACCOUNT LOCK/UNLOCK"}
 	privBinlogAdmin  = Privilege{Any: []string{"BINLOG ADMIN", "SUPER"}, For: "SET SESSION sql_log_bin=0 (account locks stay local)"}
 	privSelectMySQL  = Privilege{Any: []string{"SELECT ON mysql"}, For: "reading mysql.global_priv and SHOW GRANTS FOR other accounts"}
+	privEvent        = Privilege{Any: []string{"EVENT"}, For: "ALTER EVENT: events stopped on the old primary, enabled on the new one"}
+	privSetUser      = Privilege{Any: []string{"SET USER", "SUPER"}, For: "ALTER DEFINER=... EVENT (an event keeps its definer)"}
 	privReplSlave    = Privilege{Any: []string{"REPLICATION SLAVE"}, For: "replicating (the replication account)"}
 
 	// ReadPrivileges are what discovery needs on every instance.
@@ -41,9 +43,12 @@ var (
 	// MovePrivileges are what moving a replica needs on that replica (besides ReadPrivileges).
 	MovePrivileges = []Privilege{privSlaveAdmin}
 	// PrimaryPrivileges are what a switchover needs on the old primary (besides ReadPrivileges).
-	PrimaryPrivileges = []Privilege{privReadOnly, privProcess, privConnAdmin, privCreateUser, privBinlogAdmin, privSelectMySQL, privSlaveAdmin}
+	PrimaryPrivileges = []Privilege{privReadOnly, privProcess, privConnAdmin, privCreateUser, privBinlogAdmin, privSelectMySQL, privSlaveAdmin,
+		privEvent, privSetUser}
 	// CandidatePrivileges are what a switchover needs on the candidate (besides ReadPrivileges).
-	CandidatePrivileges = []Privilege{privReadOnly, privSlaveAdmin, privReload}
+	// The account locks of the candidate's fence need what they need on the old primary.
+	CandidatePrivileges = []Privilege{privReadOnly, privSlaveAdmin, privReload, privEvent, privSetUser, privProcess, privConnAdmin,
+		privCreateUser, privBinlogAdmin, privSelectMySQL}
 )
 
 // Privileges are what one account holds on one instance, from SHOW GRANTS for it and for its enabled role
@@ -160,7 +165,10 @@ func (c *Client) LoginPrivileges(ctx context.Context, addr string, creds Credent
 	if creds.TLS == nil {
 		creds.TLS = c.creds.TLS
 	}
-	other := NewClient(creds, c.timeout, c.log)
+	other, err := NewClientWith(creds, ClientOptions{ConnectTimeout: c.timeout, StatementTimeout: c.stmtTimeout, Logger: c.log})
+	if err != nil {
+		return nil, err
+	}
 	defer other.Close()
 	return other.Privileges(ctx, addr)
 }

@@ -148,8 +148,8 @@ func TestPrivileges(t *testing.T) {
 		for _, step := range [][2]*dbtest.Instance{{p, r1}, {r1, p}} {
 			// The admin account (ALL PRIVILEGES) that the test reads with would stay locked on the demoted
 			// primary: an operator's admin or monitoring account is named with NeverLock.
-			never := append(slices.Clone(dbstate.DefaultNeverLock),
-				dbstate.Account{User: dbtest.AdminUser, Host: "127.0.0.1"}, dbstate.Account{User: dbtest.AdminUser, Host: "localhost"})
+			never := append(slices.Clone(testbedNeverLock),
+				dbstate.Account{User: "least", Host: "127.0.0.1"})
 			_, audit, err := switchover(t, least, step[0], step[1], dbstate.SwitchoverOptions{NeverLock: never}, nil)
 			if err != nil {
 				t.Fatalf("%v\naudit:\n%s", err, audit)

@@ -7,6 +7,9 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/evenkeel/evenkeel/internal/ctxwait"
 )
 
 // Recovering from dbstate's own death. A switchover locks accounts on the old primary (fence-writers) and makes
@@ -37,18 +40,30 @@ const (
 
 // Step names that the fold recognises; the step constructors use them too.
 const (
-	stepFenceWriters   = "fence-writers"
-	stepUnfenceWriters = "unfence-writers"
-	stepSetReadOnly    = "set-read-only"
-	stepPromote        = "promote"
-	stepUnlockAccounts = "unlock-accounts"
-	stepLiftReadOnly   = "lift-read-only"
+	stepFenceWriters     = "fence-writers"
+	stepUnfenceWriters   = "unfence-writers"
+	stepSetReadOnly      = "set-read-only"
+	stepPromote          = "promote"
+	stepUnlockAccounts   = "unlock-accounts"
+	stepLiftReadOnly     = "lift-read-only"
+	stepFenceCandidate   = "fence-candidate"
+	stepUnfenceCandidate = "unfence-candidate"
+	stepFenceOwn         = "fence-own-account"
+	stepDisableEvents    = "disable-events"
+	stepEnableEvents     = "enable-events"
+	stepRestoreEvents    = "enable-events-again"
 )
 
 // LockedAccounts are accounts a run locked on one instance and did not unlock.
 type LockedAccounts struct {
 	Instance string    `json:"instance"`
 	Accounts []Account `json:"accounts"`
+}
+
+// StoppedEvents are events a run stopped on one instance and did not enable again.
+type StoppedEvents struct {
+	Instance string  `json:"instance"`
+	Events   []Event `json:"events"`
 }
 
 // Leftovers is what one run of a plan may have left on the servers, from its audit records.
@@ -63,13 +78,18 @@ type Leftovers struct {
 	Locked []LockedAccounts `json:"locked,omitempty"`
 	// ReadOnly are the instances that set-read-only announced making read-only, that no undo made writable again,
 	// while the candidate was not promoted (after a promotion the old primary is meant to stay read-only).
-	ReadOnly  []string  `json:"read_only,omitempty"`
-	Candidate string    `json:"candidate,omitempty"` // where promote ran, if it started
-	Promoted  Promotion `json:"promoted"`
+	ReadOnly []string `json:"read_only,omitempty"`
+	// Events are the events disable-events announced stopping on the old primary and that were not enabled again
+	// since, neither there (an undo) nor on the new primary (enable-events).
+	Events    []StoppedEvents `json:"events,omitempty"`
+	Candidate string          `json:"candidate,omitempty"` // where promote ran, if it started
+	Promoted  Promotion       `json:"promoted"`
 }
 
 // Empty reports whether the run left nothing to lift.
-func (l *Leftovers) Empty() bool { return len(l.Locked) == 0 && len(l.ReadOnly) == 0 }
+func (l *Leftovers) Empty() bool {
+	return len(l.Locked) == 0 && len(l.ReadOnly) == 0 && len(l.Events) == 0
+}
 
 // String says, in words, what the run left.
 func (l *Leftovers) String() string {
@@ -79,6 +99,9 @@ func (l *Leftovers) String() string {
 	}
 	for _, x := range l.ReadOnly {
 		parts = append(parts, x+" left read_only=1")
+	}
+	for _, se := range l.Events {
+		parts = append(parts, "events stopped on "+se.Instance+": "+eventList(se.Events))
 	}
 	if len(parts) == 0 {
 		return "nothing"
@@ -99,6 +122,17 @@ func (l *Leftovers) Describe() string {
 // are host:port, account names have no control characters.
 func (l *Leftovers) Validate() error {
 	addrs := slices.Clone(l.ReadOnly)
+	if l.Candidate != "" {
+		addrs = append(addrs, l.Candidate)
+	}
+	for _, se := range l.Events {
+		addrs = append(addrs, se.Instance)
+		for _, e := range se.Events {
+			if _, err := alterEventSQL(e, true); err != nil || clean(e.Schema) != e.Schema || clean(e.Name) != e.Name {
+				return fmt.Errorf("%w: audit log: event %s", ErrInvalidValue, e)
+			}
+		}
+	}
 	for _, la := range l.Locked {
 		addrs = append(addrs, la.Instance)
 		for _, a := range la.Accounts {
@@ -120,7 +154,9 @@ type runState struct {
 	l        Leftovers
 	locked   map[string][]Account // by instance
 	ro       map[string]bool
-	kept     map[string]bool // instances where a cleanup kept the locks on purpose
+	kept     map[string]bool      // instances where a cleanup kept the locks on purpose
+	events   map[string][]Event   // stopped, by instance
+	ownLock  map[string][]Account // fence-own-account's announced locks, by instance
 	accounts int
 	pending  map[string]FenceAction // a recover run's announced lifts, by step and instance, until they succeed
 }
@@ -193,6 +229,21 @@ func (f *fold) add(id string, rec AuditRecord) error {
 			}
 			st.ro[rec.Instance] = true
 		}
+		if len(fa.DisableEvents) > 0 {
+			if len(fa.DisableEvents) > maxEvents {
+				return fmt.Errorf("audit log: run %s stops more than %d events", id, maxEvents)
+			}
+			if st.events == nil {
+				st.events = map[string][]Event{}
+			}
+			st.events[rec.Instance] = slices.Clone(fa.DisableEvents)
+		}
+		if rec.Step == stepFenceOwn {
+			if st.ownLock == nil {
+				st.ownLock = map[string][]Account{}
+			}
+			st.ownLock[rec.Instance] = fa.Lock
+		}
 	case rec.Phase == "do" && rec.Result == "start":
 		st.l.LastStep = rec.Step
 		if rec.Step == stepPromote {
@@ -207,6 +258,18 @@ func (f *fold) add(id string, rec AuditRecord) error {
 		delete(st.locked, rec.Instance)
 	case rec.Step == stepSetReadOnly && rec.Phase == "undo" && settled:
 		delete(st.ro, rec.Instance)
+	case rec.Step == stepFenceCandidate && rec.Phase == "undo" && settled,
+		rec.Step == stepUnfenceCandidate && (rec.Phase == "do" || rec.Phase == "cleanup") && rec.Result == "ok":
+		delete(st.locked, rec.Instance)
+	case rec.Step == stepFenceOwn && rec.Phase == "undo" && settled:
+		if left := slices.DeleteFunc(st.locked[rec.Instance], func(b Account) bool { return slices.Contains(st.ownLock[rec.Instance], b) }); len(left) > 0 {
+			st.locked[rec.Instance] = left
+		} else {
+			delete(st.locked, rec.Instance)
+		}
+	case rec.Step == stepDisableEvents && rec.Phase == "undo" && settled,
+		rec.Step == stepEnableEvents && (rec.Phase == "do" || rec.Phase == "cleanup") && rec.Result == "ok" && st.l.Promoted == PromotedYes:
+		st.events = nil
 	case rec.Phase == "do" && rec.Result == "ok":
 		// A recover run's lift succeeded: it no longer is a leftover of the run it names.
 		fa, ok := st.pending[key]
@@ -218,16 +281,23 @@ func (f *fold) add(id string, rec AuditRecord) error {
 		if of == nil {
 			return nil
 		}
-		if left, ok := of.locked[rec.Instance]; ok {
+		target := rec.Instance
+		if fa.For != "" {
+			target = fa.For
+		}
+		if left, ok := of.locked[target]; ok {
 			left = slices.DeleteFunc(left, func(b Account) bool { return slices.Contains(fa.Unlock, b) })
 			if len(left) == 0 {
-				delete(of.locked, rec.Instance)
+				delete(of.locked, target)
 			} else {
-				of.locked[rec.Instance] = left
+				of.locked[target] = left
 			}
 		}
 		if fa.ReadOnly != nil && !*fa.ReadOnly {
 			delete(of.ro, rec.Instance)
+		}
+		if len(fa.EnableEvents) > 0 {
+			of.events = nil
 		}
 	}
 	return nil
@@ -244,6 +314,14 @@ func (f *fold) leftovers(id string) *Leftovers {
 	slices.Sort(inst)
 	for _, i := range inst {
 		l.Locked = append(l.Locked, LockedAccounts{Instance: i, Accounts: slices.Clone(st.locked[i])})
+	}
+	ev := make([]string, 0, len(st.events))
+	for i := range st.events {
+		ev = append(ev, i)
+	}
+	slices.Sort(ev)
+	for _, i := range ev {
+		l.Events = append(l.Events, StoppedEvents{Instance: i, Events: slices.Clone(st.events[i])})
 	}
 	if l.Promoted != PromotedYes {
 		for i := range st.ro {
@@ -352,6 +430,17 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 			ck.pass("one writable", "no instance of %s's tree is writable", x)
 		}
 	}
+	if len(l.Events) > 0 {
+		switch {
+		case l.Promoted == PromotedMaybe:
+			ck.fail("events", ErrPromotionUnknown, fmt.Sprintf("promote on %s started and the log does not say how it ended: "+
+				"enable the events %s on whichever instance is the primary, by hand", l.Candidate, l.String()))
+		case l.Promoted == PromotedYes:
+			ck.pass("events", "enabled on %s, the new primary (binlogged: SLAVESIDE_DISABLED on its replicas)", l.Candidate)
+		default:
+			ck.pass("events", "enabled again where they were stopped (sql_log_bin=0): the candidate was never promoted")
+		}
+	}
 	checks, err := ck.result()
 	if err != nil {
 		return nil, err
@@ -375,7 +464,14 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 		},
 	})
 	for _, la := range l.Locked {
+		if l.Promoted == PromotedYes && l.Candidate != "" && la.Instance != l.Candidate {
+			p.Steps = append(p.Steps, unlockThroughStep(s, l.Run, l.Candidate, la))
+			continue
+		}
 		p.Steps = append(p.Steps, unlockLeftoverStep(s, l.Run, la))
+	}
+	for _, se := range l.Events {
+		p.Steps = append(p.Steps, restoreEventsStep(s, l.Run, l.Promoted, l.Candidate, se))
 	}
 	for _, x := range l.ReadOnly {
 		p.Steps = append(p.Steps, liftReadOnlyStep(s, l.Run, x))
@@ -404,6 +500,80 @@ func liftReadOnlyStep(s Servers, run, x string) *Step {
 			ro := false
 			announce(ctx, FenceAction{OfRun: run, ReadOnly: &ro}, "about to SET GLOBAL read_only=0 on "+x)
 			return s.Exec(ctx, x, "SET GLOBAL read_only=0")
+		},
+	}
+}
+
+// unlockThroughStep lifts what run left locked on la.Instance, the demoted primary, from the new primary Y: a
+// binlogged ALTER USER ... ACCOUNT UNLOCK, a no-op on Y (the locks were never binlogged), replicates to
+// la.Instance and unlocks the accounts there. That works even when every admin login of la.Instance is locked
+// (dbstate's own and root@localhost included). It waits (up to 30 s) until la.Instance applied it. It unlocks
+// on la.Instance directly instead when the login can (that needs no replication from Y).
+func unlockThroughStep(s Servers, run, Y string, la LockedAccounts) *Step {
+	return &Step{
+		Name: stepUnlockAccounts, Instance: Y,
+		Description: fmt.Sprintf("ALTER USER ... ACCOUNT UNLOCK on %s, the new primary, binlogged, so that it replicates to %s, the demoted primary, "+
+			"and unlocks there: %s; wait (up to 30s) until %s applied it", Y, la.Instance, accountList(la.Accounts), la.Instance),
+		Do: func(ctx context.Context) error {
+			stmts := make([]string, 0, len(la.Accounts))
+			for _, a := range la.Accounts {
+				acc, err := a.sql()
+				if err != nil {
+					return err
+				}
+				stmts = append(stmts, "ALTER USER "+acc+" ACCOUNT UNLOCK")
+			}
+			announce(ctx, FenceAction{OfRun: run, Unlock: la.Accounts, For: la.Instance},
+				"about to unlock on "+la.Instance+" (directly, or through "+Y+"): "+accountList(la.Accounts))
+			// Directly first (sql_log_bin=0), when this login is not locked there: that also works when the
+			// demoted primary does not replicate from Y (a run that died before repointing it).
+			direct := s.SetAccountsLocked(ctx, la.Instance, la.Accounts, false, nil)
+			if direct == nil {
+				return nil
+			}
+			if err := s.Exec(ctx, Y, stmts...); err != nil {
+				return err
+			}
+			v, err := s.Vars(ctx, Y)
+			if err != nil {
+				return err
+			}
+			// dbstate's own login may be locked on la.Instance until it applied the unlock: retry the reads.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				x, err := s.Vars(ctx, la.Instance)
+				if err == nil && x.GTIDCurrentPos.Contains(v.GTIDBinlogPos) {
+					return nil
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("%s: unlocking there failed (%v), and it has not applied the unlock from %s after 30s "+
+						"(does it replicate from %s?): %v", la.Instance, direct, Y, Y, err)
+				}
+				if err := ctxwait.Sleep(ctx, 100*time.Millisecond); err != nil {
+					return err
+				}
+			}
+		},
+	}
+}
+
+// restoreEventsStep enables again the events run stopped on se.Instance: on the new primary (binlogged) when the
+// run promoted its candidate, on se.Instance (sql_log_bin=0) when it did not.
+func restoreEventsStep(s Servers, run string, promoted Promotion, candidate string, se StoppedEvents) *Step {
+	where, local := se.Instance, true
+	if promoted == PromotedYes && candidate != "" {
+		where, local = candidate, false
+	}
+	how := "sql_log_bin=0: the candidate was never promoted"
+	if !local {
+		how = "binlogged: " + where + " is the new primary"
+	}
+	return &Step{
+		Name: stepRestoreEvents, Instance: where,
+		Description: fmt.Sprintf("ALTER EVENT ... ENABLE on %s (%s, keeping each definer): %s", where, how, eventList(se.Events)),
+		Do: func(ctx context.Context) error {
+			announce(ctx, FenceAction{OfRun: run, EnableEvents: se.Events, For: se.Instance}, "about to enable on "+where+" the events "+eventList(se.Events))
+			return s.SetEventsEnabled(ctx, where, se.Events, true, local, nil)
 		},
 	}
 }

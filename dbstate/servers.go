@@ -37,6 +37,23 @@ type Servers interface {
 	// KillClientSessions kills every client session on addr but the caller's own, replicas' binlog dumps and
 	// server threads, and waits (up to wait) until they are gone. It returns how many it killed.
 	KillClientSessions(ctx context.Context, addr string, wait time.Duration) (int, error)
+	// LongWrites finds the sessions on addr that would make read_only=1 wait: write statements running for older
+	// or more, open transactions that wrote older or more ago, and LOCK TABLES sessions (see LongWrites).
+	LongWrites(ctx context.Context, addr string, older time.Duration) (*LongWrites, error)
+	// KillSessions kills the sessions ids on addr (KILL CONNECTION); one that already ended is no error.
+	KillSessions(ctx context.Context, addr string, ids []int64) error
+	// KillUserSessions kills the client sessions of users on addr (not dbstate's own connections) and waits (up
+	// to wait) until they are gone. It returns how many it killed.
+	KillUserSessions(ctx context.Context, addr string, users []string, wait time.Duration) (int, error)
+	// LockOwnAccount locks dbstate's own account on addr only (sql_log_bin=0) and kills the other sessions of
+	// its user there; dbstate's own open connections survive and serve the rest of the run. It returns how many
+	// sessions it killed.
+	LockOwnAccount(ctx context.Context, addr string, own Account) (int, error)
+	// Events reads the scheduled events that are ENABLED on addr.
+	Events(ctx context.Context, addr string) ([]Event, error)
+	// SetEventsEnabled enables (ALTER EVENT ... ENABLE) or stops (DISABLE ON SLAVE) events on addr, keeping each
+	// definer, without binary logging when local; done receives each event once its statement succeeded.
+	SetEventsEnabled(ctx context.Context, addr string, events []Event, enable, local bool, done func(Event)) error
 	// Privileges reads what dbstate's account holds on addr (see Privileges).
 	Privileges(ctx context.Context, addr string) (*Privileges, error)
 	// LoginPrivileges logs in to addr with other credentials (the replication account's) and reads what that
@@ -89,6 +106,29 @@ func (c *Client) KillClientSessions(ctx context.Context, addr string, wait time.
 	return c.killClientSessions(ctx, addr, wait)
 }
 
+// KillUserSessions implements Servers.
+func (c *Client) KillUserSessions(ctx context.Context, addr string, users []string, wait time.Duration) (int, error) {
+	if len(users) == 0 {
+		return 0, nil
+	}
+	return c.killSessions(ctx, addr, users, true, wait)
+}
+
+// LockOwnAccount implements Servers.
+func (c *Client) LockOwnAccount(ctx context.Context, addr string, own Account) (int, error) {
+	return c.lockOwnAccount(ctx, addr, own)
+}
+
+// Events implements Servers.
+func (c *Client) Events(ctx context.Context, addr string) ([]Event, error) {
+	return c.enabledEvents(ctx, addr)
+}
+
+// SetEventsEnabled implements Servers.
+func (c *Client) SetEventsEnabled(ctx context.Context, addr string, events []Event, enable, local bool, done func(Event)) error {
+	return c.setEventsEnabled(ctx, addr, events, enable, local, done)
+}
+
 // waitLogged polls addr (every 10 ms, up to timeout) until its gtid_binlog_pos contains pos, compared per domain
 // in Go. Unlike MASTER_GTID_WAIT, which waits on gtid_slave_pos only, it also works on a root primary, whose
 // gtid_slave_pos never moves with its own writes. gtid_binlog_pos is what addr can serve to a replica.
@@ -134,4 +174,14 @@ func waitReplicating(ctx context.Context, s Servers, addr, master string, timeou
 			return err
 		}
 	}
+}
+
+// LongWrites implements Servers.
+func (c *Client) LongWrites(ctx context.Context, addr string, older time.Duration) (*LongWrites, error) {
+	return c.longWrites(ctx, addr, older)
+}
+
+// KillSessions implements Servers.
+func (c *Client) KillSessions(ctx context.Context, addr string, ids []int64) error {
+	return c.killSessionIDs(ctx, addr, ids)
 }

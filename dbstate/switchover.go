@@ -16,8 +16,9 @@ const (
 	// FenceLock locks, on the old primary only, every account that writes through read_only, connected or not
 	// (ALTER USER ... ACCOUNT LOCK, not binlogged), and kills the client sessions there. After a promotion the
 	// locks stay on the demoted primary (unless SwitchoverOptions.UnlockDemoted); after a rollback they are
-	// lifted. NeverLock accounts and other sessions of dbstate's own account are killed but not locked (the plan
-	// warns about them).
+	// lifted. dbstate's own account is locked on the old primary right before the promotion, and the same
+	// accounts on the candidate until the promotion. NeverLock accounts are killed but not locked (the plan warns
+	// about them).
 	FenceLock FenceMode = "lock"
 	// FenceRefuse refuses the switchover, at planning and again right before the window, while anything that
 	// writes through read_only is connected to the old primary: an account to lock, a NeverLock account, or a
@@ -31,8 +32,26 @@ type SwitchoverOptions struct {
 	Candidate string // Y, host:port, a direct replica of X
 	// Timeout bounds each catch-up wait while X still takes writes (moving replicas, catching Y up). Zero: 30 s.
 	Timeout time.Duration
-	// MaxWindow bounds the final wait, while X is read-only, for Y to apply X's last write. Zero means 5 s.
+	// MaxWindow bounds the write-unavailability window: from the start of set-read-only until promote made Y
+	// writable, every step (the read_only=1 wait behind LOCK TABLES and long writes, killing sessions, the final
+	// wait for Y to apply X's last write, promote) runs within MaxWindow of that start (plus a tenth, at most 1 s,
+	// so that the server's own abort of a blocked read_only=1 arrives first); past it the switchover rolls back.
+	// A hung X or Y costs at most that much of writes; Plan.Report warns when the window exceeded MaxWindow.
+	// Zero means 5 s.
 	MaxWindow time.Duration
+	// LongWrite is the age from which a write statement or an open transaction that wrote counts as long: before
+	// read_only=1 (at planning, and again right before), such writes and LOCK TABLES sessions on X make the
+	// switchover refuse, naming them (they would make read_only=1 wait, and every write queue behind it). Zero
+	// means 1 s.
+	LongWrite time.Duration
+	// DelayedCandidate names the candidate again (host:port, as Candidate) to say that it may be a delayed
+	// replica: its MASTER_DELAY is then removed before the catch-up (CHANGE MASTER TO MASTER_DELAY=0; a rollback
+	// restores it), so that it applies what it held back while X still takes writes. Empty: a candidate with a
+	// MASTER_DELAY is refused (ErrDelayedCandidate).
+	DelayedCandidate string
+	// KillLongWrites kills those sessions (KILL CONNECTION, right before read_only=1) instead of refusing: their
+	// transactions roll back.
+	KillLongWrites bool
 	// MaxLag refuses the switchover when Y or a replica to move is further behind. Zero means 10 s.
 	MaxLag time.Duration
 	// Replication are the credentials that X will use to replicate from Y. X stores them in the master.info file
@@ -51,8 +70,11 @@ type SwitchoverOptions struct {
 	AllowUnreachable []string
 	// Fence defaults to FenceLock.
 	Fence FenceMode
-	// NeverLock are accounts that fencing kills the sessions of but never locks, so that a crash of dbstate in
-	// the window cannot lock the DBAs out. nil means DefaultNeverLock; an empty non-nil slice means none.
+	// NeverLock are accounts that fencing kills the sessions of but never locks: an explicit opt-out, e.g. for a
+	// break-glass login (root@localhost). The plan warns of the risk: such a writer can still write to X in the
+	// window (the switchover then rolls back) or in its last round trip (that write is lost), and to the demoted
+	// X afterwards (a split brain). Empty (the default): every account that writes through read_only is locked
+	// on X, root@localhost and dbstate's own account included, and, until the promotion, on Y (but dbstate's own).
 	NeverLock []Account
 	// UnlockDemoted unlocks the fenced accounts on X after a successful switchover too, as dbstate did before:
 	// a writer that bypasses read_only can then write to the demoted primary (a split brain, and X's
@@ -60,9 +82,6 @@ type SwitchoverOptions struct {
 	// locks (Plan.Report says how); they are usable on Y all along, since the locks were not binlogged.
 	UnlockDemoted bool
 }
-
-// DefaultNeverLock is the break-glass account: on Debian, root@localhost logs in through the unix socket.
-var DefaultNeverLock = []Account{{User: "root", Host: "localhost"}}
 
 // Validate checks the options without touching a server: addresses are host:port, durations are not negative,
 // the fence mode is known.
@@ -72,12 +91,15 @@ func (o SwitchoverOptions) Validate() error {
 			return fmt.Errorf("%s: %w", a.flag, err)
 		}
 	}
+	if o.DelayedCandidate != "" && operatorAddr(o.DelayedCandidate) != operatorAddr(o.Candidate) {
+		return fmt.Errorf("%w: delayed candidate %q is not the candidate %q", ErrInvalidValue, o.DelayedCandidate, o.Candidate)
+	}
 	for _, a := range o.AllowUnreachable {
 		if _, _, err := splitAddr(a); err != nil {
 			return fmt.Errorf("allow-unreachable: %w", err)
 		}
 	}
-	if o.Timeout < 0 || o.MaxWindow < 0 || o.MaxLag < 0 {
+	if o.Timeout < 0 || o.MaxWindow < 0 || o.MaxLag < 0 || o.LongWrite < 0 {
 		return fmt.Errorf("%w: negative duration", ErrInvalidValue)
 	}
 	switch o.Fence {
@@ -98,14 +120,14 @@ func (o *SwitchoverOptions) defaults(s Servers) {
 	if o.MaxLag <= 0 {
 		o.MaxLag = 10 * time.Second
 	}
+	if o.LongWrite <= 0 {
+		o.LongWrite = time.Second
+	}
 	if o.Replication.User == "" && s != nil {
 		o.Replication = s.Credentials()
 	}
 	if o.Fence == "" {
 		o.Fence = FenceLock
-	}
-	if o.NeverLock == nil {
-		o.NeverLock = DefaultNeverLock
 	}
 }
 
@@ -166,7 +188,10 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 			l.fail("candidate not filtered", ErrReplicationFilter, fmt.Sprintf("%s has replication filters (%s): the writes it skipped would be lost", a, f))
 			healthy = false
 		}
-		if a == o.Candidate && r.Replication.Delayed() {
+		if a == o.Candidate && r.Replication.Delayed() && o.DelayedCandidate != "" {
+			l.pass("candidate not delayed", "%s applies with MASTER_DELAY=%d and is named as a delayed candidate: its delay is removed "+
+				"before the catch-up (restored by a rollback)", a, r.Replication.SQLDelay)
+		} else if a == o.Candidate && r.Replication.Delayed() {
 			l.fail("candidate not delayed", ErrDelayedCandidate, fmt.Sprintf("%s applies with MASTER_DELAY=%d: it would stay behind in the window; "+
 				"remove its delay first (CHANGE MASTER TO MASTER_DELAY=0) or promote another replica", a, r.Replication.SQLDelay))
 			healthy = false
@@ -226,13 +251,18 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 //
 //  1. move X's other replicas under Y (moveStep; each waits until Y has its position);
 //  2. wait until Y has X's current position, while X still takes writes (catchUpStep);
-//  3. lock every account that writes through read_only (not binlogged, X only) (fenceWritersStep);
-//  4. set X read-only (setReadOnlyStep);
+//  3. lock the same accounts on Y, but dbstate's own, until the promotion (fenceCandidateStep);
+//  4. lock every account that writes through read_only (not binlogged, X only) (fenceWritersStep), stop X's
+//     ENABLED events (disableEventsStep), look for long writes and LOCK TABLES on X and fail or kill them
+//     (longWritesStep), then set X read-only (setReadOnlyStep): the window starts, bounded by MaxWindow until
+//     promote ends it;
 //  5. kill the remaining client sessions on X (killSessionsStep);
 //  6. wait with MASTER_GTID_WAIT until Y has X's final gtid_binlog_pos, bounded by MaxWindow
-//     (waitForCandidateStep);
+//     (waitForCandidateStep), then lock dbstate's own account on X when it bypasses read_only
+//     (fenceOwnAccountStep);
 //  7. promote Y: stop replication, check that X logged nothing since the final wait, make Y writable (the point of
-//     no return) (promoteStep), and forget its master (resetCandidateStep);
+//     no return) (promoteStep), lift Y's fence (unfenceCandidateStep), enable on Y the events stopped on X
+//     (enableEventsStep), and forget its master (resetCandidateStep);
 //  8. repoint X under Y with MASTER_DEMOTE_TO_SLAVE=1 (or gtid_slave_pos from gtid_binlog_pos before 10.10)
 //     (repointOldPrimaryStep);
 //  9. unlock the fenced accounts on X: a cleanup step that runs only when an earlier step fails, so that a
@@ -261,6 +291,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	}
 	l := checkSwitchover(t, o)
 	account := s.Credentials().User
+	var lockWarn string
 	var others []string // X's replicas other than Y, by key
 	for _, r := range t.Children(kx) {
 		if r != ky {
@@ -283,6 +314,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		}
 		checkErrantLive(ctx, l, s, X, below)
 		checkReplicationLogin(ctx, l, s, Y, o, adminAsRepl)
+		lockWarn = checkLongWrites(ctx, l, s, X, o.LongWrite, o.KillLongWrites)
 	}
 	checks, err := l.result()
 	if err != nil {
@@ -315,20 +347,43 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	} else {
 		p.Preflight = append(p.Preflight, PreflightCheck{Name: "writers", Passed: true, Detail: "no account writes through read_only"})
 	}
-	if !o.UnlockDemoted {
-		p.Report = func() []string { return keptReport(X, fs) }
+	win := &window{bound: o.MaxWindow}
+	p.Report = func() []string {
+		if o.UnlockDemoted {
+			return win.report()
+		}
+		return append(win.report(), keptReport(X, Y, fs)...)
 	}
-	if len(fi.Unlocked) > 0 {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (NeverLock): their "+
-			"sessions are killed, but a new session in the window could write to %s", accountList(fi.Unlocked), X))
+	if lockWarn != "" {
+		p.Warnings = append(p.Warnings, lockWarn)
+	}
+	if never := fi.NeverLocked; len(never) > 0 {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("%s write through read_only and are never locked (--never-lock): their "+
+			"sessions are killed, but a new session in the window fails the switchover (a rollback), one in the last round trip "+
+			"before %s becomes writable is lost to %s, and after the switchover they write to the demoted %s: a split brain, "+
+			"and %s's replication stops with error 1950", accountList(never), Y, Y, X, X))
+	}
+	events, err := s.Events(ctx, X)
+	if err != nil {
+		return nil, err
+	}
+	if len(events) > 0 {
+		p.Preflight = append(p.Preflight, PreflightCheck{Name: "events fenced", Passed: true, Detail: fmt.Sprintf(
+			"%s are ENABLED on %s: stopped there before read_only=1 (DISABLE ON SLAVE, not binlogged), enabled on %s after the promotion "+
+				"(its event_scheduler must be ON for them to run)", eventList(events), X, Y)})
+	}
+	if fi.OwnBypasses {
+		p.Preflight = append(p.Preflight, PreflightCheck{Name: "own account fenced", Passed: true, Detail: fmt.Sprintf(
+			"dbstate's own account %s writes through read_only: locked on %s right before the promotion and kept locked there "+
+				"(dbstate's open connections do the rest of the run); lift it from %s afterwards, see the report", fi.Self, X, Y)})
 	}
 	if adminAsRepl {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("no replication credentials given: %s will replicate as dbstate's own login %q, "+
 			"whose password it stores in its master.info; prefer an account with REPLICATION SLAVE only", X, o.Replication.User))
 	}
-	if fi.Shared > 0 {
+	if fi.Shared > 0 && !fi.OwnBypasses {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("%d other sessions use dbstate's own user (account %s, which bypasses read_only); "+
-			"they are killed but the account cannot be locked", fi.Shared, fi.Self))
+			"they are killed but the account is never locked (--never-lock)", fi.Shared, fi.Self))
 	}
 	var moved []string
 	for _, r := range others {
@@ -348,14 +403,31 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	for _, r := range others {
 		restored[r] = t.Instances[r].Replication.MasterAddr()
 	}
-	p.VerifyRollback = func(ctx context.Context) error { return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs) }
+	fsY, es := &fenceState{}, &eventState{}
+	p.VerifyRollback = func(ctx context.Context) error {
+		return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs, map[string]*fenceState{Y: fsY}, es)
+	}
+	if d := delayOf(t.Instances[ky]); d > 0 && o.DelayedCandidate != "" {
+		p.Steps = append(p.Steps, undelayStep(s, Y, t.Instances[ky].Replication.MasterAddr(), d))
+	}
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
+		fenceCandidateStep(s, Y, o.NeverLock, fi.toLock(), fsY),
 		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),
-		setReadOnlyStep(s, X, o.MaxWindow),
-		killSessionsStep(s, X),
-		waitForCandidateStep(s, X, Y, o.MaxWindow, hand),
-		promoteStep(s, X, Y, hand, fs),
+		disableEventsStep(s, X, events, es),
+		longWritesStep(s, X, o.LongWrite, o.KillLongWrites),
+		// The window: every step from read_only=1 on X until Y is writable runs within MaxWindow of its start.
+		win.within(setReadOnlyStep(s, X, o.MaxWindow), false),
+		win.within(killSessionsStep(s, X), false),
+		win.within(waitForCandidateStep(s, X, Y, o.MaxWindow, hand), false),
+	)
+	if fi.OwnBypasses {
+		p.Steps = append(p.Steps, win.within(fenceOwnAccountStep(s, X, fi, fs), false))
+	}
+	p.Steps = append(p.Steps,
+		win.within(promoteStep(s, X, Y, hand, fs), true),
+		unfenceCandidateStep(s, Y, fsY),
+		enableEventsStep(s, Y, es, fs),
 		resetCandidateStep(s, Y),
 		repoint,
 		unfenceWritersStep(s, X, fs, !o.UnlockDemoted),
@@ -365,7 +437,9 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 }
 
 // keptReport says, after a switchover, which accounts stay locked on the demoted primary X and how to lift them.
-func keptReport(X string, fs *fenceState) []string {
+// With dbstate's own login and root@localhost locked there too, the way in is the new primary Y: an unlock
+// binlogged on Y (a no-op there) replicates to X.
+func keptReport(X, Y string, fs *fenceState) []string {
 	if !fs.promoted.Load() {
 		return nil
 	}
@@ -378,10 +452,13 @@ func keptReport(X string, fs *fenceState) []string {
 		"(usable on the new primary; the lock was not binlogged)", X, accountList(locked)))
 	for _, a := range locked {
 		if acc, err := a.sql(); err == nil {
-			out = append(out, fmt.Sprintf("to lift on %s: SET SESSION sql_log_bin=0; ALTER USER %s ACCOUNT UNLOCK;", X, acc))
+			out = append(out, fmt.Sprintf("to lift on %s: on %s, the new primary, binlogged so that it replicates to %s: ALTER USER %s ACCOUNT UNLOCK; "+
+				"or on %s with a login that is not locked: SET SESSION sql_log_bin=0; ALTER USER %s ACCOUNT UNLOCK;", X, Y, X, acc, X, acc))
 		}
 	}
-	out = append(out, "or: dbstate recover --audit-log FILE (the audit log of this run lists them); lift them before "+X+" becomes a primary again")
+	out = append(out, "or: dbstate recover --audit-log FILE, which does the same through "+Y+" (the audit log of this run lists them; "+
+		"any admin login of "+Y+" will do, e.g. --defaults-file of another account); lift them before "+X+" becomes a primary again "+
+		"(dbstate's own login cannot switch back to "+X+" while it is locked there)")
 	for k := range out {
 		out[k] = clean(out[k]) // account names are outside text
 	}
@@ -417,8 +494,10 @@ func checkReplicationLogin(ctx context.Context, l *checklist, s Servers, Y strin
 
 // verifyRestored reads back what a rolled-back switchover must have restored: X writable (if it was), every
 // replica replicating from the master it had (both threads running, within 10 s), no account still locked by
-// the fence, and no replica with a GTID that X lacks.
-func verifyRestored(ctx context.Context, s Servers, X string, writable bool, replicas map[string]string, fs *fenceState) error {
+// the fence on X or on the candidate (others), no event left stopped on X, and no replica with a GTID that X
+// lacks.
+func verifyRestored(ctx context.Context, s Servers, X string, writable bool, replicas map[string]string, fs *fenceState,
+	others map[string]*fenceState, es *eventState) error {
 	var errs []error
 	if v, err := s.Vars(ctx, X); err != nil {
 		errs = append(errs, err)
@@ -427,6 +506,14 @@ func verifyRestored(ctx context.Context, s Servers, X string, writable bool, rep
 	}
 	if left := fs.snapshot(); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("still locked on %s: %s", X, accountList(left)))
+	}
+	for addr, f := range others {
+		if left := f.snapshot(); len(left) > 0 {
+			errs = append(errs, fmt.Errorf("still locked on %s: %s", addr, accountList(left)))
+		}
+	}
+	if left := es.snapshot(); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("events still stopped on %s: %s", X, eventList(left)))
 	}
 	addrs := make([]string, 0, len(replicas))
 	for r := range replicas {

@@ -91,14 +91,18 @@ func accountLocked(t testing.TB, in *dbtest.Instance, user string) bool {
 }
 
 // liftKept runs dbstate recover on the audit log of a switchover: it unlocks what the run kept locked on the
-// demoted primary.
+// demoted primary (or left locked), and lifts a read_only the run left.
 func liftKept(t testing.TB, c *dbstate.Client, audit string) {
 	t.Helper()
 	l, err := dbstate.ReadLeftovers(strings.NewReader(audit), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := dbstate.PlanRecover(context.Background(), c, nil, l)
+	var topo *dbstate.Topology // needed only to lift a read_only
+	if len(l.ReadOnly) > 0 {
+		topo = discover(t, c, l.ReadOnly...)
+	}
+	plan, err := dbstate.PlanRecover(context.Background(), c, topo, l)
 	if err != nil {
 		t.Fatalf("recover: %v (leftovers %s)", err, l)
 	}

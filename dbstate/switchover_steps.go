@@ -131,7 +131,6 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 // wait by bound (the window), after which the step fails and the switchover rolls back. Its undo makes X
 // writable again only when this step made it read-only.
 func setReadOnlyStep(s Servers, X string, bound time.Duration) *Step {
-	stmt := fmt.Sprintf("SET STATEMENT max_statement_time=%.3f FOR SET GLOBAL read_only=1", max(bound.Seconds(), 0.001))
 	var attempted atomic.Bool
 	return &Step{
 		Detail: func() string {
@@ -152,10 +151,11 @@ func setReadOnlyStep(s Servers, X string, bound time.Duration) *Step {
 			if v.ReadOnly {
 				return nil // nothing to change, nothing to undo
 			}
+			stmt := "SET STATEMENT max_statement_time=" + secondsLiteral(bound) + " FOR SET GLOBAL read_only=1"
 			attempted.Store(true)
 			ro := true
 			announce(ctx, FenceAction{ReadOnly: &ro}, "about to SET GLOBAL read_only=1 on "+X+" (it was writable)")
-			if err := s.Exec(ctx, X, stmt); err != nil {
+			if err := s.Exec(allowStatement(ctx, bound), X, stmt); err != nil {
 				if isStatementTimeout(err) {
 					return fmt.Errorf("%s: read_only=1 did not take within %v: LOCK TABLES or a long write holds it (see SHOW PROCESSLIST): %w", X, bound, err)
 				}
@@ -288,7 +288,9 @@ func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 		PointOfNoReturn: true,
 		Do: func(ctx context.Context) error {
 			if err := s.Exec(ctx, Y, "STOP SLAVE"); err != nil {
-				return err // not stopped: nothing to undo
+				// A STOP SLAVE that got no answer (a hung Y) may still take effect there: undo it then too.
+				stopped.Store(unanswered(err))
+				return err
 			}
 			stopped.Store(true)
 			final := h.get()
@@ -412,4 +414,167 @@ func verifyStep(s Servers, Y string, replicas []string) *Step {
 			return nil
 		},
 	}
+}
+
+// fenceCandidateStep locks on Y only (sql_log_bin=0) the accounts that write through read_only, as found on X
+// at planning and on Y now, but dbstate's own, and kills their sessions on Y: a writer that is refused on X
+// and moves to Y (a failover-aware application) would otherwise write to Y while it still replicates. It runs
+// before X is fenced. unfence-candidate lifts the locks at promotion; its undo lifts them on a rollback.
+func fenceCandidateStep(s Servers, Y string, neverLock, planned []Account, fs *fenceState) *Step {
+	return &Step{
+		Name: stepFenceCandidate, Instance: Y,
+		Description: fmt.Sprintf("lock on %s only (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the accounts that write through read_only "+
+			"(found on the primary at planning: %s; and on %s now), but dbstate's own, and kill their sessions on %s, until the promotion",
+			Y, orNone(accountList(planned)), Y, Y),
+		UndoText: "unlock the accounts this step locked on " + Y + " (sql_log_bin=0)",
+		Detail:   func() string { return "locked on " + Y + ": " + orNone(accountList(fs.snapshot())) },
+		Do: func(ctx context.Context) error {
+			now, err := s.Writers(ctx, Y, neverLock)
+			if err != nil {
+				return err
+			}
+			lock := slices.DeleteFunc(mergeAccounts(planned, now.toLock()), func(a Account) bool { return a == now.Self })
+			if len(lock) == 0 {
+				return nil
+			}
+			announce(ctx, FenceAction{Lock: lock}, "about to lock on "+Y+" (the candidate, until the promotion): "+accountList(lock))
+			if err := s.SetAccountsLocked(ctx, Y, lock, true, fs.add); err != nil {
+				return err
+			}
+			_, err = s.KillUserSessions(ctx, Y, userNames(lock), 5*time.Second)
+			return err
+		},
+		Undo: func(ctx context.Context) error { return fs.unlock(ctx, s, Y) },
+	}
+}
+
+// unfenceCandidateStep is the cleanup step that lifts the candidate's fence once Y is the primary. Before a
+// promotion (a rollback) the fence-candidate undo already lifted it, and this step finds nothing to do.
+func unfenceCandidateStep(s Servers, Y string, fs *fenceState) *Step {
+	return &Step{
+		Name: stepUnfenceCandidate, Instance: Y, Cleanup: true,
+		Description: "unlock on " + Y + " (sql_log_bin=0) the accounts fence-candidate locked: " + Y + " is the primary now",
+		Do: func(ctx context.Context) error {
+			if err := fs.unlock(ctx, s, Y); err != nil && !errors.Is(err, ErrNothingChanged) {
+				return err
+			}
+			return nil
+		},
+	}
+}
+
+// fenceOwnAccountStep locks dbstate's own account on X only (sql_log_bin=0) and kills the other sessions of its
+// user there, right before promote's last look at X: another process that logs in with dbstate's login writes
+// through read_only like any other writer. dbstate's own open connections survive the lock and do the rest of
+// the run on X. It comes this late so that, should dbstate die earlier, its login still lifts what the run left
+// (every other account that bypasses read_only is locked by then). Its undo unlocks it.
+func fenceOwnAccountStep(s Servers, X string, own *FenceInfo, fs *fenceState) *Step {
+	var locked atomic.Bool
+	return &Step{
+		Name: stepFenceOwn, Instance: X,
+		Description: fmt.Sprintf("lock dbstate's own account %s on %s only (sql_log_bin=0) and kill the other sessions of its user there; "+
+			"dbstate's own open connections survive the lock", own.Self, X),
+		UndoText: "unlock dbstate's own account on " + X + " (sql_log_bin=0), before anything else is undone there",
+		Do: func(ctx context.Context) error {
+			announce(ctx, FenceAction{Lock: []Account{own.Self}}, "about to lock on "+X+" dbstate's own account "+own.Self.String())
+			// Whatever the outcome, the lock may have taken: the undo lifts it.
+			locked.Store(true)
+			fs.add(own.Self)
+			_, err := s.LockOwnAccount(ctx, X, own.Self)
+			return err
+		},
+		Undo: func(ctx context.Context) error {
+			if !locked.Load() {
+				return ErrNothingChanged
+			}
+			return s.SetAccountsLocked(ctx, X, []Account{own.Self}, false, fs.remove)
+		},
+	}
+}
+
+// eventState is what disable-events hands to its undo and to enable-events: the events it stopped on X and
+// that nobody enabled again yet.
+type eventState struct {
+	mu      sync.Mutex
+	stopped []Event
+}
+
+func (e *eventState) add(ev Event) { e.mu.Lock(); e.stopped = append(e.stopped, ev); e.mu.Unlock() }
+
+func (e *eventState) snapshot() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.stopped)
+}
+
+func (e *eventState) clear() { e.mu.Lock(); e.stopped = nil; e.mu.Unlock() }
+
+// disableEventsStep stops, on X only (sql_log_bin=0), every event ENABLED there (ALTER EVENT ... DISABLE ON
+// SLAVE, keeping its definer), before X becomes read-only: an event runs as its definer, and one defined by an
+// account that bypasses read_only writes through it. Its undo enables them again on X.
+func disableEventsStep(s Servers, X string, planned []Event, es *eventState) *Step {
+	return &Step{
+		Name: stepDisableEvents, Instance: X,
+		Description: fmt.Sprintf("stop on %s only (ALTER EVENT ... DISABLE ON SLAVE, sql_log_bin=0, keeping each definer) every event ENABLED there, "+
+			"re-read now; at planning: %s", X, orNone(eventList(planned))),
+		UndoText: "ALTER EVENT ... ENABLE on " + X + " (sql_log_bin=0) the events this step stopped",
+		Detail:   func() string { return "stopped on " + X + ": " + orNone(eventList(es.snapshot())) },
+		Do: func(ctx context.Context) error {
+			now, err := s.Events(ctx, X)
+			if err != nil {
+				return err
+			}
+			if len(now) == 0 {
+				return nil
+			}
+			announce(ctx, FenceAction{DisableEvents: now}, "about to stop on "+X+" the events "+eventList(now))
+			return s.SetEventsEnabled(ctx, X, now, false, true, es.add)
+		},
+		Undo: func(ctx context.Context) error {
+			stopped := es.snapshot()
+			if len(stopped) == 0 {
+				return ErrNothingChanged
+			}
+			if err := s.SetEventsEnabled(ctx, X, stopped, true, true, nil); err != nil {
+				return err
+			}
+			es.clear()
+			return nil
+		},
+	}
+}
+
+// enableEventsStep is the cleanup step that, once Y is the primary, enables on Y the events disable-events
+// stopped on X (ALTER EVENT ... ENABLE, binlogged: on the replicas, X included, they become SLAVESIDE_DISABLED by
+// themselves). Before a promotion (a rollback) it does nothing: the disable-events undo enabled them on X again.
+func enableEventsStep(s Servers, Y string, es *eventState, fs *fenceState) *Step {
+	return &Step{
+		Name: stepEnableEvents, Instance: Y, Cleanup: true,
+		Description: "after the promotion: ALTER EVENT ... ENABLE on " + Y + " (binlogged, keeping each definer) the events disable-events stopped on the old primary",
+		Do: func(ctx context.Context) error {
+			if !fs.promoted.Load() {
+				return nil
+			}
+			stopped := es.snapshot()
+			if len(stopped) == 0 {
+				return nil
+			}
+			announce(ctx, FenceAction{EnableEvents: stopped}, "about to enable on "+Y+" the events "+eventList(stopped))
+			if err := s.SetEventsEnabled(ctx, Y, stopped, true, false, nil); err != nil {
+				return err
+			}
+			es.clear()
+			return nil
+		},
+	}
+}
+
+func userNames(as []Account) []string {
+	var out []string
+	for _, a := range as {
+		if !slices.Contains(out, a.User) {
+			out = append(out, a.User)
+		}
+	}
+	return out
 }

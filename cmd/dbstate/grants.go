@@ -90,7 +90,12 @@ type grantsFlags struct {
 	seeds     seeds
 	instances string
 	timeout   time.Duration
-	stmtTime  time.Duration
+}
+
+// grantsConn are the connection flags of grants plan and apply: their --statement-timeout (30 s) also bounds a
+// statement waiting for a lock.
+func grantsConn() conn {
+	return conn{stmtDefault: 30 * time.Second, stmtUsage: "bound for each statement, also one waiting for a lock (a backup's FLUSH TABLES WITH READ LOCK; must be > 0)"}
 }
 
 func (g *grantsFlags) flags(fs *flag.FlagSet) {
@@ -98,7 +103,6 @@ func (g *grantsFlags) flags(fs *flag.FlagSet) {
 	fs.Var(&g.seeds, "seed", "an instance of the replicated cluster, host:port or socket path (repeatable; default: the option file's host/socket)")
 	fs.StringVar(&g.instances, "instances", "", "comma-separated independent instances, host:port (instead of --seed)")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "bound for each wait for the replicas")
-	fs.DurationVar(&g.stmtTime, "statement-timeout", 30*time.Second, "bound for each statement, also one waiting for a lock (a backup's FLUSH TABLES WITH READ LOCK)")
 }
 
 // loadDesired reads and validates the desired file; password files are read relative to its directory.
@@ -163,7 +167,7 @@ func (g *grantsFlags) plan(ctx context.Context, cn *conn, stderr io.Writer) (*db
 	if err != nil {
 		return nil, nil, err
 	}
-	if g.timeout <= 0 || g.stmtTime < time.Millisecond {
+	if g.timeout <= 0 || cn.stmtTimeout < time.Millisecond {
 		return nil, nil, cli.Usagef("--timeout and --statement-timeout must be positive")
 	}
 	c, def, _, err := cn.client(stderr)
@@ -175,7 +179,7 @@ func (g *grantsFlags) plan(ctx context.Context, cn *conn, stderr io.Writer) (*db
 		c.Close()
 		return nil, nil, err
 	}
-	p, err := dbstate.PlanGrants(ctx, c, t, d, dbstate.GrantsOptions{ReadFile: read, WaitTimeout: g.timeout, StatementTimeout: g.stmtTime})
+	p, err := dbstate.PlanGrants(ctx, c, t, d, dbstate.GrantsOptions{ReadFile: read, WaitTimeout: g.timeout, StatementTimeout: cn.stmtTimeout})
 	if err != nil {
 		c.Close()
 		if errors.Is(err, dbstate.ErrDesiredGrants) {
@@ -206,7 +210,7 @@ Examples:
 
 func runGrantsPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cli.NewFlagSet("dbstate grants plan", grantsPlanUsage, stderr)
-	var cn conn
+	cn := grantsConn()
 	cn.register(fs)
 	var g grantsFlags
 	g.flags(fs)
@@ -254,7 +258,7 @@ Examples:
 
 func runGrantsApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := cli.NewFlagSet("dbstate grants apply", grantsApplyUsage, stderr)
-	var cn conn
+	cn := grantsConn()
 	cn.register(fs)
 	var g grantsFlags
 	g.flags(fs)

@@ -58,9 +58,13 @@ func runTopology(ctx context.Context, args []string, stdout, stderr io.Writer) i
 type conn struct {
 	defaultsFile, user, passwordFile string
 	tlsMode, tlsCA, tlsCert, tlsKey  string
-	timeout                          time.Duration
+	timeout, stmtTimeout             time.Duration
 	logLevel, logFormat              string
 	verbose                          bool
+	// stmtDefault and stmtUsage, when set before register, are --statement-timeout's default and help text for
+	// a subcommand whose statements may wait longer by nature (grants: behind a backup's lock).
+	stmtDefault time.Duration
+	stmtUsage   string
 }
 
 func (c *conn) register(fs *flag.FlagSet) {
@@ -71,7 +75,13 @@ func (c *conn) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "CA certificate file (PEM)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "client certificate file (PEM)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "client key file (PEM)")
-	fs.DurationVar(&c.timeout, "connect-timeout", 5*time.Second, "bound for connecting to an instance: dial, TLS, handshake and login (must be > 0)")
+	fs.DurationVar(&c.timeout, "connect-timeout", dbstate.DefaultConnectTimeout, "bound for connecting to an instance: dial, TLS, handshake and login (must be > 0)")
+	stmtDefault, stmtUsage := dbstate.DefaultStatementTimeout, "bound for every statement sent (client deadline and the server's max_statement_time; "+
+		"waits such as MASTER_GTID_WAIT get their own bound on top): a hung server costs this, then an error (must be > 0)"
+	if c.stmtDefault > 0 {
+		stmtDefault, stmtUsage = c.stmtDefault, c.stmtUsage
+	}
+	fs.DurationVar(&c.stmtTimeout, "statement-timeout", stmtDefault, stmtUsage)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (logs go to stderr)")
 	fs.BoolVar(&c.verbose, "v", false, "verbose: --log-level debug (each step also logged on stderr)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -81,6 +91,9 @@ func (c *conn) register(fs *flag.FlagSet) {
 func (c *conn) client(stderr io.Writer) (*dbstate.Client, string, *slog.Logger, error) {
 	if c.timeout <= 0 {
 		return nil, "", nil, cli.Usagef("--connect-timeout %v: must be > 0", c.timeout)
+	}
+	if c.stmtTimeout <= 0 {
+		return nil, "", nil, cli.Usagef("--statement-timeout %v: must be > 0", c.stmtTimeout)
 	}
 	level := c.logLevel
 	if c.verbose {
@@ -143,7 +156,11 @@ func (c *conn) client(stderr io.Writer) (*dbstate.Client, string, *slog.Logger, 
 		def = dbstate.NormalizeAddr(opt.Host, port)
 	}
 	logger.Debug("connecting", "credentials", creds)
-	return dbstate.NewClient(creds, c.timeout, logger), def, logger, nil
+	cl, err := dbstate.NewClientWith(creds, dbstate.ClientOptions{ConnectTimeout: c.timeout, StatementTimeout: c.stmtTimeout, Logger: logger})
+	if err != nil {
+		return nil, "", nil, cli.Usagef("%v", err)
+	}
+	return cl, def, logger, nil
 }
 
 type slogWriter struct{ l *slog.Logger }
@@ -513,7 +530,8 @@ and repoints the old primary under it. Any failure before the candidate is writa
 
 Before anything changes it checks, and lists with ok or FAIL (also with --json, on stdout): the candidate is a
 direct, healthy replica, lagging at most --max-lag beyond any MASTER_DELAY and not delayed itself; no errant
-GTIDs; dbstate's account holds every privilege the steps use on every instance they touch (see the README for
+GTIDs (with --delayed-candidate ADDR, naming --to again, a delayed candidate is promoted: its MASTER_DELAY is
+removed before the catch-up, and a rollback restores it); dbstate's account holds every privilege the steps use on every instance they touch (see the README for
 the grants). Replicas with a MASTER_DELAY are moved with their delay kept. Waits that take longer than a second
 print their progress on stderr. The run id goes to stderr: "dbstate audit show FILE --run ID" prints the run.
 
@@ -523,12 +541,30 @@ directory, so dbstate does not put its own login there: use an account with REPL
 --repl-password-file, the old primary keeps the password already in its master.info.
 
 With --fence refuse, it refuses while anything that writes through read_only is connected to the primary: an
-account to lock, a --never-lock account (root@localhost by default), or another session of dbstate's own user.
+account to lock, a --never-lock account, or another session of dbstate's own user.
 With --fence lock (the default), every account that writes through read_only (READ ONLY ADMIN or ALL
-PRIVILEGES, connected or not) is locked on the primary before read_only=1, with sql_log_bin=0, so the lock never
-reaches the new primary. After a switchover they STAY LOCKED on the demoted primary, so that no writer can split
-the tree there; the report names them and says how to lift them (or: dbstate recover --audit-log FILE). After a
-rollback they are unlocked. --unlock-demoted unlocks them after a switchover too, and the plan warns of the risk.
+PRIVILEGES, directly or through a role, connected or not, root@localhost included) is locked with
+sql_log_bin=0, so that no lock reaches another server: on the candidate from before the final position until
+the promotion, then on the primary before read_only=1. dbstate's own account is locked on the primary right
+before the promotion (its open connections do the rest). Events ENABLED on the primary are stopped there (ALTER
+EVENT ... DISABLE ON SLAVE) before read_only=1 and enabled on the new primary after the promotion.
+After a switchover the accounts STAY LOCKED on the demoted primary, so that no writer can split the tree there;
+the report names them and says how to lift them: dbstate recover --audit-log FILE unlocks them through the new
+primary (a binlogged ALTER USER ... ACCOUNT UNLOCK, which replicates to the demoted primary), which also works
+when every admin login of the demoted primary is locked. After a rollback everything is lifted.
+--never-lock ACCOUNT exempts a login (e.g. a break-glass root@localhost) and --unlock-demoted unlocks the
+accounts after a switchover; the plan warns of the risk of each.
+
+Everything is bounded. Every statement gets no longer than --statement-timeout (waits get their own bound on
+top), so a hung instance (stopped, swapping, cut off) costs a bounded wait and a rollback, never a hang. The
+write-unavailability window, from read_only=1 on the primary until the candidate is writable, lasts at most
+--max-window (plus a tenth, at most 1 s): past it the switchover rolls back, and the report gives the window's
+length. A write statement running for --long-write or longer, a transaction that wrote that long ago and is
+still open, or a LOCK TABLES session on the primary (seen with the metadata_lock_info plugin only; the plan
+warns without it) would make read_only=1 wait and every write queue behind it: the switchover refuses, naming
+them, and looks again right before read_only=1; --kill-long-writes kills them there instead. A rollback that
+cannot reach an instance says which undo failed (never "restored"): a statement that got no answer may still
+take effect when the instance runs again.
 
 Examples:
   dbstate switchover --primary 127.0.0.1:3306 --to 127.0.0.1:3307 --defaults-file ~/.my.cnf \
@@ -546,13 +582,16 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	primary := fs.String("primary", "", "the current primary, host:port")
 	to := fs.String("to", "", "the replica to promote, host:port (a direct replica of --primary)")
 	timeout := fs.Duration("timeout", 30*time.Second, "bound for each catch-up wait while the primary still takes writes")
-	maxWindow := fs.Duration("max-window", 5*time.Second, "bound for the final wait while the primary is read-only")
+	maxWindow := fs.Duration("max-window", 5*time.Second, "bound for the write-unavailability window: from read_only=1 on the primary until the candidate is writable; past it the switchover rolls back")
+	longWrite := fs.Duration("long-write", time.Second, "a write statement running, or a transaction that wrote and is open, this long or longer on the primary counts as long (see --kill-long-writes)")
+	delayed := fs.String("delayed-candidate", "", "host:port, the same as --to: promote it although it is a delayed replica (its MASTER_DELAY is removed before the catch-up; a rollback restores it); without it a delayed candidate is refused")
+	killLong := fs.Bool("kill-long-writes", false, "kill long writes, open write transactions and LOCK TABLES sessions on the primary right before read_only=1, instead of refusing")
 	maxLag := fs.Duration("max-lag", 10*time.Second, "refuse when a replica lags more")
 	fence := fs.String("fence", "lock", "lock: lock every account that writes through read_only on the primary (kept locked there after a switchover, see --unlock-demoted); refuse: refuse while such writers are connected, naming them")
 	var allowUnreachable seeds
 	fs.Var(&allowUnreachable, "allow-unreachable", "host:port of an instance of the tree that may be down: the switchover leaves it behind, and the plan says so (repeatable)")
 	var neverLock seeds
-	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked (repeatable; default root@localhost; \"none\" for no exception)")
+	fs.Var(&neverLock, "never-lock", "user@host whose sessions are killed but whose account is never locked, e.g. a break-glass root@localhost (repeatable; default none: every account that writes through read_only is locked; the plan warns of the risk)")
 	replUser := fs.String("repl-user", "", "user the old primary replicates with, a REPLICATION SLAVE account (required)")
 	replPwFile := fs.String("repl-password-file", "", "file whose first line is --repl-user's password (needs --repl-user)")
 	unlockDemoted := fs.Bool("unlock-demoted", false, "after a switchover, unlock the fenced accounts on the demoted primary too (risk: a writer that bypasses read_only writes there, a split brain)")
@@ -582,7 +621,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *fence != string(dbstate.FenceLock) && *fence != string(dbstate.FenceRefuse) {
 		return fail(stderr, "switchover", cli.Usagef("--fence %q: want lock or refuse", *fence))
 	}
-	if err := positive(map[string]time.Duration{"timeout": *timeout, "max-window": *maxWindow, "max-lag": *maxLag}); err != nil {
+	if err := positive(map[string]time.Duration{"timeout": *timeout, "max-window": *maxWindow, "max-lag": *maxLag, "long-write": *longWrite}); err != nil {
 		return fail(stderr, "switchover", err)
 	}
 	var never []dbstate.Account // nil: the default
@@ -601,7 +640,7 @@ func runSwitchover(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	o := dbstate.SwitchoverOptions{Primary: *primary, Candidate: *to, Timeout: *timeout, MaxWindow: *maxWindow, MaxLag: *maxLag,
 		Replication: repl, Fence: dbstate.FenceMode(*fence), NeverLock: never, SkipReplicationLogin: *skipReplLogin,
-		AllowUnreachable: allowUnreachable, UnlockDemoted: *unlockDemoted}
+		AllowUnreachable: allowUnreachable, UnlockDemoted: *unlockDemoted, LongWrite: *longWrite, KillLongWrites: *killLong, DelayedCandidate: *delayed}
 	if err := o.Validate(); err != nil {
 		return fail(stderr, "switchover", cli.Usagef("%v", err))
 	}

@@ -56,6 +56,8 @@ func TestUsage(t *testing.T) {
 		{name: "zero timeout", args: append(sw, "--primary", "db1:1", "--to", "db2:1", "--timeout", "0s"), code: 2, want: "--timeout 0s: must be > 0"},
 		{name: "zero move timeout", args: []string{"topology", "move", "--user", "x", "--replica", "a:1", "--under", "b:1", "--timeout", "0s"}, code: 2, want: "--timeout"},
 		{name: "zero connect timeout", args: []string{"topology", "show", "--user", "x", "--seed", "a:1", "--connect-timeout", "0s"}, code: 2, want: "--connect-timeout"},
+		{name: "zero statement timeout", args: []string{"topology", "show", "--user", "x", "--seed", "a:1", "--statement-timeout", "0s"}, code: 2, want: "--statement-timeout"},
+		{name: "zero long write", args: []string{"switchover", "--user", "x", "--primary", "a:1", "--to", "b:1", "--repl-user", "r", "--long-write", "0s"}, code: 2, want: "long-write"},
 		{name: "option file typo", args: []string{"topology", "show", "--defaults-file", typoCnf, "--seed", "a:1"}, code: 2, want: `unknown option "pasword"`},
 		{name: "audit show without a file", args: []string{"audit", "show"}, code: 2, want: "FILE"},
 		{name: "audit show of a missing file", args: []string{"audit", "show", "/nonexistent/audit"}, code: 2, want: "no such file"},
@@ -107,7 +109,10 @@ func TestCLIOnRealTopology(t *testing.T) {
 			t.Fatalf("exit %d\n%s%s", code, out, errs)
 		}
 	})
-	sw := []string{"switchover", "--defaults-file", cnf, "--primary", p.Addr(), "--to", a.Addr(), "--repl-user", dbtest.ReplUser, "--repl-password-file", replPw}
+	// The test reads the instances as root over the socket and as dbtest's admin (dbstate's login here): it
+	// exempts them from the fence, which locks them by default (see the dbstate tests for that).
+	sw := []string{"switchover", "--defaults-file", cnf, "--primary", p.Addr(), "--to", a.Addr(), "--repl-user", dbtest.ReplUser, "--repl-password-file", replPw,
+		"--never-lock", "root@localhost", "--never-lock", dbtest.AdminUser + "@127.0.0.1", "--never-lock", dbtest.AdminUser + "@localhost"}
 	t.Run("switchover dry run", func(t *testing.T) {
 		code, out, errs := runCLI(t, append(sw, "--dry-run")...)
 		if code != 0 || !strings.Contains(out, "promote") || !strings.Contains(out, "MASTER_PASSWORD=<redacted>") {

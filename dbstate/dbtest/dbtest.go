@@ -386,7 +386,7 @@ func quote(s string) string {
 // ReadGrant alone is enough for topology show and check-config.
 var LeastPrivilegeGrants = []string{
 	"GRANT SLAVE MONITOR, REPLICATION MASTER ADMIN, REPLICATION SLAVE ADMIN, RELOAD, READ_ONLY ADMIN, PROCESS, " +
-		"CONNECTION ADMIN, CREATE USER, BINLOG ADMIN ON *.* TO %s",
+		"CONNECTION ADMIN, CREATE USER, BINLOG ADMIN, EVENT, SET USER ON *.* TO %s",
 	"GRANT SELECT ON mysql.* TO %s",
 }
 
@@ -445,6 +445,37 @@ func (i *Instance) Pid() int {
 		return 0
 	}
 	return i.cmd.Process.Pid
+}
+
+// Pause stops the server with SIGSTOP: it hangs without crashing, as a server that is frozen, swapping or cut
+// off behind a dead network path would. The kernel still accepts TCP connections into the listen backlog, but
+// nothing answers, on new connections or on open ones. Resume undoes it; a cleanup registered here always
+// resumes the server when the test that paused it ends, so later tests and teardown find it running.
+func (i *Instance) Pause(t testing.TB) {
+	t.Helper()
+	pid := i.Pid()
+	if pid == 0 {
+		t.Fatalf("dbtest: pause %s: not running", i.Name)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatalf("dbtest: pause %s: %v", i.Name, err)
+	}
+	t.Cleanup(func() { i.resume() })
+}
+
+// Resume lets a paused server run again (SIGCONT). Resuming a server that is not paused does nothing.
+func (i *Instance) Resume(t testing.TB) {
+	t.Helper()
+	if err := i.resume(); err != nil {
+		t.Fatalf("dbtest: resume %s: %v", i.Name, err)
+	}
+}
+
+func (i *Instance) resume() error {
+	if pid := i.Pid(); pid != 0 {
+		return syscall.Kill(pid, syscall.SIGCONT)
+	}
+	return nil
 }
 
 // Running reports whether the process is alive.
