@@ -49,6 +49,9 @@ var (
 	// The account locks of the candidate's fence need what they need on the old primary.
 	CandidatePrivileges = []Privilege{privReadOnly, privSlaveAdmin, privReload, privEvent, privSetUser, privProcess, privConnAdmin,
 		privCreateUser, privBinlogAdmin, privSelectMySQL}
+	// ReplicaFencePrivileges are what the fence needs on the old primary's other replicas during a switchover
+	// (besides ReadPrivileges and MovePrivileges): locking accounts there until the promotion.
+	ReplicaFencePrivileges = []Privilege{privReadOnly, privProcess, privConnAdmin, privCreateUser, privBinlogAdmin, privSelectMySQL}
 )
 
 // Privileges are what one account holds on one instance, from SHOW GRANTS for it and for its enabled role

@@ -48,6 +48,8 @@ const (
 	stepLiftReadOnly     = "lift-read-only"
 	stepFenceCandidate   = "fence-candidate"
 	stepUnfenceCandidate = "unfence-candidate"
+	stepFenceReplica     = "fence-replica"
+	stepUnfenceReplica   = "unfence-replica"
 	stepFenceOwn         = "fence-own-account"
 	stepDisableEvents    = "disable-events"
 	stepEnableEvents     = "enable-events"
@@ -258,8 +260,8 @@ func (f *fold) add(id string, rec AuditRecord) error {
 		delete(st.locked, rec.Instance)
 	case rec.Step == stepSetReadOnly && rec.Phase == "undo" && settled:
 		delete(st.ro, rec.Instance)
-	case rec.Step == stepFenceCandidate && rec.Phase == "undo" && settled,
-		rec.Step == stepUnfenceCandidate && (rec.Phase == "do" || rec.Phase == "cleanup") && rec.Result == "ok":
+	case (rec.Step == stepFenceCandidate || rec.Step == stepFenceReplica) && rec.Phase == "undo" && settled,
+		(rec.Step == stepUnfenceCandidate || rec.Step == stepUnfenceReplica) && (rec.Phase == "do" || rec.Phase == "cleanup") && rec.Result == "ok":
 		delete(st.locked, rec.Instance)
 	case rec.Step == stepFenceOwn && rec.Phase == "undo" && settled:
 		if left := slices.DeleteFunc(st.locked[rec.Instance], func(b Account) bool { return slices.Contains(st.ownLock[rec.Instance], b) }); len(left) > 0 {

@@ -305,7 +305,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 			Y: append(slices.Clip(ReadPrivileges), CandidatePrivileges...),
 		}
 		for _, r := range others {
-			needs[r] = append(slices.Clip(ReadPrivileges), MovePrivileges...)
+			needs[r] = append(append(slices.Clip(ReadPrivileges), MovePrivileges...), ReplicaFencePrivileges...)
 		}
 		account = checkPrivileges(ctx, l, s, order, needs)
 		var below []string
@@ -404,15 +404,24 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		restored[r] = t.Instances[r].Replication.MasterAddr()
 	}
 	fsY, es := &fenceState{}, &eventState{}
+	fenced := map[string]*fenceState{Y: fsY} // the fences on the tree's replicas until the promotion
+	for _, r := range others {
+		fenced[r] = &fenceState{}
+	}
 	p.VerifyRollback = func(ctx context.Context) error {
-		return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs, map[string]*fenceState{Y: fsY}, es)
+		return verifyRestored(ctx, s, X, !x.ReadOnly, restored, fs, fenced, es)
 	}
 	if d := delayOf(t.Instances[ky]); d > 0 && o.DelayedCandidate != "" {
 		p.Steps = append(p.Steps, undelayStep(s, Y, t.Instances[ky].Replication.MasterAddr(), d))
 	}
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
-		fenceCandidateStep(s, Y, o.NeverLock, fi.toLock(), fsY),
+		fenceReplicaStep(s, Y, true, o.NeverLock, fi.toLock(), fsY),
+	)
+	for _, r := range others {
+		p.Steps = append(p.Steps, fenceReplicaStep(s, r, false, o.NeverLock, fi.toLock(), fenced[r]))
+	}
+	p.Steps = append(p.Steps,
 		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),
 		disableEventsStep(s, X, events, es),
 		longWritesStep(s, X, o.LongWrite, o.KillLongWrites),
@@ -426,7 +435,12 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	}
 	p.Steps = append(p.Steps,
 		win.within(promoteStep(s, X, Y, hand, fs), true),
-		unfenceCandidateStep(s, Y, fsY),
+		unfenceReplicaStep(s, Y, true, Y, fsY),
+	)
+	for _, r := range others {
+		p.Steps = append(p.Steps, unfenceReplicaStep(s, r, false, Y, fenced[r]))
+	}
+	p.Steps = append(p.Steps,
 		enableEventsStep(s, Y, es, fs),
 		resetCandidateStep(s, Y),
 		repoint,

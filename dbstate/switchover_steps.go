@@ -416,20 +416,26 @@ func verifyStep(s Servers, Y string, replicas []string) *Step {
 	}
 }
 
-// fenceCandidateStep locks on Y only (sql_log_bin=0) the accounts that write through read_only, as found on X
-// at planning and on Y now, but dbstate's own, and kills their sessions on Y: a writer that is refused on X
-// and moves to Y (a failover-aware application) would otherwise write to Y while it still replicates. It runs
-// before X is fenced. unfence-candidate lifts the locks at promotion; its undo lifts them on a rollback.
-func fenceCandidateStep(s Servers, Y string, neverLock, planned []Account, fs *fenceState) *Step {
+// fenceReplicaStep locks on r only (sql_log_bin=0) the accounts that write through read_only, as found on X
+// at planning and on r now, but dbstate's own, and kills their sessions on r: a writer that is refused on X and
+// moves to another instance of the tree (a failover-aware application) would otherwise write to r while it still
+// replicates, and that write would be missing from the new primary. r is the candidate Y (candidate true) or one
+// of the other replicas. It runs before X is fenced; the unfence step lifts the locks once Y is the primary, and
+// its undo lifts them on a rollback.
+func fenceReplicaStep(s Servers, r string, candidate bool, neverLock, planned []Account, fs *fenceState) *Step {
+	name, role := stepFenceReplica, "a replica"
+	if candidate {
+		name, role = stepFenceCandidate, "the candidate"
+	}
 	return &Step{
-		Name: stepFenceCandidate, Instance: Y,
-		Description: fmt.Sprintf("lock on %s only (ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the accounts that write through read_only "+
+		Name: name, Instance: r,
+		Description: fmt.Sprintf("lock on %s only (%s; ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the accounts that write through read_only "+
 			"(found on the primary at planning: %s; and on %s now), but dbstate's own, and kill their sessions on %s, until the promotion",
-			Y, orNone(accountList(planned)), Y, Y),
-		UndoText: "unlock the accounts this step locked on " + Y + " (sql_log_bin=0)",
-		Detail:   func() string { return "locked on " + Y + ": " + orNone(accountList(fs.snapshot())) },
+			r, role, orNone(accountList(planned)), r, r),
+		UndoText: "unlock the accounts this step locked on " + r + " (sql_log_bin=0)",
+		Detail:   func() string { return "locked on " + r + ": " + orNone(accountList(fs.snapshot())) },
 		Do: func(ctx context.Context) error {
-			now, err := s.Writers(ctx, Y, neverLock)
+			now, err := s.Writers(ctx, r, neverLock)
 			if err != nil {
 				return err
 			}
@@ -437,25 +443,29 @@ func fenceCandidateStep(s Servers, Y string, neverLock, planned []Account, fs *f
 			if len(lock) == 0 {
 				return nil
 			}
-			announce(ctx, FenceAction{Lock: lock}, "about to lock on "+Y+" (the candidate, until the promotion): "+accountList(lock))
-			if err := s.SetAccountsLocked(ctx, Y, lock, true, fs.add); err != nil {
+			announce(ctx, FenceAction{Lock: lock}, "about to lock on "+r+" ("+role+", until the promotion): "+accountList(lock))
+			if err := s.SetAccountsLocked(ctx, r, lock, true, fs.add); err != nil {
 				return err
 			}
-			_, err = s.KillUserSessions(ctx, Y, userNames(lock), 5*time.Second)
+			_, err = s.KillUserSessions(ctx, r, userNames(lock), 5*time.Second)
 			return err
 		},
-		Undo: func(ctx context.Context) error { return fs.unlock(ctx, s, Y) },
+		Undo: func(ctx context.Context) error { return fs.unlock(ctx, s, r) },
 	}
 }
 
-// unfenceCandidateStep is the cleanup step that lifts the candidate's fence once Y is the primary. Before a
-// promotion (a rollback) the fence-candidate undo already lifted it, and this step finds nothing to do.
-func unfenceCandidateStep(s Servers, Y string, fs *fenceState) *Step {
+// unfenceReplicaStep is the cleanup step that lifts fenceReplicaStep's locks on r once Y is the primary. Before a
+// promotion (a rollback) the fence step's undo already lifted them, and this step finds nothing to do.
+func unfenceReplicaStep(s Servers, r string, candidate bool, Y string, fs *fenceState) *Step {
+	name, why := stepUnfenceReplica, Y+" is the primary now, which a writer refused on the demoted primary reaches"
+	if candidate {
+		name, why = stepUnfenceCandidate, Y+" is the primary now"
+	}
 	return &Step{
-		Name: stepUnfenceCandidate, Instance: Y, Cleanup: true,
-		Description: "unlock on " + Y + " (sql_log_bin=0) the accounts fence-candidate locked: " + Y + " is the primary now",
+		Name: name, Instance: r, Cleanup: true,
+		Description: "unlock on " + r + " (sql_log_bin=0) the accounts the fence locked there: " + why,
 		Do: func(ctx context.Context) error {
-			if err := fs.unlock(ctx, s, Y); err != nil && !errors.Is(err, ErrNothingChanged) {
+			if err := fs.unlock(ctx, s, r); err != nil && !errors.Is(err, ErrNothingChanged) {
 				return err
 			}
 			return nil
