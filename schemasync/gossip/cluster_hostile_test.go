@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,6 +91,8 @@ func TestClusterHostilePeer(t *testing.T) {
 	mc := memberlist.DefaultLANConfig()
 	mc.Name, mc.BindAddr, mc.BindPort = "evil", "127.0.0.1", 0
 	mc.Delegate = &rawMember{meta: meta}
+	evilLive := &liveNodes{nodes: map[string]memberlist.Node{}}
+	mc.Events = evilLive
 	mc.LogOutput = io.Discard
 	evil, err := memberlist.Create(mc)
 	if err != nil {
@@ -101,9 +104,9 @@ func TestClusterHostilePeer(t *testing.T) {
 	}
 	var target *memberlist.Node
 	eventually(t, 10*time.Second, "node0 sees the member", func() bool {
-		for _, m := range evil.Members() {
+		for _, m := range evilLive.copies() {
 			if m.Name == "node0" {
-				target = m
+				target = &m
 			}
 		}
 		return target != nil && strings.Contains(fmt.Sprint(n0.cluster.Members()), "evil")
@@ -169,10 +172,11 @@ func TestClusterHostilePeer(t *testing.T) {
 // endpoint serves every version there could be, in digests whose age is in the future or absurd, or whose
 // sequence number is far ahead. Accepted, such a digest would keep the endpoint "known" forever.
 type gossipLiar struct {
-	t   *testing.T
-	ml  *memberlist.Memberlist
-	seq uint64
-	n   int
+	t    *testing.T
+	ml   *memberlist.Memberlist
+	live *liveNodes
+	seq  uint64
+	n    int
 }
 
 func newGossipLiar(t *testing.T, fn *faultNet, seed string) *gossipLiar {
@@ -192,6 +196,8 @@ func newGossipLiar(t *testing.T, fn *faultNet, seed string) *gossipLiar {
 	mc.Name = "liar"
 	mc.Transport = fn.transport("liar")
 	mc.Delegate = &rawMember{meta: meta}
+	live := &liveNodes{nodes: map[string]memberlist.Node{}}
+	mc.Events = live
 	mc.LogOutput = io.Discard
 	mc.GossipInterval, mc.ProbeInterval, mc.PushPullInterval = 50*time.Millisecond, 200*time.Millisecond, time.Second
 	ml, err := memberlist.Create(mc)
@@ -202,7 +208,32 @@ func newGossipLiar(t *testing.T, fn *faultNet, seed string) *gossipLiar {
 	if _, err := ml.Join([]string{seed}); err != nil {
 		t.Fatal(err)
 	}
-	return &gossipLiar{t: t, ml: ml, seq: uint64(time.Now().UnixNano()), n: 0}
+	return &gossipLiar{t: t, ml: ml, live: live, seq: uint64(time.Now().UnixNano()), n: 0}
+}
+
+// liveNodes keeps copies of the live members' nodes, taken in memberlist's event callbacks (under its lock):
+// sending to the *Node that Members() returns races with memberlist rewriting it.
+type liveNodes struct {
+	mu    sync.Mutex
+	nodes map[string]memberlist.Node
+}
+
+func (l *liveNodes) NotifyJoin(n *memberlist.Node)   { l.mu.Lock(); l.nodes[n.Name] = *n; l.mu.Unlock() }
+func (l *liveNodes) NotifyUpdate(n *memberlist.Node) { l.NotifyJoin(n) }
+func (l *liveNodes) NotifyLeave(n *memberlist.Node) {
+	l.mu.Lock()
+	delete(l.nodes, n.Name)
+	l.mu.Unlock()
+}
+
+func (l *liveNodes) copies() []memberlist.Node {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]memberlist.Node, 0, len(l.nodes))
+	for _, n := range l.nodes {
+		out = append(out, n)
+	}
+	return out
 }
 
 // lie sends one out-of-range digest about endpoint to every member.
@@ -228,9 +259,9 @@ func (l *gossipLiar) lie(endpoint string) {
 	msg := make([]byte, 8, 8+len(body))
 	binary.BigEndian.PutUint64(msg, age)
 	msg = append(msg, body...)
-	for _, m := range l.ml.Members() {
+	for _, m := range l.live.copies() {
 		if m.Name != "liar" {
-			_ = l.ml.SendBestEffort(m, msg)
+			_ = l.ml.SendBestEffort(&m, msg)
 		}
 	}
 }
