@@ -343,7 +343,10 @@ func (c *Client) killIn(ctx context.Context, q Querier, users []string, spareOwn
 		}
 		killed := map[int64]bool{}
 		for _, s := range sessions {
-			if !isClientSession(s, self) || own[s.ID] || (users != nil && !slices.Contains(users, s.User)) {
+			// A connection still in its handshake shows as "unauthenticated user": when every client session
+			// goes, it goes too, since it may finish logging in (its account checked before the lock) afterwards.
+			handshake := users == nil && s.User == "unauthenticated user" && s.ID != self
+			if !handshake && (!isClientSession(s, self) || own[s.ID] || (users != nil && !slices.Contains(users, s.User))) {
 				continue
 			}
 			if _, err := q.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(s.ID, 10)); err != nil {

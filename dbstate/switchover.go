@@ -436,17 +436,18 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	p.Steps = append(p.Steps,
 		win.within(promoteStep(s, X, Y, hand, fs), true),
 		unfenceReplicaStep(s, Y, true, Y, fsY),
-	)
-	for _, r := range others {
-		p.Steps = append(p.Steps, unfenceReplicaStep(s, r, false, Y, fenced[r]))
-	}
-	p.Steps = append(p.Steps,
 		enableEventsStep(s, Y, es, fs),
 		resetCandidateStep(s, Y),
 		repoint,
 		unfenceWritersStep(s, X, fs, !o.UnlockDemoted),
 		verifyStep(s, Y, append([]string{X}, moved...)),
 	)
+	// The other replicas stay fenced until the very end, not only until the promotion: a writer that the
+	// candidate refused a moment before it became writable goes on to the next instance, and would land there
+	// if it were unfenced at once.
+	for _, r := range others {
+		p.Steps = append(p.Steps, unfenceReplicaStep(s, r, false, Y, fenced[r]))
+	}
 	return p, nil
 }
 
