@@ -57,7 +57,9 @@
 //     account of each connected user that bypasses read_only, whatever its host, and every idle one, except
 //     NeverLock accounts (killed, never locked; none by default). dbstate's own account is locked on X right
 //     before the promotion: its open connections survive the lock and do the rest. The same accounts are locked
-//     on Y from before X is fenced until the promotion. Events ENABLED on X are stopped there before read_only=1
+//     on Y from before X is fenced until the promotion, and on X's other replicas until the end of the run (not
+//     dbstate's own account, which dbstate keeps using there: an application that shares dbstate's login and
+//     fails over to Y or a replica is not fenced). Events ENABLED on X are stopped there before read_only=1
 //     and enabled on Y after the promotion. FenceRefuse refuses while any of these is connected, other than
 //     dbstate's own connections.
 //   - If X logs anything after its final position (a writer that was not fenced, e.g. on a NeverLock account
