@@ -103,6 +103,9 @@ type FenceInfo struct {
 	OwnBypasses bool `json:"own_bypasses"`
 	// NeverLocked are the NeverLock accounts that write through read_only, connected or not.
 	NeverLocked []Account `json:"never_locked,omitempty"`
+	// Locked are the accounts that write through read_only and are locked already (by someone else): a fence
+	// leaves them alone, so that its undo does not unlock them.
+	Locked []Account `json:"locked,omitempty"`
 }
 
 // maxFenceAccounts bounds the accounts fencing looks at on one instance.
@@ -110,6 +113,15 @@ const maxFenceAccounts = 10_000
 
 // toLock is every account the fence locks: the connected ones first, then the idle ones.
 func (fi *FenceInfo) toLock() []Account { return mergeAccounts(fi.Accounts, fi.Idle) }
+
+// lockNow is what a fence step locks on the instance fi was read from now: the accounts planned (found at
+// planning, perhaps on another instance) and those to lock there now, but dbstate's own and those locked there
+// already (whose lock the step's undo must not lift).
+func (fi *FenceInfo) lockNow(planned []Account) []Account {
+	return slices.DeleteFunc(mergeAccounts(planned, fi.toLock()), func(a Account) bool {
+		return a == fi.Self || slices.Contains(fi.Locked, a)
+	})
+}
 
 // writers names everything that could write through read_only: the accounts to lock, the NeverLock accounts, and
 // other sessions of dbstate's own user. "" when there is none.
@@ -210,6 +222,7 @@ func (c *Client) detectFence(ctx context.Context, addr string, neverLock []Accou
 					}
 				}
 			case r["locked"] == "true" || r["locked"] == "1":
+				fi.Locked = append(fi.Locked, a)
 			case slices.Contains(neverLock, a):
 				fi.NeverLocked = append(fi.NeverLocked, a)
 				if connected[a.User] {

@@ -116,7 +116,7 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 			if w := now.writers(); mode == FenceRefuse && w != "" {
 				return fmt.Errorf("%w: connected to %s since planning: %s", ErrUnfencedWriters, X, w)
 			}
-			lock := mergeAccounts(planned, now.toLock())
+			lock := now.lockNow(planned)
 			if len(lock) > 0 {
 				announce(ctx, FenceAction{Lock: lock}, "about to lock on "+X+": "+accountList(lock))
 			}
@@ -439,7 +439,7 @@ func fenceReplicaStep(s Servers, r string, candidate bool, neverLock, planned []
 			if err != nil {
 				return err
 			}
-			lock := slices.DeleteFunc(mergeAccounts(planned, now.toLock()), func(a Account) bool { return a == now.Self })
+			lock := now.lockNow(planned)
 			if len(lock) == 0 {
 				return nil
 			}
