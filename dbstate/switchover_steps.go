@@ -517,7 +517,12 @@ func (e *eventState) snapshot() []Event {
 	return slices.Clone(e.stopped)
 }
 
-func (e *eventState) clear() { e.mu.Lock(); e.stopped = nil; e.mu.Unlock() }
+// remove forgets ev once it runs again: an enable that fails halfway leaves only the events still stopped.
+func (e *eventState) remove(ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.stopped = slices.DeleteFunc(e.stopped, func(x Event) bool { return x == ev })
+}
 
 // disableEventsStep stops, on X only (sql_log_bin=0), every event ENABLED there (ALTER EVENT ... DISABLE ON
 // SLAVE, keeping its definer), before X becomes read-only: an event runs as its definer, and one defined by an
@@ -545,11 +550,7 @@ func disableEventsStep(s Servers, X string, planned []Event, es *eventState) *St
 			if len(stopped) == 0 {
 				return ErrNothingChanged
 			}
-			if err := s.SetEventsEnabled(ctx, X, stopped, true, true, nil); err != nil {
-				return err
-			}
-			es.clear()
-			return nil
+			return s.SetEventsEnabled(ctx, X, stopped, true, true, es.remove)
 		},
 	}
 }
@@ -570,11 +571,7 @@ func enableEventsStep(s Servers, Y string, es *eventState, fs *fenceState) *Step
 				return nil
 			}
 			announce(ctx, FenceAction{EnableEvents: stopped}, "about to enable on "+Y+" the events "+eventList(stopped))
-			if err := s.SetEventsEnabled(ctx, Y, stopped, true, false, nil); err != nil {
-				return err
-			}
-			es.clear()
-			return nil
+			return s.SetEventsEnabled(ctx, Y, stopped, true, false, es.remove)
 		},
 	}
 }

@@ -506,3 +506,34 @@ func TestFenceWritersStepLeavesLockedAccounts(t *testing.T) {
 		t.Fatalf("after undo: locked = %v, want only %s", f.locked, b)
 	}
 }
+
+func TestDisableEventsUndoFailsHalfway(t *testing.T) {
+	e1 := Event{Schema: "app", Name: "purge", Definer: "root@localhost"}
+	e2 := Event{Schema: "app", Name: "rollup", Definer: "root@localhost"}
+	f := newFake("y:1")
+	f.events = map[string][]Event{"x:1": {e1, e2}}
+	es := &eventState{}
+	st := disableEventsStep(f, "x:1", []Event{e1, e2}, es)
+	if err := runStep(t, st); err != nil {
+		t.Fatal(err)
+	}
+	f.fail[fmt.Sprintf("x:1: event %s enable=true local=true", e2)] = errors.New("boom")
+	if err := st.Undo(context.Background()); err == nil {
+		t.Fatal("undo: want an error")
+	}
+	// e1 runs again on x:1; only e2 is still stopped, and that is what a rollback's check must report.
+	if got := es.snapshot(); len(got) != 1 || got[0] != e2 {
+		t.Fatalf("still stopped after a half-failed undo: %v, want [%s]", got, e2)
+	}
+	delete(f.fail, fmt.Sprintf("x:1: event %s enable=true local=true", e2))
+	if err := st.Undo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := es.snapshot(); len(got) != 0 {
+		t.Fatalf("still stopped after the undo: %v", got)
+	}
+	wantStatements(t, f, "x:1: events; "+
+		"x:1: event app.purge enable=false local=true; x:1: event app.rollup enable=false local=true; "+
+		"x:1: event app.purge enable=true local=true; x:1: event app.rollup enable=true local=true; "+
+		"x:1: event app.rollup enable=true local=true")
+}
