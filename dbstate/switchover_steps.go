@@ -45,6 +45,22 @@ func (f *fenceState) snapshot() []Account {
 	return append([]Account(nil), f.locked...)
 }
 
+// lock locks accounts on X, recording each once its lock took. A statement that got no answer (a hung X, a
+// cancelled run) may still take effect there: then every account of the batch counts as locked, so that the
+// undo lifts them all, as recover would from the announced batch (unlocking one whose lock never took changes
+// nothing: the fence steps leave out the accounts locked already).
+func (f *fenceState) lock(ctx context.Context, s Servers, X string, accounts []Account) error {
+	err := s.SetAccountsLocked(ctx, X, accounts, true, f.add)
+	if unanswered(err) {
+		for _, a := range accounts {
+			if !slices.Contains(f.snapshot(), a) {
+				f.add(a)
+			}
+		}
+	}
+	return err
+}
+
 // unlock unlocks on X the accounts still locked; ErrNothingChanged when there are none.
 func (f *fenceState) unlock(ctx context.Context, s Servers, X string) error {
 	accs := f.snapshot()
@@ -120,7 +136,7 @@ func fenceWritersStep(s Servers, X string, mode FenceMode, neverLock, planned []
 			if len(lock) > 0 {
 				announce(ctx, FenceAction{Lock: lock}, "about to lock on "+X+": "+accountList(lock))
 			}
-			return s.SetAccountsLocked(ctx, X, lock, true, fs.add)
+			return fs.lock(ctx, s, X, lock)
 		},
 		Undo: func(ctx context.Context) error { return fs.unlock(ctx, s, X) },
 	}
@@ -444,7 +460,7 @@ func fenceReplicaStep(s Servers, r string, candidate bool, neverLock, planned []
 				return nil
 			}
 			announce(ctx, FenceAction{Lock: lock}, "about to lock on "+r+" ("+role+", until the promotion): "+accountList(lock))
-			if err := s.SetAccountsLocked(ctx, r, lock, true, fs.add); err != nil {
+			if err := fs.lock(ctx, s, r, lock); err != nil {
 				return err
 			}
 			_, err = s.KillUserSessions(ctx, r, userNames(lock), 5*time.Second)

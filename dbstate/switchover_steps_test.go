@@ -537,3 +537,34 @@ func TestDisableEventsUndoFailsHalfway(t *testing.T) {
 		"x:1: event app.purge enable=true local=true; x:1: event app.rollup enable=true local=true; "+
 		"x:1: event app.rollup enable=true local=true")
 }
+
+func TestFenceStepsUnlockAnUnansweredLock(t *testing.T) {
+	a, b := Account{User: "app", Host: "%"}, Account{User: "etl", Host: "10.%"}
+	steps := map[string]func(f *fakeServers, fs *fenceState) *Step{
+		"fence-writers": func(f *fakeServers, fs *fenceState) *Step {
+			return fenceWritersStep(f, "y:1", FenceLock, nil, []Account{a, b}, fs)
+		},
+		"fence-replica": func(f *fakeServers, fs *fenceState) *Step {
+			return fenceReplicaStep(f, "y:1", false, nil, []Account{a, b}, fs)
+		},
+	}
+	for name, mk := range steps {
+		t.Run(name, func(t *testing.T) {
+			// The lock of a got no answer: it may have taken on the server. The undo must lift it (and b, never
+			// tried: unlocking it changes nothing).
+			f := newFake("y:1")
+			f.fail["y:1: lock "+a.String()] = fmt.Errorf("%w: hung", ErrStatementTimeout)
+			fs := &fenceState{}
+			st := mk(f, fs)
+			if err := runStep(t, st); !errors.Is(err, ErrStatementTimeout) {
+				t.Fatalf("do = %v, want ErrStatementTimeout", err)
+			}
+			if err := st.Undo(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(f.statements(), "y:1: unlock 'app'@'%'") || len(fs.snapshot()) != 0 {
+				t.Fatalf("undo did not lift the unanswered lock: %s; still recorded: %v", f.statements(), fs.snapshot())
+			}
+		})
+	}
+}
