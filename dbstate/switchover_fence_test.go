@@ -200,3 +200,35 @@ func TestSwitchoverKeepsDemotedPrimaryFenced(t *testing.T) {
 		}
 	})
 }
+
+// A switchover fences the candidate with the accounts found on the primary, and lifts that fence after the
+// promotion. An account a DBA had locked on the candidate beforehand is none of the fence's business: it stays
+// locked.
+func TestSwitchoverLeavesAnAccountLockedBeforeLocked(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.PrimaryWithReplicas(t, 1)
+	p, r1 := tp.Get("p"), tp.Get("r1")
+	createAppAccounts(t, p)
+	r1.WaitCaughtUp(t, p)
+	ctx := context.Background()
+	conn, err := r1.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"SET SESSION sql_log_bin=0", "ALTER USER 'approle'@'127.0.0.1' ACCOUNT LOCK", "SET SESSION sql_log_bin=1"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s on r1: %v", q, err)
+		}
+	}
+	conn.Close()
+	c := newClient(t)
+	if _, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, nil); err != nil {
+		t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+	}
+	if !accountLocked(t, r1, "approle") {
+		t.Error("approle, locked on r1 before the switchover, was unlocked there by it")
+	}
+	if accountLocked(t, r1, "appall") {
+		t.Error("appall still locked on the new primary r1")
+	}
+}
