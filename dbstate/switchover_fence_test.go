@@ -2,87 +2,13 @@ package dbstate_test
 
 import (
 	"context"
-	"database/sql"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate"
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
-	"github.com/go-sql-driver/mysql"
 )
-
-// reconnectingWriter writes, at about rate per second, to one address only, opening a new connection for every
-// write: an application that still has the old primary's address, whose next connection after an unlock would
-// land on the demoted primary.
-type reconnectingWriter struct {
-	stop chan struct{}
-	done chan struct{}
-	mu   sync.Mutex
-	acks []time.Time
-}
-
-func startReconnectingWriter(t testing.TB, user string, rate int, in *dbtest.Instance) *reconnectingWriter {
-	t.Helper()
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, appPassword, "tcp", in.Addr()
-	cfg.Timeout = time.Second
-	conn, err := mysql.NewConnector(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := sql.OpenDB(conn)
-	db.SetMaxIdleConns(0) // a new connection for every write
-	w := &reconnectingWriter{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		defer db.Close()
-		seq := writerBase.Add(1_000_000_000)
-		tick := time.NewTicker(time.Second / time.Duration(rate))
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-tick.C:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_, err := db.ExecContext(ctx, "INSERT INTO test.w (seq, via, at) VALUES (?, @@server_id, NOW(6))", seq)
-			cancel()
-			seq++
-			if err == nil {
-				w.mu.Lock()
-				w.acks = append(w.acks, time.Now())
-				w.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(w.Stop)
-	return w
-}
-
-func (w *reconnectingWriter) Stop() {
-	select {
-	case <-w.stop:
-	default:
-		close(w.stop)
-	}
-	<-w.done
-}
-
-// acksAfter counts the acknowledged writes after at.
-func (w *reconnectingWriter) acksAfter(at time.Time) int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	n := 0
-	for _, a := range w.acks {
-		if a.After(at) {
-			n++
-		}
-	}
-	return n
-}
 
 func accountLocked(t testing.TB, in *dbtest.Instance, user string) bool {
 	t.Helper()
@@ -122,7 +48,7 @@ func TestSwitchoverKeepsDemotedPrimaryFenced(t *testing.T) {
 	r1.WaitCaughtUp(t, p)
 	c := newClient(t)
 
-	w := startReconnectingWriter(t, "appall", 50, p)
+	w := startSeqWriter(t, 50, tcpAs(p, "appall", appPassword))
 	waitUntil(t, 10*time.Second, func() error {
 		if w.acksAfter(time.Time{}) < 10 {
 			return context.DeadlineExceeded
@@ -167,7 +93,7 @@ func TestSwitchoverKeepsDemotedPrimaryFenced(t *testing.T) {
 		t.Fatalf("appall locked: on p %v (want true), on r1 %v (want false)", accountLocked(t, p, "appall"), accountLocked(t, r1, "appall"))
 	}
 	// The account writes on the new primary.
-	w2 := startReconnectingWriter(t, "appall", 50, r1)
+	w2 := startSeqWriter(t, 50, tcpAs(r1, "appall", appPassword))
 	waitUntil(t, 10*time.Second, func() error {
 		if w2.acksAfter(done) < 5 {
 			return context.DeadlineExceeded

@@ -28,6 +28,7 @@ type seqWriter struct {
 	stop, done chan struct{}
 	mu         sync.Mutex
 	acked      []int64
+	at         []time.Time // when each of acked was acknowledged
 }
 
 type target struct{ net, addr, user, password string }
@@ -72,6 +73,7 @@ func startSeqWriter(t testing.TB, rate int, targets ...target) *seqWriter {
 				if err == nil {
 					w.mu.Lock()
 					w.acked = append(w.acked, seq)
+					w.at = append(w.at, time.Now())
 					w.mu.Unlock()
 					break
 				}
@@ -93,6 +95,19 @@ func (w *seqWriter) Stop() {
 }
 
 func (w *seqWriter) count() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.acked) }
+
+// acksAfter counts the acknowledged writes after at.
+func (w *seqWriter) acksAfter(at time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, a := range w.at {
+		if a.After(at) {
+			n++
+		}
+	}
+	return n
+}
 
 // watcher reads an instance as 'watch'@'localhost' over its socket: SELECT and SLAVE MONITOR only, no READ ONLY
 // ADMIN, so the fence leaves it alone (root and the admin account are locked on the demoted primary).

@@ -34,14 +34,7 @@ func BenchmarkPropagation(b *testing.B) {
 			for _, n := range nodes {
 				_ = n.svc.ScanOnce(ctx)
 			}
-			eventually(b, 60*time.Second, "all nodes agree", func() bool {
-				for _, n := range nodes {
-					if safeOf(n, title) != "1.1.0" {
-						return false
-					}
-				}
-				return true
-			})
+			waitAllSafe(b, nodes, title, "1.1.0")
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				var samples []time.Duration
@@ -87,14 +80,7 @@ func BenchmarkDetection(b *testing.B) {
 			const title = "mediawiki/page/change"
 			repos, eps := startHosts(b, 2)
 			nodes := startCluster(b, 5, eps, true, same(nodeOpts{interval: interval, stale: 10 * interval, defaults: true}))
-			eventually(b, 60*time.Second, "all nodes agree", func() bool {
-				for _, n := range nodes {
-					if safeOf(n, title) != "1.1.0" {
-						return false
-					}
-				}
-				return true
-			})
+			waitAllSafe(b, nodes, title, "1.1.0")
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				var samples []time.Duration
@@ -200,4 +186,17 @@ func BenchmarkClusterCost(b *testing.B) {
 		b.ReportMetric(float64(ms.HeapInuse)/nodesN/(1<<20), "heap-MiB/node")
 		b.ReportMetric((gossipBytes()-bytes0)/elapsed/nodesN, "gossip-B/s/node")
 	}
+}
+
+// waitAllSafe waits (up to a minute) until every node reports v as title's safe version.
+func waitAllSafe(b *testing.B, nodes []*testNode, title, v string) {
+	b.Helper()
+	eventually(b, 60*time.Second, "all nodes agree", func() bool {
+		for _, n := range nodes {
+			if safeOf(n, title) != v {
+				return false
+			}
+		}
+		return true
+	})
 }
