@@ -130,10 +130,18 @@ func TestDiscoverChain(t *testing.T) {
 		c3 := tp.Get("c3")
 		c3.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_USE_GTID=no", "START SLAVE")
 		defer c3.Exec(t, "STOP SLAVE", "CHANGE MASTER TO MASTER_USE_GTID=slave_pos", "START SLAVE")
-		topo := discover(t, c, c2)
-		if !hasProblem(topo, c3.Addr(), dbstate.ProblemNoGTID) {
-			t.Fatalf("problems: %v", topo.Problems)
-		}
+		// START SLAVE returns before c3's IO thread has registered with c2 again, and until it has, c2's
+		// SHOW SLAVE HOSTS does not name c3, so a crawl from c2 does not reach it yet.
+		waitUntil(t, 15*time.Second, func() error {
+			topo, err := dbstate.Discover(context.Background(), c, []string{c2}, dbstate.DiscoverOptions{})
+			if err != nil {
+				return err
+			}
+			if !hasProblem(topo, c3.Addr(), dbstate.ProblemNoGTID) {
+				return fmt.Errorf("problems: %v", topo.Problems)
+			}
+			return nil
+		})
 	})
 	t.Run("lag", func(t *testing.T) {
 		// Real lag, not an intended delay (MASTER_DELAY is not lag): c2's SQL thread waits for a table lock.
