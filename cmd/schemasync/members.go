@@ -21,7 +21,7 @@ const membersUsage = `
 Usage: schemasync members (--config FILE | --node URL) [--json]
 
 Asks a running node (its HTTP API: the config's listen address, or --node) which cluster members it knows,
-with their state (alive, suspect, dead, left), datacenter and API address.
+with their state (alive, dead or left: memberlist does not expose its suspicion of a member), datacenter and API address.
 
 Examples:
   schemasync members --config /etc/schemasync/schemasync.yml

@@ -180,7 +180,7 @@ type inbound struct {
 type MemberView struct {
 	Name       string `json:"name"`
 	Address    string `json:"address"`
-	State      string `json:"state"` // alive, suspect, dead or left
+	State      string `json:"state"` // alive, dead or left
 	Datacenter string `json:"datacenter,omitempty"`
 	API        string `json:"api,omitempty"`
 	Self       bool   `json:"self,omitempty"`

@@ -7,25 +7,16 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// Members lists every member this node knows of, sorted by name, with the dead and the departed.
+// Members lists every member this node knows of, sorted by name, with the dead and the departed. A member is
+// alive until memberlist declares it dead: memberlist keeps its suspicion of a member to itself (the State of
+// the nodes it hands out is never updated), so no "suspect" state is shown.
 func (c *Cluster) Members() []MemberView {
-	// memberlist raises no event when it suspects a member: ask it. Before taking c.mu, because memberlist
-	// holds its own lock while it calls our event delegate, which takes c.mu.
-	suspect := map[string]bool{}
-	for _, n := range c.ml.Members() {
-		if n.State == memberlist.StateSuspect {
-			suspect[n.Name] = true
-		}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]MemberView, 0, len(c.members))
 	for _, m := range c.members {
 		mv := *m
 		mv.Self = m.Name == c.cfg.NodeName
-		if mv.State == "alive" && suspect[mv.Name] {
-			mv.State = "suspect"
-		}
 		out = append(out, mv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

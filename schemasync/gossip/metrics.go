@@ -62,7 +62,7 @@ func (m *metrics) collectors() []prometheus.Collector {
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	counts := map[string]int{"alive": 0, "suspect": 0, "dead": 0, "left": 0}
+	counts := map[string]int{"alive": 0, "dead": 0, "left": 0}
 	for _, mv := range m.c.Members() {
 		counts[mv.State]++
 	}
