@@ -253,3 +253,71 @@ func FuzzReadLeftovers(f *testing.F) {
 		}
 	})
 }
+
+// A run killed while dbstate's own login was locked on the candidate (fence-candidate, before the promotion):
+// the fold keeps the locks with the old primary they can be lifted through, and recover unlocks them there,
+// binlogged, when its login cannot unlock on the candidate directly.
+func TestRecoverOwnAccountLockedOnTheCandidate(t *testing.T) {
+	own := Account{User: "dbstate", Host: "%"}
+	candS := AuditRecord{Run: "r1", Step: stepFenceCandidate, Instance: "y:1", Phase: "do", Result: "start"}
+	candI := AuditRecord{Run: "r1", Step: stepFenceCandidate, Instance: "y:1", Phase: "do", Result: "intent",
+		Fence: &FenceAction{Lock: []Account{app, own}, Via: "x:1"}}
+	candOK := AuditRecord{Run: "r1", Step: stepFenceCandidate, Instance: "y:1", Phase: "do", Result: "ok"}
+	candU := AuditRecord{Run: "r1", Step: stepFenceCandidate, Instance: "y:1", Phase: "undo", Result: "ok"}
+	unfC := AuditRecord{Run: "r1", Step: stepUnfenceCandidate, Instance: "y:1", Phase: "do", Result: "ok"}
+	for _, tc := range []struct {
+		name string
+		recs []AuditRecord
+		want string // leftovers on y:1, "" for none
+		via  string
+	}{
+		{"killed while locking", []AuditRecord{planS, candS, candI}, "'app'@'%', 'dbstate'@'%'", "x:1"},
+		{"killed in the window", with([]AuditRecord{planS, candS, candI, candOK}, toWindow[1:]...), "'app'@'%', 'dbstate'@'%'", "x:1"},
+		{"rolled back", with([]AuditRecord{planS, candS, candI, candOK}, candU), "", ""},
+		{"unfenced after the promotion", with([]AuditRecord{planS, candS, candI, candOK}, promS, promOK, unfC), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := FindLeftovers(tc.recs, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, via := "", ""
+			for _, la := range l.Locked {
+				if la.Instance == "y:1" {
+					got, via = accountList(la.Accounts), la.Via
+				}
+			}
+			if got != tc.want || via != tc.via {
+				t.Fatalf("locked on y:1: %q via %q, want %q via %q (%s)", got, via, tc.want, tc.via, l)
+			}
+		})
+	}
+	l, _ := FindLeftovers([]AuditRecord{planS, candS, candI}, "")
+	f := newFake("y:1")
+	f.locked[app], f.locked[own] = true, true
+	// dbstate's login is locked on y:1: the direct unlock fails there.
+	f.fail["y:1: unlock "+app.String()] = errors.New("Error 4151 (HY000): Access denied, this account is locked")
+	p, err := PlanRecover(context.Background(), f, nil, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Execute(context.Background(), ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.statements(); !strings.Contains(got, "x:1: ALTER USER 'app'@'%' ACCOUNT UNLOCK; x:1: ALTER USER 'dbstate'@'%' ACCOUNT UNLOCK") {
+		t.Fatalf("not unlocked through the old primary: %s", got)
+	}
+	if d := p.Steps[1].Description; !strings.Contains(d, "on x:1 (the old primary") || !strings.Contains(d, "replicates to y:1") {
+		t.Fatalf("step: %s", d)
+	}
+	// Once promoted, the old primary no longer feeds the candidate: no unlock through it.
+	l, _ = FindLeftovers(with([]AuditRecord{planS, candS, candI, candOK}, promS, promOK), "")
+	if p, err = PlanRecover(context.Background(), f, nil, l); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range p.Steps {
+		if st.Instance == "x:1" && strings.Contains(st.Description, "y:1") {
+			t.Fatalf("after a promotion, unlocks y:1 through x:1: %s", st.Description)
+		}
+	}
+}
