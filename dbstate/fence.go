@@ -98,7 +98,8 @@ type FenceInfo struct {
 	Idle []Account `json:"idle"`
 	// OwnBypasses: dbstate's own account writes through read_only and is not a NeverLock account. Another
 	// process that logs in with it writes through read_only like any other, so a switchover locks it on the old
-	// primary too, at promotion (dbstate's own open connections survive the lock and do the rest of the run).
+	// primary too, at promotion, and on the candidate and the replicas with the other accounts (connections
+	// logged in first survive the lock and do the rest of the run, see LockOwnAccount).
 	OwnBypasses bool `json:"own_bypasses"`
 	// NeverLocked are the NeverLock accounts that write through read_only, connected or not.
 	NeverLocked []Account `json:"never_locked,omitempty"`

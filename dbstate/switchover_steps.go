@@ -507,15 +507,16 @@ func unfenceReplicaStep(s Servers, r string, candidate bool, Y string, fs *fence
 
 // fenceOwnAccountStep locks dbstate's own account on X only (sql_log_bin=0) and kills the other sessions of its
 // user there, right before promote's last look at X: another process that logs in with dbstate's login writes
-// through read_only like any other writer. dbstate's own open connections survive the lock and do the rest of
-// the run on X. It comes this late so that, should dbstate die earlier, its login still lifts what the run left
-// (every other account that bypasses read_only is locked by then). Its undo unlocks it.
+// through read_only like any other writer. Connections that LockOwnAccount logs in first survive the lock and do
+// the rest of the run on X. It comes this late so that, should dbstate die earlier, its login still lifts what
+// the run left on X (every other account that bypasses read_only is locked by then), and, through X, on the
+// candidate and the replicas, where its own login is locked from their fence steps on. Its undo unlocks it.
 func fenceOwnAccountStep(s Servers, X string, own *FenceInfo, fs *fenceState) *Step {
 	var locked atomic.Bool
 	return &Step{
 		Name: stepFenceOwn, Instance: X,
 		Description: fmt.Sprintf("lock dbstate's own account %s on %s only (sql_log_bin=0) and kill the other sessions of its user there; "+
-			"dbstate's own open connections survive the lock", own.Self, X),
+			"connections dbstate logs in first serve the rest of the run there", own.Self, X),
 		UndoText: "unlock dbstate's own account on " + X + " (sql_log_bin=0), before anything else is undone there",
 		Do: func(ctx context.Context) error {
 			announce(ctx, FenceAction{Lock: []Account{own.Self}}, "about to lock on "+X+" dbstate's own account "+own.Self.String())
