@@ -408,6 +408,9 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 	ck := &checklist{op: "recover"}
 	ck.pass("leftovers", "%s: %s", l.Describe(), l.String())
 	var others []string // other instances of the tree, to read again right before lifting read_only
+	// fencedLater are instances dbstate cannot read because the run may have locked its own login there (a
+	// replica it fenced, FenceAction.Via): read again once unlocked, before read_only is lifted.
+	var fencedLater []string
 	for _, x := range l.ReadOnly {
 		if l.Promoted == PromotedMaybe {
 			ck.fail("candidate never promoted", ErrPromotionUnknown, fmt.Sprintf("promote on %s started and the log does not say how it ended: "+
@@ -429,6 +432,8 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 			in := t.Instances[a]
 			switch {
 			case a == kx:
+			case in.Error != "" && l.fencedReplica(t, a):
+				fencedLater = append(fencedLater, a)
 			case in.Error != "":
 				unreadable = append(unreadable, a+" ("+in.Error+")")
 			case !in.ReadOnly:
@@ -442,8 +447,11 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 		}
 		if len(writable) > 0 {
 			ck.fail("one writable", ErrMultipleWritable, fmt.Sprintf("writable besides %s: %s; making %s writable would split the tree", x, strings.Join(writable, ", "), x))
-		} else if len(unreadable) == 0 {
+		} else if len(unreadable) == 0 && len(fencedLater) == 0 {
 			ck.pass("one writable", "no instance of %s's tree is writable", x)
+		} else if len(unreadable) == 0 {
+			ck.pass("one writable", "no instance of %s's tree is writable that dbstate can read; %s, fenced by the run (dbstate's own "+
+				"login locked there), are read again once unlocked, before read_only is lifted", x, strings.Join(fencedLater, ", "))
 		}
 	}
 	if len(l.Events) > 0 {
@@ -494,10 +502,43 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 	for _, se := range l.Events {
 		p.Steps = append(p.Steps, restoreEventsStep(s, l.Run, l.Promoted, l.Candidate, se))
 	}
+	if len(fencedLater) > 0 && len(l.ReadOnly) > 0 {
+		p.Steps = append(p.Steps, &Step{
+			Name: "recheck-unlocked", ReadsOnly: true, Instance: strings.Join(fencedLater, ", "),
+			Description: "read the instances unlocked above again: each must answer and be read-only before read_only is lifted",
+			Do: func(ctx context.Context) error {
+				for _, a := range fencedLater {
+					v, err := s.Vars(ctx, a)
+					if err != nil {
+						return err
+					}
+					if !v.ReadOnly {
+						return fmt.Errorf("%w: %s is writable", ErrMultipleWritable, a)
+					}
+				}
+				return nil
+			},
+		})
+	}
 	for _, x := range l.ReadOnly {
 		p.Steps = append(p.Steps, liftReadOnlyStep(s, l.Run, x))
 	}
 	return p, nil
+}
+
+// fencedReplica reports whether the run fenced the instance at key a of t as a replica of its old primary
+// (FenceAction.Via), where dbstate's own login may be locked, while the candidate was not promoted: recover
+// unlocks it through the old primary, and reads it only then.
+func (l *Leftovers) fencedReplica(t *Topology, a string) bool {
+	if l.Promoted != PromotedNo {
+		return false
+	}
+	for _, la := range l.Locked {
+		if la.Via != "" && t.Resolve(la.Instance) == a {
+			return true
+		}
+	}
+	return false
 }
 
 // unlockLeftoverStep unlocks, on la.Instance only, the accounts run left locked.
