@@ -310,6 +310,34 @@ func TestRecoverOwnAccountLockedOnTheCandidate(t *testing.T) {
 	if d := p.Steps[1].Description; !strings.Contains(d, "on x:1 (the old primary") || !strings.Contains(d, "replicates to y:1") {
 		t.Fatalf("step: %s", d)
 	}
+	// Killed in the window: x:1 is left read-only, and y:1 cannot be read with dbstate's login locked there. That
+	// does not refuse the recovery: y:1 is read again once unlocked, before read_only is lifted.
+	l, _ = FindLeftovers(with([]AuditRecord{planS, candS, candI, candOK}, toWindow[1:]...), "")
+	f = newFake("y:1")
+	f.vars["x:1"].ReadOnly = true
+	f.fail["y:1: vars"] = errors.New("Error 4151 (HY000): Access denied, this account is locked")
+	topo := f.topology()
+	if p, err = PlanRecover(context.Background(), f, topo, l); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range p.Steps {
+		names = append(names, st.Name+" "+st.Instance)
+	}
+	if got := strings.Join(names, ", "); got != "recheck (none), unlock-accounts x:1, unlock-accounts x:1, recheck-unlocked y:1, lift-read-only x:1" {
+		t.Fatalf("steps: %s", got)
+	}
+	delete(f.fail, "y:1: vars")
+	f.vars["y:1"].ReadOnly = false // became writable meanwhile: read_only stays on x:1
+	if err := p.Execute(context.Background(), ExecOptions{}); !errors.Is(err, ErrMultipleWritable) || !f.vars["x:1"].ReadOnly {
+		t.Fatalf("err = %v, x:1 read_only=%v: want ErrMultipleWritable, x:1 left read-only", err, f.vars["x:1"].ReadOnly)
+	}
+	// An instance that the run did not fence and cannot be read still refuses.
+	l, _ = FindLeftovers(toWindow, "")
+	f.fail["y:1: vars"] = errors.New("Error 4151 (HY000): Access denied, this account is locked")
+	if _, err := PlanRecover(context.Background(), f, f.topology(), l); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("unfenced unreadable replica: err = %v, want ErrUnreachable", err)
+	}
 	// Once promoted, the old primary no longer feeds the candidate: no unlock through it.
 	l, _ = FindLeftovers(with([]AuditRecord{planS, candS, candI, candOK}, promS, promOK), "")
 	if p, err = PlanRecover(context.Background(), f, nil, l); err != nil {
