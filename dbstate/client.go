@@ -290,6 +290,7 @@ func (c *Client) Close() error {
 		errs = append(errs, db.Close()) // closes the connector's reserve too
 		delete(c.dbs, a)
 		delete(c.conns, a)
+		delete(c.held, a)
 	}
 	return errors.Join(errs...)
 }
