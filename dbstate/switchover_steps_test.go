@@ -609,3 +609,35 @@ func TestFenceReplicaStepsLockTheOwnAccount(t *testing.T) {
 		})
 	}
 }
+
+// The plan says where dbstate's own login is fenced: on the candidate and the other replicas with the other
+// accounts, and on the old primary right before the promotion.
+func TestSwitchoverPlanNamesWhereTheOwnLoginIsFenced(t *testing.T) {
+	f := newFake("y:1", "z:1")
+	f.status["z:1"].MasterHost = "x"
+	f.writers = &FenceInfo{Self: Account{User: "dbstate", Host: "%"}, OwnBypasses: true}
+	p, err := PlanSwitchover(context.Background(), f, f.topology(), SwitchoverOptions{Primary: "x:1", Candidate: "y:1", Replication: Credentials{User: "repl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detail string
+	for _, c := range p.Preflight {
+		if c.Name == "own account fenced" {
+			detail = c.Detail
+		}
+	}
+	for _, want := range []string{"on y:1 until the promotion", "on z:1 until the end of the run", "on x:1 right before the promotion"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("preflight %q lacks %q", detail, want)
+		}
+	}
+	var steps []string
+	for _, s := range p.Steps {
+		if s.Name == stepFenceCandidate || s.Name == stepFenceReplica || s.Name == stepFenceOwn {
+			steps = append(steps, s.Name+" "+s.Instance)
+		}
+	}
+	if got := strings.Join(steps, ", "); got != "fence-candidate y:1, fence-replica z:1, fence-own-account x:1" {
+		t.Errorf("fence steps: %s", got)
+	}
+}
