@@ -474,18 +474,7 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 	p.Steps = append(p.Steps, &Step{
 		Name: "recheck", ReadsOnly: true, PointOfNoReturn: true, Instance: orNone(strings.Join(others, ", ")),
 		Description: "read again that every other instance of the tree is still read-only (when a read_only is lifted)",
-		Do: func(ctx context.Context) error {
-			for _, a := range others {
-				v, err := s.Vars(ctx, a)
-				if err != nil {
-					return err
-				}
-				if !v.ReadOnly {
-					return fmt.Errorf("%w: %s became writable since planning", ErrMultipleWritable, a)
-				}
-			}
-			return nil
-		},
+		Do:          func(ctx context.Context) error { return allReadOnly(ctx, s, others, "became writable since planning") },
 	})
 	for _, la := range l.Locked {
 		switch {
@@ -506,24 +495,27 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 		p.Steps = append(p.Steps, &Step{
 			Name: "recheck-unlocked", ReadsOnly: true, Instance: strings.Join(fencedLater, ", "),
 			Description: "read the instances unlocked above again: each must answer and be read-only before read_only is lifted",
-			Do: func(ctx context.Context) error {
-				for _, a := range fencedLater {
-					v, err := s.Vars(ctx, a)
-					if err != nil {
-						return err
-					}
-					if !v.ReadOnly {
-						return fmt.Errorf("%w: %s is writable", ErrMultipleWritable, a)
-					}
-				}
-				return nil
-			},
+			Do:          func(ctx context.Context) error { return allReadOnly(ctx, s, fencedLater, "is writable") },
 		})
 	}
 	for _, x := range l.ReadOnly {
 		p.Steps = append(p.Steps, liftReadOnlyStep(s, l.Run, x))
 	}
 	return p, nil
+}
+
+// allReadOnly fails (ErrMultipleWritable, saying what) unless every one of addrs answers and is read-only.
+func allReadOnly(ctx context.Context, s Servers, addrs []string, what string) error {
+	for _, a := range addrs {
+		v, err := s.Vars(ctx, a)
+		if err != nil {
+			return err
+		}
+		if !v.ReadOnly {
+			return fmt.Errorf("%w: %s %s", ErrMultipleWritable, a, what)
+		}
+	}
+	return nil
 }
 
 // fencedReplica reports whether the run fenced the instance at key a of t as a replica of its old primary
