@@ -131,7 +131,11 @@ type Client struct {
 
 	mu  sync.Mutex
 	dbs map[string]*sql.DB
-	own ownConns
+	// conns are the pools' connectors, by address: they hold the login reserves (see holdLogins).
+	conns map[string]*trackingConnector
+	// held is dbstate's own account where this client locked it, by address, until it unlocks it there.
+	held map[string]Account
+	own  ownConns
 }
 
 // Defaults of ClientOptions.
@@ -183,7 +187,8 @@ func NewClientWith(creds Credentials, o ClientOptions) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{creds: creds, timeout: o.ConnectTimeout, stmtTimeout: o.StatementTimeout, log: o.Logger, dbs: map[string]*sql.DB{}}, nil
+	return &Client{creds: creds, timeout: o.ConnectTimeout, stmtTimeout: o.StatementTimeout, log: o.Logger, dbs: map[string]*sql.DB{},
+		conns: map[string]*trackingConnector{}, held: map[string]Account{}}, nil
 }
 
 // StatementTimeout is the bound of every statement the client sends (see ClientOptions).
@@ -240,11 +245,40 @@ func (c *Client) DB(addr string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", addr, err)
 	}
-	db := sql.OpenDB(&trackingConnector{inner: conn, own: &c.own, timeout: c.timeout, stmtTimeout: c.stmtTimeout})
+	tc := &trackingConnector{inner: conn, own: &c.own, timeout: c.timeout, stmtTimeout: c.stmtTimeout}
+	db := sql.OpenDB(tc)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
-	c.dbs[addr] = db
+	c.dbs[addr], c.conns[addr] = db, tc
 	return db, nil
+}
+
+// holdLogins opens n connections to addr and keeps them, logged in, in the reserve of its pool: once dbstate's
+// own account is locked there (MariaDB checks the lock at login only), the pool takes every new connection it
+// needs from the reserve instead of logging in, however many it drops meanwhile (sessions with settings of their
+// own, such as sql_log_bin=0, are dropped after use; so are the connections of statements that timed out) or
+// closes when idle. The last one is kept for the unlock (see forUnlock). It returns how many it opened; fewer
+// than n is an error only when none opened.
+func (c *Client) holdLogins(ctx context.Context, addr string, n int) (int, error) {
+	if _, err := c.DB(addr); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	tc := c.conns[addr]
+	c.mu.Unlock()
+	return tc.hold(ctx, n)
+}
+
+// releaseLogins closes what is left of addr's login reserve: the account logs in again. It returns how many of
+// the reserve the pool had taken.
+func (c *Client) releaseLogins(addr string) (used, held int) {
+	c.mu.Lock()
+	tc := c.conns[addr]
+	c.mu.Unlock()
+	if tc == nil {
+		return 0, 0
+	}
+	return tc.release()
 }
 
 // Close closes every pool.
@@ -253,8 +287,10 @@ func (c *Client) Close() error {
 	defer c.mu.Unlock()
 	var errs []error
 	for a, db := range c.dbs {
-		errs = append(errs, db.Close())
+		errs = append(errs, db.Close()) // closes the connector's reserve too
 		delete(c.dbs, a)
+		delete(c.conns, a)
+		delete(c.held, a)
 	}
 	return errors.Join(errs...)
 }
@@ -417,11 +453,85 @@ type trackingConnector struct {
 	own         *ownConns
 	timeout     time.Duration
 	stmtTimeout time.Duration
+
+	mu      sync.Mutex
+	reserve []*trackedConn // logged in ahead, while the account is locked (holdLogins)
+	held    int            // how many the reserve held at first
 }
+
+var _ io.Closer = (*trackingConnector)(nil)
 
 func (t *trackingConnector) Driver() driver.Driver { return t.inner.Driver() }
 
-func (t *trackingConnector) Connect(parent context.Context) (driver.Conn, error) {
+type unlockKey struct{}
+
+// forUnlock marks ctx as that of the statement that unlocks dbstate's own account: only it may take the last
+// connection of a login reserve, so that the unlock always has one.
+func forUnlock(ctx context.Context) context.Context { return context.WithValue(ctx, unlockKey{}, true) }
+
+// Connect takes a connection from the reserve while one is held (the last only for the unlock, see forUnlock),
+// and logs in otherwise.
+func (t *trackingConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	t.mu.Lock()
+	if n := len(t.reserve); n > 1 || n == 1 && ctx.Value(unlockKey{}) != nil {
+		c := t.reserve[n-1]
+		t.reserve = t.reserve[:n-1]
+		t.mu.Unlock()
+		return c, nil
+	}
+	t.mu.Unlock()
+	return t.dial(ctx)
+}
+
+// hold logs in n more connections into the reserve (see Client.holdLogins).
+func (t *trackingConnector) hold(ctx context.Context, n int) (int, error) {
+	// In parallel: on the old primary this runs inside the write-unavailability window.
+	conns, errs := make([]*trackedConn, n), make([]error, n)
+	var wg sync.WaitGroup
+	for k := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conns[k], errs[k] = t.dial(ctx)
+		}()
+	}
+	wg.Wait()
+	var opened []*trackedConn
+	for k, c := range conns {
+		if errs[k] == nil {
+			opened = append(opened, c)
+		}
+	}
+	if len(opened) == 0 {
+		return 0, fmt.Errorf("login reserve: %w", errors.Join(errs...))
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.reserve = append(t.reserve, opened...)
+	t.held = len(t.reserve)
+	return len(opened), nil
+}
+
+// release closes the reserve left (see Client.releaseLogins).
+func (t *trackingConnector) release() (used, held int) {
+	t.mu.Lock()
+	left, held := t.reserve, t.held
+	t.reserve, t.held = nil, 0
+	t.mu.Unlock()
+	for _, c := range left {
+		c.Close()
+	}
+	return held - len(left), held
+}
+
+// Close closes the reserve; sql.DB.Close calls it.
+func (t *trackingConnector) Close() error {
+	t.release()
+	return nil
+}
+
+// dial logs in a new connection and records its id.
+func (t *trackingConnector) dial(parent context.Context) (*trackedConn, error) {
 	ctx, cancel := context.WithTimeout(parent, t.timeout)
 	defer cancel()
 	c, err := t.inner.Connect(ctx)

@@ -55,11 +55,15 @@
 //   - The process list names a session's user and client host, not the account (user@host pattern) it logged in
 //     through, and with name resolution a client at 127.0.0.1 shows as "localhost". So fencing locks every
 //     account of each connected user that bypasses read_only, whatever its host, and every idle one, except
-//     NeverLock accounts (killed, never locked; none by default). dbstate's own account is locked on X right
-//     before the promotion: its open connections survive the lock and do the rest. The same accounts are locked
-//     on Y from before X is fenced until the promotion, and on X's other replicas until the end of the run (not
-//     dbstate's own account, which dbstate keeps using there: an application that shares dbstate's login and
-//     fails over to Y or a replica is not fenced). Events ENABLED on X are stopped there before read_only=1
+//     NeverLock accounts (killed, never locked; none by default). The same accounts are locked on Y from before
+//     X is fenced until the promotion, and on X's other replicas until the end of the run. dbstate's own
+//     account, when it bypasses read_only, is locked with them there (an application that shares dbstate's
+//     login and fails over to Y or a replica is fenced like any other), and on X right before the promotion.
+//     Before locking it on an instance, dbstate logs in a few connections ahead into its pool's reserve (the
+//     lock is checked at login only): the pool takes every new connection there from the reserve, the last
+//     one only for the unlock, so idle closes and dropped sessions cannot leave dbstate locked out mid-run.
+//     Should dbstate die while its login is locked on Y or a replica before the promotion, recover unlocks
+//     them through X (binlogged there, the unlock replicates to them). Events ENABLED on X are stopped there before read_only=1
 //     and enabled on Y after the promotion. FenceRefuse refuses while any of these is connected, other than
 //     dbstate's own connections.
 //   - If X logs anything after its final position (a writer that was not fenced, e.g. on a NeverLock account

@@ -2,7 +2,6 @@ package dbstate
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -99,7 +98,8 @@ type FenceInfo struct {
 	Idle []Account `json:"idle"`
 	// OwnBypasses: dbstate's own account writes through read_only and is not a NeverLock account. Another
 	// process that logs in with it writes through read_only like any other, so a switchover locks it on the old
-	// primary too, at promotion (dbstate's own open connections survive the lock and do the rest of the run).
+	// primary too, at promotion, and on the candidate and the replicas with the other accounts (connections
+	// logged in first survive the lock and do the rest of the run, see LockOwnAccount).
 	OwnBypasses bool `json:"own_bypasses"`
 	// NeverLocked are the NeverLock accounts that write through read_only, connected or not.
 	NeverLocked []Account `json:"never_locked,omitempty"`
@@ -115,8 +115,8 @@ const maxFenceAccounts = 10_000
 func (fi *FenceInfo) toLock() []Account { return mergeAccounts(fi.Accounts, fi.Idle) }
 
 // lockNow is what a fence step locks on the instance fi was read from now: the accounts planned (found at
-// planning, perhaps on another instance) and those to lock there now, but dbstate's own and those locked there
-// already (whose lock the step's undo must not lift).
+// planning, perhaps on another instance) and those to lock there now, but dbstate's own (locked apart, see
+// LockOwnAccount) and those locked there already (whose lock the step's undo must not lift).
 func (fi *FenceInfo) lockNow(planned []Account) []Account {
 	return slices.DeleteFunc(mergeAccounts(planned, fi.toLock()), func(a Account) bool {
 		return a == fi.Self || slices.Contains(fi.Locked, a)
@@ -304,6 +304,12 @@ func (c *Client) setAccountsLocked(ctx context.Context, addr string, accounts []
 	if lock {
 		verb = "LOCK"
 	}
+	own, unlockOwn := c.heldOwn(addr, accounts)
+	if unlockOwn = unlockOwn && !lock; unlockOwn {
+		ctx = forUnlock(ctx) // the reserve's last connection is kept for this
+		// dbstate's own first: once it is unlocked, a failure on another account leaves dbstate able to log in.
+		accounts = append([]Account{own}, slices.DeleteFunc(slices.Clone(accounts), func(b Account) bool { return b == own })...)
+	}
 	return c.statementSession(ctx, addr, true, func(q Querier) error {
 		for _, a := range accounts {
 			acc, err := a.sql()
@@ -312,6 +318,9 @@ func (c *Client) setAccountsLocked(ctx context.Context, addr string, accounts []
 			}
 			if _, err := q.ExecContext(ctx, "ALTER USER "+acc+" ACCOUNT "+verb); err != nil {
 				return fmt.Errorf("%s: ALTER USER %s ACCOUNT %s: %w", addr, a, verb, err)
+			}
+			if unlockOwn && a == own {
+				c.unheld(addr)
 			}
 			if done != nil {
 				done(a)
@@ -396,36 +405,29 @@ func (c *Client) killIn(ctx context.Context, q Querier, users []string, spareOwn
 	return n, err
 }
 
-// ownSpareConns is how many of dbstate's connections to the old primary lockOwnAccount keeps open in the pool:
-// enough for the rest of a switchover there (the last reads, CHANGE MASTER, an undo: a session with settings
-// of its own, such as sql_log_bin=0, is dropped after use), once its own login is locked and no new connection
-// can log in. The pool keeps up to 4 idle connections (Client.DB).
-const ownSpareConns = 4
+// ownReserve is how many connections lockOwnAccount logs in ahead on an instance where it locks dbstate's own
+// account (Client.holdLogins): enough for the rest of a switchover there while the lock holds (the candidate,
+// from fence-candidate to the promotion: the final wait's two sessions, promote's two statements, the unlock;
+// a replica: the verify reads and the unlock; the old primary: the last reads, CHANGE MASTER, an undo), with
+// room for a dropped one. The last is kept for the unlock.
+const ownReserve = 6
 
 // lockOwnAccount locks dbstate's own account a on addr only (sql_log_bin=0) and kills the other sessions of its
-// user there, but not dbstate's own connections: it first opens ownSpareConns of them, which survive the lock
-// (MariaDB checks the lock at login only) and serve the rest of the run. It returns how many sessions it killed.
+// user there, but not dbstate's own connections: it first logs in ownReserve of them into the pool's reserve
+// (holdLogins), which survive the lock (MariaDB checks the lock at login only) and serve the rest of the run
+// until setAccountsLocked unlocks it there. It returns how many sessions it killed.
 func (c *Client) lockOwnAccount(ctx context.Context, addr string, a Account) (int, error) {
-	db, err := c.DB(addr)
-	if err != nil {
-		return 0, err
-	}
-	conns := make([]*sql.Conn, 0, ownSpareConns)
-	for range ownSpareConns {
-		cn, err := db.Conn(ctx)
-		if err != nil {
-			break // fewer spares; the lock still holds
-		}
-		conns = append(conns, cn)
-	}
-	for _, cn := range conns {
-		cn.Close() // back to the pool, still logged in
-	}
 	acc, err := a.sql()
 	if err != nil {
 		return 0, err
 	}
-	// One session for the lock and the kills: one spare less used up.
+	if _, err := c.holdLogins(ctx, addr, ownReserve); err != nil {
+		return 0, fmt.Errorf("%s: %w", addr, err) // fewer than ownReserve: the lock still holds
+	}
+	c.mu.Lock()
+	c.held[addr] = a
+	c.mu.Unlock()
+	// One session for the lock and the kills.
 	var n int
 	err = c.statementSession(ctx, addr, true, func(q Querier) error {
 		if _, err := q.ExecContext(ctx, "ALTER USER "+acc+" ACCOUNT LOCK"); err != nil {
@@ -438,4 +440,21 @@ func (c *Client) lockOwnAccount(ctx context.Context, addr string, a Account) (in
 		return n, fmt.Errorf("%s: %w", addr, err)
 	}
 	return n, nil
+}
+
+// heldOwn reports whether accounts include dbstate's own account where this client locked it on addr.
+func (c *Client) heldOwn(addr string, accounts []Account) (Account, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.held[addr]
+	return a, ok && slices.Contains(accounts, a)
+}
+
+// unheld closes addr's login reserve once dbstate's own account is unlocked there.
+func (c *Client) unheld(addr string) {
+	c.mu.Lock()
+	delete(c.held, addr)
+	c.mu.Unlock()
+	used, held := c.releaseLogins(addr)
+	c.log.Debug("login reserve released", "instance", addr, "used", used, "held", held)
 }

@@ -165,6 +165,10 @@ type FenceAction struct {
 	// For, in a recover run whose step runs on another instance (the new primary, through replication), is the
 	// instance whose leftovers it lifts.
 	For string `json:"for,omitempty"`
+	// Via, with Lock on a replica (the candidate or another replica of the old primary), is the old primary,
+	// whose binary log reaches the step's instance by replication: should dbstate die with its own login locked
+	// there, recover unlocks through it (binlogged) while the candidate was not promoted.
+	Via string `json:"via,omitempty"`
 }
 
 type intentKey struct{}

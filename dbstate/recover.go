@@ -60,6 +60,10 @@ const (
 type LockedAccounts struct {
 	Instance string    `json:"instance"`
 	Accounts []Account `json:"accounts"`
+	// Via is the old primary when the instance is a replica of it that the run fenced (FenceAction.Via): while
+	// the candidate was not promoted, an unlock binlogged there replicates to the instance, which is how recover
+	// lifts the locks when dbstate's own login is one of them.
+	Via string `json:"via,omitempty"`
 }
 
 // StoppedEvents are events a run stopped on one instance and did not enable again.
@@ -137,6 +141,9 @@ func (l *Leftovers) Validate() error {
 	}
 	for _, la := range l.Locked {
 		addrs = append(addrs, la.Instance)
+		if la.Via != "" {
+			addrs = append(addrs, la.Via)
+		}
 		for _, a := range la.Accounts {
 			if clean(a.User) != a.User || clean(a.Host) != a.Host {
 				return fmt.Errorf("%w: audit log: account %q@%q", ErrInvalidValue, clean(a.User), clean(a.Host))
@@ -159,6 +166,7 @@ type runState struct {
 	kept     map[string]bool      // instances where a cleanup kept the locks on purpose
 	events   map[string][]Event   // stopped, by instance
 	ownLock  map[string][]Account // fence-own-account's announced locks, by instance
+	via      map[string]string    // FenceAction.Via, by instance
 	accounts int
 	pending  map[string]FenceAction // a recover run's announced lifts, by step and instance, until they succeed
 }
@@ -240,6 +248,12 @@ func (f *fold) add(id string, rec AuditRecord) error {
 			}
 			st.events[rec.Instance] = slices.Clone(fa.DisableEvents)
 		}
+		if fa.Via != "" && len(fa.Lock) > 0 {
+			if st.via == nil {
+				st.via = map[string]string{}
+			}
+			st.via[rec.Instance] = fa.Via
+		}
 		if rec.Step == stepFenceOwn {
 			if st.ownLock == nil {
 				st.ownLock = map[string][]Account{}
@@ -315,7 +329,7 @@ func (f *fold) leftovers(id string) *Leftovers {
 	}
 	slices.Sort(inst)
 	for _, i := range inst {
-		l.Locked = append(l.Locked, LockedAccounts{Instance: i, Accounts: slices.Clone(st.locked[i])})
+		l.Locked = append(l.Locked, LockedAccounts{Instance: i, Accounts: slices.Clone(st.locked[i]), Via: st.via[i]})
 	}
 	ev := make([]string, 0, len(st.events))
 	for i := range st.events {
@@ -394,6 +408,9 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 	ck := &checklist{op: "recover"}
 	ck.pass("leftovers", "%s: %s", l.Describe(), l.String())
 	var others []string // other instances of the tree, to read again right before lifting read_only
+	// fencedLater are instances dbstate cannot read because the run may have locked its own login there (a
+	// replica it fenced, FenceAction.Via): read again once unlocked, before read_only is lifted.
+	var fencedLater []string
 	for _, x := range l.ReadOnly {
 		if l.Promoted == PromotedMaybe {
 			ck.fail("candidate never promoted", ErrPromotionUnknown, fmt.Sprintf("promote on %s started and the log does not say how it ended: "+
@@ -415,6 +432,8 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 			in := t.Instances[a]
 			switch {
 			case a == kx:
+			case in.Error != "" && l.fencedReplica(t, a):
+				fencedLater = append(fencedLater, a)
 			case in.Error != "":
 				unreadable = append(unreadable, a+" ("+in.Error+")")
 			case !in.ReadOnly:
@@ -428,8 +447,11 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 		}
 		if len(writable) > 0 {
 			ck.fail("one writable", ErrMultipleWritable, fmt.Sprintf("writable besides %s: %s; making %s writable would split the tree", x, strings.Join(writable, ", "), x))
-		} else if len(unreadable) == 0 {
+		} else if len(unreadable) == 0 && len(fencedLater) == 0 {
 			ck.pass("one writable", "no instance of %s's tree is writable", x)
+		} else if len(unreadable) == 0 {
+			ck.pass("one writable", "no instance of %s's tree is writable that dbstate can read; %s, fenced by the run (dbstate's own "+
+				"login locked there), are read again once unlocked, before read_only is lifted", x, strings.Join(fencedLater, ", "))
 		}
 	}
 	if len(l.Events) > 0 {
@@ -452,33 +474,63 @@ func PlanRecover(ctx context.Context, s Servers, t *Topology, l *Leftovers) (*Pl
 	p.Steps = append(p.Steps, &Step{
 		Name: "recheck", ReadsOnly: true, PointOfNoReturn: true, Instance: orNone(strings.Join(others, ", ")),
 		Description: "read again that every other instance of the tree is still read-only (when a read_only is lifted)",
-		Do: func(ctx context.Context) error {
-			for _, a := range others {
-				v, err := s.Vars(ctx, a)
-				if err != nil {
-					return err
-				}
-				if !v.ReadOnly {
-					return fmt.Errorf("%w: %s became writable since planning", ErrMultipleWritable, a)
-				}
-			}
-			return nil
-		},
+		Do:          func(ctx context.Context) error { return allReadOnly(ctx, s, others, "became writable since planning") },
 	})
 	for _, la := range l.Locked {
-		if l.Promoted == PromotedYes && l.Candidate != "" && la.Instance != l.Candidate {
-			p.Steps = append(p.Steps, unlockThroughStep(s, l.Run, l.Candidate, la))
-			continue
+		switch {
+		case l.Promoted == PromotedYes && l.Candidate != "" && la.Instance != l.Candidate:
+			p.Steps = append(p.Steps, unlockThroughStep(s, l.Run, l.Candidate, "the new primary", la))
+		case l.Promoted == PromotedNo && la.Via != "" && la.Via != la.Instance:
+			// A replica fenced before the promotion, dbstate's own login perhaps locked there: through the old
+			// primary, which it still replicates from (directly or through the candidate).
+			p.Steps = append(p.Steps, unlockThroughStep(s, l.Run, la.Via, "the old primary, still the primary", la))
+		default:
+			p.Steps = append(p.Steps, unlockLeftoverStep(s, l.Run, la))
 		}
-		p.Steps = append(p.Steps, unlockLeftoverStep(s, l.Run, la))
 	}
 	for _, se := range l.Events {
 		p.Steps = append(p.Steps, restoreEventsStep(s, l.Run, l.Promoted, l.Candidate, se))
+	}
+	if len(fencedLater) > 0 && len(l.ReadOnly) > 0 {
+		p.Steps = append(p.Steps, &Step{
+			Name: "recheck-unlocked", ReadsOnly: true, Instance: strings.Join(fencedLater, ", "),
+			Description: "read the instances unlocked above again: each must answer and be read-only before read_only is lifted",
+			Do:          func(ctx context.Context) error { return allReadOnly(ctx, s, fencedLater, "is writable") },
+		})
 	}
 	for _, x := range l.ReadOnly {
 		p.Steps = append(p.Steps, liftReadOnlyStep(s, l.Run, x))
 	}
 	return p, nil
+}
+
+// allReadOnly fails (ErrMultipleWritable, saying what) unless every one of addrs answers and is read-only.
+func allReadOnly(ctx context.Context, s Servers, addrs []string, what string) error {
+	for _, a := range addrs {
+		v, err := s.Vars(ctx, a)
+		if err != nil {
+			return err
+		}
+		if !v.ReadOnly {
+			return fmt.Errorf("%w: %s %s", ErrMultipleWritable, a, what)
+		}
+	}
+	return nil
+}
+
+// fencedReplica reports whether the run fenced the instance at key a of t as a replica of its old primary
+// (FenceAction.Via), where dbstate's own login may be locked, while the candidate was not promoted: recover
+// unlocks it through the old primary, and reads it only then.
+func (l *Leftovers) fencedReplica(t *Topology, a string) bool {
+	if l.Promoted != PromotedNo {
+		return false
+	}
+	for _, la := range l.Locked {
+		if la.Via != "" && t.Resolve(la.Instance) == a {
+			return true
+		}
+	}
+	return false
 }
 
 // unlockLeftoverStep unlocks, on la.Instance only, the accounts run left locked.
@@ -506,16 +558,19 @@ func liftReadOnlyStep(s Servers, run, x string) *Step {
 	}
 }
 
-// unlockThroughStep lifts what run left locked on la.Instance, the demoted primary, from the new primary Y: a
-// binlogged ALTER USER ... ACCOUNT UNLOCK, a no-op on Y (the locks were never binlogged), replicates to
-// la.Instance and unlocks the accounts there. That works even when every admin login of la.Instance is locked
-// (dbstate's own and root@localhost included). It waits (up to 30 s) until la.Instance applied it. It unlocks
-// on la.Instance directly instead when the login can (that needs no replication from Y).
-func unlockThroughStep(s Servers, run, Y string, la LockedAccounts) *Step {
+// unlockThroughStep lifts what run left locked on la.Instance from Y, the primary it replicates from (role says
+// which: the new primary, for the demoted primary and the moved replicas after a promotion; the old primary,
+// for the candidate and the replicas when there was none): a binlogged ALTER USER ... ACCOUNT UNLOCK, a no-op
+// on Y where the locks were never binlogged, replicates to la.Instance and unlocks the accounts there. That
+// works even when every admin login of la.Instance is locked (dbstate's own and root@localhost included). It
+// waits (up to 30 s) until la.Instance applied it. It unlocks on la.Instance directly instead when the login can
+// (that needs no replication from Y).
+func unlockThroughStep(s Servers, run, Y, role string, la LockedAccounts) *Step {
 	return &Step{
 		Name: stepUnlockAccounts, Instance: Y,
-		Description: fmt.Sprintf("ALTER USER ... ACCOUNT UNLOCK on %s, the new primary, binlogged, so that it replicates to %s, the demoted primary, "+
-			"and unlocks there: %s; wait (up to 30s) until %s applied it", Y, la.Instance, accountList(la.Accounts), la.Instance),
+		Description: fmt.Sprintf("ALTER USER ... ACCOUNT UNLOCK on %s (%s), binlogged, so that it replicates to %s "+
+			"and unlocks there: %s; wait (up to 30s) until %s applied it (directly on %s, sql_log_bin=0, when the login can)",
+			Y, role, la.Instance, accountList(la.Accounts), la.Instance, la.Instance),
 		Do: func(ctx context.Context) error {
 			stmts := make([]string, 0, len(la.Accounts))
 			for _, a := range la.Accounts {

@@ -253,3 +253,99 @@ func FuzzReadLeftovers(f *testing.F) {
 		}
 	})
 }
+
+// A run killed while dbstate's own login was locked on the candidate (fence-candidate, before the promotion):
+// the fold keeps the locks with the old primary they can be lifted through, and recover unlocks them there,
+// binlogged, when its login cannot unlock on the candidate directly.
+func TestRecoverOwnAccountLockedOnTheCandidate(t *testing.T) {
+	own := Account{User: "dbstate", Host: "%"}
+	candS := AuditRecord{Run: "r1", Step: stepFenceCandidate, Instance: "y:1", Phase: "do", Result: "start"}
+	candI := AuditRecord{Run: "r1", Step: stepFenceCandidate, Instance: "y:1", Phase: "do", Result: "intent",
+		Fence: &FenceAction{Lock: []Account{app, own}, Via: "x:1"}}
+	candOK := AuditRecord{Run: "r1", Step: stepFenceCandidate, Instance: "y:1", Phase: "do", Result: "ok"}
+	candU := AuditRecord{Run: "r1", Step: stepFenceCandidate, Instance: "y:1", Phase: "undo", Result: "ok"}
+	unfC := AuditRecord{Run: "r1", Step: stepUnfenceCandidate, Instance: "y:1", Phase: "do", Result: "ok"}
+	for _, tc := range []struct {
+		name string
+		recs []AuditRecord
+		want string // leftovers on y:1, "" for none
+		via  string
+	}{
+		{"killed while locking", []AuditRecord{planS, candS, candI}, "'app'@'%', 'dbstate'@'%'", "x:1"},
+		{"killed in the window", with([]AuditRecord{planS, candS, candI, candOK}, toWindow[1:]...), "'app'@'%', 'dbstate'@'%'", "x:1"},
+		{"rolled back", with([]AuditRecord{planS, candS, candI, candOK}, candU), "", ""},
+		{"unfenced after the promotion", with([]AuditRecord{planS, candS, candI, candOK}, promS, promOK, unfC), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := FindLeftovers(tc.recs, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, via := "", ""
+			for _, la := range l.Locked {
+				if la.Instance == "y:1" {
+					got, via = accountList(la.Accounts), la.Via
+				}
+			}
+			if got != tc.want || via != tc.via {
+				t.Fatalf("locked on y:1: %q via %q, want %q via %q (%s)", got, via, tc.want, tc.via, l)
+			}
+		})
+	}
+	l, _ := FindLeftovers([]AuditRecord{planS, candS, candI}, "")
+	f := newFake("y:1")
+	f.locked[app], f.locked[own] = true, true
+	// dbstate's login is locked on y:1: the direct unlock fails there.
+	f.fail["y:1: unlock "+app.String()] = errors.New("Error 4151 (HY000): Access denied, this account is locked")
+	p, err := PlanRecover(context.Background(), f, nil, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Execute(context.Background(), ExecOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.statements(); !strings.Contains(got, "x:1: ALTER USER 'app'@'%' ACCOUNT UNLOCK; x:1: ALTER USER 'dbstate'@'%' ACCOUNT UNLOCK") {
+		t.Fatalf("not unlocked through the old primary: %s", got)
+	}
+	if d := p.Steps[1].Description; !strings.Contains(d, "on x:1 (the old primary") || !strings.Contains(d, "replicates to y:1") {
+		t.Fatalf("step: %s", d)
+	}
+	// Killed in the window: x:1 is left read-only, and y:1 cannot be read with dbstate's login locked there. That
+	// does not refuse the recovery: y:1 is read again once unlocked, before read_only is lifted.
+	l, _ = FindLeftovers(with([]AuditRecord{planS, candS, candI, candOK}, toWindow[1:]...), "")
+	f = newFake("y:1")
+	f.vars["x:1"].ReadOnly = true
+	f.fail["y:1: vars"] = errors.New("Error 4151 (HY000): Access denied, this account is locked")
+	topo := f.topology()
+	if p, err = PlanRecover(context.Background(), f, topo, l); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range p.Steps {
+		names = append(names, st.Name+" "+st.Instance)
+	}
+	if got := strings.Join(names, ", "); got != "recheck (none), unlock-accounts x:1, unlock-accounts x:1, recheck-unlocked y:1, lift-read-only x:1" {
+		t.Fatalf("steps: %s", got)
+	}
+	delete(f.fail, "y:1: vars")
+	f.vars["y:1"].ReadOnly = false // became writable meanwhile: read_only stays on x:1
+	if err := p.Execute(context.Background(), ExecOptions{}); !errors.Is(err, ErrMultipleWritable) || !f.vars["x:1"].ReadOnly {
+		t.Fatalf("err = %v, x:1 read_only=%v: want ErrMultipleWritable, x:1 left read-only", err, f.vars["x:1"].ReadOnly)
+	}
+	// An instance that the run did not fence and cannot be read still refuses.
+	l, _ = FindLeftovers(toWindow, "")
+	f.fail["y:1: vars"] = errors.New("Error 4151 (HY000): Access denied, this account is locked")
+	if _, err := PlanRecover(context.Background(), f, f.topology(), l); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("unfenced unreadable replica: err = %v, want ErrUnreachable", err)
+	}
+	// Once promoted, the old primary no longer feeds the candidate: no unlock through it.
+	l, _ = FindLeftovers(with([]AuditRecord{planS, candS, candI, candOK}, promS, promOK), "")
+	if p, err = PlanRecover(context.Background(), f, nil, l); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range p.Steps {
+		if st.Instance == "x:1" && strings.Contains(st.Description, "y:1") {
+			t.Fatalf("after a promotion, unlocks y:1 through x:1: %s", st.Description)
+		}
+	}
+}

@@ -46,8 +46,8 @@ type Servers interface {
 	// to wait) until they are gone. It returns how many it killed.
 	KillUserSessions(ctx context.Context, addr string, users []string, wait time.Duration) (int, error)
 	// LockOwnAccount locks dbstate's own account on addr only (sql_log_bin=0) and kills the other sessions of
-	// its user there; dbstate's own open connections survive and serve the rest of the run. It returns how many
-	// sessions it killed.
+	// its user there; connections it logs in first serve the rest of the run there, until SetAccountsLocked
+	// unlocks the account (the last of them is kept for that). It returns how many sessions it killed.
 	LockOwnAccount(ctx context.Context, addr string, own Account) (int, error)
 	// Events reads the scheduled events that are ENABLED on addr.
 	Events(ctx context.Context, addr string) ([]Event, error)

@@ -36,11 +36,6 @@ type splitKind struct {
 	// instead. event means no client at all: a scheduled event on the primary writes.
 	user, password string
 	root, event    bool
-	// primaryOnly: the writer writes to the old primary only, never failing over to the candidate or the other
-	// replica. dbstate's own login is fenced on the old primary only (dbstate must keep logging in to the
-	// candidate and the replicas during the run), so an application that shares dbstate's login and fails over
-	// is not fenced there: a documented limitation, not a cell of the matrix.
-	primaryOnly bool
 	// rates it runs at, and whether the candidate-behind cells run too.
 	rates  []int
 	behind []bool
@@ -53,7 +48,7 @@ var splitRates = []int{5, 50, 500}
 // read_only does stop) is the baseline that runs through the same harness.
 var splitKinds = []splitKind{
 	{name: "app baseline", user: "app", password: appPassword, rates: []int{500}, behind: []bool{false, true}},
-	{name: "own account", user: dbtest.AdminUser, password: dbtest.AdminPassword, primaryOnly: true},
+	{name: "own account", user: dbtest.AdminUser, password: dbtest.AdminPassword},
 	{name: "other ALL", user: "splitall", password: appPassword},
 	{name: "root socket", root: true},
 	{name: "anonymous ALL", user: "nobody_in_particular", password: appPassword},
@@ -227,7 +222,7 @@ func (b *splitBed) next() (y, other *dbtest.Instance) {
 }
 
 // exec runs statements on in as dbstate's account (which the harness logs in as: root may be locked by the
-// fence on a demoted primary, and dbstate's own open connections survive its own lock).
+// fence on a demoted primary, and dbstate's own connections logged in ahead survive its own lock).
 func (b *splitBed) exec(ctx context.Context, in *dbtest.Instance, stmts ...string) error {
 	db, err := b.c.DB(in.Addr())
 	if err != nil {
@@ -508,9 +503,7 @@ func (b *splitBed) runOnce(k splitKind, cell splitCell, w *splitWriter, post tim
 	defer cancel()
 	x := b.primary
 	y, other := b.next()
-	if w != nil && k.primaryOnly {
-		w.setOrder([]string{x.Name})
-	} else if w != nil {
+	if w != nil {
 		w.setOrder([]string{x.Name, y.Name, other.Name})
 	}
 	var r splitRun

@@ -16,9 +16,11 @@ const (
 	// FenceLock locks, on the old primary only, every account that writes through read_only, connected or not
 	// (ALTER USER ... ACCOUNT LOCK, not binlogged), and kills the client sessions there. After a promotion the
 	// locks stay on the demoted primary (unless SwitchoverOptions.UnlockDemoted); after a rollback they are
-	// lifted. dbstate's own account is locked on the old primary right before the promotion, and the same
-	// accounts on the candidate until the promotion. NeverLock accounts are killed but not locked (the plan warns
-	// about them).
+	// lifted. The same accounts are locked on the candidate until the promotion and on the old primary's other
+	// replicas until the end of the run, from before the old primary is fenced. dbstate's own account, when it
+	// writes through read_only, is locked on the candidate and those replicas with them, and on the old primary
+	// right before the promotion (connections logged in ahead serve the rest of the run on each). NeverLock
+	// accounts are killed but not locked (the plan warns about them).
 	FenceLock FenceMode = "lock"
 	// FenceRefuse refuses the switchover, at planning and again right before the window, while anything that
 	// writes through read_only is connected to the old primary: an account to lock, a NeverLock account, or a
@@ -74,7 +76,8 @@ type SwitchoverOptions struct {
 	// break-glass login (root@localhost). The plan warns of the risk: such a writer can still write to X in the
 	// window (the switchover then rolls back) or in its last round trip (that write is lost), and to the demoted
 	// X afterwards (a split brain). Empty (the default): every account that writes through read_only is locked
-	// on X, root@localhost and dbstate's own account included, and, until the promotion, on Y (but dbstate's own).
+	// on X, root@localhost and dbstate's own account included, and on Y until the promotion and X's other
+	// replicas until the end of the run, dbstate's own included.
 	NeverLock []Account
 	// UnlockDemoted unlocks the fenced accounts on X after a successful switchover too, as dbstate did before:
 	// a writer that bypasses read_only can then write to the demoted primary (a split brain, and X's
@@ -251,7 +254,8 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 //
 //  1. move X's other replicas under Y (moveStep; each waits until Y has its position);
 //  2. wait until Y has X's current position, while X still takes writes (catchUpStep);
-//  3. lock the same accounts on Y, but dbstate's own, until the promotion (fenceCandidateStep);
+//  3. lock the same accounts on Y until the promotion, and on X's other replicas until the end of the run,
+//     dbstate's own among them when it writes through read_only (fenceReplicaStep);
 //  4. lock every account that writes through read_only (not binlogged, X only) (fenceWritersStep), stop X's
 //     ENABLED events (disableEventsStep), look for long writes and LOCK TABLES on X and fail or kill them
 //     (longWritesStep), then set X read-only (setReadOnlyStep): the window starts, bounded by MaxWindow until
@@ -374,8 +378,9 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	}
 	if fi.OwnBypasses {
 		p.Preflight = append(p.Preflight, PreflightCheck{Name: "own account fenced", Passed: true, Detail: fmt.Sprintf(
-			"dbstate's own account %s writes through read_only: locked on %s right before the promotion and kept locked there "+
-				"(dbstate's open connections do the rest of the run); lift it from %s afterwards, see the report", fi.Self, X, Y)})
+			"dbstate's own account %s writes through read_only: locked, like the other accounts, on %s until the promotion%s, "+
+				"and on %s right before the promotion and kept locked there; connections that dbstate logs in ahead on each do the rest "+
+				"of the run there; lift it on %s afterwards, see the report", fi.Self, Y, othersUntilEnd(others, connect), X, X)})
 	}
 	if adminAsRepl {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("no replication credentials given: %s will replicate as dbstate's own login %q, "+
@@ -416,10 +421,10 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	}
 	p.Steps = append(p.Steps,
 		catchUpStep(s, t.Resolve, X, Y, o.Timeout),
-		fenceReplicaStep(s, Y, true, o.NeverLock, fi.toLock(), fsY),
+		fenceReplicaStep(s, X, Y, true, o.NeverLock, fi.toLock(), fsY),
 	)
 	for _, r := range others {
-		p.Steps = append(p.Steps, fenceReplicaStep(s, r, false, o.NeverLock, fi.toLock(), fenced[r]))
+		p.Steps = append(p.Steps, fenceReplicaStep(s, X, r, false, o.NeverLock, fi.toLock(), fenced[r]))
 	}
 	p.Steps = append(p.Steps,
 		fenceWritersStep(s, X, o.Fence, o.NeverLock, fi.Accounts, fs),
@@ -449,6 +454,18 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		p.Steps = append(p.Steps, unfenceReplicaStep(s, r, false, Y, fenced[r]))
 	}
 	return p, nil
+}
+
+// othersUntilEnd names X's other replicas, fenced until the end of the run, for the plan text.
+func othersUntilEnd(others []string, connect func(string) string) string {
+	if len(others) == 0 {
+		return ""
+	}
+	addrs := make([]string, len(others))
+	for k, r := range others {
+		addrs[k] = connect(r)
+	}
+	return " and on " + strings.Join(addrs, ", ") + " until the end of the run"
 }
 
 // keptReport says, after a switchover, which accounts stay locked on the demoted primary X and how to lift them.

@@ -433,22 +433,26 @@ func verifyStep(s Servers, Y string, replicas []string) *Step {
 }
 
 // fenceReplicaStep locks on r only (sql_log_bin=0) the accounts that write through read_only, as found on X
-// at planning and on r now, but dbstate's own, and kills their sessions on r: a writer that is refused on X and
-// moves to another instance of the tree (a failover-aware application) would otherwise write to r while it still
-// replicates, and that write would be missing from the new primary. r is the candidate Y (candidate true) or one
-// of the other replicas. It runs before X is fenced; the unfence step lifts the locks once Y is the primary, and
-// its undo lifts them on a rollback.
-func fenceReplicaStep(s Servers, r string, candidate bool, neverLock, planned []Account, fs *fenceState) *Step {
-	name, role := stepFenceReplica, "a replica"
+// at planning and on r now, and kills their sessions on r: a writer that is refused on X and moves to another
+// instance of the tree (a failover-aware application) would otherwise write to r while it still replicates, and
+// that write would be missing from the new primary. dbstate's own account is locked there too when it writes
+// through read_only on r (LockOwnAccount: its connections logged in ahead serve the rest of the run on r). r is
+// the candidate Y (candidate true) or one of the other replicas, which replicate from X, directly or through Y:
+// the announcement names X as the instance through which recover can unlock r (binlogged) when dbstate dies
+// with its own login locked on r. It runs before X is fenced; the unfence step lifts the locks once Y is the
+// primary (on Y) or at the end of the run (on the others), and its undo lifts them on a rollback.
+func fenceReplicaStep(s Servers, X, r string, candidate bool, neverLock, planned []Account, fs *fenceState) *Step {
+	name, role, until := stepFenceReplica, "a replica", "until the end of the run"
 	if candidate {
-		name, role = stepFenceCandidate, "the candidate"
+		name, role, until = stepFenceCandidate, "the candidate", "until the promotion"
 	}
 	return &Step{
 		Name: name, Instance: r,
 		Description: fmt.Sprintf("lock on %s only (%s; ALTER USER ... ACCOUNT LOCK, sql_log_bin=0) the accounts that write through read_only "+
-			"(found on the primary at planning: %s; and on %s now), but dbstate's own, and kill their sessions on %s, until the promotion",
-			r, role, orNone(accountList(planned)), r, r),
-		UndoText: "unlock the accounts this step locked on " + r + " (sql_log_bin=0)",
+			"(found on the primary at planning: %s; and on %s now), dbstate's own among them when it does (its connections logged in ahead "+
+			"serve the rest of the run there), and kill their sessions on %s, %s",
+			r, role, orNone(accountList(planned)), r, r, until),
+		UndoText: "unlock the accounts this step locked on " + r + " (sql_log_bin=0), dbstate's own first",
 		Detail:   func() string { return "locked on " + r + ": " + orNone(accountList(fs.snapshot())) },
 		Do: func(ctx context.Context) error {
 			now, err := s.Writers(ctx, r, neverLock)
@@ -456,21 +460,33 @@ func fenceReplicaStep(s Servers, r string, candidate bool, neverLock, planned []
 				return err
 			}
 			lock := now.lockNow(planned)
-			if len(lock) == 0 {
+			announced := slices.Clone(lock)
+			if now.OwnBypasses {
+				announced = append(announced, now.Self)
+			}
+			if len(announced) == 0 {
 				return nil
 			}
-			announce(ctx, FenceAction{Lock: lock}, "about to lock on "+r+" ("+role+", until the promotion): "+accountList(lock))
+			announce(ctx, FenceAction{Lock: announced, Via: X}, "about to lock on "+r+" ("+role+", "+until+"): "+accountList(announced))
 			if err := fs.lock(ctx, s, r, lock); err != nil {
 				return err
 			}
-			_, err = s.KillUserSessions(ctx, r, userNames(lock), 5*time.Second)
+			if _, err = s.KillUserSessions(ctx, r, userNames(lock), 5*time.Second); err != nil {
+				return err
+			}
+			if !now.OwnBypasses {
+				return nil
+			}
+			fs.add(now.Self) // whatever the outcome, the lock may have taken: the undo lifts it
+			_, err = s.LockOwnAccount(ctx, r, now.Self)
 			return err
 		},
 		Undo: func(ctx context.Context) error { return fs.unlock(ctx, s, r) },
 	}
 }
 
-// unfenceReplicaStep is the cleanup step that lifts fenceReplicaStep's locks on r once Y is the primary. Before a
+// unfenceReplicaStep is the cleanup step that lifts fenceReplicaStep's locks on r (dbstate's own first) once Y is
+// the primary. Before a
 // promotion (a rollback) the fence step's undo already lifted them, and this step finds nothing to do.
 func unfenceReplicaStep(s Servers, r string, candidate bool, Y string, fs *fenceState) *Step {
 	name, why := stepUnfenceReplica, Y+" is the primary now, which a writer refused on the demoted primary reaches"
@@ -491,15 +507,16 @@ func unfenceReplicaStep(s Servers, r string, candidate bool, Y string, fs *fence
 
 // fenceOwnAccountStep locks dbstate's own account on X only (sql_log_bin=0) and kills the other sessions of its
 // user there, right before promote's last look at X: another process that logs in with dbstate's login writes
-// through read_only like any other writer. dbstate's own open connections survive the lock and do the rest of
-// the run on X. It comes this late so that, should dbstate die earlier, its login still lifts what the run left
-// (every other account that bypasses read_only is locked by then). Its undo unlocks it.
+// through read_only like any other writer. Connections that LockOwnAccount logs in first survive the lock and do
+// the rest of the run on X. It comes this late so that, should dbstate die earlier, its login still lifts what
+// the run left on X (every other account that bypasses read_only is locked by then), and, through X, on the
+// candidate and the replicas, where its own login is locked from their fence steps on. Its undo unlocks it.
 func fenceOwnAccountStep(s Servers, X string, own *FenceInfo, fs *fenceState) *Step {
 	var locked atomic.Bool
 	return &Step{
 		Name: stepFenceOwn, Instance: X,
 		Description: fmt.Sprintf("lock dbstate's own account %s on %s only (sql_log_bin=0) and kill the other sessions of its user there; "+
-			"dbstate's own open connections survive the lock", own.Self, X),
+			"connections dbstate logs in first serve the rest of the run there", own.Self, X),
 		UndoText: "unlock dbstate's own account on " + X + " (sql_log_bin=0), before anything else is undone there",
 		Do: func(ctx context.Context) error {
 			announce(ctx, FenceAction{Lock: []Account{own.Self}}, "about to lock on "+X+" dbstate's own account "+own.Self.String())

@@ -2,6 +2,7 @@ package dbstate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -472,10 +473,10 @@ func TestFenceStepsLeaveLockedAccounts(t *testing.T) {
 			return fenceWritersStep(f, "y:1", FenceLock, nil, []Account{a, b}, &fenceState{})
 		},
 		"fence-candidate": func(f *fakeServers) *Step {
-			return fenceReplicaStep(f, "y:1", true, nil, []Account{a, b}, &fenceState{})
+			return fenceReplicaStep(f, "x:1", "y:1", true, nil, []Account{a, b}, &fenceState{})
 		},
 		"fence-replica": func(f *fakeServers) *Step {
-			return fenceReplicaStep(f, "y:1", false, nil, []Account{a, b}, &fenceState{})
+			return fenceReplicaStep(f, "x:1", "y:1", false, nil, []Account{a, b}, &fenceState{})
 		},
 	}
 	for name, mk := range steps {
@@ -540,7 +541,7 @@ func TestFenceStepsUnlockAnUnansweredLock(t *testing.T) {
 			return fenceWritersStep(f, "y:1", FenceLock, nil, []Account{a, b}, fs)
 		},
 		"fence-replica": func(f *fakeServers, fs *fenceState) *Step {
-			return fenceReplicaStep(f, "y:1", false, nil, []Account{a, b}, fs)
+			return fenceReplicaStep(f, "x:1", "y:1", false, nil, []Account{a, b}, fs)
 		},
 	}
 	for name, mk := range steps {
@@ -561,5 +562,82 @@ func TestFenceStepsUnlockAnUnansweredLock(t *testing.T) {
 				t.Fatalf("undo did not lift the unanswered lock: %s; still recorded: %v", f.statements(), fs.snapshot())
 			}
 		})
+	}
+}
+
+// fence-candidate and fence-replica lock dbstate's own account too when it writes through read_only there (an
+// application that shares dbstate's login and fails over is fenced like any other), announce it, with the old
+// primary through which recover can unlock it, before they lock, and the rollback lifts it, dbstate's own first.
+func TestFenceReplicaStepsLockTheOwnAccount(t *testing.T) {
+	own, app := Account{User: "dbstate", Host: "%"}, Account{User: "app", Host: "%"}
+	for _, candidate := range []bool{true, false} {
+		t.Run(map[bool]string{true: stepFenceCandidate, false: stepFenceReplica}[candidate], func(t *testing.T) {
+			f := newFake("y:1")
+			f.writers = &FenceInfo{Self: own, OwnBypasses: true, Accounts: []Account{app}}
+			fs := &fenceState{}
+			p := &Plan{Kind: "switchover", Steps: []*Step{
+				fenceReplicaStep(f, "x:1", "y:1", candidate, nil, []Account{app}, fs),
+				{Name: "boom", Instance: "x:1", Do: func(context.Context) error { return errors.New("boom") }},
+			}}
+			audit, err := auditOf(t, p, ExecOptions{})
+			var ee *ExecError
+			if !errors.As(err, &ee) || !ee.RolledBack {
+				t.Fatalf("err = %v, want a rollback", err)
+			}
+			wantStatements(t, f, "y:1: writers; y:1: lock 'app'@'%'; y:1: kill sessions of app; y:1: lock own 'dbstate'@'%'; "+
+				"y:1: unlock 'app'@'%'; y:1: unlock 'dbstate'@'%'")
+			if f.locked[own] || f.locked[app] || len(fs.snapshot()) != 0 {
+				t.Fatalf("after the rollback: locked %v, recorded %v", f.locked, fs.snapshot())
+			}
+			var intent *FenceAction
+			for _, line := range strings.Split(strings.TrimSpace(audit), "\n") {
+				var r AuditRecord
+				if err := json.Unmarshal([]byte(line), &r); err != nil {
+					t.Fatal(err)
+				}
+				if r.Result == "intent" {
+					intent = r.Fence
+					break
+				}
+			}
+			if intent == nil || accountList(intent.Lock) != "'app'@'%', 'dbstate'@'%'" || intent.Via != "x:1" {
+				t.Fatalf("intent %+v, want both accounts via x:1, before the lock:\n%s", intent, audit)
+			}
+			if l, err := ReadLeftovers(strings.NewReader(audit), ""); err != nil || !l.Empty() {
+				t.Fatalf("leftovers after the rollback: %v, %v", l, err)
+			}
+		})
+	}
+}
+
+// The plan says where dbstate's own login is fenced: on the candidate and the other replicas with the other
+// accounts, and on the old primary right before the promotion.
+func TestSwitchoverPlanNamesWhereTheOwnLoginIsFenced(t *testing.T) {
+	f := newFake("y:1", "z:1")
+	f.status["z:1"].MasterHost = "x"
+	f.writers = &FenceInfo{Self: Account{User: "dbstate", Host: "%"}, OwnBypasses: true}
+	p, err := PlanSwitchover(context.Background(), f, f.topology(), SwitchoverOptions{Primary: "x:1", Candidate: "y:1", Replication: Credentials{User: "repl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var detail string
+	for _, c := range p.Preflight {
+		if c.Name == "own account fenced" {
+			detail = c.Detail
+		}
+	}
+	for _, want := range []string{"on y:1 until the promotion", "on z:1 until the end of the run", "on x:1 right before the promotion"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("preflight %q lacks %q", detail, want)
+		}
+	}
+	var steps []string
+	for _, s := range p.Steps {
+		if s.Name == stepFenceCandidate || s.Name == stepFenceReplica || s.Name == stepFenceOwn {
+			steps = append(steps, s.Name+" "+s.Instance)
+		}
+	}
+	if got := strings.Join(steps, ", "); got != "fence-candidate y:1, fence-replica z:1, fence-own-account x:1" {
+		t.Errorf("fence steps: %s", got)
 	}
 }

@@ -281,6 +281,51 @@ func TestSwitchoverFencesEveryWriter(t *testing.T) {
 		})
 		assertNoSplit(t, r1, p, nil)
 	})
+	t.Run("dbstate's own login failing over to the candidate, then a rollback", func(t *testing.T) {
+		// An application with dbstate's login that the old primary refuses (from fence-own-account on) tries
+		// the candidate next. Promote fails after 300 ms: a write it landed on the candidate meanwhile would be an
+		// errant transaction there once the rollback restarts its replication (on the code before, it was).
+		w := startSeqWriter(t, 20, tcpAs(p, dbtest.AdminUser, dbtest.AdminPassword), tcpAs(r1, dbtest.AdminUser, dbtest.AdminPassword))
+		waitUntil(t, 10*time.Second, func() error {
+			if w.count() < 5 {
+				return context.DeadlineExceeded
+			}
+			return nil
+		})
+		var err error
+		var audit string
+		for attempt := 1; attempt <= 5; attempt++ {
+			reached := false
+			_, audit, err = switchover(t, c, p, r1, safe, func(_ context.Context, s *dbstate.Step) error {
+				if s.Name == "promote" {
+					reached = true
+					time.Sleep(300 * time.Millisecond)
+					return fmt.Errorf("injected")
+				}
+				return nil
+			})
+			if reached {
+				break
+			}
+			// A write of that login landed on the old primary in the window, before its lock: a rollback too.
+			t.Logf("attempt %d rolled back before promote: %v", attempt, err)
+		}
+		w.Stop()
+		var ee *dbstate.ExecError
+		if !errors.As(err, &ee) || !ee.RolledBack || !strings.Contains(err.Error(), "injected") {
+			t.Fatalf("err = %v, want the injected failure, rolled back\naudit:\n%s", err, audit)
+		}
+		r1.WaitCaughtUp(t, p)
+		pb, rb := watch(t, p).str(t, "SELECT @@gtid_binlog_pos"), watch(t, r1).str(t, "SELECT @@gtid_binlog_pos")
+		if !dbstate.MustParsePosition(pb).Contains(dbstate.MustParsePosition(rb)) {
+			t.Fatalf("errant transactions on the candidate: it logged %s, the primary %s", rb, pb)
+		}
+		for _, in := range []*dbtest.Instance{p, r1} {
+			if got := lockedAccounts(t, in); got != "" {
+				t.Fatalf("locked on %s after the rollback: %s", in.Name, got)
+			}
+		}
+	})
 	t.Run("a rollback lifts every fence", func(t *testing.T) {
 		_, audit, err := switchover(t, c, p, r1, safe, func(_ context.Context, s *dbstate.Step) error {
 			if s.Name == "promote" {
@@ -305,7 +350,10 @@ func TestSwitchoverFencesEveryWriter(t *testing.T) {
 		defer cancel()
 		o := safe
 		o.Primary, o.Candidate, o.Replication = p.Addr(), r1.Addr(), replCreds()
-		plan, err := dbstate.PlanSwitchover(ctx, c, discover(t, c, p.Addr()), o)
+		// The run that dies has a client of its own, closed after its death: every connection it logged in
+		// ahead ends with it, as with a kill -9, and dbstate's own login stays locked on the candidate.
+		dying := newClient(t)
+		plan, err := dbstate.PlanSwitchover(ctx, dying, discover(t, dying, p.Addr()), o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,8 +369,9 @@ func TestSwitchoverFencesEveryWriter(t *testing.T) {
 			}})
 		}()
 		<-done
-		if lockedAccounts(t, r1) == "" || watch(t, p).str(t, "SELECT status FROM mysql.event WHERE name = 'tick `1'") == "ENABLED" {
-			t.Fatalf("the interrupted run fenced nothing:\n%s", audit.String())
+		dying.Close()
+		if !strings.Contains(lockedAccounts(t, r1), dbtest.AdminUser+"@") || watch(t, p).str(t, "SELECT status FROM mysql.event WHERE name = 'tick `1'") == "ENABLED" {
+			t.Fatalf("the interrupted run fenced nothing (dbstate's own login on the candidate: locked %q):\n%s", lockedAccounts(t, r1), audit.String())
 		}
 		l, err := dbstate.ReadLeftovers(strings.NewReader(audit.String()), "")
 		if err != nil {

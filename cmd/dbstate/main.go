@@ -545,9 +545,11 @@ account to lock, a --never-lock account, or another session of dbstate's own use
 With --fence lock (the default), every account that writes through read_only (READ ONLY ADMIN or ALL
 PRIVILEGES, directly or through a role, connected or not, root@localhost included) is locked with
 sql_log_bin=0, so that no lock reaches another server: on the candidate from before the final position until
-the promotion, then on the primary before read_only=1. dbstate's own account is locked on the primary right
-before the promotion (its open connections do the rest). Events ENABLED on the primary are stopped there (ALTER
-EVENT ... DISABLE ON SLAVE) before read_only=1 and enabled on the new primary after the promotion.
+the promotion, then on the primary before read_only=1, and on the primary's other replicas until the end of the
+run. dbstate's own account is locked with them on the candidate and the replicas, and on the primary right
+before the promotion (connections it logs in first do the rest of the run there). Events ENABLED on the primary
+are stopped there (ALTER EVENT ... DISABLE ON SLAVE) before read_only=1 and enabled on the new primary after
+the promotion.
 After a switchover the accounts STAY LOCKED on the demoted primary, so that no writer can split the tree there;
 the report names them and says how to lift them: dbstate recover --audit-log FILE unlocks them through the new
 primary (a binlogged ALTER USER ... ACCOUNT UNLOCK, which replicates to the demoted primary), which also works
