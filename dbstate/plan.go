@@ -165,6 +165,13 @@ type FenceAction struct {
 	// For, in a recover run whose step runs on another instance (the new primary, through replication), is the
 	// instance whose leftovers it lifts.
 	For string `json:"for,omitempty"`
+	// Completes, in a recover run, is the step of the run OfRun that this finishes or undoes: complete-promote,
+	// reset-candidate, repoint-old-primary and verify finish a switchover past its point of no return; move-back
+	// points a moved replica (For) back at the old primary.
+	Completes string `json:"completes,omitempty"`
+	// MovedFrom, on a switchover's move-replica, is the old primary the replica is about to leave (for the
+	// candidate): where recover points it back when the candidate was never promoted.
+	MovedFrom string `json:"moved_from,omitempty"`
 }
 
 type intentKey struct{}
