@@ -716,7 +716,13 @@ func PlanRecoverWith(ctx context.Context, s Servers, t *Topology, l *Leftovers, 
 		p.Steps = append(p.Steps, completeStep(l.Run, stepResetCandidate, resetCandidateStep(s, fw.Candidate)))
 	}
 	if fw != nil && fw.Repoint {
-		p.Steps = append(p.Steps, completeRepointStep(s, l.Run, fw.OldPrimary, fw.Candidate, o.Replication))
+		var xLocked []Account
+		for _, la := range later {
+			if la.Instance == fw.OldPrimary {
+				xLocked = la.Accounts
+			}
+		}
+		p.Steps = append(p.Steps, completeRepointStep(s, l.Run, fw.OldPrimary, fw.Candidate, o.Replication, xLocked))
 	}
 	for _, la := range later {
 		p.Steps = append(p.Steps, unlockThroughStep(s, l.Run, l.Candidate, la))
@@ -829,7 +835,7 @@ func completePromoteStep(s Servers, fallback VarsReader, run, X, Y string) *Step
 // completeRepointStep makes X replicate from Y, as repoint-old-primary would have, unless it does already.
 // When dbstate's login is locked on X and X replicates from no one, nothing of dbstate's reaches X: the error
 // says what to run there.
-func completeRepointStep(s Servers, run, X, Y string, repl Credentials) *Step {
+func completeRepointStep(s Servers, run, X, Y string, repl Credentials, xLocked []Account) *Step {
 	yh, yp, _ := splitAddr(Y) // Validate checked it
 	cm := ChangeMaster{Host: yh, Port: yp, User: repl.User, Password: repl.Password, DemoteToSlave: true}
 	return &Step{
@@ -839,6 +845,13 @@ func completeRepointStep(s Servers, run, X, Y string, repl Credentials) *Step {
 		Do: func(ctx context.Context) error {
 			announce(ctx, FenceAction{OfRun: run, Completes: stepRepointOld}, "about to repoint "+X+" under "+Y)
 			st, err := s.ReplicaStatus(ctx, X)
+			if isAccountLocked(err) && len(xLocked) > 0 {
+				// X may replicate from Y already (repointed by the operator, or by the run before it died): then
+				// an unlock through Y gets dbstate's login in. Replication from Y delivers it within moments.
+				if uerr := unlockThrough(ctx, s, Y, X, xLocked, 3*time.Second); uerr == nil {
+					st, err = s.ReplicaStatus(ctx, X)
+				}
+			}
 			if isAccountLocked(err) {
 				return strandedError(X, Y, cm, err)
 			}
@@ -958,14 +971,6 @@ func unlockThroughStep(s Servers, run, Y string, la LockedAccounts) *Step {
 		Description: fmt.Sprintf("ALTER USER ... ACCOUNT UNLOCK on %s, the new primary, binlogged, so that it replicates to %s, the demoted primary, "+
 			"and unlocks there: %s; wait (up to 30s) until %s applied it", Y, la.Instance, accountList(la.Accounts), la.Instance),
 		Do: func(ctx context.Context) error {
-			stmts := make([]string, 0, len(la.Accounts))
-			for _, a := range la.Accounts {
-				acc, err := a.sql()
-				if err != nil {
-					return err
-				}
-				stmts = append(stmts, "ALTER USER "+acc+" ACCOUNT UNLOCK")
-			}
 			announce(ctx, FenceAction{OfRun: run, Unlock: la.Accounts, For: la.Instance},
 				"about to unlock on "+la.Instance+" (directly, or through "+Y+"): "+accountList(la.Accounts))
 			// Directly first (sql_log_bin=0), when this login is not locked there: that also works when the
@@ -974,29 +979,45 @@ func unlockThroughStep(s Servers, run, Y string, la LockedAccounts) *Step {
 			if direct == nil {
 				return nil
 			}
-			if err := s.Exec(ctx, Y, stmts...); err != nil {
-				return err
+			if err := unlockThrough(ctx, s, Y, la.Instance, la.Accounts, 30*time.Second); err != nil {
+				return fmt.Errorf("%s: unlocking there failed (%v), and %w", la.Instance, direct, err)
 			}
-			v, err := s.Vars(ctx, Y)
-			if err != nil {
-				return err
-			}
-			// dbstate's own login may be locked on la.Instance until it applied the unlock: retry the reads.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				x, err := s.Vars(ctx, la.Instance)
-				if err == nil && x.GTIDCurrentPos.Contains(v.GTIDBinlogPos) {
-					return nil
-				}
-				if time.Now().After(deadline) {
-					return fmt.Errorf("%s: unlocking there failed (%v), and it has not applied the unlock from %s after 30s "+
-						"(does it replicate from %s?): %v", la.Instance, direct, Y, Y, err)
-				}
-				if err := ctxwait.Sleep(ctx, 100*time.Millisecond); err != nil {
-					return err
-				}
-			}
+			return nil
 		},
+	}
+}
+
+// unlockThrough runs ALTER USER ... ACCOUNT UNLOCK for accounts on Y, binlogged, and waits (up to wait) until X
+// applied it: dbstate's own login may be locked on X until then, so X's reads are retried. It fails when X does
+// not apply it in time (it does not replicate from Y).
+func unlockThrough(ctx context.Context, s Servers, Y, X string, accounts []Account, wait time.Duration) error {
+	stmts := make([]string, 0, len(accounts))
+	for _, a := range accounts {
+		acc, err := a.sql()
+		if err != nil {
+			return err
+		}
+		stmts = append(stmts, "ALTER USER "+acc+" ACCOUNT UNLOCK")
+	}
+	if err := s.Exec(ctx, Y, stmts...); err != nil {
+		return err
+	}
+	v, err := s.Vars(ctx, Y)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		x, err := s.Vars(ctx, X)
+		if err == nil && x.GTIDCurrentPos.Contains(v.GTIDBinlogPos) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s has not applied the unlock from %s after %v (does it replicate from %s?): %v", X, Y, wait, Y, err)
+		}
+		if err := ctxwait.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
 	}
 }
 
