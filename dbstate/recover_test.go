@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Records of a switchover of x:1 to y:1 by run r1, in the order Execute writes them.
@@ -347,4 +349,70 @@ func FuzzReadLeftovers(f *testing.F) {
 			t.Fatal("Empty inconsistent")
 		}
 	})
+}
+
+// otherLogin reads an instance of f as another login would: past the faults injected for dbstate's.
+type otherLogin struct{ f *fakeServers }
+
+func (o otherLogin) Vars(_ context.Context, addr string) (*Vars, error) {
+	o.f.mu.Lock()
+	defer o.f.mu.Unlock()
+	c := *o.f.vars[addr]
+	return &c, nil
+}
+
+// Killed between fence-own-account and promote, with dbstate's login locked on x:1 (error 4151) and x:1
+// replicating from no one: recover reads x:1 as the other login, promotes y:1 and resets it, then stops at the
+// repoint with ErrStranded, naming what to run on x:1. Once x:1 replicates from y:1 (the operator ran it), a
+// second recover finishes, and a third finds nothing.
+func TestPlanRecoverForwardStranded(t *testing.T) {
+	f := newFake("y:1")
+	ctx := context.Background()
+	f.vars["x:1"].ReadOnly = true
+	locked := &mysql.MySQLError{Number: 4151, Message: "Access denied, this account is locked"}
+	f.fail["x:1: vars"], f.fail["x:1: status"] = locked, locked
+	ro := RecoverOptions{Replication: Credentials{User: "repl", Password: "pw"}, OldPrimary: otherLogin{f}}
+	log := jsonLines(t, gap)
+	l, err := ReadLeftovers(strings.NewReader(log), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := PlanRecoverWith(ctx, f, nil, l, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stepNames(p); got != "recheck complete-promote reset-candidate repoint-old-primary unlock-accounts verify" {
+		t.Fatalf("plan: %s", got)
+	}
+	var audit strings.Builder
+	err = p.Execute(ctx, ExecOptions{Audit: &audit})
+	if !errors.Is(err, ErrStranded) || !strings.Contains(err.Error(), "CHANGE MASTER TO MASTER_HOST='y'") || strings.Contains(err.Error(), "'pw'") {
+		t.Fatalf("err = %v, want ErrStranded with the CHANGE MASTER to run (password redacted)", err)
+	}
+	if f.vars["y:1"].ReadOnly || f.status["y:1"] != nil {
+		t.Fatalf("y:1 not promoted and reset: %s", f.statements())
+	}
+	log += audit.String()
+	if l, _ = ReadLeftovers(strings.NewReader(log), "r1"); fwCode(l.Forward) != "repoint,verify" || l.Promoted != PromotedYes {
+		t.Fatalf("after the first recover: %s (promoted %s)", fwCode(l.Forward), l.Promoted)
+	}
+	// The operator repointed x:1; the unlock through y:1 lets dbstate's login in again.
+	delete(f.fail, "x:1: vars")
+	delete(f.fail, "x:1: status")
+	f.status["x:1"] = &ReplicaStatus{MasterHost: "y", MasterPort: 1, IORunning: "Yes", SQLRunning: "Yes", UsingGTID: "Slave_Pos"}
+	p, err = PlanRecoverWith(ctx, f, nil, l, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit.Reset()
+	if err := p.Execute(ctx, ExecOptions{Audit: &audit}); err != nil {
+		t.Fatal(err)
+	}
+	if f.locked[app] || f.locked[self] {
+		t.Fatalf("still locked: %s", f.statements())
+	}
+	log += audit.String()
+	if l, _ = ReadLeftovers(strings.NewReader(log), "r1"); !l.Empty() {
+		t.Fatalf("left after the second recover: %s", l)
+	}
 }
