@@ -582,6 +582,11 @@ type RecoverOptions struct {
 	// which does not bypass read_only and so is never locked by the fence. Only Vars is used. A promotion that
 	// recover completes needs one of the two logins to read the old primary.
 	OldPrimary VarsReader
+	// BreakGlass, when set, logs in to the old primary as an account that the fence never locks (one without
+	// READ ONLY ADMIN or ALL PRIVILEGES, holding REPLICATION SLAVE ADMIN and SLAVE MONITOR), to repoint it when
+	// dbstate's own login is locked there and it replicates from no one: the one case that dbstate's login
+	// cannot reach (ErrStranded). Only ReplicaStatus, Vars, Exec and ChangeMaster on the old primary are used.
+	BreakGlass Servers
 }
 
 // VarsReader reads the variables dbstate uses of one instance. *Client implements it.
@@ -595,7 +600,8 @@ type VarsReader interface {
 // lifts Y's fence, enables the stopped events on Y, resets Y's replication, repoints X under Y with o.Replication,
 // lifts the locks on X through Y and on the other replicas, and verifies that they all replicate from Y. When X
 // takes no login of dbstate's (its own account locked there) while X replicates from no one, no unlock can
-// reach it: the repoint step then fails, and its error says exactly what to run on X (exit 1 from the command).
+// reach it: the repoint step then uses o.BreakGlass when set, and otherwise fails with ErrStranded, saying exactly
+// what to run on X (exit 1 from the command).
 func PlanRecoverWith(ctx context.Context, s Servers, t *Topology, l *Leftovers, o RecoverOptions) (*Plan, error) {
 	if l.Empty() {
 		return nil, fmt.Errorf("run %s: %w", l.Run, ErrNothingToRecover)
@@ -722,7 +728,7 @@ func PlanRecoverWith(ctx context.Context, s Servers, t *Topology, l *Leftovers, 
 				xLocked = la.Accounts
 			}
 		}
-		p.Steps = append(p.Steps, completeRepointStep(s, l.Run, fw.OldPrimary, fw.Candidate, o.Replication, xLocked))
+		p.Steps = append(p.Steps, completeRepointStep(s, o.BreakGlass, l.Run, fw.OldPrimary, fw.Candidate, o.Replication, xLocked))
 	}
 	for _, la := range later {
 		p.Steps = append(p.Steps, unlockThroughStep(s, l.Run, l.Candidate, la))
@@ -835,7 +841,7 @@ func completePromoteStep(s Servers, fallback VarsReader, run, X, Y string) *Step
 // completeRepointStep makes X replicate from Y, as repoint-old-primary would have, unless it does already.
 // When dbstate's login is locked on X and X replicates from no one, nothing of dbstate's reaches X: the error
 // says what to run there.
-func completeRepointStep(s Servers, run, X, Y string, repl Credentials, xLocked []Account) *Step {
+func completeRepointStep(s, breakGlass Servers, run, X, Y string, repl Credentials, xLocked []Account) *Step {
 	yh, yp, _ := splitAddr(Y) // Validate checked it
 	cm := ChangeMaster{Host: yh, Port: yp, User: repl.User, Password: repl.Password, DemoteToSlave: true}
 	return &Step{
@@ -852,6 +858,11 @@ func completeRepointStep(s Servers, run, X, Y string, repl Credentials, xLocked 
 					st, err = s.ReplicaStatus(ctx, X)
 				}
 			}
+			on := s // the login that repoints X
+			if isAccountLocked(err) && breakGlass != nil {
+				on = breakGlass
+				st, err = on.ReplicaStatus(ctx, X)
+			}
 			if isAccountLocked(err) {
 				return strandedError(X, Y, cm, err)
 			}
@@ -862,13 +873,13 @@ func completeRepointStep(s Servers, run, X, Y string, repl Credentials, xLocked 
 				if st.Healthy() {
 					return nil
 				}
-				return s.Exec(ctx, X, "START SLAVE")
+				return on.Exec(ctx, X, "START SLAVE")
 			}
-			v, err := s.Vars(ctx, X)
+			v, err := on.Vars(ctx, X)
 			if err != nil {
 				return err
 			}
-			step, err := repointOldPrimaryStep(s, X, Y, repl, VersionAtLeast(v.Version, 10, 10))
+			step, err := repointOldPrimaryStep(on, X, Y, repl, VersionAtLeast(v.Version, 10, 10))
 			if err != nil {
 				return err
 			}
@@ -892,7 +903,8 @@ func strandedError(X, Y string, cm ChangeMaster, err error) error {
 	return fmt.Errorf("%w: %s takes no login of dbstate's (%v) and replicates from no one, so no unlock through %s reaches it. "+
 		"On %s, log in with an account that is not locked and holds REPLICATION SLAVE ADMIN (the fence locks only accounts that "+
 		"bypass read_only: one without READ ONLY ADMIN or ALL PRIVILEGES will do) and run: %s; START SLAVE; "+
-		"then run dbstate recover --audit-log FILE --yes again: it lifts the locks on %s through %s. Without such an account: "+
+		"then run dbstate recover --audit-log FILE --yes again: it lifts the locks on %s through %s (or give recover that account "+
+		"with --break-glass-defaults-file, and it does this itself). Without such an account: "+
 		"restart %s with --skip-grant-tables --skip-networking, run FLUSH PRIVILEGES; SET SESSION sql_log_bin=0; and ALTER USER ... "+
 		"ACCOUNT UNLOCK for dbstate's account, restart it normally, and run dbstate recover again",
 		ErrStranded, X, err, Y, X, cm.Redacted(), X, Y, X)

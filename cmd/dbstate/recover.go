@@ -12,7 +12,8 @@ import (
 )
 
 const recoverUsage = `
-Usage: dbstate recover --audit-log FILE [--run ID] [--repl-user USER --repl-password-file FILE] [--dry-run | --yes] [--json] [flags]
+Usage: dbstate recover --audit-log FILE [--run ID] [--repl-user USER --repl-password-file FILE]
+       [--break-glass-defaults-file FILE] [--dry-run | --yes] [--json] [flags]
 
 Lifts what a switchover that did not finish (dbstate killed, the host lost) left on the servers, as its audit
 log says: before fence-writers locks accounts and before set-read-only makes the primary read-only, the log
@@ -30,8 +31,9 @@ switchover instead: it completes the promotion (after checking that the old prim
 nothing the candidate lacks), lifts the candidate's fence, enables the stopped events there, resets its
 replication, repoints the old primary under it (as --repl-user, which that needs), lifts the locks on the old
 primary and the other replicas, and verifies. When dbstate's own login is locked on the old primary and the old
-primary replicates from no one, nothing reaches it: recover does the rest, fails with exit 1 and says what to
-run on the old primary, and a second recover then finishes.
+primary replicates from no one, nothing of dbstate's reaches it: with --break-glass-defaults-file, recover
+repoints it as that account; without, it does the rest, fails with exit 1 and says what to run on the old
+primary, and a second recover then finishes.
 
 Without --yes it prints the plan and changes nothing (a dry run). With --yes it executes it and appends its own
 records to FILE, so that a second recover finds "nothing to recover". A run that completed or was rolled back
@@ -41,6 +43,8 @@ Examples:
   dbstate recover --audit-log audit.jsonl --defaults-file ~/.my.cnf
   dbstate recover --audit-log audit.jsonl --run 3f9c2a7d51e0b6c4 --defaults-file ~/.my.cnf --yes
   dbstate recover --audit-log audit.jsonl --defaults-file ~/.my.cnf --repl-user repl --repl-password-file repl.pw --yes
+  dbstate recover --audit-log audit.jsonl --defaults-file ~/.my.cnf --repl-user repl --repl-password-file repl.pw \
+      --break-glass-defaults-file ~/.ops.cnf --yes
   dbstate recover --audit-log audit.jsonl --defaults-file ~/.my.cnf --json
 `
 
@@ -61,6 +65,9 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	replUser := fs.String("repl-user", "", "the switchover's --repl-user: the old primary replicates from the new one as this user when recover "+
 		"must repoint it; recover also reads the old primary's position as this user when dbstate's own login is locked there")
 	replPwFile := fs.String("repl-password-file", "", "file whose first line is --repl-user's password (needs --repl-user)")
+	breakGlass := fs.String("break-glass-defaults-file", "", "MariaDB option file ([client] user and password) of an account without READ ONLY ADMIN "+
+		"(so the fence never locks it) that holds REPLICATION SLAVE ADMIN and SLAVE MONITOR: recover repoints the old primary as it when "+
+		"dbstate's own login is locked there and it replicates from no one")
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
@@ -119,6 +126,15 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return fail(stderr, "recover", err)
 		}
 	}
+	if *breakGlass != "" {
+		opt, err := dbstate.ReadOptionFile(*breakGlass)
+		if err != nil || opt.User == "" {
+			return fail(stderr, "recover", cli.Usagef("--break-glass-defaults-file: %v", orNoUser(err)))
+		}
+		bc := c.WithCredentials(dbstate.Credentials{User: opt.User, Password: opt.Password})
+		defer bc.Close()
+		ro.BreakGlass = bc
+	}
 	if ro.Replication.User != "" {
 		rc := c.WithCredentials(ro.Replication)
 		defer rc.Close()
@@ -130,4 +146,12 @@ func runRecover(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return cli.ExitOK
 	}
 	return ch.planned(ctx, "recover", plan, err, logger, stdout, stderr)
+}
+
+// orNoUser is err, or, when nil, the complaint that an option file names no user.
+func orNoUser(err error) error {
+	if err != nil {
+		return err
+	}
+	return errors.New("no user= in [client]")
 }
