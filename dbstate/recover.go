@@ -456,7 +456,9 @@ func (f *fold) add(id string, rec AuditRecord) error {
 // went past the point where only going forward is safe.
 func (st *runState) forward() *Forward {
 	sw := &st.sw
-	if sw.x == "" || sw.y == "" || st.l.Result == "ok" {
+	// A run that completed left nothing undone; one that rolled back (completely or not) meant to go back, and its
+	// leftovers are lifted as such.
+	if sw.x == "" || sw.y == "" || (st.l.Result != "" && st.l.Result != "not-rolled-back") {
 		return nil
 	}
 	promoted := st.l.Promoted == PromotedYes || sw.done[stepPromote]

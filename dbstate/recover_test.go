@@ -159,6 +159,7 @@ func TestFindLeftovers(t *testing.T) {
 		{"killed in fence-own-account, the final wait failed", with(toWindow, waitS, ownS), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, "", ""}},
 		{"gap, then recover finished it", with(gap, finished...), "r1", want{"r1", "", "", PromotedYes, "", ""}},
 		{"gap, recover finished all but the repoint", with(gap, finished[:8]...), "r1", want{"r1", "'app'@'%', 'dbstate'@'%'", "", PromotedYes, "", "repoint,verify"}},
+		{"promote's undo failed in a rollback: not forward", with(toWindow, promS, promF, roU, fenceU, planRBI), "", want{"r1", "", "", PromotedMaybe, "rollback-incomplete", ""}},
 		{"completed run: nothing forward", with(toWindow, promS, promOK, planOK), "r1", want{"r1", "'app'@'%'", "", PromotedYes, "ok", ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
