@@ -812,6 +812,12 @@ func completePromoteStep(s Servers, fallback VarsReader, run, X, Y string) *Step
 			if !xv.ReadOnly {
 				return fmt.Errorf("%w: %s is writable: not promoting %s (two writable primaries); see dbstate topology show", ErrMultipleWritable, X, Y)
 			}
+			if st, err := s.ReplicaStatus(ctx, Y); err == nil && st != nil && !st.Healthy() {
+				// promote's STOP SLAVE may have run before dbstate died: let Y apply what it lacks.
+				if err := s.Exec(ctx, Y, "START SLAVE"); err != nil {
+					return err
+				}
+			}
 			if err := s.WaitApplied(ctx, Y, xv.GTIDBinlogPos, 10*time.Second); err != nil {
 				return fmt.Errorf("%s has not applied %s's position %s: %w", Y, X, xv.GTIDBinlogPos, err)
 			}
