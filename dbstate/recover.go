@@ -852,10 +852,16 @@ func completePromoteStep(s Servers, fallback VarsReader, run, X, Y string) *Step
 func completeRepointStep(s, breakGlass Servers, run, X, Y string, repl Credentials, xLocked []Account) *Step {
 	yh, yp, _ := splitAddr(Y) // Validate checked it
 	cm := ChangeMaster{Host: yh, Port: yp, User: repl.User, Password: repl.Password, DemoteToSlave: true}
+	// What a login without READ ONLY ADMIN may send to the read-only X: no MASTER_DEMOTE_TO_SLAVE, current_pos.
+	bg := ChangeMaster{Host: yh, Port: yp, User: repl.User, Password: repl.Password, CurrentPos: true}
+	desc := fmt.Sprintf("unless %s replicates from %s already: %s; START SLAVE (before 10.10: gtid_slave_pos from gtid_binlog_pos "+
+		"instead of MASTER_DEMOTE_TO_SLAVE)", X, Y, cm.Redacted())
+	if breakGlass != nil {
+		desc += fmt.Sprintf("; when dbstate's login is locked on %s: as the break-glass login, %s; START SLAVE; then, once the unlock "+
+			"through %s let dbstate's login in, back to MASTER_USE_GTID=slave_pos (gtid_slave_pos from gtid_current_pos)", X, bg.Redacted(), Y)
+	}
 	return &Step{
-		Name: stepRepointOld, Instance: X,
-		Description: fmt.Sprintf("unless %s replicates from %s already: %s; START SLAVE (before 10.10: gtid_slave_pos from gtid_binlog_pos "+
-			"instead of MASTER_DEMOTE_TO_SLAVE)", X, Y, cm.Redacted()),
+		Name: stepRepointOld, Instance: X, Description: desc,
 		Do: func(ctx context.Context) error {
 			announce(ctx, FenceAction{OfRun: run, Completes: stepRepointOld}, "about to repoint "+X+" under "+Y)
 			st, err := s.ReplicaStatus(ctx, X)
@@ -866,28 +872,37 @@ func completeRepointStep(s, breakGlass Servers, run, X, Y string, repl Credentia
 					st, err = s.ReplicaStatus(ctx, X)
 				}
 			}
-			on := s // the login that repoints X
 			if isAccountLocked(err) && breakGlass != nil {
-				on = breakGlass
-				st, err = on.ReplicaStatus(ctx, X)
+				if err := breakGlass.ChangeMaster(ctx, X, bg, true); err != nil {
+					return fmt.Errorf("as the break-glass login: %w", err)
+				}
+				if err := unlockThrough(ctx, s, Y, X, xLocked, 30*time.Second); err != nil {
+					return fmt.Errorf("%s replicates from %s as the break-glass login set it, but dbstate's login does not get in: %w", X, Y, err)
+				}
+				st, err = s.ReplicaStatus(ctx, X)
 			}
 			if isAccountLocked(err) {
-				return strandedError(X, Y, cm, err)
+				return strandedError(X, Y, bg, err)
 			}
 			if err != nil {
 				return err
 			}
 			if st != nil && operatorAddr(st.MasterAddr()) == operatorAddr(Y) {
-				if st.Healthy() {
-					return nil
+				switch {
+				case st.UsingGTID == "Current_Pos":
+					// Repointed by a login that could not demote: what X logged itself is in gtid_current_pos.
+					return s.Exec(ctx, X, "STOP SLAVE", "SET GLOBAL gtid_slave_pos = @@GLOBAL.gtid_current_pos",
+						"CHANGE MASTER TO MASTER_USE_GTID=slave_pos", "START SLAVE")
+				case !st.Healthy():
+					return s.Exec(ctx, X, "START SLAVE")
 				}
-				return on.Exec(ctx, X, "START SLAVE")
+				return nil
 			}
-			v, err := on.Vars(ctx, X)
+			v, err := s.Vars(ctx, X)
 			if err != nil {
 				return err
 			}
-			step, err := repointOldPrimaryStep(on, X, Y, repl, VersionAtLeast(v.Version, 10, 10))
+			step, err := repointOldPrimaryStep(s, X, Y, repl, VersionAtLeast(v.Version, 10, 10))
 			if err != nil {
 				return err
 			}
@@ -910,12 +925,13 @@ var ErrStranded = errors.New("the old primary is out of reach")
 func strandedError(X, Y string, cm ChangeMaster, err error) error {
 	return fmt.Errorf("%w: %s takes no login of dbstate's (%v) and replicates from no one, so no unlock through %s reaches it. "+
 		"On %s, log in with an account that is not locked and holds REPLICATION SLAVE ADMIN (the fence locks only accounts that "+
-		"bypass read_only: one without READ ONLY ADMIN or ALL PRIVILEGES will do) and run: %s; START SLAVE; "+
-		"then run dbstate recover --audit-log FILE --yes again: it lifts the locks on %s through %s (or give recover that account "+
+		"bypass read_only: one without READ ONLY ADMIN or ALL PRIVILEGES will do; it may not MASTER_DEMOTE_TO_SLAVE there, hence "+
+		"current_pos) and run: %s; START SLAVE; then run dbstate recover --audit-log FILE --yes again: it lifts the locks on %s "+
+		"through %s and sets %s back to MASTER_USE_GTID=slave_pos (or give recover that account "+
 		"with --break-glass-defaults-file, and it does this itself). Without such an account: "+
 		"restart %s with --skip-grant-tables --skip-networking, run FLUSH PRIVILEGES; SET SESSION sql_log_bin=0; and ALTER USER ... "+
 		"ACCOUNT UNLOCK for dbstate's account, restart it normally, and run dbstate recover again",
-		ErrStranded, X, err, Y, X, cm.Redacted(), X, Y, X)
+		ErrStranded, X, err, Y, X, cm.Redacted(), X, Y, X, X)
 }
 
 // moveBackStep points r, which a switchover that never promoted moved (or started moving) under its candidate,

@@ -116,7 +116,7 @@ func TestRecoverAfterKill9(t *testing.T) {
 
 	// Every step of the plan, from its dry run; the failure-only cleanup (unfence-writers) never starts in a run
 	// that is killed, so there is no record to kill it at.
-	code, out, errs := runCLI(t, append(swArgs(p, insts[1]), "--json")...)
+	code, out, errs := runCLI(t, append(swArgs(p, insts[1]), "--dry-run", "--json")...)
 	if code != 0 {
 		t.Fatalf("dry run: exit %d\n%s%s", code, out, errs)
 	}
@@ -218,7 +218,7 @@ func TestRecoverAfterKill9(t *testing.T) {
 				// account that the fence never locks, then recover again.
 				stranded++
 				t.Logf("recover: exit 1, as it says: %s", strings.TrimSpace(rerr))
-				if !strings.Contains(rout+rerr, "CHANGE MASTER TO") || !strings.Contains(rout+rerr, "run dbstate recover") {
+				if !strings.Contains(rout+rerr, "MASTER_USE_GTID=current_pos; START SLAVE") || !strings.Contains(rout+rerr, "run dbstate recover") {
 					t.Fatalf("the error does not say what to run:\n%s%s", rout, rerr)
 				}
 				ops, err := sql.Open("mysql", "ops:"+opsPw+"@tcp("+x.Addr()+")/")
@@ -227,7 +227,7 @@ func TestRecoverAfterKill9(t *testing.T) {
 				}
 				defer ops.Close()
 				if _, err := ops.Exec(fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', "+
-					"MASTER_USE_GTID=slave_pos, MASTER_DEMOTE_TO_SLAVE=1", y.Port, dbtest.ReplUser, dbtest.ReplPassword)); err != nil {
+					"MASTER_USE_GTID=current_pos", y.Port, dbtest.ReplUser, dbtest.ReplPassword)); err != nil {
 					t.Fatal(err)
 				}
 				if _, err := ops.Exec("START SLAVE"); err != nil {
