@@ -76,8 +76,8 @@ type ChangeMaster struct {
 	// CurrentPos is MASTER_USE_GTID=current_pos instead of slave_pos: what a login without READ ONLY ADMIN can
 	// send to a read-only demoted primary, where MariaDB 10.11 refuses it MASTER_DEMOTE_TO_SLAVE and SET GLOBAL
 	// gtid_slave_pos (error 1290, measured).
-	CurrentPos bool
-	ConnectRetry  int    // seconds; 0 keeps the current value
+	CurrentPos   bool
+	ConnectRetry int // seconds; 0 keeps the current value
 	// Delay is MASTER_DELAY in seconds, for a delayed replica that must stay delayed; 0 keeps the current value.
 	Delay int
 }
