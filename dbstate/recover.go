@@ -80,7 +80,8 @@ type Leftovers struct {
 	// switchover kept locked on purpose on the demoted primary (after a promotion, unless UnlockDemoted).
 	Locked []LockedAccounts `json:"locked,omitempty"`
 	// ReadOnly are the instances that set-read-only announced making read-only, that no undo made writable again,
-	// while the candidate was not promoted (after a promotion the old primary is meant to stay read-only).
+	// while the candidate was not promoted and the run is not to be finished (Forward): otherwise the old primary
+	// is meant to stay read-only.
 	ReadOnly []string `json:"read_only,omitempty"`
 	// Events are the events disable-events announced stopping on the old primary and that were not enabled again
 	// since, neither there (an undo) nor on the new primary (enable-events).

@@ -207,7 +207,29 @@ func TestRecoverAfterKill9(t *testing.T) {
 			forward := strings.Contains(audit, `"step":"fence-own-account","instance":"`+x.Addr()+`","phase":"do","result":"start"`) ||
 				strings.Contains(audit, `"step":"promote","instance":"`+y.Addr()+`","phase":"do","result":"start"`)
 
-			code, rout, rerr := runCLI(t, recoverArgs(logPath)...)
+			// The dry run prints which way recover goes, and what it completes, first.
+			dryArgs := append(slices.Clone(recoverArgs(logPath)[:len(recoverArgs(logPath))-1]), "--json")
+			code, rout, rerr := runCLI(t, dryArgs...)
+			var rp struct {
+				Nothing bool `json:"nothing_to_recover"`
+				Plan    struct {
+					Preflight []struct{ Name string } `json:"preflight"`
+					Steps     []struct{ Name string } `json:"steps"`
+				} `json:"plan"`
+			}
+			if err := json.Unmarshal([]byte(rout), &rp); code != 0 || err != nil {
+				t.Fatalf("recover dry run: exit %d (%v)\n%s%s", code, err, rout, rerr)
+			}
+			goesForward := slices.ContainsFunc(rp.Plan.Preflight, func(c struct{ Name string }) bool { return c.Name == "forward" })
+			completes := slices.ContainsFunc(rp.Plan.Steps, func(s struct{ Name string }) bool { return s.Name == "complete-promote" || s.Name == "verify" })
+			verified := slices.ContainsFunc(lines, func(l string) bool {
+				return strings.Contains(l, `"step":"verify",`) && strings.Contains(l, `"phase":"do","result":"ok"`)
+			})
+			if want := forward && !verified; !rp.Nothing && (goesForward != want || completes != want) {
+				t.Fatalf("recover dry run: forward %v, completing steps %v; want %v:\n%s", goesForward, completes, want, rout)
+			}
+
+			code, rout, rerr = runCLI(t, recoverArgs(logPath)...)
 			if code == 1 && strings.Contains(rout+rerr, "out of reach") && stranded > 0 {
 				// Again: this time recover repoints x itself, as the account that the fence never locks.
 				stranded++
