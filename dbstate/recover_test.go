@@ -344,10 +344,22 @@ func FuzzReadLeftovers(f *testing.F) {
 	f.Add(`{"run":"r1","phase":"plan","result":"start"}` + "\n" + `{"run":"r1","step":"fence-writers","instance":"x:1","phase":"do","result":"intent","fence":{"lock":[{"user":"a","host":"%"}]}}`)
 	f.Add(`{"run":"r9","step":"unlock-accounts","instance":"x:1","phase":"do","result":"intent","fence":{"of_run":"r9","unlock":[{"user":"a","host":"%"}]}}` + "\n" + `{"run":"r9","step":"unlock-accounts","instance":"x:1","phase":"do","result":"ok"}`)
 	f.Add("not json\n{}")
+	// A switchover killed between fence-own-account and promote (finished forward), and one killed after a move.
+	f.Add(`{"run":"r1","phase":"plan","result":"start","plan":"switchover: make y:1 the primary"}` + "\n" +
+		`{"run":"r1","step":"wait-for-candidate","instance":"y:1","phase":"do","result":"ok"}` + "\n" +
+		`{"run":"r1","step":"fence-own-account","instance":"x:1","phase":"do","result":"start"}`)
+	f.Add(`{"run":"r1","phase":"plan","result":"start","plan":"switchover: make y:1 the primary"}` + "\n" +
+		`{"run":"r1","step":"move-replica","instance":"z:1","phase":"do","result":"intent","fence":{"moved_from":"x:1"}}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		l, err := ReadLeftovers(strings.NewReader(s), "")
-		if err == nil && l.Empty() != (len(l.Locked) == 0 && len(l.ReadOnly) == 0 && len(l.Events) == 0 && l.Forward == nil && len(l.Moved) == 0) {
+		if err != nil {
+			return
+		}
+		if l.Empty() != (len(l.Locked) == 0 && len(l.ReadOnly) == 0 && len(l.Events) == 0 && l.Forward == nil && len(l.Moved) == 0) {
 			t.Fatal("Empty inconsistent")
+		}
+		if l.Validate() == nil && (strings.ContainsRune(l.String(), '\x1b') || strings.ContainsRune(l.Describe(), '\x1b')) {
+			t.Fatalf("control character in %q", l)
 		}
 	})
 }
