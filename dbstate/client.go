@@ -191,6 +191,15 @@ func NewClientWith(creds Credentials, o ClientOptions) (*Client, error) {
 		conns: map[string]*trackingConnector{}, held: map[string]Account{}}, nil
 }
 
+// WithCredentials returns a new Client with c's options that logs in with creds instead (with c's TLS when
+// creds has none), e.g. as the replication account. Close it apart from c.
+func (c *Client) WithCredentials(creds Credentials) *Client {
+	if creds.TLS == nil {
+		creds.TLS = c.creds.TLS
+	}
+	return &Client{creds: creds, timeout: c.timeout, stmtTimeout: c.stmtTimeout, log: c.log, dbs: map[string]*sql.DB{}}
+}
+
 // StatementTimeout is the bound of every statement the client sends (see ClientOptions).
 func (c *Client) StatementTimeout() time.Duration { return c.stmtTimeout }
 

@@ -24,7 +24,9 @@
 // record carries the run id, host, OS user and database account; ReadAuditRun and AuditRun.WriteTimeline read
 // a run back. A step that changes what must not outlive its run (fence-writers locking accounts, set-read-only)
 // writes an "intent" record (AuditRecord.Fence) before the change; after a kill -9 of dbstate, ReadLeftovers
-// (pure: FindLeftovers) says what the run left, and PlanRecover plans lifting exactly that.
+// (pure: FindLeftovers) says what the run left, and PlanRecover plans lifting exactly that, or, for a switchover
+// past the point where only going forward is safe (Leftovers.Forward: promoted, maybe promoted, or dbstate's own
+// login possibly locked on the old primary with the candidate caught up), finishing it (PlanRecoverWith).
 //
 // Moving a replica waits until its new master has logged the replica's position (gtid_binlog_pos, polled and
 // compared per domain), so the new master may be the root primary as well as another replica.

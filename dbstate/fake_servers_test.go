@@ -24,7 +24,7 @@ type fakeServers struct {
 		v Vars
 	}
 	reads   map[string]int
-	fail    map[string]error // "addr: statement", "addr: vars", "addr: wait", "addr: lock 'u'@'h'"
+	fail    map[string]error // "addr: statement", "addr: vars", "addr: status", "addr: wait", "addr: lock 'u'@'h'"
 	writers *FenceInfo
 	locked  map[Account]bool
 	events  map[string][]Event // ENABLED events by address
@@ -106,6 +106,9 @@ func (f *fakeServers) Vars(_ context.Context, addr string) (*Vars, error) {
 func (f *fakeServers) ReplicaStatus(_ context.Context, addr string) (*ReplicaStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.fail[addr+": status"]; err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
 	if st := f.status[addr]; st != nil {
 		c := *st
 		return &c, nil

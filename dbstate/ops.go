@@ -73,12 +73,16 @@ type ChangeMaster struct {
 	User          string
 	Password      string `json:"-"`
 	DemoteToSlave bool   // MASTER_DEMOTE_TO_SLAVE=1 (MariaDB 10.10 and later)
-	ConnectRetry  int    // seconds; 0 keeps the current value
+	// CurrentPos is MASTER_USE_GTID=current_pos instead of slave_pos: what a login without READ ONLY ADMIN can
+	// send to a read-only demoted primary, where MariaDB 10.11 refuses it MASTER_DEMOTE_TO_SLAVE and SET GLOBAL
+	// gtid_slave_pos (error 1290, measured).
+	CurrentPos   bool
+	ConnectRetry int // seconds; 0 keeps the current value
 	// Delay is MASTER_DELAY in seconds, for a delayed replica that must stay delayed; 0 keeps the current value.
 	Delay int
 }
 
-// SQL builds the validated literal statement. Always MASTER_USE_GTID=slave_pos.
+// SQL builds the validated literal statement: MASTER_USE_GTID=slave_pos (current_pos with CurrentPos).
 func (c ChangeMaster) SQL() (string, error) { return c.build(false) }
 
 // String is the redacted statement (see Redacted).
@@ -86,8 +90,8 @@ func (c ChangeMaster) String() string { return c.Redacted() }
 
 // GoString keeps the password out of %#v.
 func (c ChangeMaster) GoString() string {
-	return fmt.Sprintf("dbstate.ChangeMaster{Host:%q, Port:%d, User:%q, Password:%s, DemoteToSlave:%v, ConnectRetry:%d, Delay:%d}",
-		c.Host, c.Port, c.User, redactedLiteral(c.Password), c.DemoteToSlave, c.ConnectRetry, c.Delay)
+	return fmt.Sprintf("dbstate.ChangeMaster{Host:%q, Port:%d, User:%q, Password:%s, DemoteToSlave:%v, CurrentPos:%v, ConnectRetry:%d, Delay:%d}",
+		c.Host, c.Port, c.User, redactedLiteral(c.Password), c.DemoteToSlave, c.CurrentPos, c.ConnectRetry, c.Delay)
 }
 
 // LogValue keeps the password out of slog output.
@@ -137,7 +141,11 @@ func (c ChangeMaster) build(redact bool) (string, error) {
 	if c.Delay > 0 {
 		parts = append(parts, "MASTER_DELAY="+strconv.Itoa(c.Delay))
 	}
-	parts = append(parts, "MASTER_USE_GTID=slave_pos")
+	if c.CurrentPos {
+		parts = append(parts, "MASTER_USE_GTID=current_pos")
+	} else {
+		parts = append(parts, "MASTER_USE_GTID=slave_pos")
+	}
 	if c.DemoteToSlave {
 		parts = append(parts, "MASTER_DEMOTE_TO_SLAVE=1")
 	}

@@ -169,6 +169,13 @@ type FenceAction struct {
 	// whose binary log reaches the step's instance by replication: should dbstate die with its own login locked
 	// there, recover unlocks through it (binlogged) while the candidate was not promoted.
 	Via string `json:"via,omitempty"`
+	// Completes, in a recover run, is the step of the run OfRun that this finishes or undoes: complete-promote,
+	// reset-candidate, repoint-old-primary and verify finish a switchover past its point of no return; move-back
+	// points a moved replica (For) back at the old primary.
+	Completes string `json:"completes,omitempty"`
+	// MovedFrom, on a switchover's move-replica, is the old primary the replica is about to leave (for the
+	// candidate): where recover points it back when the candidate was never promoted.
+	MovedFrom string `json:"moved_from,omitempty"`
 }
 
 type intentKey struct{}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // Records of a switchover of x:1 to y:1 by run r1, in the order Execute writes them.
@@ -37,6 +39,51 @@ var (
 	planRBI  = AuditRecord{Run: "r1", Phase: "plan", Result: "rollback-incomplete"}
 	toWindow = []AuditRecord{planS, fenceS, fenceI, fenceOK, roS, roI, roOK}
 )
+
+// The gap: dbstate killed after fence-own-account announced locking its own login on x:1, with y:1 caught up
+// (wait-for-candidate ok), before promote; finished is a recover run r8 that completes it.
+var (
+	self     = Account{User: "dbstate", Host: "%"}
+	waitS    = AuditRecord{Run: "r1", Step: stepWaitCandidate, Instance: "y:1", Phase: "do", Result: "start"}
+	waitOK   = AuditRecord{Run: "r1", Step: stepWaitCandidate, Instance: "y:1", Phase: "do", Result: "ok"}
+	ownS     = AuditRecord{Run: "r1", Step: stepFenceOwn, Instance: "x:1", Phase: "do", Result: "start"}
+	ownI     = AuditRecord{Run: "r1", Step: stepFenceOwn, Instance: "x:1", Phase: "do", Result: "intent", Fence: &FenceAction{Lock: []Account{self}}}
+	gap      = with(toWindow, waitS, waitOK, ownS, ownI)
+	finished = append(append(append(append([]AuditRecord{{Run: "r8", Phase: "plan", Result: "start", Plan: "recover: lift"}},
+		completing("r8", stepCompletePromote, "y:1", stepPromote)...),
+		completing("r8", stepResetCandidate, "y:1", stepResetCandidate)...),
+		completing("r8", stepRepointOld, "x:1", stepRepointOld)...),
+		append(completing("r8", stepVerify, "x:1", stepVerify),
+			AuditRecord{Run: "r8", Step: stepUnlockAccounts, Instance: "y:1", Phase: "do", Result: "start"},
+			AuditRecord{Run: "r8", Step: stepUnlockAccounts, Instance: "y:1", Phase: "do", Result: "intent", Fence: &FenceAction{OfRun: "r1", Unlock: []Account{app, self}, For: "x:1"}},
+			AuditRecord{Run: "r8", Step: stepUnlockAccounts, Instance: "y:1", Phase: "do", Result: "ok"})...)
+)
+
+// completing are the records of a recover run's step that completes step of run r1.
+func completing(run, name, instance, step string) []AuditRecord {
+	return []AuditRecord{
+		{Run: run, Step: name, Instance: instance, Phase: "do", Result: "start"},
+		{Run: run, Step: name, Instance: instance, Phase: "do", Result: "intent", Fence: &FenceAction{OfRun: "r1", Completes: step}},
+		{Run: run, Step: name, Instance: instance, Phase: "do", Result: "ok"},
+	}
+}
+
+// fwCode names what a Forward has left to do, "" for nil.
+func fwCode(fw *Forward) string {
+	if fw == nil {
+		return ""
+	}
+	var parts []string
+	for _, p := range []struct {
+		on   bool
+		name string
+	}{{fw.Promote, "promote"}, {fw.Reset, "reset"}, {fw.Repoint, "repoint"}, {fw.Verify, "verify"}} {
+		if p.on {
+			parts = append(parts, p.name)
+		}
+	}
+	return strings.Join(parts, ",")
+}
 
 func with(recs []AuditRecord, more ...AuditRecord) []AuditRecord {
 	return append(append([]AuditRecord(nil), recs...), more...)
@@ -76,6 +123,7 @@ func TestFindLeftovers(t *testing.T) {
 		readOnly string
 		promoted Promotion
 		result   string
+		forward  string // fwCode
 	}
 	for _, tc := range []struct {
 		name string
@@ -83,30 +131,36 @@ func TestFindLeftovers(t *testing.T) {
 		run  string
 		want want
 	}{
-		{"killed before the fence", []AuditRecord{planS, fenceS}, "", want{"r1", "", "", PromotedNo, ""}},
-		{"killed while locking (intent written)", []AuditRecord{planS, fenceS, fenceI}, "", want{"r1", "'app'@'%'", "", PromotedNo, ""}},
-		{"killed after the fence", []AuditRecord{planS, fenceS, fenceI, fenceOK}, "", want{"r1", "'app'@'%'", "", PromotedNo, ""}},
-		{"killed before set-read-only changed anything", []AuditRecord{planS, fenceS, fenceI, fenceOK, roS}, "", want{"r1", "'app'@'%'", "", PromotedNo, ""}},
-		{"killed after set-read-only", toWindow, "", want{"r1", "'app'@'%'", "x:1", PromotedNo, ""}},
-		{"killed in promote", with(toWindow, promS), "", want{"r1", "'app'@'%'", "x:1", PromotedMaybe, ""}},
-		{"killed after promote", with(toWindow, promS, promOK), "", want{"r1", "'app'@'%'", "", PromotedYes, ""}},
-		{"killed after unfence", with(toWindow, promS, promOK, unfS, unfOK), "", want{"r1", "", "", PromotedYes, ""}},
-		{"killed while unfencing", with(toWindow, promS, promOK, unfS), "", want{"r1", "'app'@'%'", "", PromotedYes, ""}},
-		{"clean run", with(toWindow, promS, promOK, unfS, unfOK, planOK), "", want{"r1", "", "", PromotedYes, "ok"}},
-		{"clean run, locks kept on the demoted primary", with(toWindow, promS, promOK, planOK), "", want{"r1", "'app'@'%'", "", PromotedYes, "ok"}},
-		{"failed past promote, cleanup kept the locks", with(toWindow, promS, promOK, unfKeep, unfCln, planNRB), "", want{"r1", "'app'@'%'", "", PromotedYes, "not-rolled-back"}},
-		{"kept locks, then recovered", with(with(toWindow, promS, promOK, planOK), lifted(false)...), "r1", want{"r1", "", "", PromotedYes, "ok"}},
-		{"already read-only: no intent", []AuditRecord{planS, fenceS, fenceOK, roS, roOK, promS, promF}, "", want{"r1", "", "", PromotedMaybe, ""}},
-		{"rolled back cleanly", with(toWindow, promS, promF, promU, roU, fenceU, unfCln, planRB), "", want{"r1", "", "", PromotedNo, "rolled-back"}},
-		{"killed in the rollback", with(toWindow, promS, promF, promU), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, ""}},
-		{"rollback failed to unlock", with(toWindow, promS, promF, promU, roU, unfClnF, planRBI), "", want{"r1", "'app'@'%'", "", PromotedNo, "rollback-incomplete"}},
-		{"a clean run after the interrupted one", with(toWindow, rerun("r2", planS, fenceS, fenceOK, planOK)...), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, ""}},
-		{"two runs, the named one clean", with(toWindow, rerun("r2", planS, planOK)...), "r2", want{"r2", "", "", PromotedNo, "ok"}},
-		{"two interrupted runs: the last one", with(toWindow, rerun("r2", planS, fenceS, fenceI)...), "", want{"r2", "'app'@'%'", "", PromotedNo, ""}},
-		{"recovered", with(toWindow, lifted(true)...), "", want{"r9", "", "", PromotedNo, ""}},
-		{"recovered, asked by run", with(toWindow, lifted(true)...), "r1", want{"r1", "", "", PromotedNo, ""}},
-		{"recover killed after unlocking", with(toWindow, lifted(true)...)[:len(toWindow)+5], "r1", want{"r1", "", "x:1", PromotedNo, ""}},
-		{"recover killed while unlocking", with(toWindow, lifted(false)[:3]...), "r1", want{"r1", "'app'@'%'", "x:1", PromotedNo, ""}},
+		{"killed before the fence", []AuditRecord{planS, fenceS}, "", want{"r1", "", "", PromotedNo, "", ""}},
+		{"killed while locking (intent written)", []AuditRecord{planS, fenceS, fenceI}, "", want{"r1", "'app'@'%'", "", PromotedNo, "", ""}},
+		{"killed after the fence", []AuditRecord{planS, fenceS, fenceI, fenceOK}, "", want{"r1", "'app'@'%'", "", PromotedNo, "", ""}},
+		{"killed before set-read-only changed anything", []AuditRecord{planS, fenceS, fenceI, fenceOK, roS}, "", want{"r1", "'app'@'%'", "", PromotedNo, "", ""}},
+		{"killed after set-read-only", toWindow, "", want{"r1", "'app'@'%'", "x:1", PromotedNo, "", ""}},
+		{"killed in promote", with(toWindow, promS), "", want{"r1", "'app'@'%'", "", PromotedMaybe, "", "promote,reset,repoint,verify"}},
+		{"killed after promote", with(toWindow, promS, promOK), "", want{"r1", "'app'@'%'", "", PromotedYes, "", "reset,repoint,verify"}},
+		{"killed after unfence", with(toWindow, promS, promOK, unfS, unfOK), "", want{"r1", "", "", PromotedYes, "", "reset,repoint,verify"}},
+		{"killed while unfencing", with(toWindow, promS, promOK, unfS), "", want{"r1", "'app'@'%'", "", PromotedYes, "", "reset,repoint,verify"}},
+		{"clean run", with(toWindow, promS, promOK, unfS, unfOK, planOK), "", want{"r1", "", "", PromotedYes, "ok", ""}},
+		{"clean run, locks kept on the demoted primary", with(toWindow, promS, promOK, planOK), "", want{"r1", "'app'@'%'", "", PromotedYes, "ok", ""}},
+		{"failed past promote, cleanup kept the locks", with(toWindow, promS, promOK, unfKeep, unfCln, planNRB), "", want{"r1", "'app'@'%'", "", PromotedYes, "not-rolled-back", "reset,repoint,verify"}},
+		{"kept locks, then recovered", with(with(toWindow, promS, promOK, planOK), lifted(false)...), "r1", want{"r1", "", "", PromotedYes, "ok", ""}},
+		{"already read-only: no intent", []AuditRecord{planS, fenceS, fenceOK, roS, roOK, promS, promF}, "", want{"r1", "", "", PromotedMaybe, "", "promote,reset,repoint,verify"}},
+		{"rolled back cleanly", with(toWindow, promS, promF, promU, roU, fenceU, unfCln, planRB), "", want{"r1", "", "", PromotedNo, "rolled-back", ""}},
+		{"killed in the rollback", with(toWindow, promS, promF, promU), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, "", ""}},
+		{"rollback failed to unlock", with(toWindow, promS, promF, promU, roU, unfClnF, planRBI), "", want{"r1", "'app'@'%'", "", PromotedNo, "rollback-incomplete", ""}},
+		{"a clean run after the interrupted one", with(toWindow, rerun("r2", planS, fenceS, fenceOK, planOK)...), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, "", ""}},
+		{"two runs, the named one clean", with(toWindow, rerun("r2", planS, planOK)...), "r2", want{"r2", "", "", PromotedNo, "ok", ""}},
+		{"two interrupted runs: the last one", with(toWindow, rerun("r2", planS, fenceS, fenceI)...), "", want{"r2", "'app'@'%'", "", PromotedNo, "", ""}},
+		{"recovered", with(toWindow, lifted(true)...), "", want{"r9", "", "", PromotedNo, "", ""}},
+		{"recovered, asked by run", with(toWindow, lifted(true)...), "r1", want{"r1", "", "", PromotedNo, "", ""}},
+		{"recover killed after unlocking", with(toWindow, lifted(true)...)[:len(toWindow)+5], "r1", want{"r1", "", "x:1", PromotedNo, "", ""}},
+		{"recover killed while unlocking", with(toWindow, lifted(false)[:3]...), "r1", want{"r1", "'app'@'%'", "x:1", PromotedNo, "", ""}},
+		{"killed between fence-own-account and promote, candidate caught up", gap, "", want{"r1", "'app'@'%', 'dbstate'@'%'", "", PromotedNo, "", "promote,reset,repoint,verify"}},
+		{"killed in fence-own-account, the final wait failed", with(toWindow, waitS, ownS), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, "", ""}},
+		{"gap, then recover finished it", with(gap, finished...), "r1", want{"r1", "", "", PromotedYes, "", ""}},
+		{"gap, recover finished all but the repoint", with(gap, finished[:8]...), "r1", want{"r1", "'app'@'%', 'dbstate'@'%'", "", PromotedYes, "", "repoint,verify"}},
+		{"promote's undo failed in a rollback: not forward", with(toWindow, promS, promF, roU, fenceU, planRBI), "", want{"r1", "", "", PromotedMaybe, "rollback-incomplete", ""}},
+		{"completed run: nothing forward", with(toWindow, promS, promOK, planOK), "r1", want{"r1", "'app'@'%'", "", PromotedYes, "ok", ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := FindLeftovers(tc.recs, tc.run)
@@ -120,14 +174,36 @@ func TestFindLeftovers(t *testing.T) {
 				}
 				locked = append(locked, accountList(la.Accounts))
 			}
-			got := want{l.Run, strings.Join(locked, ";"), strings.Join(l.ReadOnly, ","), l.Promoted, l.Result}
+			got := want{l.Run, strings.Join(locked, ";"), strings.Join(l.ReadOnly, ","), l.Promoted, l.Result, fwCode(l.Forward)}
 			if got != tc.want {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
-			if l.Empty() != (got.locked == "" && got.readOnly == "") {
+			if l.Empty() != (got.locked == "" && got.readOnly == "" && got.forward == "") {
 				t.Errorf("Empty() = %v for %s", l.Empty(), l)
 			}
 		})
+	}
+	// A replica moved under the candidate before the run died (never promoted): pointed back, unless undone.
+	mvS := AuditRecord{Run: "r1", Step: stepMoveReplica, Instance: "z:1", Phase: "do", Result: "start"}
+	mvI := AuditRecord{Run: "r1", Step: stepMoveReplica, Instance: "z:1", Phase: "do", Result: "intent", Fence: &FenceAction{MovedFrom: "x:1"}}
+	mvU := AuditRecord{Run: "r1", Step: stepMoveReplica, Instance: "z:1", Phase: "undo", Result: "ok"}
+	back := completing("r7", stepMoveBack, "z:1", stepMoveBack)
+	back[1].Fence.For = "z:1"
+	for _, tc := range []struct {
+		name  string
+		recs  []AuditRecord
+		moved string
+	}{
+		{"killed after a move", []AuditRecord{planS, mvS, mvI}, "z:1"},
+		{"killed before the move announced anything", []AuditRecord{planS, mvS}, ""},
+		{"the move undone", []AuditRecord{planS, mvS, mvI, mvU}, ""},
+		{"moved back by recover", with([]AuditRecord{planS, mvS, mvI}, back...), ""},
+		{"promoted: it stays", with(toWindow, mvS, mvI, promS, promOK), ""},
+	} {
+		l, err := FindLeftovers(tc.recs, "r1")
+		if err != nil || strings.Join(l.Moved, ",") != tc.moved || (tc.moved != "" && (l.OldPrimary != "x:1" || l.Empty())) {
+			t.Errorf("%s: moved %q (old primary %q), err %v; want %q", tc.name, l.Moved, l.OldPrimary, err, tc.moved)
+		}
 	}
 	if _, err := FindLeftovers(toWindow, "nope"); !errors.Is(err, ErrRunNotFound) {
 		t.Errorf("unknown run: err = %v", err)
@@ -214,9 +290,23 @@ func TestPlanRecover(t *testing.T) {
 		t.Errorf("y:1 writable: err = %v, want ErrMultipleWritable naming y:1", err)
 	}
 	f.vars["y:1"].ReadOnly = true
+	// Promote started, and the log does not say how it ended: recover finishes the switchover, which needs the
+	// replication credentials to repoint x:1.
 	maybe, _ := FindLeftovers(with(toWindow, promS), "")
-	if _, err := PlanRecover(ctx, f, topo, maybe); !errors.Is(err, ErrPromotionUnknown) {
-		t.Errorf("promote started: err = %v, want ErrPromotionUnknown", err)
+	if _, err := PlanRecover(ctx, f, topo, maybe); !errors.Is(err, ErrReplicationLogin) || !strings.Contains(err.Error(), "--repl-user") {
+		t.Errorf("promote started, no replication credentials: err = %v, want ErrReplicationLogin", err)
+	}
+	p, err = PlanRecoverWith(ctx, f, topo, maybe, RecoverOptions{Replication: Credentials{User: "repl", Password: "pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stepNames(p); got != "recheck complete-promote reset-candidate repoint-old-primary unlock-accounts verify" {
+		t.Errorf("forward plan: %s", got)
+	}
+	var b strings.Builder
+	p.WriteText(&b)
+	if strings.Contains(b.String(), "'pw'") {
+		t.Errorf("password in the plan:\n%s", b.String())
 	}
 	clean, _ := FindLeftovers(with(toWindow, promS, promF, promU, roU, fenceU, planRB), "")
 	if _, err := PlanRecover(ctx, f, topo, clean); !errors.Is(err, ErrNothingToRecover) {
@@ -232,7 +322,7 @@ func TestPlanRecover(t *testing.T) {
 	if _, err := PlanRecover(ctx, f, nil, badAddr); !errors.Is(err, ErrInvalidValue) {
 		t.Errorf("instance without a port: err = %v, want ErrInvalidValue", err)
 	}
-	onlyLocked, _ := FindLeftovers(with(toWindow, promS, promOK), "")
+	onlyLocked, _ := FindLeftovers(with(toWindow, promS, promOK, planOK), "")
 	p, err = PlanRecover(ctx, f, nil, onlyLocked)
 	if err != nil {
 		t.Fatal(err)
@@ -242,14 +332,34 @@ func TestPlanRecover(t *testing.T) {
 	}
 }
 
+func stepNames(p *Plan) string {
+	var names []string
+	for _, s := range p.Steps {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, " ")
+}
+
 func FuzzReadLeftovers(f *testing.F) {
 	f.Add(`{"run":"r1","phase":"plan","result":"start"}` + "\n" + `{"run":"r1","step":"fence-writers","instance":"x:1","phase":"do","result":"intent","fence":{"lock":[{"user":"a","host":"%"}]}}`)
 	f.Add(`{"run":"r9","step":"unlock-accounts","instance":"x:1","phase":"do","result":"intent","fence":{"of_run":"r9","unlock":[{"user":"a","host":"%"}]}}` + "\n" + `{"run":"r9","step":"unlock-accounts","instance":"x:1","phase":"do","result":"ok"}`)
 	f.Add("not json\n{}")
+	// A switchover killed between fence-own-account and promote (finished forward), and one killed after a move.
+	f.Add(`{"run":"r1","phase":"plan","result":"start","plan":"switchover: make y:1 the primary"}` + "\n" +
+		`{"run":"r1","step":"wait-for-candidate","instance":"y:1","phase":"do","result":"ok"}` + "\n" +
+		`{"run":"r1","step":"fence-own-account","instance":"x:1","phase":"do","result":"start"}`)
+	f.Add(`{"run":"r1","phase":"plan","result":"start","plan":"switchover: make y:1 the primary"}` + "\n" +
+		`{"run":"r1","step":"move-replica","instance":"z:1","phase":"do","result":"intent","fence":{"moved_from":"x:1"}}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		l, err := ReadLeftovers(strings.NewReader(s), "")
-		if err == nil && l.Empty() != (len(l.Locked) == 0 && len(l.ReadOnly) == 0) {
+		if err != nil {
+			return
+		}
+		if l.Empty() != (len(l.Locked) == 0 && len(l.ReadOnly) == 0 && len(l.Events) == 0 && l.Forward == nil && len(l.Moved) == 0) {
 			t.Fatal("Empty inconsistent")
+		}
+		if l.Validate() == nil && (strings.ContainsRune(l.String(), '\x1b') || strings.ContainsRune(l.Describe(), '\x1b')) {
+			t.Fatalf("control character in %q", l)
 		}
 	})
 }
@@ -347,5 +457,71 @@ func TestRecoverOwnAccountLockedOnTheCandidate(t *testing.T) {
 		if st.Instance == "x:1" && strings.Contains(st.Description, "y:1") {
 			t.Fatalf("after a promotion, unlocks y:1 through x:1: %s", st.Description)
 		}
+	}
+}
+
+// otherLogin reads an instance of f as another login would: past the faults injected for dbstate's.
+type otherLogin struct{ f *fakeServers }
+
+func (o otherLogin) Vars(_ context.Context, addr string) (*Vars, error) {
+	o.f.mu.Lock()
+	defer o.f.mu.Unlock()
+	c := *o.f.vars[addr]
+	return &c, nil
+}
+
+// Killed between fence-own-account and promote, with dbstate's login locked on x:1 (error 4151) and x:1
+// replicating from no one: recover reads x:1 as the other login, promotes y:1 and resets it, then stops at the
+// repoint with ErrStranded, naming what to run on x:1. Once x:1 replicates from y:1 (the operator ran it), a
+// second recover finishes, and a third finds nothing.
+func TestPlanRecoverForwardStranded(t *testing.T) {
+	f := newFake("y:1")
+	ctx := context.Background()
+	f.vars["x:1"].ReadOnly = true
+	locked := &mysql.MySQLError{Number: 4151, Message: "Access denied, this account is locked"}
+	f.fail["x:1: vars"], f.fail["x:1: status"] = locked, locked
+	ro := RecoverOptions{Replication: Credentials{User: "repl", Password: "pw"}, OldPrimary: otherLogin{f}}
+	log := jsonLines(t, gap)
+	l, err := ReadLeftovers(strings.NewReader(log), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := PlanRecoverWith(ctx, f, nil, l, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stepNames(p); got != "recheck complete-promote reset-candidate repoint-old-primary unlock-accounts verify" {
+		t.Fatalf("plan: %s", got)
+	}
+	var audit strings.Builder
+	err = p.Execute(ctx, ExecOptions{Audit: &audit})
+	if !errors.Is(err, ErrStranded) || !strings.Contains(err.Error(), "CHANGE MASTER TO MASTER_HOST='y'") || strings.Contains(err.Error(), "'pw'") {
+		t.Fatalf("err = %v, want ErrStranded with the CHANGE MASTER to run (password redacted)", err)
+	}
+	if f.vars["y:1"].ReadOnly || f.status["y:1"] != nil {
+		t.Fatalf("y:1 not promoted and reset: %s", f.statements())
+	}
+	log += audit.String()
+	if l, _ = ReadLeftovers(strings.NewReader(log), "r1"); fwCode(l.Forward) != "repoint,verify" || l.Promoted != PromotedYes {
+		t.Fatalf("after the first recover: %s (promoted %s)", fwCode(l.Forward), l.Promoted)
+	}
+	// The operator repointed x:1; the unlock through y:1 lets dbstate's login in again.
+	delete(f.fail, "x:1: vars")
+	delete(f.fail, "x:1: status")
+	f.status["x:1"] = &ReplicaStatus{MasterHost: "y", MasterPort: 1, IORunning: "Yes", SQLRunning: "Yes", UsingGTID: "Slave_Pos"}
+	p, err = PlanRecoverWith(ctx, f, nil, l, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit.Reset()
+	if err := p.Execute(ctx, ExecOptions{Audit: &audit}); err != nil {
+		t.Fatal(err)
+	}
+	if f.locked[app] || f.locked[self] {
+		t.Fatalf("still locked: %s", f.statements())
+	}
+	log += audit.String()
+	if l, _ = ReadLeftovers(strings.NewReader(log), "r1"); !l.Empty() {
+		t.Fatalf("left after the second recover: %s", l)
 	}
 }

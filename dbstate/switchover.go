@@ -396,6 +396,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		if err != nil {
 			return nil, err
 		}
+		announceMove(st, X, Y)
 		moved = append(moved, r)
 		p.Steps = append(p.Steps, st)
 	}

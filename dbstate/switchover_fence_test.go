@@ -17,7 +17,8 @@ func accountLocked(t testing.TB, in *dbtest.Instance, user string) bool {
 }
 
 // liftKept runs dbstate recover on the audit log of a switchover: it unlocks what the run kept locked on the
-// demoted primary (or left locked), and lifts a read_only the run left.
+// demoted primary (or left locked), lifts a read_only the run left, and finishes a run that failed past its point
+// of no return (with the testbed's replication account, to repoint the old primary).
 func liftKept(t testing.TB, c *dbstate.Client, audit string) {
 	t.Helper()
 	l, err := dbstate.ReadLeftovers(strings.NewReader(audit), "")
@@ -28,7 +29,8 @@ func liftKept(t testing.TB, c *dbstate.Client, audit string) {
 	if len(l.ReadOnly) > 0 {
 		topo = discover(t, c, l.ReadOnly...)
 	}
-	plan, err := dbstate.PlanRecover(context.Background(), c, topo, l)
+	plan, err := dbstate.PlanRecoverWith(context.Background(), c, topo, l,
+		dbstate.RecoverOptions{Replication: dbstate.Credentials{User: dbtest.ReplUser, Password: dbtest.ReplPassword}})
 	if err != nil {
 		t.Fatalf("recover: %v (leftovers %s)", err, l)
 	}

@@ -609,6 +609,16 @@ func enableEventsStep(s Servers, Y string, es *eventState, fs *fenceState) *Step
 	}
 }
 
+// announceMove makes a switchover's move-replica step say in the audit log, before it moves anything, which old
+// primary X the replica leaves: should dbstate die before the promotion, recover points it back there.
+func announceMove(st *Step, X, Y string) {
+	do := st.Do
+	st.Do = func(ctx context.Context) error {
+		announce(ctx, FenceAction{MovedFrom: X}, "about to move "+st.Instance+" from "+X+" under "+Y)
+		return do(ctx)
+	}
+}
+
 func userNames(as []Account) []string {
 	var out []string
 	for _, a := range as {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -553,7 +554,14 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 			t.Fatalf("the error does not name the cleanup step: %v", err)
 		}
 		w.waitAcks(t, 5) // the writer found r1
+		// recover finishes what the run left: r2 replicates from r1, nothing stays locked.
 		liftKept(t, c, audit)
+		if st := r2.SlaveStatus(t); st["Master_Port"] != strconv.Itoa(r1.Port) || st["Slave_IO_Running"] != "Yes" || st["Slave_SQL_Running"] != "Yes" {
+			t.Fatalf("after recover r2 does not replicate from r1: %v", st)
+		}
+		if accountLocked(t, r2, "appall") {
+			t.Fatal("appall still locked on r2 after recover")
+		}
 	})
 }
 

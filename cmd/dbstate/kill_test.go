@@ -3,10 +3,14 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,76 +72,244 @@ func startSwitchover(t *testing.T, p, a *dbtest.Instance, cnf, logPath string) (
 }
 
 // TestRecoverAfterKill9: dbstate switchover runs in a subprocess and is killed (SIGKILL, by pid) as soon as its
-// audit log shows that a step started, at each step from the catch-up to the window's kill-sessions, so that the
-// kill lands in that step or the next one, at the latest in wait-for-candidate, before any promotion. dbstate
-// recover --audit-log FILE --yes then leaves nothing locked and nothing read-only: the primary is writable, its
-// replica replicates from it, and the accounts the fence locked are unlocked (never on the replica).
+// audit log shows that a step started, for every step of the plan (from its dry run), promote and every step
+// after it included. The testbed has everything that makes each step exist: a second replica (move-replica,
+// fence-replica, unfence-replica), an ENABLED event on the primary (disable-events, enable-events), a connected
+// ALL PRIVILEGES session (fence-writers locks its account) and dbstate's own login bypassing read_only
+// (fence-own-account). dbstate recover --audit-log FILE --yes then undoes the run (before the point where only
+// going forward is safe) or finishes it (after), and afterwards: exactly one writable primary (the old one, or
+// the candidate once the run passed that point), every other instance replicating from it with both threads
+// running, no errant GTID and no other problem, nothing locked on any instance, the event ENABLED on the primary
+// and SLAVESIDE_DISABLED on the replicas. When dbstate's login is locked on an old primary that replicates from
+// no one, recover says so (exit 1) with the statements to run there; the test runs them with an account that
+// the fence never locks (no READ ONLY ADMIN), and a second recover finishes. A last recover finds nothing.
+// The subtests share one testbed: each switches from wherever the previous one left the primary.
 func TestRecoverAfterKill9(t *testing.T) {
-	p, a, db, cnf := recoverTestbed(t)
-	dir := filepath.Dir(cnf)
+	tp := dbtest.Build(t, "p>a p>b")
+	insts := []*dbtest.Instance{tp.Get("p"), tp.Get("a"), tp.Get("b")}
+	p := insts[0]
+	const appPw, opsPw = "app-pw-7", "ops-pw-3"
+	p.Exec(t, "CREATE USER 'appall'@'127.0.0.1' IDENTIFIED BY '"+appPw+"'", "GRANT ALL PRIVILEGES ON *.* TO 'appall'@'127.0.0.1'",
+		// A login that does not bypass read_only, so that the fence never locks it: the operator's way in.
+		"CREATE USER 'ops'@'127.0.0.1' IDENTIFIED BY '"+opsPw+"'", "GRANT REPLICATION SLAVE ADMIN, SLAVE MONITOR ON *.* TO 'ops'@'127.0.0.1'",
+		"CREATE EVENT test.evk_tick ON SCHEDULE EVERY 1 DAY DO SET @evk = 1")
+	for _, r := range insts[1:] {
+		r.WaitCaughtUp(t, p)
+	}
+	dir := t.TempDir()
+	cnf := filepath.Join(dir, "my.cnf")
+	if err := os.WriteFile(cnf, []byte("[client]\nuser="+dbtest.AdminUser+"\npassword=\""+dbtest.AdminPassword+"\"\nhost=127.0.0.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	replPw := dbtest.PasswordFile(t, dbtest.ReplPassword)
+	recoverArgs := func(logPath string) []string {
+		return []string{"recover", "--audit-log", logPath, "--defaults-file", cnf, "--repl-user", dbtest.ReplUser, "--repl-password-file", replPw, "--yes"}
+	}
 	locked := func(in *dbtest.Instance) string {
 		return in.QueryString(t, "SELECT IFNULL(GROUP_CONCAT(CONCAT(User, '@', Host)), '') FROM mysql.global_priv "+
 			"WHERE JSON_VALUE(Priv, '$.account_locked') IN ('true', '1') AND User <> 'mariadb.sys'") // locked by the installer
 	}
+	swArgs := func(x, y *dbtest.Instance) []string {
+		return []string{"switchover", "--primary", x.Addr(), "--to", y.Addr(), "--defaults-file", cnf,
+			"--repl-user", dbtest.ReplUser, "--repl-password-file", replPw, "--max-window", "2s"}
+	}
 
-	for _, step := range []string{"catch-up", "fence-writers", "long-writes", "set-read-only", "kill-sessions"} {
+	// Every step of the plan, from its dry run; the failure-only cleanup (unfence-writers) never starts in a run
+	// that is killed, so there is no record to kill it at.
+	code, out, errs := runCLI(t, append(swArgs(p, insts[1]), "--dry-run", "--json")...)
+	if code != 0 {
+		t.Fatalf("dry run: exit %d\n%s%s", code, out, errs)
+	}
+	var dry struct {
+		Plan struct {
+			Steps []struct {
+				Name        string `json:"name"`
+				FailureOnly bool   `json:"failure_only"`
+			} `json:"steps"`
+		} `json:"plan"`
+	}
+	if err := json.Unmarshal([]byte(out), &dry); err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, s := range dry.Plan.Steps {
+		if !s.FailureOnly && !slices.Contains(steps, s.Name) {
+			steps = append(steps, s.Name)
+		}
+	}
+	for _, want := range []string{"move-replica", "fence-replica", "fence-writers", "disable-events", "fence-own-account", "promote",
+		"enable-events", "repoint-old-primary", "unfence-replica"} {
+		if !slices.Contains(steps, want) {
+			t.Fatalf("the plan has no step %s: %v", want, steps)
+		}
+	}
+
+	opsCnf := filepath.Join(dir, "ops.cnf")
+	if err := os.WriteFile(opsCnf, []byte("[client]\nuser=ops\npassword=\""+opsPw+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	primary, stranded := p, 0
+	for k, step := range steps {
 		t.Run("killed at "+step, func(t *testing.T) {
-			if err := db.Ping(); err != nil { // a connected ALL PRIVILEGES session: the fence locks its account
+			x := primary
+			var y, other *dbtest.Instance
+			for _, in := range insts {
+				switch {
+				case in == x:
+				case y == nil:
+					y = in
+				default:
+					other = in
+				}
+			}
+			app, err := sql.Open("mysql", "appall:"+appPw+"@tcp("+x.Addr()+")/")
+			if err != nil {
 				t.Fatal(err)
 			}
-			logPath := filepath.Join(dir, step+".audit")
-			cmd, exited, out := startSwitchover(t, p, a, cnf, logPath)
+			defer app.Close()
+			if err := app.Ping(); err != nil { // a connected ALL PRIVILEGES session: the fence locks its account
+				t.Fatal(err)
+			}
+			logPath := filepath.Join(dir, fmt.Sprintf("%02d-%s.audit", k, step))
+			cmd := exec.Command(os.Args[0], append(swArgs(x, y), "--yes", "--audit-log", logPath)...)
+			cmd.Env = append(os.Environ(), cliEnv+"=1")
+			sout := &syncbuf.Buffer{}
+			cmd.Stdout, cmd.Stderr = sout, sout
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }()
 			mark := `"step":"` + step + `","instance":`
 			deadline := time.After(30 * time.Second)
 		watch:
 			for {
-				select {
-				case err := <-exited:
-					t.Fatalf("dbstate ended (%v) before step %s started:\n%s", err, step, out.String())
-				case <-deadline:
-					cmd.Process.Kill()
-					t.Fatalf("step %s never started:\n%s", step, out.String())
-				default:
-				}
-				if b, _ := os.ReadFile(logPath); strings.Contains(string(b), mark) {
+				b, _ := os.ReadFile(logPath)
+				if strings.Contains(string(b), mark) {
 					break watch
 				}
-				time.Sleep(time.Millisecond)
+				select {
+				case err := <-exited:
+					t.Fatalf("dbstate ended (%v) before step %s started:\n%s", err, step, sout.String())
+				case <-deadline:
+					cmd.Process.Kill()
+					t.Fatalf("step %s never started:\n%s", step, sout.String())
+				case <-time.After(time.Millisecond):
+				}
 			}
-			if err := cmd.Process.Kill(); err != nil { // SIGKILL, by pid
-				t.Fatal(err)
-			}
+			_ = cmd.Process.Kill() // SIGKILL, by pid; after the last steps the run may have ended already
 			<-exited
 			b, _ := os.ReadFile(logPath)
-			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			audit := string(b)
+			lines := strings.Split(strings.TrimSpace(audit), "\n")
 			t.Logf("killed after: %s", lines[len(lines)-1])
-			if strings.Contains(string(b), `"step":"promote"`) {
-				t.Fatalf("the kill came after promote started: the premise is gone\n%s", b)
+			// Past fence-own-account's start (dbstate's login may be locked on x) or promote's, recover goes forward.
+			forward := strings.Contains(audit, `"step":"fence-own-account","instance":"`+x.Addr()+`","phase":"do","result":"start"`) ||
+				strings.Contains(audit, `"step":"promote","instance":"`+y.Addr()+`","phase":"do","result":"start"`)
+
+			// The dry run prints which way recover goes, and what it completes, first.
+			dryArgs := append(slices.Clone(recoverArgs(logPath)[:len(recoverArgs(logPath))-1]), "--json")
+			code, rout, rerr := runCLI(t, dryArgs...)
+			var rp struct {
+				Nothing bool `json:"nothing_to_recover"`
+				Plan    struct {
+					Preflight []struct{ Name string } `json:"preflight"`
+					Steps     []struct{ Name string } `json:"steps"`
+				} `json:"plan"`
+			}
+			if err := json.Unmarshal([]byte(rout), &rp); code != 0 || err != nil {
+				t.Fatalf("recover dry run: exit %d (%v)\n%s%s", code, err, rout, rerr)
+			}
+			goesForward := slices.ContainsFunc(rp.Plan.Preflight, func(c struct{ Name string }) bool { return c.Name == "forward" })
+			completes := slices.ContainsFunc(rp.Plan.Steps, func(s struct{ Name string }) bool { return s.Name == "complete-promote" || s.Name == "verify" })
+			verified := slices.ContainsFunc(lines, func(l string) bool {
+				return strings.Contains(l, `"step":"verify",`) && strings.Contains(l, `"phase":"do","result":"ok"`)
+			})
+			if want := forward && !verified; !rp.Nothing && (goesForward != want || completes != want) {
+				t.Fatalf("recover dry run: forward %v, completing steps %v; want %v:\n%s", goesForward, completes, want, rout)
 			}
 
-			code, rout, rerr := runCLI(t, "recover", "--audit-log", logPath, "--defaults-file", cnf, "--yes")
+			code, rout, rerr = runCLI(t, recoverArgs(logPath)...)
+			if code == 1 && strings.Contains(rout+rerr, "out of reach") && stranded > 0 {
+				// Again: this time recover repoints x itself, as the account that the fence never locks.
+				stranded++
+				t.Logf("recover: exit 1 (out of reach); again with --break-glass-defaults-file")
+				code, rout, rerr = runCLI(t, append(recoverArgs(logPath), "--break-glass-defaults-file", opsCnf)...)
+			} else if code == 1 && strings.Contains(rout+rerr, "out of reach") {
+				// dbstate's login is locked on x, which replicates from no one: do what the error says, as an
+				// account that the fence never locks, then recover again.
+				stranded++
+				t.Logf("recover: exit 1, as it says: %s", strings.TrimSpace(rerr))
+				if !strings.Contains(rout+rerr, "MASTER_USE_GTID=current_pos; START SLAVE") || !strings.Contains(rout+rerr, "run dbstate recover") {
+					t.Fatalf("the error does not say what to run:\n%s%s", rout, rerr)
+				}
+				ops, err := sql.Open("mysql", "ops:"+opsPw+"@tcp("+x.Addr()+")/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ops.Close()
+				if _, err := ops.Exec(fmt.Sprintf("CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=%d, MASTER_USER='%s', MASTER_PASSWORD='%s', "+
+					"MASTER_USE_GTID=current_pos", y.Port, dbtest.ReplUser, dbtest.ReplPassword)); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := ops.Exec("START SLAVE"); err != nil {
+					t.Fatal(err)
+				}
+				code, rout, rerr = runCLI(t, recoverArgs(logPath)...)
+			}
 			if code != 0 {
-				t.Fatalf("recover: exit %d\n%s%s", code, rout, rerr)
+				t.Fatalf("recover: exit %d\n%s%s\naudit:\n%s", code, rout, rerr, audit)
 			}
-			t.Logf("recover: %s", strings.TrimSpace(rout))
-			if l := locked(p); l != "" {
-				t.Fatalf("still locked on p after recover: %s\naudit:\n%s", l, b)
+			t.Logf("recover: %s", lastLine(rout))
+			want := x
+			if forward {
+				want = y
 			}
-			if l := locked(a); l != "" {
-				t.Fatalf("locked on a: %s", l)
+			topo, err := dbstate.Discover(context.Background(), dbstate.NewClient(dbstate.Credentials{User: dbtest.AdminUser, Password: dbtest.AdminPassword}, 3*time.Second, nil),
+				[]string{x.Addr(), y.Addr(), other.Addr()}, dbstate.DiscoverOptions{})
+			if err != nil {
+				t.Fatal(err)
 			}
-			if p.QueryString(t, "SELECT @@read_only") != "0" || a.QueryString(t, "SELECT @@read_only") != "1" {
-				t.Fatalf("after recover: p read_only=%s, a read_only=%s", p.QueryString(t, "SELECT @@read_only"), a.QueryString(t, "SELECT @@read_only"))
+			if len(topo.Problems) > 0 {
+				t.Errorf("problems after recover: %v", topo.Problems)
 			}
-			if st := a.SlaveStatus(t); st["Slave_IO_Running"] != "Yes" || st["Slave_SQL_Running"] != "Yes" || st["Master_Port"] != p.QueryString(t, "SELECT @@port") {
-				t.Fatalf("a does not replicate from p: %v", st)
+			for _, in := range insts {
+				ro := in.QueryString(t, "SELECT @@read_only")
+				ev := in.QueryString(t, "SELECT STATUS FROM information_schema.EVENTS WHERE EVENT_SCHEMA='test' AND EVENT_NAME='evk_tick'")
+				if l := locked(in); l != "" {
+					t.Errorf("locked on %s after recover: %s", in.Addr(), l)
+				}
+				if in == want {
+					if ro != "0" || ev != "ENABLED" {
+						t.Errorf("the primary %s: read_only=%s, event %s", in.Addr(), ro, ev)
+					}
+					continue
+				}
+				st := in.SlaveStatus(t)
+				if ro != "1" || ev != "SLAVESIDE_DISABLED" || st["Slave_IO_Running"] != "Yes" || st["Slave_SQL_Running"] != "Yes" || st["Master_Port"] != strconv.Itoa(want.Port) {
+					t.Errorf("%s: read_only=%s, event %s, io=%s sql=%s master port %s (want %d)", in.Addr(), ro, ev,
+						st["Slave_IO_Running"], st["Slave_SQL_Running"], st["Master_Port"], want.Port)
+				}
 			}
-			code, rout, rerr = runCLI(t, "recover", "--audit-log", logPath, "--defaults-file", cnf, "--yes")
+			if t.Failed() {
+				t.Fatalf("recover output:\n%s%s\naudit:\n%s", rout, rerr, audit)
+			}
+			code, rout, rerr = runCLI(t, recoverArgs(logPath)...)
 			if code != 0 || !strings.HasPrefix(rout, "nothing to recover") {
 				t.Fatalf("second recover: exit %d\n%s%s", code, rout, rerr)
 			}
+			primary = want
 		})
+		if t.Failed() {
+			return // the testbed is in an unknown state
+		}
 	}
+	t.Logf("%d of %d kills left the old primary out of reach of dbstate's login (recovered as the error said, then with --break-glass-defaults-file)", stranded, len(steps))
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 // TestSwitchoverCLIWithAHungCandidate: dbstate switchover (a subprocess, default --statement-timeout) with the

@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: "vars", Summary: "plan or push runtime variables (SET GLOBAL) to many instances as one transaction", Run: runVars},
 		{Name: "exporter", Summary: "serve Prometheus metrics: desired beside observed state (variables, replication, topology)", Run: runExporter},
 		{Name: "audit", Summary: "read an audit log: one run as a timeline (audit show FILE)", Run: runAudit},
-		{Name: "recover", Summary: "lift what an interrupted switchover left (locked accounts, read_only), from its audit log", Run: runRecover},
+		{Name: "recover", Summary: "lift what an interrupted switchover left (locked accounts, read_only, events), or finish it past its point of no return, from its audit log", Run: runRecover},
 	}
 	return cli.Dispatch(ctx, "dbstate", about, cmds, args, stdout, stderr)
 }
