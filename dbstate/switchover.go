@@ -437,7 +437,7 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		win.within(waitForCandidateStep(s, X, Y, o.MaxWindow, hand), false),
 	)
 	if fi.OwnBypasses {
-		p.Steps = append(p.Steps, win.within(fenceOwnAccountStep(s, X, fi, fs), false))
+		p.Steps = append(p.Steps, win.within(fenceOwnAccountStep(s, X, Y, fi, fs, fsY), false))
 	}
 	p.Steps = append(p.Steps,
 		win.within(promoteStep(s, X, Y, hand, fs), true),

@@ -510,15 +510,29 @@ func unfenceReplicaStep(s Servers, r string, candidate bool, Y string, fs *fence
 // through read_only like any other writer. Connections that LockOwnAccount logs in first survive the lock and do
 // the rest of the run on X. It comes this late so that, should dbstate die earlier, its login still lifts what
 // the run left on X (every other account that bypasses read_only is locked by then), and, through X, on the
-// candidate and the replicas, where its own login is locked from their fence steps on. Its undo unlocks it.
-func fenceOwnAccountStep(s Servers, X string, own *FenceInfo, fs *fenceState) *Step {
+// candidate and the replicas, where its own login is locked from their fence steps on.
+//
+// First it unlocks dbstate's own account on the candidate Y (fsY, sql_log_bin=0), where fence-candidate locked
+// it: were dbstate to die with its login locked on both X and Y, nothing of dbstate's could reach either (X
+// replicates from no one, and Y only from X), and no recover could finish or undo the run. With Y open, recover
+// finishes the switchover through Y. What that costs: from here until promote makes Y writable (a round trip
+// or two), an application that shares dbstate's login and is refused by X can write to Y, which then has it;
+// should promote fail in that span, the rollback finds it as an errant transaction on Y and says so. Its undo
+// unlocks X.
+func fenceOwnAccountStep(s Servers, X, Y string, own *FenceInfo, fs, fsY *fenceState) *Step {
 	var locked atomic.Bool
 	return &Step{
 		Name: stepFenceOwn, Instance: X,
-		Description: fmt.Sprintf("lock dbstate's own account %s on %s only (sql_log_bin=0) and kill the other sessions of its user there; "+
-			"connections dbstate logs in first serve the rest of the run there", own.Self, X),
+		Description: fmt.Sprintf("unlock dbstate's own account %s on %s, the candidate (sql_log_bin=0), so that its login reaches %s whatever "+
+			"happens next; lock it on %s only (sql_log_bin=0) and kill the other sessions of its user there; connections dbstate logs in "+
+			"first serve the rest of the run there", own.Self, Y, Y, X),
 		UndoText: "unlock dbstate's own account on " + X + " (sql_log_bin=0), before anything else is undone there",
 		Do: func(ctx context.Context) error {
+			if slices.Contains(fsY.snapshot(), own.Self) {
+				if err := s.SetAccountsLocked(ctx, Y, []Account{own.Self}, false, fsY.remove); err != nil {
+					return fmt.Errorf("unlock dbstate's own account on %s before locking it on %s: %w", Y, X, err)
+				}
+			}
 			announce(ctx, FenceAction{Lock: []Account{own.Self}}, "about to lock on "+X+" dbstate's own account "+own.Self.String())
 			// Whatever the outcome, the lock may have taken: the undo lifts it.
 			locked.Store(true)
