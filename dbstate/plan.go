@@ -26,7 +26,7 @@ type Step struct {
 	Precondition string `json:"precondition,omitempty"` // what Check verifies, in words
 	UndoText     string `json:"undo,omitempty"`         // what Undo does, in words; empty when there is no undo
 	// PointOfNoReturn marks the step after whose success the plan is never rolled back (for a switchover: the
-	// candidate became writable).
+	// candidate became writable), nor after its failure with ErrMaybePastPointOfNoReturn.
 	PointOfNoReturn bool `json:"point_of_no_return,omitempty"`
 	// Cleanup marks a step that always runs, like a deferred call: in its place when all goes well, and also when
 	// an earlier step failed (after the rollback, or past the point of no return), then without BeforeStep. It
@@ -79,6 +79,12 @@ type Plan struct {
 
 // ErrPlanExecuted is returned by Execute for a second run of a one-shot plan.
 var ErrPlanExecuted = errors.New("this plan was already executed and runs only once: discover and plan again")
+
+// ErrMaybePastPointOfNoReturn, wrapped in the error of a PointOfNoReturn step, says that the step may have passed
+// its point of no return although it failed: the statement that passes it was sent and got no answer (a hung
+// server may still run it). Execute then treats the plan as past its point of no return: it undoes nothing (an
+// undo could make a second instance writable) and reports the step itself among those left to finish.
+var ErrMaybePastPointOfNoReturn = errors.New("the point of no return may have been passed")
 
 // ErrNothingChanged is what an Undo returns when its step had changed nothing, so there was nothing to undo.
 // Execute does not count it as a failed undo, and reports a failure before any change as "nothing changed".
@@ -217,7 +223,8 @@ type ExecError struct {
 	// NothingChanged: the failure came before any step had changed a server (no undo had anything to revert,
 	// and every step that ran either only reads or has an undo). RolledBack is then true as well.
 	NothingChanged bool
-	// PastPointOfNoReturn: the failure came after the point of no return; nothing was undone.
+	// PastPointOfNoReturn: the failure came after the point of no return, or in the step that passes it after
+	// it may have been passed (ErrMaybePastPointOfNoReturn); nothing was undone.
 	PastPointOfNoReturn bool
 	// Remaining are, past the point of no return, the steps that did not complete (the failed one and those after
 	// it, except cleanup steps that ran), for finishing by hand.
@@ -353,7 +360,8 @@ func OSUser() string {
 
 // Execute runs the steps in order. When a step (its hook, check or action) fails before the point of no return,
 // it runs the undo of that step and of every completed step in reverse order and returns an *ExecError that
-// says whether the rollback was complete. After the point of no return it stops and reports. Either way, the
+// says whether the rollback was complete. After the point of no return (or when the step that passes it failed
+// with ErrMaybePastPointOfNoReturn) it stops and reports. Either way, the
 // cleanup steps after the failed one still run (see Step.Cleanup).
 func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	if p.OneShot && !p.executed.CompareAndSwap(false, true) {
@@ -406,6 +414,9 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 			continue
 		}
 		a.record(s, phase, "failed", err, time.Since(start))
+		if s.PointOfNoReturn && errors.Is(err, ErrMaybePastPointOfNoReturn) {
+			pastPNR = true
+		}
 		ee := &ExecError{Run: opt.RunID, Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err, PastPointOfNoReturn: pastPNR}
 		if !pastPNR {
 			uctx, cancel := detach(ctx, opt.UndoTimeout)

@@ -44,6 +44,7 @@ func TestExecute(t *testing.T) {
 		failAt, pnr, undoFail        int
 		want                         string
 		rolledBack, pastPNR, wantErr bool
+		maybe                        bool // step failAt fails with ErrMaybePastPointOfNoReturn
 	}{
 		{name: "all ok", failAt: -1, pnr: -1, undoFail: -1, want: "do s0,do s1,do s2,do s3,do s4"},
 		{name: "failure undoes the failed step and completed steps in reverse", failAt: 2, pnr: -1, undoFail: -1,
@@ -52,6 +53,8 @@ func TestExecute(t *testing.T) {
 			want: "do s0,do s1,do s2,do s3", pastPNR: true, wantErr: true},
 		{name: "failure at the point of no return is undone", failAt: 2, pnr: 2, undoFail: -1,
 			want: "do s0,do s1,do s2,undo s2,undo s0", rolledBack: true, wantErr: true},
+		{name: "failure at the point of no return that may have passed it is not undone", failAt: 2, pnr: 2, undoFail: -1, maybe: true,
+			want: "do s0,do s1,do s2", pastPNR: true, wantErr: true},
 		{name: "an undo that fails makes the rollback incomplete, the others still run", failAt: 4, pnr: -1, undoFail: 2,
 			want: "do s0,do s1,do s2,do s3,do s4,undo s4,undo s2,undo s0", wantErr: true},
 	}
@@ -59,7 +62,14 @@ func TestExecute(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var log []string
 			var audit strings.Builder
-			err := fakePlan(5, tt.failAt, tt.pnr, tt.undoFail, &log).Execute(context.Background(), ExecOptions{Audit: &audit, User: "alice"})
+			p := fakePlan(5, tt.failAt, tt.pnr, tt.undoFail, &log)
+			if tt.maybe {
+				p.Steps[tt.failAt].Do = func(context.Context) error {
+					log = append(log, "do "+p.Steps[tt.failAt].Name)
+					return fmt.Errorf("%w: no answer", ErrMaybePastPointOfNoReturn)
+				}
+			}
+			err := p.Execute(context.Background(), ExecOptions{Audit: &audit, User: "alice"})
 			if got := strings.Join(log, ","); got != tt.want {
 				t.Fatalf("ran %s\nwant %s", got, tt.want)
 			}
@@ -73,6 +83,9 @@ func TestExecute(t *testing.T) {
 				}
 				if tt.rolledBack != strings.Contains(err.Error(), "rolled back: every completed step was undone") {
 					t.Fatalf("message does not say what happened: %v", err)
+				}
+				if tt.pastPNR && (len(ee.Remaining) == 0 || !strings.HasPrefix(ee.Remaining[0], ee.Step+" ")) {
+					t.Fatalf("the failed step is not the first left to do: %q", ee.Remaining)
 				}
 			}
 			sc := bufio.NewScanner(strings.NewReader(audit.String()))
