@@ -37,10 +37,12 @@ func (c hangCase) String() string {
 }
 
 // hangBed is the testbed of TestSwitchoverWithAHungInstance, shared by its subtests: p with replicas r1 (the
-// candidate) and r2, an account that bypasses read_only (appall, approle), dbstate's own login fenced too (only
-// root@localhost is exempt, so that the test reads every instance as root over the socket), and an event on p.
+// candidate) and r2, accounts that bypass read_only (appall, approle), dbstate's own login fenced too, and an
+// event on p. Exempt from the fence (NeverLock) are root@localhost, so that the test reads every instance as
+// root over the socket, and an operator's break-glass login, which ops (the operator's recover) logs in as:
+// dbstate's own login may be left locked on p by an undo that could not reach it.
 type hangBed struct {
-	c         *dbstate.Client
+	c, ops    *dbstate.Client
 	p, r1, r2 *dbtest.Instance
 	o         dbstate.SwitchoverOptions
 }
@@ -108,11 +110,18 @@ func TestSwitchoverWithAHungInstance(t *testing.T) {
 	// Not parallel: its statement timeouts are short (2 s), and the other switchover suites running beside it on
 	// 2 cores made healthy statements miss them.
 	tp := dbtest.PrimaryWithReplicas(t, 2)
-	b := &hangBed{c: boundedClient(t), p: tp.Get("p"), r1: tp.Get("r1"), r2: tp.Get("r2"),
+	ops, err := dbstate.NewClientWith(dbstate.Credentials{User: "breakglass", Password: appPassword},
+		dbstate.ClientOptions{ConnectTimeout: 2 * time.Second, StatementTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ops.Close() })
+	b := &hangBed{c: boundedClient(t), ops: ops, p: tp.Get("p"), r1: tp.Get("r1"), r2: tp.Get("r2"),
 		o: dbstate.SwitchoverOptions{MaxWindow: 3 * time.Second, Timeout: 4 * time.Second,
-			NeverLock: []dbstate.Account{{User: "root", Host: "localhost"}}}}
+			NeverLock: []dbstate.Account{{User: "root", Host: "localhost"}, {User: "breakglass", Host: "127.0.0.1"}}}}
 	createAppAccounts(t, b.p)
 	b.p.Exec(t, "CREATE USER 'watch'@'localhost' IDENTIFIED BY '"+appPassword+"'", "GRANT SELECT, SLAVE MONITOR ON *.* TO 'watch'@'localhost'",
+		"CREATE USER 'breakglass'@'127.0.0.1' IDENTIFIED BY '"+appPassword+"'", "GRANT ALL ON *.* TO 'breakglass'@'127.0.0.1' WITH GRANT OPTION",
 		"CREATE TABLE test.tick (id INT PRIMARY KEY, at DATETIME(6))",
 		"CREATE DEFINER='root'@'localhost' EVENT test.tick ON SCHEDULE EVERY 1 SECOND DO REPLACE INTO test.tick VALUES (1, NOW(6))")
 	for _, in := range b.all() {
@@ -297,7 +306,7 @@ func (b *hangBed) hang(t *testing.T, tc hangCase) hangOutcome {
 		if err != nil {
 			t.Fatalf("switching back: %v\naudit:\n%s", err, back)
 		}
-		liftKept(t, b.c, back)
+		liftKept(t, b.ops, back)
 		b.assertOriginal(t)
 	}
 	return out
@@ -352,7 +361,7 @@ func (b *hangBed) finishRollback(t *testing.T, ee *dbstate.ExecError, audit stri
 	} else if !l.Empty() {
 		did = append(did, "recover: "+l.String())
 	}
-	recoverLeftovers(t, b.c, audit)
+	recoverLeftovers(t, b.ops, audit)
 	b.assertOriginal(t)
 	return did
 }
@@ -422,7 +431,7 @@ func writable(t *testing.T, ins []*dbtest.Instance) []string {
 // only.
 func (b *hangBed) assertSwitched(t *testing.T, audit string) {
 	t.Helper()
-	liftKept(t, b.c, audit)
+	liftKept(t, b.ops, audit)
 	assertSwitched(t, b.c, b.r1, b.all())
 	b.assertUnfenced(t, b.r1)
 }
