@@ -153,11 +153,11 @@ func TestSwitchoverWithAHungInstance(t *testing.T) {
 	const fixed = 4 * time.Second
 	var outcomes []hangOutcome
 	for _, tc := range []hangCase{
-		{step: "move-replica", hung: "r2"},
+		{step: "move-replica", hung: "r2", for_: fixed},
 		{step: "move-replica", hung: "r1", for_: fixed},
-		{step: "catch-up", hung: "r1"},
+		{step: "catch-up", hung: "r1", for_: fixed},
 		{step: "catch-up", hung: "p"},
-		{step: "fence-candidate", hung: "r1"},
+		{step: "fence-candidate", hung: "r1", for_: fixed},
 		{step: "fence-replica", hung: "r2"},
 		{step: "fence-replica", hung: "r1", for_: fixed},
 		{step: "fence-writers", hung: "p"},
@@ -266,7 +266,7 @@ func (b *hangBed) hang(t *testing.T, tc hangCase) hangOutcome {
 	}
 	// What the hung instance had in its socket buffer runs once it resumes: whatever happened, never two
 	// writable instances.
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	if w := writable(t, b.all()); len(w) > 1 {
 		t.Fatalf("writable once %s resumed: %v (err %v)\naudit:\n%s", hung.Name, w, err, audit)
 	}
