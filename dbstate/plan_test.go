@@ -154,6 +154,7 @@ func TestExecuteCleanup(t *testing.T) {
 		remaining     string
 		inMessage     string
 		hookOnCleanup bool
+		finish        bool // Plan.FinishPastPointOfNoReturn
 	}{
 		{name: "in its place when all goes well", failAt: -1, pnr: 1, want: "do s0,do s1,do s2,do s3,do s4", hookOnCleanup: true},
 		{name: "after a failure past the point of no return", failAt: 2, pnr: 1,
@@ -164,6 +165,8 @@ func TestExecuteCleanup(t *testing.T) {
 			want: "do s0,do s1,undo s0,do s3", inMessage: "cleanup FAILED"},
 		{name: "a failing cleanup past the point of no return is left to do", failAt: 2, pnr: 1, cleanupFails: true,
 			want: "do s0,do s1,do s2,do s3", remaining: "s2,s3,s4", inMessage: "cleanup FAILED"},
+		{name: "finishing past the point of no return runs the steps after the failed one too", failAt: 2, pnr: 1, finish: true,
+			want: "do s0,do s1,do s2,do s3,do s4", remaining: "s2", inMessage: "done after the failure: s4"},
 		{name: "even when cancelled", failAt: -1, pnr: 2, cancelAt: "s1",
 			want: "do s0,undo s0,do s3", rolledBack: true, inMessage: "cleanup done: s3"},
 	}
@@ -171,6 +174,7 @@ func TestExecuteCleanup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var log []string
 			p := fakePlan(5, tt.failAt, tt.pnr, -1, &log)
+			p.FinishPastPointOfNoReturn = tt.finish
 			cl := p.Steps[3]
 			cl.Cleanup = true
 			if tt.cleanupFails {
@@ -203,7 +207,7 @@ func TestExecuteCleanup(t *testing.T) {
 			if hooked != tt.hookOnCleanup {
 				t.Fatalf("BeforeStep asked before the cleanup step: %v", hooked)
 			}
-			if tt.want == "do s0,do s1,do s2,do s3,do s4" {
+			if tt.want == "do s0,do s1,do s2,do s3,do s4" && !tt.finish {
 				if err != nil {
 					t.Fatal(err)
 				}
