@@ -310,8 +310,8 @@ func (b *hangBed) hang(t *testing.T, tc hangCase) hangOutcome {
 	return out
 }
 
-// outage is, from the audit log, how long p was read-only (from the start of set-read-only until promote made
-// r1 writable or the undo of set-read-only made p writable again), or why it cannot say.
+// outage is, from the audit log, how long p was read-only (from right before set-read-only sent read_only=1
+// until promote made r1 writable or the undo of set-read-only made p writable again), or why it cannot say.
 func outage(t *testing.T, audit string) string {
 	t.Helper()
 	var from time.Time
@@ -323,8 +323,8 @@ func outage(t *testing.T, audit string) string {
 			t.Fatal(err)
 		}
 		switch {
-		case r.Step == "set-read-only" && r.Phase == "do" && r.Result == "start":
-			from = r.Time
+		case r.Step == "set-read-only" && r.Result == "intent":
+			from = r.Time // about to SET GLOBAL read_only=1
 		case from.IsZero():
 		case r.Step == "promote" && r.Phase == "do" && r.Result == "ok":
 			return r.Time.Sub(from).Round(10*time.Millisecond).String() + " (r1 writable)"
@@ -357,7 +357,7 @@ func (b *hangBed) finishRollback(t *testing.T, ee *dbstate.ExecError, audit stri
 	if l, err := dbstate.ReadLeftovers(strings.NewReader(audit), ""); err != nil {
 		t.Fatal(err)
 	} else if !l.Empty() {
-		did = append(did, "recover: "+l.String())
+		did = append(did, "recover: "+shortLeftovers(l, b))
 	}
 	recoverLeftovers(t, b.ops, audit)
 	b.assertOriginal(t)
@@ -383,9 +383,13 @@ func (b *hangBed) finishSwitchover(t *testing.T, ee *dbstate.ExecError, audit st
 	var did []string
 	if left["promote"] {
 		// The promotion's read_only=0 got no answer: r1 has every write of p (checked before it was sent), and p
-		// is read-only and fenced. Finish it.
-		b.r1.Exec(t, "SET GLOBAL read_only=0")
-		did = append(did, "r1: read_only=0")
+		// is read-only and fenced. Finish it, if r1 did not run it once it resumed.
+		if b.r1.QueryString(t, "SELECT @@read_only") == "1" {
+			b.r1.Exec(t, "SET GLOBAL read_only=0")
+			did = append(did, "r1: read_only=0")
+		} else {
+			did = append(did, "(r1 ran read_only=0 once it resumed)")
+		}
 	}
 	if left["reset-candidate"] {
 		b.r1.Exec(t, "STOP SLAVE", "RESET SLAVE ALL")
@@ -403,13 +407,46 @@ func (b *hangBed) finishSwitchover(t *testing.T, ee *dbstate.ExecError, audit st
 	} else if p["Master_Port"] != fmt.Sprint(b.r1.Port) {
 		t.Fatalf("p does not replicate from r1, but repoint-old-primary is not listed as left: %v", ee)
 	}
+	if left["verify"] {
+		// A replica whose first connection to a hung r1 failed waits MASTER_CONNECT_RETRY (60 s by default)
+		// before it tries again: restart its replication, as an operator would after a failed verify.
+		for _, in := range []*dbtest.Instance{b.p, b.r2} {
+			if st := in.SlaveStatus(t); st["Slave_IO_Running"] != "Yes" || st["Slave_SQL_Running"] != "Yes" {
+				in.Exec(t, "STOP SLAVE", "START SLAVE")
+				did = append(did, in.Name+": STOP SLAVE; START SLAVE (io="+st["Slave_IO_Running"]+")")
+			}
+		}
+	}
 	if l, err := dbstate.ReadLeftovers(strings.NewReader(audit), ""); err != nil {
 		t.Fatal(err)
 	} else if !l.Empty() {
-		did = append(did, "recover: "+l.String())
+		did = append(did, "recover: "+shortLeftovers(l, b))
 	}
 	b.assertSwitched(t, audit)
 	return did
+}
+
+// shortLeftovers says what recover lifts, for the table: per instance name, how many accounts, read_only, events.
+func shortLeftovers(l *dbstate.Leftovers, b *hangBed) string {
+	name := func(addr string) string {
+		for _, in := range b.all() {
+			if in.Addr() == addr {
+				return in.Name
+			}
+		}
+		return addr
+	}
+	var parts []string
+	for _, la := range l.Locked {
+		parts = append(parts, fmt.Sprintf("%d accounts locked on %s", len(la.Accounts), name(la.Instance)))
+	}
+	for _, x := range l.ReadOnly {
+		parts = append(parts, "read_only on "+name(x))
+	}
+	for _, se := range l.Events {
+		parts = append(parts, "events stopped on "+name(se.Instance))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // writable names the instances with read_only=0.
