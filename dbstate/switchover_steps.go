@@ -354,12 +354,14 @@ func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 	}
 }
 
-// resetCandidateStep makes Y forget its master.
+// resetCandidateStep makes Y forget its master, and sends read_only=0 again: a no-op after promote, it finishes
+// a promote whose read_only=0 got no answer (Y has every write of X by then, and X is read-only and fenced).
 func resetCandidateStep(s Servers, Y string) *Step {
 	return &Step{
 		Name: "reset-candidate", Instance: Y,
-		Description: fmt.Sprintf("RESET SLAVE ALL on %s: it replicates from no one", Y),
-		Do:          func(ctx context.Context) error { return s.Exec(ctx, Y, "RESET SLAVE ALL") },
+		Description: fmt.Sprintf("RESET SLAVE ALL on %s: it replicates from no one; SET GLOBAL read_only=0 (again, for a promote "+
+			"whose read_only=0 got no answer)", Y),
+		Do: func(ctx context.Context) error { return s.Exec(ctx, Y, "RESET SLAVE ALL", "SET GLOBAL read_only=0") },
 	}
 }
 

@@ -269,8 +269,8 @@ func TestPromoteStep(t *testing.T) {
 
 func TestResetCandidateStep(t *testing.T) {
 	f := newFake("y:1")
-	if err := runStep(t, resetCandidateStep(f, "y:1")); err != nil || f.status["y:1"] != nil {
-		t.Fatalf("err = %v, status = %+v", err, f.status["y:1"])
+	if err := runStep(t, resetCandidateStep(f, "y:1")); err != nil || f.status["y:1"] != nil || f.vars["y:1"].ReadOnly {
+		t.Fatalf("err = %v, status = %+v, read_only %v", err, f.status["y:1"], f.vars["y:1"].ReadOnly)
 	}
 }
 
