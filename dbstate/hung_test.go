@@ -383,12 +383,13 @@ func (b *hangBed) finishSwitchover(t *testing.T, ee *dbstate.ExecError, audit st
 	var did []string
 	if left["promote"] {
 		// The promotion's read_only=0 got no answer: r1 has every write of p (checked before it was sent), and p
-		// is read-only and fenced. Finish it, if r1 did not run it once it resumed.
+		// is read-only and fenced. Finish it, unless reset-candidate's read_only=0 (or the one in r1's socket
+		// buffer) did.
 		if b.r1.QueryString(t, "SELECT @@read_only") == "1" {
 			b.r1.Exec(t, "SET GLOBAL read_only=0")
 			did = append(did, "r1: read_only=0")
 		} else {
-			did = append(did, "(r1 ran read_only=0 once it resumed)")
+			did = append(did, "(r1 already writable)")
 		}
 	}
 	if left["reset-candidate"] {
