@@ -103,7 +103,7 @@ type hangOutcome struct {
 //
 // Every case's outcome, the outage (from read_only=1 on p until p or r1 was writable again, from the audit
 // log) and what the operator did by hand are logged as a table at the end. One run on the 2-core test machine
-// (go test -race; the whole test 165 s):
+// (go test -race; the whole test 164-165 s):
 //
 //	case                                   outcome                outage             by hand (then recover)
 //	r2 before move-replica, 4 s            rolled back            none               -
@@ -122,13 +122,13 @@ type hangOutcome struct {
 //	p before fence-own-account             rollback INCOMPLETE    until recover      recover: locks (dbstate's too), read_only, events on p
 //	r1 before promote                      rollback INCOMPLETE    4.0 s              r1 read_only=1, START SLAVE; recover: locks on r1
 //	p before promote                       rollback INCOMPLETE    until recover      recover: locks, read_only, events on p
-//	r1 inside promote (read_only=0), 4 s   past the point (maybe) until by hand      r1 read_only=0 (before reset-candidate resent it)
+//	r1 inside promote (read_only=0), 4 s   past the point (maybe) until r1 answers   - (reset-candidate sent read_only=0 again); recover
 //	r1 before unfence-candidate, 4 s       past the point         0 s                recover: locks on p and r1, events
 //	r1 before enable-events, 4 s           past the point         0 s                r1 RESET SLAVE ALL; recover
 //	r1 before reset-candidate              past the point         0 s                r1 RESET SLAVE ALL; p START SLAVE (60 s retry); recover
 //	p before repoint-old-primary           past the point         0 s                p under r1; recover
 //	r1 before repoint-old-primary, 4 s     switched               0 s                -
-//	p before verify                        past the point         0 s                recover
+//	p before verify                        past the point         0 s                p START SLAVE (in one run of two); recover
 //	r2 before verify, 4 s                  switched               0 s                -
 //	r2 before unfence-replica              past the point         0 s                recover: locks on r2
 //
