@@ -26,7 +26,7 @@ type Step struct {
 	Precondition string `json:"precondition,omitempty"` // what Check verifies, in words
 	UndoText     string `json:"undo,omitempty"`         // what Undo does, in words; empty when there is no undo
 	// PointOfNoReturn marks the step after whose success the plan is never rolled back (for a switchover: the
-	// candidate became writable).
+	// candidate became writable), nor after its failure with ErrMaybePastPointOfNoReturn.
 	PointOfNoReturn bool `json:"point_of_no_return,omitempty"`
 	// Cleanup marks a step that always runs, like a deferred call: in its place when all goes well, and also when
 	// an earlier step failed (after the rollback, or past the point of no return), then without BeforeStep. It
@@ -62,6 +62,11 @@ type Plan struct {
 	Preflight []PreflightCheck `json:"preflight"`
 	Warnings  []string         `json:"warnings,omitempty"`
 	Steps     []*Step          `json:"steps"`
+	// FinishPastPointOfNoReturn: past the point of no return, a step that fails does not stop the plan: every
+	// step after it still runs in its place (each bounded as usual), and those that fail are reported with it
+	// (ExecError.Remaining). For plans whose later steps do not depend on each other's success (a switchover: a
+	// hung new primary must not keep the old one from being repointed under it).
+	FinishPastPointOfNoReturn bool `json:"finish_past_point_of_no_return,omitempty"`
 	// OneShot plans run once: their steps hand state to each other and their checks were made against one
 	// snapshot of the topology. Execute refuses to run them again (ErrPlanExecuted); plan again instead.
 	OneShot bool `json:"one_shot"`
@@ -79,6 +84,12 @@ type Plan struct {
 
 // ErrPlanExecuted is returned by Execute for a second run of a one-shot plan.
 var ErrPlanExecuted = errors.New("this plan was already executed and runs only once: discover and plan again")
+
+// ErrMaybePastPointOfNoReturn, wrapped in the error of a PointOfNoReturn step, says that the step may have passed
+// its point of no return although it failed: the statement that passes it was sent and got no answer (a hung
+// server may still run it). Execute then treats the plan as past its point of no return: it undoes nothing (an
+// undo could make a second instance writable) and reports the step itself among those left to finish.
+var ErrMaybePastPointOfNoReturn = errors.New("the point of no return may have been passed")
 
 // ErrNothingChanged is what an Undo returns when its step had changed nothing, so there was nothing to undo.
 // Execute does not count it as a failed undo, and reports a failure before any change as "nothing changed".
@@ -228,11 +239,16 @@ type ExecError struct {
 	// NothingChanged: the failure came before any step had changed a server (no undo had anything to revert,
 	// and every step that ran either only reads or has an undo). RolledBack is then true as well.
 	NothingChanged bool
-	// PastPointOfNoReturn: the failure came after the point of no return; nothing was undone.
+	// PastPointOfNoReturn: the failure came after the point of no return, or in the step that passes it after
+	// it may have been passed (ErrMaybePastPointOfNoReturn); nothing was undone.
 	PastPointOfNoReturn bool
 	// Remaining are, past the point of no return, the steps that did not complete (the failed one and those after
-	// it, except cleanup steps that ran), for finishing by hand.
+	// it, except cleanup steps that ran and, with Plan.FinishPastPointOfNoReturn, steps that ran and succeeded),
+	// for finishing by hand.
 	Remaining []string
+	// Finished are, with Plan.FinishPastPointOfNoReturn, the steps after the failed one (not cleanup steps) that
+	// ran and succeeded.
+	Finished []string
 	// CleanedUp are the cleanup steps after the failed one that ran and succeeded; CleanupErrs those that failed
 	// (RolledBack is then false).
 	CleanedUp   []string
@@ -261,6 +277,9 @@ func (e *ExecError) Error() string {
 		fmt.Fprintf(&b, "rollback INCOMPLETE (%d undo errors): %v", len(e.UndoErrs), errors.Join(e.UndoErrs...))
 	default:
 		b.WriteString("rollback INCOMPLETE: every completed step was undone, but a cleanup step failed")
+	}
+	if len(e.Finished) > 0 {
+		fmt.Fprintf(&b, "; done after the failure: %s", strings.Join(e.Finished, ", "))
 	}
 	if len(e.CleanedUp) > 0 {
 		fmt.Fprintf(&b, "; cleanup done: %s", strings.Join(e.CleanedUp, ", "))
@@ -364,7 +383,8 @@ func OSUser() string {
 
 // Execute runs the steps in order. When a step (its hook, check or action) fails before the point of no return,
 // it runs the undo of that step and of every completed step in reverse order and returns an *ExecError that
-// says whether the rollback was complete. After the point of no return it stops and reports. Either way, the
+// says whether the rollback was complete. After the point of no return (or when the step that passes it failed
+// with ErrMaybePastPointOfNoReturn) it stops and reports. Either way, the
 // cleanup steps after the failed one still run (see Step.Cleanup).
 func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	if p.OneShot && !p.executed.CompareAndSwap(false, true) {
@@ -381,42 +401,16 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 		if s.Cleanup && s.FailureOnly {
 			continue
 		}
-		start := time.Now()
-		phase := "do"
-		err := func() error {
-			sctx := ctx
-			if s.Cleanup {
-				var cancel context.CancelFunc
-				sctx, cancel = detach(ctx, opt.UndoTimeout)
-				defer cancel()
-			}
-			if opt.BeforeStep != nil {
-				if err := opt.BeforeStep(sctx, s); err != nil {
-					return fmt.Errorf("before step: %w", err)
-				}
-			}
-			if err := sctx.Err(); err != nil {
-				return err
-			}
-			// Written before anything runs: after a crash, the log shows which step was running.
-			a.record(s, "do", "start", nil, 0)
-			sctx = context.WithValue(sctx, intentKey{}, func(fa FenceAction, detail string) { a.intent(s, fa, detail) })
-			if s.Check != nil {
-				if err := s.Check(sctx); err != nil {
-					phase = "check"
-					return fmt.Errorf("precondition: %w", err)
-				}
-			}
-			return s.Do(sctx)
-		}()
+		err := p.runStep(ctx, s, opt, a)
 		if err == nil {
-			a.record(s, "do", "ok", nil, time.Since(start))
 			if s.PointOfNoReturn {
 				pastPNR = true
 			}
 			continue
 		}
-		a.record(s, phase, "failed", err, time.Since(start))
+		if s.PointOfNoReturn && errors.Is(err, ErrMaybePastPointOfNoReturn) {
+			pastPNR = true
+		}
 		ee := &ExecError{Run: opt.RunID, Plan: p.Kind, Step: s.Name, Instance: s.Instance, Err: err, PastPointOfNoReturn: pastPNR}
 		if !pastPNR {
 			uctx, cancel := detach(ctx, opt.UndoTimeout)
@@ -442,6 +436,14 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 		}
 		remaining := []*Step{s}
 		for _, c := range p.Steps[k+1:] {
+			if !c.Cleanup && pastPNR && p.FinishPastPointOfNoReturn {
+				if err := p.runStep(ctx, c, opt, a); err != nil {
+					remaining = append(remaining, c)
+				} else {
+					ee.Finished = append(ee.Finished, c.Name)
+				}
+				continue
+			}
 			if !c.Cleanup {
 				remaining = append(remaining, c)
 				continue
@@ -488,6 +490,45 @@ func (p *Plan) Execute(ctx context.Context, opt ExecOptions) error {
 	}
 	a.record(nil, "plan", "ok", nil, 0)
 	return nil
+}
+
+// runStep runs one step in its place: the BeforeStep hook, its check and action (a cleanup step with a context
+// that ignores cancellation, bounded by the undo timeout), with its start and outcome records.
+func (p *Plan) runStep(ctx context.Context, s *Step, opt ExecOptions, a *auditor) error {
+	start := time.Now()
+	phase := "do"
+	err := func() error {
+		sctx := ctx
+		if s.Cleanup {
+			var cancel context.CancelFunc
+			sctx, cancel = detach(ctx, opt.UndoTimeout)
+			defer cancel()
+		}
+		if opt.BeforeStep != nil {
+			if err := opt.BeforeStep(sctx, s); err != nil {
+				return fmt.Errorf("before step: %w", err)
+			}
+		}
+		if err := sctx.Err(); err != nil {
+			return err
+		}
+		// Written before anything runs: after a crash, the log shows which step was running.
+		a.record(s, "do", "start", nil, 0)
+		sctx = context.WithValue(sctx, intentKey{}, func(fa FenceAction, detail string) { a.intent(s, fa, detail) })
+		if s.Check != nil {
+			if err := s.Check(sctx); err != nil {
+				phase = "check"
+				return fmt.Errorf("precondition: %w", err)
+			}
+		}
+		return s.Do(sctx)
+	}()
+	if err != nil {
+		a.record(s, phase, "failed", err, time.Since(start))
+	} else {
+		a.record(s, "do", "ok", nil, time.Since(start))
+	}
+	return err
 }
 
 // NewRunID returns a new run id for ExecOptions.RunID: 8 random bytes in hex.

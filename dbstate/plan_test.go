@@ -44,6 +44,7 @@ func TestExecute(t *testing.T) {
 		failAt, pnr, undoFail        int
 		want                         string
 		rolledBack, pastPNR, wantErr bool
+		maybe                        bool // step failAt fails with ErrMaybePastPointOfNoReturn
 	}{
 		{name: "all ok", failAt: -1, pnr: -1, undoFail: -1, want: "do s0,do s1,do s2,do s3,do s4"},
 		{name: "failure undoes the failed step and completed steps in reverse", failAt: 2, pnr: -1, undoFail: -1,
@@ -52,6 +53,8 @@ func TestExecute(t *testing.T) {
 			want: "do s0,do s1,do s2,do s3", pastPNR: true, wantErr: true},
 		{name: "failure at the point of no return is undone", failAt: 2, pnr: 2, undoFail: -1,
 			want: "do s0,do s1,do s2,undo s2,undo s0", rolledBack: true, wantErr: true},
+		{name: "failure at the point of no return that may have passed it is not undone", failAt: 2, pnr: 2, undoFail: -1, maybe: true,
+			want: "do s0,do s1,do s2", pastPNR: true, wantErr: true},
 		{name: "an undo that fails makes the rollback incomplete, the others still run", failAt: 4, pnr: -1, undoFail: 2,
 			want: "do s0,do s1,do s2,do s3,do s4,undo s4,undo s2,undo s0", wantErr: true},
 	}
@@ -59,7 +62,14 @@ func TestExecute(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var log []string
 			var audit strings.Builder
-			err := fakePlan(5, tt.failAt, tt.pnr, tt.undoFail, &log).Execute(context.Background(), ExecOptions{Audit: &audit, User: "alice"})
+			p := fakePlan(5, tt.failAt, tt.pnr, tt.undoFail, &log)
+			if tt.maybe {
+				p.Steps[tt.failAt].Do = func(context.Context) error {
+					log = append(log, "do "+p.Steps[tt.failAt].Name)
+					return fmt.Errorf("%w: no answer", ErrMaybePastPointOfNoReturn)
+				}
+			}
+			err := p.Execute(context.Background(), ExecOptions{Audit: &audit, User: "alice"})
 			if got := strings.Join(log, ","); got != tt.want {
 				t.Fatalf("ran %s\nwant %s", got, tt.want)
 			}
@@ -73,6 +83,9 @@ func TestExecute(t *testing.T) {
 				}
 				if tt.rolledBack != strings.Contains(err.Error(), "rolled back: every completed step was undone") {
 					t.Fatalf("message does not say what happened: %v", err)
+				}
+				if tt.pastPNR && (len(ee.Remaining) == 0 || !strings.HasPrefix(ee.Remaining[0], ee.Step+" ")) {
+					t.Fatalf("the failed step is not the first left to do: %q", ee.Remaining)
 				}
 			}
 			sc := bufio.NewScanner(strings.NewReader(audit.String()))
@@ -141,6 +154,7 @@ func TestExecuteCleanup(t *testing.T) {
 		remaining     string
 		inMessage     string
 		hookOnCleanup bool
+		finish        bool // Plan.FinishPastPointOfNoReturn
 	}{
 		{name: "in its place when all goes well", failAt: -1, pnr: 1, want: "do s0,do s1,do s2,do s3,do s4", hookOnCleanup: true},
 		{name: "after a failure past the point of no return", failAt: 2, pnr: 1,
@@ -151,6 +165,8 @@ func TestExecuteCleanup(t *testing.T) {
 			want: "do s0,do s1,undo s0,do s3", inMessage: "cleanup FAILED"},
 		{name: "a failing cleanup past the point of no return is left to do", failAt: 2, pnr: 1, cleanupFails: true,
 			want: "do s0,do s1,do s2,do s3", remaining: "s2,s3,s4", inMessage: "cleanup FAILED"},
+		{name: "finishing past the point of no return runs the steps after the failed one too", failAt: 2, pnr: 1, finish: true,
+			want: "do s0,do s1,do s2,do s3,do s4", remaining: "s2", inMessage: "done after the failure: s4"},
 		{name: "even when cancelled", failAt: -1, pnr: 2, cancelAt: "s1",
 			want: "do s0,undo s0,do s3", rolledBack: true, inMessage: "cleanup done: s3"},
 	}
@@ -158,6 +174,7 @@ func TestExecuteCleanup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var log []string
 			p := fakePlan(5, tt.failAt, tt.pnr, -1, &log)
+			p.FinishPastPointOfNoReturn = tt.finish
 			cl := p.Steps[3]
 			cl.Cleanup = true
 			if tt.cleanupFails {
@@ -190,7 +207,7 @@ func TestExecuteCleanup(t *testing.T) {
 			if hooked != tt.hookOnCleanup {
 				t.Fatalf("BeforeStep asked before the cleanup step: %v", hooked)
 			}
-			if tt.want == "do s0,do s1,do s2,do s3,do s4" {
+			if tt.want == "do s0,do s1,do s2,do s3,do s4" && !tt.finish {
 				if err != nil {
 					t.Fatal(err)
 				}

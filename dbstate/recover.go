@@ -580,7 +580,8 @@ func ReadLeftovers(r io.Reader, runID string) (*Leftovers, error) {
 
 // PlanRecover plans lifting what l says a run left: unlock its accounts (sql_log_bin=0, on that instance only),
 // and make its old primary writable again, which it refuses (a *RefusalError) when the candidate may have been
-// promoted or any other instance of t, the tree discovered from the old primary, is writable or unreadable. t
+// promoted or any other instance of t, the tree discovered from the old primary, is writable or unreadable. When
+// the log does not say how promote ended, it reads the candidate: writable, it counts as promoted. t
 // may be nil when nothing is left read-only. ErrNothingToRecover when l is empty.
 //
 // The plan only goes forward (its first step, a live re-check, is its point of no return): lifting is what
@@ -628,6 +629,16 @@ func PlanRecoverWith(ctx context.Context, s Servers, t *Topology, l *Leftovers, 
 	}
 	ck := &checklist{op: "recover"}
 	ck.pass("leftovers", "%s: %s", l.Describe(), l.String())
+	if l.Promoted == PromotedMaybe && l.Candidate != "" {
+		// The log cannot tell how promote ended (its read_only=0 got no answer, or dbstate died in it); the
+		// candidate can: writable, it is the primary, and the old primary stays read-only.
+		if v, err := s.Vars(ctx, l.Candidate); err == nil && !v.ReadOnly {
+			settled := *l
+			settled.Promoted, settled.ReadOnly = PromotedYes, nil
+			l = &settled
+			ck.pass("promotion", "%s is writable now: it was promoted, and the old primary stays read-only", l.Candidate)
+		}
+	}
 	var others []string // other instances of the tree, to read again right before lifting read_only
 	// fencedLater are instances dbstate cannot read because the run may have locked its own login there (a
 	// replica it fenced, FenceAction.Via): read again once unlocked, before read_only is lifted.

@@ -308,6 +308,19 @@ func TestPlanRecover(t *testing.T) {
 	if strings.Contains(b.String(), "'pw'") {
 		t.Errorf("password in the plan:\n%s", b.String())
 	}
+	// Promote's read_only=0 took after all (a hung candidate ran it when it resumed): the candidate is the
+	// primary, the old one stays read-only, and the locks are lifted through the candidate.
+	f.vars["y:1"].ReadOnly = false
+	p, err = PlanRecover(ctx, f, topo, maybe)
+	if err != nil {
+		t.Fatalf("promote started, candidate writable: %v", err)
+	}
+	for _, st := range p.Steps {
+		if st.Name == stepLiftReadOnly || st.Name == stepUnlockAccounts && st.Instance != "y:1" {
+			t.Fatalf("candidate writable: step %s on %s", st.Name, st.Instance)
+		}
+	}
+	f.vars["y:1"].ReadOnly = true
 	clean, _ := FindLeftovers(with(toWindow, promS, promF, promU, roU, fenceU, planRB), "")
 	if _, err := PlanRecover(ctx, f, topo, clean); !errors.Is(err, ErrNothingToRecover) {
 		t.Errorf("rolled back: err = %v, want ErrNothingToRecover", err)

@@ -329,7 +329,10 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Kind: "switchover", Summary: fmt.Sprintf("make %s the primary in place of %s", Y, X), Preflight: checks, OneShot: true, Account: account}
+	// Past the promotion a step that fails does not stop the others: a hung new primary must not keep the old one
+	// from being repointed under it, nor a hung old primary the rest.
+	p := &Plan{Kind: "switchover", Summary: fmt.Sprintf("make %s the primary in place of %s", Y, X), Preflight: checks, OneShot: true,
+		Account: account, FinishPastPointOfNoReturn: true}
 	if o.Fence == FenceRefuse {
 		if w := fi.writers(); w != "" {
 			l := &checklist{op: "switchover", checks: checks}

@@ -300,7 +300,8 @@ func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 		Description: fmt.Sprintf("STOP SLAVE on %s; check it has %s's final position; right before the point of no return, read %s's "+
 			"gtid_binlog_pos and read_only again and fail (rolling back) if %s logged anything %s lacks or is writable; "+
 			"SET GLOBAL read_only=0 on %s (the window ends)", Y, X, X, X, Y, Y),
-		UndoText:        fmt.Sprintf("SET GLOBAL read_only=1 and START SLAVE on %s, if they were changed", Y),
+		UndoText: fmt.Sprintf("SET GLOBAL read_only=1 and START SLAVE on %s, if they were changed; never once read_only=0 was sent "+
+			"without an answer (%s may run it when it answers again): the switchover then counts as past its point of no return", Y, Y),
 		PointOfNoReturn: true,
 		Do: func(ctx context.Context) error {
 			if err := s.Exec(ctx, Y, "STOP SLAVE"); err != nil {
@@ -331,6 +332,14 @@ func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 				return fmt.Errorf("%s is writable again", X)
 			}
 			if err := s.Exec(ctx, Y, "SET GLOBAL read_only=0"); err != nil {
+				if unanswered(err) {
+					// Sent, not answered: a hung Y runs it once it resumes. Undoing now would make X writable
+					// beside it (a split brain); Y has every write of X, and X stays read-only and fenced.
+					fs.promoted.Store(true)
+					return fmt.Errorf("%w: SET GLOBAL read_only=0 on %s got no answer, and %s may be writable once it runs again: "+
+						"it has every write of %s, which stays read-only and fenced; once %s answers, SET GLOBAL read_only=0 there "+
+						"if it is still read-only, then finish the steps below: %w", ErrMaybePastPointOfNoReturn, Y, Y, X, Y, err)
+				}
 				return err
 			}
 			fs.promoted.Store(true)
@@ -345,12 +354,14 @@ func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 	}
 }
 
-// resetCandidateStep makes Y forget its master.
+// resetCandidateStep makes Y forget its master, and sends read_only=0 again: a no-op after promote, it finishes
+// a promote whose read_only=0 got no answer (Y has every write of X by then, and X is read-only and fenced).
 func resetCandidateStep(s Servers, Y string) *Step {
 	return &Step{
 		Name: "reset-candidate", Instance: Y,
-		Description: fmt.Sprintf("RESET SLAVE ALL on %s: it replicates from no one", Y),
-		Do:          func(ctx context.Context) error { return s.Exec(ctx, Y, "RESET SLAVE ALL") },
+		Description: fmt.Sprintf("RESET SLAVE ALL on %s: it replicates from no one; SET GLOBAL read_only=0 (again, for a promote "+
+			"whose read_only=0 got no answer)", Y),
+		Do: func(ctx context.Context) error { return s.Exec(ctx, Y, "RESET SLAVE ALL", "SET GLOBAL read_only=0") },
 	}
 }
 

@@ -245,12 +245,33 @@ func TestPromoteStep(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	// A candidate that hangs as read_only=0 reaches it runs it once it resumes: undoing (making the primary
+	// writable again) would split. The step says it may be past the point of no return, and counts as promoted.
+	t.Run("read_only=0 without an answer may have passed the point of no return", func(t *testing.T) {
+		f := newFake("y:1")
+		f.vars["x:1"].ReadOnly = true
+		f.fail["y:1: SET GLOBAL read_only=0"] = ErrStatementTimeout
+		fs := &fenceState{}
+		err := runStep(t, promoteStep(f, "x:1", "y:1", final(), fs))
+		if !errors.Is(err, ErrMaybePastPointOfNoReturn) || !errors.Is(err, ErrStatementTimeout) || !fs.promoted.Load() {
+			t.Fatalf("err = %v, promoted %v", err, fs.promoted.Load())
+		}
+	})
+	t.Run("read_only=0 refused is undone", func(t *testing.T) {
+		f := newFake("y:1")
+		f.vars["x:1"].ReadOnly = true
+		f.fail["y:1: SET GLOBAL read_only=0"] = errors.New("access denied")
+		fs := &fenceState{}
+		if err := runStep(t, promoteStep(f, "x:1", "y:1", final(), fs)); err == nil || errors.Is(err, ErrMaybePastPointOfNoReturn) || fs.promoted.Load() {
+			t.Fatalf("err = %v, promoted %v", err, fs.promoted.Load())
+		}
+	})
 }
 
 func TestResetCandidateStep(t *testing.T) {
 	f := newFake("y:1")
-	if err := runStep(t, resetCandidateStep(f, "y:1")); err != nil || f.status["y:1"] != nil {
-		t.Fatalf("err = %v, status = %+v", err, f.status["y:1"])
+	if err := runStep(t, resetCandidateStep(f, "y:1")); err != nil || f.status["y:1"] != nil || f.vars["y:1"].ReadOnly {
+		t.Fatalf("err = %v, status = %+v, read_only %v", err, f.status["y:1"], f.vars["y:1"].ReadOnly)
 	}
 }
 

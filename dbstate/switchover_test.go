@@ -40,6 +40,12 @@ func switchover(t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstat
 // replication credentials).
 func planSwitchover(ctx context.Context, t testing.TB, c *dbstate.Client, x, y *dbtest.Instance, o dbstate.SwitchoverOptions) (*dbstate.Plan, error) {
 	t.Helper()
+	return planSwitchoverOn(ctx, t, c, c, x, y, o)
+}
+
+// planSwitchoverOn is planSwitchover with steps that talk to the servers through s (c wrapped to inject a fault).
+func planSwitchoverOn(ctx context.Context, t testing.TB, c *dbstate.Client, s dbstate.Servers, x, y *dbtest.Instance, o dbstate.SwitchoverOptions) (*dbstate.Plan, error) {
+	t.Helper()
 	o.Primary, o.Candidate = x.Addr(), y.Addr()
 	if o.NeverLock == nil {
 		o.NeverLock = testbedNeverLock
@@ -51,7 +57,7 @@ func planSwitchover(ctx context.Context, t testing.TB, c *dbstate.Client, x, y *
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dbstate.PlanSwitchover(ctx, c, topo, o)
+	return dbstate.PlanSwitchover(ctx, s, topo, o)
 }
 
 // assertSwitched checks the topology after a switchover to y: y is the only writable instance, every other
