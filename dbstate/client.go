@@ -187,8 +187,13 @@ func NewClientWith(creds Credentials, o ClientOptions) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Client{creds: creds, timeout: o.ConnectTimeout, stmtTimeout: o.StatementTimeout, log: o.Logger, dbs: map[string]*sql.DB{},
-		conns: map[string]*trackingConnector{}, held: map[string]Account{}}, nil
+	return newClient(creds, o.ConnectTimeout, o.StatementTimeout, o.Logger), nil
+}
+
+// newClient is the one place a Client is made, with every map it fills.
+func newClient(creds Credentials, connect, stmt time.Duration, log *slog.Logger) *Client {
+	return &Client{creds: creds, timeout: connect, stmtTimeout: stmt, log: log, dbs: map[string]*sql.DB{},
+		conns: map[string]*trackingConnector{}, held: map[string]Account{}}
 }
 
 // WithCredentials returns a new Client with c's options that logs in with creds instead (with c's TLS when
@@ -197,7 +202,7 @@ func (c *Client) WithCredentials(creds Credentials) *Client {
 	if creds.TLS == nil {
 		creds.TLS = c.creds.TLS
 	}
-	return &Client{creds: creds, timeout: c.timeout, stmtTimeout: c.stmtTimeout, log: c.log, dbs: map[string]*sql.DB{}}
+	return newClient(creds, c.timeout, c.stmtTimeout, c.log)
 }
 
 // StatementTimeout is the bound of every statement the client sends (see ClientOptions).

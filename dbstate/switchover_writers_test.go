@@ -282,9 +282,11 @@ func TestSwitchoverFencesEveryWriter(t *testing.T) {
 		assertNoSplit(t, r1, p, nil)
 	})
 	t.Run("dbstate's own login failing over to the candidate, then a rollback", func(t *testing.T) {
-		// An application with dbstate's login that the old primary refuses (from fence-own-account on) tries
-		// the candidate next. Promote fails after 300 ms: a write it landed on the candidate meanwhile would be an
-		// errant transaction there once the rollback restarts its replication (on the code before, it was).
+		// An application with dbstate's login tries the candidate when the old primary fails it: kill-sessions
+		// kills its sessions there in the window. The switchover fails 300 ms later, right before
+		// fence-own-account: a write it landed on the candidate meanwhile would be an errant transaction there
+		// once the rollback restarts its replication. (From fence-own-account on, dbstate's login is open on the
+		// candidate again, so that recover can reach it after a kill -9; see fenceOwnAccountStep.)
 		w := startSeqWriter(t, 20, tcpAs(p, dbtest.AdminUser, dbtest.AdminPassword), tcpAs(r1, dbtest.AdminUser, dbtest.AdminPassword))
 		waitUntil(t, 10*time.Second, func() error {
 			if w.count() < 5 {
@@ -297,7 +299,7 @@ func TestSwitchoverFencesEveryWriter(t *testing.T) {
 		for attempt := 1; attempt <= 5; attempt++ {
 			reached := false
 			_, audit, err = switchover(t, c, p, r1, safe, func(_ context.Context, s *dbstate.Step) error {
-				if s.Name == "promote" {
+				if s.Name == "fence-own-account" {
 					reached = true
 					time.Sleep(300 * time.Millisecond)
 					return fmt.Errorf("injected")
@@ -308,7 +310,7 @@ func TestSwitchoverFencesEveryWriter(t *testing.T) {
 				break
 			}
 			// A write of that login landed on the old primary in the window, before its lock: a rollback too.
-			t.Logf("attempt %d rolled back before promote: %v", attempt, err)
+			t.Logf("attempt %d rolled back before fence-own-account: %v", attempt, err)
 		}
 		w.Stop()
 		var ee *dbstate.ExecError
