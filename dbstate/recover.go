@@ -239,7 +239,7 @@ type switchTrack struct {
 	replicas   []string // the old primary's other replicas (fence-replica, move-replica)
 	moved      []string // move-replica announced moving them, and no undo moved them back
 	waited     bool     // wait-for-candidate succeeded: the candidate applied the old primary's final position
-	ownStarted bool     // fence-own-account started: dbstate's own login may be locked on the old primary
+	ownStarted bool     // fence-own-account announced its lock: dbstate's own login may be locked on the old primary
 	done       map[string]bool
 }
 
@@ -276,6 +276,11 @@ func (sw *switchTrack) track(rec AuditRecord) {
 			sw.moved = append(sw.moved, rec.Instance)
 		}
 	}
+	if rec.Result == "intent" && rec.Step == stepFenceOwn {
+		// Announced right before the lock on the old primary, after the candidate's own lock was lifted: without
+		// it, dbstate's login still gets in there and the run can go back.
+		sw.ownStarted = true
+	}
 	if rec.Phase != "do" || rec.Result != "start" || rec.Instance == "" {
 		return
 	}
@@ -289,7 +294,7 @@ func (sw *switchTrack) track(rec AuditRecord) {
 	case stepFenceWriters, stepSetReadOnly, stepDisableEvents:
 		sw.x = rec.Instance
 	case stepFenceOwn:
-		sw.x, sw.ownStarted = rec.Instance, true
+		sw.x = rec.Instance
 	case stepCatchUp, stepFenceCandidate, stepWaitCandidate, stepPromote:
 		sw.y = rec.Instance
 	case stepFenceReplica:

@@ -311,7 +311,7 @@ func TestPlanRecover(t *testing.T) {
 	// Promote's read_only=0 took after all (a hung candidate ran it when it resumed): the candidate is the
 	// primary, the old one stays read-only, and the locks are lifted through the candidate.
 	f.vars["y:1"].ReadOnly = false
-	p, err = PlanRecover(ctx, f, topo, maybe)
+	p, err = PlanRecoverWith(ctx, f, topo, maybe, RecoverOptions{Replication: Credentials{User: "repl", Password: "pw"}})
 	if err != nil {
 		t.Fatalf("promote started, candidate writable: %v", err)
 	}
