@@ -253,6 +253,13 @@ func TestCheckSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("a candidate in another GTID domain", func(t *testing.T) {
+		tp := testTopo(t, edges, func(in map[string]*Instance) { in["y:1"].GTIDDomainID = 5 })
+		_, err := CheckSwitchover(tp, SwitchoverOptions{Primary: "x:1", Candidate: "y:1"})
+		if !errors.Is(err, ErrGTIDDomain) || !strings.Contains(err.Error(), "y:1 has gtid_domain_id=5, x:1 0") {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("an instance of the tree that could not be read", func(t *testing.T) {
 		tp := testTopo(t, edges, nil)
 		tp.Instances["w:1"] = &Instance{Addr: "w:1", Error: "dial tcp: connection refused"}

@@ -34,13 +34,13 @@
 // # Guarantees of Switchover (primary X to replica Y)
 //
 //   - Preflight refuses unless Y is a direct, healthy replica of X with lag under a bound (lag counts beyond a
-//     replica's MASTER_DELAY), without a MASTER_DELAY (see below) or replication filters of its own; every instance of the
-//     tree answered; no instance has errant GTIDs (also checked live: the replicas read before X and compared
-//     per domain by sequence number, whatever the server id); X and Y use the same binlog format; X
-//     replicates from no one; dbstate's account holds every privilege the steps use on every instance they
-//     touch (PrimaryPrivileges, CandidatePrivileges, MovePrivileges, ReadPrivileges, also through roles); and
-//     the replication account logs in to Y with REPLICATION SLAVE. A refusal lists every check, passed or
-//     failed (RefusalError.Checks).
+//     replica's MASTER_DELAY), without a MASTER_DELAY (see below) or replication filters of its own; every instance
+//     of the tree answered; no instance has errant GTIDs (also checked live: the replicas read before X and compared
+//     per domain by sequence number, whatever the server id); X and Y use the same binlog format and gtid_domain_id
+//     (ErrGTIDDomain); X replicates from no one; dbstate's account holds every privilege the steps use on every
+//     instance they touch (PrimaryPrivileges, CandidatePrivileges, MovePrivileges, ReadPrivileges, also through
+//     roles); and the replication account logs in to Y with REPLICATION SLAVE. A refusal lists every check, passed
+//     or failed (RefusalError.Checks).
 //   - Nothing waits unbounded. Every statement a Client sends has a deadline (ClientOptions.StatementTimeout, also
 //     the session's max_statement_time); waits by design get their own bound on top. The write-unavailability
 //     window, from set-read-only until promote made Y writable, lasts at most SwitchoverOptions.MaxWindow (plus

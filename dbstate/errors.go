@@ -30,6 +30,7 @@ var (
 	ErrDelayedCandidate    = errors.New("the candidate is a delayed replica")
 	ErrReplicationFilter   = errors.New("the candidate filters what it replicates: it is not a full copy")
 	ErrReplicationLogin    = errors.New("the replication account cannot replicate from the candidate")
+	ErrGTIDDomain          = errors.New("the candidate logs in another GTID domain than the primary")
 )
 
 // RefusalError is returned when planning refuses an operation. It lists every reason; errors.Is matches any of

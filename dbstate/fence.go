@@ -51,18 +51,19 @@ func ParseAccount(s string) (Account, error) {
 }
 
 // isClientSession reports whether a process-list row is a client connection that a switchover must end (not a
-// server thread, not a replica's binlog dump).
+// server thread, not a replica's binlog dump). Server threads are told by what they do and by their empty host,
+// never by their user name alone: an account may be named 'system user', 'event_scheduler' or 'unauthenticated
+// user', and a client that logs in with an empty user name (an anonymous account) shows as "".
 func isClientSession(s Session, self int64) bool {
-	if s.ID == self {
-		return false
-	}
-	switch s.User {
-	case "system user", "event_scheduler", "unauthenticated user", "":
-		return false
-	}
 	switch {
-	case strings.HasPrefix(s.Command, "Binlog Dump"), s.Command == "Daemon", strings.HasPrefix(s.Command, "Slave_"):
+	case s.ID == self:
 		return false
+	case strings.HasPrefix(s.Command, "Binlog Dump"), s.Command == "Daemon", strings.HasPrefix(s.Command, "Slave_"):
+		return false // replicas' binlog dumps, the event scheduler, InnoDB's and replication's threads
+	case s.Host == "":
+		return false // a server thread ("system user"): every client session has a host
+	case s.User == "unauthenticated user" && s.Command == "Connect":
+		return false // still in its handshake: see killIn
 	}
 	return true
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // TestSwitchoverRefusesWhatIsNotAFullCopy on real MariaDB: a candidate with a replication filter, a replica
-// that dbstate cannot read, and a replica with a transaction that carries the primary's server id are each
-// refused before anything changes, naming the instance.
+// that dbstate cannot read, a wrong replication password, a candidate in another GTID domain, and a replica with
+// a transaction that carries the primary's server id are each refused before anything changes, naming the
+// instance.
 func TestSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
 	t.Parallel()
 	tp := dbtest.BuildWith(t, "p>a p>b p>c", map[string][]string{"a": {"--replicate-ignore-table=test.skipped"}})
@@ -51,6 +52,12 @@ func TestSwitchoverRefusesWhatIsNotAFullCopy(t *testing.T) {
 		if !errors.Is(err, dbstate.ErrReplicationLogin) || !strings.Contains(err.Error(), "1045") {
 			t.Fatalf("err = %v, want ErrReplicationLogin", err)
 		}
+		assertOriginal(t, newClient(t), p, []*dbtest.Instance{a, b, cc})
+	})
+	t.Run("a candidate in another GTID domain", func(t *testing.T) {
+		cc.Exec(t, "SET GLOBAL gtid_domain_id=5")
+		refused(t, cc, dbstate.ErrGTIDDomain, cc.Addr()+" has gtid_domain_id=5")
+		cc.Exec(t, "SET GLOBAL gtid_domain_id=0")
 		assertOriginal(t, newClient(t), p, []*dbtest.Instance{a, b, cc})
 	})
 	t.Run("an errant transaction with the primary's server id", func(t *testing.T) {

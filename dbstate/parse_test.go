@@ -361,8 +361,16 @@ func TestFencedUsers(t *testing.T) {
 		{ID: 4, User: "repl", Host: "10.0.0.2:4000", Command: "Binlog Dump GTID"},
 		{ID: 5, User: "system user", Host: "", Command: "Slave_SQL"},
 		{ID: 6, User: "dba", Host: "localhost", Command: "Query"}, // the reading session
+		{ID: 7, User: "event_scheduler", Host: "localhost", Command: "Daemon"},
+		{ID: 8, User: "system user", Host: "", Command: "Daemon"},
+		{ID: 9, User: "unauthenticated user", Host: "10.0.0.3:4100", Command: "Connect"}, // in its handshake
+		// Clients of accounts named like server threads, and an empty user name (an anonymous account).
+		{ID: 10, User: "system user", Host: "127.0.0.1:5002", Command: "Sleep"},
+		{ID: 11, User: "event_scheduler", Host: "127.0.0.1:5003", Command: "Query"},
+		{ID: 12, User: "unauthenticated user", Host: "127.0.0.1:5004", Command: "Sleep"},
+		{ID: 13, User: "", Host: "127.0.0.1:5005", Command: "Sleep"},
 	}, 6)
-	if want := []string{"app", "root"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"", "app", "event_scheduler", "root", "system user", "unauthenticated user"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }

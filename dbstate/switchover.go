@@ -221,6 +221,12 @@ func checkSwitchover(t *Topology, o SwitchoverOptions) *checklist {
 	} else {
 		l.pass("binlog format", "both %s", x.BinlogFormat)
 	}
+	if x.GTIDDomainID != y.GTIDDomainID {
+		l.fail("GTID domain", ErrGTIDDomain, fmt.Sprintf("%s has gtid_domain_id=%d, %s %d: as the primary it would log new writes in another "+
+			"GTID domain than the tree follows; set the same gtid_domain_id on both first", o.Candidate, y.GTIDDomainID, o.Primary, x.GTIDDomainID))
+	} else {
+		l.pass("GTID domain", "both log in gtid_domain_id %d", x.GTIDDomainID)
+	}
 	if !y.LogBin || !y.LogSlaveUpdates {
 		l.fail("candidate binlog", ErrNoBinlog, fmt.Sprintf("%s: log_bin=%v log_slave_updates=%v; its replicas would miss writes", o.Candidate, y.LogBin, y.LogSlaveUpdates))
 	} else {

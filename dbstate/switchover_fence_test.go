@@ -2,12 +2,15 @@ package dbstate_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/evenkeel/evenkeel/dbstate"
 	"github.com/evenkeel/evenkeel/dbstate/dbtest"
+	"github.com/go-sql-driver/mysql"
 )
 
 func accountLocked(t testing.TB, in *dbtest.Instance, user string) bool {
@@ -158,5 +161,75 @@ func TestSwitchoverLeavesAnAccountLockedBeforeLocked(t *testing.T) {
 	}
 	if accountLocked(t, r1, "appall") {
 		t.Error("appall still locked on the new primary r1")
+	}
+}
+
+// TestSwitchoverEndsSessionsOfSpecialNames: ALL PRIVILEGES accounts named like the server's own threads ('system
+// user', 'event_scheduler', 'unauthenticated user') and a client that logs in with an empty user name (the
+// anonymous account), each holding a connection open on the primary. --fence refuse names them all; the default
+// fence kills their sessions (their accounts are locked there), so that none of them writes to the demoted
+// primary after the switchover through the connection it kept.
+func TestSwitchoverEndsSessionsOfSpecialNames(t *testing.T) {
+	t.Parallel()
+	tp := dbtest.PrimaryWithReplicas(t, 1)
+	p, r1 := tp.Get("p"), tp.Get("r1")
+	p.Exec(t, "CREATE TABLE test.special (id INT AUTO_INCREMENT PRIMARY KEY, who VARCHAR(32))")
+	names := []string{"system user", "event_scheduler", "unauthenticated user", ""}
+	for _, u := range names {
+		p.Exec(t, "CREATE USER '"+u+"'@'127.0.0.1' IDENTIFIED BY '"+appPassword+"'", "GRANT ALL PRIVILEGES ON *.* TO '"+u+"'@'127.0.0.1'")
+	}
+	r1.WaitCaughtUp(t, p)
+	ctx := context.Background()
+	conns := map[string]*sql.Conn{}
+	for _, u := range names {
+		cfg := mysql.NewConfig()
+		cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.Timeout = u, appPassword, "tcp", p.Addr(), time.Second
+		connector, err := mysql.NewConnector(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(connector)
+		t.Cleanup(func() { db.Close() })
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatalf("log in as %q: %v", u, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if _, err := conn.ExecContext(ctx, "INSERT INTO test.special (who) VALUES (?)", u); err != nil {
+			t.Fatalf("write as %q: %v", u, err)
+		}
+		conns[u] = conn
+	}
+	c := newClient(t)
+
+	closeRootSessions(t, c, p)
+	_, _, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{Fence: dbstate.FenceRefuse}, nil)
+	for _, u := range names {
+		if !errors.Is(err, dbstate.ErrUnfencedWriters) || !strings.Contains(err.Error(), "'"+u+"'@'127.0.0.1'") {
+			t.Errorf("--fence refuse: err = %v, want ErrUnfencedWriters naming '%s'@'127.0.0.1'", err, u)
+		}
+	}
+	if p.QueryString(t, "SELECT @@read_only") != "0" {
+		t.Fatal("a refused switchover changed the primary")
+	}
+
+	if _, audit, err := switchover(t, c, p, r1, dbstate.SwitchoverOptions{}, nil); err != nil {
+		t.Fatalf("switchover: %v\naudit:\n%s", err, audit)
+	}
+	for _, u := range names {
+		if _, err := conns[u].ExecContext(ctx, "INSERT INTO test.special (who) VALUES (?)", u); err == nil {
+			t.Errorf("the session of %q wrote to the demoted primary after the switchover", u)
+		}
+	}
+	xv, err := c.Vars(ctx, p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	yv, err := c.Vars(ctx, r1.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !yv.GTIDBinlogPos.Contains(xv.GTIDBinlogPos) {
+		t.Fatalf("split: the demoted primary has %s, the new primary %s", xv.GTIDBinlogPos, yv.GTIDBinlogPos)
 	}
 }

@@ -382,7 +382,8 @@ func TestSwitchoverFailuresRollBack(t *testing.T) {
 	defer w.Stop()
 	w.waitAcks(t, 5)
 
-	steps := []string{"move-replica", "catch-up", "fence-writers", "set-read-only", "kill-sessions", "wait-for-candidate", "promote"}
+	steps := []string{"move-replica", "catch-up", "fence-candidate", "fence-replica", "fence-writers", "disable-events", "long-writes",
+		"set-read-only", "kill-sessions", "wait-for-candidate", "promote"}
 	for _, step := range steps {
 		t.Run("error before "+step, func(t *testing.T) {
 			injected := errors.New("injected fault")

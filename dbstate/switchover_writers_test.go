@@ -328,6 +328,33 @@ func TestSwitchoverFencesEveryWriter(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a writer refused by the primary finds the candidate fenced", func(t *testing.T) {
+		// The window is held open for 300 ms, then the switchover fails: the writer, refused by the old primary,
+		// tries the candidate all that time. Unfenced, the candidate would take its writes while it still
+		// replicates, and the rollback would leave it with transactions the primary lacks.
+		w := startSeqWriter(t, 50, tcpAs(p, "appall", appPassword), tcpAs(r1, "appall", appPassword))
+		waitUntil(t, 10*time.Second, func() error {
+			if w.count() < 5 {
+				return context.DeadlineExceeded
+			}
+			return nil
+		})
+		_, audit, err := switchover(t, c, p, r1, safe, func(_ context.Context, s *dbstate.Step) error {
+			if s.Name == "wait-for-candidate" {
+				time.Sleep(300 * time.Millisecond)
+				return fmt.Errorf("injected")
+			}
+			return nil
+		})
+		w.Stop()
+		var ee *dbstate.ExecError
+		if !errors.As(err, &ee) || !ee.RolledBack {
+			t.Fatalf("err = %v, want a verified rollback (no write on the candidate)\naudit:\n%s", err, audit)
+		}
+		if topo := discover(t, c, p.Addr()); len(topo.Problems) != 0 {
+			t.Fatalf("problems after the rollback: %v", topo.Problems)
+		}
+	})
 	t.Run("a rollback lifts every fence", func(t *testing.T) {
 		_, audit, err := switchover(t, c, p, r1, safe, func(_ context.Context, s *dbstate.Step) error {
 			if s.Name == "promote" {
