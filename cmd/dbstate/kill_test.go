@@ -71,6 +71,9 @@ func startSwitchover(t *testing.T, p, a *dbtest.Instance, cnf, logPath string) (
 	return cmd, exited, out
 }
 
+// ownLockAnnounced stands, in TestRecoverAfterKill9, for a kill right after fence-own-account announced its lock.
+const ownLockAnnounced = "fence-own-account-lock-announced"
+
 // TestRecoverAfterKill9: dbstate switchover runs in a subprocess and is killed (SIGKILL, by pid) as soon as its
 // audit log shows that a step started, for every step of the plan (from its dry run), promote and every step
 // after it included. The testbed has everything that makes each step exist: a second replica (move-replica,
@@ -144,6 +147,12 @@ func TestRecoverAfterKill9(t *testing.T) {
 		}
 	}
 
+	// fence-own-account twice: killed at its start (before or after it unlocked dbstate's login on the
+	// candidate, never after its lock on the old primary: recover goes back), and right after it announced
+	// that lock (recover goes forward).
+	if i := slices.Index(steps, "fence-own-account"); i >= 0 {
+		steps = slices.Insert(steps, i+1, ownLockAnnounced)
+	}
 	opsCnf := filepath.Join(dir, "ops.cnf")
 	if err := os.WriteFile(opsCnf, []byte("[client]\nuser=ops\npassword=\""+opsPw+"\"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -181,6 +190,9 @@ func TestRecoverAfterKill9(t *testing.T) {
 			exited := make(chan error, 1)
 			go func() { exited <- cmd.Wait() }()
 			mark := `"step":"` + step + `","instance":`
+			if step == ownLockAnnounced {
+				mark = `"step":"fence-own-account","instance":"` + x.Addr() + `","phase":"do","result":"intent"`
+			}
 			deadline := time.After(30 * time.Second)
 		watch:
 			for {
@@ -203,8 +215,9 @@ func TestRecoverAfterKill9(t *testing.T) {
 			audit := string(b)
 			lines := strings.Split(strings.TrimSpace(audit), "\n")
 			t.Logf("killed after: %s", lines[len(lines)-1])
-			// Past fence-own-account's start (dbstate's login may be locked on x) or promote's, recover goes forward.
-			forward := strings.Contains(audit, `"step":"fence-own-account","instance":"`+x.Addr()+`","phase":"do","result":"start"`) ||
+			// Past fence-own-account's announced lock (dbstate's login may be locked on x) or promote's start,
+			// recover goes forward.
+			forward := strings.Contains(audit, `"step":"fence-own-account","instance":"`+x.Addr()+`","phase":"do","result":"intent"`) ||
 				strings.Contains(audit, `"step":"promote","instance":"`+y.Addr()+`","phase":"do","result":"start"`)
 
 			// The dry run prints which way recover goes, and what it completes, first.
