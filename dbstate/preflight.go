@@ -94,7 +94,8 @@ func (l *checklist) allReadable(t *Topology, allowed []string) {
 // checkErrantLive reads every replica's gtid_binlog_pos, then the primary's, and fails for each replica with a
 // GTID that the primary lacks, compared per domain by sequence number whatever the server id (see
 // ErrantAgainst). Reading the primary last makes a replica that is merely ahead of an older read impossible.
-func checkErrantLive(ctx context.Context, l *checklist, s Servers, primary string, replicas []string) {
+// unchecked are instances left out because they could not be read (allowed unreachable): the check names them.
+func checkErrantLive(ctx context.Context, l *checklist, s Servers, primary string, replicas, unchecked []string) {
 	got := map[string]Position{}
 	var unread []string
 	for _, r := range replicas {
@@ -125,7 +126,11 @@ func checkErrantLive(ctx context.Context, l *checklist, s Servers, primary strin
 		return
 	}
 	if !bad {
-		l.pass("no errant GTIDs (live)", "%d replicas, read before %s, have nothing it lacks (per domain, whatever the server id)", len(replicas), primary)
+		var not string
+		if len(unchecked) > 0 {
+			not = "; NOT CHECKED, unreadable (allowed unreachable): " + strings.Join(unchecked, ", ")
+		}
+		l.pass("no errant GTIDs (live)", "%d replicas, read before %s, have nothing it lacks (per domain, whatever the server id)%s", len(replicas), primary, not)
 	}
 }
 

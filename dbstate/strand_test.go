@@ -60,6 +60,9 @@ func TestSwitchoverNeverStrandsAndVerifiesItsRollback(t *testing.T) {
 		if !strings.Contains(text.String(), b.Addr()+" is LEFT BEHIND") {
 			t.Fatalf("the plan does not say that b is left behind:\n%s", text.String())
 		}
+		if !strings.Contains(text.String(), "NOT CHECKED, unreadable (allowed unreachable): "+b.Addr()) {
+			t.Fatalf("the errant check does not name b as not checked:\n%s", text.String())
+		}
 		if w := strings.Join(plan.Warnings, "\n"); !strings.Contains(w, "'root'@'localhost'") || !strings.Contains(w, "never locked (--never-lock)") ||
 			!strings.Contains(w, "split brain") {
 			t.Fatalf("no warning of the risk of the --never-lock account root@localhost: %q", plan.Warnings)

@@ -322,7 +322,13 @@ func PlanSwitchover(ctx context.Context, s Servers, t *Topology, o SwitchoverOpt
 		for _, d := range t.Descendants(kx) {
 			below = append(below, connect(d))
 		}
-		checkErrantLive(ctx, l, s, X, below)
+		var unchecked []string // left behind, allowed unreachable: their errant GTIDs are not known
+		for _, a := range t.sortedAddrs() {
+			if in := t.Instances[a]; in.Error != "" && a != kx && a != ky {
+				unchecked = append(unchecked, a)
+			}
+		}
+		checkErrantLive(ctx, l, s, X, below, unchecked)
 		checkReplicationLogin(ctx, l, s, Y, o, adminAsRepl)
 		lockWarn = checkLongWrites(ctx, l, s, X, o.LongWrite, o.KillLongWrites)
 	}
