@@ -47,6 +47,20 @@ func (f *fakeConnector) closeCounts() map[int64]int {
 	return out
 }
 
+// closedOnce fails t unless exactly n connections were opened and each was closed exactly once.
+func (f *fakeConnector) closedOnce(t *testing.T, n int) {
+	t.Helper()
+	counts := f.closeCounts()
+	if len(counts) != n || int(f.next.Load()) != n {
+		t.Fatalf("closed %v of %d opened, want all %d", counts, f.next.Load(), n)
+	}
+	for id, k := range counts {
+		if k != 1 {
+			t.Errorf("connection %d closed %d times", id, k)
+		}
+	}
+}
+
 type fakeDriverConn struct {
 	f  *fakeConnector
 	id int64
@@ -183,15 +197,7 @@ func TestLoginReserveAfterClose(t *testing.T) {
 	if n, err := tc.hold(context.Background(), 3); err == nil || n != 0 {
 		t.Fatalf("hold after Close: %d, %v; want an error", n, err)
 	}
-	counts := f.closeCounts()
-	if len(counts) != 3 {
-		t.Fatalf("closed %v, want the 3 connections hold opened", counts)
-	}
-	for id, k := range counts {
-		if k != 1 {
-			t.Errorf("connection %d closed %d times", id, k)
-		}
-	}
+	f.closedOnce(t, 3)
 	if left := tc.own.on("fake"); len(left) != 0 {
 		t.Errorf("own connections still recorded: %v", left)
 	}
@@ -222,15 +228,7 @@ func TestHoldLoginsRacesClose(t *testing.T) {
 	if err == nil || n != 0 {
 		t.Errorf("holdLogins across Close: %d, %v; want an error", n, err)
 	}
-	counts := f.closeCounts()
-	if len(counts) != 3 {
-		t.Fatalf("closed %v, want the 3 connections hold opened", counts)
-	}
-	for id, k := range counts {
-		if k != 1 {
-			t.Errorf("connection %d closed %d times", id, k)
-		}
-	}
+	f.closedOnce(t, 3)
 }
 
 // installPool gives c a pool for addr over tc, as Client.DB would over the MySQL connector.
