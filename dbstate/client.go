@@ -250,21 +250,28 @@ func (c *Client) config(addr string) *mysql.Config {
 
 // DB returns the pool for addr, opening it on first use. It does not connect yet.
 func (c *Client) DB(addr string) (*sql.DB, error) {
+	db, _, err := c.pool(addr)
+	return db, err
+}
+
+// pool is DB with the pool's connector, both read under one lock: a Close in between cannot leave one without
+// the other.
+func (c *Client) pool(addr string) (*sql.DB, *trackingConnector, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if db, ok := c.dbs[addr]; ok {
-		return db, nil
+		return db, c.conns[addr], nil
 	}
 	conn, err := mysql.NewConnector(c.config(addr))
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", addr, err)
+		return nil, nil, fmt.Errorf("connect %s: %w", addr, err)
 	}
 	tc := &trackingConnector{inner: conn, own: &c.own, timeout: c.timeout, stmtTimeout: c.stmtTimeout}
 	db := sql.OpenDB(tc)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(time.Minute)
 	c.dbs[addr], c.conns[addr] = db, tc
-	return db, nil
+	return db, tc, nil
 }
 
 // holdLogins opens n connections to addr and keeps them, logged in, in the reserve of its pool: once dbstate's
@@ -274,12 +281,10 @@ func (c *Client) DB(addr string) (*sql.DB, error) {
 // closes when idle. The last one is kept for the unlock (see forUnlock). It returns how many it opened; fewer
 // than n is an error only when none opened.
 func (c *Client) holdLogins(ctx context.Context, addr string, n int) (int, error) {
-	if _, err := c.DB(addr); err != nil {
+	_, tc, err := c.pool(addr)
+	if err != nil {
 		return 0, err
 	}
-	c.mu.Lock()
-	tc := c.conns[addr]
-	c.mu.Unlock()
 	return tc.hold(ctx, n)
 }
 
@@ -471,6 +476,7 @@ type trackingConnector struct {
 	mu      sync.Mutex
 	reserve []*trackedConn // logged in ahead, while the account is locked (holdLogins)
 	held    int            // how many the reserve held at first
+	closed  bool           // its pool was closed: a reserve logged in now would never be closed
 }
 
 var _ io.Closer = (*trackingConnector)(nil)
@@ -521,6 +527,12 @@ func (t *trackingConnector) hold(ctx context.Context, n int) (int, error) {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		for _, c := range opened {
+			c.Close()
+		}
+		return 0, errors.New("login reserve: the client was closed")
+	}
 	t.reserve = append(t.reserve, opened...)
 	t.held = len(t.reserve)
 	return len(opened), nil
@@ -538,8 +550,11 @@ func (t *trackingConnector) release() (used, held int) {
 	return held - len(left), held
 }
 
-// Close closes the reserve; sql.DB.Close calls it.
+// Close closes the reserve, and any that hold logs in later; sql.DB.Close calls it.
 func (t *trackingConnector) Close() error {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
 	t.release()
 	return nil
 }

@@ -281,6 +281,11 @@ func (sw *switchTrack) track(rec AuditRecord) {
 		// it, dbstate's login still gets in there and the run can go back.
 		sw.ownStarted = true
 	}
+	if rec.Phase == "undo" && rec.Step == stepFenceOwn && (rec.Result == "ok" || rec.Result == "nothing-changed") {
+		// The run was rolling back (before its point of no return) and unlocked dbstate's login there again: it
+		// chose to go back, and that login gets in, so recover goes back too.
+		sw.ownStarted = false
+	}
 	if rec.Phase != "do" || rec.Result != "start" || rec.Instance == "" {
 		return
 	}

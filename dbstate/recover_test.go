@@ -48,6 +48,7 @@ var (
 	waitOK   = AuditRecord{Run: "r1", Step: stepWaitCandidate, Instance: "y:1", Phase: "do", Result: "ok"}
 	ownS     = AuditRecord{Run: "r1", Step: stepFenceOwn, Instance: "x:1", Phase: "do", Result: "start"}
 	ownI     = AuditRecord{Run: "r1", Step: stepFenceOwn, Instance: "x:1", Phase: "do", Result: "intent", Fence: &FenceAction{Lock: []Account{self}}}
+	ownU     = AuditRecord{Run: "r1", Step: stepFenceOwn, Instance: "x:1", Phase: "undo", Result: "ok"}
 	gap      = with(toWindow, waitS, waitOK, ownS, ownI)
 	finished = append(append(append(append([]AuditRecord{{Run: "r8", Phase: "plan", Result: "start", Plan: "recover: lift"}},
 		completing("r8", stepCompletePromote, "y:1", stepPromote)...),
@@ -159,6 +160,9 @@ func TestFindLeftovers(t *testing.T) {
 		{"killed in fence-own-account, the final wait failed", with(toWindow, waitS, ownS), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, "", ""}},
 		{"gap, then recover finished it", with(gap, finished...), "r1", want{"r1", "", "", PromotedYes, "", ""}},
 		{"gap, recover finished all but the repoint", with(gap, finished[:8]...), "r1", want{"r1", "'app'@'%', 'dbstate'@'%'", "", PromotedYes, "", "repoint,verify"}},
+		// promote failed before its point of no return and the run rolled back, which had unlocked dbstate's own
+		// login on x:1 again when dbstate was killed: the run chose to go back, and nothing keeps recover from it.
+		{"gap, killed in the rollback after fence-own-account's undo", with(gap, promS, promF, promU, ownU), "", want{"r1", "'app'@'%'", "x:1", PromotedNo, "", ""}},
 		{"promote's undo failed in a rollback: not forward", with(toWindow, promS, promF, roU, fenceU, planRBI), "", want{"r1", "", "", PromotedMaybe, "rollback-incomplete", ""}},
 		{"completed run: nothing forward", with(toWindow, promS, promOK, planOK), "r1", want{"r1", "'app'@'%'", "", PromotedYes, "ok", ""}},
 	} {
