@@ -505,6 +505,13 @@ func (t *trackingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 
 // hold logs in n more connections into the reserve (see Client.holdLogins).
 func (t *trackingConnector) hold(ctx context.Context, n int) (int, error) {
+	t.mu.Lock()
+	have := len(t.reserve)
+	t.mu.Unlock()
+	if have >= n {
+		return have, nil // logged in ahead already (fence-own-account, before it unlocks the candidate)
+	}
+	n -= have
 	// In parallel: on the old primary this runs inside the write-unavailability window.
 	conns, errs := make([]*trackedConn, n), make([]error, n)
 	var wg sync.WaitGroup

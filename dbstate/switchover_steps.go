@@ -324,9 +324,17 @@ func promoteStep(s Servers, X, Y string, h *handoff, fs *fenceState) *Step {
 			if err != nil {
 				return err
 			}
-			if !v.GTIDCurrentPos.Contains(xv.GTIDBinlogPos) {
-				return fmt.Errorf("%s logged transactions after the final wait (%s; %s has %s): a writer is not fenced",
-					X, xv.GTIDBinlogPos, Y, v.GTIDCurrentPos)
+			// What Y applied from X: gtid_slave_pos. Its gtid_current_pos would do, but for a write that Y took
+			// itself meanwhile (one of dbstate's own login, unlocked on Y from fence-own-account on), whose
+			// sequence number can equal that of X's missing one: compared per domain by sequence number, Y would
+			// seem to have it.
+			applied := v.GTIDSlavePos
+			if len(applied) == 0 {
+				applied = v.GTIDCurrentPos
+			}
+			if !v.GTIDCurrentPos.Contains(xv.GTIDBinlogPos) || !applied.Contains(xv.GTIDBinlogPos) {
+				return fmt.Errorf("%s logged transactions after the final wait (%s; %s applied %s): a writer is not fenced",
+					X, xv.GTIDBinlogPos, Y, applied)
 			}
 			if !xv.ReadOnly {
 				return fmt.Errorf("%s is writable again", X)
@@ -539,6 +547,15 @@ func fenceOwnAccountStep(s Servers, X, Y string, own *FenceInfo, fs, fsY *fenceS
 			"first serve the rest of the run there", own.Self, Y, Y, X),
 		UndoText: "unlock dbstate's own account on " + X + " (sql_log_bin=0), before anything else is undone there",
 		Do: func(ctx context.Context) error {
+			if h, ok := s.(interface {
+				holdLogins(context.Context, string, int) (int, error)
+			}); ok {
+				// The old primary's connections logged in first, so that the lock follows the candidate's
+				// unlock within one round trip: in between, an application with dbstate's login can write to both.
+				if _, err := h.holdLogins(ctx, X, ownReserve); err != nil {
+					return err
+				}
+			}
 			if slices.Contains(fsY.snapshot(), own.Self) {
 				if err := s.SetAccountsLocked(ctx, Y, []Account{own.Self}, false, fsY.remove); err != nil {
 					return fmt.Errorf("unlock dbstate's own account on %s before locking it on %s: %w", Y, X, err)
