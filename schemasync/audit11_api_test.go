@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -101,4 +102,61 @@ func TestAudit11MaxConnectionsHeld(t *testing.T) {
 		t.Fatalf("the waiting connection was not served once one closed: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// TestAudit11WriteTimeout: a client that asks for a large answer (/v1/state of 25,000 schemas, about 10 MB)
+// and never reads it holds its connection only until api.write_timeout: the server then gives up on the
+// answer and closes the connection, so the client gets less than the whole body.
+func TestAudit11WriteTimeout(t *testing.T) {
+	const ep = "http://127.0.0.1:1/"
+	cfg := svcConfig(ep)
+	cfg.API.WriteTimeout = 300 * time.Millisecond
+	s := newTestService(t, cfg, ServiceOptions{})
+	schemas := map[string][]Version{}
+	for i := 0; i < 25000; i++ {
+		schemas[fmt.Sprintf("group%02d/schema%05d", i%50, i)] = []Version{MustParseVersion("1.0.0")}
+	}
+	if !s.Observe(Observation{Repository: "primary", Endpoint: ep, Observer: "peer", Seq: 1, At: time.Now(),
+		Schemas: schemas, Hash: ContentHash(schemas)}) {
+		t.Fatal("observation not recorded")
+	}
+	addr := auditAPIServer(t, s)
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /v1/state HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// Once the answer starts (the view of 25,000 schemas takes a while to encode), the client reads nothing
+	// for much longer than write_timeout.
+	br := bufio.NewReaderSize(c, 16)
+	_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if _, err := br.Peek(1); err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	time.Sleep(2 * time.Second)
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return // cut off before even the headers: the bound held
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ContentLength < 8<<20 {
+		t.Fatalf("the answer is only %d bytes: the test needs one larger than the socket buffers", resp.ContentLength)
+	}
+	if err == nil && n == resp.ContentLength {
+		t.Fatalf("the whole answer of %d bytes arrived 2 s after write_timeout (300 ms) should have cut it off", n)
+	}
+	t.Logf("got %d of %d bytes: %v", n, resp.ContentLength, err)
 }
