@@ -552,11 +552,36 @@ func ParseConfig(r io.Reader) (Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return cfg, errors.New("the configuration holds more than one YAML document")
 	}
+	// The default request timeout yields to a shorter endpoint timeout; one the file sets must fit in it.
+	// (A Go caller's Config keeps what it sets: the endpoint's deadline cuts each request there anyway.)
+	var timeoutErr error
+	if et := cfg.endpointTimeout(); et > 0 && cfg.Scan.Timeout > et {
+		if setsScanTimeout(data) {
+			if cfg.Scan.EndpointTimeout == 0 {
+				timeoutErr = fmt.Errorf("scan.timeout (%s) must not exceed the endpoint timeout (%s: the larger of scan_interval and max_staleness/2, as scan.endpoint_timeout is not set), the bound on all of an endpoint's requests together",
+					cfg.Scan.Timeout, et)
+			}
+		} else {
+			cfg.Scan.Timeout = et
+		}
+	}
 	cfg = cfg.Normalize()
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(timeoutErr, cfg.Validate()); err != nil {
 		return cfg, err
 	}
 	return cfg.LoadFiles()
+}
+
+// setsScanTimeout reports whether a configuration document sets scan.timeout (data has decoded already).
+func setsScanTimeout(data []byte) bool {
+	var doc struct {
+		Scan map[string]any `yaml:"scan"`
+	}
+	if yaml.Unmarshal(data, &doc) != nil {
+		return false
+	}
+	_, ok := doc.Scan["timeout"]
+	return ok
 }
 
 // LoadConfig reads and validates the configuration file at path.

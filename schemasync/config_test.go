@@ -240,6 +240,10 @@ repositories:
 `, []string{"credentials_files", "/nonexistent/creds"}, nil},
 		{"request timeout above endpoint_timeout", minimalRepos + "scan:\n  timeout: 20s\n  endpoint_timeout: 10s\n",
 			[]string{"scan.timeout", "endpoint_timeout"}, nil},
+		{"request timeout above the derived endpoint timeout", minimalRepos + "scan_interval: 1s\nmax_staleness: 4s\nscan:\n  timeout: 10s\n",
+			[]string{"scan.timeout (10s)", "endpoint timeout (2s"}, nil},
+		{"request timeout within the derived endpoint timeout", minimalRepos + "scan_interval: 1s\nmax_staleness: 4s\nscan:\n  timeout: 2s\n",
+			nil, []string{"http://h1:8190/repositories/primary/jsonschema/"}},
 		{"endpoint_timeout above max_staleness", minimalRepos + "scan:\n  endpoint_timeout: 5m\n",
 			[]string{"endpoint_timeout", "max_staleness"}, nil},
 		{"reconfirm_after not below max_staleness", minimalRepos + "scan:\n  reconfirm_after: 2m\n",
@@ -427,6 +431,30 @@ func TestPeerAPIURL(t *testing.T) {
 			c.Cluster.APIAdvertise, c.Cluster.Advertise, c.Cluster.Bind = tt.apiAdvertise, tt.advertise, tt.bind
 			if got := c.PeerAPIURL("8190"); got != tt.want {
 				t.Fatalf("PeerAPIURL = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDefaultRequestTimeoutYieldsToEndpointTimeout: a file that does not set scan.timeout gets the default
+// 10s, or the endpoint timeout where that is shorter, so short intervals need no timeout of their own.
+func TestDefaultRequestTimeoutYieldsToEndpointTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		name, yaml string
+		want       time.Duration
+	}{
+		{"defaults", minimalRepos, 10 * time.Second},
+		{"short intervals", minimalRepos + "scan_interval: 1s\nmax_staleness: 4s\n", 2 * time.Second},
+		{"short endpoint_timeout", minimalRepos + "scan:\n  endpoint_timeout: 3s\n", 3 * time.Second},
+		{"set in the file", minimalRepos + "scan_interval: 1s\nmax_staleness: 4s\nscan:\n  timeout: 1500ms\n", 1500 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := ParseConfig(strings.NewReader(tt.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Scan.Timeout != tt.want {
+				t.Errorf("scan.timeout %s, want %s", cfg.Scan.Timeout, tt.want)
 			}
 		})
 	}

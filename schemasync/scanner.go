@@ -25,7 +25,8 @@ var _ Fetcher = (*http.Client)(nil)
 
 // ScanConfig bounds the work of one scan.
 type ScanConfig struct {
-	// Timeout bounds each HTTP request. Default 10s.
+	// Timeout bounds each HTTP request. Default 10s, or in a configuration file that does not set it the
+	// endpoint timeout when that is shorter; a file's value above the endpoint timeout is a config error.
 	Timeout time.Duration `yaml:"timeout"`
 	// Concurrency bounds the requests in flight across all endpoints. Default 32.
 	Concurrency int `yaml:"concurrency"`
