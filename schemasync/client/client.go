@@ -175,7 +175,7 @@ func (c *Client) SafeVersion(ctx context.Context, repos []string, title string) 
 		if err == nil {
 			if view.SafeVersion == nil || *view.SafeVersion == "" {
 				return "", view, fmt.Errorf("%q in repository %s (node %s, latest %s): %w",
-					title, view.Repository, node, view.LatestVersion, ErrNoSafeVersion)
+					title, view.Repository, safetext.RedactURL(node), view.LatestVersion, ErrNoSafeVersion)
 			}
 			return *view.SafeVersion, view, nil
 		}
@@ -206,10 +206,16 @@ func (c *Client) ask(ctx context.Context, node string, repos []string, title str
 		if status == http.StatusNotFound {
 			continue
 		}
-		view.Node = node
-		if view.Repository == "" {
-			view.Repository = repo
+		// The answer must be about what was asked: a view of another title or repository (a misrouted proxy,
+		// a buggy node) says nothing about this one's safe version.
+		if got := strings.Trim(view.Title, "/"); got != title {
+			return nil, fmt.Errorf("repository %s: the node answered for title %s, not %s", repo, quote(got), quote(title))
 		}
+		if view.Repository != "" && view.Repository != repo {
+			return nil, fmt.Errorf("repository %s: the node answered for repository %s", repo, quote(view.Repository))
+		}
+		view.Node = node
+		view.Repository = repo
 		return view, nil
 	}
 	return nil, ErrUnknownSchema
@@ -237,13 +243,14 @@ func (c *Client) get(ctx context.Context, u string) (*SchemaView, int, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET %s: reading body: %w", u, err)
+		// The callers name the node (without its credentials) and the repository: the URL would repeat them.
+		return nil, 0, fmt.Errorf("reading the answer: %w", err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		view, err := ParseView(body)
 		if err != nil {
-			return nil, 0, fmt.Errorf("GET %s: %w", u, err)
+			return nil, 0, err
 		}
 		return view, http.StatusOK, nil
 	case http.StatusNotFound:
@@ -253,21 +260,37 @@ func (c *Client) get(ctx context.Context, u string) (*SchemaView, int, error) {
 	}
 }
 
-// ParseView decodes a node's 200 answer. It rejects bodies that are not a JSON object, that lack the title, or
-// whose safe_version is not an X.Y.Z string or null.
+// ParseView decodes a node's 200 answer. It rejects bodies that are not a JSON object, whose fields have the
+// wrong types, that lack the title or the safe_version field, whose safe_version is neither an X.Y.Z string
+// nor null, or whose latest_version is neither an X.Y.Z string nor absent.
 func ParseView(body []byte) (*SchemaView, error) {
-	var v SchemaView
+	var v struct {
+		SchemaView
+		Safe json.RawMessage `json:"safe_version"` // to tell a missing field from null
+	}
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, fmt.Errorf("schemasync answer is not a schema view: %w", err)
 	}
 	if v.Title == "" {
 		return nil, errors.New("schemasync answer has no title")
 	}
-	if v.SafeVersion != nil && *v.SafeVersion != "" && !version.Valid(*v.SafeVersion) {
-		return nil, fmt.Errorf("schemasync answer has a malformed safe_version %q", *v.SafeVersion)
+	if len(v.Safe) == 0 {
+		return nil, errors.New("schemasync answer has no safe_version (neither a version nor null)")
 	}
-	return &v, nil
+	if err := json.Unmarshal(v.Safe, &v.SafeVersion); err != nil {
+		return nil, fmt.Errorf("schemasync answer is not a schema view: safe_version: %w", err)
+	}
+	if v.SafeVersion != nil && !version.Valid(*v.SafeVersion) {
+		return nil, fmt.Errorf("schemasync answer has a malformed safe_version %s", quote(*v.SafeVersion))
+	}
+	if v.LatestVersion != "" && !version.Valid(v.LatestVersion) {
+		return nil, fmt.Errorf("schemasync answer has a malformed latest_version %s", quote(v.LatestVersion))
+	}
+	return &v.SchemaView, nil
 }
+
+// quote quotes a string from a node for an error message: bounded, and escaped for terminals.
+func quote(s string) string { return safetext.Quote(safetext.Bound(s, 100)) }
 
 func errorMessage(body []byte) string {
 	var e struct {
