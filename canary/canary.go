@@ -55,11 +55,16 @@ func (e *StreamError) Error() string {
 	if e.Version != "" {
 		at += "@" + e.Version
 	}
-	// Every URL in it is shown without credentials, whatever error carried it.
-	return safetext.RedactURL(fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err))
+	// Every URL in it is shown without credentials, and everything in it escaped for terminals and bounded,
+	// whatever error carried it and whoever wrote its words (a schema host, a node, an intake, a stream config).
+	msg := safetext.RedactURL(fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err))
+	return safetext.Bound(safetext.Escape(msg), MaxErrorBytes)
 }
 
 func (e *StreamError) Unwrap() error { return e.Err }
+
+// MaxErrorBytes bounds a StreamError's text (and so Result.Error).
+const MaxErrorBytes = 16 << 10
 
 // IntakeError is an intake's answer other than 201 or 202, with the messages its body gave.
 type IntakeError struct {
@@ -221,7 +226,14 @@ func NewRunner(cfg Config, opts Options) (*Runner, error) {
 		cache: map[string]cacheEntry{}, inflight: map[schemaKey]*flight{}}
 	if r.http == nil {
 		// Redirects stay on the origin they were sent to: an intake's 307 must not post the event elsewhere.
-		r.http = &http.Client{CheckRedirect: origin.Redirects(origin.MaxRedirects)}
+		// Nor may one turn the POST into a GET without the event (301, 302, 303).
+		stay := origin.Redirects(origin.MaxRedirects)
+		r.http = &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if err := sameMethod(via[0], req); err != nil {
+				return err
+			}
+			return stay(req, via)
+		}}
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -451,7 +463,7 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 
 // latest reads <first base>/<title>/latest and the version its $id names: what the old job did.
 func (r *Runner) latest(ctx context.Context, title string) (any, string, error) {
-	u := strings.TrimRight(r.cfg.SchemaBaseURIs[0], "/") + "/" + title + "/latest"
+	u := schemaURL(r.cfg.SchemaBaseURIs[0], title, "latest")
 	doc, err := r.fetchOne(ctx, u)
 	if err != nil {
 		return nil, "", err
@@ -468,7 +480,7 @@ func (r *Runner) schema(ctx context.Context, title, version string) (*compiled, 
 	return r.cached(ctx, schemaKey{title, version}, func() (*compiled, error) {
 		ferr := &FetchError{}
 		for _, base := range r.cfg.SchemaBaseURIs {
-			u := strings.TrimRight(base, "/") + "/" + title + "/" + version
+			u := schemaURL(base, title, version)
 			doc, err := r.fetchOne(ctx, u)
 			if err != nil {
 				ferr.Attempts = append(ferr.Attempts, err)
@@ -627,6 +639,9 @@ func (r *Runner) post(ctx context.Context, u string, body []byte) (int, []byte, 
 	if err := origin.CheckResponse(req.URL, resp); err != nil {
 		return 0, nil, err // the event reached another origin: that answer does not count
 	}
+	if err := sameMethod(req, resp.Request); err != nil {
+		return 0, nil, err // a Doer supplied by the caller followed a 302 with a GET: that answer does not count
+	}
 	if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
 		// Accepted: the status says everything. The body is not read, so that one sent slowly cannot turn
 		// the success into a timeout.
@@ -637,6 +652,23 @@ func (r *Runner) post(ctx context.Context, u string, body []byte) (int, []byte, 
 		return resp.StatusCode, b, err
 	}
 	return resp.StatusCode, b, nil
+}
+
+// ErrMethodChanged is wrapped by the error of a POST that was redirected with 301, 302 or 303, which an
+// HTTP client follows with a GET that carries no event: the intake did not accept the event.
+var ErrMethodChanged = errors.New("redirect would resend the POST as a GET without the event")
+
+// sameMethod returns an error wrapping ErrMethodChanged when next (a redirect of sent, or the request that
+// an answer came from) does not use sent's method.
+func sameMethod(sent, next *http.Request) error {
+	if next == nil || next.Method == sent.Method {
+		return nil
+	}
+	status := 0
+	if next.Response != nil {
+		status = next.Response.StatusCode
+	}
+	return fmt.Errorf("HTTP %d: %w: not followed, the event was not accepted (only 307 and 308 keep the POST)", status, ErrMethodChanged)
 }
 
 // verdict explains an answer other than 201/202.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -176,8 +177,14 @@ func (s Stream) validate() error {
 	if s.Name == "" {
 		return errors.New("name is required")
 	}
+	if err := checkName(s.Name); err != nil {
+		return err
+	}
 	if strings.Trim(s.SchemaTitle, "/") == "" {
 		return fmt.Errorf("stream %q: schema_title is required", s.Name)
+	}
+	if err := checkTitle(s.SchemaTitle); err != nil {
+		return fmt.Errorf("stream %q: %w", s.Name, err)
 	}
 	if len(s.Destinations) == 0 {
 		return fmt.Errorf("stream %q: at least one destination is required", s.Name)
@@ -188,6 +195,49 @@ func (s Stream) validate() error {
 		}
 	}
 	return nil
+}
+
+// MaxNameBytes bounds a stream name and a schema title.
+const MaxNameBytes = 1024
+
+// checkTitle accepts a schema title that stays one path below every schema base URI: segments separated by
+// "/" (leading and trailing ones are ignored), none of them empty, "." or "..", with nothing a terminal acts
+// on, at most MaxNameBytes long. Characters that mean something in a URL ("?", "#", "%") are escaped when
+// the URL is built (see schemaURL).
+func checkTitle(title string) error {
+	t := strings.Trim(title, "/")
+	if err := checkName(t); err != nil {
+		return fmt.Errorf("schema_title: %w", err)
+	}
+	for seg := range strings.SplitSeq(t, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("schema_title %s has an empty, \".\" or \"..\" segment", safetext.Quote(t))
+		}
+	}
+	return nil
+}
+
+// checkName accepts a non-empty name (of a stream, or a title) with only printable characters, at most
+// MaxNameBytes long.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("name is required")
+	case len(name) > MaxNameBytes:
+		return fmt.Errorf("%s is longer than %d bytes", safetext.Quote(safetext.Bound(name, 100)), MaxNameBytes)
+	case safetext.Escape(name) != name:
+		return fmt.Errorf("%s has characters a terminal would act on", safetext.Quote(safetext.Bound(name, 100)))
+	}
+	return nil
+}
+
+// schemaURL is base/<title>/<last>, with each segment of the title escaped.
+func schemaURL(base, title, last string) string {
+	segs := strings.Split(strings.Trim(title, "/"), "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.TrimRight(base, "/") + "/" + strings.Join(segs, "/") + "/" + url.PathEscape(last)
 }
 
 func checkURL(s string) error {
@@ -301,9 +351,21 @@ func ParseStreamConfig(data []byte, destinations map[string][]string) ([]Stream,
 		}
 		s := Stream{Name: name, SchemaTitle: strings.Trim(e.SchemaTitle, "/")}
 		s.Destinations = destinations[e.DestinationEventService]
+		var badName, badTitle error
+		if badName = checkName(name); badName != nil {
+			s.Name = safetext.Escape(safetext.Bound(name, MaxNameBytes)) // still names the entry, safely
+		}
+		if s.SchemaTitle != "" {
+			badTitle = checkTitle(s.SchemaTitle)
+		}
 		switch {
+		case badName != nil:
+			s.Problem = "the stream config's stream name " + badName.Error()
 		case s.SchemaTitle == "":
 			s.Problem = "the stream config gives no schema_title"
+		case badTitle != nil:
+			s.SchemaTitle = safetext.Escape(safetext.Bound(s.SchemaTitle, MaxNameBytes))
+			s.Problem = "the stream config's " + badTitle.Error()
 		case e.DestinationEventService == "":
 			s.Problem = "the stream config gives no destination_event_service"
 		case len(s.Destinations) == 0:
