@@ -534,7 +534,7 @@ func (r *Runner) cached(ctx context.Context, k schemaKey, load func() (*compiled
 
 // compile compiles doc, fetched from from, as the schema of title at version.
 func (r *Runner) compile(title, version, from string, doc any) (*compiled, error) {
-	s, err := eventgate.Compile("https://schema.canary.invalid/"+title+"/"+version, doc)
+	s, err := eventgate.Compile(schemaURL("https://schema.canary.invalid", title, version), doc)
 	r.mu.Lock()
 	r.stats.Compiles++
 	r.mu.Unlock()
@@ -562,7 +562,8 @@ func (r *Runner) fetchOne(ctx context.Context, u string) (any, error) {
 	return doc, nil
 }
 
-// MaxSchemaBytes bounds a schema document (and the stream configuration) the canary reads.
+// MaxSchemaBytes bounds a schema document (and the stream configuration) the canary reads. A schema's shape is
+// bounded too, whatever its size: see eventgate.MaxDepth and eventgate.MaxNodes.
 const MaxSchemaBytes = 16 << 20
 
 // ErrTooLarge is wrapped by the error for a document larger than MaxSchemaBytes.
