@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/internal/origin"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync"
 	"github.com/evenkeel/evenkeel/schemasync/gossip"
@@ -53,27 +56,14 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		base = "http://" + net.JoinHostPort(host, port)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/v1/members", nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "schemasync members:", err)
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(stderr, "schemasync members: --node %s is not an http(s) URL\n", safetext.Quote(safetext.Bound(safetext.RedactURL(base), 200)))
 		return cli.ExitUsage
 	}
-	resp, err := http.DefaultClient.Do(req)
+	mr, err := askMembers(ctx, strings.TrimSuffix(base, "/")+"/v1/members")
 	if err != nil {
-		fmt.Fprintf(stderr, "schemasync members: is the node running? %v\n", err)
-		return cli.ExitFailure
-	}
-	defer resp.Body.Close()
-	var mr schemasync.MembersResponse
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "schemasync members: %s answered %s\n", safetext.RedactURL(base),
-			safetext.Escape(safetext.Bound(resp.Status, 80)))
-		return cli.ExitFailure
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&mr); err != nil {
-		fmt.Fprintln(stderr, "schemasync members: bad answer:", err)
+		fmt.Fprintf(stderr, "schemasync members: %s: %s\n", safetext.Escape(safetext.Bound(safetext.RedactURL(base), 200)),
+			safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
 		return cli.ExitFailure
 	}
 	if *asJSON {
@@ -100,6 +90,62 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "\n%d of %d members alive; gossip keys (primary first): %s\n", alive, len(mr.Members), keysOrNone(mr.Keys))
 	}
 	return cli.ExitOK
+}
+
+// maxMembersBytes bounds the answer `members` reads from a node.
+const maxMembersBytes = 4 << 20
+
+// askMembers GETs a node's /v1/members: within 10 s, following redirects only within the node's origin,
+// reading at most maxMembersBytes. Every string in the answer comes back bounded and escaped for terminals,
+// for the table and --json alike.
+func askMembers(ctx context.Context, u string) (*schemasync.MembersResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{CheckRedirect: origin.Redirects(origin.MaxRedirects)}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the caller names the node
+		}
+		return nil, fmt.Errorf("is the node running? %w", err)
+	}
+	defer resp.Body.Close()
+	if err := origin.CheckResponse(req.URL, resp); err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("answered %s", safetext.Bound(resp.Status, 80))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMembersBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer: %w", err)
+	}
+	if len(body) > maxMembersBytes {
+		return nil, fmt.Errorf("the answer is larger than %d MiB", maxMembersBytes>>20)
+	}
+	var mr schemasync.MembersResponse
+	if err := json.Unmarshal(body, &mr); err != nil {
+		return nil, fmt.Errorf("bad answer: %w", err)
+	}
+	clean := func(s *string, n int) { *s = safetext.Escape(safetext.Bound(*s, n)) }
+	clean(&mr.Node, 256)
+	for i := range mr.Keys {
+		clean(&mr.Keys[i], 128)
+	}
+	for i := range mr.Members {
+		m := &mr.Members[i]
+		clean(&m.Name, 256)
+		clean(&m.Address, 256)
+		clean(&m.State, 32)
+		clean(&m.Datacenter, 256)
+		clean(&m.API, 512)
+	}
+	return &mr, nil
 }
 
 func keysOrNone(k []string) string {

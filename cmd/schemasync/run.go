@@ -338,6 +338,6 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	sort.Strings(names)
 	fmt.Fprintf(stdout, "%s: OK: node %s, %d repositories (%s), %d endpoints, scan every %s, stale after %s\n",
-		*configPath, cfg.Cluster.NodeName, len(cfg.Repositories), strings.Join(names, ", "), n, cfg.ScanInterval, cfg.MaxStaleness)
+		safetext.Escape(*configPath), safetext.Escape(cfg.Cluster.NodeName), len(cfg.Repositories), strings.Join(names, ", "), n, cfg.ScanInterval, cfg.MaxStaleness)
 	return cli.ExitOK
 }
