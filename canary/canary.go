@@ -94,7 +94,8 @@ func (e *IntakeError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
 	}
-	return b.String()
+	// The transport error may quote the intake (a redirect's host): escape and bound the whole, as StreamError does.
+	return safetext.Bound(safetext.Escape(b.String()), MaxErrorBytes)
 }
 
 func (e *IntakeError) Unwrap() error { return e.Err }

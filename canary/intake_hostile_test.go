@@ -172,3 +172,28 @@ func TestStreamConfigTitlesAndNamesChecked(t *testing.T) {
 		t.Fatalf("streams %q", got)
 	}
 }
+
+// TestDeliveryErrorsAreEscaped: what an intake puts in a redirect (a host with a bidirectional override) or
+// a status line reaches Delivery.Error and Result.Error escaped, in --json too.
+func TestDeliveryErrorsAreEscaped(t *testing.T) {
+	repo := schemarepo.Demo()
+	base := schemaHost(t, repo)
+	node := fakeSchemasync(t, repo)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://ev\u202eil.example:8080/v1/events")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(srv.Close)
+	cfg := testConfig(node.URL, []string{base}, []Stream{{Name: "s", SchemaTitle: "test/event", Destinations: []string{srv.URL}}})
+	res, err := Run(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(res)
+	if res[0].OK || len(res[0].Deliveries) != 1 || strings.Contains(res[0].Error+res[0].Deliveries[0].Error+string(js), "\u202e") {
+		t.Fatalf("ok %v, error %q, deliveries %+v", res[0].OK, res[0].Error, res[0].Deliveries)
+	}
+	if !strings.Contains(res[0].Deliveries[0].Error, `\u202e`) {
+		t.Fatalf("delivery error %q does not show the escaped host", res[0].Deliveries[0].Error)
+	}
+}

@@ -200,7 +200,7 @@ func writeTable(w io.Writer, results []canary.Result) {
 			detail = r.Error
 			var se *canary.StreamError
 			if errors.As(r.Err, &se) {
-				detail = string(se.Step) + ": " + safetext.RedactURL(se.Err.Error())
+				detail = safetext.Bound(string(se.Step)+": "+safetext.RedactURL(se.Err.Error()), canary.MaxErrorBytes)
 			}
 		case r.DryRun:
 			result = "ok (dry run)"
