@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,7 +75,8 @@ type IntakeError struct {
 	Messages []string // from a 207/400/500 EventGate body
 	Body     string   // the start of a body that was not EventGate's
 	Attempts int
-	Err      error // the transport error, when Status is 0
+	Outcome  string // what became of the event: OutcomeRefused, OutcomeNotSent or OutcomeUnknown
+	Err      error  // the transport error, when Status is 0
 }
 
 func (e *IntakeError) Error() string {
@@ -93,6 +96,14 @@ func (e *IntakeError) Error() string {
 	}
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
+	}
+	switch e.Outcome {
+	case OutcomeRefused:
+		b.WriteString("; the event was not accepted")
+	case OutcomeNotSent:
+		b.WriteString("; the event was not sent")
+	case OutcomeUnknown:
+		b.WriteString("; the event was sent and no answer came: the intake may have accepted it")
 	}
 	// The transport error may quote the intake (a redirect's host): escape and bound the whole, as StreamError does.
 	return safetext.Bound(safetext.Escape(b.String()), MaxErrorBytes)
@@ -130,6 +141,7 @@ type Delivery struct {
 	URL      string   `json:"url"`
 	Status   int      `json:"status,omitempty"`
 	Attempts int      `json:"attempts"`
+	Outcome  string   `json:"outcome"` // OutcomeAccepted, OutcomeRefused, OutcomeNotSent or OutcomeUnknown
 	Error    string   `json:"error,omitempty"`
 	Messages []string `json:"messages,omitempty"`
 }
@@ -595,7 +607,16 @@ func (r *Runner) get(ctx context.Context, u string) ([]byte, int, error) {
 	return body, resp.StatusCode, nil
 }
 
-// produce POSTs body to one intake, retrying transient failures.
+// What became of an event sent to one intake (Delivery.Outcome).
+const (
+	OutcomeAccepted = "accepted" // the intake answered 201 or 202
+	OutcomeRefused  = "refused"  // the intake answered otherwise (a redirect not followed included): not accepted
+	OutcomeNotSent  = "not-sent" // no whole request reached the intake: not accepted
+	OutcomeUnknown  = "unknown"  // the request was sent and no answer came: the intake may have accepted it
+)
+
+// produce POSTs body to one intake, retrying transient failures. An attempt whose fate is unknown keeps the
+// delivery's outcome unknown unless a later attempt is accepted: the event may have arrived then.
 func (r *Runner) produce(ctx context.Context, dest string, body []byte) (Delivery, error) {
 	u := dest
 	if r.cfg.Hasty {
@@ -607,53 +628,88 @@ func (r *Runner) produce(ctx context.Context, dest string, body []byte) (Deliver
 	}
 	d := Delivery{URL: safetext.RedactURL(dest)}
 	var last *IntakeError
+	mayHaveArrived := false
 	d.Attempts = r.withRetries(ctx, func() (bool, int, []byte, error) {
-		status, respBody, err := r.post(ctx, u, body)
-		d.Status = status
-		if err == nil && (status == http.StatusCreated || status == http.StatusAccepted) {
-			last = nil
-			return true, status, respBody, nil
+		a := r.post(ctx, u, body)
+		d.Status = a.status
+		if a.err == nil && (a.status == http.StatusCreated || a.status == http.StatusAccepted) {
+			last, d.Outcome = nil, OutcomeAccepted
+			return true, a.status, a.body, nil
 		}
-		last = verdict(dest, status, respBody, err)
-		return false, status, respBody, err
+		d.Outcome = a.outcome()
+		mayHaveArrived = mayHaveArrived || d.Outcome == OutcomeUnknown
+		if mayHaveArrived {
+			d.Outcome = OutcomeUnknown
+		}
+		last = verdict(dest, a.status, a.body, a.err)
+		return false, a.status, a.body, a.err
 	})
 	if last == nil {
 		return d, nil
 	}
-	last.Attempts = d.Attempts
+	last.Attempts, last.Outcome = d.Attempts, d.Outcome
 	d.Error, d.Messages = last.Error(), last.Messages
 	return d, last
 }
 
-func (r *Runner) post(ctx context.Context, u string, body []byte) (int, []byte, error) {
+// attempt is one POST: the answer's status and body, or the error, and how far the request got.
+type attempt struct {
+	status   int
+	body     []byte
+	err      error
+	answered bool // an answer came, perhaps one that does not count (a redirect refused, another origin)
+	wrote    bool // the whole request was written to a connection
+	dialed   bool // a connection was obtained
+}
+
+// outcome is the attempt's Outcome, for an attempt that was not accepted.
+func (a attempt) outcome() string {
+	var op *net.OpError
+	switch {
+	case a.answered:
+		return OutcomeRefused
+	case a.wrote:
+		return OutcomeUnknown
+	case a.dialed, errors.As(a.err, &op) && op.Op == "dial", errors.As(a.err, new(*net.DNSError)):
+		return OutcomeNotSent // the request was not written whole, or no connection was made
+	default:
+		return OutcomeUnknown // a Doer that does not report how far the request got
+	}
+}
+
+func (r *Runner) post(ctx context.Context, u string, body []byte) (a attempt) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
+	var wrote, dialed atomic.Bool // set by the transport's goroutines
+	defer func() { a.wrote, a.dialed = wrote.Load(), dialed.Load() }()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn:      func(httptrace.GotConnInfo) { dialed.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(wrote.Load() || i.Err == nil) },
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return attempt{err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.http.Do(req)
 	if err != nil {
-		return 0, nil, err
+		// A response comes with an error only when a redirect was refused: the intake answered.
+		return attempt{err: err, answered: resp != nil}
 	}
 	defer resp.Body.Close()
 	if err := origin.CheckResponse(req.URL, resp); err != nil {
-		return 0, nil, err // the event reached another origin: that answer does not count
+		return attempt{err: err, answered: true} // the event reached another origin: that answer does not count
 	}
 	if err := sameMethod(req, resp.Request); err != nil {
-		return 0, nil, err // a Doer supplied by the caller followed a 302 with a GET: that answer does not count
+		return attempt{err: err, answered: true} // a Doer supplied by the caller followed a 302 with a GET: that answer does not count
 	}
 	if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
 		// Accepted: the status says everything. The body is not read, so that one sent slowly cannot turn
 		// the success into a timeout.
-		return resp.StatusCode, nil, nil
+		return attempt{status: resp.StatusCode, answered: true}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, b, err
-	}
-	return resp.StatusCode, b, nil
+	return attempt{status: resp.StatusCode, body: b, err: err, answered: true}
 }
 
 // ErrMethodChanged is wrapped by the error of a POST that was redirected with 301, 302 or 303, which an
