@@ -159,7 +159,8 @@ type Result struct {
 	DryRun        bool          `json:"dry_run,omitempty"`
 	FailedStep    Step          `json:"failed_step,omitempty"`
 	Error         string        `json:"error,omitempty"`
-	Event         any           `json:"event,omitempty"` // the event built: in dry runs and failures
+	Warnings      []string      `json:"warnings,omitempty"` // the schema disagrees with its path ($id, title): the path is used
+	Event         any           `json:"event,omitempty"`    // the event built: in dry runs and failures
 	Deliveries    []Delivery    `json:"deliveries,omitempty"`
 	Started       time.Time     `json:"started"`
 	Duration      time.Duration `json:"-"`
@@ -219,8 +220,9 @@ type cacheEntry struct {
 }
 
 type compiled struct {
-	doc    any
-	schema *jsonschema.Schema
+	doc      any
+	schema   *jsonschema.Schema
+	warnings []string // where the document disagrees with its path (see pathMismatch)
 }
 
 // Stats counts the Runner's work, for benchmarks and tests.
@@ -436,6 +438,10 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 		}
 	}
 
+	res.Warnings = c.warnings
+	for _, w := range c.warnings {
+		r.log.Warn("canary schema disagrees with its path", "stream", s.Name, "warning", w)
+	}
 	ev, err := BuildEvent(c.doc, title, res.Version, s.Name, r.now())
 	if err != nil {
 		return fail(StepBuild, err)
@@ -554,7 +560,7 @@ func (r *Runner) compile(title, version, from string, doc any) (*compiled, error
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
-	return &compiled{doc: doc, schema: s}, nil
+	return &compiled{doc: doc, schema: s, warnings: pathMismatch(doc, title, version)}, nil
 }
 
 func (r *Runner) fetchOne(ctx context.Context, u string) (any, error) {

@@ -212,6 +212,9 @@ func writeTable(w io.Writer, results []canary.Result) {
 		if r.Dirty {
 			notes = append(notes, "rollout in progress")
 		}
+		for _, w := range r.Warnings {
+			notes = append(notes, "warning: "+w)
+		}
 		if len(notes) > 0 {
 			if detail != "" {
 				detail += "; "
