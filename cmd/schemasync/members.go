@@ -186,6 +186,10 @@ func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, strings.TrimSpace(keysUsage))
 		return cli.ExitOK
 	case "generate":
+		fs := cli.NewFlagSet("keys generate", keysUsage, stderr)
+		if done, code := cli.Parse(fs, args[1:], stdout); done {
+			return code
+		}
 		k, err := gossip.GenerateKey()
 		if err != nil {
 			fmt.Fprintln(stderr, "schemasync keys:", err)
