@@ -665,19 +665,18 @@ type attempt struct {
 	err      error
 	answered bool // an answer came, perhaps one that does not count (a redirect refused, another origin)
 	wrote    bool // the whole request was written to a connection
-	dialed   bool // a connection was obtained
+	traced   bool // the transport reported its progress (it asked for a connection), so wrote can be believed
 }
 
 // outcome is the attempt's Outcome, for an attempt that was not accepted.
 func (a attempt) outcome() string {
-	var op *net.OpError
 	switch {
 	case a.answered:
 		return OutcomeRefused
 	case a.wrote:
 		return OutcomeUnknown
-	case a.dialed, errors.As(a.err, &op) && op.Op == "dial", errors.As(a.err, new(*net.DNSError)):
-		return OutcomeNotSent // the request was not written whole, or no connection was made
+	case a.traced:
+		return OutcomeNotSent // no connection (refused, DNS, TLS, ...), or the request was not written whole
 	default:
 		return OutcomeUnknown // a Doer that does not report how far the request got
 	}
@@ -686,15 +685,19 @@ func (a attempt) outcome() string {
 func (r *Runner) post(ctx context.Context, u string, body []byte) (a attempt) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	var wrote, dialed atomic.Bool // set by the transport's goroutines
-	defer func() { a.wrote, a.dialed = wrote.Load(), dialed.Load() }()
+	var wrote, traced atomic.Bool // set by the transport's goroutines
+	defer func() { a.wrote, a.traced = wrote.Load(), a.traced || traced.Load() }()
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn:      func(httptrace.GotConnInfo) { dialed.Store(true) },
-		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(wrote.Load() || i.Err == nil) },
+		GetConn: func(string) { traced.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				wrote.Store(true)
+			}
+		},
 	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return attempt{err: err}
+		return attempt{err: err, traced: true} // nothing was sent
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.http.Do(req)

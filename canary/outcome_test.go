@@ -41,6 +41,8 @@ func TestDeliveryOutcome(t *testing.T) {
 		{"207", scriptedURL(t, &scripted{statuses: []int{207}, bodies: []string{`{"invalid":[{"context":{"message":"bad"}}],"error":[]}`}}), OutcomeRefused, "not accepted"},
 		{"307 to another origin", offOrigin.URL, OutcomeRefused, "not accepted"},
 		{"connection refused", closedURL(t), OutcomeNotSent, "not sent"},
+		{"untrusted certificate", quietTLSServer(t).URL + "/v1/events", OutcomeNotSent, "not sent"},
+		{"https to a plain HTTP server", strings.Replace(scriptedURL(t, &scripted{statuses: []int{201}}), "http://", "https://", 1), OutcomeNotSent, "not sent"},
 		{"reset after the request", hangUp(t, true), OutcomeUnknown, "may have accepted"},
 		{"closed after the request", hangUp(t, false), OutcomeUnknown, "may have accepted"},
 		{"reset, then 503", resetFirst.URL, OutcomeUnknown, "may have accepted"},
