@@ -17,7 +17,10 @@ func TestEverySubcommandHelpAndBadFlags(t *testing.T) {
 		return code, out.String(), errs.String()
 	}
 	configFor, _ := world(t)
-	cfg := writeConfig(t, configFor(""))
+	cfg := writeConfig(t, configFor("streams:\n  - {name: test.event, schema_title: test/event, destinations: [INTAKE]}\n"))
+	if code, out, errs := runCanary("check-config", "--config", cfg); code != 0 {
+		t.Fatalf("the config itself is not valid: exit %d\n%s%s", code, out, errs)
+	}
 	for _, cmd := range []string{"run", "check-config"} {
 		t.Run(cmd, func(t *testing.T) {
 			code, out, errs := runCanary(cmd, "--help")

@@ -270,7 +270,12 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		Streams  []streamOut `json:"streams"`
 	}{Config: c.config, Source: string(cfg.VersionSource), Streams: []streamOut{}}
 	for _, s := range streams {
-		out.Streams = append(out.Streams, streamOut{Stream: s, Problem: s.Problem})
+		shown := s
+		shown.Destinations = make([]string, len(s.Destinations))
+		for i, d := range s.Destinations {
+			shown.Destinations[i] = safetext.RedactURL(d) // as the table shows them
+		}
+		out.Streams = append(out.Streams, streamOut{Stream: shown, Problem: s.Problem})
 		if s.Problem != "" {
 			out.Problems++
 		}
