@@ -317,7 +317,8 @@ func (e *StreamConfigError) Error() string {
 	if e.Attempts > 1 {
 		msg += fmt.Sprintf(" (after %d attempts)", e.Attempts)
 	}
-	return msg
+	// The decoder's error may quote the document: escape and bound it, and redact any URL in it.
+	return safetext.Bound(safetext.Escape(safetext.RedactURL(msg)), MaxErrorBytes)
 }
 
 func (e *StreamConfigError) Unwrap() error { return e.Err }

@@ -1,0 +1,33 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestStreamConfigErrorsAreSafe: a stream config URL that serves a document quoting escape sequences
+// (which the YAML decoder repeats in its error) gives an error that is escaped and bounded, and never shows
+// the URL's credentials. On main the decoder's quote of the document reached the error raw.
+func TestStreamConfigErrorsAreSafe(t *testing.T) {
+	for _, body := range []string{
+		"streams: \"\\e]0;owned\\a\\e[2J" + strings.Repeat("x", 100000) + "\"\n",
+		"streams:\n  \"\\e[2J\": 1\n",
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(body)) }))
+		t.Cleanup(srv.Close)
+		cfg := testConfig("http://127.0.0.1:1", []string{"http://127.0.0.1:1/"}, nil)
+		cfg.StreamConfig = strings.Replace(srv.URL, "http://", "http://u:hunter2@", 1) + "/streams.yaml"
+		_, err := Run(context.Background(), cfg, Options{})
+		var sce *StreamConfigError
+		if !errors.As(err, &sce) || !sce.Invalid {
+			t.Fatalf("err = %v, want an invalid stream config", err)
+		}
+		if msg := err.Error(); strings.ContainsAny(msg, "\x1b\x07") || strings.Contains(msg, "hunter2") || len(msg) > MaxErrorBytes {
+			t.Fatalf("error not escaped, redacted or bounded (%d bytes): %.300q", len(msg), msg)
+		}
+	}
+}
