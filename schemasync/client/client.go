@@ -108,6 +108,9 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("GET %s: HTTP %d", safetext.RedactURL(e.URL), e.Status)
 }
 
+// MaxAnswerBytes bounds the answer the client reads from a node.
+const MaxAnswerBytes = 4 << 20
+
 // DefaultRepositories is the order in which repositories are tried: EventGate's schema base URI order.
 var DefaultRepositories = []string{"primary", "secondary"}
 
@@ -241,7 +244,10 @@ func (c *Client) get(ctx context.Context, u string) (*SchemaView, int, error) {
 	if err := origin.CheckResponse(req.URL, resp); err != nil {
 		return nil, 0, err // a Doer supplied by the caller may have followed a redirect anywhere
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
+	if err == nil && len(body) > MaxAnswerBytes {
+		return nil, 0, fmt.Errorf("HTTP %d: the answer is larger than %d MiB", resp.StatusCode, MaxAnswerBytes>>20)
+	}
 	if err != nil {
 		// The callers name the node (without its credentials) and the repository: the URL would repeat them.
 		return nil, 0, fmt.Errorf("reading the answer: %w", err)

@@ -89,3 +89,21 @@ func TestNoSafeVersionErrorIsSafe(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestHugeAnswerFallsBack: an answer over MaxAnswerBytes is a failed node whose error says so (not a JSON
+// syntax error at the cut), and the next node is asked. On main the cut answer read as "unexpected end of
+// JSON input".
+func TestHugeAnswerFallsBack(t *testing.T) {
+	huge := `{"repository":"primary","title":"a/b","safe_version":"9.9.9","endpoints":[{"url":"` + strings.Repeat("h", MaxAnswerBytes) + `"}]}`
+	big := fakeNode(t, map[string]string{"primary/a/b": huge}).URL
+	good := fakeNode(t, map[string]string{"primary/a/b": view("primary", "a/b", "1.0.0", false)}).URL
+	c, _ := New([]string{big, good}, Options{Timeout: 5 * time.Second})
+	if v, _, err := c.SafeVersion(context.Background(), []string{"primary"}, "a/b"); err != nil || v != "1.0.0" {
+		t.Fatalf("version %q, err %v", v, err)
+	}
+	c, _ = New([]string{big}, Options{Timeout: 5 * time.Second})
+	_, _, err := c.SafeVersion(context.Background(), []string{"primary"}, "a/b")
+	if err == nil || !strings.Contains(err.Error(), "larger than") || strings.Contains(err.Error(), "unexpected end") {
+		t.Fatalf("err = %v", err)
+	}
+}
