@@ -373,6 +373,12 @@ func ParseStreamConfig(data []byte, destinations map[string][]string) ([]Stream,
 		}
 		out = append(out, s)
 	}
+	if len(out) > MaxStreams {
+		return nil, fmt.Errorf("stream config enables canary events for %d streams, more than %d", len(out), MaxStreams)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// MaxStreams bounds the canary-enabled streams a stream config may give (one run makes requests for each).
+const MaxStreams = 10000

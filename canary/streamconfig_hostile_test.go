@@ -3,6 +3,7 @@ package canary
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,5 +30,23 @@ func TestStreamConfigErrorsAreSafe(t *testing.T) {
 		if msg := err.Error(); strings.ContainsAny(msg, "\x1b\x07") || strings.Contains(msg, "hunter2") || len(msg) > MaxErrorBytes {
 			t.Fatalf("error not escaped, redacted or bounded (%d bytes): %.300q", len(msg), msg)
 		}
+	}
+}
+
+// TestStreamConfigStreamsBounded: a stream config that enables more than MaxStreams streams is refused as
+// invalid, rather than fanning a run out to each. On main, every one of them became a stream to run.
+func TestStreamConfigStreamsBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"streams":{`)
+	for i := 0; i <= MaxStreams; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"s%d":{"schema_title":"test/event","destination_event_service":"eg","canary_events_enabled":true}`, i)
+	}
+	b.WriteString("}}")
+	_, err := ParseStreamConfig([]byte(b.String()), map[string][]string{"eg": {"http://eg/v1/events"}})
+	if err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("err = %v", err)
 	}
 }
