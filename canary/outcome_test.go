@@ -2,10 +2,12 @@ package canary
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 )
@@ -46,6 +48,8 @@ func TestDeliveryOutcome(t *testing.T) {
 		{"reset after the request", hangUp(t, true), OutcomeUnknown, "may have accepted"},
 		{"closed after the request", hangUp(t, false), OutcomeUnknown, "may have accepted"},
 		{"reset, then 503", resetFirst.URL, OutcomeUnknown, "may have accepted"},
+		{"201, then reset in the body", headersThenReset(t, "201 Created"), OutcomeAccepted, ""},
+		{"400, then reset in the body", headersThenReset(t, "400 Bad Request"), OutcomeRefused, "HTTP 400, then reading the body failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(node.URL, []string{base}, []Stream{{Name: "s", SchemaTitle: "test/event", Destinations: []string{tc.dest}}})
@@ -60,4 +64,30 @@ func TestDeliveryOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// headersThenReset answers every request with the status line and headers promising a 1000-byte body, sends
+// a few bytes of it, and resets the connection.
+func headersThenReset(t *testing.T, status string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 8192)
+			_, _ = c.Read(buf)
+			_, _ = c.Write([]byte("HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"inv"))
+			time.Sleep(10 * time.Millisecond)
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/v1/events"
 }
