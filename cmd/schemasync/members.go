@@ -39,33 +39,16 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
-	base := *node
-	if base == "" {
-		if *configPath == "" {
-			fmt.Fprintln(stderr, "schemasync members: --config or --node is required")
-			return cli.ExitUsage
-		}
-		cfg, err := schemasync.LoadConfig(*configPath)
-		if err != nil {
-			fmt.Fprintln(stderr, "schemasync members:", err)
-			return cli.ExitUsage
-		}
-		host, port, _ := net.SplitHostPort(cfg.Listen)
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			host = "127.0.0.1"
-		}
-		base = "http://" + net.JoinHostPort(host, port)
+	base, code := nodeURL("members", *configPath, *node, stderr)
+	if code != cli.ExitOK {
+		return code
 	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fmt.Fprintf(stderr, "schemasync members: --node %s is not an http(s) URL\n", safetext.Quote(safetext.Bound(safetext.RedactURL(base), 200)))
-		return cli.ExitUsage
-	}
-	mr, err := askMembers(ctx, strings.TrimSuffix(base, "/")+"/v1/members")
-	if err != nil {
-		fmt.Fprintf(stderr, "schemasync members: %s: %s\n", safetext.Escape(safetext.Bound(safetext.RedactURL(base), 200)),
-			safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
+	var mr schemasync.MembersResponse
+	if err := askNode(ctx, base, "/v1/members", maxMembersBytes, &mr); err != nil {
+		reportNodeError(stderr, "members", base, err)
 		return cli.ExitFailure
 	}
+	cleanMembers(&mr)
 	if *asJSON {
 		_ = cli.WriteJSON(stdout, mr)
 		return cli.ExitOK
@@ -95,15 +78,48 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // maxMembersBytes bounds the answer `members` reads from a node.
 const maxMembersBytes = 4 << 20
 
-// askMembers GETs a node's /v1/members: within 10 s, following redirects only within the node's origin,
-// reading at most maxMembersBytes. Every string in the answer comes back bounded and escaped for terminals,
-// for the table and --json alike.
-func askMembers(ctx context.Context, u string) (*schemasync.MembersResponse, error) {
+// nodeURL is the base URL of the node a command asks: --node, or the config's listen address (an unspecified
+// host is asked at 127.0.0.1). A missing or unusable one is a usage error, reported on stderr.
+func nodeURL(cmd, configPath, node string, stderr io.Writer) (string, int) {
+	base := node
+	if base == "" {
+		if configPath == "" {
+			fmt.Fprintf(stderr, "schemasync %s: --config or --node is required\n", cmd)
+			return "", cli.ExitUsage
+		}
+		cfg, err := schemasync.LoadConfig(configPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "schemasync %s: %v\n", cmd, err)
+			return "", cli.ExitUsage
+		}
+		host, port, _ := net.SplitHostPort(cfg.Listen)
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		base = "http://" + net.JoinHostPort(host, port)
+	}
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(stderr, "schemasync %s: --node %s is not an http(s) URL\n", cmd, safetext.Quote(safetext.Bound(safetext.RedactURL(base), 200)))
+		return "", cli.ExitUsage
+	}
+	return strings.TrimSuffix(base, "/"), cli.ExitOK
+}
+
+// reportNodeError prints why the node at base could not be asked: the node without its credentials, the
+// error escaped and bounded.
+func reportNodeError(stderr io.Writer, cmd, base string, err error) {
+	fmt.Fprintf(stderr, "schemasync %s: %s: %s\n", cmd, safetext.Escape(safetext.Bound(safetext.RedactURL(base), 200)),
+		safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
+}
+
+// askNode GETs base+path and decodes its JSON answer into v: within 10 s, following redirects only within
+// the node's origin, reading at most limit bytes. The caller bounds and escapes the strings in v.
+func askNode(ctx context.Context, base, path string, limit int, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	client := &http.Client{CheckRedirect: origin.Redirects(origin.MaxRedirects)}
 	resp, err := client.Do(req)
@@ -112,27 +128,33 @@ func askMembers(ctx context.Context, u string) (*schemasync.MembersResponse, err
 		if errors.As(err, &ue) {
 			err = ue.Err // the caller names the node
 		}
-		return nil, fmt.Errorf("is the node running? %w", err)
+		return fmt.Errorf("is the node running? %w", err)
 	}
 	defer resp.Body.Close()
 	if err := origin.CheckResponse(req.URL, resp); err != nil {
-		return nil, err
+		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("answered %s", safetext.Bound(resp.Status, 80))
+		return fmt.Errorf("answered %s", safetext.Bound(resp.Status, 80))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMembersBytes+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading the answer: %w", err)
+		return fmt.Errorf("reading the answer: %w", err)
 	}
-	if len(body) > maxMembersBytes {
-		return nil, fmt.Errorf("the answer is larger than %d MiB", maxMembersBytes>>20)
+	if len(body) > limit {
+		return fmt.Errorf("the answer is larger than %d MiB", limit>>20)
 	}
-	var mr schemasync.MembersResponse
-	if err := json.Unmarshal(body, &mr); err != nil {
-		return nil, fmt.Errorf("bad answer: %w", err)
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("bad answer: %w", err)
 	}
-	clean := func(s *string, n int) { *s = safetext.Escape(safetext.Bound(*s, n)) }
+	return nil
+}
+
+// clean bounds *s to n bytes and escapes it for terminals.
+func clean(s *string, n int) { *s = safetext.Escape(safetext.Bound(*s, n)) }
+
+// cleanMembers bounds and escapes every string a node put in its members answer, for the table and --json.
+func cleanMembers(mr *schemasync.MembersResponse) {
 	clean(&mr.Node, 256)
 	for i := range mr.Keys {
 		clean(&mr.Keys[i], 128)
@@ -145,7 +167,6 @@ func askMembers(ctx context.Context, u string) (*schemasync.MembersResponse, err
 		clean(&m.Datacenter, 256)
 		clean(&m.API, 512)
 	}
-	return &mr, nil
 }
 
 func keysOrNone(k []string) string {
