@@ -9,7 +9,7 @@ import (
 // and an unknown flag or a stray argument with exit 2 and nothing on stdout. On main, `keys generate --help`
 // printed a new key instead, and `keys generate --nope` or `keys generate extra` exited 0 with a key.
 func TestEverySubcommandHelpAndBadFlags(t *testing.T) {
-	for _, cmd := range [][]string{{"serve"}, {"scan"}, {"check-config"}, {"members"}, {"keys"}, {"keys", "show"}, {"keys", "generate"}} {
+	for _, cmd := range [][]string{{"serve"}, {"scan"}, {"check-config"}, {"state"}, {"members"}, {"keys"}, {"keys", "show"}, {"keys", "generate"}} {
 		name := strings.Join(cmd, " ")
 		t.Run(name, func(t *testing.T) {
 			code, out, errs := runCmd(append(cmd, "--help")...)

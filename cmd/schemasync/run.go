@@ -29,6 +29,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: "serve", Summary: "scan continuously and serve the API and metrics", Run: cmdServe},
 		{Name: "scan", Summary: "scan once, print the view, exit 1 if anything is dirty or unknown", Run: cmdScan},
 		{Name: "check-config", Summary: "validate a configuration file and exit", Run: cmdCheckConfig},
+		{Name: "state", Summary: "print a running node's view, exit 1 if anything is dirty or unknown", Run: cmdState},
 		{Name: "members", Summary: "list the cluster members a running node knows", Run: cmdMembers},
 		{Name: "keys", Summary: "generate gossip keys, show a keyring, guide a key rotation", Run: cmdKeys},
 	}, args, stdout, stderr)

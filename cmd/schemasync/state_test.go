@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/evenkeel/evenkeel/internal/schemarepo"
+	"github.com/evenkeel/evenkeel/schemasync"
+)
+
+// TestStateOfARunningNode: `state` prints a real node's view as `scan` does, and exits 0 while it is
+// consistent and 1 once an endpoint serves a version the other lacks (dirty).
+func TestStateOfARunningNode(t *testing.T) {
+	repos, eps := hosts(t, 2)
+	cfg, err := schemasync.LoadConfig(writeConfig(t, "127.0.0.1:0", eps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.ScanOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	node := httptest.NewServer(svc.Handler())
+	t.Cleanup(node.Close)
+	code, out, errs := runCmd("state", "--node", node.URL)
+	if code != 0 || !strings.Contains(out, "0 dirty, 0 stale") {
+		t.Fatalf("consistent: exit %d\n%s%s", code, out, errs)
+	}
+	repos[0].Put("test/event", "9.0.0", schemarepo.Doc("test/event", "9.0.0"))
+	if err := svc.ScanOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = runCmd("state", "--node", node.URL, "--dirty")
+	if code != 1 || !strings.Contains(out, "test/event") || !strings.Contains(out, "dirty") {
+		t.Fatalf("dirty: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = runCmd("state", "--node", node.URL, "--json")
+	var st schemasync.StateResponse
+	if code != 1 || json.Unmarshal([]byte(out), &st) != nil || st.Consistent || len(st.Schemas) == 0 {
+		t.Fatalf("--json: exit %d\n%.2000s", code, out)
+	}
+}
+
+// TestStateHostileNode: whatever a node puts in its view (escape sequences, bidirectional overrides, 100 kB
+// strings, an endpoint URL with credentials), `state` prints it bounded and escaped, without the
+// credentials, in the table and in --json; a node that is not ready exits 1.
+func TestStateHostileNode(t *testing.T) {
+	evil := `\u001b]0;owned\u0007\u202e`
+	long := strings.Repeat("r", 100000)
+	body := `{"generated_at":"2026-01-01T00:00:00Z","node":"n` + evil + `","ready":false,"consistent":false,` +
+		`"endpoints":[{"repository":"primary","url":"http://u:hunter2@h1/` + evil + `","state":"unknown","reason":"` + evil + long + `",` +
+		`"observers":[{"node":"o` + evil + `","ok":false,"error":"` + long + `"}]}],` +
+		`"schemas":[{"repository":"primary","title":"t` + evil + long + `","safe_version":"1.0.0","dirty":true,"stale":true,"reasons":["` + evil + `"],` +
+		`"endpoints":[{"url":"http://u:hunter2@h1/","state":"ok","versions":["1.0.0"],"observers":[]}]}]}`
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/state" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(node.Close)
+	for _, args := range [][]string{{"state", "--node", node.URL}, {"state", "--node", node.URL, "--json"}} {
+		code, out, errs := runCmd(args...)
+		all := out + errs
+		if code != 1 || !strings.Contains(all, "***@h1") {
+			t.Fatalf("%v: exit %d (want 1)\n%.3000s", args, code, all)
+		}
+		if strings.ContainsAny(all, "\x1b\x07\u202e") || strings.Contains(all, "hunter2") || len(all) > 30000 {
+			t.Fatalf("%v: raw escapes, credentials or unbounded (%d bytes):\n%.3000q", args, len(all), all)
+		}
+	}
+}
