@@ -227,6 +227,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		resp := schemasync.StateResponse{GeneratedAt: v.At.UTC(), Node: cfg.Cluster.NodeName, Ready: true,
 			Consistent: v.Consistent(), Endpoints: v.Endpoints, Schemas: v.Schemas}
+		cleanState(&resp) // JSON escapes C0 controls only: bidirectional overrides and C1 controls too
 		if err := cli.WriteJSON(stdout, resp); err != nil {
 			fmt.Fprintln(stderr, "schemasync scan:", err)
 			return cli.ExitFailure

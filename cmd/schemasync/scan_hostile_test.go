@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/evenkeel/evenkeel/internal/schemarepo"
 )
 
 // TestScanHostileHostOutput: whatever a schema host sends (names with escape sequences and bidirectional
@@ -36,5 +38,20 @@ func TestScanHostileHostOutput(t *testing.T) {
 		if strings.ContainsAny(all, "\x1b\x07\u202e") || strings.Contains(all, "hunter2") || len(all) > 20000 {
 			t.Errorf("%v: raw escapes, credentials or unbounded output (%d bytes):\n%.3000q", args, len(all), all)
 		}
+	}
+}
+
+// TestScanJSONEscapesTitles: scan --json carries a title with a bidirectional override or C1 control
+// (which JSON does not escape) escaped, as the table does. On main the JSON held them raw.
+func TestScanJSONEscapesTitles(t *testing.T) {
+	const evil = "evil\u202eesrever\u009b2J"
+	repos, eps := hosts(t, 2)
+	repos[0].Put(evil, "1.0.0", schemarepo.Doc("evil", "1.0.0"))
+	code, out, errs := runCmd("scan", "--config", writeConfig(t, "127.0.0.1:0", eps), "--json")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (dirty)\n%s%s", code, out, errs)
+	}
+	if strings.Contains(out, "\u202e") || strings.Contains(out, "\u009b") || !strings.Contains(out, `evil\\u202eesrever`) {
+		t.Fatalf("the title is not escaped in --json:\n%.2000q", out)
 	}
 }
