@@ -7,7 +7,8 @@
 //	GET {node}/v1/repositories/{repository}/schemas/{title...}
 //	200 {"repository":"primary","title":"mediawiki/page/change","safe_version":"1.1.0" or null,
 //	     "latest_version":"1.2.0","dirty":true,"stale":false,"endpoints":[...]}
-//	404 {"error":"..."} when the repository does not know the title; 503 while the node is not ready.
+//	404 {"error":"..."} when the repository does not know the title (a 404 without that body is a failed node:
+//	    it is not schemasync answering); 503 while the node is not ready.
 package client
 
 import (
@@ -260,6 +261,14 @@ func (c *Client) get(ctx context.Context, u string) (*SchemaView, int, error) {
 		}
 		return view, http.StatusOK, nil
 	case http.StatusNotFound:
+		// Only schemasync's own answer says the repository does not know the title; a 404 page from
+		// something else (a proxy, a web server at the wrong port) says nothing about it.
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			return nil, 0, &StatusError{URL: u, Status: resp.StatusCode, Message: errorMessage(body) + " (not schemasync's answer)"}
+		}
 		return nil, http.StatusNotFound, nil
 	default:
 		return nil, 0, &StatusError{URL: u, Status: resp.StatusCode, Message: errorMessage(body)}

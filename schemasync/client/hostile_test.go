@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +107,33 @@ func TestHugeAnswerFallsBack(t *testing.T) {
 	_, _, err := c.SafeVersion(context.Background(), []string{"primary"}, "a/b")
 	if err == nil || !strings.Contains(err.Error(), "larger than") || strings.Contains(err.Error(), "unexpected end") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestNotFoundFromSomethingElse: a 404 counts as "this repository does not know the title" only when it is
+// schemasync's JSON error answer. A 404 page from something that is not a schemasync node (a proxy, a web
+// server at the wrong port) is a failed node, and the next node is asked. On main, a node that answered
+// every request with an HTML 404 made the title "unknown to schemasync".
+func TestNotFoundFromSomethingElse(t *testing.T) {
+	notSchemasync := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte("<html><body>404 Not Found</body></html>"))
+	}))
+	t.Cleanup(notSchemasync.Close)
+	c, _ := New([]string{notSchemasync.URL}, Options{Timeout: 2 * time.Second})
+	_, _, err := c.SafeVersion(context.Background(), nil, "a/b")
+	var all *AllNodesFailedError
+	if errors.Is(err, ErrUnknownSchema) || !errors.As(err, &all) || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("err = %v, want a failed node answering 404 without schemasync's error", err)
+	}
+	good := fakeNode(t, map[string]string{"secondary/a/b": view("secondary", "a/b", "1.0.0", false)}).URL
+	c, _ = New([]string{notSchemasync.URL, good}, Options{Timeout: 2 * time.Second})
+	if v, _, err := c.SafeVersion(context.Background(), nil, "a/b"); err != nil || v != "1.0.0" {
+		t.Fatalf("version %q, err %v", v, err)
+	}
+	// schemasync's own 404 still means unknown.
+	c, _ = New([]string{fakeNode(t, nil).URL}, Options{Timeout: 2 * time.Second})
+	if _, _, err := c.SafeVersion(context.Background(), nil, "a/b"); !errors.Is(err, ErrUnknownSchema) {
+		t.Fatalf("err = %v, want ErrUnknownSchema", err)
 	}
 }
