@@ -9,6 +9,12 @@
 //	     "latest_version":"1.2.0","dirty":true,"stale":false,"endpoints":[...]}
 //	404 {"error":"..."} when the repository does not know the title (a 404 without that body is a failed node:
 //	    it is not schemasync answering); 503 while the node is not ready.
+//
+// A node's answer is believed only if it is about what was asked (the same title and repository), has a
+// safe_version field that is a strict X.Y.Z version (see schemasync/version) or null, a latest_version that
+// is one or absent, fields of the right types, at most MaxAnswerBytes, and came from the node's own scheme,
+// host and port. Anything else is that node's failure: the error names the node (its credentials shown as
+// ***) and quotes what it said, bounded and escaped, and the next node is asked.
 package client
 
 import (
