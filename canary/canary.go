@@ -583,7 +583,7 @@ func (r *Runner) fetchOne(ctx context.Context, u string) (any, error) {
 }
 
 // MaxSchemaBytes bounds a schema document (and the stream configuration) the canary reads. A schema's shape is
-// bounded too, whatever its size: see eventgate.MaxDepth and eventgate.MaxNodes.
+// bounded too, whatever its size: 64 levels deep and 65,536 nodes at most (internal/eventgate).
 const MaxSchemaBytes = 16 << 20
 
 // ErrTooLarge is wrapped by the error for a document larger than MaxSchemaBytes.

@@ -25,7 +25,8 @@
 // 303 would arrive as a GET without the event, and is refused.
 //
 // Everything from outside is bounded: schema documents by MaxSchemaBytes and, in shape, by
-// eventgate.MaxDepth and eventgate.MaxNodes; stream configs by MaxSchemaBytes and MaxStreams; titles and
+// nesting depth (64 levels) and nodes (65,536, YAML aliases expanded); stream configs by MaxSchemaBytes and
+// MaxStreams; titles and
 // stream names by MaxNameBytes (printable, no empty, "." or ".." segment); errors by MaxErrorBytes, escaped
 // for terminals, with URL credentials shown as ***.
 //
