@@ -403,7 +403,7 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 		res.FailedStep, res.Error = step, res.Err.Error()
 		res.Duration = time.Since(start)
 		res.Seconds = res.Duration.Seconds()
-		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", safetext.RedactURL(err.Error()))
+		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", res.Error) // escaped, bounded, redacted
 		return res
 	}
 	if s.Problem != "" {
