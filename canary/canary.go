@@ -343,7 +343,7 @@ func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 		if gerr == nil {
 			err = fmt.Errorf("HTTP %d", status)
 		}
-		r.log.Debug("stream config: attempt failed", "url", safetext.RedactURL(u), "err", safetext.RedactURL(err.Error()))
+		r.log.Debug("stream config: attempt failed", "url", safetext.RedactURL(u), "err", safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), MaxErrorBytes)))
 		return false, status, body, gerr
 	})
 	if err != nil {
