@@ -197,3 +197,44 @@ func TestDeliveryErrorsAreEscaped(t *testing.T) {
 		t.Fatalf("delivery error %q does not show the escaped host", res[0].Deliveries[0].Error)
 	}
 }
+
+// TestIntakeHugeAndHTMLAnswers: a 201 followed by an endless body is accepted without reading it; an HTML
+// error page (a proxy's 502) is retried and then reported bounded and escaped; a 400 whose body is invalid
+// UTF-8 is reported escaped. (Held on main.)
+func TestIntakeHugeAndHTMLAnswers(t *testing.T) {
+	repo := schemarepo.Demo()
+	base := schemaHost(t, repo)
+	node := fakeSchemasync(t, repo)
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		chunk := []byte(strings.Repeat("x", 1<<16))
+		for i := 0; i < 1<<14; i++ { // up to 1 GiB, until the client goes away
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(endless.Close)
+	html := &scripted{statuses: []int{http.StatusBadGateway}, bodies: []string{"<html><head><title>502 Bad Gateway</title></head><body>\x1b[31m" + strings.Repeat("<p>proxy</p>", 10000) + "</body></html>"}}
+	utf := &scripted{statuses: []int{http.StatusBadRequest}, bodies: []string{"bad \xff\xfe\xc3 body"}}
+	cfg := testConfig(node.URL, []string{base}, []Stream{
+		{Name: "a-endless", SchemaTitle: "test/event", Destinations: []string{endless.URL}},
+		{Name: "b-html", SchemaTitle: "test/event", Destinations: []string{scriptedURL(t, html)}},
+		{Name: "c-utf8", SchemaTitle: "test/event", Destinations: []string{scriptedURL(t, utf)}},
+	})
+	cfg.Retries = 2
+	res, err := Run(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res[0].OK || res[0].Deliveries[0].Outcome != OutcomeAccepted {
+		t.Fatalf("201 with an endless body: %+v", res[0])
+	}
+	d := res[1].Deliveries[0]
+	if res[1].OK || d.Attempts != 3 || d.Outcome != OutcomeRefused || len(d.Error) > 1000 || strings.Contains(d.Error, "\x1b") || !strings.Contains(d.Error, "502 Bad Gateway") {
+		t.Fatalf("HTML 502: %d attempts, outcome %s, error (%d bytes) %q", d.Attempts, d.Outcome, len(d.Error), d.Error)
+	}
+	if e := res[2].Deliveries[0].Error; res[2].OK || !strings.Contains(e, `bad \xff\xfe\xc3 body`) {
+		t.Fatalf("invalid UTF-8: %q", e)
+	}
+}
