@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/eventgate"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 	"go.yaml.in/yaml/v3"
 )
@@ -323,6 +324,11 @@ func ParseStreamConfig(data []byte, destinations map[string][]string) ([]Stream,
 			return nil, fmt.Errorf("stream config is not EventStreamConfig JSON: %w", err)
 		}
 	} else {
+		// YAML builds a node for every value, read or not: bound them before decoding. (JSON skips what it
+		// does not read, and a stream config from a URL is JSON.)
+		if err := eventgate.CheckNodes(data, MaxStreamConfigNodes); err != nil {
+			return nil, fmt.Errorf("stream config: %w", err)
+		}
 		var y struct {
 			Streams map[string]struct {
 				SchemaTitle             string `yaml:"schema_title"`
@@ -379,6 +385,9 @@ func ParseStreamConfig(data []byte, destinations map[string][]string) ([]Stream,
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// MaxStreamConfigNodes bounds the nodes of a YAML stream config (counted by its separators before decoding).
+const MaxStreamConfigNodes = 1 << 18
 
 // MaxStreams bounds the canary-enabled streams a stream config may give (one run makes requests for each).
 const MaxStreams = 10000

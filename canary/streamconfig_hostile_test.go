@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -48,5 +49,23 @@ func TestStreamConfigStreamsBounded(t *testing.T) {
 	_, err := ParseStreamConfig([]byte(b.String()), map[string][]string{"eg": {"http://eg/v1/events"}})
 	if err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestYAMLStreamConfigBounded: a YAML stream config of many small values (16 MiB of list items, which YAML
+// parses into a node each, read or not) is refused before decoding, allocating little. On main it allocated
+// 400 MB and was accepted.
+func TestYAMLStreamConfigBounded(t *testing.T) {
+	doc := "streams:\n  s:\n    junk:\n" + strings.Repeat("      - 0\n", (16<<20)/10)
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	_, err := ParseStreamConfig([]byte(doc), nil)
+	runtime.ReadMemStats(&m1)
+	if err == nil || !strings.Contains(err.Error(), "too complex") {
+		t.Fatalf("err = %v", err)
+	}
+	if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > 64<<20 {
+		t.Fatalf("refusing it allocated %d MiB", alloc>>20)
 	}
 }

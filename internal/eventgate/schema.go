@@ -41,8 +41,8 @@ func DecodeDocument(b []byte) (any, error) {
 	if len(trimmed) == 0 {
 		return nil, errors.New("empty document")
 	}
-	if n := separators(b); n > MaxNodes {
-		return nil, fmt.Errorf("%w: %d separators (commas, colons, dashes, brackets, line breaks) could start as many nodes, more than %d", ErrTooComplex, n, MaxNodes)
+	if err := CheckNodes(b, MaxNodes); err != nil {
+		return nil, err
 	}
 	if trimmed[0] == '{' || trimmed[0] == '[' {
 		if err := jsonDepth(trimmed); err != nil {
@@ -79,6 +79,15 @@ func DecodeDocument(b []byte) (any, error) {
 		return nil, fmt.Errorf("document cannot be represented as JSON: %w", err)
 	}
 	return jsonschema.UnmarshalJSON(bytes.NewReader(j))
+}
+
+// CheckNodes returns an error wrapping ErrTooComplex when the JSON or YAML text b may hold more than max
+// nodes before aliases, judged without decoding it: by its separators (see separators).
+func CheckNodes(b []byte, max int) error {
+	if n := separators(b); n > max {
+		return fmt.Errorf("%w: %d separators (commas, colons, dashes, brackets, line breaks) could start as many nodes, more than %d", ErrTooComplex, n, max)
+	}
+	return nil
 }
 
 // separators counts the bytes of b that may start a JSON or YAML value, whether or not they are inside a
