@@ -185,7 +185,11 @@ func normalize(v any, depth int) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			m[fmt.Sprint(k)] = n
+			key := fmt.Sprint(k)
+			if k == nil {
+				key = "null" // as JavaScript names it, not Go's "<nil>"
+			}
+			m[key] = n
 		}
 		return m, nil
 	case []any:
