@@ -70,24 +70,11 @@ func TestDeliveryOutcome(t *testing.T) {
 // a few bytes of it, and resets the connection.
 func headersThenReset(t *testing.T, status string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			buf := make([]byte, 8192)
-			_, _ = c.Read(buf)
-			_, _ = c.Write([]byte("HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"inv"))
-			time.Sleep(10 * time.Millisecond)
-			_ = c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		}
-	}()
-	return "http://" + ln.Addr().String() + "/v1/events"
+	return rawServer(t, func(c net.Conn) {
+		buf := make([]byte, 8192)
+		_, _ = c.Read(buf)
+		_, _ = c.Write([]byte("HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"inv"))
+		time.Sleep(10 * time.Millisecond)
+		_ = c.(*net.TCPConn).SetLinger(0)
+	})
 }
