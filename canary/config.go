@@ -110,7 +110,7 @@ func (c *Config) Validate() error {
 		bad("version_source: %q is neither safe nor latest", c.VersionSource)
 	}
 	for _, u := range c.Schemasync {
-		if err := checkURL(u); err != nil {
+		if err := checkBaseURL(u); err != nil {
 			bad("schemasync: %v", err)
 		}
 	}
@@ -118,7 +118,7 @@ func (c *Config) Validate() error {
 		bad("schema_base_uris: at least one URL is required")
 	}
 	for _, u := range c.SchemaBaseURIs {
-		if err := checkURL(u); err != nil {
+		if err := checkBaseURL(u); err != nil {
 			bad("schema_base_uris: %v", err)
 		}
 	}
@@ -161,7 +161,7 @@ func (c *Config) Validate() error {
 		bad("retry_backoff: %s, want 0 or more", c.RetryBackoff)
 	}
 	if c.Pushgateway != "" {
-		if err := checkURL(c.Pushgateway); err != nil {
+		if err := checkBaseURL(c.Pushgateway); err != nil {
 			bad("pushgateway: %v", err)
 		}
 		if c.PushJob == "" {
@@ -241,10 +241,28 @@ func schemaURL(base, title, last string) string {
 	return strings.TrimRight(base, "/") + "/" + strings.Join(segs, "/") + "/" + url.PathEscape(last)
 }
 
+// checkURL accepts an absolute http(s) URL without a fragment (an intake's: it may carry a query, to which
+// hasty=true is added). The error shows the URL without its credentials.
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL", s)
+	shown := safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300))
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("%s is not an http(s) URL", shown)
+	case u.Fragment != "" || strings.HasSuffix(s, "#"):
+		return fmt.Errorf("%s has a fragment (#...), which no request carries", shown)
+	}
+	return nil
+}
+
+// checkBaseURL is checkURL for a URL that paths are appended to (a schemasync node, a schema base URI, a
+// Pushgateway): it may not carry a query either, which would end up in the middle of every URL built on it.
+func checkBaseURL(s string) error {
+	if err := checkURL(s); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(s); u.RawQuery != "" || u.ForceQuery {
+		return fmt.Errorf("%s has a query (?...): paths are appended to it", safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300)))
 	}
 	return nil
 }
