@@ -137,3 +137,14 @@ func TestNotFoundFromSomethingElse(t *testing.T) {
 		t.Fatalf("err = %v, want ErrUnknownSchema", err)
 	}
 }
+
+// TestNewRejectsNodesPathsCannotFollow: a node URL with a query or fragment (paths appended to it would land
+// after them) is refused, and the error shows no password. On main both were accepted, and a malformed URL's
+// password was quoted.
+func TestNewRejectsNodesPathsCannotFollow(t *testing.T) {
+	for _, n := range []string{"http://n:8091?x=1", "http://n:8091/#f", "http://n:8091?", "http://u:hunter2@[::1"} {
+		if _, err := New([]string{n}, Options{}); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("New(%q): %v", n, err)
+		}
+	}
+}
