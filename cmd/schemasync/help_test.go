@@ -34,3 +34,27 @@ func TestKeysUnknownSubcommand(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
+
+// TestBadFlagValues: a flag value that means nothing is a usage error (exit 2, nothing on stdout), with a
+// valid config, so that the value is what is refused. (Held on main, but for --node values, see
+// TestMembersHostileNode.)
+func TestBadFlagValues(t *testing.T) {
+	_, eps := hosts(t, 1)
+	cfg := writeConfig(t, "127.0.0.1:0", eps)
+	for _, args := range [][]string{
+		{"scan", "--config", cfg, "--timeout", "0"},
+		{"scan", "--config", cfg, "--timeout", "-1s"},
+		{"scan", "--config", cfg, "--timeout", "soon"},
+		{"serve", "--config", cfg, "--log-level", "loud"},
+		{"serve", "--config", cfg, "--log-format", "xml"},
+		{"state", "--node", "ftp://x"},
+		{"state", "--node", "http://"},
+		{"members", "--node", "not a url"},
+		{"keys", "show", "--keyring", ""},
+	} {
+		code, out, errs := runCmd(args...)
+		if code != 2 || out != "" || errs == "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2", args, code, out, errs)
+		}
+	}
+}
