@@ -103,7 +103,11 @@ func (e *IntakeError) Error() string {
 	case OutcomeNotSent:
 		b.WriteString("; the event was not sent")
 	case OutcomeUnknown:
-		b.WriteString("; the event was sent and no answer came: the intake may have accepted it")
+		if e.Status != 0 || e.Err == nil {
+			b.WriteString("; an earlier attempt was sent and got no answer: the intake may have accepted the event")
+		} else {
+			b.WriteString("; the event was sent and no answer came: the intake may have accepted it")
+		}
 	}
 	// The transport error may quote the intake (a redirect's host): escape and bound the whole, as StreamError does.
 	return safetext.Bound(safetext.Escape(b.String()), MaxErrorBytes)

@@ -47,7 +47,7 @@ func TestDeliveryOutcome(t *testing.T) {
 		{"https to a plain HTTP server", strings.Replace(scriptedURL(t, &scripted{statuses: []int{201}}), "http://", "https://", 1), OutcomeNotSent, "not sent"},
 		{"reset after the request", hangUp(t, true), OutcomeUnknown, "may have accepted"},
 		{"closed after the request", hangUp(t, false), OutcomeUnknown, "may have accepted"},
-		{"reset, then 503", resetFirst.URL, OutcomeUnknown, "may have accepted"},
+		{"reset, then 503", resetFirst.URL, OutcomeUnknown, "HTTP 503 (after 2 attempts); an earlier attempt was sent and got no answer"},
 		{"201, then reset in the body", headersThenReset(t, "201 Created"), OutcomeAccepted, ""},
 		{"400, then reset in the body", headersThenReset(t, "400 Bad Request"), OutcomeRefused, "HTTP 400, then reading the body failed"},
 	} {
