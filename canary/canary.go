@@ -332,7 +332,7 @@ func (e *StreamConfigError) Unwrap() error { return e.Err }
 func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 	u := r.cfg.StreamConfig
 	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		data, err := os.ReadFile(u)
+		data, err := readFileBounded(u, MaxSchemaBytes)
 		return data, 0, err
 	}
 	var data []byte
@@ -354,6 +354,24 @@ func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 		return nil, attempts, err
 	}
 	return data, attempts, nil
+}
+
+// readFileBounded reads at most limit bytes of the file at path (which may be a device or a FIFO, whose size
+// says nothing); a longer file is an error wrapping ErrTooLarge.
+func readFileBounded(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > limit {
+		return nil, fmt.Errorf("%w: the file exceeds %d MiB", ErrTooLarge, limit>>20)
+	}
+	return data, nil
 }
 
 // withRetries calls try until it succeeds, fails in a way that repeating cannot help (see transient), ctx

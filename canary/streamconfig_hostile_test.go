@@ -69,3 +69,15 @@ func TestYAMLStreamConfigBounded(t *testing.T) {
 		t.Fatalf("refusing it allocated %d MiB", alloc>>20)
 	}
 }
+
+// TestStreamConfigFileBounded: a stream config file is read up to MaxSchemaBytes, so that /dev/zero or a
+// runaway file is "too large", not the end of the canary's memory. On main the whole file was read.
+func TestStreamConfigFileBounded(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1", []string{"http://127.0.0.1:1/"}, nil)
+	cfg.StreamConfig = "/dev/zero"
+	_, err := Run(context.Background(), cfg, Options{})
+	var sce *StreamConfigError
+	if !errors.As(err, &sce) || !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want a stream config that is too large", err)
+	}
+}
