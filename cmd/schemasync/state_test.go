@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/schemasync"
 )
@@ -77,4 +78,45 @@ func TestStateHostileNode(t *testing.T) {
 			t.Fatalf("%v: raw escapes, credentials or unbounded (%d bytes):\n%.3000q", args, len(all), all)
 		}
 	}
+}
+
+// FuzzCleanState: whatever a node's answer holds, once it decodes, every string cleanState leaves is escaped
+// (escaping it again changes nothing) and bounded, and no URL shows its credentials.
+func FuzzCleanState(f *testing.F) {
+	f.Add(`{"node":"n\u202e","endpoints":[{"url":"http://u:p@h/","reason":"\u001b[2J","observers":[{"node":"o","error":"e"}]}],"schemas":[{"title":"t","reasons":["r"],"endpoints":[{"url":"http://u:p@h/"}]}]}`)
+	f.Add(`{"schemas":[{"title":"` + strings.Repeat("\\u0000", 50) + `"}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var st schemasync.StateResponse
+		if json.Unmarshal([]byte(body), &st) != nil {
+			return
+		}
+		cleanState(&st)
+		check := func(s string, n int) {
+			if safetext.Escape(s) != s || len(s) > 10*n {
+				t.Fatalf("left %q (bound %d)", s, n)
+			}
+			if n == maxURLBytes && strings.Contains(s, "://u:p@") {
+				t.Fatalf("URL %q shows its credentials", s)
+			}
+		}
+		check(st.Node, maxNameBytes)
+		for _, e := range st.Endpoints {
+			check(e.URL, maxURLBytes)
+			check(e.Reason, maxReasonBytes)
+			for _, o := range e.Observers {
+				check(o.Node, maxNameBytes)
+				check(o.Error, maxReasonBytes)
+			}
+		}
+		for _, s := range st.Schemas {
+			check(s.Title, maxTitleBytes)
+			for _, r := range s.Reasons {
+				check(r, maxReasonBytes)
+			}
+			for _, e := range s.Endpoints {
+				check(e.URL, maxURLBytes)
+				check(e.Reason, maxReasonBytes)
+			}
+		}
+	})
 }
