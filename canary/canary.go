@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,11 +57,16 @@ func (e *StreamError) Error() string {
 	if e.Version != "" {
 		at += "@" + e.Version
 	}
-	// Every URL in it is shown without credentials, whatever error carried it.
-	return safetext.RedactURL(fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err))
+	// Every URL in it is shown without credentials, and everything in it escaped for terminals and bounded,
+	// whatever error carried it and whoever wrote its words (a schema host, a node, an intake, a stream config).
+	msg := safetext.RedactURL(fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err))
+	return safetext.Bound(safetext.Escape(msg), MaxErrorBytes)
 }
 
 func (e *StreamError) Unwrap() error { return e.Err }
+
+// MaxErrorBytes bounds a StreamError's text (and so Result.Error).
+const MaxErrorBytes = 16 << 10
 
 // IntakeError is an intake's answer other than 201 or 202, with the messages its body gave.
 type IntakeError struct {
@@ -68,7 +75,8 @@ type IntakeError struct {
 	Messages []string // from a 207/400/500 EventGate body
 	Body     string   // the start of a body that was not EventGate's
 	Attempts int
-	Err      error // the transport error, when Status is 0
+	Outcome  string // what became of the event: OutcomeRefused, OutcomeNotSent or OutcomeUnknown
+	Err      error  // the transport error, when Status is 0
 }
 
 func (e *IntakeError) Error() string {
@@ -89,7 +97,20 @@ func (e *IntakeError) Error() string {
 	if e.Attempts > 1 {
 		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
 	}
-	return b.String()
+	switch e.Outcome {
+	case OutcomeRefused:
+		b.WriteString("; the event was not accepted")
+	case OutcomeNotSent:
+		b.WriteString("; the event was not sent")
+	case OutcomeUnknown:
+		if e.Status != 0 || e.Err == nil {
+			b.WriteString("; an earlier attempt was sent and got no answer: the intake may have accepted the event")
+		} else {
+			b.WriteString("; the event was sent and no answer came: the intake may have accepted it")
+		}
+	}
+	// The transport error may quote the intake (a redirect's host): escape and bound the whole, as StreamError does.
+	return safetext.Bound(safetext.Escape(b.String()), MaxErrorBytes)
 }
 
 func (e *IntakeError) Unwrap() error { return e.Err }
@@ -124,6 +145,7 @@ type Delivery struct {
 	URL      string   `json:"url"`
 	Status   int      `json:"status,omitempty"`
 	Attempts int      `json:"attempts"`
+	Outcome  string   `json:"outcome"` // OutcomeAccepted, OutcomeRefused, OutcomeNotSent or OutcomeUnknown
 	Error    string   `json:"error,omitempty"`
 	Messages []string `json:"messages,omitempty"`
 }
@@ -141,7 +163,8 @@ type Result struct {
 	DryRun        bool          `json:"dry_run,omitempty"`
 	FailedStep    Step          `json:"failed_step,omitempty"`
 	Error         string        `json:"error,omitempty"`
-	Event         any           `json:"event,omitempty"` // the event built: in dry runs and failures
+	Warnings      []string      `json:"warnings,omitempty"` // the schema disagrees with its path ($id, title): the path is used
+	Event         any           `json:"event,omitempty"`    // the event built: in dry runs and failures
 	Deliveries    []Delivery    `json:"deliveries,omitempty"`
 	Started       time.Time     `json:"started"`
 	Duration      time.Duration `json:"-"`
@@ -201,8 +224,9 @@ type cacheEntry struct {
 }
 
 type compiled struct {
-	doc    any
-	schema *jsonschema.Schema
+	doc      any
+	schema   *jsonschema.Schema
+	warnings []string // where the document disagrees with its path (see pathMismatch)
 }
 
 // Stats counts the Runner's work, for benchmarks and tests.
@@ -221,7 +245,14 @@ func NewRunner(cfg Config, opts Options) (*Runner, error) {
 		cache: map[string]cacheEntry{}, inflight: map[schemaKey]*flight{}}
 	if r.http == nil {
 		// Redirects stay on the origin they were sent to: an intake's 307 must not post the event elsewhere.
-		r.http = &http.Client{CheckRedirect: origin.Redirects(origin.MaxRedirects)}
+		// Nor may one turn the POST into a GET without the event (301, 302, 303).
+		stay := origin.Redirects(origin.MaxRedirects)
+		r.http = &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if err := sameMethod(via[0], req); err != nil {
+				return err
+			}
+			return stay(req, via)
+		}}
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -290,7 +321,8 @@ func (e *StreamConfigError) Error() string {
 	if e.Attempts > 1 {
 		msg += fmt.Sprintf(" (after %d attempts)", e.Attempts)
 	}
-	return msg
+	// The decoder's error may quote the document: escape and bound it, and redact any URL in it.
+	return safetext.Bound(safetext.Escape(safetext.RedactURL(msg)), MaxErrorBytes)
 }
 
 func (e *StreamConfigError) Unwrap() error { return e.Err }
@@ -300,7 +332,7 @@ func (e *StreamConfigError) Unwrap() error { return e.Err }
 func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 	u := r.cfg.StreamConfig
 	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		data, err := os.ReadFile(u)
+		data, err := readFileBounded(u, MaxSchemaBytes)
 		return data, 0, err
 	}
 	var data []byte
@@ -315,13 +347,31 @@ func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 		if gerr == nil {
 			err = fmt.Errorf("HTTP %d", status)
 		}
-		r.log.Debug("stream config: attempt failed", "url", safetext.RedactURL(u), "err", safetext.RedactURL(err.Error()))
+		r.log.Debug("stream config: attempt failed", "url", safetext.RedactURL(u), "err", safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), MaxErrorBytes)))
 		return false, status, body, gerr
 	})
 	if err != nil {
 		return nil, attempts, err
 	}
 	return data, attempts, nil
+}
+
+// readFileBounded reads at most limit bytes of the file at path (which may be a device or a FIFO, whose size
+// says nothing); a longer file is an error wrapping ErrTooLarge.
+func readFileBounded(path string, limit int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > limit {
+		return nil, fmt.Errorf("%w: the file exceeds %d MiB", ErrTooLarge, limit>>20)
+	}
+	return data, nil
 }
 
 // withRetries calls try until it succeeds, fails in a way that repeating cannot help (see transient), ctx
@@ -375,7 +425,7 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 		res.FailedStep, res.Error = step, res.Err.Error()
 		res.Duration = time.Since(start)
 		res.Seconds = res.Duration.Seconds()
-		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", safetext.RedactURL(err.Error()))
+		r.log.Info("canary stream failed", "stream", s.Name, "step", step, "err", res.Error) // escaped, bounded, redacted
 		return res
 	}
 	if s.Problem != "" {
@@ -411,6 +461,10 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 		}
 	}
 
+	res.Warnings = c.warnings
+	for _, w := range c.warnings {
+		r.log.Warn("canary schema disagrees with its path", "stream", s.Name, "warning", w)
+	}
 	ev, err := BuildEvent(c.doc, title, res.Version, s.Name, r.now())
 	if err != nil {
 		return fail(StepBuild, err)
@@ -451,7 +505,7 @@ func (r *Runner) RunStream(ctx context.Context, s Stream) Result {
 
 // latest reads <first base>/<title>/latest and the version its $id names: what the old job did.
 func (r *Runner) latest(ctx context.Context, title string) (any, string, error) {
-	u := strings.TrimRight(r.cfg.SchemaBaseURIs[0], "/") + "/" + title + "/latest"
+	u := schemaURL(r.cfg.SchemaBaseURIs[0], title, "latest")
 	doc, err := r.fetchOne(ctx, u)
 	if err != nil {
 		return nil, "", err
@@ -468,7 +522,7 @@ func (r *Runner) schema(ctx context.Context, title, version string) (*compiled, 
 	return r.cached(ctx, schemaKey{title, version}, func() (*compiled, error) {
 		ferr := &FetchError{}
 		for _, base := range r.cfg.SchemaBaseURIs {
-			u := strings.TrimRight(base, "/") + "/" + title + "/" + version
+			u := schemaURL(base, title, version)
 			doc, err := r.fetchOne(ctx, u)
 			if err != nil {
 				ferr.Attempts = append(ferr.Attempts, err)
@@ -522,14 +576,14 @@ func (r *Runner) cached(ctx context.Context, k schemaKey, load func() (*compiled
 
 // compile compiles doc, fetched from from, as the schema of title at version.
 func (r *Runner) compile(title, version, from string, doc any) (*compiled, error) {
-	s, err := eventgate.Compile("https://schema.canary.invalid/"+title+"/"+version, doc)
+	s, err := eventgate.Compile(schemaURL("https://schema.canary.invalid", title, version), doc)
 	r.mu.Lock()
 	r.stats.Compiles++
 	r.mu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", from, err)
 	}
-	return &compiled{doc: doc, schema: s}, nil
+	return &compiled{doc: doc, schema: s, warnings: pathMismatch(doc, title, version)}, nil
 }
 
 func (r *Runner) fetchOne(ctx context.Context, u string) (any, error) {
@@ -550,7 +604,8 @@ func (r *Runner) fetchOne(ctx context.Context, u string) (any, error) {
 	return doc, nil
 }
 
-// MaxSchemaBytes bounds a schema document (and the stream configuration) the canary reads.
+// MaxSchemaBytes bounds a schema document (and the stream configuration) the canary reads. A schema's shape is
+// bounded too, whatever its size: 64 levels deep and 65,536 nodes at most (internal/eventgate).
 const MaxSchemaBytes = 16 << 20
 
 // ErrTooLarge is wrapped by the error for a document larger than MaxSchemaBytes.
@@ -581,7 +636,16 @@ func (r *Runner) get(ctx context.Context, u string) ([]byte, int, error) {
 	return body, resp.StatusCode, nil
 }
 
-// produce POSTs body to one intake, retrying transient failures.
+// What became of an event sent to one intake (Delivery.Outcome).
+const (
+	OutcomeAccepted = "accepted" // the intake answered 201 or 202
+	OutcomeRefused  = "refused"  // the intake answered otherwise (a redirect not followed included): not accepted
+	OutcomeNotSent  = "not-sent" // no whole request reached the intake: not accepted
+	OutcomeUnknown  = "unknown"  // the request was sent and no answer came: the intake may have accepted it
+)
+
+// produce POSTs body to one intake, retrying transient failures. An attempt whose fate is unknown keeps the
+// delivery's outcome unknown unless a later attempt is accepted: the event may have arrived then.
 func (r *Runner) produce(ctx context.Context, dest string, body []byte) (Delivery, error) {
 	u := dest
 	if r.cfg.Hasty {
@@ -593,50 +657,108 @@ func (r *Runner) produce(ctx context.Context, dest string, body []byte) (Deliver
 	}
 	d := Delivery{URL: safetext.RedactURL(dest)}
 	var last *IntakeError
+	mayHaveArrived := false
 	d.Attempts = r.withRetries(ctx, func() (bool, int, []byte, error) {
-		status, respBody, err := r.post(ctx, u, body)
-		d.Status = status
-		if err == nil && (status == http.StatusCreated || status == http.StatusAccepted) {
-			last = nil
-			return true, status, respBody, nil
+		a := r.post(ctx, u, body)
+		d.Status = a.status
+		if a.err == nil && (a.status == http.StatusCreated || a.status == http.StatusAccepted) {
+			last, d.Outcome = nil, OutcomeAccepted
+			return true, a.status, a.body, nil
 		}
-		last = verdict(dest, status, respBody, err)
-		return false, status, respBody, err
+		d.Outcome = a.outcome()
+		mayHaveArrived = mayHaveArrived || d.Outcome == OutcomeUnknown
+		if mayHaveArrived {
+			d.Outcome = OutcomeUnknown
+		}
+		last = verdict(dest, a.status, a.body, a.err)
+		return false, a.status, a.body, a.err
 	})
 	if last == nil {
 		return d, nil
 	}
-	last.Attempts = d.Attempts
+	last.Attempts, last.Outcome = d.Attempts, d.Outcome
 	d.Error, d.Messages = last.Error(), last.Messages
 	return d, last
 }
 
-func (r *Runner) post(ctx context.Context, u string, body []byte) (int, []byte, error) {
+// attempt is one POST: the answer's status and body, or the error, and how far the request got.
+type attempt struct {
+	status   int
+	body     []byte
+	err      error
+	answered bool // an answer came, perhaps one that does not count (a redirect refused, another origin)
+	wrote    bool // the whole request was written to a connection
+	traced   bool // the transport reported its progress (it asked for a connection), so wrote can be believed
+}
+
+// outcome is the attempt's Outcome, for an attempt that was not accepted.
+func (a attempt) outcome() string {
+	switch {
+	case a.answered:
+		return OutcomeRefused
+	case a.wrote:
+		return OutcomeUnknown
+	case a.traced:
+		return OutcomeNotSent // no connection (refused, DNS, TLS, ...), or the request was not written whole
+	default:
+		return OutcomeUnknown // a Doer that does not report how far the request got
+	}
+}
+
+func (r *Runner) post(ctx context.Context, u string, body []byte) (a attempt) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
+	var wrote, traced atomic.Bool // set by the transport's goroutines
+	defer func() { a.wrote, a.traced = wrote.Load(), a.traced || traced.Load() }()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GetConn: func(string) { traced.Store(true) },
+		WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				wrote.Store(true)
+			}
+		},
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return attempt{err: err, traced: true} // nothing was sent
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := r.http.Do(req)
 	if err != nil {
-		return 0, nil, err
+		// A response comes with an error only when a redirect was refused: the intake answered.
+		return attempt{err: err, answered: resp != nil}
 	}
 	defer resp.Body.Close()
 	if err := origin.CheckResponse(req.URL, resp); err != nil {
-		return 0, nil, err // the event reached another origin: that answer does not count
+		return attempt{err: err, answered: true} // the event reached another origin: that answer does not count
+	}
+	if err := sameMethod(req, resp.Request); err != nil {
+		return attempt{err: err, answered: true} // a Doer supplied by the caller followed a 302 with a GET: that answer does not count
 	}
 	if resp.StatusCode == http.StatusCreated || resp.StatusCode == http.StatusAccepted {
 		// Accepted: the status says everything. The body is not read, so that one sent slowly cannot turn
 		// the success into a timeout.
-		return resp.StatusCode, nil, nil
+		return attempt{status: resp.StatusCode, answered: true}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return resp.StatusCode, b, err
+	return attempt{status: resp.StatusCode, body: b, err: err, answered: true}
+}
+
+// ErrMethodChanged is wrapped by the error of a POST that was redirected with 301, 302 or 303, which an
+// HTTP client follows with a GET that carries no event: the intake did not accept the event.
+var ErrMethodChanged = errors.New("redirect would resend the POST as a GET without the event")
+
+// sameMethod returns an error wrapping ErrMethodChanged when next (a redirect of sent, or the request that
+// an answer came from) does not use sent's method.
+func sameMethod(sent, next *http.Request) error {
+	if next == nil || next.Method == sent.Method {
+		return nil
 	}
-	return resp.StatusCode, b, nil
+	status := 0
+	if next.Response != nil {
+		status = next.Response.StatusCode
+	}
+	return fmt.Errorf("HTTP %d: %w: not followed, the event was not accepted (only 307 and 308 keep the POST)", status, ErrMethodChanged)
 }
 
 // verdict explains an answer other than 201/202.

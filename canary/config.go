@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -108,7 +110,7 @@ func (c *Config) Validate() error {
 		bad("version_source: %q is neither safe nor latest", c.VersionSource)
 	}
 	for _, u := range c.Schemasync {
-		if err := checkURL(u); err != nil {
+		if err := checkBaseURL(u); err != nil {
 			bad("schemasync: %v", err)
 		}
 	}
@@ -116,7 +118,7 @@ func (c *Config) Validate() error {
 		bad("schema_base_uris: at least one URL is required")
 	}
 	for _, u := range c.SchemaBaseURIs {
-		if err := checkURL(u); err != nil {
+		if err := checkBaseURL(u); err != nil {
 			bad("schema_base_uris: %v", err)
 		}
 	}
@@ -159,7 +161,7 @@ func (c *Config) Validate() error {
 		bad("retry_backoff: %s, want 0 or more", c.RetryBackoff)
 	}
 	if c.Pushgateway != "" {
-		if err := checkURL(c.Pushgateway); err != nil {
+		if err := checkBaseURL(c.Pushgateway); err != nil {
 			bad("pushgateway: %v", err)
 		}
 		if c.PushJob == "" {
@@ -176,8 +178,14 @@ func (s Stream) validate() error {
 	if s.Name == "" {
 		return errors.New("name is required")
 	}
+	if err := checkName(s.Name); err != nil {
+		return err
+	}
 	if strings.Trim(s.SchemaTitle, "/") == "" {
 		return fmt.Errorf("stream %q: schema_title is required", s.Name)
+	}
+	if err := checkTitle(s.SchemaTitle); err != nil {
+		return fmt.Errorf("stream %q: %w", s.Name, err)
 	}
 	if len(s.Destinations) == 0 {
 		return fmt.Errorf("stream %q: at least one destination is required", s.Name)
@@ -190,10 +198,71 @@ func (s Stream) validate() error {
 	return nil
 }
 
+// MaxNameBytes bounds a stream name and a schema title.
+const MaxNameBytes = 1024
+
+// checkTitle accepts a schema title that stays one path below every schema base URI: segments separated by
+// "/" (leading and trailing ones are ignored), none of them empty, "." or "..", with nothing a terminal acts
+// on, at most MaxNameBytes long. Characters that mean something in a URL ("?", "#", "%") are escaped when
+// the URL is built (see schemaURL).
+func checkTitle(title string) error {
+	t := strings.Trim(title, "/")
+	if err := checkName(t); err != nil {
+		return fmt.Errorf("schema_title: %w", err)
+	}
+	for seg := range strings.SplitSeq(t, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("schema_title %s has an empty, \".\" or \"..\" segment", safetext.Quote(t))
+		}
+	}
+	return nil
+}
+
+// checkName accepts a non-empty name (of a stream, or a title) with only printable characters, at most
+// MaxNameBytes long.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("name is required")
+	case len(name) > MaxNameBytes:
+		return fmt.Errorf("%s is longer than %d bytes", safetext.Quote(safetext.Bound(name, 100)), MaxNameBytes)
+	case safetext.Escape(name) != name:
+		return fmt.Errorf("%s has characters a terminal would act on", safetext.Quote(safetext.Bound(name, 100)))
+	}
+	return nil
+}
+
+// schemaURL is base/<title>/<last>, with each segment of the title escaped.
+func schemaURL(base, title, last string) string {
+	segs := strings.Split(strings.Trim(title, "/"), "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.TrimRight(base, "/") + "/" + strings.Join(segs, "/") + "/" + url.PathEscape(last)
+}
+
+// checkURL accepts an absolute http(s) URL without a fragment (an intake's: it may carry a query, to which
+// hasty=true is added). The error shows the URL without its credentials.
 func checkURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%q is not an http(s) URL", s)
+	shown := safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300))
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("%s is not an http(s) URL", shown)
+	case u.Fragment != "" || strings.HasSuffix(s, "#"):
+		return fmt.Errorf("%s has a fragment (#...), which no request carries", shown)
+	}
+	return nil
+}
+
+// checkBaseURL is checkURL for a URL that paths are appended to (a schemasync node, a schema base URI, a
+// Pushgateway): it may not carry a query either, which would end up in the middle of every URL built on it.
+func checkBaseURL(s string) error {
+	if err := checkURL(s); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(s); u.RawQuery != "" || u.ForceQuery {
+		return fmt.Errorf("%s has a query (?...): paths are appended to it", safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300)))
 	}
 	return nil
 }
@@ -273,6 +342,11 @@ func ParseStreamConfig(data []byte, destinations map[string][]string) ([]Stream,
 			return nil, fmt.Errorf("stream config is not EventStreamConfig JSON: %w", err)
 		}
 	} else {
+		// YAML builds a node for every value, read or not: bound them before decoding. (JSON skips what it
+		// does not read, and a stream config from a URL is JSON.)
+		if err := eventgate.CheckNodes(data, MaxStreamConfigNodes); err != nil {
+			return nil, fmt.Errorf("stream config: %w", err)
+		}
 		var y struct {
 			Streams map[string]struct {
 				SchemaTitle             string `yaml:"schema_title"`
@@ -301,9 +375,21 @@ func ParseStreamConfig(data []byte, destinations map[string][]string) ([]Stream,
 		}
 		s := Stream{Name: name, SchemaTitle: strings.Trim(e.SchemaTitle, "/")}
 		s.Destinations = destinations[e.DestinationEventService]
+		var badName, badTitle error
+		if badName = checkName(name); badName != nil {
+			s.Name = safetext.Escape(safetext.Bound(name, MaxNameBytes)) // still names the entry, safely
+		}
+		if s.SchemaTitle != "" {
+			badTitle = checkTitle(s.SchemaTitle)
+		}
 		switch {
+		case badName != nil:
+			s.Problem = "the stream config's stream name " + badName.Error()
 		case s.SchemaTitle == "":
 			s.Problem = "the stream config gives no schema_title"
+		case badTitle != nil:
+			s.SchemaTitle = safetext.Escape(safetext.Bound(s.SchemaTitle, MaxNameBytes))
+			s.Problem = "the stream config's " + badTitle.Error()
 		case e.DestinationEventService == "":
 			s.Problem = "the stream config gives no destination_event_service"
 		case len(s.Destinations) == 0:
@@ -311,6 +397,15 @@ func ParseStreamConfig(data []byte, destinations map[string][]string) ([]Stream,
 		}
 		out = append(out, s)
 	}
+	if len(out) > MaxStreams {
+		return nil, fmt.Errorf("stream config enables canary events for %d streams, more than %d", len(out), MaxStreams)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
+
+// MaxStreamConfigNodes bounds the nodes of a YAML stream config (counted by its separators before decoding).
+const MaxStreamConfigNodes = 1 << 18
+
+// MaxStreams bounds the canary-enabled streams a stream config may give (one run makes requests for each).
+const MaxStreams = 10000

@@ -19,6 +19,16 @@
 //     EventGate's {"error":[...]} is the intake's verdict on the event: it is reported, not retried, because
 //     hiding it is exactly what a canary must not do.
 //
+// Each Delivery says what became of the event (Outcome): accepted, refused (the intake answered otherwise),
+// not sent, or unknown (sent, no answer: the intake may have it). A redirect is followed only within the
+// intake's scheme, host and port, and only one that keeps the POST and its body (307, 308): a 301, 302 or
+// 303 would arrive as a GET without the event, and is refused.
+//
+// Everything from outside is bounded: schema documents by MaxSchemaBytes and, in shape, by nesting depth (64
+// levels) and nodes (65,536, YAML aliases expanded); stream configs by MaxSchemaBytes and MaxStreams; titles
+// and stream names by MaxNameBytes (printable, no empty, "." or ".." segment); errors by MaxErrorBytes,
+// escaped for terminals, with URL credentials shown as ***.
+//
 // Each failure is a *StreamError naming the stream and the Step; one stream's failure never stops another.
 // Streams run concurrently, bounded by Config.Concurrency.
 //

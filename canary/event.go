@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
@@ -122,4 +123,20 @@ func versionFromID(schema any, title string) (string, error) {
 		return "", fmt.Errorf("the latest schema's $id %q has no X.Y.Z version", id)
 	}
 	return v, nil
+}
+
+// pathMismatch says where a schema document disagrees with the path it was served at, /<title>/<version>:
+// a $id or a title that names something else. The path is the truth (EventGate resolves the path), so these
+// are warnings, with the document's words quoted, bounded and escaped.
+func pathMismatch(schema any, title, version string) []string {
+	doc, _ := schema.(map[string]any)
+	var out []string
+	want := "/" + strings.Trim(title, "/") + "/" + version
+	if id, ok := doc["$id"].(string); ok && id != want {
+		out = append(out, fmt.Sprintf("the schema's $id %s is not its path %s: the path is used", safetext.Quote(safetext.Bound(id, 200)), want))
+	}
+	if t, ok := doc["title"].(string); ok && strings.Trim(t, "/") != strings.Trim(title, "/") {
+		out = append(out, fmt.Sprintf("the schema's title %s is not its path's %s: the path is used", safetext.Quote(safetext.Bound(t, 200)), strings.Trim(title, "/")))
+	}
+	return out
 }

@@ -45,6 +45,19 @@ func quietTLSServer(t *testing.T) *httptest.Server {
 // without an answer: abruptly (RST) when reset is true, else with a FIN.
 func hangUp(t *testing.T, reset bool) string {
 	t.Helper()
+	return rawServer(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		if reset {
+			_ = c.(*net.TCPConn).SetLinger(0)
+		}
+	})
+}
+
+// rawServer listens on loopback and hands every connection to serve, one at a time, closing it after; it
+// returns the /v1/events URL.
+func rawServer(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,11 +69,7 @@ func hangUp(t *testing.T, reset bool) string {
 			if err != nil {
 				return
 			}
-			buf := make([]byte, 4096)
-			_, _ = c.Read(buf)
-			if reset {
-				_ = c.(*net.TCPConn).SetLinger(0)
-			}
+			serve(c)
 			c.Close()
 		}
 	}()

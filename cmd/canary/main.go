@@ -200,7 +200,7 @@ func writeTable(w io.Writer, results []canary.Result) {
 			detail = r.Error
 			var se *canary.StreamError
 			if errors.As(r.Err, &se) {
-				detail = string(se.Step) + ": " + safetext.RedactURL(se.Err.Error())
+				detail = safetext.Bound(string(se.Step)+": "+safetext.RedactURL(se.Err.Error()), canary.MaxErrorBytes)
 			}
 		case r.DryRun:
 			result = "ok (dry run)"
@@ -211,6 +211,9 @@ func writeTable(w io.Writer, results []canary.Result) {
 		}
 		if r.Dirty {
 			notes = append(notes, "rollout in progress")
+		}
+		for _, w := range r.Warnings {
+			notes = append(notes, "warning: "+w)
 		}
 		if len(notes) > 0 {
 			if detail != "" {
@@ -267,7 +270,12 @@ func checkConfigCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		Streams  []streamOut `json:"streams"`
 	}{Config: c.config, Source: string(cfg.VersionSource), Streams: []streamOut{}}
 	for _, s := range streams {
-		out.Streams = append(out.Streams, streamOut{Stream: s, Problem: s.Problem})
+		shown := s
+		shown.Destinations = make([]string, len(s.Destinations))
+		for i, d := range s.Destinations {
+			shown.Destinations[i] = safetext.RedactURL(d) // as the table shows them
+		}
+		out.Streams = append(out.Streams, streamOut{Stream: shown, Problem: s.Problem})
 		if s.Problem != "" {
 			out.Problems++
 		}

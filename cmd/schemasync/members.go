@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/cli"
+	"github.com/evenkeel/evenkeel/internal/origin"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync"
 	"github.com/evenkeel/evenkeel/schemasync/gossip"
@@ -36,46 +39,16 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if done, code := cli.Parse(fs, args, stdout); done {
 		return code
 	}
-	base := *node
-	if base == "" {
-		if *configPath == "" {
-			fmt.Fprintln(stderr, "schemasync members: --config or --node is required")
-			return cli.ExitUsage
-		}
-		cfg, err := schemasync.LoadConfig(*configPath)
-		if err != nil {
-			fmt.Fprintln(stderr, "schemasync members:", err)
-			return cli.ExitUsage
-		}
-		host, port, _ := net.SplitHostPort(cfg.Listen)
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			host = "127.0.0.1"
-		}
-		base = "http://" + net.JoinHostPort(host, port)
+	base, code := nodeURL("members", *configPath, *node, stderr)
+	if code != cli.ExitOK {
+		return code
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/v1/members", nil)
-	if err != nil {
-		fmt.Fprintln(stderr, "schemasync members:", err)
-		return cli.ExitUsage
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "schemasync members: is the node running? %v\n", err)
-		return cli.ExitFailure
-	}
-	defer resp.Body.Close()
 	var mr schemasync.MembersResponse
-	if resp.StatusCode != http.StatusOK {
-		fmt.Fprintf(stderr, "schemasync members: %s answered %s\n", safetext.RedactURL(base),
-			safetext.Escape(safetext.Bound(resp.Status, 80)))
+	if err := askNode(ctx, base, "/v1/members", maxMembersBytes, &mr); err != nil {
+		reportNodeError(stderr, "members", base, err)
 		return cli.ExitFailure
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&mr); err != nil {
-		fmt.Fprintln(stderr, "schemasync members: bad answer:", err)
-		return cli.ExitFailure
-	}
+	cleanMembers(&mr)
 	if *asJSON {
 		_ = cli.WriteJSON(stdout, mr)
 		return cli.ExitOK
@@ -100,6 +73,100 @@ func cmdMembers(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stdout, "\n%d of %d members alive; gossip keys (primary first): %s\n", alive, len(mr.Members), keysOrNone(mr.Keys))
 	}
 	return cli.ExitOK
+}
+
+// maxMembersBytes bounds the answer `members` reads from a node.
+const maxMembersBytes = 4 << 20
+
+// nodeURL is the base URL of the node a command asks: --node, or the config's listen address (an unspecified
+// host is asked at 127.0.0.1). A missing or unusable one is a usage error, reported on stderr.
+func nodeURL(cmd, configPath, node string, stderr io.Writer) (string, int) {
+	base := node
+	if base == "" {
+		if configPath == "" {
+			fmt.Fprintf(stderr, "schemasync %s: --config or --node is required\n", cmd)
+			return "", cli.ExitUsage
+		}
+		cfg, err := schemasync.LoadConfig(configPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "schemasync %s: %v\n", cmd, err)
+			return "", cli.ExitUsage
+		}
+		host, port, _ := net.SplitHostPort(cfg.Listen)
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		base = "http://" + net.JoinHostPort(host, port)
+	}
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(stderr, "schemasync %s: --node %s is not an http(s) URL\n", cmd, safetext.Quote(safetext.Bound(safetext.RedactURL(base), 200)))
+		return "", cli.ExitUsage
+	}
+	return strings.TrimSuffix(base, "/"), cli.ExitOK
+}
+
+// reportNodeError prints why the node at base could not be asked: the node without its credentials, the
+// error escaped and bounded.
+func reportNodeError(stderr io.Writer, cmd, base string, err error) {
+	fmt.Fprintf(stderr, "schemasync %s: %s: %s\n", cmd, safetext.Escape(safetext.Bound(safetext.RedactURL(base), 200)),
+		safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
+}
+
+// askNode GETs base+path and decodes its JSON answer into v: within 10 s, following redirects only within
+// the node's origin, reading at most limit bytes. The caller bounds and escapes the strings in v.
+func askNode(ctx context.Context, base, path string, limit int, v any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{CheckRedirect: origin.Redirects(origin.MaxRedirects)}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the caller names the node
+		}
+		return fmt.Errorf("is the node running? %w", err)
+	}
+	defer resp.Body.Close()
+	if err := origin.CheckResponse(req.URL, resp); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("answered %s", safetext.Bound(resp.Status, 80))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
+	if err != nil {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	if len(body) > limit {
+		return fmt.Errorf("the answer is larger than %d MiB", limit>>20)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("bad answer: %w", err)
+	}
+	return nil
+}
+
+// clean bounds *s to n bytes and escapes it for terminals.
+func clean(s *string, n int) { *s = safetext.Escape(safetext.Bound(*s, n)) }
+
+// cleanMembers bounds and escapes every string a node put in its members answer, for the table and --json.
+func cleanMembers(mr *schemasync.MembersResponse) {
+	clean(&mr.Node, 256)
+	for i := range mr.Keys {
+		clean(&mr.Keys[i], 128)
+	}
+	for i := range mr.Members {
+		m := &mr.Members[i]
+		clean(&m.Name, 256)
+		clean(&m.Address, 256)
+		clean(&m.State, 32)
+		clean(&m.Datacenter, 256)
+		clean(&m.API, 512)
+	}
 }
 
 func keysOrNone(k []string) string {
@@ -140,6 +207,10 @@ func cmdKeys(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, strings.TrimSpace(keysUsage))
 		return cli.ExitOK
 	case "generate":
+		fs := cli.NewFlagSet("keys generate", keysUsage, stderr)
+		if done, code := cli.Parse(fs, args[1:], stdout); done {
+			return code
+		}
 		k, err := gossip.GenerateKey()
 		if err != nil {
 			fmt.Fprintln(stderr, "schemasync keys:", err)

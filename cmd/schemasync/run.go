@@ -29,6 +29,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: "serve", Summary: "scan continuously and serve the API and metrics", Run: cmdServe},
 		{Name: "scan", Summary: "scan once, print the view, exit 1 if anything is dirty or unknown", Run: cmdScan},
 		{Name: "check-config", Summary: "validate a configuration file and exit", Run: cmdCheckConfig},
+		{Name: "state", Summary: "print a running node's view, exit 1 if anything is dirty or unknown", Run: cmdState},
 		{Name: "members", Summary: "list the cluster members a running node knows", Run: cmdMembers},
 		{Name: "keys", Summary: "generate gossip keys, show a keyring, guide a key rotation", Run: cmdKeys},
 	}, args, stdout, stderr)
@@ -226,6 +227,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		resp := schemasync.StateResponse{GeneratedAt: v.At.UTC(), Node: cfg.Cluster.NodeName, Ready: true,
 			Consistent: v.Consistent(), Endpoints: v.Endpoints, Schemas: v.Schemas}
+		cleanState(&resp) // JSON escapes C0 controls only: bidirectional overrides and C1 controls too
 		if err := cli.WriteJSON(stdout, resp); err != nil {
 			fmt.Fprintln(stderr, "schemasync scan:", err)
 			return cli.ExitFailure
@@ -338,6 +340,6 @@ func cmdCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	sort.Strings(names)
 	fmt.Fprintf(stdout, "%s: OK: node %s, %d repositories (%s), %d endpoints, scan every %s, stale after %s\n",
-		*configPath, cfg.Cluster.NodeName, len(cfg.Repositories), strings.Join(names, ", "), n, cfg.ScanInterval, cfg.MaxStaleness)
+		safetext.Escape(*configPath), safetext.Escape(cfg.Cluster.NodeName), len(cfg.Repositories), strings.Join(names, ", "), n, cfg.ScanInterval, cfg.MaxStaleness)
 	return cli.ExitOK
 }

@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,9 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/evenkeel/evenkeel/internal/buildinfo"
 	"github.com/evenkeel/evenkeel/internal/safetext"
@@ -141,11 +145,47 @@ func Parse(fs *flag.FlagSet, args []string, stdout io.Writer) (done bool, code i
 	return false, ExitOK
 }
 
-// WriteJSON writes v as indented JSON followed by a newline.
+// WriteJSON writes v as indented JSON followed by a newline. Characters that encoding/json leaves raw but a
+// terminal may act on or reorder (C1 controls, bidirectional overrides and other non-printable runes) are
+// written as \uXXXX escapes: the same JSON value, safe to show when piped through jq or less.
 func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(escapeNonPrintable(buf.Bytes()))
+	return err
+}
+
+// escapeNonPrintable rewrites each non-printable rune above ASCII in JSON text b as a \uXXXX escape (a
+// surrogate pair above U+FFFF). Outside strings JSON text holds only ASCII, so every such rune is in a string.
+func escapeNonPrintable(b []byte) []byte {
+	clean := true
+	for _, r := range string(b) {
+		if r >= utf8.RuneSelf && !unicode.IsPrint(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return b
+	}
+	out := make([]byte, 0, len(b)+64)
+	for _, r := range string(b) {
+		if r < utf8.RuneSelf || unicode.IsPrint(r) {
+			out = utf8.AppendRune(out, r)
+			continue
+		}
+		if r > 0xFFFF {
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+			continue
+		}
+		out = fmt.Appendf(out, `\u%04x`, r)
+	}
+	return out
 }
 
 // NewLogger builds the logger a binary hands to the libraries. level is debug, info, warn or error; format is

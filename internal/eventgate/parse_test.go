@@ -147,6 +147,9 @@ func FuzzDecodeDocument(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if size, depth := measure(v); size > MaxNodes || depth > MaxDepth {
+			t.Fatalf("decoded %d values %d levels deep, beyond the bounds", size, depth)
+		}
 		// Whatever decodes must compile or fail cleanly, never panic.
 		_, _ = Compile("http://fuzz.invalid/s", v)
 	})
@@ -180,4 +183,26 @@ func TestValidationMessages(t *testing.T) {
 			t.Errorf("messages lack %q:\n%s", want, got)
 		}
 	}
+}
+
+// measure returns the values v holds and how deeply its objects and arrays nest.
+func measure(v any) (size, depth int) {
+	var kids []any
+	switch t := v.(type) {
+	case map[string]any:
+		for _, e := range t {
+			kids = append(kids, e)
+		}
+	case []any:
+		kids = t
+	default:
+		return 1, 0
+	}
+	size = 1
+	for _, k := range kids {
+		s, d := measure(k)
+		size += s
+		depth = max(depth, d)
+	}
+	return size, depth + 1
 }

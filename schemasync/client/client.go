@@ -7,7 +7,14 @@
 //	GET {node}/v1/repositories/{repository}/schemas/{title...}
 //	200 {"repository":"primary","title":"mediawiki/page/change","safe_version":"1.1.0" or null,
 //	     "latest_version":"1.2.0","dirty":true,"stale":false,"endpoints":[...]}
-//	404 {"error":"..."} when the repository does not know the title; 503 while the node is not ready.
+//	404 {"error":"..."} when the repository does not know the title (a 404 without that body is a failed node:
+//	    it is not schemasync answering); 503 while the node is not ready.
+//
+// A node's answer is believed only if it is about what was asked (the same title and repository), has a
+// safe_version field that is a strict X.Y.Z version (see schemasync/version) or null, a latest_version that
+// is one or absent, fields of the right types, at most MaxAnswerBytes, and came from the node's own scheme,
+// host and port. Anything else is that node's failure: the error names the node (its credentials shown as
+// ***) and quotes what it said, bounded and escaped, and the next node is asked.
 package client
 
 import (
@@ -108,6 +115,9 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("GET %s: HTTP %d", safetext.RedactURL(e.URL), e.Status)
 }
 
+// MaxAnswerBytes bounds the answer the client reads from a node.
+const MaxAnswerBytes = 4 << 20
+
 // DefaultRepositories is the order in which repositories are tried: EventGate's schema base URI order.
 var DefaultRepositories = []string{"primary", "secondary"}
 
@@ -139,8 +149,12 @@ func New(nodes []string, opts Options) (*Client, error) {
 	c := &Client{http: opts.HTTPClient, timeout: opts.Timeout, log: opts.Logger}
 	for _, n := range nodes {
 		u, err := url.Parse(n)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("schemasync client: node %q is not an http(s) URL", n)
+		shown := safetext.Quote(safetext.Bound(safetext.RedactURL(n), 300))
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return nil, fmt.Errorf("schemasync client: node %s is not an http(s) URL", shown)
+		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(n, "#"):
+			return nil, fmt.Errorf("schemasync client: node %s has a query or fragment: paths are appended to it", shown)
 		}
 		c.nodes = append(c.nodes, strings.TrimRight(n, "/"))
 	}
@@ -175,14 +189,14 @@ func (c *Client) SafeVersion(ctx context.Context, repos []string, title string) 
 		if err == nil {
 			if view.SafeVersion == nil || *view.SafeVersion == "" {
 				return "", view, fmt.Errorf("%q in repository %s (node %s, latest %s): %w",
-					title, view.Repository, node, view.LatestVersion, ErrNoSafeVersion)
+					title, view.Repository, safetext.RedactURL(node), view.LatestVersion, ErrNoSafeVersion)
 			}
 			return *view.SafeVersion, view, nil
 		}
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		c.log.Debug("schemasync node failed", "node", safetext.RedactURL(node), "title", title, "err", safetext.RedactURL(err.Error()))
+		c.log.Debug("schemasync node failed", "node", safetext.RedactURL(node), "title", title, "err", safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
 		if errors.Is(err, ErrUnknownSchema) {
 			unknown++
 		}
@@ -206,10 +220,16 @@ func (c *Client) ask(ctx context.Context, node string, repos []string, title str
 		if status == http.StatusNotFound {
 			continue
 		}
-		view.Node = node
-		if view.Repository == "" {
-			view.Repository = repo
+		// The answer must be about what was asked: a view of another title or repository (a misrouted proxy,
+		// a buggy node) says nothing about this one's safe version.
+		if got := strings.Trim(view.Title, "/"); got != title {
+			return nil, fmt.Errorf("repository %s: the node answered for title %s, not %s", repo, quote(got), quote(title))
 		}
+		if view.Repository != "" && view.Repository != repo {
+			return nil, fmt.Errorf("repository %s: the node answered for repository %s", repo, quote(view.Repository))
+		}
+		view.Node = node
+		view.Repository = repo
 		return view, nil
 	}
 	return nil, ErrUnknownSchema
@@ -235,39 +255,67 @@ func (c *Client) get(ctx context.Context, u string) (*SchemaView, int, error) {
 	if err := origin.CheckResponse(req.URL, resp); err != nil {
 		return nil, 0, err // a Doer supplied by the caller may have followed a redirect anywhere
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
+	if err == nil && len(body) > MaxAnswerBytes {
+		return nil, 0, fmt.Errorf("HTTP %d: the answer is larger than %d MiB", resp.StatusCode, MaxAnswerBytes>>20)
+	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET %s: reading body: %w", u, err)
+		// The callers name the node (without its credentials) and the repository: the URL would repeat them.
+		return nil, 0, fmt.Errorf("reading the answer: %w", err)
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		view, err := ParseView(body)
 		if err != nil {
-			return nil, 0, fmt.Errorf("GET %s: %w", u, err)
+			return nil, 0, err
 		}
 		return view, http.StatusOK, nil
 	case http.StatusNotFound:
+		// Only schemasync's own answer says the repository does not know the title; a 404 page from
+		// something else (a proxy, a web server at the wrong port) says nothing about it.
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) != nil || e.Error == "" {
+			return nil, 0, &StatusError{URL: u, Status: resp.StatusCode, Message: errorMessage(body) + " (not schemasync's answer)"}
+		}
 		return nil, http.StatusNotFound, nil
 	default:
 		return nil, 0, &StatusError{URL: u, Status: resp.StatusCode, Message: errorMessage(body)}
 	}
 }
 
-// ParseView decodes a node's 200 answer. It rejects bodies that are not a JSON object, that lack the title, or
-// whose safe_version is not an X.Y.Z string or null.
+// ParseView decodes a node's 200 answer. It rejects bodies that are not a JSON object, whose fields have the
+// wrong types, that lack the title or the safe_version field, whose safe_version is neither an X.Y.Z string
+// nor null, or whose latest_version is neither an X.Y.Z string nor absent.
 func ParseView(body []byte) (*SchemaView, error) {
-	var v SchemaView
+	var v struct {
+		SchemaView
+		Safe json.RawMessage `json:"safe_version"` // to tell a missing field from null
+	}
 	if err := json.Unmarshal(body, &v); err != nil {
 		return nil, fmt.Errorf("schemasync answer is not a schema view: %w", err)
 	}
 	if v.Title == "" {
 		return nil, errors.New("schemasync answer has no title")
 	}
-	if v.SafeVersion != nil && *v.SafeVersion != "" && !version.Valid(*v.SafeVersion) {
-		return nil, fmt.Errorf("schemasync answer has a malformed safe_version %q", *v.SafeVersion)
+	if len(v.Safe) == 0 {
+		return nil, errors.New("schemasync answer has no safe_version (neither a version nor null)")
 	}
-	return &v, nil
+	if err := json.Unmarshal(v.Safe, &v.SafeVersion); err != nil {
+		return nil, fmt.Errorf("schemasync answer is not a schema view: safe_version: %w", err)
+	}
+	if v.SafeVersion != nil && !version.Valid(*v.SafeVersion) {
+		return nil, fmt.Errorf("schemasync answer has a malformed safe_version %s", quote(*v.SafeVersion))
+	}
+	if v.LatestVersion != "" && !version.Valid(v.LatestVersion) {
+		return nil, fmt.Errorf("schemasync answer has a malformed latest_version %s", quote(v.LatestVersion))
+	}
+	return &v.SchemaView, nil
 }
+
+// quote quotes a string from a node for an error message: bounded, and escaped for terminals.
+func quote(s string) string { return safetext.Quote(safetext.Bound(s, 100)) }
 
 func errorMessage(body []byte) string {
 	var e struct {

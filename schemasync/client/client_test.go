@@ -266,8 +266,11 @@ func FuzzParseView(f *testing.F) {
 		if v.Title == "" {
 			t.Fatal("accepted a view without a title")
 		}
-		if v.SafeVersion != nil && *v.SafeVersion != "" && !version.Valid(*v.SafeVersion) {
+		if v.SafeVersion != nil && !version.Valid(*v.SafeVersion) {
 			t.Fatalf("accepted safe version %q", *v.SafeVersion)
+		}
+		if v.LatestVersion != "" && !version.Valid(v.LatestVersion) {
+			t.Fatalf("accepted latest version %q", v.LatestVersion)
 		}
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // Version is a strict X.Y.Z schema version.
@@ -18,25 +20,34 @@ type Version struct {
 // ErrBad is wrapped by every error from Parse.
 var ErrBad = errors.New("not a strict X.Y.Z version")
 
-// Parse parses a strict X.Y.Z version.
+// maxLen is the length of the longest strict version, "4294967295.4294967295.4294967295".
+const maxLen = 32
+
+// Parse parses a strict X.Y.Z version. Its error quotes s escaped and bounded, whatever s holds.
 func Parse(s string) (Version, error) {
+	bad := func(why string) (Version, error) {
+		return Version{}, fmt.Errorf("%w: %s%s", ErrBad, safetext.Quote(safetext.Bound(s, 48)), why)
+	}
+	if len(s) > maxLen {
+		return bad("")
+	}
 	parts := strings.Split(s, ".")
 	if len(parts) != 3 {
-		return Version{}, fmt.Errorf("%w: %q", ErrBad, s)
+		return bad("")
 	}
 	var n [3]uint32
 	for i, p := range parts {
 		if p == "" || (len(p) > 1 && p[0] == '0') {
-			return Version{}, fmt.Errorf("%w: %q", ErrBad, s)
+			return bad("")
 		}
 		for _, c := range []byte(p) {
 			if c < '0' || c > '9' {
-				return Version{}, fmt.Errorf("%w: %q", ErrBad, s)
+				return bad("")
 			}
 		}
 		u, err := strconv.ParseUint(p, 10, 32)
 		if err != nil {
-			return Version{}, fmt.Errorf("%w: %q: number out of range", ErrBad, s)
+			return bad(": number out of range")
 		}
 		n[i] = uint32(u)
 	}
