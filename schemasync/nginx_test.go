@@ -156,6 +156,12 @@ func TestRealNginx(t *testing.T) {
 // It returns the repository's directory, its endpoint, and the time its directories are dated.
 func agedDemoOnNginx(t *testing.T) (dir, endpoint string, old time.Time) {
 	t.Helper()
+	return agedDemoOnNginxWith(t, nginxtest.Options{})
+}
+
+// agedDemoOnNginxWith is agedDemoOnNginx, with nginx started with opts.
+func agedDemoOnNginxWith(t *testing.T, opts nginxtest.Options) (dir, endpoint string, old time.Time) {
+	t.Helper()
 	root := t.TempDir()
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
@@ -177,7 +183,7 @@ func agedDemoOnNginx(t *testing.T) (dir, endpoint string, old time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := nginxtest.Start(t, map[string]string{"primary": dir})
+	srv := nginxtest.StartWith(t, map[string]string{"primary": dir}, opts)
 	return dir, srv.URL + "/repositories/primary/jsonschema/", old
 }
 

@@ -241,6 +241,9 @@ func (s *Scanner) scan(ctx context.Context, repo, endpoint string, cred *url.Use
 		w.run()
 		if w.err != nil {
 			res.Err = safetext.Bound(w.err.Error(), MaxReasonBytes)
+		} else if w.refused > 0 {
+			res.Warning = safetext.Bound(fmt.Sprintf("%d listed version(s) not counted, their files refuse a GET: %s",
+				w.refused, w.refusal), MaxReasonBytes)
 		}
 	}
 	if ctx.Err() != nil && res.Err == "" {
@@ -315,6 +318,8 @@ type walk struct {
 	requests, bytes, reused, reconfirmed atomic.Int64
 
 	mu      sync.Mutex
+	refused int    // listed versions whose file answered 401 or 403
+	refusal string // the first of those answers
 	cond    *sync.Cond
 	queue   []dirJob
 	active  int
@@ -467,13 +472,20 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 				w.reconfirmed.Add(1)
 			}
 			sent := w.s.now()
-			found, err := w.confirm(rel + v.String())
+			found, refusal, err := w.confirm(rel + v.String())
 			if err != nil {
 				w.fail(err)
 				return
 			}
 			if !found {
 				cd.pending = true
+				if refusal != "" {
+					w.mu.Lock()
+					if w.refused++; w.refused == 1 {
+						w.refusal = refusal
+					}
+					w.mu.Unlock()
+				}
 				continue
 			}
 			cd.confirmed[v] = confirmation{mtime: e.MTime, at: sent}
@@ -625,30 +637,33 @@ func (w *walk) get(rel string) ([]byte, time.Time, error) {
 const confirmProbeBytes = 4096
 
 // confirm asks whether the extensionless version file answers a GET, as EventGate's request would: 200 (or
-// 206 to the one-byte range it asks for) means it exists; 404, 410 or 416 (an empty file) mean not yet. Any
-// other answer is an error: it says nothing either way. A GET, not a HEAD: a host may answer the two
-// differently, and EventGate sends a GET.
-func (w *walk) confirm(rel string) (bool, error) {
+// 206 to the one-byte range it asks for) means it exists; 404, 410 or 416 (an empty file) mean not yet; 401 or
+// 403 (a file its server may not read, such as a chmod 000 one behind an unchanged listing) mean it is not
+// served, and refusal says so. Any other answer is an error: it says nothing either way. A GET, not a HEAD: a
+// host may answer the two differently, and EventGate sends a GET.
+func (w *walk) confirm(rel string) (found bool, refusal string, err error) {
 	if err := w.acquire(); err != nil {
-		return false, err
+		return false, "", err
 	}
 	defer w.release()
 	ctx, cancel := context.WithTimeout(w.ctx, w.s.cfg.Timeout)
 	defer cancel()
 	resp, err := w.request(ctx, http.MethodGet, rel, http.Header{"Range": {"bytes=0-0"}})
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, confirmProbeBytes))
 	w.bytes.Add(n)
 	resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusPartialContent:
-		return true, nil
+		return true, "", nil
 	case http.StatusNotFound, http.StatusGone, http.StatusRequestedRangeNotSatisfiable:
-		return false, nil
+		return false, "", nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return false, fmt.Sprintf("GET %s: HTTP %s", relName(rel), safetext.Bound(resp.Status, 80)), nil
 	default:
-		return false, fmt.Errorf("GET %s: HTTP %s", relName(rel), safetext.Bound(resp.Status, 80))
+		return false, "", fmt.Errorf("GET %s: HTTP %s", relName(rel), safetext.Bound(resp.Status, 80))
 	}
 }
 

@@ -379,11 +379,13 @@ type ObserverView struct {
 
 // EndpointView is one endpoint's status, independent of schemas.
 type EndpointView struct {
-	Repository string     `json:"repository"`
-	URL        string     `json:"url"`
-	State      string     `json:"state"`
-	Reason     string     `json:"reason,omitempty"`
-	LastScan   *time.Time `json:"last_scan"`
+	Repository string `json:"repository"`
+	URL        string `json:"url"`
+	State      string `json:"state"`
+	// Reason says why the endpoint is unknown or, while it is ok, what a fresh scan saw but did not count
+	// (listed versions whose files refuse a GET).
+	Reason   string     `json:"reason,omitempty"`
+	LastScan *time.Time `json:"last_scan"`
 	// LastSuccessfulScan is when the latest successful scan of the endpoint by any node started, fresh or
 	// not; nil until one succeeds.
 	LastSuccessfulScan *time.Time     `json:"last_successful_scan"`
@@ -483,7 +485,7 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 		if views {
 			es.observers = []ObserverView{}
 		}
-		var failed, staleOK *Observation
+		var failed, staleOK, warned *Observation
 		seen := map[string]bool{}
 		for _, o := range obs {
 			fresh := now.Sub(o.At) <= s.maxStaleness
@@ -504,6 +506,9 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 			}
 			switch {
 			case o.OK() && fresh:
+				if o.Warning != "" && warned == nil {
+					warned = o
+				}
 				if o.Hash == "" || !seen[o.Hash] {
 					es.distinct = append(es.distinct, o)
 					seen[o.Hash] = o.Hash != ""
@@ -527,6 +532,8 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 		if views {
 			es.brief, es.omitted = briefObservers(es.observers)
 			switch {
+			case es.known && warned != nil:
+				es.reason = fmt.Sprintf("scan by %s: %s", warned.Observer, warned.Warning)
 			case es.known:
 			case failed != nil:
 				es.reason = fmt.Sprintf("scan by %s failed: %s", failed.Observer, failed.Err)

@@ -239,7 +239,7 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.ExitOK
 }
 
-// printTable prints unknown endpoints, then each dirty or stale schema with its versions per endpoint, then a
+// printTable prints unknown endpoints, then the warnings of known ones, then each dirty or stale schema with its versions per endpoint, then a
 // summary line.
 func printTable(w io.Writer, v *schemasync.View) {
 	unknown := 0
@@ -253,6 +253,19 @@ func printTable(w io.Writer, v *schemasync.View) {
 		}
 	}
 	if unknown > 0 {
+		fmt.Fprintln(w)
+	}
+	warned := 0
+	for _, e := range v.Endpoints {
+		if e.State == schemasync.EndpointOK && e.Reason != "" {
+			if warned == 0 {
+				fmt.Fprintln(w, "Endpoint warnings:")
+			}
+			warned++
+			fmt.Fprintf(w, "  %s  %s\n", safetext.Escape(e.URL), safetext.Escape(e.Reason))
+		}
+	}
+	if warned > 0 {
 		fmt.Fprintln(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
