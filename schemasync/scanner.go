@@ -241,9 +241,8 @@ func (s *Scanner) scan(ctx context.Context, repo, endpoint string, cred *url.Use
 		w.run()
 		if w.err != nil {
 			res.Err = safetext.Bound(w.err.Error(), MaxReasonBytes)
-		} else if w.refused > 0 {
-			res.Warning = safetext.Bound(fmt.Sprintf("%d listed version(s) not counted, their files refuse a GET: %s",
-				w.refused, w.refusal), MaxReasonBytes)
+		} else {
+			res.Warning = w.warning()
 		}
 	}
 	if ctx.Err() != nil && res.Err == "" {
@@ -320,6 +319,8 @@ type walk struct {
 	mu      sync.Mutex
 	refused int    // listed versions whose file answered 401 or 403
 	refusal string // the first of those answers
+	skipped int    // directories skipped for a name that cannot be a title
+	skip    string // the first of those, quoted
 	cond    *sync.Cond
 	queue   []dirJob
 	active  int
@@ -431,6 +432,17 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	for _, e := range entries {
 		if e.Type == TypeDirectory {
 			cd.leaf = false
+			if !safetext.Printable(e.Name) {
+				// A control or format character (an ANSI escape, a bidirectional override) or bytes that are
+				// not UTF-8: no schema's title, and one that every answer, label and terminal would carry. Its
+				// schemas are absent from this endpoint, which can only lower a safe version.
+				w.mu.Lock()
+				if w.skipped++; w.skipped == 1 {
+					w.skip = relName(rel + e.Name)
+				}
+				w.mu.Unlock()
+				continue
+			}
 			if len(rel)+len(e.Name) > maxTitleBytes { // a title every answer, label and peer would carry
 				w.fail(fmt.Errorf("%s: a directory path longer than %d bytes", relName(rel+e.Name), maxTitleBytes))
 				return
@@ -507,6 +519,19 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	w.mu.Lock()
 	w.dirs[rel] = cd
 	w.mu.Unlock()
+}
+
+// warning is a successful scan's Observation.Warning: what it saw but did not count.
+func (w *walk) warning() string {
+	var notes []string
+	if w.refused > 0 {
+		notes = append(notes, fmt.Sprintf("%d listed version(s) not counted, their files refuse a GET: %s", w.refused, w.refusal))
+	}
+	if w.skipped > 0 {
+		notes = append(notes, fmt.Sprintf("%d directory(s) skipped, their names hold a control character or are not UTF-8: %s",
+			w.skipped, w.skip))
+	}
+	return safetext.Bound(strings.Join(notes, "; "), MaxReasonBytes)
 }
 
 // keptEntries keeps the entries a later scan may reuse: directories and extensionless versions (X.Y.Z), so

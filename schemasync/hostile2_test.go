@@ -1,0 +1,126 @@
+package schemasync
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
+)
+
+// hostileListingHost serves one good schema, good/one at 1.0.0, beside a hostile listing at /bad/ (its root
+// names both). Every file below /good/one/ and every path the hostile listing names answers 200, so that
+// nothing but the listing itself decides what counts.
+func hostileListingHost(bad []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.EscapedPath(); {
+		case p == "/":
+			_, _ = w.Write(fakeListing(fakeDirEntry("good"), fakeDirEntry("bad")))
+		case p == "/good/":
+			_, _ = w.Write(fakeListing(fakeDirEntry("one")))
+		case p == "/good/one/":
+			_, _ = w.Write(fakeListing(fakeFileEntry("1.0.0"), fakeFileEntry("1.0.0.yaml")))
+		case p == "/bad/":
+			_, _ = w.Write(bad)
+		case strings.HasSuffix(p, "/"):
+			_, _ = w.Write(fakeListing(fakeFileEntry("9.9.9"), fakeFileEntry("9.9.9.yaml")))
+		default:
+			_, _ = w.Write([]byte("{}"))
+		}
+	})
+}
+
+// TestHostileListings: a host that serves a hostile listing beside a good schema. Whatever the listing
+// holds, no version it names is ever reported safe unless it is a well-formed X.Y.Z that was confirmed, the
+// good schema's answer is 1.0.0 (or held, with the endpoint unknown), every reason is bounded, and /v1/state,
+// /metrics and the scan table carry no raw control character or invalid UTF-8.
+func TestHostileListings(t *testing.T) {
+	long := strings.Repeat("x", 1<<20)
+	raw := func(s string) []byte { return []byte(s) }
+	tests := []struct {
+		name    string
+		listing []byte
+	}{
+		{"dot dot", fakeListing(fakeDirEntry(".."))},
+		{"slash", fakeListing(fakeDirEntry("a/b"))},
+		{"percent 2F", fakeListing(fakeDirEntry("a%2Fb"))},
+		{"percent 00", fakeListing(fakeDirEntry("a%00b"))},
+		{"NUL", raw(`[{"name":"a\u0000b","type":"directory","mtime":"` + fakeMTime + `"}]`)},
+		{"control characters", fakeListing(fakeDirEntry("a\rb\x7fc\x01"))},
+		{"ANSI escape", fakeListing(fakeDirEntry("\x1b[31mred\x1b]0;title\x07"))},
+		{"bidi override", fakeListing(fakeDirEntry("a\u202eb"))},
+		{"invalid UTF-8", raw("[{\"name\":\"a\xff\xfeb\",\"type\":\"directory\",\"mtime\":\"" + fakeMTime + "\"}]")},
+		{"very long name", fakeListing(fakeDirEntry(long))},
+		{"very long version-like name", fakeListing(fakeFileEntry(strings.Repeat("1.", 1<<19) + "1"))},
+		{"same title after NFC", fakeListing(fakeDirEntry("caf\u00e9"), fakeDirEntry("cafe\u0301"))},
+		{"duplicate entries", fakeListing(fakeDirEntry("a"), fakeDirEntry("a"))},
+		{"directory that is also a file", fakeListing(fakeDirEntry("a"), fakeFileEntry("a"))},
+		{"version that is a directory", fakeListing(fakeDirEntry("9.9.9"), fakeFileEntry("9.9.9.yaml"))},
+		{"unknown fields", raw(`[{"name":"a","type":"directory","mtime":"` + fakeMTime + `","extra":{"x":[1,2]}}]`)},
+		{"huge size", raw(`[{"name":"9.9.9","type":"file","mtime":"` + fakeMTime + `","size":1e400}]`)},
+		{"huge integer size", raw(`[{"name":"9.9.9","type":"file","mtime":"` + fakeMTime + `","size":99999999999999999999999}]`)},
+		{"deep nesting", raw(`[` + strings.Repeat(`[`, 100000) + strings.Repeat(`]`, 100000) + `]`)},
+		{"HTML", raw("<html><body><a href=\"9.9.9\">9.9.9</a></body></html>")},
+		{"leading zero", fakeListing(fakeFileEntry("01.2.3"), fakeFileEntry("01.2.3.yaml"))},
+		{"prerelease", fakeListing(fakeFileEntry("1.2.3-rc1"), fakeFileEntry("1.2.3-rc1.yaml"))},
+		{"four parts", fakeListing(fakeFileEntry("1.2.3.4"), fakeFileEntry("1.2.3.4.yaml"))},
+		{"overflow", fakeListing(fakeFileEntry("999999999999999999999.0.0"), fakeFileEntry("999999999999999999999.0.0.yaml"))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := serve(t, hostileListingHost(tt.listing))
+			reg := prometheus.NewRegistry()
+			s := newTestService(t, svcConfig(ep), ServiceOptions{Registerer: reg})
+			scanNow(t, s)
+			v := s.View()
+			e := endpointView(t, v, ep)
+			if len(e.Reason) > MaxReasonBytes+200 {
+				t.Fatalf("reason of %d bytes", len(e.Reason))
+			}
+			t.Logf("endpoint %s: %s", e.State, e.Reason)
+			for _, sv := range v.Schemas {
+				if sv.SafeVersion == nil {
+					continue
+				}
+				switch {
+				case sv.Title == "good/one" && sv.SafeVersion.String() == "1.0.0":
+				case strings.HasPrefix(sv.Title, "bad/") && sv.SafeVersion.String() == "9.9.9" && safetext.Printable(sv.Title):
+					// A printable title below /bad/ whose 9.9.9 was listed and confirmed ("bad/9.9.9" too: it
+					// is the title EventGate resolves as /bad/9.9.9/9.9.9).
+				default:
+					t.Fatalf("safe %s %s", sv.Title, sv.SafeVersion)
+				}
+				t.Logf("safe %q %s", sv.Title, sv.SafeVersion)
+			}
+			_, state := apiGet(t, s.Handler(reg), "/v1/state")
+			_, metrics := apiGet(t, s.Handler(reg), "/metrics")
+			for name, out := range map[string]string{"/v1/state": state, "/metrics": metrics} {
+				if len(out) > 256<<10 {
+					t.Fatalf("%s is %d bytes", name, len(out))
+				}
+				checkPrintable(t, name, out)
+			}
+			var st StateResponse
+			if err := json.Unmarshal([]byte(state), &st); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// checkPrintable fails when out holds a control character other than newline and tab, or invalid UTF-8.
+func checkPrintable(t *testing.T, name, out string) {
+	t.Helper()
+	if !utf8.ValidString(out) {
+		t.Fatalf("%s holds invalid UTF-8", name)
+	}
+	for i, r := range out {
+		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || 0x80 <= r && r < 0xa0 || r == '\u202e' {
+			t.Fatalf("%s holds control character %U at %d: %q", name, r, i, out[max(0, i-80):min(len(out), i+80)])
+		}
+	}
+}
