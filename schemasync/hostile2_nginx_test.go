@@ -8,9 +8,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/evenkeel/evenkeel/internal/nginxtest"
 	"github.com/evenkeel/evenkeel/schemasync"
@@ -115,5 +120,106 @@ func TestRealNginxForbiddenVersionFile(t *testing.T) {
 	all := strings.Join(reasons, "\n")
 	if !strings.Contains(all, "1.1.0") || !strings.Contains(all, "403") {
 		t.Fatalf("no reason names 1.1.0 and its 403:\n%s", all)
+	}
+}
+
+// TestRealNginxHostileNames: names a checkout can hold on disk, served by real nginx: an ANSI escape, bytes
+// that are not UTF-8, a literal %2F, and symlink loops (latest -> . in a title directory, which nginx lists
+// as a directory and follows). The odd names are skipped or taken literally, the loop makes its endpoint
+// unknown with a bounded reason after a bounded number of requests, and nothing raw reaches /v1/state or
+// /metrics.
+func TestRealNginxHostileNames(t *testing.T) {
+	root := t.TempDir()
+	mk := func(rel string, versions ...string) {
+		d := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range versions {
+			if err := os.WriteFile(filepath.Join(d, v+".yaml"), []byte("title: x\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(v+".yaml", filepath.Join(d, v)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mk("names/jsonschema/good/one", "1.0.0")
+	mk("names/jsonschema/\x1b[31mred\x1b[0m/one", "1.0.0")
+	mk("names/jsonschema/a\xff\xfeb", "1.0.0")
+	mk("names/jsonschema/a%2Fb", "1.0.0")
+	mk("names/jsonschema/a\u202eb", "1.0.0")
+	mk("loop/jsonschema/good/one", "1.0.0")
+	if err := os.Symlink(".", filepath.Join(root, "loop/jsonschema/good/one/latest")); err != nil {
+		t.Fatal(err)
+	}
+	srv := nginxtest.Start(t, map[string]string{"names": filepath.Join(root, "names"), "loop": filepath.Join(root, "loop")})
+	names, loop := srv.URL+"/repositories/names/jsonschema/", srv.URL+"/repositories/loop/jsonschema/"
+	cfg := schemasync.DefaultConfig()
+	cfg.Cluster.NodeName = "n1"
+	cfg.Scan.Timeout = 2 * time.Second
+	cfg.Repositories = []schemasync.RepositoryConfig{
+		{Name: "names", Endpoints: []string{names}},
+		{Name: "loop", Endpoints: []string{loop}},
+	}
+	reg := prometheus.NewRegistry()
+	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := svc.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v := svc.View()
+	got := map[string]string{}
+	for _, sv := range v.Schemas {
+		if sv.SafeVersion != nil {
+			got[sv.Repository+":"+sv.Title] = sv.SafeVersion.String()
+		}
+	}
+	want := map[string]string{"names:good/one": "1.0.0", "names:a%2Fb": "1.0.0"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("safe versions %v, want %v", got, want)
+	}
+	for _, e := range v.Endpoints {
+		t.Logf("%s %s: %s", e.URL, e.State, e.Reason)
+		if len(e.Reason) > schemasync.MaxReasonBytes+200 {
+			t.Fatalf("a reason of %d bytes", len(e.Reason))
+		}
+		switch e.URL {
+		case names:
+			if e.State != schemasync.EndpointOK || !strings.Contains(e.Reason, "3 directory(s) skipped") {
+				t.Fatalf("names endpoint %s: %q", e.State, e.Reason)
+			}
+		case loop:
+			if e.State != schemasync.EndpointUnknown || !strings.Contains(e.Reason, "max_depth") {
+				t.Fatalf("loop endpoint %s: %q", e.State, e.Reason)
+			}
+		}
+	}
+	for _, path := range []string{"/v1/state", "/metrics"} {
+		rec := httptest.NewRecorder()
+		svc.Handler(reg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		for i, r := range rec.Body.String() {
+			if r == utf8.RuneError || r != '\n' && !unicode.IsPrint(r) {
+				t.Fatalf("%s holds %U at %d", path, r, i)
+			}
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "schemasync_scan_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if n := m.GetCounter().GetValue(); n > 200 {
+				t.Fatalf("%v requests for one scan", n)
+			}
+		}
 	}
 }

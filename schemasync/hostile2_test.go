@@ -1,10 +1,14 @@
 package schemasync
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -122,5 +126,81 @@ func checkPrintable(t *testing.T, name, out string) {
 		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f || 0x80 <= r && r < 0xa0 || r == '\u202e' {
 			t.Fatalf("%s holds control character %U at %d: %q", name, r, i, out[max(0, i-80):min(len(out), i+80)])
 		}
+	}
+}
+
+// TestHostileListingBodies: listings that are too big only once decompressed, or never end. Each fails the
+// endpoint's scan with a bounded reason, within the request timeout, and nothing of it counts.
+func TestHostileListingBodies(t *testing.T) {
+	bomb := func() []byte { // 64 MiB of JSON-looking spaces, gzipped to about 64 KiB
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		_, _ = zw.Write([]byte("["))
+		chunk := bytes.Repeat([]byte(" "), 1<<20)
+		for i := 0; i < 64; i++ {
+			_, _ = zw.Write(chunk)
+		}
+		_ = zw.Close()
+		return b.Bytes()
+	}()
+	tests := []struct {
+		name    string
+		serve   func(w http.ResponseWriter, r *http.Request)
+		wantErr string
+	}{
+		{"gzip bomb", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Header().Set("Content-Length", strconv.Itoa(len(bomb)))
+			_, _ = w.Write(bomb)
+		}, "max_body_bytes"},
+		{"endless listing", func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("["))
+			entry := append(fakeListing(fakeDirEntry("a"))[1:], ',')
+			entry = entry[:len(entry)-2]
+			for r.Context().Err() == nil {
+				if _, err := w.Write(append(entry, ',')); err != nil {
+					return
+				}
+			}
+		}, "max_body_bytes"},
+		{"slow drip", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "1000000")
+			for i := 0; r.Context().Err() == nil && i < 1000; i++ {
+				if _, err := w.Write([]byte(" ")); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				time.Sleep(20 * time.Millisecond)
+			}
+		}, "deadline"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/" {
+					_, _ = w.Write(fakeListing(fakeDirEntry("good"), fakeDirEntry("bad")))
+					return
+				}
+				if r.URL.Path == "/bad/" {
+					tt.serve(w, r)
+					return
+				}
+				hostileListingHost(nil).ServeHTTP(w, r)
+			}))
+			cfg := testScanConfig()
+			cfg.Timeout = 500 * time.Millisecond
+			start := time.Now()
+			res := scanOnce(t, cfg, ep)
+			if res.OK() || !strings.Contains(res.Err, tt.wantErr) || len(res.Err) > MaxReasonBytes {
+				t.Fatalf("scan: %q, %v", res.Err, res.Schemas)
+			}
+			if d := time.Since(start); d > 10*cfg.Timeout {
+				t.Fatalf("the scan took %s, with a request timeout of %s", d, cfg.Timeout)
+			}
+			if res.Bytes > cfg.MaxBodyBytes+1<<20 {
+				t.Fatalf("read %d bytes, max_body_bytes %d", res.Bytes, cfg.MaxBodyBytes)
+			}
+			t.Logf("%s", res.Err)
+		})
 	}
 }
