@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,4 +162,130 @@ func TestAPIServerPipelining(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAPIServerConnectionFlood: 10,000 connections against api.max_connections, each sending half a request
+// and then nothing (slowloris). While they last, the open connections stay at the cap; once they end, a
+// legitimate client is served at once and no connection stays counted.
+func TestAPIServerConnectionFlood(t *testing.T) {
+	sc := svcConfig(serve(t, faultRepo()))
+	sc.API.MaxConnections = 64
+	sc.API.ReadHeaderTimeout, sc.API.ReadTimeout = 300*time.Millisecond, time.Second
+	s := newTestService(t, sc, ServiceOptions{})
+	scanNow(t, s)
+	cfg := s.Config().API
+	addr := startAPIServer(t, s, cfg, s.Handler())
+	const flood = 10000
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		peak  atomic.Int64
+		wg    sync.WaitGroup
+		next  atomic.Int64
+	)
+	for w := 0; w < 100; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= flood {
+				c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+				if err != nil {
+					continue // the listen queue is full: the kernel drops the SYN
+				}
+				_, _ = io.WriteString(c, "GET /v1/repositories/primary/schemas/a/b HTTP/1.1\r\nHost: x\r\n")
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+				if n := s.apiConns.Load(); n > peak.Load() {
+					peak.Store(n)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if p := peak.Load(); p > int64(cfg.MaxConnections) {
+		t.Fatalf("%d connections served at once, above max_connections %d", p, cfg.MaxConnections)
+	}
+	t.Logf("%d of %d flood connections were established; at most %d served at once", len(conns), flood, peak.Load())
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	start := time.Now()
+	resp, body, err := rawExchange(t, addr, "GET /v1/repositories/primary/schemas/a/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(body, `"safe_version":"1.1.0"`) {
+		t.Fatalf("after the flood: %v %v %.200s", resp, err, body)
+	}
+	t.Logf("a legitimate client was served %s after the flood ended", time.Since(start).Round(time.Millisecond))
+	deadline := time.Now().Add(10 * time.Second)
+	for s.apiConns.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still counted open after the flood", s.apiConns.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAPIServerSlowClients: a request sent a byte at a time, each byte its own TCP segment, is served while
+// it arrives within read_header_timeout; a body that trickles in is cut off at read_timeout, with net/http's
+// answer, and the connection closed.
+func TestAPIServerSlowClients(t *testing.T) {
+	sc := svcConfig(serve(t, faultRepo()))
+	sc.API.ReadHeaderTimeout, sc.API.ReadTimeout = 2*time.Second, 3*time.Second
+	s := newTestService(t, sc, ServiceOptions{})
+	scanNow(t, s)
+	addr := startAPIServer(t, s, s.Config().API, s.Handler())
+	dial := func() (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		_ = c.(*net.TCPConn).SetNoDelay(true)
+		_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // only bounds a broken server
+		return c, bufio.NewReader(c)
+	}
+	t.Run("one byte per segment", func(t *testing.T) {
+		c, br := dial()
+		req := "GET /v1/repositories/primary/schemas/a/b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+		for i := 0; i < len(req); i++ {
+			if _, err := c.Write([]byte{req[i]}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%v %v", resp, err)
+		}
+	})
+	t.Run("slow body", func(t *testing.T) {
+		c, br := dial()
+		if _, err := io.WriteString(c, "POST /v1/state HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; i < 1000; i++ {
+				if _, err := c.Write([]byte("a")); err != nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusMethodNotAllowed {
+				t.Fatalf("a trickling body: %s", resp.Status)
+			}
+			t.Logf("a trickling body: %s after %s", resp.Status, time.Since(start).Round(time.Millisecond))
+		}
+		if d := time.Since(start); d > 2*sc.API.ReadTimeout {
+			t.Fatalf("a trickling body held the connection %s, read_timeout %s", d, sc.API.ReadTimeout)
+		}
+		_ = c.Close()
+		<-done
+	})
 }
