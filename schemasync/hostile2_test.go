@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -203,4 +204,55 @@ func TestHostileListingBodies(t *testing.T) {
 			t.Logf("%s", res.Err)
 		})
 	}
+}
+
+// manyVersionsHost serves titles t0..t(n-1), each listing versions 1.0.0 to 1.0.(m-1), every file 200.
+func manyVersionsHost(n, m int) http.Handler {
+	var titles, versions []fakeEntry
+	for i := 0; i < n; i++ {
+		titles = append(titles, fakeDirEntry(fmt.Sprintf("t%d", i)))
+	}
+	for i := 0; i < m; i++ {
+		versions = append(versions, fakeFileEntry(fmt.Sprintf("1.0.%d", i)))
+	}
+	root, dir := fakeListing(titles...), fakeListing(versions...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/":
+			_, _ = w.Write(root)
+		case strings.HasSuffix(r.URL.Path, "/"):
+			_, _ = w.Write(dir)
+		default:
+			_, _ = w.Write([]byte("x"))
+		}
+	})
+}
+
+// TestScannerVersionCaps: a host that lists more versions of one title than max_title_versions, or more
+// versions in all than max_versions, is unknown with that reason, without a confirmation per version. On
+// main, one title of 2,000 versions cost 2,000 GETs per scan and made that schema's answer (the canary's
+// lookup) 24 KB per endpoint; 90,000 made it 1 MB, at 90,000 GETs per scan.
+func TestScannerVersionCaps(t *testing.T) {
+	t.Run("one title", func(t *testing.T) {
+		res := scanOnce(t, testScanConfig(), serve(t, manyVersionsHost(1, 2000)))
+		if res.OK() || !strings.Contains(res.Err, "max_title_versions 1000") || res.Requests > 10 {
+			t.Fatalf("scan: %q, %d requests", res.Err, res.Requests)
+		}
+		t.Logf("%s (%d requests)", res.Err, res.Requests)
+	})
+	t.Run("all titles", func(t *testing.T) {
+		cfg := testScanConfig()
+		cfg.MaxVersions = 2500
+		res := scanOnce(t, cfg, serve(t, manyVersionsHost(5, 900)))
+		if res.OK() || !strings.Contains(res.Err, "max_versions 2500") || res.Requests > 2500+10 {
+			t.Fatalf("scan: %q, %d requests", res.Err, res.Requests)
+		}
+		t.Logf("%s (%d requests)", res.Err, res.Requests)
+	})
+	t.Run("within the caps", func(t *testing.T) {
+		res := scanOnce(t, testScanConfig(), serve(t, manyVersionsHost(3, 1000)))
+		if !res.OK() || len(res.Schemas) != 3 || len(res.Schemas["t0"]) != 1000 {
+			t.Fatalf("scan: %q, %d titles", res.Err, len(res.Schemas))
+		}
+	})
 }

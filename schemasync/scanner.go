@@ -42,6 +42,14 @@ type ScanConfig struct {
 	// with that reason. It bounds the memory, the API answers and the /metrics series one host can cause.
 	// Default 20000.
 	MaxTitles int `yaml:"max_titles"`
+	// MaxTitleVersions caps the versions one schema title may list; an endpoint where one lists more is
+	// unknown, with that reason, before any of them is confirmed. It bounds each schema's answer (which lists
+	// every endpoint's versions) and the confirmations one directory can cost. Default 1000.
+	MaxTitleVersions int `yaml:"max_title_versions"`
+	// MaxVersions caps the versions one endpoint may list, all titles together; an endpoint that lists more
+	// is unknown, with that reason. It bounds the confirmations (one GET each) of a scan, and the memory of an
+	// endpoint's observation and listing cache. Default 200000.
+	MaxVersions int `yaml:"max_versions"`
 	// FullRescanEvery makes every Nth scan of an endpoint ignore its cache, to bound the effect of any
 	// server that changes a directory without changing its mtime. Default 10; 1 disables the cache.
 	FullRescanEvery int `yaml:"full_rescan_every"`
@@ -67,6 +75,8 @@ func DefaultScanConfig() ScanConfig {
 		MaxDepth:            32,
 		MaxDirectories:      100000,
 		MaxTitles:           20000,
+		MaxTitleVersions:    1000,
+		MaxVersions:         200000,
 		FullRescanEvery:     10,
 	}
 }
@@ -88,6 +98,10 @@ func (c ScanConfig) Validate() error {
 		return errors.New("scan.max_directories must be positive")
 	case c.MaxTitles <= 0:
 		return errors.New("scan.max_titles must be positive")
+	case c.MaxTitleVersions <= 0:
+		return errors.New("scan.max_title_versions must be positive")
+	case c.MaxVersions <= 0:
+		return errors.New("scan.max_versions must be positive")
 	case c.FullRescanEvery <= 0:
 		return errors.New("scan.full_rescan_every must be positive")
 	case c.ReconfirmAfter < 0:
@@ -329,6 +343,7 @@ type walk struct {
 	dirs    map[string]*cachedDir // directories listed and confirmed in full
 	partial map[string]*cachedDir // every directory listed, complete or not (the same *cachedDir as in dirs)
 	named   int                   // directories that listings of this scan named (the root too)
+	listed  int                   // versions that listings of this scan named
 	schemas map[string][]Version
 }
 
@@ -462,9 +477,22 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 			listed[v] = true
 		}
 	}
+	if len(listed) > w.s.cfg.MaxTitleVersions {
+		w.fail(fmt.Errorf("%s: lists %d versions, more than max_title_versions %d", relName(rel), len(listed),
+			w.s.cfg.MaxTitleVersions))
+		return
+	}
 	w.mu.Lock()
-	w.partial[rel] = cd // confirmations below add to cd.confirmed; Scan reads it only after the walk ends
+	w.listed += len(listed)
+	over := w.listed > w.s.cfg.MaxVersions
+	if !over {
+		w.partial[rel] = cd // confirmations below add to cd.confirmed; Scan reads it only after the walk ends
+	}
 	w.mu.Unlock()
+	if over {
+		w.fail(fmt.Errorf("lists more than max_versions %d versions", w.s.cfg.MaxVersions))
+		return
+	}
 	if len(listed) > 0 {
 		var present []Version
 		oldest := w.start
