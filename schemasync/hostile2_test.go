@@ -5,6 +5,8 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -255,4 +257,59 @@ func TestScannerVersionCaps(t *testing.T) {
 			t.Fatalf("scan: %q, %d titles", res.Err, len(res.Schemas))
 		}
 	})
+}
+
+// rawHost answers every request on every connection with resp, as it is, and closes the connection.
+func rawHost(t *testing.T, resp string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				_, _ = io.WriteString(c, resp)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
+// TestScannerReasonsPrintable: what a host puts in its answer's status line or headers reaches a reason
+// only escaped: no control or format character reaches /v1/state (whose JSON leaves DEL and U+202E as they
+// are) or a log line.
+func TestScannerReasonsPrintable(t *testing.T) {
+	for _, tt := range []struct{ name, resp string }{
+		{"ANSI escape in the reason phrase", "HTTP/1.1 500 \x1b[31mred\x1b[0m\r\nContent-Length: 0\r\n\r\n"},
+		{"bidi override in the reason phrase", "HTTP/1.1 502 a\u202eb\r\nContent-Length: 0\r\n\r\n"},
+		{"DEL in the reason phrase", "HTTP/1.1 503 a\x7fb\r\nContent-Length: 0\r\n\r\n"},
+		{"invalid UTF-8 in the reason phrase", "HTTP/1.1 500 a\xff\xfeb\r\nContent-Length: 0\r\n\r\n"},
+		{"a long reason phrase", "HTTP/1.1 500 " + strings.Repeat("\x1b", 3000) + "\r\nContent-Length: 0\r\n\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ep := rawHost(t, tt.resp)
+			s := newTestService(t, svcConfig(ep), ServiceOptions{})
+			scanNow(t, s)
+			e := endpointView(t, s.View(), ep)
+			if e.State != EndpointUnknown || len(e.Reason) > MaxReasonBytes+100 {
+				t.Fatalf("%s, reason of %d bytes: %q", e.State, len(e.Reason), e.Reason)
+			}
+			if !safetext.Printable(e.Reason) {
+				t.Fatalf("reason %q is not printable as it is", e.Reason)
+			}
+			_, state := apiGet(t, s.Handler(), "/v1/state")
+			checkPrintable(t, "/v1/state", state)
+			t.Logf("%s", e.Reason)
+		})
+	}
 }

@@ -254,7 +254,7 @@ func (s *Scanner) scan(ctx context.Context, repo, endpoint string, cred *url.Use
 		w.baseURL, w.cred = u, cred
 		w.run()
 		if w.err != nil {
-			res.Err = safetext.Bound(w.err.Error(), MaxReasonBytes)
+			res.Err = safetext.Bound(safetext.Escape(w.err.Error()), MaxReasonBytes) // a status line's bytes too
 		} else {
 			res.Warning = w.warning()
 		}
@@ -559,7 +559,7 @@ func (w *walk) warning() string {
 		notes = append(notes, fmt.Sprintf("%d directory(s) skipped, their names hold a control character or are not UTF-8: %s",
 			w.skipped, w.skip))
 	}
-	return safetext.Bound(strings.Join(notes, "; "), MaxReasonBytes)
+	return safetext.Bound(safetext.Escape(strings.Join(notes, "; ")), MaxReasonBytes)
 }
 
 // keptEntries keeps the entries a later scan may reuse: directories and extensionless versions (X.Y.Z), so

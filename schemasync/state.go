@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // Repository is the configuration the state needs: a repository's name and its endpoints' base URLs.
@@ -495,7 +497,8 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 			}
 			if views {
 				es.observers = append(es.observers, ObserverView{
-					Node: o.Observer, OK: o.OK(), Fresh: fresh, AgeSeconds: now.Sub(o.At).Seconds(), Error: o.Err,
+					Node: o.Observer, OK: o.OK(), Fresh: fresh, AgeSeconds: now.Sub(o.At).Seconds(),
+					Error: safetext.Escape(o.Err),
 				})
 			}
 			if o.Hash == "" || !listed[o.Hash] {
@@ -532,11 +535,13 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 		if views {
 			es.brief, es.omitted = briefObservers(es.observers)
 			switch {
+			// A peer's error and name are escaped here too: gossip bounds them, and JSON leaves DEL and
+			// format characters (U+202E) as they are.
 			case es.known && warned != nil:
-				es.reason = fmt.Sprintf("scan by %s: %s", warned.Observer, warned.Warning)
+				es.reason = safetext.Escape(fmt.Sprintf("scan by %s: %s", warned.Observer, warned.Warning))
 			case es.known:
 			case failed != nil:
-				es.reason = fmt.Sprintf("scan by %s failed: %s", failed.Observer, failed.Err)
+				es.reason = safetext.Escape(fmt.Sprintf("scan by %s failed: %s", failed.Observer, failed.Err))
 			case staleOK != nil:
 				es.reason = fmt.Sprintf("stale: last successful scan %s ago, more than max_staleness %s",
 					now.Sub(staleOK.At).Round(time.Second), s.maxStaleness)
