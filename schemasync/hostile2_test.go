@@ -313,3 +313,29 @@ func TestScannerReasonsPrintable(t *testing.T) {
 		})
 	}
 }
+
+// TestStateRejectsUnprintableTitles: content from a peer (which holds the gossip key, or is buggy) that names
+// a title no scan would produce, with an ANSI escape, a bidi override or bytes that are not UTF-8, is not
+// recorded, and a held version for such a title is not adopted, so it reaches no answer, label or terminal.
+func TestStateRejectsUnprintableTitles(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	eps := []string{"http://h1/j/"}
+	v1 := []Version{MustParseVersion("1.0.0")}
+	for _, title := range []string{"evil\x1b[2J", "a\u202eb", "a\xffb", "a\x7f", ""} {
+		t.Run(fmt.Sprintf("%q", title), func(t *testing.T) {
+			st := NewState([]Repository{{Name: "primary", Endpoints: eps}}, time.Minute)
+			bad := map[string][]Version{title: v1, "a/b": v1}
+			if st.Observe(Observation{Repository: "primary", Endpoint: eps[0], Observer: "peer", Seq: 1, At: now,
+				Schemas: bad, Hash: ContentHash(bad)}, now) {
+				t.Fatal("recorded")
+			}
+			if st.AdoptHeld([]HeldVersion{{Repository: "primary", Title: title, Version: v1[0]}},
+				map[string]string{"primary": EndpointSetHash(eps)}, now) {
+				t.Fatal("adopted a held version")
+			}
+			if v := st.View(now); len(v.Schemas) != 0 {
+				t.Fatalf("view: %+v", v.Schemas)
+			}
+		})
+	}
+}

@@ -114,7 +114,7 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 // Observe records o, applied at now, if it is newer (by Seq) than what the state holds from the same observer
 // of the same endpoint, and updates the repository's held versions (see State). It reports whether o was
 // recorded. Observations of endpoints that are not configured, that name the wrong repository, or that name a
-// title longer than 4,096 bytes are ignored.
+// title no scan would (longer than 4,096 bytes, or not printable: see validTitle) are ignored.
 func (s *State) Observe(o Observation, now time.Time) bool {
 	if o.Observer == "" || s.endpointRepo[o.Endpoint] != o.Repository || o.Repository == "" {
 		return false
@@ -127,7 +127,7 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	if !hadOld && s.observers[o.Endpoint] >= MaxObserversPerEndpoint {
 		return false // a peer inventing observer names cannot grow the state without bound
 	}
-	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && !titlesBounded(o.Schemas) {
+	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && !titlesValid(o.Schemas) {
 		return false // content from a peer; the scanner fails its own endpoint instead
 	}
 	repo := s.repo(o.Repository)
@@ -216,7 +216,7 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 	}
 	for _, h := range hv {
 		k := schemaKey{h.Repository, h.Title}
-		if !equal[h.Repository] || h.Title == "" || len(h.Title) > maxTitleBytes {
+		if !equal[h.Repository] || !validTitle(h.Title) {
 			continue
 		}
 		if _, ok := s.held[k]; ok {
@@ -231,14 +231,21 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 	return len(adopted) > 0
 }
 
-// titlesBounded reports whether every title is at most maxTitleBytes long.
-func titlesBounded(schemas map[string][]Version) bool {
+// titlesValid reports whether every title is one a scan of this node could have produced (see validTitle).
+func titlesValid(schemas map[string][]Version) bool {
 	for t := range schemas {
-		if len(t) > maxTitleBytes {
+		if !validTitle(t) {
 			return false
 		}
 	}
 	return true
+}
+
+// validTitle reports whether t can be a title: not empty, at most maxTitleBytes long, and printable (the
+// scanner skips a directory whose name holds a control or format character or is not UTF-8), so that a
+// peer's content cannot put in an answer, a /metrics label or a terminal what no scan would.
+func validTitle(t string) bool {
+	return t != "" && len(t) <= maxTitleBytes && safetext.Printable(t)
 }
 
 func (s *State) repo(name string) *Repository {
