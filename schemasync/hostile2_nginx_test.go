@@ -47,7 +47,8 @@ func safeOf(svc *schemasync.Service, repo, title string) string {
 // TestRealNginxForbiddenVersionFile: on a real nginx whose workers run unprivileged (as a schema host's do), a
 // version file turned unreadable (chmod 000) answers 403 while the directory listing stays byte for byte the
 // same (a chmod changes no mtime). Within max_staleness the version stops counting, the safe version drops to
-// the next one that every endpoint serves, and the answer says which file answered what.
+// the next one that every endpoint serves, and the answer says which file answered what. A title directory
+// turned unreadable then takes only its own title away.
 func TestRealNginxForbiddenVersionFile(t *testing.T) {
 	const title = "mediawiki/page/change"
 	dir, ep, _ := agedDemoOnNginxWith(t, nginxtest.Options{User: "nobody"})
@@ -120,6 +121,43 @@ func TestRealNginxForbiddenVersionFile(t *testing.T) {
 	all := strings.Join(reasons, "\n")
 	if !strings.Contains(all, "1.1.0") || !strings.Contains(all, "403") {
 		t.Fatalf("no reason names 1.1.0 and its 403:\n%s", all)
+	}
+
+	// A title directory turned unreadable: its listing answers 403 (and so would every file below it). That
+	// title goes, the others keep their safe versions, fresh: the endpoint is not unknown.
+	const other, kept = "test/event", "analytics/mediawiki/structured_task/article/link_suggestion_interaction"
+	if err := os.Chmod(filepath.Join(dir, "jsonschema", filepath.FromSlash(other)), 0); err != nil {
+		t.Fatal(err)
+	}
+	broke = time.Now()
+	for {
+		_, has := svc.View().Schema("primary", other)
+		if !has {
+			break
+		}
+		if time.Since(broke) > cfg.MaxStaleness+time.Second {
+			sv, _ := svc.View().Schema("primary", other)
+			t.Fatalf("%s still answered %s after its directory turned 403: %+v", other, time.Since(broke), sv)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	v := svc.View()
+	if sv, _ := v.Schema("primary", kept); sv == nil || sv.Stale || sv.SafeVersion == nil || sv.SafeVersion.String() != "1.1.0" {
+		t.Fatalf("%s: %+v", kept, sv)
+	}
+	// The cached listing (a chmod changes no mtime) makes the refusal show on the version's file; a cold scan
+	// sees it on the listing.
+	if e := v.Endpoints[0]; e.State != schemasync.EndpointOK || !strings.Contains(e.Reason, `"/test/event/`) ||
+		!strings.Contains(e.Reason, "HTTP 403") {
+		t.Fatalf("endpoint %s: %q", e.State, e.Reason)
+	}
+	t.Logf("endpoint reason: %s", v.Endpoints[0].Reason)
+	cold := schemasync.NewScanner(schemasync.DefaultScanConfig(), nil).Scan(context.Background(), "primary", ep)
+	if !cold.OK() || !strings.Contains(cold.Warning, `directory(s) not scanned, their listings refuse a GET: GET "/test/event/": HTTP 403`) {
+		t.Fatalf("a cold scan: %q, warning %q", cold.Err, cold.Warning)
+	}
+	if _, has := cold.Schemas[other]; has || len(cold.Schemas[kept]) != 2 {
+		t.Fatalf("a cold scan: %v", cold.Schemas)
 	}
 }
 

@@ -331,10 +331,7 @@ type walk struct {
 	requests, bytes, reused, reconfirmed atomic.Int64
 
 	mu      sync.Mutex
-	refused int    // listed versions whose file answered 401 or 403
-	refusal string // the first of those answers
-	skipped int    // directories skipped for a name that cannot be a title
-	skip    string // the first of those, quoted
+	notes   [noteKinds]note // what the scan saw but did not count
 	cond    *sync.Cond
 	queue   []dirJob
 	active  int
@@ -430,6 +427,14 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 		w.reused.Add(1)
 	} else {
 		body, date, err := w.get(rel)
+		var refused *refusedError
+		if errors.As(err, &refused) && rel != "" {
+			// A directory its host will not list (chmod 000 on real nginx): nothing below it is served, to
+			// EventGate either, as far as this scan can tell. Its schemas are absent, which can only lower a
+			// safe version; the root refusing is a failed scan.
+			w.note(noteRefusedDir, refused.msg)
+			return
+		}
 		if err != nil {
 			w.fail(err)
 			return
@@ -451,11 +456,7 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 				// A control or format character (an ANSI escape, a bidirectional override) or bytes that are
 				// not UTF-8: no schema's title, and one that every answer, label and terminal would carry. Its
 				// schemas are absent from this endpoint, which can only lower a safe version.
-				w.mu.Lock()
-				if w.skipped++; w.skipped == 1 {
-					w.skip = relName(rel + e.Name)
-				}
-				w.mu.Unlock()
+				w.note(noteUnprintable, relName(rel+e.Name))
 				continue
 			}
 			if len(rel)+len(e.Name) > maxTitleBytes { // a title every answer, label and peer would carry
@@ -520,11 +521,7 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 			if !found {
 				cd.pending = true
 				if refusal != "" {
-					w.mu.Lock()
-					if w.refused++; w.refused == 1 {
-						w.refusal = refusal
-					}
-					w.mu.Unlock()
+					w.note(noteRefusedFile, refusal)
 				}
 				continue
 			}
@@ -549,15 +546,41 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	w.mu.Unlock()
 }
 
+// Kinds of what a scan saw but did not count, each summarised in the observation's Warning.
+const (
+	noteRefusedFile = iota // a listed version whose file answered 401 or 403
+	noteRefusedDir         // a directory whose listing answered 401 or 403
+	noteUnprintable        // a directory whose name cannot be a title
+	noteKinds
+)
+
+var noteFormats = [noteKinds]string{
+	noteRefusedFile: "%d listed version(s) not counted, their files refuse a GET: %s",
+	noteRefusedDir:  "%d directory(s) not scanned, their listings refuse a GET: %s",
+	noteUnprintable: "%d directory(s) skipped, their names hold a control character or are not UTF-8: %s",
+}
+
+// note is how often one kind of thing was seen, and the first, described.
+type note struct {
+	n     int
+	first string
+}
+
+func (w *walk) note(kind int, what string) {
+	w.mu.Lock()
+	if w.notes[kind].n++; w.notes[kind].n == 1 {
+		w.notes[kind].first = what
+	}
+	w.mu.Unlock()
+}
+
 // warning is a successful scan's Observation.Warning: what it saw but did not count.
 func (w *walk) warning() string {
 	var notes []string
-	if w.refused > 0 {
-		notes = append(notes, fmt.Sprintf("%d listed version(s) not counted, their files refuse a GET: %s", w.refused, w.refusal))
-	}
-	if w.skipped > 0 {
-		notes = append(notes, fmt.Sprintf("%d directory(s) skipped, their names hold a control character or are not UTF-8: %s",
-			w.skipped, w.skip))
+	for kind, n := range w.notes {
+		if n.n > 0 {
+			notes = append(notes, fmt.Sprintf(noteFormats[kind], n.n, n.first))
+		}
 	}
 	return safetext.Bound(safetext.Escape(strings.Join(notes, "; ")), MaxReasonBytes)
 }
@@ -668,7 +691,11 @@ func (w *walk) get(rel string) ([]byte, time.Time, error) {
 	name := relName(rel)
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, time.Time{}, fmt.Errorf("GET %s: HTTP %s", name, safetext.Bound(resp.Status, 80))
+		msg := fmt.Sprintf("GET %s: HTTP %s", name, safetext.Bound(resp.Status, 80))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return nil, time.Time{}, &refusedError{msg}
+		}
+		return nil, time.Time{}, errors.New(msg)
 	}
 	if resp.ContentLength > w.s.cfg.MaxBodyBytes {
 		return nil, time.Time{}, fmt.Errorf("GET %s: body of %d bytes exceeds max_body_bytes %d", name, resp.ContentLength, w.s.cfg.MaxBodyBytes)
@@ -684,6 +711,11 @@ func (w *walk) get(rel string) ([]byte, time.Time, error) {
 	date, _ := http.ParseTime(resp.Header.Get("Date"))
 	return body, date, nil
 }
+
+// refusedError is a listing that answered 401 or 403: the host will not serve that directory.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
 
 // confirmProbeBytes bounds what a confirmation reads of a body: a host that ignores the Range header sends
 // the whole file, of which the scanner reads this much before closing the connection.
