@@ -17,17 +17,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
+// fastAndReference serves one scanned service's API twice, with the production Server and with net/http's
+// server, and returns both addresses.
+func fastAndReference(t *testing.T) (fast, ref string) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	s := newTestService(t, svcConfig(serve(t, faultRepo())), ServiceOptions{Registerer: reg})
+	scanNow(t, s)
+	fast = startAPIServer(t, s, s.Config().API, s.Handler(reg))
+	srv := httptest.NewServer(s.Handler(reg))
+	t.Cleanup(srv.Close)
+	return fast, strings.TrimPrefix(srv.URL, "http://")
+}
+
 // TestAPIServerAgreesOnHostileTargets: requests a hostile or broken client sends (odd targets, methods,
 // encodings and framings) get from the production server the status, headers and body that net/http's own
 // server gives for Handler, whichever of its two paths serves them.
 func TestAPIServerAgreesOnHostileTargets(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	s := newTestService(t, svcConfig(serve(t, faultRepo())), ServiceOptions{Registerer: reg})
-	scanNow(t, s)
-	fast := startAPIServer(t, s, s.Config().API, s.Handler(reg))
-	ref := httptest.NewServer(s.Handler(reg))
-	t.Cleanup(ref.Close)
-	refAddr := strings.TrimPrefix(ref.URL, "http://")
+	fast, refAddr := fastAndReference(t)
 	const h = "\r\nHost: x\r\nConnection: close\r\n\r\n"
 	for _, tt := range []struct{ name, req string }{
 		{"OPTIONS *", "OPTIONS * HTTP/1.1" + h},
@@ -128,13 +135,7 @@ func exchangeAll(t *testing.T, addr, req string, heads, max int) []string {
 // differently (a body on a GET, a header name with a space), are answered one for one as net/http answers
 // them: no request's bytes are read as the start of the next one.
 func TestAPIServerPipelining(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	s := newTestService(t, svcConfig(serve(t, faultRepo())), ServiceOptions{Registerer: reg})
-	scanNow(t, s)
-	fast := startAPIServer(t, s, s.Config().API, s.Handler(reg))
-	ref := httptest.NewServer(s.Handler(reg))
-	t.Cleanup(ref.Close)
-	refAddr := strings.TrimPrefix(ref.URL, "http://")
+	fast, refAddr := fastAndReference(t)
 	const lookup = "GET /v1/repositories/primary/schemas/a/b HTTP/1.1\r\nHost: x\r\n"
 	const last = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
 	for _, tt := range []struct {

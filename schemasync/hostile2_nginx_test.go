@@ -35,6 +35,19 @@ func runService(t *testing.T, cfg schemasync.Config) *schemasync.Service {
 	return svc
 }
 
+// cachedOnlyConfig is a one-node configuration for the primary repository at ep that scans every 300 ms,
+// with a max_staleness of 3 s, and never ignores its listing cache: only re-confirmation sees a file that
+// stops answering behind an unchanged listing.
+func cachedOnlyConfig(ep string) schemasync.Config {
+	cfg := schemasync.DefaultConfig()
+	cfg.Cluster.NodeName = "n1"
+	cfg.ScanInterval, cfg.MaxStaleness = 300*time.Millisecond, 3*time.Second
+	cfg.Scan.Timeout = time.Second
+	cfg.Scan.FullRescanEvery = 1 << 30
+	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: []string{ep}}}
+	return cfg
+}
+
 // safeOf is the safe version of (repo, title) in svc's view, "" when none.
 func safeOf(svc *schemasync.Service, repo, title string) string {
 	sv, ok := svc.View().Schema(repo, title)
@@ -52,12 +65,7 @@ func safeOf(svc *schemasync.Service, repo, title string) string {
 func TestRealNginxForbiddenVersionFile(t *testing.T) {
 	const title = "mediawiki/page/change"
 	dir, ep, _ := agedDemoOnNginxWith(t, nginxtest.Options{User: "nobody"})
-	cfg := schemasync.DefaultConfig()
-	cfg.Cluster.NodeName = "n1"
-	cfg.ScanInterval, cfg.MaxStaleness = 300*time.Millisecond, 3*time.Second
-	cfg.Scan.Timeout = time.Second
-	cfg.Scan.FullRescanEvery = 1 << 30 // the cache alone: only re-confirmation can see the change
-	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: []string{ep}}}
+	cfg := cachedOnlyConfig(ep)
 	svc := runService(t, cfg)
 	deadline := time.Now().Add(10 * time.Second)
 	for safeOf(svc, "primary", title) != "1.1.0" {

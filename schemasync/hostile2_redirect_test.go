@@ -14,6 +14,19 @@ import (
 	"github.com/evenkeel/evenkeel/internal/origin"
 )
 
+// elsewhereHost is a host on another origin that answers an empty listing, and counts the requests that
+// reach it (none should).
+func elsewhereHost(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		_, _ = w.Write(fakeListing())
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
 // redirectHost serves faultRepo below /moved/, and answers every other path with a redirect that to(r)
 // chooses ("" means serve the repository at that path after all).
 func redirectHost(to func(r *http.Request) (string, int)) http.Handler {
@@ -38,12 +51,7 @@ func redirectHost(to func(r *http.Request) (string, int)) http.Handler {
 // origin.MaxRedirects of them in a row, and refuses the one after, a loop, and any redirect off the
 // endpoint's scheme, host and port (userinfo in the Location changes neither), saying which.
 func TestScannerRedirectRules(t *testing.T) {
-	var elsewhere atomic.Int64
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		elsewhere.Add(1)
-		_, _ = w.Write(fakeListing())
-	}))
-	t.Cleanup(other.Close)
+	other, elsewhere := elsewhereHost(t)
 	otherPort := other.Listener.Addr().String()[strings.LastIndexByte(other.Listener.Addr().String(), ':')+1:]
 	// chain redirects n times (via ?hop=k) and then to /moved.
 	chain := func(n int) func(r *http.Request) (string, int) {

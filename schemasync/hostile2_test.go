@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -259,30 +258,17 @@ func TestScannerVersionCaps(t *testing.T) {
 	})
 }
 
-// rawHost answers every request on every connection with resp, as it is, and closes the connection.
+// rawHost answers every request with resp, written as it is on the connection, which it then closes.
 func rawHost(t *testing.T, resp string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				_, _ = io.WriteString(c, resp)
-			}()
+	return serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
 		}
-	}()
-	return "http://" + ln.Addr().String() + "/"
+		defer c.Close()
+		_, _ = io.WriteString(c, resp)
+	}))
 }
 
 // TestScannerReasonsPrintable: what a host puts in its answer's status line or headers reaches a reason

@@ -3,7 +3,6 @@ package schemasync
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -75,12 +74,7 @@ func TestScannerReconfirms(t *testing.T) {
 // TestScannerRedirects: a redirect within the endpoint's scheme, host and port is followed; one to another
 // port, host or scheme is refused, and the error says so.
 func TestScannerRedirects(t *testing.T) {
-	var elsewhere atomic.Int64
-	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		elsewhere.Add(1)
-		_, _ = w.Write(fakeListing())
-	}))
-	t.Cleanup(other.Close)
+	other, elsewhere := elsewhereHost(t)
 	repo := faultRepo()
 	for _, tt := range []struct {
 		name string
