@@ -21,10 +21,11 @@ import (
 	"github.com/evenkeel/evenkeel/schemasync"
 )
 
-// runService starts svc's scan loop and stops it when the test ends.
-func runService(t *testing.T, cfg schemasync.Config) *schemasync.Service {
+// runService starts a service's scan loop, with its metrics in reg (nil: none), and stops it when the test
+// ends.
+func runService(t *testing.T, cfg schemasync.Config, reg prometheus.Registerer) *schemasync.Service {
 	t.Helper()
-	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{})
+	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,8 @@ func TestRealNginxForbiddenVersionFile(t *testing.T) {
 	const title = "mediawiki/page/change"
 	dir, ep, _ := agedDemoOnNginxWith(t, nginxtest.Options{User: "nobody"})
 	cfg := cachedOnlyConfig(ep)
-	svc := runService(t, cfg)
+	reg := prometheus.NewRegistry()
+	svc := runService(t, cfg, reg)
 	deadline := time.Now().Add(10 * time.Second)
 	for safeOf(svc, "primary", title) != "1.1.0" {
 		if time.Now().After(deadline) {
@@ -110,8 +112,13 @@ func TestRealNginxForbiddenVersionFile(t *testing.T) {
 	}
 	t.Logf("1.1.0 stopped counting %s after its file turned 403", time.Since(broke).Round(time.Millisecond))
 
-	// The reason reaches /v1/state: which file, and what it answered.
+	// The reason reaches /v1/state: which file, and what it answered; /metrics counts it.
 	rec := httptest.NewRecorder()
+	svc.Handler(reg).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if want := `schemasync_scan_not_counted{endpoint="` + ep + `",reason="refused_file",repository="primary"} 1`; !strings.Contains(rec.Body.String(), want) {
+		t.Fatalf("/metrics lacks %s", want)
+	}
+	rec = httptest.NewRecorder()
 	svc.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/state", nil))
 	var st schemasync.StateResponse
 	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {

@@ -253,7 +253,7 @@ func TestRealNginxFileStopsAnswering(t *testing.T) {
 	const title = "mediawiki/page/change"
 	dir, ep, old := agedDemoOnNginx(t)
 	cfg := cachedOnlyConfig(ep)
-	svc := runService(t, cfg)
+	svc := runService(t, cfg, nil)
 	safe := func() string { return safeOf(svc, "primary", title) }
 	deadline := time.Now().Add(10 * time.Second)
 	for safe() != "1.1.0" {

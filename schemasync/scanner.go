@@ -164,6 +164,14 @@ type ScanResult struct {
 	Bytes           int64 // response body bytes read
 	Reused          int64 // directory listings reused from the cache instead of downloaded
 	Reconfirmed     int64 // versions confirmed again although their listing entry was unchanged
+	// NotCounted is what the scan saw but did not count, by kind: listed versions whose file answered 401 or
+	// 403, directories whose listing did, and directories whose name cannot be a title (see Warning).
+	NotCounted NotCounted
+}
+
+// NotCounted counts, by kind, what a scan saw but did not count.
+type NotCounted struct {
+	RefusedFiles, RefusedDirectories, UnprintableNames int64
 }
 
 // NewScanner returns a scanner. A nil fetcher means an http.Client that follows at most 5 redirects, each
@@ -257,6 +265,8 @@ func (s *Scanner) scan(ctx context.Context, repo, endpoint string, cred *url.Use
 			res.Err = safetext.Bound(safetext.Escape(w.err.Error()), MaxReasonBytes) // a status line's bytes too
 		} else {
 			res.Warning = w.warning()
+			res.NotCounted = NotCounted{RefusedFiles: int64(w.notes[noteRefusedFile].n),
+				RefusedDirectories: int64(w.notes[noteRefusedDir].n), UnprintableNames: int64(w.notes[noteUnprintable].n)}
 		}
 	}
 	if ctx.Err() != nil && res.Err == "" {
