@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/net/http/httpguts"
 )
 
 // fastAndReference serves one scanned service's API twice, with the production Server and with net/http's
@@ -288,5 +290,46 @@ func TestAPIServerSlowClients(t *testing.T) {
 		}
 		_ = c.Close()
 		<-done
+	})
+}
+
+// TestNetHTTPAccepts: the request checks the production server makes before it serves anything, on requests
+// fasthttp reads (a name with a non-ASCII byte or a parenthesis fasthttp refuses itself).
+func TestNetHTTPAccepts(t *testing.T) {
+	for _, tt := range []struct {
+		name, req string
+		want      int // 0: accepted
+	}{
+		{"plain", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\n\r\n", 0},
+		{"HTTP/1.9", "GET / HTTP/1.9\r\nHost: x\r\n\r\n", 0},
+		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", http.StatusHTTPVersionNotSupported},
+		{"HTTP/0.9", "GET / HTTP/0.9\r\nHost: x\r\n\r\n", http.StatusHTTPVersionNotSupported},
+		{"token punctuation", "GET / HTTP/1.1\r\nHost: x\r\nX-a!#$%&'*+.^_`|~: 1\r\n\r\n", 0},
+		{"space inside a name", "GET / HTTP/1.1\r\nHost: x\r\nX Y: 1\r\n\r\n", http.StatusBadRequest},
+		{"colon in the value", "GET / HTTP/1.1\r\nHost: x\r\nX: a:b\r\n\r\n", 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var ctx fasthttp.RequestCtx
+			if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(tt.req))); err != nil {
+				t.Fatalf("fasthttp does not read it: %v", err)
+			}
+			ok := netHTTPAccepts(&ctx)
+			if ok != (tt.want == 0) || !ok && ctx.Response.StatusCode() != tt.want {
+				t.Fatalf("accepted %v, status %d; want %d", ok, ctx.Response.StatusCode(), tt.want)
+			}
+		})
+	}
+}
+
+// FuzzValidHeaderName: the production server's header-name rule is net/http's.
+func FuzzValidHeaderName(f *testing.F) {
+	for _, s := range []string{"Host", "X-Y", "X Y", "", "a:b", "\x00", "é", "!#$%&'*+-.^_`|~", "(", "\x7f"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, name []byte) {
+		if got, want := validHeaderName(name), httpguts.ValidHeaderFieldName(string(name)); got != want {
+			t.Fatalf("validHeaderName(%q) = %v, net/http's rule %v", name, got, want)
+		}
 	})
 }
