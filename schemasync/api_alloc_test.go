@@ -3,6 +3,8 @@
 package schemasync
 
 import (
+	"bufio"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -16,8 +18,11 @@ func TestLookupAllocatesNothing(t *testing.T) {
 	scanNow(t, s)
 	h := Server(s.Config().API, s.Handler()).srv.Handler
 	var ctx fasthttp.RequestCtx
-	ctx.Request.Header.SetMethod(fasthttp.MethodGet)
-	ctx.Request.SetRequestURI("/v1/repositories/primary/schemas/a/b")
+	// Read from the wire, as Server does, so that its checks of the version and the header names run.
+	req := "GET /v1/repositories/primary/schemas/a/b HTTP/1.1\r\nHost: x\r\nUser-Agent: canary\r\nAccept: */*\r\n\r\n"
+	if err := ctx.Request.Read(bufio.NewReader(strings.NewReader(req))); err != nil {
+		t.Fatal(err)
+	}
 	h(&ctx) // encodes the answer once
 	if ctx.Response.StatusCode() != fasthttp.StatusOK {
 		t.Fatalf("lookup: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())

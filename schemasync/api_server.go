@@ -1,6 +1,7 @@
 package schemasync
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,11 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+	"golang.org/x/net/http/httpguts"
 )
 
 // API server limits beyond APIConfig's.
@@ -48,7 +51,9 @@ type APIServer struct {
 // headers, read_timeout for a whole request, write_timeout for an answer, idle_timeout between requests on
 // a keep-alive connection, 16 KiB of request headers (431 beyond) and 64 KiB of body (413 beyond). Serve it
 // on a listener limited by Service.Listen (api.max_connections): srv.Serve(svc.Listen(ln)). The lookup is
-// served without net/http when handler is a Service's Handler.
+// served without net/http when handler is a Service's Handler. What net/http's server refuses or answers
+// before any handler runs, it refuses and answers the same way (status, body, Connection: close): a version
+// other than HTTP/1.x is 505, a header name that is not a token 400, OPTIONS * 200.
 func Server(cfg APIConfig, handler http.Handler) *APIServer {
 	a := &APIServer{conns: map[net.Conn]struct{}{}}
 	fallback := netHTTPFallback(fasthttpadaptor.NewFastHTTPHandler(handler))
@@ -56,7 +61,7 @@ func Server(cfg APIConfig, handler http.Handler) *APIServer {
 	if h, ok := handler.(*apiHandler); ok {
 		serve, log = func(ctx *fasthttp.RequestCtx) {
 			if ctx.IsGet() {
-				if repo, title, ok := rawLookupPath(ctx.RequestURI()); ok {
+				if repo, title, ok := rawLookupPath(ctx.RequestURI()); ok && netHTTPAccepts(ctx) {
 					h.svc.serveSchemaFast(ctx, repo, title)
 					return
 				}
@@ -143,29 +148,106 @@ func requestError(ctx *fasthttp.RequestCtx, err error) {
 		code = http.StatusRequestEntityTooLarge
 	case errors.As(err, &netErr) && netErr.Timeout():
 		code = http.StatusRequestTimeout
+	case strings.Contains(err.Error(), `invalid request uri "*"`):
+		// net/http's mux answers a "*" target other than OPTIONS's: 400, no body.
+		ctx.Response.Reset()
+		ctx.SetStatusCode(http.StatusBadRequest)
+		ctx.SetConnectionClose()
+		return
 	}
-	writePlainError(ctx, code)
+	detail := ""
+	for _, d := range parseErrorDetails {
+		if strings.Contains(err.Error(), d.fragment) {
+			detail = d.detail
+			break
+		}
+	}
+	writePlainError(ctx, code, detail)
 }
 
-// writePlainError answers code with net/http's plain-text body for it ("400 Bad Request").
-func writePlainError(ctx *fasthttp.RequestCtx, code int) {
+// parseErrorDetails map fasthttp's messages for requests it refuses while reading them to the detail that
+// net/http's server answers for the same requests. They are matched on text, as fasthttp exports none of
+// these errors: TestAPIServerAgreesOnHostileTargets fails if an upgrade of fasthttp changes one.
+var parseErrorDetails = []struct{ fragment, detail string }{
+	{"missing required host header", "missing required Host header"},
+	{"invalid header key", "invalid header name"},
+}
+
+// writePlainError answers code with net/http's plain-text body for it ("400 Bad Request", or with a detail
+// "400 Bad Request: invalid header name"), and closes the connection.
+func writePlainError(ctx *fasthttp.RequestCtx, code int, detail string) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(code)
 	ctx.SetContentType("text/plain; charset=utf-8")
-	ctx.SetBodyString(strconv.Itoa(code) + " " + http.StatusText(code))
+	body := strconv.Itoa(code) + " " + http.StatusText(code)
+	if detail != "" {
+		body += ": " + detail
+	}
+	ctx.SetBodyString(body)
 	ctx.SetConnectionClose()
 }
 
-// netHTTPFallback answers 400, as net/http's server does, a request target that net/http cannot parse (the
-// adaptor would answer 500), and hands the rest to next.
+// netHTTPFallback answers, as net/http's server does, the requests that fasthttp reads but net/http refuses
+// or answers itself (see netHTTPAccepts; a request target that net/http cannot parse, which the adaptor would
+// answer 500, is 400; OPTIONS * is 200 with no body), and hands the rest to next.
 func netHTTPFallback(next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		if !netHTTPAccepts(ctx) {
+			return
+		}
 		if _, err := url.ParseRequestURI(string(ctx.RequestURI())); err != nil {
-			writePlainError(ctx, http.StatusBadRequest)
+			writePlainError(ctx, http.StatusBadRequest, "")
+			return
+		}
+		if ctx.IsOptions() && string(ctx.RequestURI()) == "*" {
+			ctx.SetStatusCode(http.StatusOK) // net/http's server answers OPTIONS * itself, before any handler
 			return
 		}
 		next(ctx)
 	}
+}
+
+// netHTTPAccepts answers, and returns false for, a request that net/http's server refuses before any handler
+// runs but fasthttp reads: a version other than HTTP/1.x (505; fasthttp reads any HTTP/d.d as HTTP/1.0), or a
+// header name that is not a token, such as "X Y" (fasthttp keeps it) or "Content-Length :" (fasthttp trims it
+// and frames the body by it, where a proxy in front may not). It allocates nothing.
+func netHTTPAccepts(ctx *fasthttp.RequestCtx) bool {
+	if p := ctx.Request.Header.Protocol(); len(p) < 7 || string(p[:7]) != "HTTP/1." {
+		writePlainError(ctx, http.StatusHTTPVersionNotSupported, "unsupported protocol version")
+		return false
+	}
+	raw := ctx.Request.Header.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) == 0 {
+			continue
+		}
+		name, _, _ := bytes.Cut(line, []byte(":"))
+		if !validHeaderName(name) {
+			writePlainError(ctx, http.StatusBadRequest, "invalid header name")
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderName reports whether name is an RFC 9110 token, as net/http requires of a header name.
+func validHeaderName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if !httpguts.IsTokenRune(rune(c)) {
+			return false
+		}
+	}
+	return true
 }
 
 // serveSchemaFast is serveSchema for fasthttp. repo and title may alias the request's buffer: they are only

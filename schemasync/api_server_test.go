@@ -6,14 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // startAPIServer serves s's API with Server(cfg) on s.Listen, as cmd/schemasync does, until the test ends.
@@ -64,13 +61,7 @@ var instants = regexp.MustCompile(`"(generated_at|last_scan)":"[^"]*"|"age_secon
 // and those it hands on, hostile ones included, with the status, headers and body that net/http's own server
 // gives for Handler.
 func TestAPIServerAnswersAsHandler(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	s := newTestService(t, svcConfig(serve(t, faultRepo())), ServiceOptions{Registerer: reg})
-	scanNow(t, s)
-	fast := startAPIServer(t, s, s.Config().API, s.Handler(reg))
-	ref := httptest.NewServer(s.Handler(reg))
-	t.Cleanup(ref.Close)
-	refAddr := strings.TrimPrefix(ref.URL, "http://")
+	fast, refAddr := fastAndReference(t)
 	for _, tt := range []struct{ name, line string }{
 		{"lookup", "GET /v1/repositories/primary/schemas/a/b HTTP/1.1"},
 		{"lookup with a query", "GET /v1/repositories/primary/schemas/a/b?x=1&y HTTP/1.1"},

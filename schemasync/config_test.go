@@ -24,7 +24,7 @@ func TestParseConfigFull(t *testing.T) {
 		t.Fatalf("top level: %+v", cfg)
 	}
 	wantScan := ScanConfig{Timeout: 3 * time.Second, Concurrency: 16, EndpointConcurrency: 4, MaxBodyBytes: 1 << 20,
-		MaxDepth: 12, MaxDirectories: 5000, MaxTitles: 20000, FullRescanEvery: 5}
+		MaxDepth: 12, MaxDirectories: 5000, MaxTitles: 20000, MaxTitleVersions: 1000, MaxVersions: 200000, FullRescanEvery: 5}
 	if cfg.Scan != wantScan {
 		t.Fatalf("scan = %+v, want %+v", cfg.Scan, wantScan)
 	}

@@ -17,6 +17,7 @@ type metrics struct {
 	bytes    *prometheus.CounterVec
 	reused   *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	notCount *prometheus.GaugeVec
 
 	dirtyDesc, staleDesc, safeDesc, upDesc, lastScanDesc, ageDesc, schemasDesc, readyDesc, buildDesc,
 	omittedDesc, connsDesc, cacheDesc *prometheus.Desc
@@ -38,6 +39,12 @@ func newMetrics(s *Service) *metrics {
 		reused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "schemasync_scan_listings_reused_total", Help: "Directory listings reused from the cache instead of downloaded.",
 		}, ep),
+		notCount: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "schemasync_scan_not_counted",
+			Help: "What this node's latest successful scan of an endpoint saw but did not count, by reason: " +
+				"refused_file (a listed version's file answered 401/403), refused_directory (a listing below the " +
+				"root did), unprintable_name (a directory whose name cannot be a title). The endpoint's reason names the first.",
+		}, []string{"repository", "endpoint", "reason"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "schemasync_scan_duration_seconds", Help: "Duration of one endpoint's scan.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
@@ -75,7 +82,7 @@ func newMetrics(s *Service) *metrics {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m, m.scans, m.requests, m.bytes, m.reused, m.duration} {
+	for _, c := range []prometheus.Collector{m, m.scans, m.requests, m.bytes, m.reused, m.duration, m.notCount} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -93,6 +100,12 @@ func (m *metrics) observeScan(r *ScanResult) {
 	m.bytes.WithLabelValues(r.Repository, r.Endpoint).Add(float64(r.Bytes))
 	m.reused.WithLabelValues(r.Repository, r.Endpoint).Add(float64(r.Reused))
 	m.duration.WithLabelValues(r.Repository).Observe(r.Duration.Seconds())
+	if r.OK() {
+		n := r.NotCounted
+		m.notCount.WithLabelValues(r.Repository, r.Endpoint, "refused_file").Set(float64(n.RefusedFiles))
+		m.notCount.WithLabelValues(r.Repository, r.Endpoint, "refused_directory").Set(float64(n.RefusedDirectories))
+		m.notCount.WithLabelValues(r.Repository, r.Endpoint, "unprintable_name").Set(float64(n.UnprintableNames))
+	}
 }
 
 // Describe implements prometheus.Collector.

@@ -156,6 +156,12 @@ func TestRealNginx(t *testing.T) {
 // It returns the repository's directory, its endpoint, and the time its directories are dated.
 func agedDemoOnNginx(t *testing.T) (dir, endpoint string, old time.Time) {
 	t.Helper()
+	return agedDemoOnNginxWith(t, nginxtest.Options{})
+}
+
+// agedDemoOnNginxWith is agedDemoOnNginx, with nginx started with opts.
+func agedDemoOnNginxWith(t *testing.T, opts nginxtest.Options) (dir, endpoint string, old time.Time) {
+	t.Helper()
 	root := t.TempDir()
 	if err := os.Chmod(root, 0o755); err != nil {
 		t.Fatal(err)
@@ -177,7 +183,7 @@ func agedDemoOnNginx(t *testing.T) (dir, endpoint string, old time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := nginxtest.Start(t, map[string]string{"primary": dir})
+	srv := nginxtest.StartWith(t, map[string]string{"primary": dir}, opts)
 	return dir, srv.URL + "/repositories/primary/jsonschema/", old
 }
 
@@ -246,27 +252,9 @@ func TestRealNginxListingCacheInPlace(t *testing.T) {
 func TestRealNginxFileStopsAnswering(t *testing.T) {
 	const title = "mediawiki/page/change"
 	dir, ep, old := agedDemoOnNginx(t)
-	cfg := schemasync.DefaultConfig()
-	cfg.Cluster.NodeName = "n1"
-	cfg.ScanInterval, cfg.MaxStaleness = 300*time.Millisecond, 3*time.Second
-	cfg.Scan.Timeout = time.Second
-	cfg.Scan.FullRescanEvery = 1 << 30 // the cache alone: only re-confirmation can see the change
-	cfg.Repositories = []schemasync.RepositoryConfig{{Name: "primary", Endpoints: []string{ep}}}
-	svc, err := schemasync.NewService(cfg, schemasync.ServiceOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = svc.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	safe := func() string {
-		sv, ok := svc.View().Schema("primary", title)
-		if !ok || sv.SafeVersion == nil {
-			return ""
-		}
-		return sv.SafeVersion.String()
-	}
+	cfg := cachedOnlyConfig(ep)
+	svc := runService(t, cfg, nil)
+	safe := func() string { return safeOf(svc, "primary", title) }
 	deadline := time.Now().Add(10 * time.Second)
 	for safe() != "1.1.0" {
 		if time.Now().After(deadline) {

@@ -43,6 +43,14 @@ type ScanConfig struct {
 	// with that reason. It bounds the memory, the API answers and the /metrics series one host can cause.
 	// Default 20000.
 	MaxTitles int `yaml:"max_titles"`
+	// MaxTitleVersions caps the versions one schema title may list; an endpoint where one lists more is
+	// unknown, with that reason, before any of them is confirmed. It bounds each schema's answer (which lists
+	// every endpoint's versions) and the confirmations one directory can cost. Default 1000.
+	MaxTitleVersions int `yaml:"max_title_versions"`
+	// MaxVersions caps the versions one endpoint may list, all titles together; an endpoint that lists more
+	// is unknown, with that reason. It bounds the confirmations (one GET each) of a scan, and the memory of an
+	// endpoint's observation and listing cache. Default 200000.
+	MaxVersions int `yaml:"max_versions"`
 	// FullRescanEvery makes every Nth scan of an endpoint ignore its cache, to bound the effect of any
 	// server that changes a directory without changing its mtime. Default 10; 1 disables the cache.
 	FullRescanEvery int `yaml:"full_rescan_every"`
@@ -68,6 +76,8 @@ func DefaultScanConfig() ScanConfig {
 		MaxDepth:            32,
 		MaxDirectories:      100000,
 		MaxTitles:           20000,
+		MaxTitleVersions:    1000,
+		MaxVersions:         200000,
 		FullRescanEvery:     10,
 	}
 }
@@ -89,6 +99,10 @@ func (c ScanConfig) Validate() error {
 		return errors.New("scan.max_directories must be positive")
 	case c.MaxTitles <= 0:
 		return errors.New("scan.max_titles must be positive")
+	case c.MaxTitleVersions <= 0:
+		return errors.New("scan.max_title_versions must be positive")
+	case c.MaxVersions <= 0:
+		return errors.New("scan.max_versions must be positive")
 	case c.FullRescanEvery <= 0:
 		return errors.New("scan.full_rescan_every must be positive")
 	case c.ReconfirmAfter < 0:
@@ -151,6 +165,14 @@ type ScanResult struct {
 	Bytes           int64 // response body bytes read
 	Reused          int64 // directory listings reused from the cache instead of downloaded
 	Reconfirmed     int64 // versions confirmed again although their listing entry was unchanged
+	// NotCounted is what the scan saw but did not count, by kind: listed versions whose file answered 401 or
+	// 403, directories whose listing did, and directories whose name cannot be a title (see Warning).
+	NotCounted NotCounted
+}
+
+// NotCounted counts, by kind, what a scan saw but did not count.
+type NotCounted struct {
+	RefusedFiles, RefusedDirectories, UnprintableNames int64
 }
 
 // NewScanner returns a scanner. A nil fetcher means an http.Client that follows at most 5 redirects, each
@@ -241,7 +263,11 @@ func (s *Scanner) scan(ctx context.Context, repo, endpoint string, cred *url.Use
 		w.baseURL, w.cred = u, cred
 		w.run()
 		if w.err != nil {
-			res.Err = safetext.Bound(w.err.Error(), MaxReasonBytes)
+			res.Err = safetext.Bound(safetext.Escape(w.err.Error()), MaxReasonBytes) // a status line's bytes too
+		} else {
+			res.Warning = w.warning()
+			res.NotCounted = NotCounted{RefusedFiles: int64(w.notes[noteRefusedFile].n),
+				RefusedDirectories: int64(w.notes[noteRefusedDir].n), UnprintableNames: int64(w.notes[noteUnprintable].n)}
 		}
 	}
 	if ctx.Err() != nil && res.Err == "" {
@@ -316,6 +342,7 @@ type walk struct {
 	requests, bytes, reused, reconfirmed atomic.Int64
 
 	mu      sync.Mutex
+	notes   [noteKinds]note // what the scan saw but did not count
 	cond    *sync.Cond
 	queue   []dirJob
 	active  int
@@ -324,6 +351,7 @@ type walk struct {
 	dirs    map[string]*cachedDir // directories listed and confirmed in full
 	partial map[string]*cachedDir // every directory listed, complete or not (the same *cachedDir as in dirs)
 	named   int                   // directories that listings of this scan named (the root too)
+	listed  int                   // versions that listings of this scan named
 	schemas map[string][]Version
 }
 
@@ -410,6 +438,14 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 		w.reused.Add(1)
 	} else {
 		body, date, err := w.get(rel)
+		var refused *refusedError
+		if errors.As(err, &refused) && rel != "" {
+			// A directory its host will not list (chmod 000 on real nginx): nothing below it is served, to
+			// EventGate either, as far as this scan can tell. Its schemas are absent, which can only lower a
+			// safe version; the root refusing is a failed scan.
+			w.note(noteRefusedDir, refused.msg)
+			return
+		}
 		if err != nil {
 			w.fail(err)
 			return
@@ -427,6 +463,13 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	for _, e := range entries {
 		if e.Type == TypeDirectory {
 			cd.leaf = false
+			if !safetext.Printable(e.Name) {
+				// A control or format character (an ANSI escape, a bidirectional override) or bytes that are
+				// not UTF-8: no schema's title, and one that every answer, label and terminal would carry. Its
+				// schemas are absent from this endpoint, which can only lower a safe version.
+				w.note(noteUnprintable, relName(rel+e.Name))
+				continue
+			}
 			if len(rel)+len(e.Name) > maxTitleBytes { // a title every answer, label and peer would carry
 				w.fail(fmt.Errorf("%s: a directory path longer than %d bytes", relName(rel+e.Name), maxTitleBytes))
 				return
@@ -446,9 +489,22 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 			listed[v] = true
 		}
 	}
+	if len(listed) > w.s.cfg.MaxTitleVersions {
+		w.fail(fmt.Errorf("%s: lists %d versions, more than max_title_versions %d", relName(rel), len(listed),
+			w.s.cfg.MaxTitleVersions))
+		return
+	}
 	w.mu.Lock()
-	w.partial[rel] = cd // confirmations below add to cd.confirmed; Scan reads it only after the walk ends
+	w.listed += len(listed)
+	over := w.listed > w.s.cfg.MaxVersions
+	if !over {
+		w.partial[rel] = cd // confirmations below add to cd.confirmed; Scan reads it only after the walk ends
+	}
 	w.mu.Unlock()
+	if over {
+		w.fail(fmt.Errorf("lists more than max_versions %d versions", w.s.cfg.MaxVersions))
+		return
+	}
 	if len(listed) > 0 {
 		var present []Version
 		oldest := w.start
@@ -468,13 +524,16 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 				w.reconfirmed.Add(1)
 			}
 			sent := w.s.now()
-			found, err := w.confirm(rel + v.String())
+			found, refusal, err := w.confirm(rel + v.String())
 			if err != nil {
 				w.fail(err)
 				return
 			}
 			if !found {
 				cd.pending = true
+				if refusal != "" {
+					w.note(noteRefusedFile, refusal)
+				}
 				continue
 			}
 			cd.confirmed[v] = confirmation{mtime: e.MTime, at: sent}
@@ -496,6 +555,45 @@ func (w *walk) dir(rel string, mtime time.Time, depth int) {
 	w.mu.Lock()
 	w.dirs[rel] = cd
 	w.mu.Unlock()
+}
+
+// Kinds of what a scan saw but did not count, each summarised in the observation's Warning.
+const (
+	noteRefusedFile = iota // a listed version whose file answered 401 or 403
+	noteRefusedDir         // a directory whose listing answered 401 or 403
+	noteUnprintable        // a directory whose name cannot be a title
+	noteKinds
+)
+
+var noteFormats = [noteKinds]string{
+	noteRefusedFile: "%d listed version(s) not counted, their files refuse a GET: %s",
+	noteRefusedDir:  "%d directory(s) not scanned, their listings refuse a GET: %s",
+	noteUnprintable: "%d directory(s) skipped, their names hold a control character or are not UTF-8: %s",
+}
+
+// note is how often one kind of thing was seen, and the first, described.
+type note struct {
+	n     int
+	first string
+}
+
+func (w *walk) note(kind int, what string) {
+	w.mu.Lock()
+	if w.notes[kind].n++; w.notes[kind].n == 1 {
+		w.notes[kind].first = what
+	}
+	w.mu.Unlock()
+}
+
+// warning is a successful scan's Observation.Warning: what it saw but did not count.
+func (w *walk) warning() string {
+	var notes []string
+	for kind, n := range w.notes {
+		if n.n > 0 {
+			notes = append(notes, fmt.Sprintf(noteFormats[kind], n.n, n.first))
+		}
+	}
+	return safetext.Bound(safetext.Escape(strings.Join(notes, "; ")), MaxReasonBytes)
 }
 
 // keptEntries keeps the entries a later scan may reuse: directories and extensionless versions (X.Y.Z), so
@@ -604,7 +702,11 @@ func (w *walk) get(rel string) ([]byte, time.Time, error) {
 	name := relName(rel)
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, time.Time{}, fmt.Errorf("GET %s: HTTP %s", name, safetext.Bound(resp.Status, 80))
+		msg := fmt.Sprintf("GET %s: HTTP %s", name, safetext.Bound(resp.Status, 80))
+		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return nil, time.Time{}, &refusedError{msg}
+		}
+		return nil, time.Time{}, errors.New(msg)
 	}
 	if resp.ContentLength > w.s.cfg.MaxBodyBytes {
 		return nil, time.Time{}, fmt.Errorf("GET %s: body of %d bytes exceeds max_body_bytes %d", name, resp.ContentLength, w.s.cfg.MaxBodyBytes)
@@ -621,35 +723,43 @@ func (w *walk) get(rel string) ([]byte, time.Time, error) {
 	return body, date, nil
 }
 
+// refusedError is a listing that answered 401 or 403: the host will not serve that directory.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
 // confirmProbeBytes bounds what a confirmation reads of a body: a host that ignores the Range header sends
 // the whole file, of which the scanner reads this much before closing the connection.
 const confirmProbeBytes = 4096
 
 // confirm asks whether the extensionless version file answers a GET, as EventGate's request would: 200 (or
-// 206 to the one-byte range it asks for) means it exists; 404, 410 or 416 (an empty file) mean not yet. Any
-// other answer is an error: it says nothing either way. A GET, not a HEAD: a host may answer the two
-// differently, and EventGate sends a GET.
-func (w *walk) confirm(rel string) (bool, error) {
+// 206 to the one-byte range it asks for) means it exists; 404, 410 or 416 (an empty file) mean not yet; 401 or
+// 403 (a file its server may not read, such as a chmod 000 one behind an unchanged listing) mean it is not
+// served, and refusal says so. Any other answer is an error: it says nothing either way. A GET, not a HEAD: a
+// host may answer the two differently, and EventGate sends a GET.
+func (w *walk) confirm(rel string) (found bool, refusal string, err error) {
 	if err := w.acquire(); err != nil {
-		return false, err
+		return false, "", err
 	}
 	defer w.release()
 	ctx, cancel := context.WithTimeout(w.ctx, w.s.cfg.Timeout)
 	defer cancel()
 	resp, err := w.request(ctx, http.MethodGet, rel, http.Header{"Range": {"bytes=0-0"}})
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	n, _ := io.Copy(io.Discard, io.LimitReader(resp.Body, confirmProbeBytes))
 	w.bytes.Add(n)
 	resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusPartialContent:
-		return true, nil
+		return true, "", nil
 	case http.StatusNotFound, http.StatusGone, http.StatusRequestedRangeNotSatisfiable:
-		return false, nil
+		return false, "", nil
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return false, fmt.Sprintf("GET %s: HTTP %s", relName(rel), safetext.Bound(resp.Status, 80)), nil
 	default:
-		return false, fmt.Errorf("GET %s: HTTP %s", relName(rel), safetext.Bound(resp.Status, 80))
+		return false, "", fmt.Errorf("GET %s: HTTP %s", relName(rel), safetext.Bound(resp.Status, 80))
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/evenkeel/evenkeel/internal/safetext"
 )
 
 // Repository is the configuration the state needs: a repository's name and its endpoints' base URLs.
@@ -112,7 +114,7 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 // Observe records o, applied at now, if it is newer (by Seq) than what the state holds from the same observer
 // of the same endpoint, and updates the repository's held versions (see State). It reports whether o was
 // recorded. Observations of endpoints that are not configured, that name the wrong repository, or that name a
-// title longer than 4,096 bytes are ignored.
+// title no scan would (longer than 4,096 bytes, or not printable: see validTitle) are ignored.
 func (s *State) Observe(o Observation, now time.Time) bool {
 	if o.Observer == "" || s.endpointRepo[o.Endpoint] != o.Repository || o.Repository == "" {
 		return false
@@ -125,7 +127,7 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	if !hadOld && s.observers[o.Endpoint] >= MaxObserversPerEndpoint {
 		return false // a peer inventing observer names cannot grow the state without bound
 	}
-	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && !titlesBounded(o.Schemas) {
+	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && !titlesValid(o.Schemas) {
 		return false // content from a peer; the scanner fails its own endpoint instead
 	}
 	repo := s.repo(o.Repository)
@@ -214,7 +216,7 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 	}
 	for _, h := range hv {
 		k := schemaKey{h.Repository, h.Title}
-		if !equal[h.Repository] || h.Title == "" || len(h.Title) > maxTitleBytes {
+		if !equal[h.Repository] || !validTitle(h.Title) {
 			continue
 		}
 		if _, ok := s.held[k]; ok {
@@ -229,14 +231,21 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 	return len(adopted) > 0
 }
 
-// titlesBounded reports whether every title is at most maxTitleBytes long.
-func titlesBounded(schemas map[string][]Version) bool {
+// titlesValid reports whether every title is one a scan of this node could have produced (see validTitle).
+func titlesValid(schemas map[string][]Version) bool {
 	for t := range schemas {
-		if len(t) > maxTitleBytes {
+		if !validTitle(t) {
 			return false
 		}
 	}
 	return true
+}
+
+// validTitle reports whether t can be a title: not empty, at most maxTitleBytes long, and printable (the
+// scanner skips a directory whose name holds a control or format character or is not UTF-8), so that a
+// peer's content cannot put in an answer, a /metrics label or a terminal what no scan would.
+func validTitle(t string) bool {
+	return t != "" && len(t) <= maxTitleBytes && safetext.Printable(t)
 }
 
 func (s *State) repo(name string) *Repository {
@@ -379,11 +388,13 @@ type ObserverView struct {
 
 // EndpointView is one endpoint's status, independent of schemas.
 type EndpointView struct {
-	Repository string     `json:"repository"`
-	URL        string     `json:"url"`
-	State      string     `json:"state"`
-	Reason     string     `json:"reason,omitempty"`
-	LastScan   *time.Time `json:"last_scan"`
+	Repository string `json:"repository"`
+	URL        string `json:"url"`
+	State      string `json:"state"`
+	// Reason says why the endpoint is unknown or, while it is ok, what a fresh scan saw but did not count
+	// (listed versions whose files refuse a GET).
+	Reason   string     `json:"reason,omitempty"`
+	LastScan *time.Time `json:"last_scan"`
 	// LastSuccessfulScan is when the latest successful scan of the endpoint by any node started, fresh or
 	// not; nil until one succeeds.
 	LastSuccessfulScan *time.Time     `json:"last_successful_scan"`
@@ -483,7 +494,7 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 		if views {
 			es.observers = []ObserverView{}
 		}
-		var failed, staleOK *Observation
+		var failed, staleOK, warned *Observation
 		seen := map[string]bool{}
 		for _, o := range obs {
 			fresh := now.Sub(o.At) <= s.maxStaleness
@@ -493,7 +504,8 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 			}
 			if views {
 				es.observers = append(es.observers, ObserverView{
-					Node: o.Observer, OK: o.OK(), Fresh: fresh, AgeSeconds: now.Sub(o.At).Seconds(), Error: o.Err,
+					Node: o.Observer, OK: o.OK(), Fresh: fresh, AgeSeconds: now.Sub(o.At).Seconds(),
+					Error: safetext.Escape(o.Err),
 				})
 			}
 			if o.Hash == "" || !listed[o.Hash] {
@@ -504,6 +516,9 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 			}
 			switch {
 			case o.OK() && fresh:
+				if o.Warning != "" && warned == nil {
+					warned = o
+				}
 				if o.Hash == "" || !seen[o.Hash] {
 					es.distinct = append(es.distinct, o)
 					seen[o.Hash] = o.Hash != ""
@@ -527,9 +542,13 @@ func (s *State) endpointStates(repo *Repository, now time.Time, byEndpoint map[s
 		if views {
 			es.brief, es.omitted = briefObservers(es.observers)
 			switch {
+			// A peer's error and name are escaped here too: gossip bounds them, and JSON leaves DEL and
+			// format characters (U+202E) as they are.
+			case es.known && warned != nil:
+				es.reason = safetext.Escape(fmt.Sprintf("scan by %s: %s", warned.Observer, warned.Warning))
 			case es.known:
 			case failed != nil:
-				es.reason = fmt.Sprintf("scan by %s failed: %s", failed.Observer, failed.Err)
+				es.reason = safetext.Escape(fmt.Sprintf("scan by %s failed: %s", failed.Observer, failed.Err))
 			case staleOK != nil:
 				es.reason = fmt.Sprintf("stale: last successful scan %s ago, more than max_staleness %s",
 					now.Sub(staleOK.At).Round(time.Second), s.maxStaleness)

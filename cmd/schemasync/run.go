@@ -241,22 +241,36 @@ func cmdScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return cli.ExitOK
 }
 
-// printTable prints unknown endpoints, then each dirty or stale schema with its versions per endpoint, then a
-// summary line.
-func printTable(w io.Writer, v *schemasync.View) {
-	unknown := 0
-	for _, e := range v.Endpoints {
-		if e.State != schemasync.EndpointOK {
-			if unknown == 0 {
-				fmt.Fprintln(w, "Unknown endpoints:")
-			}
-			unknown++
-			fmt.Fprintf(w, "  %s  %s\n", safetext.Escape(e.URL), safetext.Escape(e.Reason))
+// printEndpoints prints, under heading and followed by an empty line, the endpoints that match, each with its
+// reason, escaped; it returns how many it printed (none: nothing, not even the heading).
+func printEndpoints(w io.Writer, v *schemasync.View, heading string, match func(*schemasync.EndpointView) bool) int {
+	n := 0
+	for i := range v.Endpoints {
+		e := &v.Endpoints[i]
+		if !match(e) {
+			continue
 		}
+		if n == 0 {
+			fmt.Fprintln(w, heading)
+		}
+		n++
+		fmt.Fprintf(w, "  %s  %s\n", safetext.Escape(e.URL), safetext.Escape(e.Reason))
 	}
-	if unknown > 0 {
+	if n > 0 {
 		fmt.Fprintln(w)
 	}
+	return n
+}
+
+// printTable prints unknown endpoints, then the warnings of known ones, then each dirty or stale schema with
+// its versions per endpoint, then a summary line.
+func printTable(w io.Writer, v *schemasync.View) {
+	unknown := printEndpoints(w, v, "Unknown endpoints:", func(e *schemasync.EndpointView) bool {
+		return e.State != schemasync.EndpointOK
+	})
+	printEndpoints(w, v, "Endpoint warnings:", func(e *schemasync.EndpointView) bool {
+		return e.State == schemasync.EndpointOK && e.Reason != ""
+	})
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	dirty, stale, headed := 0, 0, false
 	for _, s := range v.Schemas {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -37,7 +38,8 @@ func Binary() (string, error) {
 }
 
 // Start starts nginx serving each repos[name] directory at /repositories/<name>/, and stops it when the test
-// ends. The directories must be readable by root (nginx's workers run as root here).
+// ends. Its workers run as the user running the test (root, usually): to see what a host's permissions do,
+// such as a chmod 000 file answering 403, run them unprivileged with StartWith and Options.User.
 func Start(t testing.TB, repos map[string]string) *Server {
 	t.Helper()
 	return StartWith(t, repos, Options{})
@@ -50,6 +52,13 @@ type Options struct {
 	// KeepaliveRequests is keepalive_requests, the requests served on one connection before nginx closes it.
 	// Default nginx's own (1000).
 	KeepaliveRequests int
+	// User runs the workers as this unprivileged user (e.g. "nobody") with its primary group, as a schema
+	// host's nginx does, so that file permissions apply: a file the user cannot read answers 403. It needs
+	// the test to run as root (nginx ignores the directive otherwise, and its workers then run as the test's
+	// own user, which is unprivileged already). StartWith makes every served directory's ancestors
+	// traversable by others (t.TempDir creates them 0700); the served trees themselves must be readable by
+	// others (0755 directories, 0644 files), as a host's checkout is. Empty: the test's own user.
+	User string
 }
 
 // StartWith is Start with opts.
@@ -65,9 +74,32 @@ func StartWith(t testing.TB, repos map[string]string, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	userLine := "user root;"
+	if opts.User != "" {
+		u, err := user.Lookup(opts.User)
+		if err != nil {
+			t.Fatalf("nginx worker user: %v", err)
+		}
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			t.Fatalf("nginx worker group: %v", err)
+		}
+		userLine = fmt.Sprintf("user %s %s;", u.Username, g.Name)
+		for _, dir := range repos {
+			if err := traversable(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
-		s, err := start(bin, t.TempDir(), repos, opts)
+		dir := t.TempDir()
+		if opts.User != "" {
+			if err := traversable(filepath.Join(dir, "body")); err != nil { // nginx's temp paths
+				t.Fatal(err)
+			}
+		}
+		s, err := start(bin, dir, userLine, repos, opts)
 		if err == nil {
 			t.Cleanup(s.stop)
 			return s
@@ -87,7 +119,39 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(bin, dir string, repos map[string]string, opts Options) (*Server, error) {
+// traversable adds search (x) permission for group and others to every ancestor of dir below the temporary
+// directory (t.TempDir creates them 0700), so that an unprivileged worker can reach dir. An ancestor outside
+// it that others cannot search is an error: nginxtest changes nothing outside the temporary directory.
+func traversable(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	tmp, err := filepath.Abs(os.TempDir())
+	if err != nil {
+		return err
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if perm := fi.Mode().Perm(); perm&0o001 == 0 {
+			if rel, err := filepath.Rel(tmp, p); err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+				return fmt.Errorf("nginx workers run unprivileged, and cannot reach %s through %s (mode %s): serve a directory under %s",
+					abs, p, perm, tmp)
+			}
+			if err := os.Chmod(p, perm|0o011); err != nil {
+				return err
+			}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}
+
+func start(bin, dir, userLine string, repos map[string]string, opts Options) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -106,7 +170,7 @@ func start(bin, dir string, repos map[string]string, opts Options) (*Server, err
 		fmt.Fprintf(&locs, "    location /repositories/%s/ { alias %s/; autoindex on; autoindex_format json; }\n", n, abs)
 	}
 	conf := fmt.Sprintf(`daemon off;
-user root;
+%[6]s
 worker_processes %[4]d;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
@@ -125,7 +189,7 @@ http {
     listen 127.0.0.1:%[2]d;
 %[3]s  }
 }
-`, dir, port, locs.String(), opts.Workers, opts.KeepaliveRequests)
+`, dir, port, locs.String(), opts.Workers, opts.KeepaliveRequests, userLine)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		return nil, err

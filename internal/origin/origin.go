@@ -56,14 +56,15 @@ func CheckResponse(sent *url.URL, resp *http.Response) error {
 	return Check(sent, resp.Request.URL)
 }
 
-// Redirects returns an http.Client CheckRedirect that follows at most limit redirects, and only those that
-// stay on the first request's origin.
+// Redirects returns an http.Client CheckRedirect that follows at most limit redirects in a row, and only
+// those that stay on the first request's origin.
 func Redirects(limit int) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if err := Check(via[0].URL, req.URL); err != nil {
 			return err
 		}
-		if len(via) >= limit {
+		// via holds the requests sent so far, the first one too: req is redirect number len(via).
+		if len(via) > limit {
 			return fmt.Errorf("stopped after %d redirects (a redirect loop?)", limit)
 		}
 		return nil

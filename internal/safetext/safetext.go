@@ -35,14 +35,7 @@ func Bound(s string, n int) string {
 // control characters, format characters such as bidirectional overrides, other non-printable runes, and
 // bytes that are not UTF-8. Printable text, spaces included, is unchanged.
 func Escape(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	if Printable(s) {
 		return s
 	}
 	var b strings.Builder
@@ -61,6 +54,17 @@ func Escape(s string) string {
 		i += size
 	}
 	return b.String()
+}
+
+// Printable reports whether s is valid UTF-8 of printable runes only (spaces included), which Escape leaves
+// unchanged: no control or format character, nothing a terminal could act on.
+func Printable(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // Quote is strconv.Quote: a double-quoted Go string literal, safe on a terminal.

@@ -32,6 +32,10 @@ type Observation struct {
 	At time.Time `json:"-"`
 	// Err is empty when the scan succeeded. A failed scan says nothing about which versions the endpoint serves.
 	Err string `json:"error,omitempty"`
+	// Warning is what a successful scan saw but did not count, at most MaxReasonBytes: listed versions whose
+	// file refused the GET (401 or 403), and so are not present. It stays with the observer's own view
+	// (gossip does not carry it) and changes no decision.
+	Warning string `json:"warning,omitempty"`
 	// Schemas maps each title the endpoint serves to its confirmed versions, ascending and without duplicates.
 	Schemas map[string][]version.Version `json:"schemas,omitempty"`
 	// Hash is ContentHash(Schemas) for a successful observation: gossip carries it instead of the content.
