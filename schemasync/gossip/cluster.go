@@ -143,6 +143,7 @@ type Cluster struct {
 	heldInbox chan heldMsg
 	direct    chan *obsBroadcast // digests to send straight to every member, by one goroutine
 	fetching  sync.Map           // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
+	fetchers  sync.WaitGroup     // the members' fetchers (fetch.go), started by workers; Run waits for them
 	joined    atomic.Bool
 	merged    atomic.Bool
 
@@ -153,12 +154,16 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	members map[string]*MemberView
-	leaving map[string]bool // nodes that announced they leave: their departure is "left", not "dead"
+	// leaving holds when each live member announced that it leaves: its departure within leaveMarkTTL is
+	// "left", not "dead". Only live members have a mark, so announcements cannot grow it.
+	leaving map[string]time.Time
 	// live are copies of the live members' nodes, taken in the event delegate (under memberlist's lock): a
 	// direct send reads a node's fields (PMax), which memberlist rewrites in place under its lock, so sending
 	// to the *Node that Members() returns is a data race.
 	live     map[string]memberlist.Node
 	outcomes map[string]string // endpoint -> content hash or error of this node's last scan of it
+	// fetchQueues holds the digests each member's fetcher has yet to fetch content for (fetch.go).
+	fetchQueues map[string]chan inbound
 
 	m *metrics
 }
@@ -192,7 +197,8 @@ func New(d Delegate, cfg Config, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		d: d, cfg: cfg, apiURL: cfg.APIURL, log: opts.Logger, reg: opts.Registerer, peers: opts.Peers, now: opts.Now,
 		inbox: make(chan inbound, 4096), heldInbox: make(chan heldMsg, 16), direct: make(chan *obsBroadcast, 64),
-		stop: make(chan struct{}), members: map[string]*MemberView{}, leaving: map[string]bool{}, live: map[string]memberlist.Node{}, outcomes: map[string]string{},
+		stop: make(chan struct{}), members: map[string]*MemberView{}, leaving: map[string]time.Time{}, live: map[string]memberlist.Node{}, outcomes: map[string]string{},
+		fetchQueues: map[string]chan inbound{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -308,6 +314,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 	}
 	cancel() // every request to another node, and every wait, uses ctx
 	wg.Wait()
+	c.fetchers.Wait() // only the workers start fetchers, and they have ended
 	return nil
 }
 

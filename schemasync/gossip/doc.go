@@ -37,9 +37,13 @@
 //   - Delegates never block: memberlist calls the delegate methods from its own goroutines. They only decode,
 //     count, and queue into bounded inboxes (full: the digest is dropped and counted; the next push/pull
 //     brings it again); the one Delegate method they call synchronously, Digests, must not wait for a lock.
-//     Run's workers do the rest: fetch content, and call the Delegate.
+//     Run's workers do the rest: call the Delegate, and hand a digest whose content this node lacks to the
+//     fetcher of the member that sent it. Each member's fetcher fetches one content at a time, in order,
+//     from at most 256 queued digests (more are dropped and counted), so a member whose API drips or never
+//     answers delays only its own digests, never the workers or another member's. At most 256 members have a
+//     fetcher at once.
 //   - Lifecycle: New creates memberlist (it listens from then on); Run starts four workers, the direct sender
-//     and the join loop, and returns once they have all ended, when its context ends or the cluster leaves;
+//     and the join loop (and the workers start the members' fetchers), and returns once they have all ended, when its context ends or the cluster leaves;
 //     Leave (or Close) announces the departure, shuts memberlist down and waits for Run. No goroutine of the
 //     package outlives Leave (TestNoGoroutineOutlivesLeave).
 //
@@ -48,7 +52,11 @@
 // A node joins its seeds with backoff until another node answers, and then every RejoinInterval dials the
 // members it believes dead (and its seeds while it is alone): memberlist stops gossiping to a dead member
 // after 30 s, so without this a partition longer than that would never heal. A node that leaves on purpose
-// says so first, so that others show it "left" rather than "dead". Gossip may be encrypted with a keyring
+// says so first, so that others show it "left" rather than "dead". Gossip carries no signature, so any key
+// holder could forge that announcement: a node accepts it only from the leaving member itself (as the
+// message names its sender), only for a live member, and only for a departure that follows within
+// max(30 gossip intervals, 5s), so that forged announcements neither grow its memory nor make a member
+// that crashes later look as if it had left (and go unredialled). Gossip may be encrypted with a keyring
 // (LoadKeyring; rotated with ReloadKeyring) and separated by a memberlist label.
 //
 // A peer that holds the gossip key is still trusted for what it claims to have observed, within the ranges

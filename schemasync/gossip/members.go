@@ -3,6 +3,7 @@ package gossip
 import (
 	"encoding/json"
 	"sort"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -42,9 +43,10 @@ func (e *events) note(n *memberlist.Node, how string) {
 		delete(c.leaving, n.Name)
 	case "left":
 		state = "dead"
-		if c.leaving[n.Name] {
+		if at, ok := c.leaving[n.Name]; ok && c.now().Sub(at) <= leaveMarkTTL(c.cfg.GossipInterval) {
 			state = "left"
 		}
+		delete(c.leaving, n.Name)
 	}
 	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
 	if state == "alive" {
@@ -65,3 +67,20 @@ func (e *events) note(n *memberlist.Node, how string) {
 func (e *events) NotifyJoin(n *memberlist.Node)   { e.note(n, "joined") }
 func (e *events) NotifyLeave(n *memberlist.Node)  { e.note(n, "left") }
 func (e *events) NotifyUpdate(n *memberlist.Node) { e.note(n, "updated") }
+
+// leaveMarkTTL is how long a member's announcement that it leaves stands. A node that leaves announces it,
+// waits at most ten gossip intervals for the announcement to go out, then tells memberlist, whose departure
+// notice follows within a few gossip rounds. Any key holder can forge the announcement (gossip carries no
+// signature), so it must not stand for long: a member that crashes later is "dead", and is redialled.
+func leaveMarkTTL(gossipInterval time.Duration) time.Duration {
+	return max(30*gossipInterval, 5*time.Second)
+}
+
+// noteLeaving records that the live member name announced that it leaves.
+func (c *Cluster) noteLeaving(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.members[name]; m != nil && m.State == "alive" && name != c.cfg.NodeName {
+		c.leaving[name] = c.now()
+	}
+}

@@ -97,6 +97,8 @@ func (c *Cluster) enqueue(in inbound) {
 	}
 }
 
+// apply checks an inbound digest and applies it, or, when its content must be fetched, hands it to the
+// sending member's fetcher: a worker never waits for another node's API.
 func (c *Cluster) apply(ctx context.Context, in inbound) {
 	d := in.d
 	if reason := c.checkDigest(&d, in.recv); reason != "" {
@@ -110,43 +112,69 @@ func (c *Cluster) apply(ctx context.Context, in inbound) {
 		c.d.NoteOwnSeq(d.Seq)
 		return
 	}
-	if d.Observer == "" {
+	if c.superseded(d) {
 		return
 	}
-	if seq, ok := c.d.Seq(d.Endpoint, d.Observer); ok && seq >= d.Seq {
-		return
-	}
-	o := observation.Observation{Repository: d.Repository, Endpoint: d.Endpoint, Observer: d.Observer, Seq: d.Seq,
-		At: in.recv.Add(-time.Duration(d.AgeMS) * time.Millisecond), Err: d.Err, Hash: d.Hash}
-	if o.Err == "" {
-		schemas, ok := c.d.Content(d.Hash)
-		if !ok {
-			done := make(chan struct{})
-			if other, busy := c.fetching.LoadOrStore(d.Hash, done); busy {
-				// Another worker fetches this content (endpoints usually serve the same): wait for it, then
-				// apply this digest again, which finds the content, or fetches it if that fetch failed.
-				select {
-				case <-other.(chan struct{}):
-					c.apply(ctx, in)
-				case <-ctx.Done():
-				}
-				return
-			}
-			// Released after Observe below, so that waiters find the content in the state.
-			defer func() {
-				c.fetching.Delete(d.Hash)
-				close(done)
-			}()
-			var err error
-			schemas, err = c.fetchContent(ctx, in.from, d.Hash)
-			if err != nil {
-				c.m.fetchErrors.Inc()
-				c.log.Debug("fetching observation content failed", "from", in.from, "hash", d.Hash, "err", err)
-				return
-			}
+	var schemas map[string][]version.Version
+	if d.Err == "" {
+		var ok bool
+		if schemas, ok = c.d.Content(d.Hash); !ok {
+			c.queueFetch(ctx, in)
+			return
 		}
-		o.Schemas = schemas
 	}
+	c.observe(in, schemas)
+}
+
+// superseded reports whether the state holds an observation of d's observer and endpoint that is as new.
+func (c *Cluster) superseded(d observation.Digest) bool {
+	seq, ok := c.d.Seq(d.Endpoint, d.Observer)
+	return ok && seq >= d.Seq
+}
+
+// fetchAndApply fetches a checked digest's content from the member that sent it, then applies it. It runs
+// on that member's fetcher.
+func (c *Cluster) fetchAndApply(ctx context.Context, in inbound) {
+	d := in.d
+	if c.superseded(d) {
+		return
+	}
+	schemas, ok := c.d.Content(d.Hash)
+	if !ok {
+		done := make(chan struct{})
+		if other, busy := c.fetching.LoadOrStore(d.Hash, done); busy {
+			// Another member's fetcher fetches this content (endpoints usually serve the same): wait for it,
+			// then try again, which finds the content, or fetches it if that fetch failed. Only this member's
+			// fetcher waits.
+			select {
+			case <-other.(chan struct{}):
+				c.fetchAndApply(ctx, in)
+			case <-ctx.Done():
+			}
+			return
+		}
+		// Released after Observe below, so that waiters find the content in the state.
+		defer func() {
+			c.fetching.Delete(d.Hash)
+			close(done)
+		}()
+		var err error
+		schemas, err = c.fetchContent(ctx, in.from, d.Hash)
+		if err != nil {
+			c.m.fetchErrors.Inc()
+			c.log.Debug("fetching observation content failed", "from", safetext.Bound(in.from, 64), "hash", d.Hash, "err", err)
+			return
+		}
+	}
+	c.observe(in, schemas)
+}
+
+// observe feeds a checked digest, with its content (nil for a failed scan), to the Delegate, and relays it
+// if it was new.
+func (c *Cluster) observe(in inbound, schemas map[string][]version.Version) {
+	d := in.d
+	o := observation.Observation{Repository: d.Repository, Endpoint: d.Endpoint, Observer: d.Observer, Seq: d.Seq,
+		At: in.recv.Add(-time.Duration(d.AgeMS) * time.Millisecond), Err: d.Err, Hash: d.Hash, Schemas: schemas}
 	if c.d.Observe(o) {
 		if in.kind != "push_pull" {
 			// Push/pull also brings old observations (at a join, after a heal): their age is not a

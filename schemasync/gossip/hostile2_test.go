@@ -1,0 +1,210 @@
+package gossip_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/evenkeel/evenkeel/schemasync/gossip"
+)
+
+// hostilePeer is a member that holds the gossip key (there is none here) and speaks hand-made gossip over
+// real loopback sockets, advertising api as its API.
+type hostilePeer struct {
+	t    *testing.T
+	name string
+	ml   *memberlist.Memberlist
+	live *liveNodes
+	seq  uint64
+}
+
+// newHostilePeer starts the peer on fn (nil: real UDP and TCP on 127.0.0.1) and joins seed.
+func newHostilePeer(t *testing.T, fn *faultNet, name, api, seed string) *hostilePeer {
+	t.Helper()
+	meta, _ := json.Marshal(map[string]string{"api": api})
+	mc := memberlist.DefaultLANConfig()
+	mc.Name, mc.BindAddr, mc.BindPort = name, "127.0.0.1", 0
+	if fn != nil {
+		mc.Transport = fn.transport(name)
+		fn.registerAPI(api, name)
+	}
+	mc.Delegate = &rawMember{meta: meta}
+	live := &liveNodes{nodes: map[string]memberlist.Node{}}
+	mc.Events = live
+	mc.LogOutput = io.Discard
+	mc.GossipInterval, mc.ProbeInterval, mc.PushPullInterval = 50*time.Millisecond, 200*time.Millisecond, time.Second
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ml.Shutdown() })
+	if _, err := ml.Join([]string{seed}); err != nil {
+		t.Fatal(err)
+	}
+	return &hostilePeer{t: t, name: name, ml: ml, live: live, seq: uint64(time.Now().UnixNano())}
+}
+
+// waitFor waits until the peer and every node know each other.
+func (p *hostilePeer) waitFor(nodes ...*testNode) {
+	p.t.Helper()
+	eventually(p.t, 10*time.Second, p.name+" and the nodes know each other", func() bool {
+		seen := map[string]bool{}
+		for _, n := range p.live.copies() {
+			seen[n.Name] = true
+		}
+		for _, n := range nodes {
+			if !seen[n.name] || memberState(n, p.name) != "alive" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// send sends one broadcast message (the 8-byte age, then m as JSON) straight to every member.
+func (p *hostilePeer) send(age uint64, m map[string]any) {
+	p.t.Helper()
+	body, _ := json.Marshal(m)
+	msg := make([]byte, 8, 8+len(body))
+	binary.BigEndian.PutUint64(msg, age)
+	msg = append(msg, body...)
+	for _, n := range p.live.copies() {
+		if n.Name != p.name {
+			if err := p.ml.SendBestEffort(&n, msg); err != nil {
+				p.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// digest is a well-formed digest of a successful scan of endpoint with content hash.
+func (p *hostilePeer) digest(observer, endpoint, hash string) map[string]any {
+	p.seq++
+	return map[string]any{"o": observer, "r": "primary", "e": endpoint, "s": p.seq, "h": hash, "a": 0}
+}
+
+func memberState(n *testNode, name string) string {
+	for _, m := range n.cluster.Members() {
+		if m.Name == name {
+			return m.State
+		}
+	}
+	return ""
+}
+
+func randomHash(t *testing.T) string {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// stuckAPI answers no request until the test ends (or the client gives up), and records how many it holds at
+// once.
+type stuckAPI struct {
+	release       chan struct{}
+	now, max, all atomic.Int64
+}
+
+func (s *stuckAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.all.Add(1)
+	n := s.now.Add(1)
+	defer s.now.Add(-1)
+	for {
+		m := s.max.Load()
+		if n <= m || s.max.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	select {
+	case <-s.release:
+	case <-r.Context().Done():
+	}
+}
+
+// TestHostileSlowAPIDoesNotStallGossip: a member advertises an API that never answers and floods digests that
+// each name a distinct content. The fetches of that content are bounded per member, so the other members'
+// digests are still applied at once: a rollout that only node0 scans reaches node1 while the hostile fetches
+// hang. On main every worker waited on the hostile API (10 s a digest), and node1 learned nothing for a
+// minute.
+func TestHostileSlowAPIDoesNotStallGossip(t *testing.T) {
+	repos, eps := startHosts(t, 1)
+	scanFrom := map[string][]string{eps[0]: {"node0"}}
+	reg := prometheus.NewRegistry()
+	nodes := startCluster(t, 2, eps, false, func(i int) nodeOpts {
+		if i == 1 {
+			return nodeOpts{scanFrom: scanFrom, reg: reg}
+		}
+		return nodeOpts{scanFrom: scanFrom}
+	})
+	ctx := context.Background()
+	if err := nodes[0].svc.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node1 sees 1.1.0", func() bool { return safeOf(nodes[1], faultTitle) == "1.1.0" })
+
+	api := &stuckAPI{release: make(chan struct{})}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(api.release) }) // runs first: the server can close
+	evil := newHostilePeer(t, nil, "evil", srv.URL, nodes[0].cluster.Addr())
+	evil.waitFor(nodes...)
+	const flood = 40
+	for i := 0; i < flood; i++ {
+		evil.send(0, map[string]any{"from": "evil", "d": evil.digest("evil", eps[0], randomHash(t))})
+	}
+	eventually(t, 10*time.Second, "node1 fetches from the hostile API", func() bool { return api.all.Load() > 0 })
+
+	rollout(repos, "1.2.0")
+	if err := nodes[0].svc.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node1 sees node0's 1.2.0 while the hostile fetches hang", func() bool {
+		return safeOf(nodes[1], faultTitle) == "1.2.0"
+	})
+	if m := api.max.Load(); m > int64(len(nodes)) {
+		t.Errorf("%d fetches from one member's API at once by %d nodes, want at most one each", m, len(nodes))
+	}
+}
+
+// TestHostileLeaveAnnouncements: a member that holds the key announces that other members leave, and
+// announces the departure of a flood of names that are no members. Neither grows the node's memory (on main
+// every name was kept), and a member that crashes later is shown (and redialled) as dead, not as having
+// left on purpose (on main it showed "left" and was never redialled after a partition).
+func TestHostileLeaveAnnouncements(t *testing.T) {
+	_, eps := startHosts(t, 1)
+	fn := newFaultNet(11)
+	nodes := startCluster(t, 2, eps, false, same(nodeOpts{net: fn}))
+	evil := newHostilePeer(t, fn, "evil", "http://127.0.0.1:1", nodes[0].cluster.Addr())
+	evil.waitFor(nodes...)
+	for i := 0; i < 2000; i++ {
+		evil.send(0, map[string]any{"from": "evil", "leave": randomHash(t) + randomHash(t)})
+	}
+	evil.send(0, map[string]any{"from": "evil", "leave": "node1"})
+	evil.send(0, map[string]any{"from": "node1", "leave": "node1"})
+	eventually(t, 10*time.Second, "node0 has received the announcements", func() bool {
+		return nodes[0].cluster.LeavingMarks() > 0
+	})
+	if n := nodes[0].cluster.LeavingMarks(); n > 1 {
+		t.Errorf("node0 holds %d leave marks, after announcements for names that are no members", n)
+	}
+	// A real departure follows its announcement at once; this one comes long after.
+	time.Sleep(gossip.LeaveMarkTTL(50*time.Millisecond) + 500*time.Millisecond)
+	nodes[1].kill() // its transport stops without a word: a crash, for the others
+	eventually(t, 20*time.Second, "node0 sees node1 gone", func() bool { return memberState(nodes[0], "node1") != "alive" })
+	if s := memberState(nodes[0], "node1"); s != "dead" {
+		t.Errorf("node1 crashed, and node0 shows it %q, want dead", s)
+	}
+}
