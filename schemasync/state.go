@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/evenkeel/evenkeel/schemasync/observation"
 )
 
 // Repository is the configuration the state needs: a repository's name and its endpoints' base URLs.
@@ -56,8 +58,8 @@ const MaxObserversPerEndpoint = 256
 
 // maxTitleBytes bounds a title: the scanner fails an endpoint whose directory paths are longer (PATH_MAX,
 // which no real repository reaches); Observe rejects an observation (from a peer) that names a longer title,
-// and AdoptHeld ignores a held version of one.
-const maxTitleBytes = 4096
+// or any title no scan produces, and AdoptHeld ignores a held version of one.
+const maxTitleBytes = observation.MaxTitleBytes
 
 type schemaKey struct{ repo, title string }
 
@@ -125,7 +127,7 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	if !hadOld && s.observers[o.Endpoint] >= MaxObserversPerEndpoint {
 		return false // a peer inventing observer names cannot grow the state without bound
 	}
-	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && !titlesBounded(o.Schemas) {
+	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && observation.CheckContent(o.Schemas) != nil {
 		return false // content from a peer; the scanner fails its own endpoint instead
 	}
 	repo := s.repo(o.Repository)
@@ -214,7 +216,7 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 	}
 	for _, h := range hv {
 		k := schemaKey{h.Repository, h.Title}
-		if !equal[h.Repository] || h.Title == "" || len(h.Title) > maxTitleBytes {
+		if !equal[h.Repository] || !observation.ValidTitle(h.Title) {
 			continue
 		}
 		if _, ok := s.held[k]; ok {
@@ -227,16 +229,6 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 		s.updateHeld(s.repo(name), now)
 	}
 	return len(adopted) > 0
-}
-
-// titlesBounded reports whether every title is at most maxTitleBytes long.
-func titlesBounded(schemas map[string][]Version) bool {
-	for t := range schemas {
-		if len(t) > maxTitleBytes {
-			return false
-		}
-	}
-	return true
 }
 
 func (s *State) repo(name string) *Repository {

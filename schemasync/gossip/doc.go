@@ -21,7 +21,8 @@
 //
 //   - Range checks: every number and string of a digest is checked before it is used (checkDigest): an age
 //     from 0 to Limits.MaxAge (a negative, overflowing or older one is rejected), a sequence number above 0
-//     and at most a day ahead of the receiver's clock, a bounded observer name, an endpoint configured here in
+//     and at most a year ahead of the receiver's clock (a bound no real clock reaches, which still lets
+//     nodes whose clocks are off by days gossip), a bounded observer name, an endpoint configured here in
 //     the repository the digest names, an error of at most observation.MaxReasonBytes, or else a well-formed
 //     content hash. Sender names are bounded, a push/pull holds at most 100,000 held versions. What is
 //     rejected is counted in schemasync_gossip_rejected_total{reason} and logged at debug level only, and

@@ -198,8 +198,9 @@ func (c *Cluster) memberAPI(member string) string {
 	return ""
 }
 
-// fetchContent gets an observation's content by hash from member's advertised API, and checks it: its hash,
-// and its size against the bounds a scan of this node would apply.
+// fetchContent gets an observation's content by hash from member's advertised API, and checks it: its size
+// and titles against the bounds a scan of this node would apply, its shape (observation.CheckContent), and
+// its hash.
 func (c *Cluster) fetchContent(ctx context.Context, member, hash string) (map[string][]version.Version, error) {
 	src := c.memberAPI(member)
 	if src == "" {
@@ -233,6 +234,9 @@ func (c *Cluster) fetchContent(ctx context.Context, member, hash string) (map[st
 	}
 	if max := c.d.Limits().MaxTitles; len(schemas) > max {
 		return nil, fmt.Errorf("content lists %d titles, more than max_titles %d", len(schemas), max)
+	}
+	if err := observation.CheckContent(schemas); err != nil {
+		return nil, err
 	}
 	if got := observation.ContentHash(schemas); got != hash {
 		return nil, fmt.Errorf("content hash %s, want %s", got, hash)

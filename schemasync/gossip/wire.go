@@ -80,7 +80,13 @@ const (
 	maxNameBytes      = 256      // a node (observer) name
 	maxContentBytes   = 64 << 20 // one observation's content, fetched by hash
 	maxHeldPerMessage = 100000   // held versions in one push/pull
-	maxSeqAhead       = 24 * time.Hour
+	// maxSeqAhead bounds how far a sequence number (the observer's clock reading, in nanoseconds) may run
+	// ahead of the receiver's clock. It is a sanity bound, not a clock comparison: nodes whose clocks are off
+	// by days must still gossip (freshness is judged from ages, never from clocks). What it guards against
+	// is a number that no real clock reaches, which would make an observer's slot unreachable for its own
+	// later scans, or wrap its sequence. A forged number within the bound only makes the real observer,
+	// once it hears it, continue its numbering above it.
+	maxSeqAhead = 366 * 24 * time.Hour
 )
 
 // decodeBroadcast decodes a broadcast or direct message: the 8-byte age, then JSON. The age goes into the
@@ -104,8 +110,8 @@ func decodePushPull(b []byte) (pushPullMsg, error) {
 	return m, err
 }
 
-// checkDigest is the rule: an age from 0 to maxAge, a sequence number above 0 and at most a day ahead of
-// recv's (sequence numbers are nanosecond clock readings), a bounded observer name, an endpoint configured
+// checkDigest is the rule: an age from 0 to maxAge, a sequence number above 0 and at most maxSeqAhead (a
+// year) ahead of recv's (sequence numbers are nanosecond clock readings), a bounded observer name, an endpoint configured
 // here in the repository the digest names, a bounded error or else a well-formed content hash.
 func checkDigest(d *observation.Digest, recv time.Time, maxAge time.Duration, configured func(repo, endpoint string) bool) string {
 	switch {
