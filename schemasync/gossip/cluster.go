@@ -189,6 +189,9 @@ type MemberView struct {
 	Datacenter string `json:"datacenter,omitempty"`
 	API        string `json:"api,omitempty"`
 	Self       bool   `json:"self,omitempty"`
+
+	since  time.Time // when the member was last seen to change state
+	dialed time.Time // when rejoin last dialled it
 }
 
 // New creates the cluster for d: memberlist listens on cfg.Bind from now on, and delegates what arrives to
@@ -379,7 +382,7 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.rejoin(seeds)
+			c.rejoin(ctx, seeds)
 		}
 	}
 }
@@ -387,30 +390,86 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 // rejoin dials the members this node believes dead, and its seeds while it has no other live member.
 // memberlist gossips to a dead member only for 30 s and push/pulls only with live ones, so after a longer
 // partition neither side would ever contact the other again; a successful dial merges both sides' state and
-// the dead come back to life.
-func (c *Cluster) rejoin(seeds []string) {
-	var targets []string
+// the dead come back to life (memberlist then learns the rest of that side from it).
+//
+// A round dials at most maxRejoinDials members, those it tried least recently first, one at a time, and
+// stops when ctx ends: a dial memberlist makes cannot be cancelled and takes up to its TCP timeout (10 s)
+// against a host whose packets are dropped, so Leave waits for at most one, however many members are dead.
+func (c *Cluster) rejoin(ctx context.Context, seeds []string) {
+	now, keep := c.now(), c.d.Limits().MaxAge // Limits waits for the service's lock: not under c.mu
 	c.mu.Lock()
+	c.forgetGoneLocked(now, keep)
+	var dead []*MemberView
 	for _, m := range c.members {
 		if m.State == "dead" && m.Name != c.cfg.NodeName {
-			targets = append(targets, m.Address)
+			dead = append(dead, m)
 		}
+	}
+	sort.Slice(dead, func(i, j int) bool {
+		if !dead[i].dialed.Equal(dead[j].dialed) {
+			return dead[i].dialed.Before(dead[j].dialed)
+		}
+		return dead[i].Name < dead[j].Name
+	})
+	var targets []string
+	for _, m := range dead[:min(len(dead), maxRejoinDials)] {
+		m.dialed = now
+		targets = append(targets, m.Address)
 	}
 	c.mu.Unlock()
 	if c.ml.NumMembers() <= 1 {
 		targets = append(targets, seeds...)
 	}
-	if len(targets) == 0 {
-		return
+	contacted := 0
+	var err error
+	for _, addr := range targets {
+		if ctx.Err() != nil {
+			return
+		}
+		var n int
+		if n, err = c.ml.Join([]string{addr}); n > 0 {
+			contacted += n
+		}
 	}
-	sort.Strings(targets)
-	n, err := c.ml.Join(targets)
-	if n > 0 {
-		c.log.Info("rejoined members believed dead or seeds", "targets", targets, "contacted", n,
+	if contacted > 0 {
+		c.log.Info("rejoined members believed dead or seeds", "targets", targets, "contacted", contacted,
 			"members", c.ml.NumMembers())
 		return
 	}
-	c.log.Debug("members believed dead still unreachable", "targets", targets, "err", err)
+	if len(targets) > 0 {
+		c.log.Debug("members believed dead still unreachable", "targets", targets, "err", err)
+	}
+}
+
+// Bounds on the members a node remembers after they are gone.
+const (
+	maxRejoinDials = 3   // dead members dialled per rejoin round
+	maxGoneMembers = 256 // dead or departed members remembered; the longest gone are forgotten first
+)
+
+// forgetGoneLocked forgets the members that have been dead or gone for longer than keep (Limits.MaxAge: no
+// node keeps an observation of theirs, so nothing is left to repair), and the longest gone beyond
+// maxGoneMembers, so that a fleet whose nodes come and go under new names neither grows the member list
+// nor dials ever more ghosts. c.mu is held.
+func (c *Cluster) forgetGoneLocked(now time.Time, keep time.Duration) {
+	var gone []*MemberView
+	for name, m := range c.members {
+		if m.State == "alive" {
+			continue
+		}
+		if now.Sub(m.since) > keep {
+			delete(c.members, name)
+			continue
+		}
+		gone = append(gone, m)
+	}
+	if len(gone) <= maxGoneMembers {
+		return
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i].since.Before(gone[j].since) })
+	for _, m := range gone[:len(gone)-maxGoneMembers] {
+		delete(c.members, m.Name)
+	}
 }
 
 // Left reports whether Leave (or Close) has been called.

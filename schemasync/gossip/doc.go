@@ -52,7 +52,11 @@
 //
 // A node joins its seeds with backoff until another node answers, and then every RejoinInterval dials the
 // members it believes dead (and its seeds while it is alone): memberlist stops gossiping to a dead member
-// after 30 s, so without this a partition longer than that would never heal. A node that leaves on purpose
+// after 30 s, so without this a partition longer than that would never heal. A round dials at most three
+// dead members, those tried least recently first, one at a time, and stops when Run ends: a dial cannot be
+// cancelled and hangs for memberlist's TCP timeout against a host that drops packets, so Leave waits for at
+// most one. A dead or departed member is forgotten once it has been gone longer than Limits.MaxAge (no
+// node keeps an observation that old), and beyond 256 of them the longest gone are forgotten first. A node that leaves on purpose
 // says so first, so that others show it "left" rather than "dead". Gossip carries no signature, so any key
 // holder could forge that announcement: a node accepts it only from the leaving member itself (as the
 // message names its sender), only for a live member, and only for a departure that follows within

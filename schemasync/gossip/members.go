@@ -18,6 +18,7 @@ func (c *Cluster) Members() []MemberView {
 	for _, m := range c.members {
 		mv := *m
 		mv.Self = m.Name == c.cfg.NodeName
+		mv.since, mv.dialed = time.Time{}, time.Time{}
 		out = append(out, mv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -48,7 +49,11 @@ func (e *events) note(n *memberlist.Node, how string) {
 		}
 		delete(c.leaving, n.Name)
 	}
-	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
+	mv := &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API, since: c.now()}
+	if old := c.members[n.Name]; old != nil && old.State == state {
+		mv.since, mv.dialed = old.since, old.dialed
+	}
+	c.members[n.Name] = mv
 	if state == "alive" {
 		c.live[n.Name] = *n
 	} else {
