@@ -190,6 +190,7 @@ type MemberView struct {
 	API        string `json:"api,omitempty"`
 	Self       bool   `json:"self,omitempty"`
 
+	ip     net.IP    // the address it gossips from
 	since  time.Time // when the member was last seen to change state
 	dialed time.Time // when rejoin last dialled it
 }
@@ -214,10 +215,12 @@ func New(d Delegate, cfg Config, opts Options) (*Cluster, error) {
 		return nil, errors.New("cluster: gossip, push/pull, probe and rejoin intervals must be positive")
 	}
 	if c.peers == nil {
-		// No redirects: content comes from the member's own API or not at all.
-		c.peers = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}}
+		// No redirects and no proxy: content comes from the member's own API, on the machine it gossips
+		// from, or not at all.
+		c.peers = &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{DialContext: peerDialer(5 * time.Second), TLSHandshakeTimeout: 5 * time.Second,
+				MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	meta, _ := json.Marshal(nodeMeta{DC: cfg.Datacenter, API: c.apiURL})
 	if len(meta) > memberlist.MetaMaxSize {

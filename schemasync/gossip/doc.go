@@ -29,8 +29,9 @@
 //     memberlist's own warnings are rate-limited in the log: garbage cannot flood it.
 //   - Content only from the sender: the content of a digest is fetched by hash over HTTP from the member that
 //     sent (or relayed) the digest, at the API URL that member advertises in its memberlist metadata (http or
-//     https, no credentials, query or fragment), never from a URL a message names, and without following a
-//     redirect. It is fetched once per distinct content however many digests name it, bounded to 64 MiB and
+//     https, no credentials, query or fragment, on the address the member gossips from: an IP host must be
+//     it, and a host name must resolve to it when dialled, any loopback address standing for any other),
+//     never from a URL a message names, without a proxy, and without following a redirect. It is fetched once per distinct content however many digests name it, bounded to 64 MiB and
 //     Limits.MaxTitles titles, and checked against its hash before the Delegate sees it.
 //   - Bounded push/pull: a node's full state is a digest per observation it holds (which the service bounds in
 //     number, and whose strings are bounded as above) plus its held versions, never content or unbounded text,

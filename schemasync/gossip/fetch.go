@@ -16,7 +16,7 @@ const (
 // it, starting that fetcher if it has none. It never waits. It is called only from Run's workers, while
 // Run waits for them: fetchers are started only while Run is running, and Run waits for them too.
 func (c *Cluster) queueFetch(ctx context.Context, in inbound) {
-	if c.memberAPI(in.from) == "" {
+	if api, _ := c.memberAPI(in.from); api == "" {
 		c.m.fetchErrors.Inc() // no such live member, or it advertises no API this node may fetch from
 		c.reject("sender", in.from)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/evenkeel/evenkeel/schemasync"
 	"github.com/evenkeel/evenkeel/schemasync/gossip"
 )
 
@@ -206,5 +207,57 @@ func TestHostileLeaveAnnouncements(t *testing.T) {
 	eventually(t, 20*time.Second, "node0 sees node1 gone", func() bool { return memberState(nodes[0], "node1") != "alive" })
 	if s := memberState(nodes[0], "node1"); s != "dead" {
 		t.Errorf("node1 crashed, and node0 shows it %q, want dead", s)
+	}
+}
+
+// TestHostileImpersonation: a member that holds the key sends a digest in the name of node0, the only
+// scanner of the endpoint, numbered an hour ahead, with content that adds 9.9.9. Gossip carries no
+// signature, so node1 may believe it for a while: that is what a key holder can do. It cannot make the lie
+// last: node0 hears its own name with the higher number, continues its numbering above it, and its next
+// scan replaces the lie everywhere.
+func TestHostileImpersonation(t *testing.T) {
+	_, eps := startHosts(t, 1)
+	scanFrom := map[string][]string{eps[0]: {"node0"}}
+	nodes := startCluster(t, 2, eps, true, same(nodeOpts{scanFrom: scanFrom, interval: 200 * time.Millisecond, stale: 5 * time.Second}))
+	eventually(t, 10*time.Second, "node1 sees 1.1.0", func() bool { return safeOf(nodes[1], faultTitle) == "1.1.0" })
+
+	lie := map[string][]schemasync.Version{faultTitle: {schemasync.MustParseVersion("1.0.0"),
+		schemasync.MustParseVersion("1.1.0"), schemasync.MustParseVersion("9.9.9")}}
+	body, _ := json.Marshal(lie)
+	api := &contentAPI{byHash: map[string]http.HandlerFunc{schemasync.ContentHash(lie): rawJSON(body)}, requests: map[string]int{}}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	evil := newHostilePeer(t, nil, "evil", srv.URL, nodes[0].cluster.Addr())
+	evil.waitFor(nodes...)
+	d := evil.digest("node0", eps[0], schemasync.ContentHash(lie))
+	d["s"] = uint64(time.Now().Add(time.Hour).UnixNano())
+	evil.send(0, map[string]any{"from": "evil", "d": d})
+	eventually(t, 10*time.Second, "node1 fetched the lie", func() bool {
+		api.mu.Lock()
+		defer api.mu.Unlock()
+		return len(api.requests) > 0
+	})
+	eventually(t, 10*time.Second, "node0's next scans replace the lie on node1", func() bool {
+		return safeOf(nodes[1], faultTitle) == "1.1.0" && safeOf(nodes[0], faultTitle) == "1.1.0"
+	})
+	// and it stays replaced: node1 takes node0's scans again
+	time.Sleep(time.Second)
+	if s := safeOf(nodes[1], faultTitle); s != "1.1.0" {
+		t.Fatalf("node1 answers %q after node0's scans", s)
+	}
+}
+
+// TestHostileAPIElsewhere: a member that gossips from 127.0.0.1 advertises its API on another host. The
+// node never fetches from it (it shows the member without an API), so no message can make it send a
+// request to a machine that is not a member's. On main the advertised URL was used as it came.
+func TestHostileAPIElsewhere(t *testing.T) {
+	_, eps := startHosts(t, 1)
+	n0 := startNode(t, "node0", eps, nil, nodeOpts{})
+	evil := newHostilePeer(t, nil, "evil", "http://192.0.2.1:8190/", n0.cluster.Addr())
+	evil.waitFor(n0)
+	for _, m := range n0.cluster.Members() {
+		if m.Name == "evil" && m.API != "" {
+			t.Fatalf("node0 would fetch content from %s for a member at %s", m.API, m.Address)
+		}
 	}
 }

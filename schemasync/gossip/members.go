@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"encoding/json"
+	"net"
 	"sort"
 	"time"
 
@@ -18,7 +19,7 @@ func (c *Cluster) Members() []MemberView {
 	for _, m := range c.members {
 		mv := *m
 		mv.Self = m.Name == c.cfg.NodeName
-		mv.since, mv.dialed = time.Time{}, time.Time{}
+		mv.ip, mv.since, mv.dialed = nil, time.Time{}, time.Time{}
 		out = append(out, mv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -34,7 +35,7 @@ func (e *events) note(n *memberlist.Node, how string) {
 	c := (*Cluster)(e)
 	var meta nodeMeta
 	_ = json.Unmarshal(n.Meta, &meta)
-	if !validAPIURL(meta.API) {
+	if !validAPIURL(meta.API, n.Addr) {
 		meta.API = "" // content is never fetched from this member
 	}
 	c.mu.Lock()
@@ -49,7 +50,7 @@ func (e *events) note(n *memberlist.Node, how string) {
 		}
 		delete(c.leaving, n.Name)
 	}
-	mv := &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API, since: c.now()}
+	mv := &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API, ip: append(net.IP(nil), n.Addr...), since: c.now()}
 	if old := c.members[n.Name]; old != nil && old.State == state {
 		mv.since, mv.dialed = old.since, old.dialed
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -188,25 +189,26 @@ func (c *Cluster) observe(in inbound, schemas map[string][]version.Version) {
 	}
 }
 
-// memberAPI is the API URL that member advertises in its memberlist metadata ("" when unknown).
-func (c *Cluster) memberAPI(member string) string {
+// memberAPI is the API URL that member advertises in its memberlist metadata ("" when unknown), and the
+// address it gossips from.
+func (c *Cluster) memberAPI(member string) (string, net.IP) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if m := c.members[member]; m != nil && m.State == "alive" {
-		return m.API
+		return m.API, m.ip
 	}
-	return ""
+	return "", nil
 }
 
 // fetchContent gets an observation's content by hash from member's advertised API, and checks it: its size
 // and titles against the bounds a scan of this node would apply, its shape (observation.CheckContent), and
 // its hash.
 func (c *Cluster) fetchContent(ctx context.Context, member, hash string) (map[string][]version.Version, error) {
-	src := c.memberAPI(member)
+	src, ip := c.memberAPI(member)
 	if src == "" {
 		return nil, fmt.Errorf("member %s is not alive or advertises no API", safetext.Quote(safetext.Bound(member, 64)))
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, memberIPKey{}, ip), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(src, "/")+"/v1/internal/content/"+hash, nil)
 	if err != nil {

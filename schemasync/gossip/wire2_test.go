@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -169,4 +170,74 @@ func FuzzDelegateMessages(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestValidAPIURL: a member's advertised API must be an http(s) URL without credentials, query or fragment,
+// on the machine the member gossips from. On main any host was taken: a member that holds the key could
+// make a node send requests to its own loopback services or to any other host.
+func TestValidAPIURL(t *testing.T) {
+	lo, remote := net.IPv4(127, 0, 0, 1), net.ParseIP("10.0.0.5")
+	tests := []struct {
+		name, url string
+		member    net.IP
+		want      bool
+	}{
+		{"loopback member, loopback API", "http://127.0.0.1:8190", lo, true},
+		{"loopback member, another loopback address", "http://[::1]:8190/", lo, true},
+		{"remote member, its own address", "http://10.0.0.5:8190", remote, true},
+		{"https", "https://10.0.0.5:8190/", remote, true},
+		{"a name (checked when dialled)", "http://schema1001.eqiad.wmnet:8190", remote, true},
+		{"remote member, this node's loopback", "http://127.0.0.1:6379/", remote, false},
+		{"remote member, another host", "http://10.0.0.6:8190", remote, false},
+		{"remote member, the metadata service", "http://169.254.169.254/latest", remote, false},
+		{"loopback member, a remote host", "http://10.0.0.6:8190", lo, false},
+		{"credentials", "http://u:p@10.0.0.5:8190", remote, false},
+		{"query", "http://10.0.0.5:8190/?x=1", remote, false},
+		{"fragment", "http://10.0.0.5:8190/#x", remote, false},
+		{"another scheme", "gopher://10.0.0.5:70/", remote, false},
+		{"file", "file:///etc/passwd", remote, false},
+		{"no host", "http:///x", remote, false},
+		{"too long", "http://10.0.0.5:8190/" + strings.Repeat("a", 300), remote, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := validAPIURL(tt.url, tt.member); got != tt.want {
+				t.Fatalf("validAPIURL(%q, %s) = %v, want %v", tt.url, tt.member, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPeerDialerChecksResolvedAddress: a content request connects only to the address the member gossips
+// from, whatever its API's host name resolves to; the check runs before the connection is attempted.
+func TestPeerDialerChecksResolvedAddress(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dial := peerDialer(time.Second)
+	ctxFor := func(ip net.IP) context.Context { return context.WithValue(context.Background(), memberIPKey{}, ip) }
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if c, err := dial(ctxFor(net.IPv4(127, 0, 0, 1)), "tcp", "localhost:"+port); err != nil {
+		t.Fatalf("a loopback member's API on localhost: %v", err)
+	} else {
+		c.Close()
+	}
+	for _, tc := range []struct {
+		member net.IP
+		addr   string
+	}{
+		{net.ParseIP("10.0.0.5"), "localhost:" + port}, // a name that resolves to this machine
+		{net.ParseIP("10.0.0.5"), "127.0.0.1:" + port},
+		{net.IPv4(127, 0, 0, 1), "192.0.2.1:80"},
+		{nil, "127.0.0.1:" + port}, // no member named
+	} {
+		if c, err := dial(ctxFor(tc.member), "tcp", tc.addr); err == nil {
+			c.Close()
+			t.Errorf("dialled %s for a member at %s", tc.addr, tc.member)
+		} else if !strings.Contains(err.Error(), "not the address the member gossips from") {
+			t.Errorf("dialling %s for a member at %s: %v, want the address refused", tc.addr, tc.member, err)
+		}
+	}
 }
