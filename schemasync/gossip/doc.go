@@ -67,6 +67,12 @@
 //
 // A peer that holds the gossip key is still trusted for what it claims to have observed, within the ranges
 // above: it can make nodes believe an endpoint serves what it does not, but it cannot make them send
-// requests elsewhere, date an observation outside the range any node keeps, or grow their memory without
-// bound.
+// requests to an address that no member gossips from (memberlist itself probes whatever address a member it
+// forges names), date an observation outside the range any node keeps, or
+// grow their memory without bound. Gossip carries no signature, so it can also speak in another node's
+// name: its digest then replaces that node's observation until the node hears its own name with the
+// higher sequence number, continues its numbering above it, and its next scan replaces the lie everywhere
+// (within a scan interval and a gossip round; the peer can repeat it). It can forge memberlist's own
+// messages too (suspect, dead), which memberlist does not defend against. A version that no real
+// observation confirmed can reach an answer only this way: by a key holder's lie.
 package gossip
