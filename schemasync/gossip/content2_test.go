@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/evenkeel/evenkeel/schemasync"
 )
 
@@ -65,7 +67,8 @@ func hashOfJSON(t *testing.T, body []byte) string {
 // and is taken, and so is a title with a terminal escape, which a host may serve (output escapes it). On main the titles that no scan produces and the unordered and doubled versions were taken.
 func TestHostileContent(t *testing.T) {
 	_, eps := startHosts(t, 1)
-	n0 := startNode(t, "node0", eps, nil, nodeOpts{scanFrom: map[string][]string{eps[0]: {"node0"}}})
+	reg := prometheus.NewRegistry()
+	n0 := startNode(t, "node0", eps, nil, nodeOpts{reg: reg, scanFrom: map[string][]string{eps[0]: {"node0"}}})
 	api := &contentAPI{byHash: map[string]http.HandlerFunc{}, requests: map[string]int{}}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
@@ -131,15 +134,19 @@ func TestHostileContent(t *testing.T) {
 		}, true},
 	}
 	observer := func(i int) string { return fmt.Sprintf("evil%d", i) }
+	rejected := 0
 	for i, c := range cases {
 		api.set(c.hash, c.serve)
 		evil.send(0, map[string]any{"from": "evil", "d": evil.digest(observer(i), eps[0], c.hash)})
+		if !c.taken {
+			rejected++
+		}
 	}
-	// One member's fetches run in order: once its last digest is taken, every case before it has ended.
-	last := []byte(`{"a/last":["1.0.0"]}`)
-	api.set(hashOfJSON(t, last), rawJSON(last))
-	evil.send(0, map[string]any{"from": "evil", "d": evil.digest("evil-last", eps[0], hashOfJSON(t, last))})
-	eventually(t, 30*time.Second, "the member's last digest is taken", func() bool { return holds(n0, "evil-last") })
+	// Every fetch that is not taken fails its checks, and is counted: once the count is reached, each has
+	// ended (the workers queue digests in any order, so the order of the fetches says nothing).
+	eventually(t, 30*time.Second, "every hostile content is fetched and rejected", func() bool {
+		return gaugeOrCounter(t, reg, "schemasync_content_fetch_errors_total") >= float64(rejected)
+	})
 	for i, c := range cases {
 		api.mu.Lock()
 		fetched := api.requests["/v1/internal/content/"+c.hash] > 0
@@ -147,10 +154,31 @@ func TestHostileContent(t *testing.T) {
 		if !fetched {
 			t.Errorf("%s: the content was never fetched", c.name)
 		}
-		if got := holds(n0, observer(i)); got != c.taken {
-			t.Errorf("%s: the node took the content: %v, want %v", c.name, got, c.taken)
+		if c.taken {
+			eventually(t, 10*time.Second, c.name+": the node takes the content", func() bool { return holds(n0, observer(i)) })
+		} else if holds(n0, observer(i)) {
+			t.Errorf("%s: the node took the content", c.name)
 		}
 	}
+	if n := gaugeOrCounter(t, reg, "schemasync_content_fetch_errors_total"); n != float64(rejected) {
+		t.Errorf("%v fetch errors, want %d", n, rejected)
+	}
+}
+
+// gaugeOrCounter is the value of the unlabelled metric name.
+func gaugeOrCounter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			m := mf.GetMetric()[0]
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }
 
 // holds reports whether n's view shows an observation by observer.
