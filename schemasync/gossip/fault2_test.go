@@ -104,3 +104,44 @@ func TestFaultRejoinDoesNotHoldLeave(t *testing.T) {
 		t.Fatalf("Leave took %s while the node dialled dead members, want at most one dial's %s and the leave", took.Round(time.Millisecond), tcpTimeout)
 	}
 }
+
+// TestFaultKilledAndRestartedSameName: a node crashes (no leave) and comes back under the same name at
+// another address, as a rescheduled container does. memberlist refuses a live or dead member's name at a
+// new address until it forgets the dead one (GossipToTheDeadTime, 1 s here, 30 s by default); the restarted
+// node keeps joining with backoff, is taken back, merges state, and agrees with the others. Meanwhile no
+// node reports a version the hosts do not all serve.
+func TestFaultKilledAndRestartedSameName(t *testing.T) {
+	repos, eps := startHosts(t, 2)
+	scanFrom := map[string][]string{eps[0]: {"node2"}, eps[1]: {"node0", "node2"}}
+	fn := newFaultNet(14)
+	o := nodeOpts{net: fn, scanFrom: scanFrom, stale: 3 * time.Second, interval: 200 * time.Millisecond,
+		rejoin: 300 * time.Millisecond, deadTime: time.Second}
+	nodes := faultCluster(t, fn, 3, eps, o)
+	eventually(t, 15*time.Second, "all nodes see 1.1.0", allSee(nodes, "1.1.0", false))
+	nodes[2].kill()
+	eventually(t, 20*time.Second, "the others see node2 dead", func() bool {
+		return memberState(nodes[0], "node2") == "dead" && memberState(nodes[1], "node2") == "dead"
+	})
+	eventually(t, 20*time.Second, "with node2, the only scanner of endpoint 0, gone, the others hold 1.1.0 stale",
+		allSee(nodes[:2], "1.1.0", true))
+	rollout(repos, "1.2.0")
+	again := startNode(t, "node2", eps, []string{nodes[0].cluster.Addr()}, o)
+	again.run(t)
+	all := []*testNode{nodes[0], nodes[1], again}
+	deadline := time.Now().Add(30 * time.Second)
+	for !allSee(all, "1.2.0", false)() {
+		for _, n := range all {
+			if s, _, _ := view(n); s != "" && s != "1.1.0" && s != "1.2.0" {
+				t.Fatalf("%s reports %q", n.name, s)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted node2 was not taken back: node0 sees it %q, node2 is ready %v",
+				memberState(nodes[0], "node2"), again.svc.Ready())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if memberState(nodes[0], "node2") != "alive" || memberState(nodes[1], "node2") != "alive" {
+		t.Errorf("node2 agrees but is not alive to the others: %q, %q", memberState(nodes[0], "node2"), memberState(nodes[1], "node2"))
+	}
+}

@@ -265,3 +265,66 @@ func TestHostileAPIElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// statefulMember is a rawMember whose push/pull state is state.
+type statefulMember struct {
+	rawMember
+	state []byte
+}
+
+func (m *statefulMember) LocalState(bool) []byte { return m.state }
+
+// TestHostileHeldVersions: while an endpoint is down a node holds no safe version (it has never seen every
+// endpoint). A member whose repository has another endpoint set pushes a held 9.9.9, and so does one that
+// names a title no scan produces: the node adopts neither. Adoption is for a node that restarted during an
+// outage, from peers with the same endpoints only.
+func TestHostileHeldVersions(t *testing.T) {
+	_, up := startHosts(t, 1)
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(down.Close)
+	eps := []string{up[0], down.URL + "/repositories/primary/jsonschema/"}
+	n0 := startNode(t, "node0", eps, nil, nodeOpts{})
+	if err := n0.svc.ScanOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if s, _, stale := view(n0); s != "" || !stale {
+		t.Fatalf("with an endpoint down from the start: safe %q, stale %v; want none, stale", s, stale)
+	}
+	push := func(name string, held []map[string]string, sets map[string]string) {
+		t.Helper()
+		state, _ := json.Marshal(map[string]any{"node": name, "held": held, "sets": sets})
+		mc := memberlist.DefaultLANConfig()
+		mc.Name, mc.BindAddr, mc.BindPort = name, "127.0.0.1", 0
+		mc.Delegate = &statefulMember{rawMember: rawMember{meta: []byte(`{"api":"http://127.0.0.1:1"}`)}, state: state}
+		mc.LogOutput = io.Discard
+		ml, err := memberlist.Create(mc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ml.Shutdown() })
+		if _, err := ml.Join([]string{n0.cluster.Addr()}); err != nil { // a join is a push/pull
+			t.Fatal(err)
+		}
+	}
+	other := schemasync.EndpointSetHash([]string{eps[0], "http://elsewhere/repositories/primary/jsonschema/"})
+	same := schemasync.EndpointSetHash(eps)
+	push("other-set", []map[string]string{{"r": "primary", "t": faultTitle, "v": "9.9.9"}}, map[string]string{"primary": other})
+	push("bad-title", []map[string]string{{"r": "primary", "t": "a/../" + faultTitle, "v": "9.9.9"}}, map[string]string{"primary": same})
+	push("no-set", []map[string]string{{"r": "primary", "t": faultTitle, "v": "9.9.9"}}, nil)
+	eventually(t, 10*time.Second, "node0 knows the three members", func() bool {
+		return memberState(n0, "other-set") == "alive" && memberState(n0, "bad-title") == "alive" && memberState(n0, "no-set") == "alive"
+	})
+	// The control: a peer with the same endpoints, for another title. Once it is adopted, so would the
+	// others have been (the workers adopt in the order the pushes came, bar the last few milliseconds).
+	push("same-set", []map[string]string{{"r": "primary", "t": "test/event", "v": "9.9.9"}}, map[string]string{"primary": same})
+	eventually(t, 10*time.Second, "node0 adopts the held version of a peer with the same endpoints", func() bool {
+		sv, ok := n0.svc.View().Schema("primary", "test/event")
+		return ok && sv.SafeVersion != nil
+	})
+	time.Sleep(100 * time.Millisecond)
+	if s, _, _ := view(n0); s != "" {
+		t.Errorf("node0 adopted %s %s from a peer it must not adopt from", faultTitle, s)
+	}
+}
