@@ -31,7 +31,9 @@
 //     sent (or relayed) the digest, at the API URL that member advertises in its memberlist metadata (http or
 //     https, no credentials, query or fragment, on the address the member gossips from: an IP host must be
 //     it, and a host name must resolve to it when dialled, any loopback address standing for any other),
-//     never from a URL a message names, without a proxy, and without following a redirect. It is fetched once per distinct content however many digests name it, bounded to 64 MiB and
+//     never from a URL a message names, without a proxy, and without following a redirect. It is fetched once per distinct content however many digests name it (a
+//     relayed digest waits for a fetch of the same content in progress; the observer's own digest never
+//     does, so a key holder that announces a predictable hash first cannot delay it), bounded to 64 MiB and
 //     Limits.MaxTitles titles, and checked against its hash before the Delegate sees it.
 //   - Bounded push/pull: a node's full state is a digest per observation it holds (which the service bounds in
 //     number, and whose strings are bounded as above) plus its held versions, never content or unbounded text,

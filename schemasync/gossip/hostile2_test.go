@@ -328,3 +328,40 @@ func TestHostileHeldVersions(t *testing.T) {
 		t.Errorf("node0 adopted %s %s from a peer it must not adopt from", faultTitle, s)
 	}
 }
+
+// TestHostileHashRace: content hashes are predictable (a rollout's new content is known in advance). A
+// member that holds the key announces the hash of the content node0 is about to scan, first, from an API that
+// never answers. node0's own digest, fetched from node0, must not wait for that fetch. On main every digest
+// with that hash waited for it (10 s, the fetch timeout), and the rollout reached node1 that late.
+func TestHostileHashRace(t *testing.T) {
+	repos, eps := startHosts(t, 1)
+	scanFrom := map[string][]string{eps[0]: {"node0"}}
+	nodes := startCluster(t, 2, eps, false, same(nodeOpts{scanFrom: scanFrom}))
+	ctx := context.Background()
+	if err := nodes[0].svc.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node1 sees 1.1.0", func() bool { return safeOf(nodes[1], faultTitle) == "1.1.0" })
+
+	api := &stuckAPI{release: make(chan struct{})}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(api.release) })
+	evil := newHostilePeer(t, nil, "evil", srv.URL, nodes[0].cluster.Addr())
+	evil.waitFor(nodes...)
+	rollout(repos, "1.2.0")
+	next := map[string][]schemasync.Version{}
+	for _, title := range repos[0].Titles() {
+		for _, v := range repos[0].Versions(title) {
+			next[title] = append(next[title], schemasync.MustParseVersion(v))
+		}
+	}
+	evil.send(0, map[string]any{"from": "evil", "d": evil.digest("evil", eps[0], schemasync.ContentHash(next))})
+	eventually(t, 10*time.Second, "node1 fetches the announced hash from the hostile API", func() bool { return api.all.Load() > 0 })
+	if err := nodes[0].svc.ScanOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "node1 sees node0's 1.2.0 while the hostile fetch of the same hash hangs", func() bool {
+		return safeOf(nodes[1], faultTitle) == "1.2.0"
+	})
+}

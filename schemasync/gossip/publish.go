@@ -143,22 +143,25 @@ func (c *Cluster) fetchAndApply(ctx context.Context, in inbound) {
 	schemas, ok := c.d.Content(d.Hash)
 	if !ok {
 		done := make(chan struct{})
-		if other, busy := c.fetching.LoadOrStore(d.Hash, done); busy {
+		if other, busy := c.fetching.LoadOrStore(d.Hash, done); busy && in.from != d.Observer {
 			// Another member's fetcher fetches this content (endpoints usually serve the same): wait for it,
 			// then try again, which finds the content, or fetches it if that fetch failed. Only this member's
-			// fetcher waits.
+			// fetcher waits, and only for a relayed digest: content hashes are predictable, so a key holder
+			// could announce one first from an API that never answers, and the observer's own digest must
+			// not wait for that.
 			select {
 			case <-other.(chan struct{}):
 				c.fetchAndApply(ctx, in)
 			case <-ctx.Done():
 			}
 			return
+		} else if !busy {
+			// Released after Observe below, so that waiters find the content in the state.
+			defer func() {
+				c.fetching.Delete(d.Hash)
+				close(done)
+			}()
 		}
-		// Released after Observe below, so that waiters find the content in the state.
-		defer func() {
-			c.fetching.Delete(d.Hash)
-			close(done)
-		}()
 		var err error
 		schemas, err = c.fetchContent(ctx, in.from, d.Hash)
 		if err != nil {
