@@ -148,16 +148,16 @@ func TestHostileContent(t *testing.T) {
 		return gaugeOrCounter(t, reg, "schemasync_content_fetch_errors_total") >= float64(rejected)
 	})
 	for i, c := range cases {
+		if c.taken {
+			eventually(t, 10*time.Second, c.name+": the node takes the content", func() bool { return holds(n0, observer(i)) })
+		} else if holds(n0, observer(i)) {
+			t.Errorf("%s: the node took the content", c.name)
+		}
 		api.mu.Lock()
 		fetched := api.requests["/v1/internal/content/"+c.hash] > 0
 		api.mu.Unlock()
 		if !fetched {
 			t.Errorf("%s: the content was never fetched", c.name)
-		}
-		if c.taken {
-			eventually(t, 10*time.Second, c.name+": the node takes the content", func() bool { return holds(n0, observer(i)) })
-		} else if holds(n0, observer(i)) {
-			t.Errorf("%s: the node took the content", c.name)
 		}
 	}
 	if n := gaugeOrCounter(t, reg, "schemasync_content_fetch_errors_total"); n != float64(rejected) {
