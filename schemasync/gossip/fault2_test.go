@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/evenkeel/evenkeel/schemasync/gossip"
 )
 
 // TestFaultClockFarOff: one node's clock is 36 hours ahead, another's 36 hours behind (a host whose clock
@@ -144,4 +146,67 @@ func TestFaultKilledAndRestartedSameName(t *testing.T) {
 	if memberState(nodes[0], "node2") != "alive" || memberState(nodes[1], "node2") != "alive" {
 		t.Errorf("node2 agrees but is not alive to the others: %q, %q", memberState(nodes[0], "node2"), memberState(nodes[1], "node2"))
 	}
+}
+
+// TestFaultKeyRotationLagging: the rotation's last step (remove the old key) reaches two nodes, and the
+// third lags: it still encrypts with the old key, which the others no longer have. The others cannot read
+// it and see it dead; they go on. It answers only versions the host served. Once it reloads its keyring
+// too, it is taken back and agrees.
+func TestFaultKeyRotationLagging(t *testing.T) {
+	repos, eps := startHosts(t, 1)
+	scanFrom := map[string][]string{eps[0]: {"node0"}}
+	oldKey, _ := gossip.GenerateKey()
+	newKey, _ := gossip.GenerateKey()
+	dir := t.TempDir()
+	files := make([]string, 3)
+	for i := range files {
+		files[i] = fmt.Sprintf("%s/keyring%d.yml", dir, i)
+		if err := writeFile(files[i], "- "+newKey+"\n- "+oldKey+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodes := startCluster(t, 3, eps, true, func(i int) nodeOpts {
+		return nodeOpts{scanFrom: scanFrom, keyring: files[i], stale: 2 * time.Second, interval: 200 * time.Millisecond,
+			rejoin: 300 * time.Millisecond, deadTime: time.Second}
+	})
+	eventually(t, 15*time.Second, "all nodes see 1.1.0", allSee(nodes, "1.1.0", false))
+	// node2 lags: it still has the old key as primary, and the others drop it.
+	if err := writeFile(files[2], "- "+oldKey+"\n- "+newKey+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[2].cluster.ReloadKeyring(files[2]); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 1} {
+		if err := writeFile(files[i], "- "+newKey+"\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := nodes[i].cluster.ReloadKeyring(files[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, "the others see the lagging node2 dead", func() bool {
+		return memberState(nodes[0], "node2") == "dead" && memberState(nodes[1], "node2") == "dead"
+	})
+	rollout(repos, "1.2.0")
+	eventually(t, 20*time.Second, "node0 and node1 see 1.2.0", allSee(nodes[:2], "1.2.0", false))
+	// node2 can still read what node0 sends it (node0 keeps dialling it, and push/pull carries node0's state),
+	// so it may well see 1.2.0 fresh; whatever it answers, it is a version the host served.
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if s, _, _ := view(nodes[2]); s != "1.1.0" && s != "1.2.0" {
+			t.Fatalf("the lagging node2 answers %q", s)
+		}
+	}
+	s, _, stale := view(nodes[2])
+	t.Logf("the lagging node2 answers %s, stale %v", s, stale)
+	if err := writeFile(files[2], "- "+newKey+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nodes[2].cluster.ReloadKeyring(files[2]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "after its reload node2 is taken back", func() bool {
+		return memberState(nodes[0], "node2") == "alive" && memberState(nodes[1], "node2") == "alive"
+	})
+	eventually(t, 20*time.Second, "and agrees", allSee(nodes, "1.2.0", false))
 }
