@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -136,7 +137,7 @@ func (s *stuckAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // TestHostileSlowAPIDoesNotStallGossip: a member advertises an API that never answers and floods digests that
-// each name a distinct content. The fetches of that content are bounded per member, so the other members'
+// each name a distinct content, more than its fetch queue holds (the rest are dropped and counted). The fetches of that content are bounded per member, so the other members'
 // digests are still applied at once: a rollout that only node0 scans reaches node1 while the hostile fetches
 // hang. On main every worker waited on the hostile API (10 s a digest), and node1 learned nothing for a
 // minute.
@@ -162,9 +163,9 @@ func TestHostileSlowAPIDoesNotStallGossip(t *testing.T) {
 	t.Cleanup(func() { close(api.release) }) // runs first: the server can close
 	evil := newHostilePeer(t, nil, "evil", srv.URL, nodes[0].cluster.Addr())
 	evil.waitFor(nodes...)
-	const flood = 40
+	const flood = 400 // more than a member's fetch queue holds
 	for i := 0; i < flood; i++ {
-		evil.send(0, map[string]any{"from": "evil", "d": evil.digest("evil", eps[0], randomHash(t))})
+		evil.send(0, map[string]any{"from": "evil", "d": evil.digest(fmt.Sprintf("evil%d", i), eps[0], randomHash(t))})
 	}
 	eventually(t, 10*time.Second, "node1 fetches from the hostile API", func() bool { return api.all.Load() > 0 })
 
@@ -178,6 +179,9 @@ func TestHostileSlowAPIDoesNotStallGossip(t *testing.T) {
 	if m := api.max.Load(); m > int64(len(nodes)) {
 		t.Errorf("%d fetches from one member's API at once by %d nodes, want at most one each", m, len(nodes))
 	}
+	eventually(t, 10*time.Second, "the digests past the member's fetch queue are dropped and counted", func() bool {
+		return gaugeOrCounter(t, reg, "schemasync_gossip_dropped_total") > 0
+	})
 }
 
 // TestHostileLeaveAnnouncements: a member that holds the key announces that other members leave, and
