@@ -112,7 +112,7 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 }
 
 // Observe records o, applied at now, if it is newer (by Seq) than what the state holds from the same observer
-// of the same endpoint, and updates the repository's held versions (see State). It reports whether o was
+// of the same endpoint (or, with the same Seq, if its outcome sorts first: see outcomeFirst), and updates the repository's held versions (see State). It reports whether o was
 // recorded. Observations of endpoints that are not configured, that name the wrong repository, or that name a
 // title longer than 4,096 bytes are ignored.
 func (s *State) Observe(o Observation, now time.Time) bool {
@@ -121,7 +121,7 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	}
 	k := obsKey{o.Endpoint, o.Observer}
 	old, hadOld := s.latest[k]
-	if hadOld && old.Seq >= o.Seq {
+	if hadOld && (old.Seq > o.Seq || old.Seq == o.Seq && !outcomeFirst(&o, old)) {
 		return false
 	}
 	if !hadOld && s.observers[o.Endpoint] >= MaxObserversPerEndpoint {
@@ -151,6 +151,13 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	}
 	s.updateHeld(repo, now)
 	return true
+}
+
+// outcomeFirst reports whether o's outcome sorts before old's. Two observations of one observer and endpoint
+// with one Seq come only from a forger or a bug; every node keeping the one that sorts first keeps them alike,
+// whatever order they arrived in.
+func outcomeFirst(o, old *Observation) bool {
+	return o.Hash+"\x00"+o.Err < old.Hash+"\x00"+old.Err
 }
 
 // HeldWhileStale returns the held versions of the repositories that have an unknown endpoint at now: the only

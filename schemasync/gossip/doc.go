@@ -74,7 +74,9 @@
 // grow their memory without bound. Gossip carries no signature, so it can also speak in another node's
 // name: its digest then replaces that node's observation until the node hears its own name with the
 // higher sequence number, continues its numbering above it, and its next scan replaces the lie everywhere
-// (within a scan interval and a gossip round; the peer can repeat it). It can forge memberlist's own
+// (within a scan interval and a gossip round; the peer can repeat it). Two digests of one observer with one
+// sequence number and different outcomes leave every node with the same one (the Delegate keeps the outcome
+// that sorts first), so sending each node another cannot split their answers. It can forge memberlist's own
 // messages too (suspect, dead), which memberlist does not defend against. A version that no real
 // observation confirmed can reach an answer only this way: by a key holder's lie.
 package gossip

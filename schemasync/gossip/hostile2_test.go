@@ -369,3 +369,56 @@ func TestHostileHashRace(t *testing.T) {
 		return safeOf(nodes[1], faultTitle) == "1.2.0"
 	})
 }
+
+// sendTo sends one broadcast message straight to the member name only.
+func (p *hostilePeer) sendTo(name string, age uint64, m map[string]any) {
+	p.t.Helper()
+	body, _ := json.Marshal(m)
+	msg := make([]byte, 8, 8+len(body))
+	binary.BigEndian.PutUint64(msg, age)
+	msg = append(msg, body...)
+	for _, n := range p.live.copies() {
+		if n.Name == name {
+			if err := p.ml.SendBestEffort(&n, msg); err != nil {
+				p.t.Fatal(err)
+			}
+			return
+		}
+	}
+	p.t.Fatalf("%s is no member %s knows", name, p.name)
+}
+
+// TestHostileConflictingTwins: a member that holds the key sends node0 and node1 two digests of one
+// observer with one sequence number and different content. Every node keeps the same one (the outcome that
+// sorts first), so the nodes' answers agree again. On main each kept the one it got first, and their answers
+// differed for as long as the observation was kept (an hour and more).
+func TestHostileConflictingTwins(t *testing.T) {
+	_, eps := startHosts(t, 1)
+	scanFrom := map[string][]string{eps[0]: {"node0"}}
+	nodes := startCluster(t, 2, eps, false, same(nodeOpts{scanFrom: scanFrom}))
+	if err := nodes[0].svc.ScanOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "node1 sees 1.1.0", func() bool { return safeOf(nodes[1], faultTitle) == "1.1.0" })
+	v := schemasync.MustParseVersion
+	a := map[string][]schemasync.Version{faultTitle: {v("1.0.0")}}
+	b := map[string][]schemasync.Version{faultTitle: {v("1.0.0"), v("1.1.0")}}
+	api := &contentAPI{byHash: map[string]http.HandlerFunc{}, requests: map[string]int{}}
+	for _, c := range []map[string][]schemasync.Version{a, b} {
+		body, _ := json.Marshal(c)
+		api.set(schemasync.ContentHash(c), rawJSON(body))
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	evil := newHostilePeer(t, nil, "evil", srv.URL, nodes[0].cluster.Addr())
+	evil.waitFor(nodes...)
+	da := evil.digest("twin", eps[0], schemasync.ContentHash(a))
+	db := evil.digest("twin", eps[0], schemasync.ContentHash(b))
+	db["s"] = da["s"]
+	evil.sendTo("node0", 0, map[string]any{"from": "evil", "d": da})
+	evil.sendTo("node1", 0, map[string]any{"from": "evil", "d": db})
+	eventually(t, 10*time.Second, "both nodes hold the twin's observation", func() bool { return holds(nodes[0], "twin") && holds(nodes[1], "twin") })
+	eventually(t, 15*time.Second, "node0 and node1 answer alike", func() bool {
+		return safeOf(nodes[0], faultTitle) == safeOf(nodes[1], faultTitle)
+	})
+}

@@ -127,10 +127,11 @@ func (c *Cluster) apply(ctx context.Context, in inbound) {
 	c.observe(in, schemas)
 }
 
-// superseded reports whether the state holds an observation of d's observer and endpoint that is as new.
+// superseded reports whether the state holds a newer observation of d's observer and endpoint. One as new
+// goes on to the Delegate, which keeps the same one of two with one sequence number on every node.
 func (c *Cluster) superseded(d observation.Digest) bool {
 	seq, ok := c.d.Seq(d.Endpoint, d.Observer)
-	return ok && seq >= d.Seq
+	return ok && seq > d.Seq
 }
 
 // fetchAndApply fetches a checked digest's content from the member that sent it, then applies it. It runs
