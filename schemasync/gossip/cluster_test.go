@@ -329,14 +329,7 @@ func TestClusterKeyRotation(t *testing.T) {
 	scanFrom := map[string][]string{eps[0]: {"node0"}}
 	oldKey, _ := gossip.GenerateKey()
 	newKey, _ := gossip.GenerateKey()
-	dir := t.TempDir()
-	files := make([]string, 3)
-	for i := range files {
-		files[i] = fmt.Sprintf("%s/keyring%d.yml", dir, i)
-		if err := writeFile(files[i], "- "+oldKey+"\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	files := keyringFiles(t, 3, "- "+oldKey+"\n")
 	nodes := startCluster(t, 3, eps, false, func(i int) nodeOpts { return nodeOpts{scanFrom: scanFrom, keyring: files[i]} })
 	version := 1
 	propagates := func(step string) {

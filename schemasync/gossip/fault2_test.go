@@ -157,14 +157,7 @@ func TestFaultKeyRotationLagging(t *testing.T) {
 	scanFrom := map[string][]string{eps[0]: {"node0"}}
 	oldKey, _ := gossip.GenerateKey()
 	newKey, _ := gossip.GenerateKey()
-	dir := t.TempDir()
-	files := make([]string, 3)
-	for i := range files {
-		files[i] = fmt.Sprintf("%s/keyring%d.yml", dir, i)
-		if err := writeFile(files[i], "- "+newKey+"\n- "+oldKey+"\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	files := keyringFiles(t, 3, "- "+newKey+"\n- "+oldKey+"\n")
 	nodes := startCluster(t, 3, eps, true, func(i int) nodeOpts {
 		return nodeOpts{scanFrom: scanFrom, keyring: files[i], stale: 2 * time.Second, interval: 200 * time.Millisecond,
 			rejoin: 300 * time.Millisecond, deadTime: time.Second}
@@ -209,4 +202,18 @@ func TestFaultKeyRotationLagging(t *testing.T) {
 		return memberState(nodes[0], "node2") == "alive" && memberState(nodes[1], "node2") == "alive"
 	})
 	eventually(t, 20*time.Second, "and agrees", allSee(nodes, "1.2.0", false))
+}
+
+// keyringFiles writes n keyring files, one per node, each holding keyring.
+func keyringFiles(t *testing.T, n int, keyring string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	files := make([]string, n)
+	for i := range files {
+		files[i] = fmt.Sprintf("%s/keyring%d.yml", dir, i)
+		if err := writeFile(files[i], keyring); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
 }

@@ -74,18 +74,12 @@ func (p *hostilePeer) waitFor(nodes ...*testNode) {
 	})
 }
 
-// send sends one broadcast message (the 8-byte age, then m as JSON) straight to every member.
+// send sends one broadcast message straight to every member.
 func (p *hostilePeer) send(age uint64, m map[string]any) {
 	p.t.Helper()
-	body, _ := json.Marshal(m)
-	msg := make([]byte, 8, 8+len(body))
-	binary.BigEndian.PutUint64(msg, age)
-	msg = append(msg, body...)
 	for _, n := range p.live.copies() {
 		if n.Name != p.name {
-			if err := p.ml.SendBestEffort(&n, msg); err != nil {
-				p.t.Fatal(err)
-			}
+			p.sendTo(n.Name, age, m)
 		}
 	}
 }
@@ -136,6 +130,18 @@ func (s *stuckAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// newStuckPeer starts a hostile member "evil" whose API never answers, known to every node.
+func newStuckPeer(t *testing.T, nodes []*testNode) (*hostilePeer, *stuckAPI) {
+	t.Helper()
+	api := &stuckAPI{release: make(chan struct{})}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(api.release) }) // runs first: the server can close
+	evil := newHostilePeer(t, nil, "evil", srv.URL, nodes[0].cluster.Addr())
+	evil.waitFor(nodes...)
+	return evil, api
+}
+
 // TestHostileSlowAPIDoesNotStallGossip: a member advertises an API that never answers and floods digests that
 // each name a distinct content, more than its fetch queue holds (the rest are dropped and counted). The fetches of that content are bounded per member, so the other members'
 // digests are still applied at once: a rollout that only node0 scans reaches node1 while the hostile fetches
@@ -157,12 +163,7 @@ func TestHostileSlowAPIDoesNotStallGossip(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "node1 sees 1.1.0", func() bool { return safeOf(nodes[1], faultTitle) == "1.1.0" })
 
-	api := &stuckAPI{release: make(chan struct{})}
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(api.release) }) // runs first: the server can close
-	evil := newHostilePeer(t, nil, "evil", srv.URL, nodes[0].cluster.Addr())
-	evil.waitFor(nodes...)
+	evil, api := newStuckPeer(t, nodes)
 	const flood = 400 // more than a member's fetch queue holds
 	for i := 0; i < flood; i++ {
 		evil.send(0, map[string]any{"from": "evil", "d": evil.digest(fmt.Sprintf("evil%d", i), eps[0], randomHash(t))})
@@ -347,12 +348,7 @@ func TestHostileHashRace(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "node1 sees 1.1.0", func() bool { return safeOf(nodes[1], faultTitle) == "1.1.0" })
 
-	api := &stuckAPI{release: make(chan struct{})}
-	srv := httptest.NewServer(api)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(api.release) })
-	evil := newHostilePeer(t, nil, "evil", srv.URL, nodes[0].cluster.Addr())
-	evil.waitFor(nodes...)
+	evil, api := newStuckPeer(t, nodes)
 	rollout(repos, "1.2.0")
 	next := map[string][]schemasync.Version{}
 	for _, title := range repos[0].Titles() {
@@ -370,7 +366,7 @@ func TestHostileHashRace(t *testing.T) {
 	})
 }
 
-// sendTo sends one broadcast message straight to the member name only.
+// sendTo sends one broadcast message (the 8-byte age, then m as JSON) straight to the member name only.
 func (p *hostilePeer) sendTo(name string, age uint64, m map[string]any) {
 	p.t.Helper()
 	body, _ := json.Marshal(m)
