@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
+
+	"github.com/evenkeel/evenkeel/schemasync/observation"
 )
 
 // EntryType is the type nginx's JSON autoindex gives an entry.
@@ -62,7 +63,7 @@ func ParseListing(data []byte) ([]Entry, error) {
 			return nil, fmt.Errorf("%w: entry %d has no name", ErrMalformedListing, i)
 		}
 		name := *r.Name
-		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		if !observation.ValidName(name) {
 			return nil, fmt.Errorf("%w: entry %d has an invalid name %q", ErrMalformedListing, i, name)
 		}
 		if _, dup := seen[name]; dup {

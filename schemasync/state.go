@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/safetext"
+	"github.com/evenkeel/evenkeel/schemasync/observation"
 )
 
 // Repository is the configuration the state needs: a repository's name and its endpoints' base URLs.
@@ -58,8 +59,8 @@ const MaxObserversPerEndpoint = 256
 
 // maxTitleBytes bounds a title: the scanner fails an endpoint whose directory paths are longer (PATH_MAX,
 // which no real repository reaches); Observe rejects an observation (from a peer) that names a longer title,
-// and AdoptHeld ignores a held version of one.
-const maxTitleBytes = 4096
+// or any title no scan produces, and AdoptHeld ignores a held version of one.
+const maxTitleBytes = observation.MaxTitleBytes
 
 type schemaKey struct{ repo, title string }
 
@@ -112,22 +113,22 @@ func (s *State) SetRepositories(repos []Repository, maxStaleness time.Duration) 
 }
 
 // Observe records o, applied at now, if it is newer (by Seq) than what the state holds from the same observer
-// of the same endpoint, and updates the repository's held versions (see State). It reports whether o was
-// recorded. Observations of endpoints that are not configured, that name the wrong repository, or that name a
-// title no scan would (longer than 4,096 bytes, or not printable: see validTitle) are ignored.
+// of the same endpoint (or, with the same Seq, if its outcome sorts first: see outcomeFirst), and updates the
+// repository's held versions (see State). It reports whether o was recorded. Observations of endpoints that are not configured, that name the wrong repository, or that name a
+// title no scan would (see observation.ValidTitle) are ignored.
 func (s *State) Observe(o Observation, now time.Time) bool {
 	if o.Observer == "" || s.endpointRepo[o.Endpoint] != o.Repository || o.Repository == "" {
 		return false
 	}
 	k := obsKey{o.Endpoint, o.Observer}
 	old, hadOld := s.latest[k]
-	if hadOld && old.Seq >= o.Seq {
+	if hadOld && (old.Seq > o.Seq || old.Seq == o.Seq && !outcomeFirst(&o, old)) {
 		return false
 	}
 	if !hadOld && s.observers[o.Endpoint] >= MaxObserversPerEndpoint {
 		return false // a peer inventing observer names cannot grow the state without bound
 	}
-	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && !titlesValid(o.Schemas) {
+	if o.OK() && (!hadOld || o.Hash == "" || o.Hash != old.Hash) && observation.CheckContent(o.Schemas) != nil {
 		return false // content from a peer; the scanner fails its own endpoint instead
 	}
 	repo := s.repo(o.Repository)
@@ -151,6 +152,13 @@ func (s *State) Observe(o Observation, now time.Time) bool {
 	}
 	s.updateHeld(repo, now)
 	return true
+}
+
+// outcomeFirst reports whether o's outcome sorts before old's. Two observations of one observer and endpoint
+// with one Seq come only from a forger or a bug; every node keeping the one that sorts first keeps them alike,
+// whatever order they arrived in.
+func outcomeFirst(o, old *Observation) bool {
+	return o.Hash+"\x00"+o.Err < old.Hash+"\x00"+old.Err
 }
 
 // HeldWhileStale returns the held versions of the repositories that have an unknown endpoint at now: the only
@@ -216,7 +224,7 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 	}
 	for _, h := range hv {
 		k := schemaKey{h.Repository, h.Title}
-		if !equal[h.Repository] || !validTitle(h.Title) {
+		if !equal[h.Repository] || !observation.ValidTitle(h.Title) {
 			continue
 		}
 		if _, ok := s.held[k]; ok {
@@ -229,23 +237,6 @@ func (s *State) AdoptHeld(hv []HeldVersion, sets map[string]string, now time.Tim
 		s.updateHeld(s.repo(name), now)
 	}
 	return len(adopted) > 0
-}
-
-// titlesValid reports whether every title is one a scan of this node could have produced (see validTitle).
-func titlesValid(schemas map[string][]Version) bool {
-	for t := range schemas {
-		if !validTitle(t) {
-			return false
-		}
-	}
-	return true
-}
-
-// validTitle reports whether t can be a title: not empty, at most maxTitleBytes long, and printable (the
-// scanner skips a directory whose name holds a control or format character or is not UTF-8), so that a
-// peer's content cannot put in an answer, a /metrics label or a terminal what no scan would.
-func validTitle(t string) bool {
-	return t != "" && len(t) <= maxTitleBytes && safetext.Printable(t)
 }
 
 func (s *State) repo(name string) *Repository {

@@ -143,6 +143,7 @@ type Cluster struct {
 	heldInbox chan heldMsg
 	direct    chan *obsBroadcast // digests to send straight to every member, by one goroutine
 	fetching  sync.Map           // content hash -> chan struct{}, closed when that fetch (and its Observe) is done
+	fetchers  sync.WaitGroup     // the members' fetchers (fetch.go), started by workers; Run waits for them
 	joined    atomic.Bool
 	merged    atomic.Bool
 
@@ -153,12 +154,16 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	members map[string]*MemberView
-	leaving map[string]bool // nodes that announced they leave: their departure is "left", not "dead"
+	// leaving holds when each live member announced that it leaves: its departure within leaveMarkTTL is
+	// "left", not "dead". Only live members have a mark, so announcements cannot grow it.
+	leaving map[string]time.Time
 	// live are copies of the live members' nodes, taken in the event delegate (under memberlist's lock): a
 	// direct send reads a node's fields (PMax), which memberlist rewrites in place under its lock, so sending
 	// to the *Node that Members() returns is a data race.
 	live     map[string]memberlist.Node
 	outcomes map[string]string // endpoint -> content hash or error of this node's last scan of it
+	// fetchQueues holds the digests each member's fetcher has yet to fetch content for (fetch.go).
+	fetchQueues map[string]chan inbound
 
 	m *metrics
 }
@@ -184,6 +189,10 @@ type MemberView struct {
 	Datacenter string `json:"datacenter,omitempty"`
 	API        string `json:"api,omitempty"`
 	Self       bool   `json:"self,omitempty"`
+
+	ip     net.IP    // the address it gossips from
+	since  time.Time // when the member was last seen to change state
+	dialed time.Time // when rejoin last dialled it
 }
 
 // New creates the cluster for d: memberlist listens on cfg.Bind from now on, and delegates what arrives to
@@ -192,7 +201,8 @@ func New(d Delegate, cfg Config, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		d: d, cfg: cfg, apiURL: cfg.APIURL, log: opts.Logger, reg: opts.Registerer, peers: opts.Peers, now: opts.Now,
 		inbox: make(chan inbound, 4096), heldInbox: make(chan heldMsg, 16), direct: make(chan *obsBroadcast, 64),
-		stop: make(chan struct{}), members: map[string]*MemberView{}, leaving: map[string]bool{}, live: map[string]memberlist.Node{}, outcomes: map[string]string{},
+		stop: make(chan struct{}), members: map[string]*MemberView{}, leaving: map[string]time.Time{}, live: map[string]memberlist.Node{}, outcomes: map[string]string{},
+		fetchQueues: map[string]chan inbound{},
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -205,10 +215,12 @@ func New(d Delegate, cfg Config, opts Options) (*Cluster, error) {
 		return nil, errors.New("cluster: gossip, push/pull, probe and rejoin intervals must be positive")
 	}
 	if c.peers == nil {
-		// No redirects: content comes from the member's own API or not at all.
-		c.peers = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		}}
+		// No redirects and no proxy: content comes from the member's own API, on the machine it gossips
+		// from, or not at all.
+		c.peers = &http.Client{Timeout: 10 * time.Second,
+			Transport: &http.Transport{DialContext: peerDialer(5 * time.Second), TLSHandshakeTimeout: 5 * time.Second,
+				MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	meta, _ := json.Marshal(nodeMeta{DC: cfg.Datacenter, API: c.apiURL})
 	if len(meta) > memberlist.MetaMaxSize {
@@ -308,6 +320,7 @@ func (c *Cluster) Run(ctx context.Context) error {
 	}
 	cancel() // every request to another node, and every wait, uses ctx
 	wg.Wait()
+	c.fetchers.Wait() // only the workers start fetchers, and they have ended
 	return nil
 }
 
@@ -372,7 +385,7 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.rejoin(seeds)
+			c.rejoin(ctx, seeds)
 		}
 	}
 }
@@ -380,30 +393,86 @@ func (c *Cluster) joinLoop(ctx context.Context) {
 // rejoin dials the members this node believes dead, and its seeds while it has no other live member.
 // memberlist gossips to a dead member only for 30 s and push/pulls only with live ones, so after a longer
 // partition neither side would ever contact the other again; a successful dial merges both sides' state and
-// the dead come back to life.
-func (c *Cluster) rejoin(seeds []string) {
-	var targets []string
+// the dead come back to life (memberlist then learns the rest of that side from it).
+//
+// A round dials at most maxRejoinDials members, those it tried least recently first, one at a time, and
+// stops when ctx ends: a dial memberlist makes cannot be cancelled and takes up to its TCP timeout (10 s)
+// against a host whose packets are dropped, so Leave waits for at most one, however many members are dead.
+func (c *Cluster) rejoin(ctx context.Context, seeds []string) {
+	now, keep := c.now(), c.d.Limits().MaxAge // Limits waits for the service's lock: not under c.mu
 	c.mu.Lock()
+	c.forgetGoneLocked(now, keep)
+	var dead []*MemberView
 	for _, m := range c.members {
 		if m.State == "dead" && m.Name != c.cfg.NodeName {
-			targets = append(targets, m.Address)
+			dead = append(dead, m)
 		}
+	}
+	sort.Slice(dead, func(i, j int) bool {
+		if !dead[i].dialed.Equal(dead[j].dialed) {
+			return dead[i].dialed.Before(dead[j].dialed)
+		}
+		return dead[i].Name < dead[j].Name
+	})
+	var targets []string
+	for _, m := range dead[:min(len(dead), maxRejoinDials)] {
+		m.dialed = now
+		targets = append(targets, m.Address)
 	}
 	c.mu.Unlock()
 	if c.ml.NumMembers() <= 1 {
 		targets = append(targets, seeds...)
 	}
-	if len(targets) == 0 {
-		return
+	contacted := 0
+	var err error
+	for _, addr := range targets {
+		if ctx.Err() != nil {
+			return
+		}
+		var n int
+		if n, err = c.ml.Join([]string{addr}); n > 0 {
+			contacted += n
+		}
 	}
-	sort.Strings(targets)
-	n, err := c.ml.Join(targets)
-	if n > 0 {
-		c.log.Info("rejoined members believed dead or seeds", "targets", targets, "contacted", n,
+	if contacted > 0 {
+		c.log.Info("rejoined members believed dead or seeds", "targets", targets, "contacted", contacted,
 			"members", c.ml.NumMembers())
 		return
 	}
-	c.log.Debug("members believed dead still unreachable", "targets", targets, "err", err)
+	if len(targets) > 0 {
+		c.log.Debug("members believed dead still unreachable", "targets", targets, "err", err)
+	}
+}
+
+// Bounds on the members a node remembers after they are gone.
+const (
+	maxRejoinDials = 3   // dead members dialled per rejoin round
+	maxGoneMembers = 256 // dead or departed members remembered; the longest gone are forgotten first
+)
+
+// forgetGoneLocked forgets the members that have been dead or gone for longer than keep (Limits.MaxAge: no
+// node keeps an observation of theirs, so nothing is left to repair), and the longest gone beyond
+// maxGoneMembers, so that a fleet whose nodes come and go under new names neither grows the member list
+// nor dials ever more ghosts. c.mu is held.
+func (c *Cluster) forgetGoneLocked(now time.Time, keep time.Duration) {
+	var gone []*MemberView
+	for name, m := range c.members {
+		if m.State == "alive" {
+			continue
+		}
+		if now.Sub(m.since) > keep {
+			delete(c.members, name)
+			continue
+		}
+		gone = append(gone, m)
+	}
+	if len(gone) <= maxGoneMembers {
+		return
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i].since.Before(gone[j].since) })
+	for _, m := range gone[:len(gone)-maxGoneMembers] {
+		delete(c.members, m.Name)
+	}
 }
 
 // Left reports whether Leave (or Close) has been called.

@@ -190,25 +190,8 @@ func newGossipLiar(t *testing.T, fn *faultNet, seed string) *gossipLiar {
 	body, _ := json.Marshal(all)
 	api := httptest.NewServer(&recorder{body: string(body)})
 	t.Cleanup(api.Close)
-	fn.registerAPI(api.URL, "liar")
-	meta, _ := json.Marshal(map[string]string{"api": api.URL})
-	mc := memberlist.DefaultLANConfig()
-	mc.Name = "liar"
-	mc.Transport = fn.transport("liar")
-	mc.Delegate = &rawMember{meta: meta}
-	live := &liveNodes{nodes: map[string]memberlist.Node{}}
-	mc.Events = live
-	mc.LogOutput = io.Discard
-	mc.GossipInterval, mc.ProbeInterval, mc.PushPullInterval = 50*time.Millisecond, 200*time.Millisecond, time.Second
-	ml, err := memberlist.Create(mc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ml.Shutdown() })
-	if _, err := ml.Join([]string{seed}); err != nil {
-		t.Fatal(err)
-	}
-	return &gossipLiar{t: t, ml: ml, live: live, seq: uint64(time.Now().UnixNano()), n: 0}
+	p := newHostilePeer(t, fn, "liar", api.URL, seed)
+	return &gossipLiar{t: t, ml: p.ml, live: p.live, seq: uint64(time.Now().UnixNano()), n: 0}
 }
 
 // liveNodes keeps copies of the live members' nodes, taken in memberlist's event callbacks (under its lock):

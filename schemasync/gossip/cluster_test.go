@@ -62,8 +62,10 @@ type nodeOpts struct {
 	defaults bool                          // memberlist timings as configured by default, not sped up for tests
 	stale    time.Duration
 	interval time.Duration
-	rejoin   time.Duration // cluster.rejoin_interval; 0: the default
-	deadTime time.Duration // memberlist's GossipToTheDeadTime; 0: memberlist's default (30 s)
+	rejoin   time.Duration                                       // cluster.rejoin_interval; 0: the default
+	deadTime time.Duration                                       // memberlist's GossipToTheDeadTime; 0: memberlist's default (30 s)
+	tune     func(*memberlist.Config)                            // adjusts memberlist's configuration further
+	wrap     func(*faultTransport) memberlist.NodeAwareTransport // wraps the node's transport on net
 }
 
 func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOpts) *testNode {
@@ -116,12 +118,20 @@ func startNode(t testing.TB, name string, eps []string, seeds []string, o nodeOp
 	n := &testNode{name: name, svc: svc, api: httptest.NewServer(svc.Handler())}
 	t.Cleanup(n.api.Close)
 	copts := schemasync.ClusterOptions{APIURL: n.api.URL, JoinBackoff: 100 * time.Millisecond}
-	if o.deadTime > 0 {
-		copts.Memberlist = func(mc *memberlist.Config) { mc.GossipToTheDeadTime = o.deadTime }
+	copts.Memberlist = func(mc *memberlist.Config) {
+		if o.deadTime > 0 {
+			mc.GossipToTheDeadTime = o.deadTime
+		}
+		if o.tune != nil {
+			o.tune(mc)
+		}
 	}
 	if o.net != nil {
 		n.transport = o.net.transport(name)
 		copts.Transport, copts.Peers = n.transport, o.net.fetcher(name)
+		if o.wrap != nil {
+			copts.Transport = o.wrap(n.transport)
+		}
 		o.net.registerAPI(n.api.URL, name)
 	}
 	n.cluster, err = svc.NewCluster(copts)
@@ -319,14 +329,7 @@ func TestClusterKeyRotation(t *testing.T) {
 	scanFrom := map[string][]string{eps[0]: {"node0"}}
 	oldKey, _ := gossip.GenerateKey()
 	newKey, _ := gossip.GenerateKey()
-	dir := t.TempDir()
-	files := make([]string, 3)
-	for i := range files {
-		files[i] = fmt.Sprintf("%s/keyring%d.yml", dir, i)
-		if err := writeFile(files[i], "- "+oldKey+"\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	files := keyringFiles(t, 3, "- "+oldKey+"\n")
 	nodes := startCluster(t, 3, eps, false, func(i int) nodeOpts { return nodeOpts{scanFrom: scanFrom, keyring: files[i]} })
 	version := 1
 	propagates := func(step string) {

@@ -37,9 +37,11 @@ func (d *delegate) NotifyMsg(b []byte) {
 		return
 	}
 	if m.Leave != "" {
-		c.mu.Lock()
-		c.leaving[m.Leave] = true
-		c.mu.Unlock()
+		if m.Leave != m.From { // a node announces only its own departure
+			c.reject("sender", "")
+			return
+		}
+		c.noteLeaving(m.Leave)
 		return
 	}
 	c.enqueue(inbound{d: m.D, from: m.From, recv: c.now(), kind: kind})

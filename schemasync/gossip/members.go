@@ -2,7 +2,9 @@ package gossip
 
 import (
 	"encoding/json"
+	"net"
 	"sort"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -17,6 +19,7 @@ func (c *Cluster) Members() []MemberView {
 	for _, m := range c.members {
 		mv := *m
 		mv.Self = m.Name == c.cfg.NodeName
+		mv.ip, mv.since, mv.dialed = nil, time.Time{}, time.Time{}
 		out = append(out, mv)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -32,7 +35,7 @@ func (e *events) note(n *memberlist.Node, how string) {
 	c := (*Cluster)(e)
 	var meta nodeMeta
 	_ = json.Unmarshal(n.Meta, &meta)
-	if !validAPIURL(meta.API) {
+	if !validAPIURL(meta.API, n.Addr) {
 		meta.API = "" // content is never fetched from this member
 	}
 	c.mu.Lock()
@@ -42,11 +45,16 @@ func (e *events) note(n *memberlist.Node, how string) {
 		delete(c.leaving, n.Name)
 	case "left":
 		state = "dead"
-		if c.leaving[n.Name] {
+		if at, ok := c.leaving[n.Name]; ok && c.now().Sub(at) <= leaveMarkTTL(c.cfg.GossipInterval) {
 			state = "left"
 		}
+		delete(c.leaving, n.Name)
 	}
-	c.members[n.Name] = &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API}
+	mv := &MemberView{Name: n.Name, Address: n.Address(), State: state, Datacenter: meta.DC, API: meta.API, ip: append(net.IP(nil), n.Addr...), since: c.now()}
+	if old := c.members[n.Name]; old != nil && old.State == state {
+		mv.since, mv.dialed = old.since, old.dialed
+	}
+	c.members[n.Name] = mv
 	if state == "alive" {
 		c.live[n.Name] = *n
 	} else {
@@ -65,3 +73,20 @@ func (e *events) note(n *memberlist.Node, how string) {
 func (e *events) NotifyJoin(n *memberlist.Node)   { e.note(n, "joined") }
 func (e *events) NotifyLeave(n *memberlist.Node)  { e.note(n, "left") }
 func (e *events) NotifyUpdate(n *memberlist.Node) { e.note(n, "updated") }
+
+// leaveMarkTTL is how long a member's announcement that it leaves stands. A node that leaves announces it,
+// waits at most ten gossip intervals for the announcement to go out, then tells memberlist, whose departure
+// notice follows within a few gossip rounds. Any key holder can forge the announcement (gossip carries no
+// signature), so it must not stand for long: a member that crashes later is "dead", and is redialled.
+func leaveMarkTTL(gossipInterval time.Duration) time.Duration {
+	return max(30*gossipInterval, 5*time.Second)
+}
+
+// noteLeaving records that the live member name announced that it leaves.
+func (c *Cluster) noteLeaving(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.members[name]; m != nil && m.State == "alive" && name != c.cfg.NodeName {
+		c.leaving[name] = c.now()
+	}
+}

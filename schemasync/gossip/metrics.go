@@ -32,7 +32,7 @@ func newMetrics(c *Cluster) *metrics {
 			Help:    "Age of another node's observation when this node applied it from a broadcast or direct message: from the scan's start to applied here.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_gossip_dropped_total",
-			Help: "Inbound digests dropped because the inbox was full (the next push/pull brings them again)."}),
+			Help: "Inbound digests dropped because an inbox was full: the workers', a member's fetch queue, or the fetchers' (the next push/pull brings them again)."}),
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_content_fetch_errors_total",
 			Help: "Failed fetches of observation content from other nodes."}),
 		fetchBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "schemasync_content_fetch_bytes_total",

@@ -106,7 +106,7 @@ func (h *modelHost) servedWithin(title, version string, from, to time.Time) bool
 // holds the gossip key and sends digests with out-of-range ages and sequence numbers. Run the long mode by
 // hand:
 //
-//	SCHEMASYNC_MODEL_STEPS=400 SCHEMASYNC_MODEL_SEED=7 go test -run TestModelS1 -v ./schemasync/
+//	SCHEMASYNC_MODEL_STEPS=400 SCHEMASYNC_MODEL_SEED=7 go test -run TestModelS1 -v ./schemasync/gossip/
 func TestModelS1(t *testing.T) {
 	steps, seed := 40, int64(1)
 	if s, err := strconv.Atoi(os.Getenv("SCHEMASYNC_MODEL_STEPS")); err == nil && s > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -97,6 +98,8 @@ func (c *Cluster) enqueue(in inbound) {
 	}
 }
 
+// apply checks an inbound digest and applies it, or, when its content must be fetched, hands it to the
+// sending member's fetcher: a worker never waits for another node's API.
 func (c *Cluster) apply(ctx context.Context, in inbound) {
 	d := in.d
 	if reason := c.checkDigest(&d, in.recv); reason != "" {
@@ -110,43 +113,73 @@ func (c *Cluster) apply(ctx context.Context, in inbound) {
 		c.d.NoteOwnSeq(d.Seq)
 		return
 	}
-	if d.Observer == "" {
+	if c.superseded(d) {
 		return
 	}
-	if seq, ok := c.d.Seq(d.Endpoint, d.Observer); ok && seq >= d.Seq {
+	var schemas map[string][]version.Version
+	if d.Err == "" {
+		var ok bool
+		if schemas, ok = c.d.Content(d.Hash); !ok {
+			c.queueFetch(ctx, in)
+			return
+		}
+	}
+	c.observe(in, schemas)
+}
+
+// superseded reports whether the state holds a newer observation of d's observer and endpoint. One as new
+// goes on to the Delegate, which keeps the same one of two with one sequence number on every node.
+func (c *Cluster) superseded(d observation.Digest) bool {
+	seq, ok := c.d.Seq(d.Endpoint, d.Observer)
+	return ok && seq > d.Seq
+}
+
+// fetchAndApply fetches a checked digest's content from the member that sent it, then applies it. It runs
+// on that member's fetcher.
+func (c *Cluster) fetchAndApply(ctx context.Context, in inbound) {
+	d := in.d
+	if c.superseded(d) {
 		return
 	}
-	o := observation.Observation{Repository: d.Repository, Endpoint: d.Endpoint, Observer: d.Observer, Seq: d.Seq,
-		At: in.recv.Add(-time.Duration(d.AgeMS) * time.Millisecond), Err: d.Err, Hash: d.Hash}
-	if o.Err == "" {
-		schemas, ok := c.d.Content(d.Hash)
-		if !ok {
-			done := make(chan struct{})
-			if other, busy := c.fetching.LoadOrStore(d.Hash, done); busy {
-				// Another worker fetches this content (endpoints usually serve the same): wait for it, then
-				// apply this digest again, which finds the content, or fetches it if that fetch failed.
-				select {
-				case <-other.(chan struct{}):
-					c.apply(ctx, in)
-				case <-ctx.Done():
-				}
-				return
+	schemas, ok := c.d.Content(d.Hash)
+	if !ok {
+		done := make(chan struct{})
+		if other, busy := c.fetching.LoadOrStore(d.Hash, done); busy && in.from != d.Observer {
+			// Another member's fetcher fetches this content (endpoints usually serve the same): wait for it,
+			// then try again, which finds the content, or fetches it if that fetch failed. Only this member's
+			// fetcher waits, and only for a relayed digest: content hashes are predictable, so a key holder
+			// could announce one first from an API that never answers, and the observer's own digest must
+			// not wait for that.
+			select {
+			case <-other.(chan struct{}):
+				c.fetchAndApply(ctx, in)
+			case <-ctx.Done():
 			}
+			return
+		} else if !busy {
 			// Released after Observe below, so that waiters find the content in the state.
 			defer func() {
 				c.fetching.Delete(d.Hash)
 				close(done)
 			}()
-			var err error
-			schemas, err = c.fetchContent(ctx, in.from, d.Hash)
-			if err != nil {
-				c.m.fetchErrors.Inc()
-				c.log.Debug("fetching observation content failed", "from", in.from, "hash", d.Hash, "err", err)
-				return
-			}
 		}
-		o.Schemas = schemas
+		var err error
+		schemas, err = c.fetchContent(ctx, in.from, d.Hash)
+		if err != nil {
+			c.m.fetchErrors.Inc()
+			c.log.Debug("fetching observation content failed", "from", safetext.Bound(in.from, 64), "hash", d.Hash, "err", err)
+			return
+		}
 	}
+	c.observe(in, schemas)
+}
+
+// observe feeds a checked digest, with its content (nil for a failed scan), to the Delegate, and relays it
+// if it was new.
+func (c *Cluster) observe(in inbound, schemas map[string][]version.Version) {
+	d := in.d
+	o := observation.Observation{Repository: d.Repository, Endpoint: d.Endpoint, Observer: d.Observer, Seq: d.Seq,
+		At: in.recv.Add(-time.Duration(d.AgeMS) * time.Millisecond), Err: d.Err, Hash: d.Hash, Schemas: schemas}
 	if c.d.Observe(o) {
 		if in.kind != "push_pull" {
 			// Push/pull also brings old observations (at a join, after a heal): their age is not a
@@ -160,24 +193,26 @@ func (c *Cluster) apply(ctx context.Context, in inbound) {
 	}
 }
 
-// memberAPI is the API URL that member advertises in its memberlist metadata ("" when unknown).
-func (c *Cluster) memberAPI(member string) string {
+// memberAPI is the API URL that member advertises in its memberlist metadata ("" when unknown), and the
+// address it gossips from.
+func (c *Cluster) memberAPI(member string) (string, net.IP) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if m := c.members[member]; m != nil && m.State == "alive" {
-		return m.API
+		return m.API, m.ip
 	}
-	return ""
+	return "", nil
 }
 
-// fetchContent gets an observation's content by hash from member's advertised API, and checks it: its hash,
-// and its size against the bounds a scan of this node would apply.
+// fetchContent gets an observation's content by hash from member's advertised API, and checks it: its size
+// and titles against the bounds a scan of this node would apply, its shape (observation.CheckContent), and
+// its hash.
 func (c *Cluster) fetchContent(ctx context.Context, member, hash string) (map[string][]version.Version, error) {
-	src := c.memberAPI(member)
+	src, ip := c.memberAPI(member)
 	if src == "" {
 		return nil, fmt.Errorf("member %s is not alive or advertises no API", safetext.Quote(safetext.Bound(member, 64)))
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, memberIPKey{}, ip), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(src, "/")+"/v1/internal/content/"+hash, nil)
 	if err != nil {
@@ -205,6 +240,9 @@ func (c *Cluster) fetchContent(ctx context.Context, member, hash string) (map[st
 	}
 	if max := c.d.Limits().MaxTitles; len(schemas) > max {
 		return nil, fmt.Errorf("content lists %d titles, more than max_titles %d", len(schemas), max)
+	}
+	if err := observation.CheckContent(schemas); err != nil {
+		return nil, err
 	}
 	if got := observation.ContentHash(schemas); got != hash {
 		return nil, fmt.Errorf("content hash %s, want %s", got, hash)

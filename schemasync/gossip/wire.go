@@ -1,10 +1,14 @@
 package gossip
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -80,7 +84,13 @@ const (
 	maxNameBytes      = 256      // a node (observer) name
 	maxContentBytes   = 64 << 20 // one observation's content, fetched by hash
 	maxHeldPerMessage = 100000   // held versions in one push/pull
-	maxSeqAhead       = 24 * time.Hour
+	// maxSeqAhead bounds how far a sequence number (the observer's clock reading, in nanoseconds) may run
+	// ahead of the receiver's clock. It is a sanity bound, not a clock comparison: nodes whose clocks are off
+	// by days must still gossip (freshness is judged from ages, never from clocks). What it guards against
+	// is a number that no real clock reaches, which would make an observer's slot unreachable for its own
+	// later scans, or wrap its sequence. A forged number within the bound only makes the real observer,
+	// once it hears it, continue its numbering above it.
+	maxSeqAhead = 366 * 24 * time.Hour
 )
 
 // decodeBroadcast decodes a broadcast or direct message: the 8-byte age, then JSON. The age goes into the
@@ -104,8 +114,8 @@ func decodePushPull(b []byte) (pushPullMsg, error) {
 	return m, err
 }
 
-// checkDigest is the rule: an age from 0 to maxAge, a sequence number above 0 and at most a day ahead of
-// recv's (sequence numbers are nanosecond clock readings), a bounded observer name, an endpoint configured
+// checkDigest is the rule: an age from 0 to maxAge, a sequence number above 0 and at most maxSeqAhead (a
+// year) ahead of recv's (sequence numbers are nanosecond clock readings), a bounded observer name, an endpoint configured
 // here in the repository the digest names, a bounded error or else a well-formed content hash.
 func checkDigest(d *observation.Digest, recv time.Time, maxAge time.Duration, configured func(repo, endpoint string) bool) string {
 	switch {
@@ -126,9 +136,43 @@ func checkDigest(d *observation.Digest, recv time.Time, maxAge time.Duration, co
 }
 
 // validAPIURL reports whether a member's advertised API is a URL this node may fetch content from: http(s),
-// with a host, without credentials, query or fragment.
-func validAPIURL(s string) bool {
+// with a host, without credentials, query or fragment, and on the machine the member gossips from (see
+// sameMachine) when its host is an IP address. A host name is checked when it is dialled (peerDialer).
+func validAPIURL(s string, member net.IP) bool {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
-		u.RawQuery == "" && u.Fragment == "" && len(s) <= 256
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.Fragment != "" || len(s) > 256 {
+		return false
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil {
+		return sameMachine(ip, member)
+	}
+	return u.Hostname() != ""
+}
+
+// sameMachine reports whether ip is the address a member gossips from (any loopback address stands for any
+// other: a single-machine cluster). A member's API must be there: a member that holds the key could
+// otherwise make this node send requests to any host, this node's own loopback services included.
+func sameMachine(ip, member net.IP) bool {
+	return ip != nil && member != nil && (ip.Equal(member) || ip.IsLoopback() && member.IsLoopback())
+}
+
+// memberIPKey carries, in a content request's context, the address the member gossips from.
+type memberIPKey struct{}
+
+// peerDialer dials for content requests: it connects only to the address the member named by the
+// request's context gossips from, checked on the resolved address (a host name that resolves elsewhere,
+// now or after a DNS change, is refused before any packet is sent).
+func peerDialer(timeout time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		member, _ := ctx.Value(memberIPKey{}).(net.IP)
+		d := net.Dialer{Timeout: timeout, Control: func(_, address string, _ syscall.RawConn) error {
+			host, _, _ := net.SplitHostPort(address)
+			if !sameMachine(net.ParseIP(host), member) {
+				return fmt.Errorf("%s is not the address the member gossips from (%s)", host, member)
+			}
+			return nil
+		}}
+		return d.DialContext(ctx, network, addr)
+	}
 }

@@ -68,6 +68,9 @@ func FuzzDecodeGossip(f *testing.F) {
 	f.Add(pp)
 	f.Add([]byte("\x00\x00\x00\x00\x00\x00\x00\x01{"))
 	f.Add([]byte{})
+	for _, s := range hostileSeeds() {
+		f.Add(s)
+	}
 	recv := time.Unix(1_800_000_000, 0)
 	const maxAge = 2 * time.Hour
 	configured := func(repo, ep string) bool { return true }

@@ -7,15 +7,63 @@ package observation
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync/version"
 )
 
 // MaxReasonBytes bounds the reason of a failed scan (and any error text that travels by gossip or into an
 // answer): a hostile host's names cannot make answers large.
 const MaxReasonBytes = 512
+
+// MaxTitleBytes bounds a title (PATH_MAX, which no real repository reaches): the scanner fails an endpoint
+// whose directory paths are longer, and content from a peer with a longer title is rejected.
+const MaxTitleBytes = 4096
+
+// ValidName reports whether name can be one directory or file name of a listing, and so one segment of a
+// title: not empty, not "." or "..", and without "/" or NUL.
+func ValidName(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.ContainsAny(name, "/\x00")
+}
+
+// ValidTitle reports whether t is a title a scan can produce: at most MaxTitleBytes bytes of ValidName
+// segments joined by "/", all printable (the scanner skips a directory whose name holds a control or format
+// character or is not UTF-8), so that a peer cannot put in an answer, a /metrics label or a terminal what no
+// scan would.
+func ValidTitle(t string) bool {
+	if t == "" || len(t) > MaxTitleBytes || !safetext.Printable(t) {
+		return false
+	}
+	for seg := range strings.SplitSeq(t, "/") {
+		if !ValidName(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckContent checks content that did not come from this node's own scan against the shape a scan gives:
+// valid titles, each with its versions strictly ascending. ContentHash names only such content
+// unambiguously (a title with a NUL could be built to hash like other content), and the state's
+// decisions rely on the order.
+func CheckContent(schemas map[string][]version.Version) error {
+	for t, vs := range schemas {
+		if !ValidTitle(t) {
+			return errors.New("content names a title that no scan produces")
+		}
+		for i := 1; i < len(vs); i++ {
+			if !vs[i-1].Less(vs[i]) {
+				return fmt.Errorf("content lists the versions of a title out of order or twice (%s after %s)", vs[i], vs[i-1])
+			}
+		}
+	}
+	return nil
+}
 
 // Observation is one scan of one endpoint by one node (the observer).
 type Observation struct {
