@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -71,7 +72,7 @@ func TestAudit11FetchedContentChecked(t *testing.T) {
 	t.Cleanup(api.Close)
 	c := auditCluster(t, &lockedService{}, prometheus.NewRegistry())
 	c.mu.Lock()
-	c.members["peer"] = &MemberView{Name: "peer", State: "alive", API: api.URL}
+	c.members["peer"] = &MemberView{Name: "peer", State: "alive", API: api.URL, ip: net.IPv4(127, 0, 0, 1)}
 	c.mu.Unlock()
 	send := func(v any) func(http.ResponseWriter) {
 		return func(w http.ResponseWriter) { _ = json.NewEncoder(w).Encode(v) }
