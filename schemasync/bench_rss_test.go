@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/nginxtest"
+	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/internal/schemarepo"
 	"github.com/evenkeel/evenkeel/schemasync"
 	"github.com/prometheus/common/expfmt"
@@ -290,7 +291,7 @@ func startServe(b *testing.B, bin, cfgPath string) *serveProc {
 			if len(p.tail) == 20 {
 				p.tail = p.tail[1:]
 			}
-			p.tail = append(p.tail, safeLine(line, 300))
+			p.tail = append(p.tail, safetext.Escape(safetext.Bound(line, 300)))
 			p.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -329,19 +330,6 @@ func (p *serveProc) log() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return strings.Join(p.tail, "\n")
-}
-
-// safeLine bounds a log line and replaces control characters, for a benchmark's error report.
-func safeLine(s string, n int) string {
-	if len(s) > n {
-		s = s[:n] + "..."
-	}
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '?'
-		}
-		return r
-	}, s)
 }
 
 // httpGet returns url's status and body (at most 64 MiB); status 0 when the request failed.
@@ -403,7 +391,7 @@ func parseProcStatus(data []byte) (rss, hwm uint64, err error) {
 		num, ok := strings.CutSuffix(strings.TrimSpace(v), " kB")
 		kb, perr := strconv.ParseUint(strings.TrimSpace(num), 10, 64)
 		if !ok || perr != nil || kb > 1<<40 {
-			return 0, 0, fmt.Errorf("%s: %q is not a size in kB", key, safeLine(strings.TrimSpace(v), 40))
+			return 0, 0, fmt.Errorf("%s: %q is not a size in kB", key, safetext.Escape(safetext.Bound(strings.TrimSpace(v), 40)))
 		}
 		if key == "VmRSS" {
 			rss = kb << 10
