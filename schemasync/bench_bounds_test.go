@@ -1,7 +1,6 @@
 package schemasync_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -79,20 +78,10 @@ func heapInUse() uint64 {
 	return ms.HeapInuse
 }
 
+// vmRSS is this process's resident memory (0 if /proc cannot tell).
 func vmRSS() uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	rss, _, _ := procMemory(os.Getpid())
+	return rss
 }
 
 // BenchmarkServiceMemory: the heap a service holds after a scan of 8 endpoints (4 hosts × 2 repositories) ×
