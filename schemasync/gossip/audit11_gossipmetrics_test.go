@@ -76,14 +76,12 @@ func joinRawMember(t *testing.T, name string, d memberlist.Delegate, seed string
 	return ml, live
 }
 
-// TestGossipInboxFullRepairedByPushPull: a member that holds the gossip key fills a node's inbox (one push/pull
-// of 6,000 digests whose content its API never sends, so the node's workers wait on it). Digests beyond the
-// inbox are dropped and counted in schemasync_gossip_dropped_total, among them every copy of the scanner's
-// next observation that arrives meanwhile, by direct message, gossip and push/pull. Once the member lets go,
-// the next push/pull with the scanner brings that observation again: the node applies it without any
-// broadcast or direct message (schemasync_observation_propagation_seconds, which only those feed, does not
-// move). Real memberlist on 127.0.0.1.
-func TestGossipInboxFullRepairedByPushPull(t *testing.T) {
+// TestGossipFloodDroppedAndCounted: a member that holds the gossip key floods a node (one push/pull of 6,000
+// digests whose content its API never sends). What exceeds that member's fetch queue is dropped and counted
+// in schemasync_gossip_dropped_total, and the flood delays no one else: the scanner's next observation
+// reaches the node while the flooding member's API still holds its fetch. Once that API answers (404), the
+// failed fetch is counted in schemasync_content_fetch_errors_total. Real memberlist on 127.0.0.1.
+func TestGossipFloodDroppedAndCounted(t *testing.T) {
 	repos, eps := startHosts(t, 1)
 	scanFrom := map[string][]string{eps[0]: {"node0"}}
 	n0 := startNode(t, "node0", eps, nil, nodeOpts{scanFrom: scanFrom})
@@ -122,24 +120,21 @@ func TestGossipInboxFullRepairedByPushPull(t *testing.T) {
 	state, _ := json.Marshal(map[string]any{"node": "flood", "digests": digests})
 	meta, _ := json.Marshal(map[string]string{"api": api.URL})
 	ml, _ := joinRawMember(t, "flood", &stateMember{rawMember: rawMember{meta: meta}, state: state}, n1.cluster.Addr())
-	eventually(t, 10*time.Second, "node1's inbox overflows", func() bool {
-		return counterTotal(t, reg, "schemasync_gossip_dropped_total") >= flood-4096-4 && fetches.Load() > 0
+	eventually(t, 10*time.Second, "node1 drops the flood beyond the member's fetch queue", func() bool {
+		return counterTotal(t, reg, "schemasync_gossip_dropped_total") >= flood/2 && fetches.Load() > 0
 	})
-	dropped := counterTotal(t, reg, "schemasync_gossip_dropped_total")
-	propagated := counterTotal(t, reg, "schemasync_observation_propagation_seconds")
 
 	rollout(repos, "1.2.0")
 	if err := n0.svc.ScanOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	// node0 sends its changed scan directly, and gossips it a few times (memberlist's retransmit limit, 4
-	// sends at 50 ms here); a push/pull comes every second. All of it finds the inbox full.
-	eventually(t, 10*time.Second, "node1 drops node0's new digest", func() bool {
-		return counterTotal(t, reg, "schemasync_gossip_dropped_total") > dropped
+	eventually(t, 10*time.Second, "node0's new observation reaches node1 while the flood's fetch hangs", func() bool {
+		return safeOf(n1, faultTitle) == "1.2.0"
 	})
-	time.Sleep(time.Second)
-	if s := safeOf(n1, faultTitle); s != "1.1.0" {
-		t.Fatalf("node1 reports %q while its inbox is full, want 1.1.0", s)
+	select {
+	case <-release:
+		t.Fatal("released early")
+	default:
 	}
 
 	close(release)
@@ -147,16 +142,9 @@ func TestGossipInboxFullRepairedByPushPull(t *testing.T) {
 		t.Log(err)
 	}
 	_ = ml.Shutdown()
-	eventually(t, 30*time.Second, "push/pull brings node0's new observation to node1", func() bool {
-		return safeOf(n1, faultTitle) == "1.2.0"
+	eventually(t, 10*time.Second, "the flood's failed fetch is counted", func() bool {
+		return counterTotal(t, reg, "schemasync_content_fetch_errors_total") >= 1
 	})
-	if got := counterTotal(t, reg, "schemasync_observation_propagation_seconds"); got != propagated {
-		t.Errorf("node1 applied %v observations from broadcasts or direct messages after its inbox was full; "+
-			"the dropped one must have come by push/pull", got-propagated)
-	}
-	if got := counterTotal(t, reg, "schemasync_content_fetch_errors_total"); got < 1 {
-		t.Errorf("schemasync_content_fetch_errors_total = %v after the member's API answered 404", got)
-	}
 }
 
 // TestContentFetchErrorsCounted: a member that holds the gossip key sends a digest whose content, fetched from
