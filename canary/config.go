@@ -234,11 +234,7 @@ func checkName(name string) error {
 
 // schemaURL is base/<title>/<last>, with each segment of the title escaped.
 func schemaURL(base, title, last string) string {
-	segs := strings.Split(strings.Trim(title, "/"), "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.TrimRight(base, "/") + "/" + strings.Join(segs, "/") + "/" + url.PathEscape(last)
+	return strings.TrimRight(base, "/") + "/" + safetext.EscapePath(strings.Trim(title, "/")) + "/" + url.PathEscape(last)
 }
 
 // checkURL accepts an absolute http(s) URL without a fragment (an intake's: it may carry a query, to which

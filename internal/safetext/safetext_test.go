@@ -90,3 +90,21 @@ func FuzzRedactURL(f *testing.F) {
 		}
 	})
 }
+
+func TestEscapePath(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"empty", "", ""},
+		{"plain title", "mediawiki/page/change", "mediawiki/page/change"},
+		{"directory keeps its slash", "a/b c/", "a/b%20c/"},
+		{"version file", "a/b/1.0.0", "a/b/1.0.0"},
+		{"query and fragment stay in the path", "a?x=1/b#c", "a%3Fx=1/b%23c"},
+		{"an escaped slash is a name, not a separator", "a%2Fb/c", "a%252Fb/c"},
+		{"dot segments pass through: callers reject them", "a/../b", "a/../b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := EscapePath(tc.in); got != tc.want {
+				t.Fatalf("EscapePath(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}

@@ -212,7 +212,7 @@ func (c *Client) SafeVersion(ctx context.Context, repos []string, title string) 
 // node. It returns an error wrapping ErrUnknownSchema when every repository answered 404.
 func (c *Client) ask(ctx context.Context, node string, repos []string, title string) (*SchemaView, error) {
 	for _, repo := range repos {
-		u := node + "/v1/repositories/" + url.PathEscape(repo) + "/schemas/" + escapePath(title)
+		u := node + "/v1/repositories/" + url.PathEscape(repo) + "/schemas/" + safetext.EscapePath(title)
 		view, status, err := c.get(ctx, u)
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", repo, err)
@@ -329,11 +329,3 @@ func errorMessage(body []byte) string {
 
 // maxMessageBytes bounds StatusError.Message, whatever a node put in its error answer.
 const maxMessageBytes = 300
-
-func escapePath(p string) string {
-	parts := strings.Split(p, "/")
-	for i, s := range parts {
-		parts[i] = url.PathEscape(s)
-	}
-	return strings.Join(parts, "/")
-}
