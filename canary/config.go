@@ -14,6 +14,7 @@ import (
 
 	"github.com/evenkeel/evenkeel/internal/eventgate"
 	"github.com/evenkeel/evenkeel/internal/safetext"
+	"github.com/evenkeel/evenkeel/schemasync/observation"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -203,17 +204,18 @@ const MaxNameBytes = 1024
 
 // checkTitle accepts a schema title that stays one path below every schema base URI: segments separated by
 // "/" (leading and trailing ones are ignored), none of them empty, "." or "..", with nothing a terminal acts
-// on, at most MaxNameBytes long. Characters that mean something in a URL ("?", "#", "%") are escaped when
-// the URL is built (see schemaURL).
+// on, at most MaxNameBytes long; so a title a schemasync scan can produce (observation.ValidTitle, the one
+// rule for both). Characters that mean something in a URL ("?", "#", "%") are escaped when the URL is built
+// (see schemaURL).
 func checkTitle(title string) error {
 	t := strings.Trim(title, "/")
 	if err := checkName(t); err != nil {
 		return fmt.Errorf("schema_title: %w", err)
 	}
-	for seg := range strings.SplitSeq(t, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("schema_title %s has an empty, \".\" or \"..\" segment", safetext.Quote(t))
-		}
+	// checkName has held it to printable text within MaxNameBytes (below observation.MaxTitleBytes): what
+	// ValidTitle refuses now is its segments.
+	if !observation.ValidTitle(t) {
+		return fmt.Errorf("schema_title %s has an empty, \".\" or \"..\" segment", safetext.Quote(t))
 	}
 	return nil
 }
@@ -226,7 +228,7 @@ func checkName(name string) error {
 		return errors.New("name is required")
 	case len(name) > MaxNameBytes:
 		return fmt.Errorf("%s is longer than %d bytes", safetext.Quote(safetext.Bound(name, 100)), MaxNameBytes)
-	case safetext.Escape(name) != name:
+	case !safetext.Printable(name):
 		return fmt.Errorf("%s has characters a terminal would act on", safetext.Quote(safetext.Bound(name, 100)))
 	}
 	return nil
