@@ -155,13 +155,13 @@ func clean(s *string, n int) { *s = safetext.Escape(safetext.Bound(*s, n)) }
 
 // cleanMembers bounds and escapes every string a node put in its members answer, for the table and --json.
 func cleanMembers(mr *schemasync.MembersResponse) {
-	clean(&mr.Node, 256)
+	clean(&mr.Node, maxNameBytes)
 	for i := range mr.Keys {
 		clean(&mr.Keys[i], 128)
 	}
 	for i := range mr.Members {
 		m := &mr.Members[i]
-		clean(&m.Name, 256)
+		clean(&m.Name, maxNameBytes)
 		clean(&m.Address, 256)
 		clean(&m.State, 32)
 		clean(&m.Datacenter, 256)
