@@ -108,8 +108,8 @@ func nodeURL(cmd, configPath, node string, stderr io.Writer) (string, int) {
 // reportNodeError prints why the node at base could not be asked: the node without its credentials, the
 // error escaped and bounded.
 func reportNodeError(stderr io.Writer, cmd, base string, err error) {
-	fmt.Fprintf(stderr, "schemasync %s: %s: %s\n", cmd, safetext.Escape(safetext.Bound(safetext.RedactURL(base), 200)),
-		safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
+	fmt.Fprintf(stderr, "schemasync %s: %s: %s\n", cmd, safetext.Clean(base, 200),
+		safetext.Clean(err.Error(), 1000))
 }
 
 // askNode GETs base+path and decodes its JSON answer into v: within 10 s, following redirects only within

@@ -83,6 +83,10 @@ func EscapePath(p string) string {
 // Quote is strconv.Quote: a double-quoted Go string literal, safe on a terminal.
 func Quote(s string) string { return strconv.Quote(s) }
 
+// Clean is what an outside error or URL goes through before an operator sees it: its URLs' credentials shown
+// as ***, escaped for terminals, and then bounded, so that the result is at most n bytes whatever it held.
+func Clean(s string, n int) string { return Bound(Escape(RedactURL(s)), n) }
+
 // Redacted is what replaces a URL's credentials.
 const Redacted = "***"
 

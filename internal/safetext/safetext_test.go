@@ -108,3 +108,32 @@ func TestEscapePath(t *testing.T) {
 		})
 	}
 }
+
+// TestClean: whatever an error holds (a URL's password, escape sequences, invalid UTF-8, any length), Clean
+// shows no password and nothing a terminal acts on, in at most n bytes: the bound holds after escaping,
+// which makes each control byte four.
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		n    int
+	}{
+		{"password in a URL", "GET http://u:hunter2@host/x: refused", 200},
+		{"escape sequences beyond the bound", strings.Repeat("\x1b[2J", 500), 100},
+		{"invalid UTF-8", strings.Repeat("\xff", 300), 64},
+		{"short and clean", "connection refused", 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Clean(tc.in, tc.n)
+			if len(got) > tc.n {
+				t.Errorf("%d bytes, bound %d: %q", len(got), tc.n, got)
+			}
+			if strings.Contains(got, "hunter2") || !Printable(got) {
+				t.Errorf("not clean: %q", got)
+			}
+			if tc.name == "short and clean" && got != tc.in {
+				t.Errorf("changed clean text: %q", got)
+			}
+		})
+	}
+}

@@ -196,7 +196,7 @@ func (c *Client) SafeVersion(ctx context.Context, repos []string, title string) 
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		c.log.Debug("schemasync node failed", "node", safetext.RedactURL(node), "title", title, "err", safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
+		c.log.Debug("schemasync node failed", "node", safetext.RedactURL(node), "title", title, "err", safetext.Clean(err.Error(), 1000))
 		if errors.Is(err, ErrUnknownSchema) {
 			unknown++
 		}
