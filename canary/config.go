@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/origin"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync/observation"
 	"go.yaml.in/yaml/v3"
@@ -239,31 +240,11 @@ func schemaURL(base, title, last string) string {
 	return strings.TrimRight(base, "/") + "/" + safetext.EscapePath(strings.Trim(title, "/")) + "/" + url.PathEscape(last)
 }
 
-// checkURL accepts an absolute http(s) URL without a fragment (an intake's: it may carry a query, to which
-// hasty=true is added). The error shows the URL without its credentials.
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	shown := safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300))
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("%s is not an http(s) URL", shown)
-	case u.Fragment != "" || strings.HasSuffix(s, "#"):
-		return fmt.Errorf("%s has a fragment (#...), which no request carries", shown)
-	}
-	return nil
-}
-
-// checkBaseURL is checkURL for a URL that paths are appended to (a schemasync node, a schema base URI, a
-// Pushgateway): it may not carry a query either, which would end up in the middle of every URL built on it.
-func checkBaseURL(s string) error {
-	if err := checkURL(s); err != nil {
-		return err
-	}
-	if u, _ := url.Parse(s); u.RawQuery != "" || u.ForceQuery {
-		return fmt.Errorf("%s has a query (?...): paths are appended to it", safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300)))
-	}
-	return nil
-}
+// checkURL and checkBaseURL are the one rule for URLs every evenkeel client takes (see internal/origin).
+var (
+	checkURL     = origin.CheckURL
+	checkBaseURL = origin.CheckBaseURL
+)
 
 // DecodeConfig decodes a YAML configuration over DefaultConfig without validating it, so that a caller can
 // apply overrides (command-line flags) first and then call Validate once. Unknown keys are errors.

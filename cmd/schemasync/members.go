@@ -98,8 +98,8 @@ func nodeURL(cmd, configPath, node string, stderr io.Writer) (string, int) {
 		}
 		base = "http://" + net.JoinHostPort(host, port)
 	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fmt.Fprintf(stderr, "schemasync %s: --node %s is not an http(s) URL\n", cmd, safetext.Quote(safetext.Bound(safetext.RedactURL(base), 200)))
+	if err := origin.CheckBaseURL(base); err != nil { // paths are appended to it: no query or fragment either
+		fmt.Fprintf(stderr, "schemasync %s: --node %v\n", cmd, err)
 		return "", cli.ExitUsage
 	}
 	return strings.TrimSuffix(base, "/"), cli.ExitOK

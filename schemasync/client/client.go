@@ -148,13 +148,8 @@ func New(nodes []string, opts Options) (*Client, error) {
 	}
 	c := &Client{http: opts.HTTPClient, timeout: opts.Timeout, log: opts.Logger}
 	for _, n := range nodes {
-		u, err := url.Parse(n)
-		shown := safetext.Quote(safetext.Bound(safetext.RedactURL(n), 300))
-		switch {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			return nil, fmt.Errorf("schemasync client: node %s is not an http(s) URL", shown)
-		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(n, "#"):
-			return nil, fmt.Errorf("schemasync client: node %s has a query or fragment: paths are appended to it", shown)
+		if err := origin.CheckBaseURL(n); err != nil {
+			return nil, fmt.Errorf("schemasync client: node %w", err)
 		}
 		c.nodes = append(c.nodes, strings.TrimRight(n, "/"))
 	}
