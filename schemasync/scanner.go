@@ -571,7 +571,8 @@ var noteFormats = [noteKinds]string{
 	noteUnprintable: "%d directory(s) skipped, their names hold a control character or are not UTF-8: %s",
 }
 
-// note is how often one kind of thing was seen, and the first, described.
+// note is how often one kind of thing was seen, and the first of them by path, described: the walking workers
+// meet them in any order, and a warning that named whichever came first would change from scan to scan.
 type note struct {
 	n     int
 	first string
@@ -579,7 +580,7 @@ type note struct {
 
 func (w *walk) note(kind int, what string) {
 	w.mu.Lock()
-	if w.notes[kind].n++; w.notes[kind].n == 1 {
+	if w.notes[kind].n++; w.notes[kind].n == 1 || what < w.notes[kind].first {
 		w.notes[kind].first = what
 	}
 	w.mu.Unlock()
