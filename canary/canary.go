@@ -59,8 +59,7 @@ func (e *StreamError) Error() string {
 	}
 	// Every URL in it is shown without credentials, and everything in it escaped for terminals and bounded,
 	// whatever error carried it and whoever wrote its words (a schema host, a node, an intake, a stream config).
-	msg := safetext.RedactURL(fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err))
-	return safetext.Bound(safetext.Escape(msg), MaxErrorBytes)
+	return safetext.Clean(fmt.Sprintf("stream %s (%s): %s: %v", e.Stream, at, e.Step, e.Err), MaxErrorBytes)
 }
 
 func (e *StreamError) Unwrap() error { return e.Err }
@@ -322,7 +321,7 @@ func (e *StreamConfigError) Error() string {
 		msg += fmt.Sprintf(" (after %d attempts)", e.Attempts)
 	}
 	// The decoder's error may quote the document: escape and bound it, and redact any URL in it.
-	return safetext.Bound(safetext.Escape(safetext.RedactURL(msg)), MaxErrorBytes)
+	return safetext.Clean(msg, MaxErrorBytes)
 }
 
 func (e *StreamConfigError) Unwrap() error { return e.Err }
@@ -347,7 +346,7 @@ func (r *Runner) readStreamConfig(ctx context.Context) ([]byte, int, error) {
 		if gerr == nil {
 			err = fmt.Errorf("HTTP %d", status)
 		}
-		r.log.Debug("stream config: attempt failed", "url", safetext.RedactURL(u), "err", safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), MaxErrorBytes)))
+		r.log.Debug("stream config: attempt failed", "url", safetext.RedactURL(u), "err", safetext.Clean(err.Error(), MaxErrorBytes))
 		return false, status, body, gerr
 	})
 	if err != nil {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/evenkeel/evenkeel/internal/eventgate"
+	"github.com/evenkeel/evenkeel/internal/origin"
 	"github.com/evenkeel/evenkeel/internal/safetext"
+	"github.com/evenkeel/evenkeel/schemasync/observation"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -203,17 +205,18 @@ const MaxNameBytes = 1024
 
 // checkTitle accepts a schema title that stays one path below every schema base URI: segments separated by
 // "/" (leading and trailing ones are ignored), none of them empty, "." or "..", with nothing a terminal acts
-// on, at most MaxNameBytes long. Characters that mean something in a URL ("?", "#", "%") are escaped when
-// the URL is built (see schemaURL).
+// on, at most MaxNameBytes long; so a title a schemasync scan can produce (observation.ValidTitle, the one
+// rule for both). Characters that mean something in a URL ("?", "#", "%") are escaped when the URL is built
+// (see schemaURL).
 func checkTitle(title string) error {
 	t := strings.Trim(title, "/")
 	if err := checkName(t); err != nil {
 		return fmt.Errorf("schema_title: %w", err)
 	}
-	for seg := range strings.SplitSeq(t, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return fmt.Errorf("schema_title %s has an empty, \".\" or \"..\" segment", safetext.Quote(t))
-		}
+	// checkName has held it to printable text within MaxNameBytes (below observation.MaxTitleBytes): what
+	// ValidTitle refuses now is its segments.
+	if !observation.ValidTitle(t) {
+		return fmt.Errorf("schema_title %s has an empty, \".\" or \"..\" segment", safetext.Quote(t))
 	}
 	return nil
 }
@@ -226,7 +229,7 @@ func checkName(name string) error {
 		return errors.New("name is required")
 	case len(name) > MaxNameBytes:
 		return fmt.Errorf("%s is longer than %d bytes", safetext.Quote(safetext.Bound(name, 100)), MaxNameBytes)
-	case safetext.Escape(name) != name:
+	case !safetext.Printable(name):
 		return fmt.Errorf("%s has characters a terminal would act on", safetext.Quote(safetext.Bound(name, 100)))
 	}
 	return nil
@@ -234,38 +237,14 @@ func checkName(name string) error {
 
 // schemaURL is base/<title>/<last>, with each segment of the title escaped.
 func schemaURL(base, title, last string) string {
-	segs := strings.Split(strings.Trim(title, "/"), "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.TrimRight(base, "/") + "/" + strings.Join(segs, "/") + "/" + url.PathEscape(last)
+	return strings.TrimRight(base, "/") + "/" + safetext.EscapePath(strings.Trim(title, "/")) + "/" + url.PathEscape(last)
 }
 
-// checkURL accepts an absolute http(s) URL without a fragment (an intake's: it may carry a query, to which
-// hasty=true is added). The error shows the URL without its credentials.
-func checkURL(s string) error {
-	u, err := url.Parse(s)
-	shown := safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300))
-	switch {
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return fmt.Errorf("%s is not an http(s) URL", shown)
-	case u.Fragment != "" || strings.HasSuffix(s, "#"):
-		return fmt.Errorf("%s has a fragment (#...), which no request carries", shown)
-	}
-	return nil
-}
-
-// checkBaseURL is checkURL for a URL that paths are appended to (a schemasync node, a schema base URI, a
-// Pushgateway): it may not carry a query either, which would end up in the middle of every URL built on it.
-func checkBaseURL(s string) error {
-	if err := checkURL(s); err != nil {
-		return err
-	}
-	if u, _ := url.Parse(s); u.RawQuery != "" || u.ForceQuery {
-		return fmt.Errorf("%s has a query (?...): paths are appended to it", safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300)))
-	}
-	return nil
-}
+// checkURL and checkBaseURL are the one rule for URLs every evenkeel client takes (see internal/origin).
+var (
+	checkURL     = origin.CheckURL
+	checkBaseURL = origin.CheckBaseURL
+)
 
 // DecodeConfig decodes a YAML configuration over DefaultConfig without validating it, so that a caller can
 // apply overrides (command-line flags) first and then call Validate once. Unknown keys are errors.

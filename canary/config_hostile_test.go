@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/evenkeel/evenkeel/schemasync/observation"
 )
 
 // TestConfigURLsThatBreakURLBuilding: a schemasync node, schema base URI or Pushgateway with a query (which
@@ -70,5 +72,22 @@ func TestCheckTitle(t *testing.T) {
 		if err := checkTitle(tc.title); (err == nil) != tc.ok {
 			t.Errorf("checkTitle(%.40q) = %v, want ok %v", tc.title, err, tc.ok)
 		}
+	}
+}
+
+// TestTitleRuleIsSchemasyncs: a title the canary accepts is one a schemasync scan can produce, and the other
+// way round within MaxNameBytes: the canary never asks for a title no node could know, nor refuses one a node
+// serves. Both go through observation.ValidTitle; this keeps MaxNameBytes within its bound.
+func TestTitleRuleIsSchemasyncs(t *testing.T) {
+	if MaxNameBytes > observation.MaxTitleBytes {
+		t.Fatalf("MaxNameBytes %d exceeds observation.MaxTitleBytes %d", MaxNameBytes, observation.MaxTitleBytes)
+	}
+	for _, title := range []string{"a/b", "/a/b/", "a", "a//b", "a/./b", "a/../b", "..", "a/b\x00c", "a/\u202eb", "a/b c?#%", "é/ü", "a/\xff"} {
+		t.Run(title, func(t *testing.T) {
+			got := checkTitle(title) == nil
+			if want := observation.ValidTitle(strings.Trim(title, "/")); got != want {
+				t.Fatalf("checkTitle(%q) accepts: %v; observation.ValidTitle: %v", title, got, want)
+			}
+		})
 	}
 }

@@ -244,7 +244,7 @@ const maxPushErrorBytes = 600
 
 func (e *pushError) Error() string {
 	return "pushing stream " + safetext.Escape(safetext.Bound(e.stream, 200)) + ": " +
-		safetext.Bound(safetext.Escape(safetext.RedactURL(e.err.Error())), maxPushErrorBytes)
+		safetext.Clean(e.err.Error(), maxPushErrorBytes)
 }
 
 func (e *pushError) Unwrap() error { return e.err }

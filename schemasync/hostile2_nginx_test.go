@@ -87,7 +87,12 @@ func TestRealNginxForbiddenVersionFile(t *testing.T) {
 	}
 	before := listing()
 	time.Sleep(time.Second) // a few warm scans that reuse the listing
-	if err := os.Chmod(filepath.Join(dir, "jsonschema", filepath.FromSlash(title), "1.1.0.yaml"), 0); err != nil {
+	file := filepath.Join(dir, "jsonschema", filepath.FromSlash(title), "1.1.0.yaml")
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(file, 0); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.Get(ep + title + "/1.1.0")
@@ -136,6 +141,20 @@ func TestRealNginxForbiddenVersionFile(t *testing.T) {
 	all := strings.Join(reasons, "\n")
 	if !strings.Contains(all, "1.1.0") || !strings.Contains(all, "403") {
 		t.Fatalf("no reason names 1.1.0 and its 403:\n%s", all)
+	}
+
+	// 1.1.0's file answers again, and counts again, so that the directory's refusal below is the endpoint's
+	// only one: a reason names one refused file of several, the first the scan's workers met, which with
+	// two could be either.
+	if err := os.Chmod(file, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for safeOf(svc, "primary", title) != "1.1.0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("safe version %q after 1.1.0's file answered again, want 1.1.0", safeOf(svc, "primary", title))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// A title directory turned unreadable: its listing answers 403 (and so would every file below it). That

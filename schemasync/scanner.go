@@ -571,7 +571,8 @@ var noteFormats = [noteKinds]string{
 	noteUnprintable: "%d directory(s) skipped, their names hold a control character or are not UTF-8: %s",
 }
 
-// note is how often one kind of thing was seen, and the first, described.
+// note is how often one kind of thing was seen, and the first of them by path, described: the walking workers
+// meet them in any order, and a warning that named whichever came first would change from scan to scan.
 type note struct {
 	n     int
 	first string
@@ -579,7 +580,7 @@ type note struct {
 
 func (w *walk) note(kind int, what string) {
 	w.mu.Lock()
-	if w.notes[kind].n++; w.notes[kind].n == 1 {
+	if w.notes[kind].n++; w.notes[kind].n == 1 || what < w.notes[kind].first {
 		w.notes[kind].first = what
 	}
 	w.mu.Unlock()
@@ -658,7 +659,7 @@ func (w *walk) release() { <-w.s.total }
 // request sends one request for rel (a path below the endpoint), with the endpoint's credentials, and checks
 // that the answer came from the endpoint's origin (whatever the Fetcher did with redirects).
 func (w *walk) request(ctx context.Context, method, rel string, header http.Header) (*http.Response, error) {
-	u := w.base + escapePath(rel)
+	u := w.base + safetext.EscapePath(rel) // titles keep the unescaped names
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, relName(rel), err)
@@ -761,22 +762,4 @@ func (w *walk) confirm(rel string) (found bool, refusal string, err error) {
 	default:
 		return false, "", fmt.Errorf("GET %s: HTTP %s", relName(rel), safetext.Bound(resp.Status, 80))
 	}
-}
-
-// escapePath escapes each segment of a relative path ("a/b c/", or "a/b/1.0.0") for a URL. Titles keep the
-// unescaped names: a directory named "a%2Fb" is the title "a%2Fb", fetched as a%252Fb, never as a/b.
-func escapePath(rel string) string {
-	if rel == "" {
-		return ""
-	}
-	dir := strings.HasSuffix(rel, "/")
-	parts := strings.Split(strings.TrimSuffix(rel, "/"), "/")
-	for i, p := range parts {
-		parts[i] = url.PathEscape(p)
-	}
-	out := strings.Join(parts, "/")
-	if dir {
-		out += "/"
-	}
-	return out
 }

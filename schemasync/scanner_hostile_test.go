@@ -185,3 +185,22 @@ func TestScannerReasonBounded(t *testing.T) {
 		t.Fatalf("reason of %d bytes: %.200s", len(res.Err), res.Err)
 	}
 }
+
+// TestScannerWarningNamesTheFirstByPath: when several listed files refuse a GET, the warning counts them and
+// names the first by path, the same in every scan, whichever the walking workers meet first (it named the
+// first met, so that an endpoint's reason changed between scans, and a test that expected one of two
+// refused files in it failed one run in three).
+func TestScannerWarningNamesTheFirstByPath(t *testing.T) {
+	r, _ := agedRepo(12, 2)
+	h := &hook{match: func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/1.1.0") }, next: r,
+		fault: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) }}
+	h.on.Store(true)
+	ep := serve(t, h)
+	want := `12 listed version(s) not counted, their files refuse a GET: GET "/` + schemarepo.SyntheticTitle(0) + `/1.1.0": HTTP 403`
+	for i := 0; i < 5; i++ {
+		res := scan(t, NewScanner(testScanConfig(), nil), ep)
+		if !res.OK() || !strings.HasPrefix(res.Warning, want) {
+			t.Fatalf("scan %d: %s, warning %q, want it to start %q", i, res.Err, res.Warning, want)
+		}
+	}
+}

@@ -98,8 +98,8 @@ func nodeURL(cmd, configPath, node string, stderr io.Writer) (string, int) {
 		}
 		base = "http://" + net.JoinHostPort(host, port)
 	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fmt.Fprintf(stderr, "schemasync %s: --node %s is not an http(s) URL\n", cmd, safetext.Quote(safetext.Bound(safetext.RedactURL(base), 200)))
+	if err := origin.CheckBaseURL(base); err != nil { // paths are appended to it: no query or fragment either
+		fmt.Fprintf(stderr, "schemasync %s: --node %v\n", cmd, err)
 		return "", cli.ExitUsage
 	}
 	return strings.TrimSuffix(base, "/"), cli.ExitOK
@@ -108,8 +108,8 @@ func nodeURL(cmd, configPath, node string, stderr io.Writer) (string, int) {
 // reportNodeError prints why the node at base could not be asked: the node without its credentials, the
 // error escaped and bounded.
 func reportNodeError(stderr io.Writer, cmd, base string, err error) {
-	fmt.Fprintf(stderr, "schemasync %s: %s: %s\n", cmd, safetext.Escape(safetext.Bound(safetext.RedactURL(base), 200)),
-		safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
+	fmt.Fprintf(stderr, "schemasync %s: %s: %s\n", cmd, safetext.Clean(base, 200),
+		safetext.Clean(err.Error(), 1000))
 }
 
 // askNode GETs base+path and decodes its JSON answer into v: within 10 s, following redirects only within
@@ -155,13 +155,13 @@ func clean(s *string, n int) { *s = safetext.Escape(safetext.Bound(*s, n)) }
 
 // cleanMembers bounds and escapes every string a node put in its members answer, for the table and --json.
 func cleanMembers(mr *schemasync.MembersResponse) {
-	clean(&mr.Node, 256)
+	clean(&mr.Node, maxNameBytes)
 	for i := range mr.Keys {
 		clean(&mr.Keys[i], 128)
 	}
 	for i := range mr.Members {
 		m := &mr.Members[i]
-		clean(&m.Name, 256)
+		clean(&m.Name, maxNameBytes)
 		clean(&m.Address, 256)
 		clean(&m.State, 32)
 		clean(&m.Datacenter, 256)

@@ -48,6 +48,10 @@ func TestMembersHostileNode(t *testing.T) {
 		{"node down, credentials", []string{"--node", down}, 1, "***@"},
 		{"not an http URL", []string{"--node", "ftp://x"}, 2, "http(s) URL"},
 		{"not a URL", []string{"--node", "http://[::1"}, 2, "http(s) URL"},
+		// Paths are appended to --node: a query or fragment would swallow them (the canary and the client
+		// refuse such a node too: one rule, origin.CheckBaseURL).
+		{"node with a query", []string{"--node", "http://u:hunter2@127.0.0.1:1/?x=1"}, 2, "has a query"},
+		{"node with a fragment", []string{"--node", "http://127.0.0.1:1/#f"}, 2, "has a fragment"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, out, errs := runCmd(append([]string{"members"}, tt.args...)...)

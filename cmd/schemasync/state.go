@@ -8,6 +8,7 @@ import (
 	"github.com/evenkeel/evenkeel/internal/cli"
 	"github.com/evenkeel/evenkeel/internal/safetext"
 	"github.com/evenkeel/evenkeel/schemasync"
+	"github.com/evenkeel/evenkeel/schemasync/observation"
 )
 
 const stateUsage = `
@@ -30,9 +31,10 @@ Examples:
 // maxStateBytes bounds the answer `state` reads from a node.
 const maxStateBytes = 256 << 20
 
-// Bounds on the strings of a node's view, as printed: a node's own bounds are these or smaller.
+// Bounds on the strings of a node's view, as printed: a node's own bounds are these or smaller (a title's is
+// the one its scanner and gossip hold titles to).
 const (
-	maxTitleBytes  = 4096
+	maxTitleBytes  = observation.MaxTitleBytes
 	maxReasonBytes = 1024
 	maxURLBytes    = 2048
 	maxNameBytes   = 256

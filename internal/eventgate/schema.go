@@ -18,8 +18,9 @@ import (
 // expand to millions of values, and the schema compiler's work grows faster than linearly with the number of
 // subschemas and with the cube of the nesting depth (a schema 5,000 levels deep took 34 s and 169 GB of
 // allocations; 62,000 subschemas 16 levels deep, in 1.3 MB, took 20 s). DecodeDocument refuses such documents
-// with an error wrapping ErrTooComplex, before decoding or before compiling; at the bounds, the worst document
-// found compiles in about 1.5 s and 120 MB on a 2-core Xeon. Real schemas nest fewer than 20 levels and hold
+// with an error wrapping ErrTooComplex, before decoding or before compiling; at the bounds, the worst documents
+// found decode and compile in 1.3 to 1.5 s and 94 to 301 MB of allocations on a 2-core Xeon (canary's
+// BenchmarkSchemaAtBounds, whose numbers the README shows). Real schemas nest fewer than 20 levels and hold
 // a few thousand values.
 const (
 	// MaxDepth bounds how deeply objects and arrays nest (a scalar at the top is depth 0, [1] depth 1).

@@ -1,5 +1,6 @@
 // Package origin keeps HTTP requests on the origin (scheme, host and port) they were sent to: a schema host
 // or an intake may move a path by redirecting, never send a request, its body or its credentials elsewhere.
+// It also holds the one rule for the URLs those requests are built on (CheckURL, CheckBaseURL).
 package origin
 
 import (
@@ -69,4 +70,30 @@ func Redirects(limit int) func(*http.Request, []*http.Request) error {
 		}
 		return nil
 	}
+}
+
+// CheckURL accepts an absolute http(s) URL without a fragment (an intake's: it may carry a query). The error
+// shows the URL without its credentials, bounded and quoted.
+func CheckURL(s string) error {
+	u, err := url.Parse(s)
+	shown := safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300))
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return fmt.Errorf("%s is not an http(s) URL", shown)
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return fmt.Errorf("%s has a fragment (#...), which no request carries", shown)
+	}
+	return nil
+}
+
+// CheckBaseURL is CheckURL for a URL that paths are appended to (a schemasync node, a schema base URI, a
+// Pushgateway): it may not carry a query either, which would end up in the middle of every URL built on it.
+func CheckBaseURL(s string) error {
+	if err := CheckURL(s); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(s); u.RawQuery != "" || u.ForceQuery {
+		return fmt.Errorf("%s has a query (?...): paths are appended to it", safetext.Quote(safetext.Bound(safetext.RedactURL(s), 300)))
+	}
+	return nil
 }

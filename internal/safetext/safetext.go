@@ -1,10 +1,12 @@
 // Package safetext makes outside strings safe to store, print and export: it bounds their length, escapes
 // what a terminal would interpret (control characters, escape sequences, bidirectional overrides, invalid
-// UTF-8), and redacts the credentials of URLs. Every string from a schema host, a gossip peer or an intake
-// goes through it before it reaches an answer, a log line, a metric label or a terminal.
+// UTF-8), redacts the credentials of URLs, and escapes the segments of a path put into one. Every string from
+// a schema host, a gossip peer or an intake goes through it before it reaches an answer, a log line, a metric
+// label or a terminal.
 package safetext
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -67,8 +69,23 @@ func Printable(s string) bool {
 	return true
 }
 
+// EscapePath escapes each "/"-separated segment of p (a title, "a/b c/", "a/b/1.0.0") for a URL path, and
+// keeps the separators, a trailing one included: "?", "#" and "%" in a name stay in the path, and a name
+// "a%2Fb" is fetched as a%252Fb, never as a/b.
+func EscapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
+
 // Quote is strconv.Quote: a double-quoted Go string literal, safe on a terminal.
 func Quote(s string) string { return strconv.Quote(s) }
+
+// Clean is what an outside error or URL goes through before an operator sees it: its URLs' credentials shown
+// as ***, escaped for terminals, and then bounded, so that the result is at most n bytes whatever it held.
+func Clean(s string, n int) string { return Bound(Escape(RedactURL(s)), n) }
 
 // Redacted is what replaces a URL's credentials.
 const Redacted = "***"

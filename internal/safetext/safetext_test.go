@@ -90,3 +90,50 @@ func FuzzRedactURL(f *testing.F) {
 		}
 	})
 }
+
+func TestEscapePath(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"empty", "", ""},
+		{"plain title", "mediawiki/page/change", "mediawiki/page/change"},
+		{"directory keeps its slash", "a/b c/", "a/b%20c/"},
+		{"version file", "a/b/1.0.0", "a/b/1.0.0"},
+		{"query and fragment stay in the path", "a?x=1/b#c", "a%3Fx=1/b%23c"},
+		{"an escaped slash is a name, not a separator", "a%2Fb/c", "a%252Fb/c"},
+		{"dot segments pass through: callers reject them", "a/../b", "a/../b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := EscapePath(tc.in); got != tc.want {
+				t.Fatalf("EscapePath(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestClean: whatever an error holds (a URL's password, escape sequences, invalid UTF-8, any length), Clean
+// shows no password and nothing a terminal acts on, in at most n bytes: the bound holds after escaping,
+// which makes each control byte four.
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		n    int
+	}{
+		{"password in a URL", "GET http://u:hunter2@host/x: refused", 200},
+		{"escape sequences beyond the bound", strings.Repeat("\x1b[2J", 500), 100},
+		{"invalid UTF-8", strings.Repeat("\xff", 300), 64},
+		{"short and clean", "connection refused", 1000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Clean(tc.in, tc.n)
+			if len(got) > tc.n {
+				t.Errorf("%d bytes, bound %d: %q", len(got), tc.n, got)
+			}
+			if strings.Contains(got, "hunter2") || !Printable(got) {
+				t.Errorf("not clean: %q", got)
+			}
+			if tc.name == "short and clean" && got != tc.in {
+				t.Errorf("changed clean text: %q", got)
+			}
+		})
+	}
+}

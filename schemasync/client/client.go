@@ -148,13 +148,8 @@ func New(nodes []string, opts Options) (*Client, error) {
 	}
 	c := &Client{http: opts.HTTPClient, timeout: opts.Timeout, log: opts.Logger}
 	for _, n := range nodes {
-		u, err := url.Parse(n)
-		shown := safetext.Quote(safetext.Bound(safetext.RedactURL(n), 300))
-		switch {
-		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-			return nil, fmt.Errorf("schemasync client: node %s is not an http(s) URL", shown)
-		case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(n, "#"):
-			return nil, fmt.Errorf("schemasync client: node %s has a query or fragment: paths are appended to it", shown)
+		if err := origin.CheckBaseURL(n); err != nil {
+			return nil, fmt.Errorf("schemasync client: node %w", err)
 		}
 		c.nodes = append(c.nodes, strings.TrimRight(n, "/"))
 	}
@@ -196,7 +191,7 @@ func (c *Client) SafeVersion(ctx context.Context, repos []string, title string) 
 		if ctx.Err() != nil {
 			return "", nil, ctx.Err()
 		}
-		c.log.Debug("schemasync node failed", "node", safetext.RedactURL(node), "title", title, "err", safetext.Escape(safetext.Bound(safetext.RedactURL(err.Error()), 1000)))
+		c.log.Debug("schemasync node failed", "node", safetext.RedactURL(node), "title", title, "err", safetext.Clean(err.Error(), 1000))
 		if errors.Is(err, ErrUnknownSchema) {
 			unknown++
 		}
@@ -212,7 +207,7 @@ func (c *Client) SafeVersion(ctx context.Context, repos []string, title string) 
 // node. It returns an error wrapping ErrUnknownSchema when every repository answered 404.
 func (c *Client) ask(ctx context.Context, node string, repos []string, title string) (*SchemaView, error) {
 	for _, repo := range repos {
-		u := node + "/v1/repositories/" + url.PathEscape(repo) + "/schemas/" + escapePath(title)
+		u := node + "/v1/repositories/" + url.PathEscape(repo) + "/schemas/" + safetext.EscapePath(title)
 		view, status, err := c.get(ctx, u)
 		if err != nil {
 			return nil, fmt.Errorf("repository %s: %w", repo, err)
@@ -329,11 +324,3 @@ func errorMessage(body []byte) string {
 
 // maxMessageBytes bounds StatusError.Message, whatever a node put in its error answer.
 const maxMessageBytes = 300
-
-func escapePath(p string) string {
-	parts := strings.Split(p, "/")
-	for i, s := range parts {
-		parts[i] = url.PathEscape(s)
-	}
-	return strings.Join(parts, "/")
-}
