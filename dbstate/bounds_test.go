@@ -129,7 +129,7 @@ func TestSwitchoverLongWrites(t *testing.T) {
 	p.Exec(t, "CREATE TABLE test.lw (id INT PRIMARY KEY, v INT)", "INSERT INTO test.lw VALUES (1, 0), (2, 0)", "CREATE TABLE test.lockme (id INT)")
 	r1.WaitCaughtUp(t, p)
 	c := boundedClient(t)
-	o := dbstate.SwitchoverOptions{MaxWindow: 2 * time.Second}
+	o := dbstate.SwitchoverOptions{MaxWindow: 2 * time.Second, LongWrite: time.Second} // the default
 
 	t.Run("without metadata_lock_info: the plan warns that LOCK TABLES cannot be seen", func(t *testing.T) {
 		plan, _, err := runBounded(t, c, p, r1, o, time.Minute, func(context.Context, *dbstate.Step) error { return errors.New("dry") })
