@@ -3,6 +3,7 @@ package dbstate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,68 @@ func TestLongWritesStepOnFake(t *testing.T) {
 		p.WriteText(&b)
 		if !strings.Contains(b.String(), "will be killed right before read_only=1") || !strings.Contains(b.String(), "long-writes") {
 			t.Fatalf("plan:\n%s", b.String())
+		}
+	})
+}
+
+// TestSettledLongWrites: a long write counts only if a second look finds the same session still at it: a commit
+// that finished in between, or the next transaction of a pooled connection, does not refuse a switchover; a
+// statement that holds on, or a LOCK TABLES session (whose idle time a statement resets), does. No second look
+// when the first finds nothing.
+func TestSettledLongWrites(t *testing.T) {
+	stmt := LongWrite{ID: 7, User: "app", Host: "h:1", What: "statement", Age: 1100 * time.Millisecond}
+	older := stmt
+	older.Age += 250 * time.Millisecond
+	younger := LongWrite{ID: 7, User: "app", Host: "h:1", What: "transaction", Age: 1050 * time.Millisecond}
+	nextTrx := younger
+	nextTrx.Age = 1010 * time.Millisecond
+	lock := LongWrite{ID: 9, User: "app", Host: "h:2", What: "lock tables", Age: 5 * time.Second}
+	lockBusy := lock
+	lockBusy.Age = 0
+	for _, tt := range []struct {
+		name      string
+		seq       [][]LongWrite
+		want      []int64
+		wantCalls int
+	}{
+		{"nothing: one look", [][]LongWrite{nil}, nil, 1},
+		{"a commit that finished in between", [][]LongWrite{{stmt}, nil}, nil, 2},
+		{"the next transaction of the same connection", [][]LongWrite{{younger}, {nextTrx}}, nil, 2},
+		{"a statement that holds on", [][]LongWrite{{stmt}, {older}}, []int64{7}, 2},
+		{"a LOCK TABLES session that ran a statement", [][]LongWrite{{lock}, {lockBusy}}, []int64{9}, 2},
+		{"a session that became long only at the second look", [][]LongWrite{{lock}, {lock, stmt}}, []int64{9}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake("y:1")
+			f.longWritesSeq = tt.seq
+			lw, err := settledLongWrites(context.Background(), f, "x:1", time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			for _, w := range lw.Sessions {
+				got = append(got, w.ID)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) || f.lwCalls != tt.wantCalls {
+				t.Fatalf("sessions %v after %d looks, want %v after %d", got, f.lwCalls, tt.want, tt.wantCalls)
+			}
+		})
+	}
+	t.Run("planning is not refused for a write that finished", func(t *testing.T) {
+		f := newFake("y:1")
+		f.longWritesSeq = [][]LongWrite{{stmt}, nil}
+		o := SwitchoverOptions{Primary: "x:1", Candidate: "y:1", Replication: Credentials{User: "repl"}}
+		if _, err := PlanSwitchover(context.Background(), f, f.topology(), o); err != nil {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("a cancelled context ends the wait", func(t *testing.T) {
+		f := newFake("y:1")
+		f.longWritesSeq = [][]LongWrite{{stmt}}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := settledLongWrites(ctx, f, "x:1", time.Second); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 	})
 }

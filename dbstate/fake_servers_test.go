@@ -32,6 +32,10 @@ type fakeServers struct {
 	privs   map[string]*Privileges // default: ALL PRIVILEGES
 	// longWrites is what LongWrites finds on every instance (until KillSessions).
 	longWrites []LongWrite
+	// longWritesSeq, when set, is what successive LongWrites calls find (the last one repeats); lwCalls counts
+	// the calls.
+	longWritesSeq [][]LongWrite
+	lwCalls       int
 	// blockWait makes WaitApplied wait until its ctx ends (a wait that never completes by itself).
 	blockWait bool
 }
@@ -221,6 +225,10 @@ func (f *fakeServers) LongWrites(_ context.Context, addr string, _ time.Duration
 	defer f.mu.Unlock()
 	if err := f.fail[addr+": long writes"]; err != nil {
 		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	f.lwCalls++
+	if n := len(f.longWritesSeq); n > 0 {
+		return &LongWrites{Sessions: f.longWritesSeq[min(f.lwCalls, n)-1], LockInfo: true}, nil
 	}
 	return &LongWrites{Sessions: f.longWrites, LockInfo: true}, nil
 }

@@ -43,8 +43,8 @@ type SwitchoverOptions struct {
 	MaxWindow time.Duration
 	// LongWrite is the age from which a write statement or an open transaction that wrote counts as long: before
 	// read_only=1 (at planning, and again right before), such writes and LOCK TABLES sessions on X make the
-	// switchover refuse, naming them (they would make read_only=1 wait, and every write queue behind it). Zero
-	// means 1 s.
+	// switchover refuse, naming them (they would make read_only=1 wait, and every write queue behind it); each
+	// look counts only what a second look 250 ms later still finds (see settledLongWrites). Zero means 1 s.
 	LongWrite time.Duration
 	// DelayedCandidate names the candidate again (host:port, as Candidate) to say that it may be a delayed
 	// replica: its MASTER_DELAY is then removed before the catch-up (CHANGE MASTER TO MASTER_DELAY=0; a rollback

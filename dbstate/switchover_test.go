@@ -43,9 +43,6 @@ func planSwitchover(ctx context.Context, t testing.TB, c *dbstate.Client, x, y *
 	return planSwitchoverOn(ctx, t, c, c, x, y, o)
 }
 
-// testLongWrite is the long-write age the tests' switchovers use unless they set one.
-const testLongWrite = 5 * time.Second
-
 // planSwitchoverOn is planSwitchover with steps that talk to the servers through s (c wrapped to inject a fault).
 func planSwitchoverOn(ctx context.Context, t testing.TB, c *dbstate.Client, s dbstate.Servers, x, y *dbtest.Instance, o dbstate.SwitchoverOptions) (*dbstate.Plan, error) {
 	t.Helper()
@@ -55,12 +52,6 @@ func planSwitchoverOn(ctx context.Context, t testing.TB, c *dbstate.Client, s db
 	}
 	if o.Replication.User == "" {
 		o.Replication = replCreds()
-	}
-	if o.LongWrite == 0 {
-		// The tests' writers commit one row per statement; on a loaded 2-core machine under -race one such
-		// commit once took 1.009 s and refused a switchover as a long write (the 1 s default).
-		// TestSwitchoverLongWrites sets the default explicitly.
-		o.LongWrite = testLongWrite
 	}
 	topo, err := dbstate.Discover(ctx, c, []string{x.Addr()}, dbstate.DiscoverOptions{})
 	if err != nil {
