@@ -131,10 +131,6 @@ func TestGossipFloodDroppedAndCounted(t *testing.T) {
 	eventually(t, 10*time.Second, "node0's new observation reaches node1 while the flood's fetch hangs", func() bool {
 		return safeOf(n1, faultTitle) == "1.2.0"
 	})
-	if n := fetches.Load(); n == 0 {
-		t.Fatal("the flood's fetch never reached its API: the test did not hold a fetch while node0's observation arrived")
-	}
-
 	close(release)
 	if err := ml.Leave(time.Second); err != nil {
 		t.Log(err)
