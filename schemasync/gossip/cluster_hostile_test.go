@@ -88,20 +88,7 @@ func TestClusterHostilePeer(t *testing.T) {
 	t.Cleanup(apiSrv.Close)
 
 	meta, _ := json.Marshal(map[string]string{"api": apiSrv.URL})
-	mc := memberlist.DefaultLANConfig()
-	mc.Name, mc.BindAddr, mc.BindPort = "evil", "127.0.0.1", 0
-	mc.Delegate = &rawMember{meta: meta}
-	evilLive := &liveNodes{nodes: map[string]memberlist.Node{}}
-	mc.Events = evilLive
-	mc.LogOutput = io.Discard
-	evil, err := memberlist.Create(mc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = evil.Shutdown() })
-	if _, err := evil.Join([]string{n0.cluster.Addr()}); err != nil {
-		t.Fatal(err)
-	}
+	evil, evilLive := joinRawMember(t, "evil", &rawMember{meta: meta}, n0.cluster.Addr())
 	var target *memberlist.Node
 	eventually(t, 10*time.Second, "node0 sees the member", func() bool {
 		for _, m := range evilLive.copies() {
