@@ -14,7 +14,8 @@ import (
 )
 
 // TestIntakeRedirects: an intake's 307 to another origin is refused, the event is not posted there, and the
-// error says why; a 307 within the intake's origin is followed.
+// error says why; a 307 within the intake's origin is followed. A caller's client that follows the redirect
+// anyway still gets no success from the other origin.
 func TestIntakeRedirects(t *testing.T) {
 	repo := schemarepo.Demo()
 	base := schemaHost(t, repo)
@@ -49,6 +50,20 @@ func TestIntakeRedirects(t *testing.T) {
 	}
 	if !res[1].OK {
 		t.Fatalf("same-origin 307: %s", res[1].Error)
+	}
+
+	// With a client of the caller's (Options.HTTPClient) that follows any redirect, the 201 that the other
+	// origin answers still does not count: the response check refuses it, not only the default client's
+	// CheckRedirect.
+	res, err = Run(context.Background(), cfg, Options{HTTPClient: &http.Client{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if elsewhere.Load() == 0 {
+		t.Fatal("the caller's client did not follow the redirect: it checks nothing")
+	}
+	if res[0].OK || !strings.Contains(res[0].Error, "another origin") {
+		t.Fatalf("with the caller's client, a 201 from another origin counted: ok %v, error %q", res[0].OK, res[0].Error)
 	}
 }
 
